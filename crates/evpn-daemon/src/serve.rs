@@ -1,0 +1,80 @@
+//! Serving helpers: listeners with errors naming the setting, the `/metrics`
+//! HTTP endpoint, and gRPC health + reflection.
+use std::{net::SocketAddr, sync::Arc};
+
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Bind a TCP listener for the setting `key` (e.g. "--grpc-addr").
+pub async fn bind(key: &str, addr: &str) -> anyhow::Result<TcpListener> {
+    let sa: SocketAddr = addr
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{key}: {addr:?} is not an address:port"))?;
+    TcpListener::bind(sa)
+        .await
+        .map_err(|e| anyhow::anyhow!("{key}: cannot listen on {addr}: {e}"))
+}
+
+/// Serve `GET /metrics` (OpenMetrics text) until `shutdown`.
+pub fn spawn_metrics(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    use axum::{http::header, routing::get};
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let reg = registry.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    crate::metrics::render(&reg),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "metrics-server-failed");
+        }
+    })
+}
+
+/// gRPC health (with `services` reported SERVING) and reflection (v1 and
+/// v1alpha) listing the evpn.v1 API and the health service.
+pub async fn health_and_reflection(
+    services: &[&str],
+) -> anyhow::Result<(
+    tonic_health::server::HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+)> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for s in services {
+        reporter
+            .set_service_status(*s, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(evpn_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(evpn_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    Ok((reporter, health, v1, v1alpha))
+}
