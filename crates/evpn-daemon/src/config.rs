@@ -63,13 +63,19 @@ pub trait Validate {
     fn validate(&self) -> Result<(), SemanticError>;
 }
 
+/// Parse YAML text with structural validation only (syntax, unknown or
+/// duplicate keys, types). `origin` names the source in messages.
+pub fn parse_structural<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, ConfigError> {
+    serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+        origin: origin.to_string(),
+        message: e.to_string(),
+    })
+}
+
 /// Parse YAML text (structural validation) and validate it (semantic).
 /// `origin` names the source in messages (a path or "embedded default").
 pub fn parse<T: DeserializeOwned + Validate>(text: &str, origin: &str) -> Result<T, ConfigError> {
-    let cfg: T = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-        origin: origin.to_string(),
-        message: e.to_string(),
-    })?;
+    let cfg: T = parse_structural(text, origin)?;
     cfg.validate().map_err(|e| ConfigError::Semantic {
         origin: origin.to_string(),
         key: e.key,

@@ -11,6 +11,29 @@ pub mod events;
 pub mod grpc_metrics;
 pub mod logging;
 pub mod metrics;
+pub mod runner;
 pub mod serve;
 pub mod signals;
 pub mod watch;
+
+/// Emit a whole `#[tonic::async_trait] impl Trait for Type { ... }` in which
+/// the RPCs listed under `unimplemented` answer `UNIMPLEMENTED` (never a fake
+/// success) and everything after that list is copied verbatim. The impl is
+/// emitted as one item so `async_trait` sees the expanded methods.
+#[macro_export]
+macro_rules! impl_with_unimplemented {
+    (impl $tr:ident for $ty:ident { unimplemented { $($name:ident($req:ty) -> $resp:ty = $rpc:literal;)* } $($rest:tt)* }) => {
+        #[::tonic::async_trait]
+        impl $tr for $ty {
+            $(
+                async fn $name(
+                    &self,
+                    _req: ::tonic::Request<$req>,
+                ) -> ::std::result::Result<::tonic::Response<$resp>, ::tonic::Status> {
+                    Err(::evpn_model::Error::Unimplemented($rpc).into())
+                }
+            )*
+            $($rest)*
+        }
+    };
+}

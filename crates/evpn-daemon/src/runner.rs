@@ -1,0 +1,233 @@
+//! The start-up and reload skeleton shared by `evpnd` and `evpnr`:
+//! `--version`, `--check` (exit 0/1/2), JSON logging with the `starting`
+//! record, metrics, signals, and SIGHUP reloads that refuse invalid files.
+use std::{process::ExitCode, sync::Arc};
+
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    build,
+    config::ConfigError,
+    events::EventBroker,
+    logging::{self, LogHandle},
+    metrics::CommonMetrics,
+};
+
+/// A loaded, validated configuration and the text it came from (hashed into
+/// `config_info`).
+#[derive(Debug, Clone)]
+pub struct Loaded<C> {
+    pub cfg: C,
+    pub text: String,
+}
+
+/// Settings every daemon config has.
+pub trait CommonSettings {
+    fn log_level(&self) -> &str;
+    fn grpc_addr(&self) -> &str;
+    fn metrics_addr(&self) -> &str;
+    /// Dotted keys whose change needs a restart, with their values, so a
+    /// reload can warn about them.
+    fn restart_keys(&self) -> Vec<(&'static str, String)>;
+}
+
+/// Handle `--version` and `--check`. Returns `Err(exit)` when the process
+/// should exit now, `Ok(loaded)` to go on.
+pub fn preflight<C: Serialize>(
+    program: &str,
+    version: bool,
+    check: bool,
+    load: impl FnOnce() -> Result<Loaded<C>, ConfigError>,
+) -> Result<Loaded<C>, ExitCode> {
+    if version {
+        println!("{}", build::version_line(program));
+        return Err(ExitCode::SUCCESS);
+    }
+    match load() {
+        Ok(l) => {
+            if check {
+                match serde_json::to_string_pretty(&l.cfg) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => eprintln!("{program}: cannot print the configuration: {e}"),
+                }
+                eprintln!("{program}: configuration ok");
+                return Err(ExitCode::SUCCESS);
+            }
+            Ok(l)
+        }
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            Err(ExitCode::from(e.exit_code() as u8))
+        }
+    }
+}
+
+/// What a running daemon shares: logs, events, metrics, shutdown, config.
+pub struct Daemon<C> {
+    pub program: &'static str,
+    pub broker: EventBroker,
+    pub log: LogHandle,
+    pub metrics: Arc<CommonMetrics>,
+    /// The registry under the daemon's prefix; register daemon metrics here,
+    /// then hand it to [`crate::serve::spawn_metrics`].
+    pub registry: Registry,
+    pub shutdown: CancellationToken,
+    /// The configuration in effect (changes on successful SIGHUP reloads).
+    pub config: watch::Receiver<Arc<C>>,
+    config_tx: watch::Sender<Arc<C>>,
+}
+
+impl<C: CommonSettings + Clone + Send + Sync + 'static> Daemon<C> {
+    /// Install logging (first record: `starting` with version and commit),
+    /// metrics and the config channel. `instance` is stamped on own events.
+    pub fn init(program: &'static str, instance: &str, loaded: &Loaded<C>) -> Self {
+        let broker = EventBroker::new(instance, 8192);
+        let log = logging::init(loaded.cfg.log_level(), broker.layer());
+        tracing::info!(
+            program,
+            version = build::VERSION,
+            commit = build::COMMIT,
+            pid = std::process::id(),
+            "starting"
+        );
+        let mut registry = Registry::with_prefix(program);
+        let metrics = Arc::new(CommonMetrics::register(&mut registry));
+        metrics.config_loaded(&loaded.text);
+        let (config_tx, config) = watch::channel(Arc::new(loaded.cfg.clone()));
+        Daemon {
+            program,
+            broker,
+            log,
+            metrics,
+            registry,
+            shutdown: CancellationToken::new(),
+            config,
+            config_tx,
+        }
+    }
+
+    /// Install signal handlers and reload the configuration with `load` on
+    /// every SIGHUP. An invalid file is refused (logged, metric set to 0) and
+    /// the old configuration stays in effect; a valid one is published, its
+    /// log level applied, and changes that need a restart are warned about.
+    pub fn spawn_reloader(
+        &self,
+        load: impl Fn() -> Result<Loaded<C>, ConfigError> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let mut hup = crate::signals::install(self.shutdown.clone())?;
+        let tx = self.config_tx.clone();
+        let log = self.log.clone();
+        let metrics = self.metrics.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    got = hup.recv() => if got.is_none() { break },
+                }
+                match load() {
+                    Ok(new) => {
+                        let old = tx.borrow().clone();
+                        for ((key, was), (_, now)) in
+                            old.restart_keys().into_iter().zip(new.cfg.restart_keys())
+                        {
+                            if was != now {
+                                tracing::warn!(key, was = %was, now = %now, "config-change-needs-restart");
+                            }
+                        }
+                        log.set_level(new.cfg.log_level());
+                        metrics.config_loaded(&new.text);
+                        tx.send_replace(Arc::new(new.cfg));
+                        tracing::info!("config-reloaded");
+                    }
+                    Err(e) => {
+                        metrics.config_refused();
+                        tracing::error!(error = %e, "config-reload-failed");
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Serve `svc` (plus health and reflection) on `grpc_addr`, and `/metrics` on
+/// `metrics_addr` (empty disables it), until SIGTERM/SIGINT. Streams end
+/// cleanly on shutdown and the function returns `Ok(())`.
+pub async fn serve<C, S>(
+    daemon: Daemon<C>,
+    grpc_addr: &str,
+    metrics_addr: &str,
+    service_name: &'static str,
+    svc: S,
+) -> anyhow::Result<()>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    use tokio_stream::wrappers::TcpListenerStream;
+    let program = daemon.program;
+    let grpc = crate::serve::bind(&format!("{program}.grpc-addr"), grpc_addr).await?;
+    let grpc_local = grpc.local_addr()?;
+    let metrics_task = if metrics_addr.is_empty() {
+        None
+    } else {
+        let l = crate::serve::bind(&format!("{program}.metrics-addr"), metrics_addr).await?;
+        tracing::info!(addr = %l.local_addr()?, "metrics-listening");
+        Some(crate::serve::spawn_metrics(
+            l,
+            Arc::new(daemon.registry),
+            daemon.shutdown.clone(),
+        ))
+    };
+    let (_health, health, refl_v1, refl_v1alpha) =
+        crate::serve::health_and_reflection(&[service_name, ""]).await?;
+    tracing::info!(addr = %grpc_local, "grpc-listening");
+    let shutdown = daemon.shutdown.clone();
+    tonic::transport::Server::builder()
+        .layer(crate::grpc_metrics::GrpcMetricsLayer::new(daemon.metrics.clone()))
+        .add_service(health)
+        .add_service(refl_v1)
+        .add_service(refl_v1alpha)
+        .add_service(svc)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), async move {
+            shutdown.cancelled().await
+        })
+        .await?;
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Run `fut` on a new multi-threaded runtime and turn its result into the
+/// process exit code (errors are logged as `fatal` and printed to stderr).
+pub fn block_on(program: &str, fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{program}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "fatal");
+            eprintln!("{program}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! evpnd's configuration: YAML file (top-level key `evpnd`), overridden by
+//! environment variables (`EVPND_*`), overridden by flags. Without
+//! `--config` an embedded default is used. See docs/config.md.
+use std::{net::IpAddr, path::PathBuf};
+
+use evpn_daemon::{
+    config::{self, ConfigError, SemanticError, Validate},
+    duration::HumanDuration,
+    runner::{CommonSettings, Loaded},
+};
+use serde::{Deserialize, Serialize};
+
+/// The embedded default configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
+
+/// Command-line flags; each has an environment variable and wins over it.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "evpnd",
+    about = "vpp-evpn per-host daemon",
+    long_about = "evpnd owns this host's eVPN memberships: the BIRD snippets in its include \
+        directory, the BVI interfaces in the dataplane (VPP or the Linux kernel), their MACs \
+        and addresses, persisted in its state directory. It serves the Evpnd API and registers \
+        with evpnr.\n\nPrecedence: flag > environment > config file > built-in default. See \
+        evpnd(8) and docs/config.md.",
+    disable_version_flag = true
+)]
+pub struct Args {
+    /// YAML configuration file; without it the embedded default is used.
+    #[arg(long, env = "EVPND_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Stable instance ID of this host, e.g. dpu0-ddln0 (default: the hostname).
+    #[arg(long, env = "EVPND_INSTANCE_ID", value_name = "ID")]
+    pub instance_id: Option<String>,
+    /// gRPC listen address (host:port).
+    #[arg(long, env = "EVPND_GRPC_ADDR", value_name = "ADDR")]
+    pub grpc_addr: Option<String>,
+    /// Address evpnr dials to reach this evpnd (default: the gRPC address).
+    #[arg(long, env = "EVPND_ADVERTISE_ADDR", value_name = "ADDR")]
+    pub advertise_addr: Option<String>,
+    /// Prometheus listen address (host:port); empty disables metrics.
+    #[arg(long, env = "EVPND_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Log level: debug, info, warn or error.
+    #[arg(long, env = "EVPND_LOG_LEVEL", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// evpnr address (host:port) to register with; empty runs standalone.
+    #[arg(long, env = "EVPND_REGISTRY", value_name = "ADDR")]
+    pub registry: Option<String>,
+    /// Directory for evpnd's persistent state.
+    #[arg(long, env = "EVPND_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Dataplane: vpp or linux.
+    #[arg(long, env = "EVPND_DATAPLANE", value_name = "KIND")]
+    pub dataplane: Option<Dataplane>,
+    /// VPP binary API socket.
+    #[arg(long, env = "EVPND_VPP_API_SOCKET", value_name = "PATH")]
+    pub vpp_api_socket: Option<PathBuf>,
+    /// BIRD control socket.
+    #[arg(long, env = "EVPND_BIRD_SOCKET", value_name = "PATH")]
+    pub bird_socket: Option<PathBuf>,
+    /// Directory evpnd owns for its BIRD snippets (included by bird.conf).
+    #[arg(long, env = "EVPND_BIRD_INCLUDE_DIR", value_name = "DIR")]
+    pub bird_include_dir: Option<PathBuf>,
+    /// Validate the configuration, print it as JSON and exit: 0 valid, 1 YAML
+    /// parse error, 2 semantic error.
+    #[arg(long)]
+    pub check: bool,
+    /// Print version and commit, then exit.
+    #[arg(long)]
+    pub version: bool,
+}
+
+/// Which dataplane evpnd drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Dataplane {
+    /// VPP over its binary API (production).
+    Vpp,
+    /// Linux kernel bridge + VXLAN devices over netlink.
+    Linux,
+}
+
+/// Which BIRD snippet dialect evpnd renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// IPng's VPP-enabled BIRD: `evpn` + `vppevpn` protocols.
+    Vpp,
+    /// Stock BIRD >= 2.19: `evpn` + `bridge` protocols.
+    Linux,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    evpnd: FileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    instance_id: Option<String>,
+    grpc_addr: Option<String>,
+    advertise_addr: Option<String>,
+    metrics_addr: Option<String>,
+    log_level: Option<String>,
+    registry: Option<String>,
+    state_dir: Option<PathBuf>,
+    dataplane: Option<Dataplane>,
+    #[serde(default)]
+    vpp: VppFile,
+    #[serde(default)]
+    bird: BirdFile,
+    #[serde(default)]
+    evpn: EvpnFile,
+    #[serde(default)]
+    announce: AnnounceFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct VppFile {
+    api_socket: Option<PathBuf>,
+    timeout: Option<HumanDuration>,
+    bridge_domain_min: Option<u32>,
+    bridge_domain_max: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct BirdFile {
+    socket: Option<PathBuf>,
+    include_dir: Option<PathBuf>,
+    dialect: Option<Dialect>,
+    timeout: Option<HumanDuration>,
+    vppevpn_template: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct EvpnFile {
+    vtep_address: Option<IpAddr>,
+    local_as: Option<u32>,
+    mtu: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct AnnounceFile {
+    schedule: Option<Vec<HumanDuration>>,
+}
+
+/// VPP settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct VppConfig {
+    pub api_socket: PathBuf,
+    pub timeout: HumanDuration,
+    pub bridge_domain_min: u32,
+    pub bridge_domain_max: u32,
+}
+
+/// BIRD settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct BirdConfig {
+    pub socket: PathBuf,
+    pub include_dir: PathBuf,
+    pub dialect: Dialect,
+    pub timeout: HumanDuration,
+    /// File with the `vppevpn` protocol body template; None = built-in.
+    pub vppevpn_template: Option<PathBuf>,
+}
+
+/// Defaults for new eVPNs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct EvpnDefaults {
+    pub vtep_address: Option<IpAddr>,
+    pub local_as: u32,
+    pub mtu: u32,
+}
+
+/// Gratuitous ARP / unsolicited NA pacing after a bind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AnnounceConfig {
+    /// Offsets from the bind at which one round is sent.
+    pub schedule: Vec<HumanDuration>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Config {
+    pub instance_id: String,
+    pub grpc_addr: String,
+    pub advertise_addr: String,
+    pub metrics_addr: String,
+    pub log_level: String,
+    pub registry: String,
+    pub state_dir: PathBuf,
+    pub dataplane: Dataplane,
+    pub vpp: VppConfig,
+    pub bird: BirdConfig,
+    pub evpn: EvpnDefaults,
+    pub announce: AnnounceConfig,
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), SemanticError> {
+        evpn_model::validate_instance_id("instance_id", &self.instance_id)
+            .map_err(|e| SemanticError::new("evpnd.instance-id", e.to_string()))?;
+        config::check_listen_addr("evpnd.grpc-addr", &self.grpc_addr, false)?;
+        config::check_listen_addr("evpnd.advertise-addr", &self.advertise_addr, false)?;
+        config::check_listen_addr("evpnd.metrics-addr", &self.metrics_addr, true)?;
+        config::check_log_level("evpnd.log-level", &self.log_level)?;
+        if !self.registry.is_empty() && !self.registry.contains(':') {
+            return Err(SemanticError::new(
+                "evpnd.registry",
+                format!("{:?} is not host:port", self.registry),
+            ));
+        }
+        for (k, p) in [
+            ("evpnd.state-dir", &self.state_dir),
+            ("evpnd.vpp.api-socket", &self.vpp.api_socket),
+            ("evpnd.bird.socket", &self.bird.socket),
+            ("evpnd.bird.include-dir", &self.bird.include_dir),
+        ] {
+            if !p.is_absolute() {
+                return Err(SemanticError::new(k, format!("{} must be an absolute path", p.display())));
+            }
+        }
+        if self.vpp.bridge_domain_min == 0 || self.vpp.bridge_domain_min > self.vpp.bridge_domain_max {
+            return Err(SemanticError::new(
+                "evpnd.vpp.bridge-domain-min",
+                format!(
+                    "range {}..{} is empty or starts at 0 (bridge domain 0 is VPP's default)",
+                    self.vpp.bridge_domain_min, self.vpp.bridge_domain_max
+                ),
+            ));
+        }
+        for (k, t) in [("evpnd.vpp.timeout", self.vpp.timeout), ("evpnd.bird.timeout", self.bird.timeout)] {
+            if t.0.is_zero() {
+                return Err(SemanticError::new(k, "must be greater than 0"));
+            }
+        }
+        if self.evpn.local_as == 0 {
+            return Err(SemanticError::new("evpnd.evpn.local-as", "must be 1..4294967295"));
+        }
+        evpn_model::validate_mtu("mtu", self.evpn.mtu)
+            .map_err(|e| SemanticError::new("evpnd.evpn.mtu", e.to_string()))?;
+        if let Some(a) = self.evpn.vtep_address {
+            if a.is_unspecified() || a.is_multicast() {
+                return Err(SemanticError::new(
+                    "evpnd.evpn.vtep-address",
+                    format!("{a} is not a unicast address"),
+                ));
+            }
+        }
+        if self.announce.schedule.windows(2).any(|w| w[1] < w[0]) {
+            return Err(SemanticError::new("evpnd.announce.schedule", "offsets must be ascending"));
+        }
+        if let Some(p) = &self.bird.vppevpn_template {
+            if !p.is_file() {
+                return Err(SemanticError::new(
+                    "evpnd.bird.vppevpn-template",
+                    format!("{} is not a readable file", p.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CommonSettings for Config {
+    fn log_level(&self) -> &str {
+        &self.log_level
+    }
+    fn grpc_addr(&self) -> &str {
+        &self.grpc_addr
+    }
+    fn metrics_addr(&self) -> &str {
+        &self.metrics_addr
+    }
+    fn restart_keys(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("evpnd.instance-id", self.instance_id.clone()),
+            ("evpnd.grpc-addr", self.grpc_addr.clone()),
+            ("evpnd.metrics-addr", self.metrics_addr.clone()),
+            ("evpnd.state-dir", self.state_dir.display().to_string()),
+            ("evpnd.dataplane", format!("{:?}", self.dataplane)),
+            ("evpnd.vpp.api-socket", self.vpp.api_socket.display().to_string()),
+            ("evpnd.bird.socket", self.bird.socket.display().to_string()),
+            ("evpnd.bird.include-dir", self.bird.include_dir.display().to_string()),
+        ]
+    }
+}
+
+fn hostname_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Load the configuration: file (or embedded default), then env/flags.
+pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
+    let (text, origin) = match &args.config {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|source| ConfigError::Io {
+                path: p.clone(),
+                source,
+            })?,
+            p.display().to_string(),
+        ),
+        None => (DEFAULT_CONFIG.to_string(), "embedded default".to_string()),
+    };
+    let f = config::parse_structural::<File>(&text, &origin)?.evpnd;
+    let dur = |d: Option<HumanDuration>, s: &str| d.unwrap_or_else(|| s.parse().unwrap_or_default());
+    let dataplane = args.dataplane.or(f.dataplane).unwrap_or(Dataplane::Vpp);
+    let grpc_addr = args.grpc_addr.clone().or(f.grpc_addr).unwrap_or_else(|| "127.0.0.1:9191".into());
+    let cfg = Config {
+        instance_id: args.instance_id.clone().or(f.instance_id).unwrap_or_else(hostname_id),
+        advertise_addr: args
+            .advertise_addr
+            .clone()
+            .or(f.advertise_addr)
+            .unwrap_or_else(|| grpc_addr.clone()),
+        grpc_addr,
+        metrics_addr: args
+            .metrics_addr
+            .clone()
+            .or(f.metrics_addr)
+            .unwrap_or_else(|| "127.0.0.1:9291".into()),
+        log_level: args.log_level.clone().or(f.log_level).unwrap_or_else(|| "info".into()),
+        registry: args.registry.clone().or(f.registry).unwrap_or_default(),
+        state_dir: args
+            .state_dir
+            .clone()
+            .or(f.state_dir)
+            .unwrap_or_else(|| "/var/lib/evpnd".into()),
+        dataplane,
+        vpp: VppConfig {
+            api_socket: args
+                .vpp_api_socket
+                .clone()
+                .or(f.vpp.api_socket)
+                .unwrap_or_else(|| "/run/vpp/api.sock".into()),
+            timeout: dur(f.vpp.timeout, "5s"),
+            bridge_domain_min: f.vpp.bridge_domain_min.unwrap_or(10000),
+            bridge_domain_max: f.vpp.bridge_domain_max.unwrap_or(10999),
+        },
+        bird: BirdConfig {
+            socket: args
+                .bird_socket
+                .clone()
+                .or(f.bird.socket)
+                .unwrap_or_else(|| "/run/bird/bird.ctl".into()),
+            include_dir: args
+                .bird_include_dir
+                .clone()
+                .or(f.bird.include_dir)
+                .unwrap_or_else(|| "/etc/bird/evpn.d".into()),
+            dialect: f.bird.dialect.unwrap_or(match dataplane {
+                Dataplane::Vpp => Dialect::Vpp,
+                Dataplane::Linux => Dialect::Linux,
+            }),
+            timeout: dur(f.bird.timeout, "5s"),
+            vppevpn_template: f.bird.vppevpn_template,
+        },
+        evpn: EvpnDefaults {
+            vtep_address: f.evpn.vtep_address,
+            local_as: f.evpn.local_as.unwrap_or(65000),
+            mtu: f.evpn.mtu.unwrap_or(evpn_model::MTU_DEFAULT),
+        },
+        announce: AnnounceConfig {
+            schedule: f.announce.schedule.unwrap_or_else(|| {
+                ["0s", "100ms", "500ms", "1s", "2s"]
+                    .iter()
+                    .map(|s| s.parse().unwrap_or_default())
+                    .collect()
+            }),
+        },
+    };
+    cfg.validate().map_err(|e| ConfigError::Semantic {
+        origin,
+        key: e.key,
+        reason: e.reason,
+    })?;
+    Ok(Loaded { cfg, text })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn embedded_default_is_valid_with_an_instance_id() {
+        let args = Args::parse_from(["evpnd", "--instance-id", "dpu0-ddln0"]);
+        let l = load(&args).unwrap();
+        assert_eq!(l.cfg.instance_id, "dpu0-ddln0");
+        assert_eq!(l.cfg.bird.dialect, Dialect::Vpp);
+        assert_eq!(l.cfg.advertise_addr, l.cfg.grpc_addr);
+        let args = Args::parse_from(["evpnd", "--instance-id", "r1", "--dataplane", "linux"]);
+        assert_eq!(load(&args).unwrap().cfg.bird.dialect, Dialect::Linux);
+    }
+
+    #[test]
+    fn bad_instance_id_is_semantic() {
+        let args = Args::parse_from(["evpnd", "--instance-id", "Bad_ID"]);
+        let e = load(&args).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("evpnd.instance-id"), "{e}");
+    }
+}

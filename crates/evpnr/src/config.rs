@@ -1,0 +1,214 @@
+//! evpnr's configuration: YAML file (top-level key `evpnr`), overridden by
+//! environment variables (`EVPNR_*`), overridden by flags. Without
+//! `--config` an embedded default is used. See docs/config.md.
+use std::path::PathBuf;
+
+use evpn_daemon::{
+    config::{self, ConfigError, SemanticError, Validate},
+    duration::HumanDuration,
+    runner::{CommonSettings, Loaded},
+};
+use serde::{Deserialize, Serialize};
+
+/// The embedded default configuration (used when no `--config` is given).
+pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
+
+/// Command-line flags; each has an environment variable and wins over it.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "evpnr",
+    about = "vpp-evpn fleet registry",
+    long_about = "evpnr is the vpp-evpn fleet registry: the single source of truth for which \
+        evpnd instances form which eVPN groups, each group's gateway identity (virtual MAC and \
+        addresses) and which member is primary. It orchestrates evpnd instances over gRPC and \
+        serves the Evpnr API to evpnc.\n\nPrecedence: flag > environment > config file > built-in \
+        default. See evpnr(8) and docs/config.md.",
+    disable_version_flag = true
+)]
+pub struct Args {
+    /// YAML configuration file; without it the embedded default is used.
+    #[arg(long, env = "EVPNR_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address (host:port).
+    #[arg(long, env = "EVPNR_GRPC_ADDR", value_name = "ADDR")]
+    pub grpc_addr: Option<String>,
+    /// Prometheus listen address (host:port); empty disables metrics.
+    #[arg(long, env = "EVPNR_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Log level: debug, info, warn or error.
+    #[arg(long, env = "EVPNR_LOG_LEVEL", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Directory for the registry's persistent state.
+    #[arg(long, env = "EVPNR_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Validate the configuration, print it as JSON and exit: 0 valid, 1 YAML
+    /// parse error, 2 semantic error.
+    #[arg(long)]
+    pub check: bool,
+    /// Print version and commit, then exit.
+    #[arg(long)]
+    pub version: bool,
+}
+
+/// The file's top level: exactly one key, `evpnr`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    evpnr: FileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    grpc_addr: Option<String>,
+    metrics_addr: Option<String>,
+    log_level: Option<String>,
+    state_dir: Option<PathBuf>,
+    member_timeout: Option<HumanDuration>,
+    #[serde(rename = "move")]
+    move_: Option<MoveFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct MoveFile {
+    min_settle: Option<HumanDuration>,
+    max_wait: Option<HumanDuration>,
+    poll_interval: Option<HumanDuration>,
+}
+
+/// Break-before-make move timing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct MoveConfig {
+    /// Fixed wait after the release before polling for evidence (default 0).
+    pub min_settle: HumanDuration,
+    /// Upper bound on waiting for the fabric to withdraw the vMAC.
+    pub max_wait: HumanDuration,
+    /// Interval between evidence polls.
+    pub poll_interval: HumanDuration,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Config {
+    pub grpc_addr: String,
+    pub metrics_addr: String,
+    pub log_level: String,
+    pub state_dir: PathBuf,
+    pub member_timeout: HumanDuration,
+    #[serde(rename = "move")]
+    pub move_: MoveConfig,
+}
+
+impl Validate for Config {
+    fn validate(&self) -> Result<(), SemanticError> {
+        config::check_listen_addr("evpnr.grpc-addr", &self.grpc_addr, false)?;
+        config::check_listen_addr("evpnr.metrics-addr", &self.metrics_addr, true)?;
+        config::check_log_level("evpnr.log-level", &self.log_level)?;
+        if self.state_dir.as_os_str().is_empty() {
+            return Err(SemanticError::new("evpnr.state-dir", "must not be empty"));
+        }
+        if self.member_timeout.0.is_zero() {
+            return Err(SemanticError::new("evpnr.member-timeout", "must be greater than 0"));
+        }
+        if self.move_.max_wait.0 < self.move_.min_settle.0 {
+            return Err(SemanticError::new(
+                "evpnr.move.max-wait",
+                format!(
+                    "{} is shorter than move.min-settle {}",
+                    self.move_.max_wait, self.move_.min_settle
+                ),
+            ));
+        }
+        if self.move_.poll_interval.0.is_zero() {
+            return Err(SemanticError::new("evpnr.move.poll-interval", "must be greater than 0"));
+        }
+        Ok(())
+    }
+}
+
+impl CommonSettings for Config {
+    fn log_level(&self) -> &str {
+        &self.log_level
+    }
+    fn grpc_addr(&self) -> &str {
+        &self.grpc_addr
+    }
+    fn metrics_addr(&self) -> &str {
+        &self.metrics_addr
+    }
+    fn restart_keys(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("evpnr.grpc-addr", self.grpc_addr.clone()),
+            ("evpnr.metrics-addr", self.metrics_addr.clone()),
+            ("evpnr.state-dir", self.state_dir.display().to_string()),
+        ]
+    }
+}
+
+fn dur(s: &str) -> HumanDuration {
+    s.parse().unwrap_or_default()
+}
+
+/// Load the configuration: file (or embedded default), then env/flags.
+pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
+    let (text, origin) = match &args.config {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|source| ConfigError::Io {
+                path: p.clone(),
+                source,
+            })?,
+            p.display().to_string(),
+        ),
+        None => (DEFAULT_CONFIG.to_string(), "embedded default".to_string()),
+    };
+    let file: File = config::parse_structural(&text, &origin)?;
+    let f = file.evpnr;
+    let m = f.move_.unwrap_or_default();
+    let cfg = Config {
+        grpc_addr: args
+            .grpc_addr
+            .clone()
+            .or(f.grpc_addr)
+            .unwrap_or_else(|| "127.0.0.1:9190".into()),
+        metrics_addr: args
+            .metrics_addr
+            .clone()
+            .or(f.metrics_addr)
+            .unwrap_or_else(|| "127.0.0.1:9290".into()),
+        log_level: args.log_level.clone().or(f.log_level).unwrap_or_else(|| "info".into()),
+        state_dir: args
+            .state_dir
+            .clone()
+            .or(f.state_dir)
+            .unwrap_or_else(|| PathBuf::from("/var/lib/evpnr")),
+        member_timeout: f.member_timeout.unwrap_or_else(|| dur("5s")),
+        move_: MoveConfig {
+            min_settle: m.min_settle.unwrap_or_default(),
+            max_wait: m.max_wait.unwrap_or_else(|| dur("2s")),
+            poll_interval: m.poll_interval.unwrap_or_else(|| dur("1ms")),
+        },
+    };
+    cfg.validate().map_err(|e| ConfigError::Semantic {
+        origin,
+        key: e.key,
+        reason: e.reason,
+    })?;
+    Ok(Loaded { cfg, text })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let args = Args::parse_from(["evpnr"]);
+        let l = load(&args).unwrap();
+        assert_eq!(l.cfg.grpc_addr, "127.0.0.1:9190");
+        assert_eq!(l.cfg.move_.min_settle.0, std::time::Duration::ZERO);
+    }
+}
