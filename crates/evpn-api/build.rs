@@ -5,7 +5,11 @@ use std::{env, fs, path::PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    let files = ["evpn/v1/types.proto", "evpn/v1/evpnd.proto", "evpn/v1/evpnr.proto"];
+    let files = [
+        "evpn/v1/types.proto",
+        "evpn/v1/evpnd.proto",
+        "evpn/v1/evpnr.proto",
+    ];
     let mut compiler = protox::Compiler::new([&root])?;
     compiler.include_source_info(true).include_imports(true);
     compiler.open_files(files)?;

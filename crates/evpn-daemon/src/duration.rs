@@ -22,7 +22,9 @@ impl FromStr for HumanDuration {
         while !rest.is_empty() {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 {
-                return Err(format!("{s:?} is not a duration (use e.g. 250ms, 5s, 2m, 1h)"));
+                return Err(format!(
+                    "{s:?} is not a duration (use e.g. 250ms, 5s, 2m, 1h)"
+                ));
             }
             let n: u64 = rest[..digits]
                 .parse()
@@ -50,7 +52,7 @@ impl fmt::Display for HumanDuration {
         let ms = self.0.as_millis();
         if ms == 0 {
             f.write_str("0s")
-        } else if ms % 1000 != 0 {
+        } else if !ms.is_multiple_of(1000) {
             write!(f, "{ms}ms")
         } else {
             write!(f, "{}s", ms / 1000)
@@ -87,7 +89,10 @@ mod tests {
         assert!(p("5x").is_err());
         assert!(p("").is_err());
         assert!(p("s").is_err());
-        assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1500ms");
+        assert_eq!(
+            HumanDuration(Duration::from_millis(1500)).to_string(),
+            "1500ms"
+        );
         assert_eq!(HumanDuration(Duration::from_secs(5)).to_string(), "5s");
     }
 }

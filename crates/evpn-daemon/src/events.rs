@@ -125,7 +125,10 @@ impl EventFilter {
     pub fn matches(&self, e: &EventRecord) -> bool {
         (self.kinds.is_empty() || self.kinds.contains(&e.kind))
             && self.min_level.is_none_or(|m| e.level >= m)
-            && self.instances.as_ref().is_none_or(|s| s.contains(&e.instance))
+            && self
+                .instances
+                .as_ref()
+                .is_none_or(|s| s.contains(&e.instance))
     }
 }
 
@@ -165,7 +168,14 @@ impl EventBroker {
         message: &str,
         fields: BTreeMap<String, String>,
     ) -> u64 {
-        self.publish(kind, level, self.inner.instance.clone(), message.to_string(), fields, None)
+        self.publish(
+            kind,
+            level,
+            self.inner.instance.clone(),
+            message.to_string(),
+            fields,
+            None,
+        )
     }
 
     /// Publish an event that originates elsewhere (e.g. a member's stream):
@@ -289,7 +299,8 @@ impl Visit for FieldCollector {
         if field.name() == "message" {
             self.message = value.to_string();
         } else {
-            self.fields.insert(field.name().to_string(), value.to_string());
+            self.fields
+                .insert(field.name().to_string(), value.to_string());
         }
     }
 
@@ -322,7 +333,9 @@ mod tests {
     use futures::StreamExt;
 
     fn fields(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[tokio::test]
@@ -341,9 +354,21 @@ mod tests {
             ..Default::default()
         });
         b.emit(EventKind::Log, EventLevel::Info, "hello", fields(&[]));
-        b.emit(EventKind::Crud, EventLevel::Info, "group-created", fields(&[("group", "test")]));
+        b.emit(
+            EventKind::Crud,
+            EventLevel::Info,
+            "group-created",
+            fields(&[("group", "test")]),
+        );
         b.emit(EventKind::Log, EventLevel::Error, "boom", fields(&[]));
-        b.publish(EventKind::Failover, EventLevel::Info, "r1".into(), "groupbvi-bound".into(), fields(&[]), None);
+        b.publish(
+            EventKind::Failover,
+            EventLevel::Info,
+            "r1".into(),
+            "groupbvi-bound".into(),
+            fields(&[]),
+            None,
+        );
         let e = crud.next().await.unwrap();
         assert_eq!((e.seq, e.message.as_str()), (2, "group-created"));
         assert_eq!(e.fields["group"], "test");
@@ -358,7 +383,12 @@ mod tests {
         let mut slow = b.subscribe(EventFilter::default());
         let mut fast = b.subscribe(EventFilter::default());
         for i in 0..100 {
-            b.emit(EventKind::Log, EventLevel::Info, &format!("m{i}"), BTreeMap::new());
+            b.emit(
+                EventKind::Log,
+                EventLevel::Info,
+                &format!("m{i}"),
+                BTreeMap::new(),
+            );
             // The fast one keeps up.
             assert_eq!(fast.next().await.unwrap().message, format!("m{i}"));
         }
@@ -370,7 +400,12 @@ mod tests {
 
     #[test]
     fn level_and_kind_names() {
-        for l in [EventLevel::Debug, EventLevel::Info, EventLevel::Warn, EventLevel::Error] {
+        for l in [
+            EventLevel::Debug,
+            EventLevel::Info,
+            EventLevel::Warn,
+            EventLevel::Error,
+        ] {
             assert_eq!(EventLevel::parse(l.as_str()).unwrap(), l);
         }
         assert!(EventLevel::parse("loud").is_err());

@@ -36,9 +36,17 @@ fn parse_level(name: &str) -> u8 {
 
 /// Library targets that only log at warn and above.
 fn noisy(target: &str) -> bool {
-    ["h2", "hyper", "hyper_util", "tower", "tonic", "rustls", "mio"]
-        .iter()
-        .any(|p| target == *p || target.starts_with(&format!("{p}::")))
+    [
+        "h2",
+        "hyper",
+        "hyper_util",
+        "tower",
+        "tonic",
+        "rustls",
+        "mio",
+    ]
+    .iter()
+    .any(|p| target == *p || target.starts_with(&format!("{p}::")))
 }
 
 /// A per-layer filter whose maximum level can change at run time.

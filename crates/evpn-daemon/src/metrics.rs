@@ -72,7 +72,11 @@ impl CommonMetrics {
             event_subscribers: Gauge::default(),
             event_subscribers_dropped: Counter::default(),
         };
-        reg.register("build_info", "Build version and commit (always 1)", m.build_info.clone());
+        reg.register(
+            "build_info",
+            "Build version and commit (always 1)",
+            m.build_info.clone(),
+        );
         reg.register(
             "grpc_requests",
             "gRPC requests served, by service, method and status code",
@@ -125,7 +129,9 @@ impl CommonMetrics {
             .map(|b| format!("{b:02x}"))
             .collect();
         self.config_info.clear();
-        self.config_info.get_or_create(&ConfigLabels { sha256: sha }).set(1);
+        self.config_info
+            .get_or_create(&ConfigLabels { sha256: sha })
+            .set(1);
         self.config_reload_ok.set(1);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

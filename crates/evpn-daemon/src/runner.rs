@@ -154,6 +154,9 @@ impl<C: CommonSettings + Clone + Send + Sync + 'static> Daemon<C> {
     }
 }
 
+/// How long a shutdown waits for gRPC connections to close.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serve `svc` (plus health and reflection) on `grpc_addr`, and `/metrics` on
 /// `metrics_addr` (empty disables it), until SIGTERM/SIGINT. Streams end
 /// cleanly on shutdown and the function returns `Ok(())`.
@@ -195,16 +198,29 @@ where
         crate::serve::health_and_reflection(&[service_name, ""]).await?;
     tracing::info!(addr = %grpc_local, "grpc-listening");
     let shutdown = daemon.shutdown.clone();
-    tonic::transport::Server::builder()
-        .layer(crate::grpc_metrics::GrpcMetricsLayer::new(daemon.metrics.clone()))
+    let server = tonic::transport::Server::builder()
+        .layer(crate::grpc_metrics::GrpcMetricsLayer::new(
+            daemon.metrics.clone(),
+        ))
         .add_service(health)
         .add_service(refl_v1)
         .add_service(refl_v1alpha)
         .add_service(svc)
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), async move {
             shutdown.cancelled().await
-        })
-        .await?;
+        });
+    tokio::pin!(server);
+    // Streams end on shutdown; a client that keeps an idle connection open
+    // must not keep the process alive: drain for at most DRAIN_TIMEOUT.
+    tokio::select! {
+        r = &mut server => r?,
+        _ = async {
+            daemon.shutdown.cancelled().await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => {
+            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "shutdown-drain-timeout");
+        }
+    }
     if let Some(t) = metrics_task {
         let _ = t.await;
     }
@@ -214,7 +230,10 @@ where
 
 /// Run `fut` on a new multi-threaded runtime and turn its result into the
 /// process exit code (errors are logged as `fatal` and printed to stderr).
-pub fn block_on(program: &str, fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+pub fn block_on(
+    program: &str,
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

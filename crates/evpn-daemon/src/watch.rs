@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, pin::Pin, sync::Arc};
 
 use evpn_api::v1;
 use evpn_model::Error;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -21,10 +21,12 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<v1::Event, tonic::Status
 pub fn filter_from_proto(req: &v1::WatchEventsRequest) -> Result<EventFilter, Error> {
     let mut f = EventFilter::default();
     for t in &req.types {
-        f.kinds.insert(EventKind::parse(t).map_err(|r| Error::invalid("types", r))?);
+        f.kinds
+            .insert(EventKind::parse(t).map_err(|r| Error::invalid("types", r))?);
     }
     if !req.min_level.is_empty() {
-        f.min_level = Some(EventLevel::parse(&req.min_level).map_err(|r| Error::invalid("min_level", r))?);
+        f.min_level =
+            Some(EventLevel::parse(&req.min_level).map_err(|r| Error::invalid("min_level", r))?);
     }
     if !req.instances.is_empty() {
         f.instances = Some(req.instances.iter().cloned().collect());
@@ -34,7 +36,9 @@ pub fn filter_from_proto(req: &v1::WatchEventsRequest) -> Result<EventFilter, Er
 
 /// Domain event → wire event.
 pub fn to_proto(e: &EventRecord) -> v1::Event {
-    let d = e.ts.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d =
+        e.ts.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
     v1::Event {
         seq: e.seq,
         ts: Some(pbjson_types::Timestamp {
@@ -50,7 +54,11 @@ pub fn to_proto(e: &EventRecord) -> v1::Event {
 }
 
 /// A snapshot event (type "snapshot") describing one object.
-pub fn snapshot_event(instance: &str, message: &str, fields: BTreeMap<String, String>) -> EventRecord {
+pub fn snapshot_event(
+    instance: &str,
+    message: &str,
+    fields: BTreeMap<String, String>,
+) -> EventRecord {
     EventRecord {
         seq: 0,
         ts: std::time::SystemTime::now(),
@@ -99,21 +107,33 @@ pub fn watch(
             out
         }
     };
+    // On shutdown, events already published are still delivered (e.g. the
+    // `shutdown-requested` record), then the stream ends with OK.
     let live = futures::stream::unfold(
-        (sub, shutdown, guard, metrics),
-        |(mut sub, shutdown, guard, metrics)| async move {
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => None,
-                next = sub.next() => match next {
-                    Some(e) => Some((Ok(to_proto(&e)), (sub, shutdown, guard, metrics))),
+        (sub, shutdown, guard, metrics, false),
+        |(mut sub, shutdown, guard, metrics, mut closing)| async move {
+            loop {
+                let next = if closing {
+                    match sub.next().now_or_never() {
+                        Some(n) => n,
+                        None => return None,
+                    }
+                } else {
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => { closing = true; continue; }
+                        next = sub.next() => next,
+                    }
+                };
+                return match next {
+                    Some(e) => Some((Ok(to_proto(&e)), (sub, shutdown, guard, metrics, closing))),
                     None => {
                         if sub.is_done() {
                             metrics.event_subscribers_dropped.inc();
                         }
                         None
                     }
-                },
+                };
             }
         },
     );

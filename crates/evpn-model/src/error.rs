@@ -117,10 +117,16 @@ mod tests {
     #[test]
     fn every_variant_maps_to_its_own_code() {
         let cases = [
-            (Error::invalid("vni", "must be below 2^24"), tonic::Code::InvalidArgument),
+            (
+                Error::invalid("vni", "must be below 2^24"),
+                tonic::Code::InvalidArgument,
+            ),
             (Error::not_found(Object::Group, "g"), tonic::Code::NotFound),
             (Error::exists(Object::Evpn, "e"), tonic::Code::AlreadyExists),
-            (Error::FailedPrecondition("x".into()), tonic::Code::FailedPrecondition),
+            (
+                Error::FailedPrecondition("x".into()),
+                tonic::Code::FailedPrecondition,
+            ),
             (Error::Unavailable("x".into()), tonic::Code::Unavailable),
             (Error::Timeout("x".into()), tonic::Code::DeadlineExceeded),
             (Error::Aborted("x".into()), tonic::Code::Aborted),

@@ -31,12 +31,18 @@ pub fn validate_slug(field: &str, s: &str) -> Result<(), Error> {
     if s.len() > SLUG_MAX_LEN {
         return Err(Error::invalid(
             field,
-            format!("{s:?} is {} bytes long; at most {SLUG_MAX_LEN} are allowed", s.len()),
+            format!(
+                "{s:?} is {} bytes long; at most {SLUG_MAX_LEN} are allowed",
+                s.len()
+            ),
         ));
     }
     let b = s.as_bytes();
     if !b[0].is_ascii_lowercase() {
-        return Err(Error::invalid(field, format!("{s:?} must start with a lower-case letter")));
+        return Err(Error::invalid(
+            field,
+            format!("{s:?} must start with a lower-case letter"),
+        ));
     }
     if let Some(c) = s
         .chars()
@@ -59,7 +65,10 @@ pub fn validate_instance_id(field: &str, s: &str) -> Result<(), Error> {
     if s.len() > INSTANCE_ID_MAX_LEN {
         return Err(Error::invalid(
             field,
-            format!("{} bytes long; at most {INSTANCE_ID_MAX_LEN} are allowed", s.len()),
+            format!(
+                "{} bytes long; at most {INSTANCE_ID_MAX_LEN} are allowed",
+                s.len()
+            ),
         ));
     }
     if let Some(c) = s
@@ -72,7 +81,10 @@ pub fn validate_instance_id(field: &str, s: &str) -> Result<(), Error> {
         ));
     }
     if s.starts_with('-') || s.ends_with('-') {
-        return Err(Error::invalid(field, format!("{s:?} must not start or end with '-'")));
+        return Err(Error::invalid(
+            field,
+            format!("{s:?} must not start or end with '-'"),
+        ));
     }
     Ok(())
 }
@@ -80,7 +92,10 @@ pub fn validate_instance_id(field: &str, s: &str) -> Result<(), Error> {
 /// A VXLAN network identifier: 1..=2^24-1.
 pub fn validate_vni(field: &str, vni: u32) -> Result<(), Error> {
     if vni == 0 || vni > VNI_MAX {
-        return Err(Error::invalid(field, format!("{vni} is out of range 1..={VNI_MAX}")));
+        return Err(Error::invalid(
+            field,
+            format!("{vni} is out of range 1..={VNI_MAX}"),
+        ));
     }
     Ok(())
 }
@@ -88,7 +103,10 @@ pub fn validate_vni(field: &str, vni: u32) -> Result<(), Error> {
 /// An MTU in bytes: [`MTU_MIN`]..=[`MTU_MAX`].
 pub fn validate_mtu(field: &str, mtu: u32) -> Result<(), Error> {
     if !(MTU_MIN..=MTU_MAX).contains(&mtu) {
-        return Err(Error::invalid(field, format!("{mtu} is out of range {MTU_MIN}..={MTU_MAX}")));
+        return Err(Error::invalid(
+            field,
+            format!("{mtu} is out of range {MTU_MIN}..={MTU_MAX}"),
+        ));
     }
     Ok(())
 }
@@ -98,9 +116,9 @@ pub fn validate_mtu(field: &str, mtu: u32) -> Result<(), Error> {
 /// loopback or IPv6 link-local (those are managed by evpnd), and the length
 /// must be 1..=32 (IPv4) or 1..=128 (IPv6).
 pub fn parse_prefix(field: &str, address: &str, prefix_len: u32) -> Result<IpNet, Error> {
-    let ip: IpAddr = address
-        .parse()
-        .map_err(|_| Error::invalid(field, format!("{address:?} is not an IPv4 or IPv6 address")))?;
+    let ip: IpAddr = address.parse().map_err(|_| {
+        Error::invalid(field, format!("{address:?} is not an IPv4 or IPv6 address"))
+    })?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     if prefix_len == 0 || prefix_len > max {
         return Err(Error::invalid(
@@ -109,20 +127,26 @@ pub fn parse_prefix(field: &str, address: &str, prefix_len: u32) -> Result<IpNet
         ));
     }
     if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
-        return Err(Error::invalid(field, format!("{ip} is not a unicast host address")));
+        return Err(Error::invalid(
+            field,
+            format!("{ip} is not a unicast host address"),
+        ));
     }
-    if let IpAddr::V6(v6) = ip {
-        if v6.segments()[0] & 0xffc0 == 0xfe80 {
-            return Err(Error::invalid(
-                field,
-                format!("{ip} is link-local; evpnd manages the link-local itself"),
-            ));
-        }
+    if let IpAddr::V6(v6) = ip
+        && v6.segments()[0] & 0xffc0 == 0xfe80
+    {
+        return Err(Error::invalid(
+            field,
+            format!("{ip} is link-local; evpnd manages the link-local itself"),
+        ));
     }
-    if let IpAddr::V4(v4) = ip {
-        if v4.is_broadcast() {
-            return Err(Error::invalid(field, format!("{ip} is not a unicast host address")));
-        }
+    if let IpAddr::V4(v4) = ip
+        && v4.is_broadcast()
+    {
+        return Err(Error::invalid(
+            field,
+            format!("{ip} is not a unicast host address"),
+        ));
     }
     // prefix_len <= max was checked, so this cannot fail.
     IpNet::new(ip, prefix_len as u8).map_err(|e| Error::invalid(field, e.to_string()))
@@ -179,8 +203,14 @@ mod tests {
 
     #[test]
     fn prefixes() {
-        assert_eq!(parse_prefix("p", "172.16.0.32", 24).unwrap().to_string(), "172.16.0.32/24");
-        assert_eq!(parse_prefix("p", "fec0::32", 64).unwrap().to_string(), "fec0::32/64");
+        assert_eq!(
+            parse_prefix("p", "172.16.0.32", 24).unwrap().to_string(),
+            "172.16.0.32/24"
+        );
+        assert_eq!(
+            parse_prefix("p", "fec0::32", 64).unwrap().to_string(),
+            "fec0::32/64"
+        );
         for (a, l) in [
             ("172.16.0.32", 33),
             ("172.16.0.32", 0),
@@ -193,7 +223,10 @@ mod tests {
             ("172.16.0.32/24", 24),
         ] {
             let e = parse_prefix("address", a, l).unwrap_err();
-            assert!(e.to_string().starts_with("invalid address: "), "{a}/{l}: {e}");
+            assert!(
+                e.to_string().starts_with("invalid address: "),
+                "{a}/{l}: {e}"
+            );
         }
     }
 

@@ -229,10 +229,15 @@ impl Validate for Config {
             ("evpnd.bird.include-dir", &self.bird.include_dir),
         ] {
             if !p.is_absolute() {
-                return Err(SemanticError::new(k, format!("{} must be an absolute path", p.display())));
+                return Err(SemanticError::new(
+                    k,
+                    format!("{} must be an absolute path", p.display()),
+                ));
             }
         }
-        if self.vpp.bridge_domain_min == 0 || self.vpp.bridge_domain_min > self.vpp.bridge_domain_max {
+        if self.vpp.bridge_domain_min == 0
+            || self.vpp.bridge_domain_min > self.vpp.bridge_domain_max
+        {
             return Err(SemanticError::new(
                 "evpnd.vpp.bridge-domain-min",
                 format!(
@@ -241,34 +246,43 @@ impl Validate for Config {
                 ),
             ));
         }
-        for (k, t) in [("evpnd.vpp.timeout", self.vpp.timeout), ("evpnd.bird.timeout", self.bird.timeout)] {
+        for (k, t) in [
+            ("evpnd.vpp.timeout", self.vpp.timeout),
+            ("evpnd.bird.timeout", self.bird.timeout),
+        ] {
             if t.0.is_zero() {
                 return Err(SemanticError::new(k, "must be greater than 0"));
             }
         }
         if self.evpn.local_as == 0 {
-            return Err(SemanticError::new("evpnd.evpn.local-as", "must be 1..4294967295"));
+            return Err(SemanticError::new(
+                "evpnd.evpn.local-as",
+                "must be 1..4294967295",
+            ));
         }
         evpn_model::validate_mtu("mtu", self.evpn.mtu)
             .map_err(|e| SemanticError::new("evpnd.evpn.mtu", e.to_string()))?;
-        if let Some(a) = self.evpn.vtep_address {
-            if a.is_unspecified() || a.is_multicast() {
-                return Err(SemanticError::new(
-                    "evpnd.evpn.vtep-address",
-                    format!("{a} is not a unicast address"),
-                ));
-            }
+        if let Some(a) = self.evpn.vtep_address
+            && (a.is_unspecified() || a.is_multicast())
+        {
+            return Err(SemanticError::new(
+                "evpnd.evpn.vtep-address",
+                format!("{a} is not a unicast address"),
+            ));
         }
         if self.announce.schedule.windows(2).any(|w| w[1] < w[0]) {
-            return Err(SemanticError::new("evpnd.announce.schedule", "offsets must be ascending"));
+            return Err(SemanticError::new(
+                "evpnd.announce.schedule",
+                "offsets must be ascending",
+            ));
         }
-        if let Some(p) = &self.bird.vppevpn_template {
-            if !p.is_file() {
-                return Err(SemanticError::new(
-                    "evpnd.bird.vppevpn-template",
-                    format!("{} is not a readable file", p.display()),
-                ));
-            }
+        if let Some(p) = &self.bird.vppevpn_template
+            && !p.is_file()
+        {
+            return Err(SemanticError::new(
+                "evpnd.bird.vppevpn-template",
+                format!("{} is not a readable file", p.display()),
+            ));
         }
         Ok(())
     }
@@ -291,9 +305,15 @@ impl CommonSettings for Config {
             ("evpnd.metrics-addr", self.metrics_addr.clone()),
             ("evpnd.state-dir", self.state_dir.display().to_string()),
             ("evpnd.dataplane", format!("{:?}", self.dataplane)),
-            ("evpnd.vpp.api-socket", self.vpp.api_socket.display().to_string()),
+            (
+                "evpnd.vpp.api-socket",
+                self.vpp.api_socket.display().to_string(),
+            ),
             ("evpnd.bird.socket", self.bird.socket.display().to_string()),
-            ("evpnd.bird.include-dir", self.bird.include_dir.display().to_string()),
+            (
+                "evpnd.bird.include-dir",
+                self.bird.include_dir.display().to_string(),
+            ),
         ]
     }
 }
@@ -317,11 +337,20 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
         None => (DEFAULT_CONFIG.to_string(), "embedded default".to_string()),
     };
     let f = config::parse_structural::<File>(&text, &origin)?.evpnd;
-    let dur = |d: Option<HumanDuration>, s: &str| d.unwrap_or_else(|| s.parse().unwrap_or_default());
+    let dur =
+        |d: Option<HumanDuration>, s: &str| d.unwrap_or_else(|| s.parse().unwrap_or_default());
     let dataplane = args.dataplane.or(f.dataplane).unwrap_or(Dataplane::Vpp);
-    let grpc_addr = args.grpc_addr.clone().or(f.grpc_addr).unwrap_or_else(|| "127.0.0.1:9191".into());
+    let grpc_addr = args
+        .grpc_addr
+        .clone()
+        .or(f.grpc_addr)
+        .unwrap_or_else(|| "127.0.0.1:9191".into());
     let cfg = Config {
-        instance_id: args.instance_id.clone().or(f.instance_id).unwrap_or_else(hostname_id),
+        instance_id: args
+            .instance_id
+            .clone()
+            .or(f.instance_id)
+            .unwrap_or_else(hostname_id),
         advertise_addr: args
             .advertise_addr
             .clone()
@@ -333,7 +362,11 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             .clone()
             .or(f.metrics_addr)
             .unwrap_or_else(|| "127.0.0.1:9291".into()),
-        log_level: args.log_level.clone().or(f.log_level).unwrap_or_else(|| "info".into()),
+        log_level: args
+            .log_level
+            .clone()
+            .or(f.log_level)
+            .unwrap_or_else(|| "info".into()),
         registry: args.registry.clone().or(f.registry).unwrap_or_default(),
         state_dir: args
             .state_dir

@@ -111,7 +111,10 @@ impl Validate for Config {
             return Err(SemanticError::new("evpnr.state-dir", "must not be empty"));
         }
         if self.member_timeout.0.is_zero() {
-            return Err(SemanticError::new("evpnr.member-timeout", "must be greater than 0"));
+            return Err(SemanticError::new(
+                "evpnr.member-timeout",
+                "must be greater than 0",
+            ));
         }
         if self.move_.max_wait.0 < self.move_.min_settle.0 {
             return Err(SemanticError::new(
@@ -123,7 +126,10 @@ impl Validate for Config {
             ));
         }
         if self.move_.poll_interval.0.is_zero() {
-            return Err(SemanticError::new("evpnr.move.poll-interval", "must be greater than 0"));
+            return Err(SemanticError::new(
+                "evpnr.move.poll-interval",
+                "must be greater than 0",
+            ));
         }
         Ok(())
     }
@@ -178,7 +184,11 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             .clone()
             .or(f.metrics_addr)
             .unwrap_or_else(|| "127.0.0.1:9290".into()),
-        log_level: args.log_level.clone().or(f.log_level).unwrap_or_else(|| "info".into()),
+        log_level: args
+            .log_level
+            .clone()
+            .or(f.log_level)
+            .unwrap_or_else(|| "info".into()),
         state_dir: args
             .state_dir
             .clone()

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use evpn_api::v1::{self, evpnr_server::Evpnr};
+use evpn_daemon::impl_with_unimplemented;
 use evpn_daemon::{events::EventBroker, metrics::CommonMetrics, watch};
 use tokio_util::sync::CancellationToken;
-use evpn_daemon::impl_with_unimplemented;
 use tonic::{Request, Response, Status};
 
 /// State shared by the service's handlers.
