@@ -1,0 +1,251 @@
+//! Per-eVPN operations for the daemon: observe the kernel, plan ([`crate::plan`]), execute.
+//!
+//! Each high-level call reads the kernel first, changes only the differences and returns the
+//! actions it applied (empty when the kernel already matched). On an error the kernel may be
+//! half-way; calling the same operation again continues from what is there.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use macaddr::MacAddr6;
+use tracing::debug;
+
+use crate::announce::{Announcer, NaFlags};
+use crate::error::{Error, Op, Result};
+use crate::link::{Netlink, VxlanOpts};
+use crate::names::Slug;
+use crate::plan::{self, Action, BviSpec, EvpnSpec, Observed};
+
+/// The Linux dataplane of one host: a netlink connection plus the per-eVPN operations.
+#[derive(Debug, Clone)]
+pub struct Dataplane {
+    nl: Netlink,
+}
+
+impl Dataplane {
+    /// Use `nl` (the namespace it was opened in is the one managed).
+    pub fn new(nl: Netlink) -> Dataplane {
+        Dataplane { nl }
+    }
+
+    /// The netlink connection.
+    pub fn netlink(&self) -> &Netlink {
+        &self.nl
+    }
+
+    /// What the kernel has for `slug`: its four devices, the bridge's ports, the BVI's
+    /// addresses and the bridge/VXLAN FDB entries. The input of reconcile after a restart.
+    pub async fn observe(&self, slug: &Slug) -> Result<Observed> {
+        let mut obs = Observed::empty(slug);
+        let links = self.nl.list_links().await?;
+        let find = |n: &str| links.iter().find(|l| l.name == n).cloned();
+        obs.bridge = find(&obs.names.bridge);
+        obs.vxlan = find(&obs.names.vxlan);
+        obs.port = find(&obs.names.port);
+        obs.bvi = find(&obs.names.bvi);
+        if let Some(br) = &obs.bridge {
+            obs.bridge_ports = links
+                .iter()
+                .filter(|l| l.master == Some(br.index))
+                .cloned()
+                .collect();
+        }
+        if let Some(bvi) = &obs.bvi {
+            obs.bvi_addrs = self.nl.list_addresses(Some(bvi.index)).await?;
+        }
+        if obs.bridge.is_some() || obs.vxlan.is_some() {
+            let br = obs.bridge.as_ref().map(|l| l.index);
+            let vx = obs.vxlan.as_ref().map(|l| l.index);
+            obs.fdb = self
+                .nl
+                .list_fdb()
+                .await?
+                .into_iter()
+                .filter(|e| {
+                    (e.in_bridge() && e.master.is_some() && e.master == br)
+                        || (e.is_self && Some(e.index) == vx)
+                })
+                .collect();
+        }
+        Ok(obs)
+    }
+
+    /// Bridge + VXLAN device of an eVPN (see [`plan::plan_ensure_evpn`]). Create them before
+    /// the BIRD snippet that names them is applied.
+    pub async fn ensure_evpn(&self, spec: &EvpnSpec) -> Result<Vec<Action>> {
+        let obs = self.observe(&spec.slug).await?;
+        let actions = plan::plan_ensure_evpn(spec, &obs)?;
+        self.apply(&actions, &obs).await?;
+        Ok(actions)
+    }
+
+    /// The BVI veth pair of an eVPN (see [`plan::plan_ensure_bvi`]).
+    pub async fn ensure_bvi(&self, spec: &BviSpec) -> Result<Vec<Action>> {
+        let obs = self.observe(&spec.slug).await?;
+        let actions = plan::plan_ensure_bvi(spec, &obs)?;
+        self.apply(&actions, &obs).await?;
+        Ok(actions)
+    }
+
+    /// Take the gateway (see [`plan::plan_bind`] for the order). Announce separately.
+    pub async fn bind(
+        &self,
+        slug: &Slug,
+        per_host_mac: MacAddr6,
+        vmac: MacAddr6,
+        addrs: &[IpNet],
+    ) -> Result<Vec<Action>> {
+        let obs = self.observe(slug).await?;
+        let actions = plan::plan_bind(&obs, per_host_mac, vmac, addrs)?;
+        self.apply(&actions, &obs).await?;
+        Ok(actions)
+    }
+
+    /// Give the gateway up (see [`plan::plan_release`]).
+    pub async fn release(
+        &self,
+        slug: &Slug,
+        per_host_mac: MacAddr6,
+        addrs: &[IpNet],
+    ) -> Result<Vec<Action>> {
+        let obs = self.observe(slug).await?;
+        let actions = plan::plan_release(&obs, per_host_mac, addrs)?;
+        self.apply(&actions, &obs).await?;
+        Ok(actions)
+    }
+
+    /// Delete all devices of an eVPN (after its BIRD snippet is gone).
+    pub async fn remove_evpn(&self, slug: &Slug) -> Result<Vec<Action>> {
+        let obs = self.observe(slug).await?;
+        let actions = plan::plan_remove_evpn(&obs);
+        self.apply(&actions, &obs).await?;
+        Ok(actions)
+    }
+
+    /// Open the raw sockets for announcing on `bvi-<slug>`.
+    pub async fn announcer(&self, slug: &Slug) -> Result<Announcer> {
+        let name = slug.names().bvi;
+        let index = self.nl.index_of(&name).await?;
+        Announcer::open(&name, index)
+    }
+
+    /// Send one round of announcements: a gratuitous ARP per IPv4 address and an unsolicited
+    /// NA per IPv6 address of `addrs`, from `vmac`. Pace rounds with
+    /// [`crate::announce::Schedule`].
+    pub fn announce(
+        &self,
+        announcer: &Announcer,
+        vmac: MacAddr6,
+        addrs: &[IpNet],
+        flags: NaFlags,
+    ) -> Result<()> {
+        for a in addrs {
+            match a.addr() {
+                IpAddr::V4(ip) => announcer.send_garp(vmac, ip)?,
+                IpAddr::V6(ip) => announcer.send_na(vmac, ip, flags)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Execute `actions` in order; `obs` seeds the name → index cache. Stops at the first
+    /// error.
+    pub async fn apply(&self, actions: &[Action], obs: &Observed) -> Result<()> {
+        let mut idx: HashMap<String, u32> = [&obs.bridge, &obs.vxlan, &obs.port, &obs.bvi]
+            .into_iter()
+            .flatten()
+            .chain(obs.bridge_ports.iter())
+            .map(|l| (l.name.clone(), l.index))
+            .collect();
+        for a in actions {
+            debug!(action = %a, "netif apply");
+            self.apply_one(a, &mut idx).await?;
+        }
+        Ok(())
+    }
+
+    async fn index(&self, cache: &mut HashMap<String, u32>, name: &str, op: Op) -> Result<u32> {
+        if let Some(i) = cache.get(name) {
+            return Ok(*i);
+        }
+        let i = self.nl.index_of(name).await.map_err(|e| match e {
+            Error::NotFound { target, .. } => Error::NotFound { op, target },
+            other => other,
+        })?;
+        cache.insert(name.to_string(), i);
+        Ok(i)
+    }
+
+    async fn apply_one(&self, a: &Action, cache: &mut HashMap<String, u32>) -> Result<()> {
+        let nl = &self.nl;
+        match a {
+            Action::CreateBridge { name, mtu } => nl.create_bridge(name, Some(*mtu)).await,
+            Action::CreateVxlan {
+                name,
+                vni,
+                local,
+                port,
+                mtu,
+            } => {
+                let opts = VxlanOpts {
+                    vni: *vni,
+                    local: *local,
+                    port: *port,
+                    learning: false,
+                    mtu: Some(*mtu),
+                };
+                nl.create_vxlan(name, &opts).await
+            }
+            Action::CreateVeth { name, peer } => nl.create_veth(name, peer).await,
+            Action::DeleteLink { name } => {
+                let i = self.index(cache, name, Op::DeleteLink).await?;
+                // A veth takes its peer along; a stale cache entry would point nowhere.
+                cache.clear();
+                nl.delete_link_at(i, name).await
+            }
+            Action::SetMaster { name, master } => {
+                let i = self.index(cache, name, Op::SetMaster).await?;
+                let m = self.index(cache, master, Op::SetMaster).await?;
+                nl.set_master_at(i, name, m).await
+            }
+            Action::SetLearning { name, on } => {
+                let i = self.index(cache, name, Op::SetBridgePort).await?;
+                nl.set_bridge_port_at(i, name, Some(*on), None).await
+            }
+            Action::SetMac { name, mac } => {
+                let i = self.index(cache, name, Op::SetMac).await?;
+                nl.set_mac_at(i, name, *mac).await
+            }
+            Action::SetMtu { name, mtu } => {
+                let i = self.index(cache, name, Op::SetMtu).await?;
+                nl.set_mtu_at(i, name, *mtu).await
+            }
+            Action::SetUp { name } => {
+                let i = self.index(cache, name, Op::SetUp).await?;
+                nl.set_up_at(i, name, true).await
+            }
+            Action::SetAddrGenModeNone { name } => {
+                let i = self.index(cache, name, Op::SetAddrGenMode).await?;
+                nl.set_addr_gen_mode_none_at(i, name).await
+            }
+            Action::SetAcceptDad { name, value } => nl.set_accept_dad(name, *value),
+            Action::AddAddress { name, net } => {
+                let i = self.index(cache, name, Op::AddAddress).await?;
+                nl.add_address_at(i, name, *net).await
+            }
+            Action::DeleteAddress { name, net } => {
+                let i = self.index(cache, name, Op::DeleteAddress).await?;
+                nl.delete_address_at(i, name, *net).await
+            }
+            Action::AddFdbStatic { port, mac } => {
+                let i = self.index(cache, port, Op::AddFdb).await?;
+                nl.add_fdb_static_at(i, port, *mac).await
+            }
+            Action::DeleteFdb { dev, mac, table } => {
+                let i = self.index(cache, dev, Op::DeleteFdb).await?;
+                nl.delete_fdb_at(i, dev, *mac, *table, None).await
+            }
+        }
+    }
+}
