@@ -197,7 +197,7 @@ impl Dataplane {
                 };
                 nl.create_vxlan(name, &opts).await
             }
-            Action::CreateVeth { name, peer } => nl.create_veth(name, peer).await,
+            Action::CreateVeth { name, peer, mtu } => nl.create_veth(name, peer, Some(*mtu)).await,
             Action::DeleteLink { name } => {
                 let i = self.index(cache, name, Op::DeleteLink).await?;
                 // A veth takes its peer along; a stale cache entry would point nowhere.

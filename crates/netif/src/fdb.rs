@@ -101,6 +101,18 @@ pub(crate) fn parse_fdb(msg: &NeighbourMessage) -> Option<FdbEntry> {
             NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
                 e.dst = Some(IpAddr::V6(*a))
             }
+            // In AF_BRIDGE messages the parser cannot tell the address family of NDA_DST.
+            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                e.dst = match b.len() {
+                    4 => Some(IpAddr::from([b[0], b[1], b[2], b[3]])),
+                    16 => {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(b);
+                        Some(IpAddr::from(a))
+                    }
+                    _ => None,
+                }
+            }
             _ => {}
         }
     }
@@ -149,14 +161,53 @@ impl Netlink {
         port: &str,
         mac: MacAddr6,
     ) -> Result<()> {
+        self.add_fdb_at(index, port, mac, FdbState::Static, false)
+            .await
+    }
+
+    /// Add a bridge-table entry for `mac` on bridge port `dev` in `state`, optionally marked
+    /// `extern_learn` the way a control plane (BIRD) installs remote MACs. Beware:
+    /// [`FdbState::Permanent`] makes a *local* entry (frames go up the bridge, not to `dev`).
+    pub async fn add_fdb(
+        &self,
+        dev: &str,
+        mac: MacAddr6,
+        state: FdbState,
+        extern_learn: bool,
+    ) -> Result<()> {
+        let idx = self
+            .index_of(dev)
+            .await
+            .map_err(|e| relabel(e, Op::AddFdb))?;
+        self.add_fdb_at(idx, dev, mac, state, extern_learn).await
+    }
+
+    async fn add_fdb_at(
+        &self,
+        index: u32,
+        dev: &str,
+        mac: MacAddr6,
+        state: FdbState,
+        extern_learn: bool,
+    ) -> Result<()> {
+        let mut flags = NeighbourFlags::Controller;
+        if extern_learn {
+            flags |= NeighbourFlags::ExtLearned;
+        }
+        let state = match state {
+            FdbState::Permanent => NeighbourState::Permanent,
+            FdbState::Static => NeighbourState::Noarp,
+            FdbState::Dynamic => NeighbourState::Reachable,
+            FdbState::Other(v) => NeighbourState::from(v),
+        };
         self.handle()
             .neighbours()
             .add_bridge(index, mac.as_bytes())
-            .state(NeighbourState::Noarp)
-            .flags(NeighbourFlags::Controller)
+            .state(state)
+            .flags(flags)
             .execute()
             .await
-            .map_err(|e| Error::from_rtnl(Op::AddFdb, format!("{port} {mac}"), e))
+            .map_err(|e| Error::from_rtnl(Op::AddFdb, format!("{dev} {mac}"), e))
     }
 
     /// Delete the entry for `mac` on device `dev` from `table`. For a VXLAN device's own table,

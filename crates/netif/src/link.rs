@@ -6,7 +6,7 @@ use futures::TryStreamExt;
 use macaddr::MacAddr6;
 use rtnetlink::packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridge, InfoBridgePort, InfoData, InfoKind,
-    InfoPortData, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoPortData, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, LinkVxlan};
 
@@ -339,12 +339,13 @@ impl Netlink {
             .map_err(|e| Error::from_rtnl(op, name, e))
     }
 
-    /// Create a bridge (down, STP off, VLAN filtering off).
+    /// Create a bridge (down, STP off). VLAN filtering is left at the kernel default (off):
+    /// a kernel built without `CONFIG_BRIDGE_VLAN_FILTERING` rejects even
+    /// `vlan_filtering 0` with EOPNOTSUPP.
     pub async fn create_bridge(&self, name: &str, mtu: Option<u32>) -> Result<()> {
         let mut b = LinkBridge::new(name)
             .down()
-            .stp_state(rtnetlink::packet_route::link::BridgeStpState::Disabled)
-            .vlan_filtering(false);
+            .stp_state(rtnetlink::packet_route::link::BridgeStpState::Disabled);
         if let Some(m) = mtu {
             b = b.mtu(m);
         }
@@ -366,10 +367,17 @@ impl Netlink {
         self.add(Op::CreateVxlan, name, b.build()).await
     }
 
-    /// Create a veth pair `name` <-> `peer` (both down).
-    pub async fn create_veth(&self, name: &str, peer: &str) -> Result<()> {
-        self.add(Op::CreateVeth, name, LinkVeth::new(name, peer).build())
-            .await
+    /// Create a veth pair `name` <-> `peer` (both down), both ends with `mtu` if given.
+    pub async fn create_veth(&self, name: &str, peer: &str, mtu: Option<u32>) -> Result<()> {
+        let mut b = LinkVeth::new(name, peer);
+        if let Some(m) = mtu {
+            let mut p = LinkUnspec::new_with_name(peer);
+            p = p.mtu(m);
+            b = b
+                .mtu(m)
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())));
+        }
+        self.add(Op::CreateVeth, name, b.build()).await
     }
 
     /// Delete a link (for a veth, both ends go).

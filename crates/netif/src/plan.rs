@@ -42,7 +42,7 @@ pub struct BviSpec {
 /// One kernel change. Devices are named; the executor resolves names to indexes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Create a bridge (down, STP off, VLAN filtering off).
+    /// Create a bridge (down, STP off, VLAN filtering at the kernel default: off).
     CreateBridge {
         /// Bridge name.
         name: String,
@@ -68,6 +68,8 @@ pub enum Action {
         name: String,
         /// Peer end.
         peer: String,
+        /// MTU of both ends.
+        mtu: u32,
     },
     /// Delete a link.
     DeleteLink {
@@ -165,7 +167,9 @@ impl fmt::Display for Action {
                 f,
                 "create vxlan {name} id {vni} local {local} dstport {port} nolearning mtu {mtu}"
             ),
-            Action::CreateVeth { name, peer } => write!(f, "create veth {name} peer {peer}"),
+            Action::CreateVeth { name, peer, mtu } => {
+                write!(f, "create veth {name} peer {peer} mtu {mtu}")
+            }
             Action::DeleteLink { name } => write!(f, "delete link {name}"),
             Action::SetMaster { name, master } => write!(f, "set {name} master {master}"),
             Action::SetLearning { name, on } => {
@@ -456,6 +460,7 @@ pub fn plan_ensure_bvi(spec: &BviSpec, obs: &Observed) -> Result<Vec<Action>> {
         out.push(Action::CreateVeth {
             name: n.bvi.clone(),
             peer: n.port.clone(),
+            mtu: spec.mtu,
         });
         bvi = None;
         port = None;

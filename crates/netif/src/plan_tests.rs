@@ -120,9 +120,11 @@ impl Model {
                     learning: false,
                 });
             }
-            Action::CreateVeth { name, peer } => {
+            Action::CreateVeth { name, peer, mtu } => {
                 let a = self.add_link(name, LinkKind::Veth);
                 let b = self.add_link(peer, LinkKind::Veth);
+                self.get(name).mtu = *mtu;
+                self.get(peer).mtu = *mtu;
                 self.get(name).link = Some(b);
                 self.get(peer).link = Some(a);
             }
@@ -315,7 +317,7 @@ fn ensure_bvi_from_scratch() {
     assert_eq!(
         strs(&a),
         [
-            "create veth bvi-red peer bvp-red",
+            "create veth bvi-red peer bvp-red mtu 1500",
             "set bvp-red addrgenmode none",
             "set bvp-red master brg-red",
             "set bvp-red learning off",
