@@ -516,3 +516,151 @@ fn remove_evpn_deletes_everything() {
     assert!(m.links.is_empty() && m.fdb.is_empty() && m.addrs.is_empty());
     assert!(plan_remove_evpn(&m.observe()).is_empty());
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Random damage to a converged eVPN (what a crash, an operator or BIRD may leave).
+    #[derive(Debug, Clone, Copy)]
+    enum Damage {
+        BviDown,
+        PortDown,
+        PortLearning,
+        VxlanLearning,
+        VxlanMtu,
+        BridgeMtu,
+        DropLinkLocal,
+        StrayLinkLocal,
+        RemoteVmac,
+        StaleStatic,
+        LearnedVmac,
+        BviAcceptDad,
+        DeleteVxlan,
+        DeleteBvi,
+        Bound,
+    }
+
+    fn damage() -> impl Strategy<Value = Damage> {
+        prop_oneof![
+            Just(Damage::BviDown),
+            Just(Damage::PortDown),
+            Just(Damage::PortLearning),
+            Just(Damage::VxlanLearning),
+            Just(Damage::VxlanMtu),
+            Just(Damage::BridgeMtu),
+            Just(Damage::DropLinkLocal),
+            Just(Damage::StrayLinkLocal),
+            Just(Damage::RemoteVmac),
+            Just(Damage::StaleStatic),
+            Just(Damage::LearnedVmac),
+            Just(Damage::BviAcceptDad),
+            Just(Damage::DeleteVxlan),
+            Just(Damage::DeleteBvi),
+            Just(Damage::Bound),
+        ]
+    }
+
+    fn hurt(m: &mut Model, d: Damage) {
+        let has = |m: &Model, n: &str| m.links.iter().any(|l| l.name == n);
+        match d {
+            Damage::BviDown if has(m, "bvi-red") => {
+                // a down link loses its IPv6 addresses
+                m.get("bvi-red").up = false;
+                let i = m.idx("bvi-red");
+                m.addrs
+                    .retain(|a| !(a.index == i && a.net.addr().is_ipv6()));
+            }
+            Damage::PortDown if has(m, "bvp-red") => m.get("bvp-red").up = false,
+            Damage::PortLearning if has(m, "bvp-red") => {
+                if let Some(p) = m.get("bvp-red").port.as_mut() {
+                    p.learning = true
+                }
+            }
+            Damage::VxlanLearning if has(m, "vxl-red") => {
+                if let Some(p) = m.get("vxl-red").port.as_mut() {
+                    p.learning = true
+                }
+            }
+            Damage::VxlanMtu if has(m, "vxl-red") => m.get("vxl-red").mtu = 1450,
+            Damage::BridgeMtu => m.get("brg-red").mtu = 1450,
+            Damage::DropLinkLocal if has(m, "bvi-red") => {
+                let i = m.idx("bvi-red");
+                m.addrs.retain(|a| !(a.index == i && a.is_link_local()));
+            }
+            Damage::StrayLinkLocal if has(m, "bvi-red") => {
+                let index = m.idx("bvi-red");
+                if !m
+                    .addrs
+                    .iter()
+                    .any(|a| a.index == index && a.net == net("fe80::99/64"))
+                {
+                    m.addrs.push(Addr {
+                        index,
+                        net: net("fe80::99/64"),
+                        nodad: false,
+                        tentative: true,
+                        dad_failed: false,
+                        permanent: true,
+                    });
+                }
+            }
+            Damage::RemoteVmac | Damage::LearnedVmac | Damage::StaleStatic => {
+                let br = m.idx("brg-red");
+                let (dev, mac, state, ext) = match d {
+                    Damage::RemoteVmac => ("vxl-red", VMAC, FdbState::Static, true),
+                    Damage::LearnedVmac => ("bvp-red", VMAC, FdbState::Dynamic, false),
+                    _ => (
+                        "bvp-red",
+                        MacAddr6::new(0x42, 0, 0, 0, 0, 7),
+                        FdbState::Static,
+                        false,
+                    ),
+                };
+                if has(m, dev) && !m.fdb.iter().any(|e| e.mac == mac && e.master == Some(br)) {
+                    let i = m.idx(dev);
+                    m.fdb.push(fdb(mac, i, br, state, ext));
+                }
+            }
+            Damage::BviAcceptDad if has(m, "bvi-red") => m.get("bvi-red").accept_dad = Some(1),
+            Damage::DeleteVxlan if has(m, "vxl-red") => m.apply_one(&Action::DeleteLink {
+                name: "vxl-red".into(),
+            }),
+            Damage::DeleteBvi if has(m, "bvi-red") => m.apply_one(&Action::DeleteLink {
+                name: "bvi-red".into(),
+            }),
+            Damage::Bound if has(m, "bvi-red") => {
+                let a = plan_bind(&m.observe(), HOST, VMAC, &gw()).unwrap();
+                m.apply(&a);
+            }
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_damage_converges(damages in proptest::collection::vec(damage(), 0..8), bind in any::<bool>()) {
+            let mut m = ready();
+            for d in damages {
+                hurt(&mut m, d);
+            }
+            converge(&mut m, |o| plan_ensure_evpn(&evpn(), o));
+            converge(&mut m, |o| plan_ensure_bvi(&bvi_spec(), o));
+            if bind {
+                converge(&mut m, |o| plan_bind(o, HOST, VMAC, &gw()));
+                let o = m.observe();
+                prop_assert!(o.is_bound(VMAC, &gw()));
+                prop_assert_eq!(o.port_entries().len(), 1);
+            } else {
+                converge(&mut m, |o| plan_release(o, HOST, &gw()));
+                let o = m.observe();
+                prop_assert!(!o.is_bound(VMAC, &gw()));
+                prop_assert!(o.port_entries().is_empty());
+                prop_assert_eq!(o.bvi.as_ref().unwrap().mac, Some(HOST));
+                let lls: Vec<_> = o.bvi_addrs.iter().filter(|a| a.is_link_local()).collect();
+                prop_assert_eq!(lls.len(), 1);
+                prop_assert_eq!(lls[0].net, eui64_link_local(HOST));
+            }
+        }
+    }
+}

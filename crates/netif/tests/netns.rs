@@ -364,3 +364,49 @@ fn netns_panic_in_body_propagates() {
         Ok(())
     });
 }
+
+#[test]
+fn netns_jumbo_mtu_converges() {
+    in_netns(|| async {
+        let dp = setup(9000).await?;
+        let o = dp.observe(&slug()).await?;
+        for l in [&o.bridge, &o.vxlan, &o.port, &o.bvi] {
+            assert_eq!(l.as_ref().unwrap().mtu, 9000, "{l:#?}");
+        }
+        assert!(dp.ensure_evpn(&evpn(9000)).await?.is_empty());
+        assert!(dp.ensure_bvi(&bvi(9000)).await?.is_empty());
+        Ok(())
+    });
+}
+
+/// Not a benchmark: prints how long bind and release take through netlink (observe + plan +
+/// execute) so regressions are visible; the bound is generous to stay robust on a busy CI.
+#[test]
+fn netns_bind_release_timing() {
+    in_netns(|| async {
+        let dp = setup(1500).await?;
+        let (mut bind, mut release) = (Vec::new(), Vec::new());
+        for _ in 0..20 {
+            dp.netlink()
+                .add_fdb("vxl-red", VMAC, FdbState::Static, true)
+                .await?;
+            let t = std::time::Instant::now();
+            let n = dp.bind(&slug(), HOST, VMAC, &gw()).await?.len();
+            bind.push(t.elapsed());
+            assert_eq!(n, 5);
+            let t = std::time::Instant::now();
+            let n = dp.release(&slug(), HOST, &gw()).await?.len();
+            release.push(t.elapsed());
+            assert_eq!(n, 4);
+        }
+        bind.sort();
+        release.sort();
+        println!(
+            "bind p50 {:?} max {:?}; release p50 {:?} max {:?}",
+            bind[10], bind[19], release[10], release[19]
+        );
+        assert!(bind[10] < Duration::from_millis(100));
+        assert!(release[10] < Duration::from_millis(100));
+        Ok(())
+    });
+}
