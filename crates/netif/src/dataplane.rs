@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use macaddr::MacAddr6;
 use tracing::debug;
 
-use crate::announce::{Announcer, NaFlags};
+use crate::announce::{Announcer, NaFlags, Schedule};
 use crate::error::{Error, Op, Result};
 use crate::link::{Netlink, VxlanOpts};
 use crate::names::Slug;
@@ -147,6 +147,41 @@ impl Dataplane {
             }
         }
         Ok(())
+    }
+
+    /// Send the announcement rounds of `schedule` (see [`Dataplane::announce`]), sleeping
+    /// between rounds. Dropping the future stops it (e.g. when the gateway is released).
+    pub async fn announce_paced(
+        &self,
+        announcer: &Announcer,
+        vmac: MacAddr6,
+        addrs: &[IpNet],
+        flags: NaFlags,
+        schedule: &Schedule,
+    ) -> Result<()> {
+        let start = tokio::time::Instant::now();
+        for offset in schedule.offsets() {
+            tokio::time::sleep_until(start + offset).await;
+            self.announce(announcer, vmac, addrs, flags)?;
+        }
+        Ok(())
+    }
+
+    /// Delete the devices with our name prefixes that belong to none of `desired` (see
+    /// [`crate::names::orphans`]); returns the deleted names. For reconcile after a restart.
+    pub async fn remove_orphans(&self, desired: &[Slug]) -> Result<Vec<String>> {
+        let links = self.nl.list_links().await?;
+        let names = crate::names::orphans(links.iter().map(|l| l.name.as_str()), desired);
+        let mut deleted = Vec::new();
+        for n in names {
+            match self.nl.delete_link(&n).await {
+                Ok(()) => deleted.push(n),
+                // the peer of an already deleted BVI
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
     }
 
     /// Execute `actions` in order; `obs` seeds the name → index cache. Stops at the first

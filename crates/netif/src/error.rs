@@ -191,11 +191,7 @@ impl Error {
     /// Build an error from an `io::Error` (raw sockets, sysctl files).
     pub(crate) fn from_io(op: Op, target: impl Into<String>, e: io::Error) -> Error {
         match e.raw_os_error() {
-            Some(errno) if errno == libc::ENOENT && op == Op::SetSysctl => Error::NotFound {
-                op,
-                target: target.into(),
-            },
-            Some(_) if e.kind() == io::ErrorKind::NotFound => Error::NotFound {
+            Some(libc::ENOENT) | Some(libc::ENODEV) => Error::NotFound {
                 op,
                 target: target.into(),
             },

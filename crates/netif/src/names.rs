@@ -198,6 +198,44 @@ impl EvpnNames {
     }
 }
 
+/// Split a kernel interface name into its role and body, if it has one of our prefixes.
+/// The four prefixes (`brg-`, `vxl-`, `bvp-`, `bvi-`) are reserved for eVPN devices.
+pub fn parse_ifname(name: &str) -> Option<(Role, &str)> {
+    Role::ALL.into_iter().find_map(|r| {
+        name.strip_prefix(r.prefix())
+            .filter(|body| !body.is_empty())
+            .map(|body| (r, body))
+    })
+}
+
+/// Names among `existing` that carry one of our prefixes but belong to none of `desired`:
+/// the devices a restarted daemon should remove. Returned in a safe deletion order: BVIs
+/// (which take their veth peer along), stray ports, VXLAN devices, then bridges.
+pub fn orphans<'a>(
+    existing: impl IntoIterator<Item = &'a str>,
+    desired: impl IntoIterator<Item = &'a Slug>,
+) -> Vec<String> {
+    let keep: std::collections::HashSet<String> = desired.into_iter().map(body).collect();
+    let mut out: Vec<(usize, String)> = existing
+        .into_iter()
+        .filter_map(|n| {
+            let (role, b) = parse_ifname(n)?;
+            if keep.contains(b) {
+                return None;
+            }
+            let rank = match role {
+                Role::Bvi => 0,
+                Role::BviPort => 1,
+                Role::Vxlan => 2,
+                Role::Bridge => 3,
+            };
+            Some((rank, n.to_string()))
+        })
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, n)| n).collect()
+}
+
 /// Two slugs whose hashed device names coincide.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("slugs {0:?} and {1:?} map to the same interface names")]
@@ -272,6 +310,31 @@ mod tests {
         let a = slug("red");
         let b = slug("blue");
         assert!(check_unique([&a, &b, &a]).is_ok());
+    }
+
+    #[test]
+    fn parse_and_orphans() {
+        assert_eq!(parse_ifname("bvi-red"), Some((Role::Bvi, "red")));
+        assert_eq!(
+            parse_ifname("brg-cu_1a2b3c4d"),
+            Some((Role::Bridge, "cu_1a2b3c4d"))
+        );
+        assert_eq!(parse_ifname("bvi-"), None);
+        assert_eq!(parse_ifname("eth0"), None);
+        let red = slug("red");
+        let long = slug("customer-blue-prod");
+        let existing = [
+            "lo", "eth0", "brg-red", "vxl-red", "bvp-red", "bvi-red", "brg-old", "vxl-old",
+            "bvp-old", "bvi-old",
+        ];
+        let long_names = long.names();
+        let mut all: Vec<&str> = existing.to_vec();
+        all.extend(long_names.all());
+        assert_eq!(
+            orphans(all.iter().copied(), [&red, &long]),
+            ["bvi-old", "bvp-old", "vxl-old", "brg-old"]
+        );
+        assert_eq!(orphans(all.iter().copied(), [&red]).len(), 8);
     }
 
     fn arb_slug() -> impl Strategy<Value = Slug> {

@@ -7,8 +7,7 @@ use crate::error::{Error, Op, Result};
 use crate::names::is_valid_ifname;
 
 fn path(ifname: &str, key: &str) -> Result<String> {
-    if !is_valid_ifname(ifname) || ifname.contains('.') {
-        // '.' would be mapped to '/' by the sysctl path convention; our names never use it.
+    if !is_valid_ifname(ifname) {
         return Err(Error::NotFound {
             op: Op::SetSysctl,
             target: ifname.to_string(),

@@ -167,7 +167,7 @@ fn netns_bind_release_order_and_state() {
         let dp = setup(1500).await?;
         let nl = dp.netlink();
         // BIRD's remote entry for the vMAC: on the VXLAN port, extern_learn.
-        nl.add_fdb("vxl-red", VMAC, FdbState::Static, true).await?;
+        nl.add_fdb("vxl-red", VMAC, FdbState::Dynamic, true).await?;
         let o = dp.observe(&slug()).await?;
         let e = o.bridge_entry(VMAC).unwrap();
         assert!(e.extern_learn && e.index == o.vxlan.as_ref().unwrap().index);
@@ -407,6 +407,61 @@ fn netns_bind_release_timing() {
         );
         assert!(bind[10] < Duration::from_millis(100));
         assert!(release[10] < Duration::from_millis(100));
+        Ok(())
+    });
+}
+
+#[test]
+fn netns_remove_orphans_and_paced_announce() {
+    in_netns(|| async {
+        let dp = setup(1500).await?;
+        let blue = Slug::new("blue")?;
+        dp.ensure_evpn(&EvpnSpec {
+            slug: blue.clone(),
+            vni: 200,
+            vtep: "192.0.2.1".parse()?,
+            mtu: 1500,
+        })
+        .await?;
+        dp.ensure_bvi(&BviSpec {
+            slug: blue.clone(),
+            mac: MacAddr6::new(2, 0, 0, 0, 2, 0x32),
+            mtu: 1500,
+        })
+        .await?;
+        let nl = dp.netlink();
+        nl.create_veth("h0", "h1", None).await?;
+        // only "red" is still configured
+        let gone = dp.remove_orphans(&[slug()]).await?;
+        assert_eq!(gone, ["bvi-blue", "vxl-blue", "brg-blue"]);
+        assert!(dp.observe(&blue).await?.bridge.is_none());
+        assert!(
+            nl.link_by_name("h0").await?.is_some(),
+            "foreign devices stay"
+        );
+        assert!(dp.observe(&slug()).await?.bvi.is_some());
+        // paced announcements on the remaining eVPN
+        dp.bind(&slug(), HOST, VMAC, &gw()).await?;
+        nl.set_master("h0", Some("brg-red")).await?;
+        nl.set_up("h0", true).await?;
+        nl.set_up("h1", true).await?;
+        let cap = RawCapture::open("h1", nl.index_of("h1").await?)?;
+        let ann = dp.announcer(&slug()).await?;
+        let sched = netif::announce::Schedule::constant(3, Duration::from_millis(20));
+        let t0 = std::time::Instant::now();
+        dp.announce_paced(&ann, VMAC, &gw()[..1], NaFlags::default(), &sched)
+            .await?;
+        assert!(t0.elapsed() >= Duration::from_millis(40));
+        let mut garps = 0;
+        while cap
+            .recv_until(Duration::from_millis(200), |f| {
+                parse_arp(f).filter(|a| a.sha == VMAC)
+            })?
+            .is_some()
+        {
+            garps += 1;
+        }
+        assert_eq!(garps, 3);
         Ok(())
     });
 }
