@@ -153,6 +153,22 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// True for an action that creates or deletes a device. After an [`crate::Dataplane::ensure_evpn`]
+    /// that did this while BIRD was running, BIRD 2.20 may keep the EVPN protocol in `start`
+    /// ("Interface … is not VXLAN"): the caller must apply the `bird.md` §4.6 mitigation (wait
+    /// for a device scan, then `restart` the evpn protocol).
+    pub fn changes_devices(&self) -> bool {
+        matches!(
+            self,
+            Action::CreateBridge { .. }
+                | Action::CreateVxlan { .. }
+                | Action::CreateVeth { .. }
+                | Action::DeleteLink { .. }
+        )
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -303,6 +319,23 @@ fn expect_kind(link: &Link, kind: LinkKind) -> Result<()> {
     }
 }
 
+/// A new device (`None`) needs addrgenmode none; an existing one only if it reports IPv6
+/// information with another mode (no IPv6 information means IPv6 is off on that link).
+fn needs_gen_mode_none(link: Option<&Link>) -> bool {
+    match link {
+        None => true,
+        Some(l) => l.addr_gen_mode.is_some_and(|m| m != AddrGenMode::None),
+    }
+}
+
+/// Like [`needs_gen_mode_none`], for `accept_dad` 0.
+fn needs_accept_dad_0(link: Option<&Link>) -> bool {
+    match link {
+        None => true,
+        Some(l) => l.accept_dad.is_some_and(|v| v != 0),
+    }
+}
+
 /// Common settings of a port device: IPv6 off (addrgenmode none), enslaved, learning off,
 /// MTU, up. `fresh` means the device is being created by the same plan.
 fn plan_port(
@@ -314,7 +347,7 @@ fn plan_port(
     mtu: u32,
 ) {
     let fresh = link.is_none();
-    if fresh || link.and_then(|l| l.addr_gen_mode) != Some(AddrGenMode::None) {
+    if needs_gen_mode_none(link) {
         out.push(Action::SetAddrGenModeNone { name: name.into() });
     }
     if fresh || bridge_index.is_none() || link.and_then(|l| l.master) != bridge_index {
@@ -374,12 +407,12 @@ pub fn plan_ensure_evpn(spec: &EvpnSpec, obs: &Observed) -> Result<Vec<Action>> 
             }
         }
     }
-    if br.and_then(|l| l.addr_gen_mode) != Some(AddrGenMode::None) {
+    if needs_gen_mode_none(br) {
         out.push(Action::SetAddrGenModeNone {
             name: n.bridge.clone(),
         });
     }
-    if br.and_then(|l| l.accept_dad) != Some(0) {
+    if needs_accept_dad_0(br) {
         out.push(Action::SetAcceptDad {
             name: n.bridge.clone(),
             value: 0,
@@ -474,12 +507,12 @@ pub fn plan_ensure_bvi(spec: &BviSpec, obs: &Observed) -> Result<Vec<Action>> {
         spec.mtu,
     );
     // The BVI itself.
-    if bvi.and_then(|l| l.addr_gen_mode) != Some(AddrGenMode::None) {
+    if needs_gen_mode_none(bvi) {
         out.push(Action::SetAddrGenModeNone {
             name: n.bvi.clone(),
         });
     }
-    if bvi.and_then(|l| l.accept_dad) != Some(0) {
+    if needs_accept_dad_0(bvi) {
         out.push(Action::SetAcceptDad {
             name: n.bvi.clone(),
             value: 0,

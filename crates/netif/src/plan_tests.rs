@@ -275,6 +275,33 @@ fn ensure_evpn_from_scratch() {
 }
 
 #[test]
+fn ipv6_off_links_are_left_alone() {
+    let mut m = ready();
+    for l in &mut m.links {
+        l.addr_gen_mode = None;
+        l.accept_dad = None;
+    }
+    assert!(plan_ensure_evpn(&evpn(), &m.observe()).unwrap().is_empty());
+    assert!(
+        plan_ensure_bvi(&bvi_spec(), &m.observe())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn device_changes_are_flagged() {
+    let a = plan_ensure_evpn(&evpn(), &Observed::empty(&slug())).unwrap();
+    assert!(a.iter().any(Action::changes_devices));
+    let mut m = ready();
+    let a = plan_ensure_evpn(&evpn(), &m.observe()).unwrap();
+    assert!(!a.iter().any(Action::changes_devices));
+    m.get("vxl-red").port.as_mut().unwrap().learning = true;
+    let a = plan_ensure_evpn(&evpn(), &m.observe()).unwrap();
+    assert!(!a.is_empty() && !a.iter().any(Action::changes_devices));
+}
+
+#[test]
 fn ensure_evpn_repairs_differences_only() {
     let mut m = ready();
     m.get("vxl-red").port.as_mut().unwrap().learning = true;

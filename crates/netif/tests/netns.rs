@@ -157,6 +157,18 @@ fn netns_bvi_veth_setup() {
         // idempotent
         let again = dp.ensure_bvi(&bvi(1500)).await?;
         assert!(again.is_empty(), "{again:#?}");
+        // the kernel flushes IPv6 addresses of a link that goes down; ensure_bvi repairs
+        dp.netlink().set_up("bvi-red", false).await?;
+        assert!(dp.observe(&slug()).await?.bvi_addrs.is_empty());
+        let fix = dp.ensure_bvi(&bvi(1500)).await?;
+        let fix: Vec<String> = fix.iter().map(|a| a.to_string()).collect();
+        assert_eq!(
+            fix,
+            [
+                "set bvi-red up",
+                "add address fe80::ff:fe00:132/64 dev bvi-red"
+            ]
+        );
         Ok(())
     });
 }
