@@ -107,6 +107,8 @@ impl Netlink {
     pub async fn list_addresses(&self, index: Option<u32>) -> Result<Vec<Addr>> {
         let mut req = self.handle().address().get();
         if let Some(i) = index {
+            // in the header for the kernel (strict checking), and filtered here as well
+            req.message_mut().header.index = i;
             req = req.set_link_index_filter(i);
         }
         let msgs: Vec<AddressMessage> = req.execute().try_collect().await.map_err(|e| {

@@ -38,36 +38,44 @@ impl Dataplane {
     /// addresses and the bridge/VXLAN FDB entries. The input of reconcile after a restart.
     pub async fn observe(&self, slug: &Slug) -> Result<Observed> {
         let mut obs = Observed::empty(slug);
-        let links = self.nl.list_links().await?;
-        let find = |n: &str| links.iter().find(|l| l.name == n).cloned();
-        obs.bridge = find(&obs.names.bridge);
-        obs.vxlan = find(&obs.names.vxlan);
-        obs.port = find(&obs.names.port);
-        obs.bvi = find(&obs.names.bvi);
-        if let Some(br) = &obs.bridge {
-            obs.bridge_ports = links
-                .iter()
-                .filter(|l| l.master == Some(br.index))
-                .cloned()
-                .collect();
-        }
-        if let Some(bvi) = &obs.bvi {
-            obs.bvi_addrs = self.nl.list_addresses(Some(bvi.index)).await?;
-        }
-        if obs.bridge.is_some() || obs.vxlan.is_some() {
-            let br = obs.bridge.as_ref().map(|l| l.index);
-            let vx = obs.vxlan.as_ref().map(|l| l.index);
-            obs.fdb = self
-                .nl
-                .list_fdb()
-                .await?
-                .into_iter()
-                .filter(|e| {
-                    (e.in_bridge() && e.master.is_some() && e.master == br)
-                        || (e.is_self && Some(e.index) == vx)
-                })
-                .collect();
-        }
+        let n = &obs.names;
+        let (bridge, vxlan, port, bvi) = futures::try_join!(
+            self.nl.link_by_name(&n.bridge),
+            self.nl.link_by_name(&n.vxlan),
+            self.nl.link_by_name(&n.port),
+            self.nl.link_by_name(&n.bvi),
+        )?;
+        (obs.bridge, obs.vxlan, obs.port, obs.bvi) = (bridge, vxlan, port, bvi);
+        let br = obs.bridge.as_ref().map(|l| l.index);
+        let vx = obs.vxlan.as_ref().map(|l| l.index);
+        let bvi = obs.bvi.as_ref().map(|l| l.index);
+        // The second round of queries depends only on the indexes: run them concurrently.
+        let (addrs, ports, fdb) = futures::try_join!(
+            async {
+                match bvi {
+                    Some(i) => self.nl.list_addresses(Some(i)).await,
+                    None => Ok(Vec::new()),
+                }
+            },
+            async {
+                match br {
+                    Some(i) => self.nl.list_links_of_master(i).await,
+                    None => Ok(Vec::new()),
+                }
+            },
+            async {
+                match (br, vx) {
+                    (Some(i), _) => self.nl.list_fdb_of_bridge(i).await,
+                    (None, Some(_)) => self.nl.list_fdb().await,
+                    (None, None) => Ok(Vec::new()),
+                }
+            },
+        )?;
+        (obs.bvi_addrs, obs.bridge_ports, obs.fdb) = (addrs, ports, fdb);
+        obs.fdb.retain(|e| {
+            (e.in_bridge() && e.master.is_some() && e.master == br)
+                || (e.is_self && Some(e.index) == vx)
+        });
         Ok(obs)
     }
 

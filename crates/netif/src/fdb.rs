@@ -143,6 +143,26 @@ impl Netlink {
         Ok(msgs.iter().filter_map(parse_fdb).collect())
     }
 
+    /// Dump the FDB entries of bridge `bridge` only (filtered in the kernel): its own table
+    /// (`master` entries on every port) and the own tables (`self`) of its ports, such as the
+    /// VXLAN remotes. Needs a strict-checking connection ([`Netlink::connect`] opens one).
+    pub async fn list_fdb_of_bridge(&self, bridge: u32) -> Result<Vec<FdbEntry>> {
+        let mut req = self
+            .handle()
+            .neighbours()
+            .get()
+            .set_address_family(AddressFamily::Bridge);
+        req.message_mut()
+            .attributes
+            .push(NeighbourAttribute::Controller(bridge));
+        let msgs: Vec<NeighbourMessage> = req
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| Error::from_rtnl(Op::ListFdb, format!("#{bridge}"), e))?;
+        Ok(msgs.iter().filter_map(parse_fdb).collect())
+    }
+
     /// Add a static entry for `mac` on bridge port `port` (`bridge fdb add MAC dev PORT master
     /// static`). Fails with [`Error::Exists`] if the bridge already has an entry for `mac`,
     /// e.g. BIRD's remote one: delete that first, never `replace` it (a replaced entry keeps

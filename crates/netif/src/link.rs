@@ -242,9 +242,12 @@ fn parse_link_info(infos: &[LinkInfo], l: &mut Link) {
 impl Netlink {
     /// Open a netlink connection in the calling thread's network namespace and spawn its
     /// driver task on the current tokio runtime (must be called inside one).
+    ///
+    /// The socket uses strict checking (`NETLINK_GET_STRICT_CHK`), which lets the kernel
+    /// filter dumps, e.g. the FDB of one bridge in [`Netlink::list_fdb_of_bridge`].
     pub fn connect() -> Result<Netlink> {
-        let (conn, handle, _) =
-            rtnetlink::new_connection().map_err(|e| Error::from_io(Op::Open, "netlink", e))?;
+        let (conn, handle, _) = rtnetlink::new_connection_with_strict_check()
+            .map_err(|e| Error::from_io(Op::Open, "netlink", e))?;
         tokio::spawn(conn);
         Ok(Netlink { handle })
     }
@@ -270,6 +273,24 @@ impl Netlink {
             .await
             .map_err(|e| Error::from_rtnl(Op::ListLinks, "all", e))?;
         Ok(msgs.iter().map(parse_link).collect())
+    }
+
+    /// The links enslaved to `master` (filtered in the kernel; strict-checking connection).
+    pub async fn list_links_of_master(&self, master: u32) -> Result<Vec<Link>> {
+        let mut req = self.handle.link().get();
+        req.message_mut()
+            .attributes
+            .push(LinkAttribute::Controller(master));
+        let msgs: Vec<LinkMessage> = req
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| Error::from_rtnl(Op::ListLinks, format!("master #{master}"), e))?;
+        Ok(msgs
+            .iter()
+            .map(parse_link)
+            .filter(|l| l.master == Some(master))
+            .collect())
     }
 
     /// The link called `name`, or `None`.

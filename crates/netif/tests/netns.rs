@@ -346,6 +346,21 @@ fn netns_vxlan_self_entries_listed() {
             .expect("self entry");
         assert_eq!(e.dst, Some("192.0.2.2".parse()?));
         assert!(e.extern_learn);
+        // the kernel-filtered dump of one bridge has it too, another bridge's dump not
+        let br = o.bridge.as_ref().unwrap().index;
+        let mut of_bridge = dp.netlink().list_fdb_of_bridge(br).await?;
+        of_bridge.retain(|e| e.mac == VMAC);
+        assert_eq!(of_bridge.len(), 1, "{of_bridge:#?}");
+        assert!(of_bridge[0].is_self);
+        dp.netlink().create_bridge("brg-other", None).await?;
+        let other = dp.netlink().index_of("brg-other").await?;
+        assert!(
+            dp.netlink()
+                .list_fdb_of_bridge(other)
+                .await?
+                .iter()
+                .all(|e| e.mac != VMAC)
+        );
         dp.netlink()
             .delete_fdb("vxl-red", VMAC, FdbTable::OwnTable, e.dst)
             .await?;
