@@ -79,6 +79,8 @@ fn netns_bridge_vxlan_create_observe_delete() {
         assert!(!vx.port.unwrap().learning);
         assert!(vx.up);
         assert_eq!(vx.mtu, 9000);
+        let ports: Vec<&str> = o.bridge_ports.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(ports, ["vxl-red"]);
         // cross-check with iproute2
         let d = sh("ip -d link show dev vxl-red");
         assert!(d.contains("id 100") && d.contains("local 192.0.2.1"), "{d}");
@@ -402,6 +404,17 @@ fn netns_jumbo_mtu_converges() {
         }
         assert!(dp.ensure_evpn(&evpn(9000)).await?.is_empty());
         assert!(dp.ensure_bvi(&bvi(9000)).await?.is_empty());
+        // MTU changes on a live eVPN, down and up again
+        for mtu in [1400, 9000] {
+            dp.ensure_evpn(&evpn(mtu)).await?;
+            dp.ensure_bvi(&bvi(mtu)).await?;
+            let o = dp.observe(&slug()).await?;
+            for l in [&o.bridge, &o.vxlan, &o.port, &o.bvi] {
+                assert_eq!(l.as_ref().unwrap().mtu, mtu, "{l:#?}");
+            }
+            assert!(dp.ensure_evpn(&evpn(mtu)).await?.is_empty());
+            assert!(dp.ensure_bvi(&bvi(mtu)).await?.is_empty());
+        }
         Ok(())
     });
 }
