@@ -599,7 +599,8 @@ fn require<'a>(l: Option<&'a Link>, name: &str, op: Op) -> Result<&'a Link> {
 ///    `extern_learn` and BIRD would never advertise us);
 /// 2. set `vmac` on the BVI;
 /// 3. add the static FDB entry for `vmac` on the port (what BIRD advertises);
-/// 4. make sure the per-host link-local (EUI-64 of `per_host_mac`) is there (the NA source);
+/// 4. make sure the BVI is up and the per-host link-local (EUI-64 of `per_host_mac`) is there
+///    (the NA source);
 /// 5. add the gateway addresses, last (IPv6 with nodad).
 ///
 /// Then any other managed entry on the port (a stale vMAC) is deleted. Announcements are a
@@ -635,6 +636,12 @@ pub fn plan_bind(
         out.push(Action::AddFdbStatic {
             port: n.port.clone(),
             mac: vmac,
+        });
+    }
+    if !bvi.up {
+        // IPv6 addresses only survive on an up link
+        out.push(Action::SetUp {
+            name: n.bvi.clone(),
         });
     }
     plan_link_local(&mut out, &n.bvi, per_host_mac, &obs.bvi_addrs, false);

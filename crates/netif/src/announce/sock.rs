@@ -46,7 +46,8 @@ fn sockaddr_ll(ifindex: u32, proto: u16, dst: Option<MacAddr6>) -> io::Result<So
 
 /// Sends gratuitous ARPs and unsolicited NAs out of one interface.
 ///
-/// Opening once and sending many times keeps the per-announcement cost to one syscall.
+/// Opening once and sending many times keeps the per-announcement cost to one syscall. The
+/// sockets are tied to the interface index: reopen after the interface is recreated.
 #[derive(Debug)]
 pub struct Announcer {
     ifindex: u32,
