@@ -252,7 +252,9 @@ impl Netlink {
         Ok(Netlink { handle })
     }
 
-    /// Wrap an existing rtnetlink handle.
+    /// Wrap an existing rtnetlink handle. The kernel-filtered dumps
+    /// ([`Netlink::list_links_of_master`], [`Netlink::list_fdb_of_bridge`], used by
+    /// [`crate::Dataplane::observe`]) need one from `rtnetlink::new_connection_with_strict_check`.
     pub fn from_handle(handle: Handle) -> Netlink {
         Netlink { handle }
     }

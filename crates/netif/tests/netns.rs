@@ -310,6 +310,12 @@ fn netns_errors_are_typed() {
             .await
             .unwrap_err();
         assert!(e.is_not_found(), "{e}");
+        nl.set_bridge_port("a0", Some(false), Some(true)).await?;
+        let a0 = nl.link_by_name("a0").await?.unwrap();
+        let port = a0.port.unwrap();
+        assert!(!port.learning && port.neigh_suppress);
+        assert_eq!(nl.link_by_index(a0.index).await?.unwrap().name, "a0");
+        assert!(nl.link_by_index(99999).await?.is_none());
         nl.add_fdb_static("a0", VMAC).await?;
         let e = nl.add_fdb_static("a0", VMAC).await.unwrap_err();
         assert!(e.is_exists(), "{e}");
