@@ -8,6 +8,7 @@
 //!   and the raw sockets that send them (the crate's only `unsafe` code).
 //! * [`plan`]: sans-IO planners (desired + observed → ordered [`plan::Action`]s).
 //! * [`dataplane`]: [`Dataplane`], which observes, plans and executes per eVPN.
+//! * [`watch`]: link, address and FDB change events ([`Watcher`]).
 //!
 //! # Invariants
 //! * The library never runs external programs; everything goes through rtnetlink, except
@@ -41,6 +42,7 @@ pub mod link;
 pub mod names;
 pub mod plan;
 pub mod sysctl;
+pub mod watch;
 
 pub use addr::{Addr, eui64_link_local};
 pub use dataplane::Dataplane;
@@ -51,3 +53,4 @@ pub use link::{
 };
 pub use names::{EvpnNames, Slug, SlugError};
 pub use plan::{Action, BviSpec, EvpnSpec, Observed};
+pub use watch::{Event, Watcher};

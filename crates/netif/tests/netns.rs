@@ -511,3 +511,44 @@ fn netns_remove_orphans_and_paced_announce() {
         Ok(())
     });
 }
+
+#[test]
+fn netns_watch_fdb_and_addr_events() {
+    in_netns(|| async {
+        let dp = setup(1500).await?;
+        let mut w = netif::Watcher::open()?;
+        let nl = dp.netlink();
+        // what the new owner waits for in an evidence-based move: BIRD's entry going away
+        nl.add_fdb("vxl-red", VMAC, FdbState::Dynamic, true).await?;
+        dp.bind(&slug(), HOST, VMAC, &gw()).await?;
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while seen.len() < 4 {
+            let ev = tokio::time::timeout_at(deadline, w.next())
+                .await?
+                .expect("events");
+            match &ev {
+                netif::Event::FdbNew(e) if e.mac == VMAC && e.in_bridge() => {
+                    seen.push(format!("fdb new ext={}", e.extern_learn))
+                }
+                netif::Event::FdbDel(e) if e.mac == VMAC && e.in_bridge() => {
+                    seen.push(format!("fdb del ext={}", e.extern_learn))
+                }
+                netif::Event::AddrNew(a) if gw().contains(&a.net) => {
+                    seen.push(format!("addr new {}", a.net))
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "fdb new ext=true",
+                "fdb del ext=true",
+                "fdb new ext=false",
+                "addr new 172.16.0.32/24",
+            ]
+        );
+        Ok(())
+    });
+}
