@@ -154,7 +154,11 @@ impl RawCapture {
             .map_err(err)?;
         sock.set_nonblocking(true).map_err(err)?;
         let mut buf = [0u8; 2048];
-        while (&sock).read(&mut buf).is_ok() {}
+        for _ in 0..10_000 {
+            if (&sock).read(&mut buf).is_err() {
+                break;
+            }
+        }
         sock.set_nonblocking(false).map_err(err)?;
         Ok(RawCapture {
             sock,
