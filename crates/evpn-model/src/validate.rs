@@ -20,10 +20,12 @@ pub const MTU_MAX: u32 = 9216;
 /// MTU used when none is configured.
 pub const MTU_DEFAULT: u32 = 1500;
 
-/// An eVPN slug or group ID: `[a-z][a-z0-9_]*`, at most [`SLUG_MAX_LEN`]
-/// bytes. It becomes part of BIRD protocol names (`evpn_<slug>`) and Linux
-/// interface names (`bvi-<slug>`), so nothing else is allowed: no quotes,
-/// spaces, braces, semicolons or hyphens can reach a BIRD config.
+/// An eVPN slug or group ID: `[a-z]([a-z0-9-]*[a-z0-9])?`, at most
+/// [`SLUG_MAX_LEN`] bytes. It becomes part of Linux interface names
+/// (`bvi-<slug>`) and, with `-` written as `_`, of BIRD protocol names
+/// (`evpn_<slug>`; the mapping is injective because `_` is not allowed in a
+/// slug). Nothing else is allowed: no quotes, spaces, braces or semicolons
+/// can reach a BIRD config.
 pub fn validate_slug(field: &str, s: &str) -> Result<(), Error> {
     if s.is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
@@ -46,14 +48,25 @@ pub fn validate_slug(field: &str, s: &str) -> Result<(), Error> {
     }
     if let Some(c) = s
         .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
     {
         return Err(Error::invalid(
             field,
-            format!("{s:?} contains {c:?}; only a-z, 0-9 and '_' are allowed"),
+            format!("{s:?} contains {c:?}; only a-z, 0-9 and '-' are allowed"),
+        ));
+    }
+    if s.ends_with('-') {
+        return Err(Error::invalid(
+            field,
+            format!("{s:?} must not end with '-'"),
         ));
     }
     Ok(())
+}
+
+/// The BIRD symbol form of a valid slug: `-` becomes `_`.
+pub fn slug_symbol(slug: &str) -> String {
+    slug.replace('-', "_")
 }
 
 /// An instance ID: a DNS label, `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, at most 63
@@ -159,7 +172,7 @@ mod tests {
 
     #[test]
     fn slugs() {
-        for ok in ["test", "a", "cust_a1", "abcdefghijk"] {
+        for ok in ["test", "a", "cust-a1", "abcdefghijk"] {
             validate_slug("slug", ok).unwrap();
         }
         for bad in [
@@ -167,7 +180,8 @@ mod tests {
             "Test",
             "1abc",
             "abcdefghijkl",
-            "a-b",
+            "a_b",
+            "ab-",
             "a b",
             "a;b",
             "a\"b",
@@ -237,7 +251,9 @@ mod tests {
                 prop_assert!(s.len() <= SLUG_MAX_LEN);
                 let name = format!("bvi-{s}");
                 prop_assert!(name.len() <= 15);
-                prop_assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+                prop_assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+                let sym = slug_symbol(&s);
+                prop_assert!(sym.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
             }
         }
     }
