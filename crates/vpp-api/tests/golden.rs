@@ -38,7 +38,12 @@ fn volatile(e: &Value) -> Vec<(usize, usize)> {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|r| (r[0].as_u64().unwrap_or(0) as usize, r[1].as_u64().unwrap_or(0) as usize))
+                .map(|r| {
+                    (
+                        r[0].as_u64().unwrap_or(0) as usize,
+                        r[1].as_u64().unwrap_or(0) as usize,
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -83,7 +88,12 @@ fn roundtrip<M: Message>(e: &Value) -> M {
     let (id, _, _) = header(e);
     assert_eq!(h.msg_id, id);
     let again = msgs::encode_msg(&m, h.msg_id, h.client_index, h.context);
-    assert_eq!(hex::encode(&again), hex::encode(&body), "roundtrip {}", e["name"]);
+    assert_eq!(
+        hex::encode(&again),
+        hex::encode(&body),
+        "roundtrip {}",
+        e["name"]
+    );
     m
 }
 
@@ -171,7 +181,10 @@ fn every_vector_roundtrips_byte_exact() {
         if done {
             n += 1;
         } else {
-            assert_eq!(name, "unknown_msg_id_0xfff0", "vector without a typed message");
+            assert_eq!(
+                name, "unknown_msg_id_0xfff0",
+                "vector without a typed message"
+            );
         }
     }
     assert_eq!(n, 129);
@@ -219,11 +232,28 @@ fn requests_built_from_domain_values_match() {
     check(
         1,
         enc(1, &|id, _, ctx| {
-            msgs::encode_msg(&msgs::SockclntCreate { name: "golden".into() }, id, 0, ctx)
+            msgs::encode_msg(
+                &msgs::SockclntCreate {
+                    name: "golden".into(),
+                },
+                id,
+                0,
+                ctx,
+            )
         }),
     );
-    check(3, enc(3, &|id, ci, ctx| msgs::encode_msg(&msgs::ShowVersion {}, id, ci, ctx)));
-    check(5, enc(5, &|id, ci, ctx| msgs::encode_msg(&msgs::ControlPing {}, id, ci, ctx)));
+    check(
+        3,
+        enc(3, &|id, ci, ctx| {
+            msgs::encode_msg(&msgs::ShowVersion {}, id, ci, ctx)
+        }),
+    );
+    check(
+        5,
+        enc(5, &|id, ci, ctx| {
+            msgs::encode_msg(&msgs::ControlPing {}, id, ci, ctx)
+        }),
+    );
     check(
         7,
         enc(7, &|id, ci, ctx| {
@@ -511,7 +541,10 @@ fn decoded_fields_have_the_quirks_right() {
     let dec = |seq: u64| bytes(by_seq(&v, seq));
     let (_, age) = msgs::decode_msg::<msgs::IpNeighborDetails>(&dec(71)).expect("71");
     assert!((age.age - 0.302_776_940_097_487_57).abs() < 1e-12, "f64 LE");
-    assert_eq!(age.neighbor.ip_address, IpAddr::V4(Ipv4Addr::new(172, 16, 0, 1)));
+    assert_eq!(
+        age.neighbor.ip_address,
+        IpAddr::V4(Ipv4Addr::new(172, 16, 0, 1))
+    );
     let (_, a) = msgs::decode_msg::<msgs::IpAddressDetails>(&dec(54)).expect("54");
     assert_eq!(a.prefix, "fec0::32/64".parse::<Prefix>().expect("p"));
     let (_, d) = msgs::decode_msg::<msgs::SwInterfaceDetails>(&dec(41)).expect("41");
@@ -526,14 +559,20 @@ fn decoded_fields_have_the_quirks_right() {
     assert_eq!(b.sw_if_details.len(), 1);
     let (h, ev) = msgs::decode_msg::<msgs::SwInterfaceEvent>(&dec(111)).expect("111");
     assert_eq!(h.client_index, 0x8000_0001);
-    assert_eq!((ev.pid, ev.sw_if_index, ev.flags, ev.deleted), (4242, 2, 3, false));
+    assert_eq!(
+        (ev.pid, ev.sw_if_index, ev.flags, ev.deleted),
+        (4242, 2, 3, false)
+    );
     let (h, r) = msgs::decode_msg::<msgs::WantInterfaceEventsReply>(&dec(10)).expect("10");
     assert_eq!(h.context, 260);
     assert_eq!(r.retval, -31);
     let (_, l) = msgs::decode_msg::<msgs::LcpItfPairAddDelV3Reply>(&dec(74)).expect("74");
     assert_eq!(l.retval, -11);
     let (_, x) = msgs::decode_msg::<msgs::VxlanTunnelV2Details>(&dec(84)).expect("84");
-    assert_eq!((x.src_port, x.dst_port, x.decap_next_index), (4789, 4789, 1));
+    assert_eq!(
+        (x.src_port, x.dst_port, x.decap_next_index),
+        (4789, 4789, 1)
+    );
     let (_, s) = msgs::decode_msg::<msgs::ShowVersionReply>(&dec(4)).expect("4");
     assert_eq!(s.version, "25.10-release");
 }

@@ -21,7 +21,12 @@ fn volatile(e: &Value) -> Vec<(usize, usize)> {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|r| (r[0].as_u64().unwrap_or(0) as usize, r[1].as_u64().unwrap_or(0) as usize))
+                .map(|r| {
+                    (
+                        r[0].as_u64().unwrap_or(0) as usize,
+                        r[1].as_u64().unwrap_or(0) as usize,
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -63,7 +68,9 @@ async fn golden_requests_yield_golden_replies() {
     })
     .await;
     let table = sim.handle.message_table().clone();
-    let s = UnixStream::connect(sim.handle.socket_path()).await.expect("connect");
+    let s = UnixStream::connect(sim.handle.socket_path())
+        .await
+        .expect("connect");
     let mut rd = Reader {
         s,
         buf: BytesMut::new(),
@@ -77,7 +84,11 @@ async fn golden_requests_yield_golden_replies() {
     rd.s.write_all(&out).await.expect("write");
     let rep = rd.next().await.expect("handshake reply");
     let want = body(&v[1]);
-    assert_eq!(rep.len(), want.len(), "handshake reply length (866 entries)");
+    assert_eq!(
+        rep.len(),
+        want.len(),
+        "handshake reply length (866 entries)"
+    );
     assert_eq!(&rep[..14], &want[..14], "handshake reply header");
     assert_eq!(&rep[18..20], &want[18..20], "entry count");
     let ci: [u8; 4] = rep[14..18].try_into().expect("index");
@@ -141,10 +152,19 @@ async fn golden_requests_yield_golden_replies() {
     }
     assert_eq!(compared, 68, "replies + details + events compared");
     // After sockclnt_delete_reply the server closes the socket.
-    assert!(rd.next().await.is_none(), "socket closed after sockclnt_delete");
+    assert!(
+        rd.next().await.is_none(),
+        "socket closed after sockclnt_delete"
+    );
     // The journal saw the state changes in order.
     let j = sim.handle.journal();
-    assert_eq!(j.first().map(|e| e.msg.as_str()), Some("create_loopback_instance"));
-    assert!(j.windows(2).all(|w| w[0].seq + 1 == w[1].seq && w[0].mono_ns <= w[1].mono_ns));
+    assert_eq!(
+        j.first().map(|e| e.msg.as_str()),
+        Some("create_loopback_instance")
+    );
+    assert!(
+        j.windows(2)
+            .all(|w| w[0].seq + 1 == w[1].seq && w[0].mono_ns <= w[1].mono_ns)
+    );
     assert!(sim.handle.check_mac_exclusive(None).is_ok());
 }
