@@ -92,6 +92,14 @@ impl Drop for Conn {
 }
 
 impl Conn {
+    fn close(&self) {
+        self.reader.abort();
+        if let Ok(mut p) = self.pending.lock() {
+            p.closed = true;
+            p.map.clear();
+        }
+    }
+
     fn is_closed(&self) -> bool {
         self.pending.lock().map(|p| p.closed).unwrap_or(true)
     }
@@ -229,7 +237,14 @@ impl Client {
         match self.current() {
             Some(c) if !c.is_closed() => Ok(c),
             _ if self.inner.cfg.auto_reconnect => {
-                self.reconnect().await?;
+                let _g = self.inner.reconnect_lock.lock().await;
+                // Another task may have reconnected while we waited.
+                if let Some(c) = self.current()
+                    && !c.is_closed()
+                {
+                    return Ok(c);
+                }
+                self.reconnect_locked().await?;
                 self.current().ok_or(VppError::Disconnected)
             }
             _ => Err(VppError::Disconnected),
@@ -250,8 +265,15 @@ impl Client {
     /// subscribed. Receivers get [`ClientEvent::Reconnected`].
     pub async fn reconnect(&self) -> Result<()> {
         let _g = self.inner.reconnect_lock.lock().await;
+        self.reconnect_locked().await
+    }
+
+    async fn reconnect_locked(&self) -> Result<()> {
         let old = self.inner.conn.lock().ok().and_then(|mut c| c.take());
-        drop(old);
+        if let Some(old) = old {
+            // Requests still waiting on the old socket fail at once.
+            old.close();
+        }
         let conn = Arc::new(open(&self.inner).await?);
         if let Ok(mut c) = self.inner.conn.lock() {
             *c = Some(conn.clone());

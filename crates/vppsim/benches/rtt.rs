@@ -48,7 +48,11 @@ async fn concurrent(what: &str, c: &Client, n: usize, inflight: usize, write: Op
     while let Some(r) = set.join_next().await {
         r.expect("task");
     }
-    report(&format!("{what} ({inflight} in flight)"), n / inflight * inflight, t0.elapsed());
+    report(
+        &format!("{what} ({inflight} in flight)"),
+        n / inflight * inflight,
+        t0.elapsed(),
+    );
 }
 
 fn main() {
@@ -64,8 +68,12 @@ fn main() {
         let dir = std::env::temp_dir().join(format!("vppsim-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let sock = dir.join("api.sock");
-        let sim = VppSim::start(&sock, SimOptions::default()).await.expect("vppsim");
-        let c = Client::connect(ClientConfig::new(&sock)).await.expect("connect");
+        let sim = VppSim::start(&sock, SimOptions::default())
+            .await
+            .expect("vppsim");
+        let c = Client::connect(ClientConfig::new(&sock))
+            .await
+            .expect("connect");
         let l = c
             .create_loopback_instance(MacAddress([2, 0, 0, 0, 0, 1]), Some(1))
             .await
@@ -81,14 +89,22 @@ fn main() {
         .await;
         sequential("sw_interface_set_flags (sequential)", n, |i| {
             let c = c.clone();
-            async move { c.sw_interface_set_flags(l, i % 2 == 0).await.expect("flags") }
+            async move {
+                c.sw_interface_set_flags(l, i % 2 == 0)
+                    .await
+                    .expect("flags")
+            }
         })
         .await;
-        sequential("sw_interface_dump 2 details (sequential)", n / 4, |_| async {
-            c.sw_interface_dump(vpp_api::InterfaceFilter::All)
-                .await
-                .expect("dump");
-        })
+        sequential(
+            "sw_interface_dump 2 details (sequential)",
+            n / 4,
+            |_| async {
+                c.sw_interface_dump(vpp_api::InterfaceFilter::All)
+                    .await
+                    .expect("dump");
+            },
+        )
         .await;
         for inflight in [8, 64] {
             concurrent("control_ping", &c, n, inflight, None).await;

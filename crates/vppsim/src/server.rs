@@ -18,6 +18,9 @@ use crate::faults::{Faults, Verdict};
 use crate::journal::Journal;
 use crate::model::{Fields, Model, rv};
 
+/// An interface-event subscriber: `(pid, outbound queue)`.
+pub(crate) type Subscriber = (u32, mpsc::UnboundedSender<Vec<u8>>);
+
 /// Everything the connections share.
 pub(crate) struct Shared {
     pub table: MsgTable,
@@ -25,7 +28,7 @@ pub(crate) struct Shared {
     pub journal: Mutex<Journal>,
     pub faults: Mutex<Faults>,
     /// Interface-event subscribers: client_index → (pid, outbound queue).
-    pub subscribers: Mutex<HashMap<u32, (u32, mpsc::UnboundedSender<Vec<u8>>)>>,
+    pub subscribers: Mutex<HashMap<u32, Subscriber>>,
     /// Closes every client connection when signalled.
     pub kill: broadcast::Sender<()>,
     pub next_slot: AtomicU32,

@@ -62,10 +62,22 @@ async fn reconnect_after_disconnect_resubscribes() {
         other => panic!("{other:?}"),
     }
     assert!(!c.is_connected());
-    // The next request reconnects (fresh handshake) and re-subscribes.
-    c.ping().await.expect("ping after reconnect");
+    // The next requests reconnect (one fresh handshake) and re-subscribe.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let c = c.clone();
+        set.spawn(async move { c.ping().await });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("join").expect("ping after reconnect");
+    }
     assert!(c.is_connected());
-    assert_ne!(c.client_index(), first);
+    assert_eq!(first, Some(0x8000_0001));
+    assert_eq!(
+        c.client_index(),
+        Some(0x8000_0002),
+        "exactly one new handshake"
+    );
     assert_eq!(sim.handle.event_subscribers(), 1);
     match tokio::time::timeout(Duration::from_secs(2), ev.recv()).await {
         Ok(Ok(ClientEvent::Reconnected)) => {}
