@@ -23,3 +23,13 @@ pub use ops::{
 };
 pub use table::MsgTable;
 pub use wire::{MacAddress, Prefix};
+
+#[cfg(test)]
+mod tests {
+    /// The client is shared by a daemon's tasks.
+    #[test]
+    fn client_is_clone_send_sync() {
+        fn check<T: Clone + Send + Sync + 'static>() {}
+        check::<crate::Client>();
+    }
+}

@@ -168,3 +168,18 @@ async fn golden_requests_yield_golden_replies() {
     );
     assert!(sim.handle.check_mac_exclusive(None).is_ok());
 }
+
+/// The embedded table is the golden one.
+#[test]
+fn embedded_table_is_the_golden_table() {
+    let golden =
+        std::fs::read_to_string(common::golden_dir().join("message-table.txt")).expect("golden");
+    assert_eq!(vppsim::MESSAGE_TABLE, golden);
+    let t = vppsim::message_table(&[]).expect("table");
+    assert_eq!(t.len(), 866);
+    let without = vppsim::message_table(&["linux_cp_plugin.so".into(), "vxlan".into()]).expect("t");
+    assert!(without.get("lcp_itf_pair_get_f75ba505").is_none());
+    assert!(without.get("vxlan_tunnel_v2_dump_f9e6675e").is_none());
+    assert!(without.get("arping_48817482").is_some());
+    assert!(vppsim::message_table(&["dpdk".into()]).is_err());
+}
