@@ -8,6 +8,8 @@
 //!   events, timeouts, reconnect) and the typed operations in `ops`.
 //! * [`error`]: [`VppError`] with VPP's error names.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod error;
 pub mod msgs;

@@ -15,6 +15,8 @@
 //! # let _ = journal; Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod control;
 pub mod faults;
 pub mod journal;

@@ -40,12 +40,19 @@ impl Sim {
 
     pub fn config(&self) -> ClientConfig {
         let mut c = ClientConfig::new(self.handle.socket_path());
-        c.request_timeout = std::time::Duration::from_millis(500);
+        c.request_timeout = std::time::Duration::from_millis(2000);
         c.connect_timeout = std::time::Duration::from_secs(2);
         c
     }
 
     pub async fn client(&self) -> Client {
         Client::connect(self.config()).await.expect("connect")
+    }
+
+    /// A client with a short request timeout, for tests that expect timeouts.
+    pub async fn client_with_timeout(&self, ms: u64) -> Client {
+        let mut c = self.config();
+        c.request_timeout = std::time::Duration::from_millis(ms);
+        Client::connect(c).await.expect("connect")
     }
 }
