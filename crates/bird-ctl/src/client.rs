@@ -422,3 +422,27 @@ impl BirdControl for BirdClient {
         BirdClient::restart(self, name)
     }
 }
+
+impl<T: BirdControl + ?Sized> BirdControl for std::sync::Arc<T> {
+    fn configure_check(&self, path: &Path) -> impl Future<Output = Result<(), BirdError>> + Send {
+        (**self).configure_check(path)
+    }
+    fn configure(&self) -> impl Future<Output = Result<ConfigureOutcome, BirdError>> + Send {
+        (**self).configure()
+    }
+    fn configure_status(&self) -> impl Future<Output = Result<ConfigureStatus, BirdError>> + Send {
+        (**self).configure_status()
+    }
+    fn show_protocol(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ProtocolInfo>, BirdError>> + Send {
+        (**self).show_protocol(name)
+    }
+    fn restart(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<ProtoActionOutcome, BirdError>> + Send {
+        (**self).restart(name)
+    }
+}

@@ -57,13 +57,24 @@ async fn protocol_state_parsing() {
     assert_eq!(p.channels[0].name, "ipv4");
     assert_eq!(p.channels[0].state.as_deref(), Some("UP"));
     assert_eq!(p.channels[0].table.as_deref(), Some("master4"));
-    assert!(p.channels[0].routes.as_deref().unwrap().starts_with("1 imported"));
+    assert!(
+        p.channels[0]
+            .routes
+            .as_deref()
+            .unwrap()
+            .starts_with("1 imported")
+    );
 
     let all = c.show_protocols(None, false).await.unwrap();
     let names: Vec<_> = all.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, vec!["device1", "p1"]);
     // Quoted unknown name: 8003, mapped to "no such protocol" (empty list).
-    assert!(c.show_protocols(Some("nosuch"), true).await.unwrap().is_empty());
+    assert!(
+        c.show_protocols(Some("nosuch"), true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(matches!(
         c.command("show protocols \"nosuch\"").await,
         Err(BirdError::NoSuchProtocol(_))
@@ -101,7 +112,9 @@ async fn enable_disable_restart() {
     assert_eq!(p.channels[0].state.as_deref(), Some("DOWN"), "{p:?}");
     // Message from `disable "<p>" "<msg>"`.
     c.command("enable \"p1\"").await.unwrap();
-    c.command("disable \"p1\" \"maintenance by test\"").await.unwrap();
+    c.command("disable \"p1\" \"maintenance by test\"")
+        .await
+        .unwrap();
     let p = &c.show_protocols(Some("p1"), true).await.unwrap()[0];
     assert_eq!(p.message.as_deref(), Some("maintenance by test"));
     assert_eq!(c.enable("p1").await.unwrap(), ProtoActionOutcome::Done);
