@@ -87,6 +87,11 @@ impl Bird {
     /// Writes a main config (`router id`, log, device protocol with `scan time 2`, `extra`, and
     /// the include of `conf.d/*.conf`) and starts BIRD in the foreground.
     pub fn start(bin: &Path, extra: &str, netns: Option<&str>) -> Bird {
+        Self::start_with_id(bin, "10.0.0.1", extra, netns)
+    }
+
+    /// Like [`Bird::start`] with a given router id.
+    pub fn start_with_id(bin: &Path, router_id: &str, extra: &str, netns: Option<&str>) -> Bird {
         let dir = tempfile::Builder::new()
             .prefix("bird-ctl-test")
             .tempdir()
@@ -99,7 +104,7 @@ impl Bird {
         std::fs::write(
             &main,
             format!(
-                "router id 10.0.0.1;\nlog \"{}\" all;\nprotocol device {{ scan time 2; }}\n{extra}\ninclude \"{}/*.conf\";\n",
+                "router id {router_id};\nlog \"{}\" all;\nprotocol device {{ scan time 2; }}\n{extra}\ninclude \"{}/*.conf\";\n",
                 log.display(),
                 include.display()
             ),
