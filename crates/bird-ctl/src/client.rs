@@ -403,17 +403,12 @@ impl BirdControl for BirdClient {
     fn configure_status(&self) -> impl Future<Output = Result<ConfigureStatus, BirdError>> + Send {
         BirdClient::configure_status(self)
     }
-    fn show_protocol(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Option<ProtocolInfo>, BirdError>> + Send {
-        async move {
-            Ok(self
-                .show_protocols(Some(name), true)
-                .await?
-                .into_iter()
-                .find(|p| p.name == name))
-        }
+    async fn show_protocol(&self, name: &str) -> Result<Option<ProtocolInfo>, BirdError> {
+        Ok(self
+            .show_protocols(Some(name), true)
+            .await?
+            .into_iter()
+            .find(|p| p.name == name))
     }
     fn restart(
         &self,

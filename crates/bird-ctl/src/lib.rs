@@ -10,6 +10,8 @@
 //!
 //! The library never shells out to `birdc` or anything else.
 
+#![warn(missing_docs)]
+
 pub mod apply;
 pub mod client;
 pub mod error;

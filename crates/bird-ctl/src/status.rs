@@ -307,10 +307,10 @@ pub fn parse_mac_routes(reply: &Reply, mac: &str) -> Vec<MacRoute> {
                 .map(|(_, f)| f.split_whitespace().next().unwrap_or("").to_string());
             let after = &t[close + 1..];
             let mut next_hops = Vec::new();
-            if let Some(i) = before.find(" via ") {
-                if let Some(gw) = before[i + 5..].split_whitespace().next() {
-                    next_hops.push(gw.to_string());
-                }
+            if let Some(i) = before.find(" via ")
+                && let Some(gw) = before[i + 5..].split_whitespace().next()
+            {
+                next_hops.push(gw.to_string());
             }
             out.push(MacRoute {
                 net: cur_net.clone(),
@@ -324,10 +324,11 @@ pub fn parse_mac_routes(reply: &Reply, mac: &str) -> Vec<MacRoute> {
             if let (Some(r), Some(gw)) = (out.last_mut(), rest.split_whitespace().next()) {
                 r.next_hops.push(gw.to_string());
             }
-        } else if have_route && (t.starts_with("unreachable") || t.starts_with("blackhole")) {
-            if let Some(r) = out.last_mut() {
-                r.unreachable = true;
-            }
+        } else if have_route
+            && (t.starts_with("unreachable") || t.starts_with("blackhole"))
+            && let Some(r) = out.last_mut()
+        {
+            r.unreachable = true;
         }
     }
     out
