@@ -131,17 +131,23 @@ async fn main() {
     );
     for &n in &[1u32, 100, 1000] {
         let bird = start(&bin);
-        let client = Arc::new(
-            BirdClient::connect(
-                &bird.sock,
-                ClientOptions {
-                    command_timeout: Duration::from_secs(60),
-                    ..ClientOptions::default()
-                },
-            )
-            .await
-            .expect("connect"),
-        );
+        let opts = ClientOptions {
+            command_timeout: Duration::from_secs(60),
+            ..ClientOptions::default()
+        };
+        // The socket file appears at bind(), slightly before listen(): retry briefly.
+        let mut tries = 0;
+        let client = loop {
+            match BirdClient::connect(&bird.sock, opts.clone()).await {
+                Ok(c) => break Arc::new(c),
+                Err(e) if tries < 200 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("connect: {e}"),
+            }
+        };
         let applier =
             Applier::new(client, ApplierConfig::new(&bird.main, &bird.include)).expect("applier");
         // Bulk: all N eVPNs in one apply.

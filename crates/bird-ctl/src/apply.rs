@@ -1,8 +1,8 @@
 //! Atomic apply of snippet changes (`reference/bird.md` §5).
 //!
-//! 1. Stage a candidate tree: a sibling staging directory (`.<include dir>.staging`, a dot name
-//!    that no include glob matches) holding the live snippets (hard links) with the changes
-//!    applied, plus a candidate main file (a dot file next to the live main file, so relative
+//! 1. Stage a candidate tree: a persistent sibling staging directory (`.<include dir>.staging`,
+//!    a dot name that no include glob matches) synchronised with the live snippets (hard links,
+//!    so only changed entries cost a syscall) with the changes applied, plus a candidate main file (a dot file next to the live main file, so relative
 //!    includes resolve the same) whose include of the live directory points at the staging one.
 //! 2. `configure check "<candidate>"`. On `8002` nothing live was touched; the error names the
 //!    live file.
@@ -39,7 +39,8 @@ pub enum Change {
     Remove {
         /// The slug.
         slug: String,
-        /// Protocol names that must be gone afterwards (may be empty).
+        /// Protocol names that must be gone afterwards; when empty, the `protocol <type> <name>`
+        /// lines of the file being removed are used.
         protocols: Vec<String>,
     },
 }
@@ -381,6 +382,15 @@ impl<C: BirdControl> Applier<C> {
             }
             !same
         });
+        // Removals without protocol names: take them from the file being removed.
+        for (name, (text, protocols, _)) in desired.iter_mut() {
+            if text.is_none()
+                && protocols.is_empty()
+                && let Some(Some(old)) = prev.get(name)
+            {
+                *protocols = protocol_names(&String::from_utf8_lossy(old));
+            }
+        }
         if desired.is_empty() {
             report.noop = true;
             report.timings.total = t0.elapsed();
@@ -391,7 +401,8 @@ impl<C: BirdControl> Applier<C> {
         let t = Instant::now();
         let candidate_text = self.candidate_text()?;
         self.stage(&desired, &candidate_text).map_err(|e| {
-            self.cleanup_staging();
+            // Start from scratch next time.
+            let _ = std::fs::remove_dir_all(&self.staging_dir);
             ApplyError::Io {
                 error: e,
                 rolled_back: false,
@@ -402,7 +413,6 @@ impl<C: BirdControl> Applier<C> {
         // 2. Check.
         let t = Instant::now();
         let check = self.control.configure_check(&self.candidate).await;
-        self.cleanup_staging();
         report.timings.check = t.elapsed();
         match check {
             Ok(()) => {}
@@ -479,29 +489,54 @@ impl<C: BirdControl> Applier<C> {
         Ok(report)
     }
 
+    /// Brings the persistent staging directory in line with the live directory plus `desired`.
+    ///
+    /// Unchanged live files are hard links in the staging directory; an entry is kept only if
+    /// it is still the same inode as the live file (compared by `d_ino`, no `stat`), so this is
+    /// O(changes) syscalls plus two directory reads, and it corrects itself on every apply.
+    /// Files of `desired` are always written fresh (never through a link to a live file).
     fn stage(
         &self,
         desired: &BTreeMap<String, (Option<String>, Vec<String>, bool)>,
         candidate_text: &str,
     ) -> Result<(), String> {
+        use std::collections::HashMap;
+        use std::ffi::OsString;
+        use std::os::unix::fs::DirEntryExt;
+
         let sd = &self.staging_dir;
-        if sd.exists() {
-            std::fs::remove_dir_all(sd).map_err(|e| io_err("clear staging dir", e))?;
-        }
         std::fs::create_dir_all(sd).map_err(|e| io_err("create staging dir", e))?;
-        let rd =
-            std::fs::read_dir(&self.cfg.include_dir).map_err(|e| io_err("read include dir", e))?;
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.')
-                || desired.contains_key(&name)
-                || !e.file_type().map(|t| t.is_file()).unwrap_or(false)
+        let list = |dir: &Path, what: &str| -> Result<HashMap<OsString, u64>, String> {
+            let mut m = HashMap::new();
+            for e in std::fs::read_dir(dir)
+                .map_err(|e| io_err(what, e))?
+                .flatten()
             {
+                let name = e.file_name();
+                if name.as_encoded_bytes().starts_with(b".")
+                    || !e.file_type().map(|t| t.is_file()).unwrap_or(false)
+                {
+                    continue;
+                }
+                m.insert(name, e.ino());
+            }
+            Ok(m)
+        };
+        let live = list(&self.cfg.include_dir, "read include dir")?;
+        let staged = list(sd, "read staging dir")?;
+        let is_desired = |n: &OsString| n.to_str().is_some_and(|n| desired.contains_key(n));
+        for (name, ino) in &staged {
+            if is_desired(name) || live.get(name) != Some(ino) {
+                std::fs::remove_file(sd.join(name)).map_err(|e| io_err("clean staging dir", e))?;
+            }
+        }
+        for (name, ino) in &live {
+            if is_desired(name) || staged.get(name) == Some(ino) {
                 continue;
             }
-            let dst = sd.join(&name);
-            if std::fs::hard_link(e.path(), &dst).is_err() {
-                std::fs::copy(e.path(), &dst).map_err(|e| io_err("copy into staging", e))?;
+            let (src, dst) = (self.cfg.include_dir.join(name), sd.join(name));
+            if std::fs::hard_link(&src, &dst).is_err() {
+                std::fs::copy(&src, &dst).map_err(|e| io_err("copy into staging", e))?;
             }
         }
         for (name, (text, _, _)) in desired {
@@ -510,11 +545,6 @@ impl<C: BirdControl> Applier<C> {
             }
         }
         std::fs::write(&self.candidate, candidate_text).map_err(|e| io_err("write candidate", e))
-    }
-
-    fn cleanup_staging(&self) {
-        let _ = std::fs::remove_dir_all(&self.staging_dir);
-        let _ = std::fs::remove_file(&self.candidate);
     }
 
     fn commit(
@@ -669,9 +699,9 @@ impl<C: BirdControl> Applier<C> {
                         (true, ProtoState::Down) => {
                             return Err(fail("enabled but down".into(), info));
                         }
-                        (true, ProtoState::Stop) => {
+                        (true, ProtoState::Stop | ProtoState::Flush | ProtoState::Unknown) => {
                             if waited >= pol.settle {
-                                return Err(fail("stuck in stop".into(), info));
+                                return Err(fail(format!("stuck in {:?}", info.state), info));
                             }
                         }
                         (true, ProtoState::Start) => {
@@ -778,5 +808,29 @@ impl<C: BirdControl> Applier<C> {
             self.control.restart(p).await.map_err(bird)?;
         }
         Ok(stuck)
+    }
+}
+
+/// The names of the `protocol <type> <name>` stanzas of a snippet (quotes stripped).
+pub fn protocol_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            (it.next()? == "protocol").then_some(())?;
+            let _kind = it.next()?;
+            let name = it.next()?.trim_matches('\'');
+            (name != "{").then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_snippet() {
+        let t = "eth table x;\nprotocol bridge 'bridge_a-b' {\n}\nprotocol evpn evpn_a {\n}\nprotocol device {\n}\n";
+        assert_eq!(protocol_names(t), vec!["bridge_a-b", "evpn_a"]);
     }
 }

@@ -76,7 +76,8 @@ pub fn parse_status(reply: &Reply) -> Result<Status, BirdError> {
     Ok(st)
 }
 
-/// A protocol's state column (`proto_state_name`).
+/// A protocol's state column (`proto_state_name`: `down` is shown as `flush` while a down
+/// protocol's routes are still being flushed; `???` for an unknown internal state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum ProtoState {
     /// `up`
@@ -87,6 +88,10 @@ pub enum ProtoState {
     Stop,
     /// `down`
     Down,
+    /// `flush`: down, routes still being flushed (transient).
+    Flush,
+    /// Anything else (`???`).
+    Unknown,
 }
 
 impl ProtoState {
@@ -96,6 +101,8 @@ impl ProtoState {
             "start" => ProtoState::Start,
             "stop" => ProtoState::Stop,
             "down" => ProtoState::Down,
+            "flush" => ProtoState::Flush,
+            "???" => ProtoState::Unknown,
             _ => return None,
         })
     }

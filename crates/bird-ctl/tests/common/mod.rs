@@ -176,10 +176,19 @@ impl Bird {
     }
 
     /// A connected client.
+    /// Retries briefly: the socket file appears at `bind()`, slightly before `listen()`.
     pub async fn client(&self) -> BirdClient {
-        BirdClient::connect(&self.sock, ClientOptions::default())
-            .await
-            .expect("connect to bird")
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match BirdClient::connect(&self.sock, ClientOptions::default()).await {
+                Ok(c) => return c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("connect to bird: {e}; log:\n{}", self.log_text()),
+            }
+        }
     }
 
     /// Writes a file into the live include directory (for tests that bypass the applier).
