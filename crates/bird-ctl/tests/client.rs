@@ -276,3 +276,68 @@ async fn command_timeout_drops_connection() {
     ));
     server.abort();
 }
+
+#[tokio::test]
+async fn configure_in_progress_is_polled_to_completion() {
+    let Some(bin) = bird_bin(
+        Version::V2_0,
+        "configure_in_progress_is_polled_to_completion",
+    ) else {
+        return;
+    };
+    let bird = Bird::start(&bin, "", None);
+    bird.write_snippet("p1.conf", STATIC_P1);
+    let c = bird.client().await;
+    c.configure().await.unwrap();
+    // Disabling through the file stops the protocol: 0004 (bird.md §3.4), or 0003 if it was
+    // already done by the time the reply was written.
+    bird.write_snippet(
+        "p1.conf",
+        "protocol static p1 { disabled; ipv4; route 192.0.2.0/24 blackhole; }\n",
+    );
+    let o = c.configure().await.unwrap();
+    assert!(
+        matches!(o, ConfigureOutcome::InProgress | ConfigureOutcome::Done),
+        "{o:?}"
+    );
+    c.wait_configured(Duration::from_millis(5), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(c.configure_status().await.unwrap().idle);
+    let p = &c.show_protocols(Some("p1"), false).await.unwrap()[0];
+    assert!(
+        matches!(p.state, ProtoState::Down | ProtoState::Flush),
+        "{p:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_commands_are_serialised_on_one_connection() {
+    let Some(bin) = bird_bin(
+        Version::V2_0,
+        "concurrent_commands_are_serialised_on_one_connection",
+    ) else {
+        return;
+    };
+    let bird = Bird::start(&bin, "", None);
+    bird.write_snippet("p1.conf", STATIC_P1);
+    let c = std::sync::Arc::new(bird.client().await);
+    c.configure().await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let s = c.show_status().await.unwrap();
+                assert_eq!(s.router_id.as_deref(), Some("10.0.0.1"));
+            } else {
+                let p = c.show_protocols(Some("p1"), true).await.unwrap();
+                assert_eq!(p.len(), 1);
+                assert_eq!(p[0].name, "p1");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
