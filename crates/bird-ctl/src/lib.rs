@@ -19,6 +19,7 @@ pub mod proto;
 pub mod snippet;
 pub mod status;
 pub mod validate;
+mod verify;
 
 pub use apply::{
     Applier, ApplierConfig, ApplyError, ApplyReport, Change, StuckRecovery, VerifyPolicy,
