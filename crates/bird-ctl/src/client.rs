@@ -365,6 +365,36 @@ impl BirdClient {
     }
 }
 
+impl BirdClient {
+    /// `show route table <table> eth <mac> [vlan <vid>]`: the exact eth net, filtered by BIRD
+    /// (eth tables only; cheaper than [`Self::show_route_mac`] on large tables).
+    pub async fn show_route_eth(
+        &self,
+        table: &str,
+        mac: &str,
+        vlan: Option<u16>,
+    ) -> Result<Vec<MacRoute>, BirdError> {
+        let t =
+            validate::table_name(table).map_err(|e| BirdError::InvalidArgument(e.to_string()))?;
+        let m = validate::mac(mac).map_err(|e| BirdError::InvalidArgument(e.to_string()))?;
+        let cmd = match vlan {
+            Some(v) if v < 4096 => format!("show route table {t} eth {m} vlan {v}"),
+            Some(v) => {
+                return Err(BirdError::InvalidArgument(format!(
+                    "vlan {v} is not below 4096"
+                )));
+            }
+            None => format!("show route table {t} eth {m}"),
+        };
+        match self.command(&cmd).await {
+            Ok(r) => Ok(parse_mac_routes(&r, &m)),
+            // 8001 Route not found (older versions) means: no route.
+            Err(BirdError::Bird { code: 8001, .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Polls `configure status` on any [`BirdControl`] until idle or the timeout expires.
 pub async fn wait_configured<C: BirdControl + ?Sized>(
     c: &C,

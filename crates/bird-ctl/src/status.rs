@@ -249,6 +249,9 @@ pub struct MacRoute {
     /// Next-hop gateways (`via <addr>`): for an eth-table route of a remote MAC this is the
     /// announcing VTEP.
     pub next_hops: Vec<String>,
+    /// Outgoing interfaces (`via … on <if>` or `dev <if>`): for an eth-table route, the tunnel
+    /// device of a remote MAC or the bridge port of a local one.
+    pub interfaces: Vec<String>,
     /// Whether the route is unreachable / blackhole.
     pub unreachable: bool,
 }
@@ -325,11 +328,24 @@ pub fn parse_mac_routes(reply: &Reply, mac: &str) -> Vec<MacRoute> {
                 from,
                 primary: after.trim_start().starts_with('*'),
                 next_hops,
+                interfaces: Vec::new(),
                 unreachable: before.contains("unreachable") || before.contains("blackhole"),
             });
         } else if have_route && let Some(rest) = t.strip_prefix("via ") {
-            if let (Some(r), Some(gw)) = (out.last_mut(), rest.split_whitespace().next()) {
-                r.next_hops.push(gw.to_string());
+            if let Some(r) = out.last_mut() {
+                let mut it = rest.split_whitespace();
+                if let Some(gw) = it.next() {
+                    r.next_hops.push(gw.to_string());
+                }
+                if it.next() == Some("on")
+                    && let Some(dev) = it.next()
+                {
+                    r.interfaces.push(dev.to_string());
+                }
+            }
+        } else if have_route && let Some(rest) = t.strip_prefix("dev ") {
+            if let (Some(r), Some(dev)) = (out.last_mut(), rest.split_whitespace().next()) {
+                r.interfaces.push(dev.to_string());
             }
         } else if have_route
             && (t.starts_with("unreachable") || t.starts_with("blackhole"))
@@ -450,6 +466,24 @@ mod tests {
         assert_eq!(m[0].proto, "evpn100");
         assert!(m[0].primary);
         assert_eq!(m[0].next_hops, vec!["10.0.0.2"]);
+        assert_eq!(m[0].interfaces, vec!["vxlan100"]);
+        let m = parse_mac_routes(&r, "b6:a1:53:1a:bf:cf");
+        assert_eq!(m[0].interfaces, vec!["br100"]);
+        assert!(m[0].next_hops.is_empty());
+        // 2.20 output with a VLAN-tagged net (captured from `show route table et`).
+        let r = reply(&[
+            "1007-Table et:",
+            " 12:20:30:40:50:61 vlan 5 unicast [s 14:47:25.337] * (200)",
+            " \tdev lo",
+            " 12:20:30:40:50:60    unicast [s 14:47:25.337] * (200)",
+            " \tdev lo",
+            "0000 ",
+        ]);
+        let m = parse_mac_routes(&r, "12:20:30:40:50:61");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].net, "12:20:30:40:50:61 vlan 5");
+        assert_eq!(m[0].proto, "s");
+        assert_eq!(m[0].interfaces, vec!["lo"]);
         let r = reply(&[
             "1007-Table evpntab:",
             " evpn mac 10.0.0.1:100 0 b6:a1:53:1a:bf:cf * mpls 100  [evpn100 04:55:15.230] * (120)",

@@ -102,6 +102,22 @@ async fn netns_linux_evpn_reaches_up() {
     .await
     .unwrap_or_else(|| panic!("MAC {host_mac} never showed up in ethtab_n1"));
     assert_eq!(routes[0].proto, "bridge_n1");
+    assert_eq!(routes[0].interfaces, vec!["hp1"]);
+    assert!(
+        routes[0].next_hops.is_empty(),
+        "a local MAC has no VTEP next hop"
+    );
+    let exact = c
+        .show_route_eth("ethtab_n1", &host_mac, None)
+        .await
+        .unwrap();
+    assert_eq!(exact, routes);
+    assert!(
+        c.show_route_eth("ethtab_n1", "02:00:00:00:99:99", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let evpn_routes = c.show_route_mac("evpntab", &host_mac).await.unwrap();
     assert!(
         evpn_routes
@@ -252,5 +268,11 @@ async fn netns_two_vteps_remote_mac_route() {
         panic!("MAC {mac_b} of VTEP B never reached A's ethtab_m; protocols: {st:#?}");
     };
     assert_eq!(remote.next_hops, vec!["10.0.0.2"], "{remote:?}");
+    assert_eq!(remote.interfaces, vec!["vx-m"], "{remote:?}");
+    let exact = ca.show_route_eth("ethtab_m", &mac_b, None).await.unwrap();
+    assert!(
+        exact.iter().any(|r| r.next_hops == ["10.0.0.2"]),
+        "{exact:?}"
+    );
     drop((bird_a, bird_b));
 }
