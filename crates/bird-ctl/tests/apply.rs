@@ -280,3 +280,47 @@ async fn configure_timeout_setting_is_used() {
     let cfg = ApplierConfig::new("/a/bird.conf", "/a/conf.d");
     assert!(cfg.configure_timeout >= Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn vpp_dialect_on_stock_bird_is_rejected_and_leaves_nothing_2_20() {
+    let Some(bin) = bird_bin(Version::V2_20, "vpp_dialect_on_stock_bird_is_rejected") else {
+        return;
+    };
+    let bird = Bird::start(&bin, "evpn table evpntab;", None);
+    let a = applier(&bird).await;
+    let vpp = Renderer::new(Dialect::vpp_default(), "evpntab").unwrap();
+    let snip = EvpnSnippet::new(&spec("v1", 500, true)).unwrap();
+    match a.apply(vec![Change::Set(vpp.render(&snip))]).await {
+        Err(ApplyError::Rejected(e)) => {
+            // Stock BIRD has no `vppevpn` protocol.
+            assert!(e.file.ends_with("conf.d/evpn-v1.conf"), "{e}");
+        }
+        o => panic!("expected Rejected, got {o:?}"),
+    }
+    assert!(a.live_files().unwrap().is_empty());
+    assert!(
+        a.control()
+            .show_protocols(Some("evpn_v1"), false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn bird_unreachable_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("bird.conf");
+    let inc = dir.path().join("conf.d");
+    std::fs::write(&main, format!("include \"{}/*.conf\";\n", inc.display())).unwrap();
+    let c = BirdClient::lazy(dir.path().join("no.ctl"), Default::default());
+    let a = Applier::new(c, ApplierConfig::new(&main, &inc)).unwrap();
+    match a.apply(vec![set(&linux(), "x", 1, true)]).await {
+        Err(ApplyError::Bird { error, rolled_back }) => {
+            assert!(error.is_connection_error(), "{error:?}");
+            assert!(!rolled_back);
+        }
+        o => panic!("{o:?}"),
+    }
+    assert!(a.live_files().unwrap().is_empty());
+}
