@@ -113,9 +113,15 @@ async fn main() {
         return;
     }
     let renderer = Renderer::new(Dialect::linux_default(), "evpntab").unwrap();
-    println!("apply latency on BIRD 2.20 (linux dialect), one eVPN changed per apply");
+    let fsync = std::env::var("BENCH_FSYNC")
+        .map(|v| v != "0")
+        .unwrap_or(true);
     println!(
-        "{:>6} {:>6} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>9} {:>8} {:>8}   {:>12}",
+        "apply latency on BIRD 2.20 (linux dialect), one eVPN changed per apply, fsync {}",
+        if fsync { "on" } else { "off (BENCH_FSYNC=0)" }
+    );
+    println!(
+        "{:>6} {:>6} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>9} {:>8} {:>8} {:>8}   {:>12}",
         "evpns",
         "iters",
         "p50 ms",
@@ -125,6 +131,7 @@ async fn main() {
         "render",
         "stage",
         "check",
+        "commit",
         "config",
         "verify",
         "initial bulk"
@@ -160,7 +167,8 @@ async fn main() {
 
         let iters = if n >= 1000 { 30 } else { 100 };
         let mut lat = Vec::with_capacity(iters);
-        let (mut render, mut stage, mut check, mut conf, mut verify) = (
+        let (mut render, mut stage, mut check, mut commit, mut conf, mut verify) = (
+            Duration::ZERO,
             Duration::ZERO,
             Duration::ZERO,
             Duration::ZERO,
@@ -181,6 +189,7 @@ async fn main() {
             render += tr;
             stage += rep.timings.stage;
             check += rep.timings.check;
+            commit += rep.timings.commit;
             conf += rep.timings.configure;
             verify += rep.timings.verify;
         }
@@ -188,7 +197,7 @@ async fn main() {
         lat.sort();
         let k = iters as f64;
         println!(
-            "{:>6} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} | {:>8.3} {:>8.3} {:>9.3} {:>8.3} {:>8.3}   {:>9.1} ms",
+            "{:>6} {:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2} | {:>8.3} {:>8.3} {:>9.3} {:>8.3} {:>8.3} {:>8.3}   {:>9.1} ms",
             n,
             iters,
             ms(pct(&lat, 0.5)),
@@ -198,6 +207,7 @@ async fn main() {
             ms(render) / k,
             ms(stage) / k,
             ms(check) / k,
+            ms(commit) / k,
             ms(conf) / k,
             ms(verify) / k,
             ms(bulk),
@@ -205,5 +215,7 @@ async fn main() {
         drop(applier);
         drop(bird);
     }
-    println!("(render/stage/check/config/verify columns are per-apply means in ms)");
+    println!(
+        "(render/stage/check/commit/config/verify columns are per-apply means in ms; commit = temp file + fsync + rename + directory fsync)"
+    );
 }

@@ -106,6 +106,9 @@ pub struct ApplierConfig {
     pub configure_timeout: Duration,
     /// Verification policy.
     pub verify: VerifyPolicy,
+    /// fsync each written snippet and the directory before BIRD reads them (default `true`;
+    /// only worth turning off for an include directory on tmpfs).
+    pub fsync: bool,
 }
 
 impl ApplierConfig {
@@ -116,6 +119,7 @@ impl ApplierConfig {
             include_dir: include_dir.into(),
             configure_timeout: Duration::from_secs(30),
             verify: VerifyPolicy::default(),
+            fsync: true,
         }
     }
 }
@@ -237,14 +241,18 @@ fn sibling(path: &Path, suffix: &str) -> Result<PathBuf, ApplyError> {
     Ok(parent.join(format!(".{name}.{suffix}")))
 }
 
-fn write_durable(path: &Path, data: &[u8]) -> std::io::Result<()> {
+fn write_durable(path: &Path, data: &[u8], fsync: bool) -> std::io::Result<()> {
     let mut f = std::fs::File::create(path)?;
     f.write_all(data)?;
-    f.sync_all()
+    if fsync { f.sync_all() } else { Ok(()) }
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+fn sync_dir(dir: &Path, fsync: bool) -> std::io::Result<()> {
+    if fsync {
+        std::fs::File::open(dir)?.sync_all()
+    } else {
+        Ok(())
+    }
 }
 
 impl<C: BirdControl> Applier<C> {
@@ -557,7 +565,8 @@ impl<C: BirdControl> Applier<C> {
             match text {
                 Some(t) => {
                     let tmp = dir.join(format!(".{name}.tmp"));
-                    write_durable(&tmp, t.as_bytes()).map_err(|e| io_err("write temp file", e))?;
+                    write_durable(&tmp, t.as_bytes(), self.cfg.fsync)
+                        .map_err(|e| io_err("write temp file", e))?;
                     std::fs::rename(&tmp, &live).map_err(|e| io_err("rename into place", e))?;
                 }
                 None => match std::fs::remove_file(&live) {
@@ -567,7 +576,7 @@ impl<C: BirdControl> Applier<C> {
                 },
             }
         }
-        sync_dir(dir).map_err(|e| io_err("fsync include dir", e))
+        sync_dir(dir, self.cfg.fsync).map_err(|e| io_err("fsync include dir", e))
     }
 
     async fn configure_and_wait(&self) -> Result<ConfigureOutcome, BirdError> {
@@ -606,7 +615,8 @@ impl<C: BirdControl> Applier<C> {
             let r = match old {
                 Some(data) => {
                     let tmp = dir.join(format!(".{name}.tmp"));
-                    write_durable(&tmp, data).and_then(|()| std::fs::rename(&tmp, &live))
+                    write_durable(&tmp, data, self.cfg.fsync)
+                        .and_then(|()| std::fs::rename(&tmp, &live))
                 }
                 None => match std::fs::remove_file(&live) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -617,7 +627,7 @@ impl<C: BirdControl> Applier<C> {
                 fs_err = Some(io_err(&format!("restore {name}"), e));
             }
         }
-        let _ = sync_dir(dir);
+        let _ = sync_dir(dir, self.cfg.fsync);
         if let Some(e) = fs_err {
             return ApplyError::RollbackFailed {
                 cause: cause.to_string(),
