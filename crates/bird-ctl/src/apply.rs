@@ -348,6 +348,24 @@ impl<C: BirdControl> Applier<C> {
         Ok(out)
     }
 
+    /// Makes BIRD run what is in the live tree: `configure check` of the live main file, then
+    /// `configure` and wait for completion. For `evpnd`'s start-up reconcile (an apply whose
+    /// files already match is a no-op and does not contact BIRD) and after
+    /// [`ApplyError::RollbackFailed`].
+    pub async fn reconfigure(&self) -> Result<ConfigureOutcome, ApplyError> {
+        let _g = self.lock.lock().await;
+        let bird = |error| ApplyError::Bird {
+            error,
+            rolled_back: false,
+        };
+        match self.control.configure_check(&self.cfg.main_config).await {
+            Ok(()) => {}
+            Err(BirdError::Config(e)) => return Err(ApplyError::Rejected(e)),
+            Err(e) => return Err(bird(e)),
+        }
+        self.configure_and_wait().await.map_err(bird)
+    }
+
     /// Applies a set of changes atomically (see the module docs). Changes to the same slug: the
     /// last one wins.
     pub async fn apply(&self, changes: Vec<Change>) -> Result<ApplyReport, ApplyError> {

@@ -324,3 +324,48 @@ async fn bird_unreachable_changes_nothing() {
     }
     assert!(a.live_files().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn reconfigure_makes_bird_run_the_live_tree_2_0() {
+    let Some(bin) = bird_bin(
+        Version::V2_0,
+        "reconfigure_makes_bird_run_the_live_tree_2_0",
+    ) else {
+        return;
+    };
+    let bird = Bird::start(&bin, "", None);
+    let a = applier(&bird).await;
+    // A file that is on disk but not running (e.g. after a failed rollback).
+    bird.write_snippet("evpn-r.conf", &static_snippet("r", "pr", &[]).text);
+    let rep = a
+        .apply(vec![Change::Set(static_snippet("r", "pr", &[]))])
+        .await
+        .unwrap();
+    assert!(rep.noop, "identical files: no-op");
+    assert!(
+        a.control()
+            .show_protocols(Some("pr"), false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    a.reconfigure().await.unwrap();
+    assert_eq!(
+        a.control().show_protocols(Some("pr"), false).await.unwrap()[0].state,
+        ProtoState::Up
+    );
+    // A broken live tree is reported, and BIRD keeps running the old config.
+    bird.write_snippet("evpn-z.conf", "protocol static {");
+    assert!(matches!(
+        a.reconfigure().await,
+        Err(ApplyError::Rejected(_))
+    ));
+    assert_eq!(
+        a.control()
+            .show_protocols(Some("pr"), false)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
