@@ -1,0 +1,333 @@
+//! Validation of everything that reaches a BIRD snippet or command.
+//!
+//! Bounds:
+//! * **Slug**: `[a-z0-9][a-z0-9_-]{0,9}` — at most [`SLUG_MAX`] = 10 characters, so that Linux
+//!   interface names derived from it (`bvi-<slug>`, `br-<slug>`, `vx-<slug>`: ≤ 14) stay within
+//!   the kernel's 15-character limit. BIRD names (`evpn_<slug>`, `bridge_<slug>`,
+//!   `vppevpn_<slug>`, `ethtab_<slug>`) have no such limit; slugs containing `-` are rendered as
+//!   single-quoted BIRD symbols (`'evpn_a-b'`).
+//! * **Linux interface names**: 1–15 bytes of `[A-Za-z0-9_.-]`, not `.`/`..`.
+//! * **VNI**: 1 ..= 2^24 − 1. **RD**: `<asn16>:<u32>`, `<asn32>:<u16>` (asn > 65535) or
+//!   `<ipv4>:<u16>`. **Route target**: `<asn16>:<u32>` or `<asn32>:<u16>` (BIRD's `(rt, a, b)`
+//!   literal; the IPv4 form is not accepted by BIRD inside target sets).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+/// Maximum slug length.
+pub const SLUG_MAX: usize = 10;
+/// Maximum Linux interface name length.
+pub const IFNAME_MAX: usize = 15;
+/// Largest VNI.
+pub const VNI_MAX: u32 = (1 << 24) - 1;
+
+/// A refused input: which field and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {reason}")]
+pub struct ValidationError {
+    /// The field name (e.g. `slug`, `rd`, `import_targets[1]`).
+    pub field: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl ValidationError {
+    /// Builds an error.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Validates an eVPN slug.
+pub fn slug(s: &str) -> Result<(), ValidationError> {
+    let f = |r: String| Err(ValidationError::new("slug", r));
+    if s.is_empty() {
+        return f("must not be empty".into());
+    }
+    if s.len() > SLUG_MAX {
+        return f(format!("{s:?} is longer than {SLUG_MAX} characters"));
+    }
+    let b = s.as_bytes();
+    if !(b[0].is_ascii_lowercase() || b[0].is_ascii_digit()) {
+        return f(format!(
+            "{s:?} must start with a lower-case letter or digit"
+        ));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
+    {
+        return f(format!(
+            "{s:?} contains {c:?}; allowed are a-z, 0-9, '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a Linux interface name (as used in `bridge device "…"` / `tunnel device "…"`).
+pub fn ifname(field: &str, s: &str) -> Result<(), ValidationError> {
+    let f = |r: String| Err(ValidationError::new(field, r));
+    if s.is_empty() || s.len() > IFNAME_MAX {
+        return f(format!("{s:?} must be 1 to {IFNAME_MAX} characters"));
+    }
+    if s == "." || s == ".." {
+        return f(format!("{s:?} is not a valid interface name"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return f(format!(
+            "{s:?} contains {c:?}; allowed are A-Z, a-z, 0-9, '_', '-', '.'"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a BIRD symbol name made of `[A-Za-z_][A-Za-z0-9_-]*` and returns it in the form
+/// to write in config or CLI: bare, or single-quoted when it contains `-`.
+pub fn symbol(field: &str, s: &str) -> Result<String, ValidationError> {
+    let f = |r: String| Err(ValidationError::new(field, r));
+    if s.is_empty() || s.len() > 64 {
+        return f(format!("{s:?} must be 1 to 64 characters"));
+    }
+    let b = s.as_bytes();
+    if !(b[0].is_ascii_alphabetic() || b[0] == b'_') {
+        return f(format!("{s:?} must start with a letter or '_'"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+    {
+        return f(format!("{s:?} contains {c:?}"));
+    }
+    Ok(if s.contains('-') {
+        format!("'{s}'")
+    } else {
+        s.to_string()
+    })
+}
+
+/// Validates a table name for `show route table`.
+pub fn table_name(s: &str) -> Result<String, ValidationError> {
+    symbol("table", s)
+}
+
+/// Validates a MAC address (`aa:bb:cc:dd:ee:ff`) and returns it lower-cased.
+pub fn mac(s: &str) -> Result<String, ValidationError> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6
+        || parts
+            .iter()
+            .any(|p| p.len() != 2 || !p.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return Err(ValidationError::new(
+            "mac",
+            format!("{s:?} is not of the form aa:bb:cc:dd:ee:ff"),
+        ));
+    }
+    Ok(s.to_ascii_lowercase())
+}
+
+/// Validates a VNI.
+pub fn vni(v: u32) -> Result<(), ValidationError> {
+    if v == 0 || v > VNI_MAX {
+        return Err(ValidationError::new(
+            "vni",
+            format!("{v} is outside 1..={VNI_MAX}"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_u<T: FromStr>(field: &str, what: &str, s: &str) -> Result<T, ValidationError> {
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
+        return Err(ValidationError::new(
+            field,
+            format!("{what} {s:?} is not a decimal number"),
+        ));
+    }
+    s.parse::<T>()
+        .map_err(|_| ValidationError::new(field, format!("{what} {s:?} is out of range")))
+}
+
+/// A route distinguisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum RouteDistinguisher {
+    /// Type 0: 2-byte ASN : 4-byte number.
+    As2(u16, u32),
+    /// Type 1: IPv4 address : 2-byte number.
+    Ip4(Ipv4Addr, u16),
+    /// Type 2: 4-byte ASN (> 65535) : 2-byte number.
+    As4(u32, u16),
+}
+
+impl RouteDistinguisher {
+    /// Parses `65000:100`, `4200000000:100` or `10.0.0.1:100`.
+    pub fn parse(field: &str, s: &str) -> Result<Self, ValidationError> {
+        let (a, b) = s
+            .split_once(':')
+            .ok_or_else(|| ValidationError::new(field, format!("{s:?} is not <admin>:<number>")))?;
+        if a.contains('.') {
+            let ip = Ipv4Addr::from_str(a).map_err(|_| {
+                ValidationError::new(field, format!("{a:?} is not an IPv4 address"))
+            })?;
+            return Ok(Self::Ip4(ip, parse_u(field, "assigned number", b)?));
+        }
+        let asn: u32 = parse_u(field, "ASN", a)?;
+        if asn <= 0xffff {
+            Ok(Self::As2(asn as u16, parse_u(field, "assigned number", b)?))
+        } else {
+            Ok(Self::As4(
+                asn,
+                parse_u(field, "assigned number (16 bits for a 4-byte ASN)", b)?,
+            ))
+        }
+    }
+}
+
+impl fmt::Display for RouteDistinguisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::As2(a, n) => write!(f, "{a}:{n}"),
+            Self::Ip4(a, n) => write!(f, "{a}:{n}"),
+            Self::As4(a, n) => write!(f, "{a}:{n}"),
+        }
+    }
+}
+
+/// A route target extended community `(rt, <asn>, <number>)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum RouteTarget {
+    /// 2-byte ASN : 4-byte number.
+    As2(u16, u32),
+    /// 4-byte ASN (> 65535) : 2-byte number.
+    As4(u32, u16),
+}
+
+impl RouteTarget {
+    /// Parses `65000:100` or `4200000000:100` (an optional `rt:` / `target:` prefix is allowed).
+    pub fn parse(field: &str, s: &str) -> Result<Self, ValidationError> {
+        let s2 = s
+            .strip_prefix("rt:")
+            .or_else(|| s.strip_prefix("target:"))
+            .unwrap_or(s);
+        match RouteDistinguisher::parse(field, s2)? {
+            RouteDistinguisher::As2(a, n) => Ok(Self::As2(a, n)),
+            RouteDistinguisher::As4(a, n) => Ok(Self::As4(a, n)),
+            RouteDistinguisher::Ip4(..) => Err(ValidationError::new(
+                field,
+                format!("{s:?}: IPv4-form route targets are not supported; use <asn>:<number>"),
+            )),
+        }
+    }
+
+    /// The BIRD literal, e.g. `(rt, 65000, 100)`.
+    pub fn to_bird(&self) -> String {
+        match self {
+            Self::As2(a, n) => format!("(rt, {a}, {n})"),
+            Self::As4(a, n) => format!("(rt, {a}, {n})"),
+        }
+    }
+}
+
+impl fmt::Display for RouteTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::As2(a, n) => write!(f, "{a}:{n}"),
+            Self::As4(a, n) => write!(f, "{a}:{n}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        for ok in ["a", "0", "test", "a-b_c", "abcdefghij"] {
+            slug(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "A",
+            "-a",
+            "_a",
+            "abcdefghijk",
+            "a b",
+            "a\"b",
+            "a;b",
+            "a}",
+            "é",
+        ] {
+            let e = slug(bad).unwrap_err();
+            assert_eq!(e.field, "slug");
+        }
+    }
+
+    #[test]
+    fn ifnames() {
+        ifname("bridge_device", "br-test").unwrap();
+        ifname("bridge_device", "vxlan.100").unwrap();
+        assert!(ifname("x", "abcdefghijklmnop").is_err());
+        assert!(ifname("x", "a\"b").is_err());
+        assert!(ifname("x", "a/b").is_err());
+        assert!(ifname("x", "..").is_err());
+    }
+
+    #[test]
+    fn rds_and_rts() {
+        assert_eq!(
+            RouteDistinguisher::parse("rd", "65000:100").unwrap(),
+            RouteDistinguisher::As2(65000, 100)
+        );
+        assert_eq!(
+            RouteDistinguisher::parse("rd", "10.0.0.1:100")
+                .unwrap()
+                .to_string(),
+            "10.0.0.1:100"
+        );
+        assert_eq!(
+            RouteDistinguisher::parse("rd", "4200000000:7").unwrap(),
+            RouteDistinguisher::As4(4200000000, 7)
+        );
+        for bad in [
+            "",
+            "65000",
+            "70000:70000",
+            "10.0.0.1:70000",
+            "a:1",
+            "1:-1",
+            "01:1",
+            "1:2:3",
+        ] {
+            assert!(RouteDistinguisher::parse("rd", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            RouteTarget::parse("rt", "rt:65000:100").unwrap().to_bird(),
+            "(rt, 65000, 100)"
+        );
+        assert!(RouteTarget::parse("rt", "10.0.0.1:5").is_err());
+        vni(1).unwrap();
+        vni(VNI_MAX).unwrap();
+        assert!(vni(0).is_err());
+        assert!(vni(VNI_MAX + 1).is_err());
+    }
+
+    #[test]
+    fn symbols_and_macs() {
+        assert_eq!(symbol("t", "ethtab_a").unwrap(), "ethtab_a");
+        assert_eq!(symbol("t", "ethtab_a-b").unwrap(), "'ethtab_a-b'");
+        assert!(symbol("t", "a'b").is_err());
+        assert!(symbol("t", "1a").is_err());
+        assert_eq!(mac("AA:bb:cc:dd:ee:0F").unwrap(), "aa:bb:cc:dd:ee:0f");
+        assert!(mac("aa:bb:cc:dd:ee").is_err());
+        assert!(mac("aa:bb:cc:dd:ee:fg").is_err());
+    }
+}
