@@ -11,6 +11,6 @@ pub mod validate;
 pub use error::{Error, Result};
 pub use mac::Mac;
 pub use validate::{
-    MTU_DEFAULT, MTU_MAX, MTU_MIN, SLUG_MAX_LEN, VNI_MAX, parse_prefix, slug_symbol,
-    validate_instance_id, validate_mtu, validate_slug, validate_vni,
+    MTU_DEFAULT, MTU_MAX, MTU_MIN, SLUG_MAX_LEN, VNI_MAX, parse_prefix, validate_instance_id,
+    validate_mtu, validate_slug, validate_vni,
 };

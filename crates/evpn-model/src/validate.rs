@@ -8,7 +8,7 @@ use crate::Error;
 
 /// Longest eVPN slug / group ID. Keeps `bvi-<slug>` (and the Linux
 /// dataplane's derived names) within the kernel's 15-byte interface names.
-pub const SLUG_MAX_LEN: usize = 11;
+pub const SLUG_MAX_LEN: usize = 10;
 /// Longest instance ID (a DNS label).
 pub const INSTANCE_ID_MAX_LEN: usize = 63;
 /// Largest VXLAN network identifier (24 bits).
@@ -22,10 +22,10 @@ pub const MTU_DEFAULT: u32 = 1500;
 
 /// An eVPN slug or group ID: `[a-z]([a-z0-9-]*[a-z0-9])?`, at most
 /// [`SLUG_MAX_LEN`] bytes. It becomes part of Linux interface names
-/// (`bvi-<slug>`) and, with `-` written as `_`, of BIRD protocol names
-/// (`evpn_<slug>`; the mapping is injective because `_` is not allowed in a
-/// slug). Nothing else is allowed: no quotes, spaces, braces or semicolons
-/// can reach a BIRD config.
+/// (`bvi-<slug>`, `brg-<slug>`, ...) and of BIRD protocol names
+/// (`evpn_<slug>`, quoted by the renderer when it contains `-`). Nothing else
+/// is allowed: no quotes, spaces, braces or semicolons can reach a BIRD
+/// config.
 pub fn validate_slug(field: &str, s: &str) -> Result<(), Error> {
     if s.is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
@@ -62,11 +62,6 @@ pub fn validate_slug(field: &str, s: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
-}
-
-/// The BIRD symbol form of a valid slug: `-` becomes `_`.
-pub fn slug_symbol(slug: &str) -> String {
-    slug.replace('-', "_")
 }
 
 /// An instance ID: a DNS label, `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, at most 63
@@ -172,14 +167,14 @@ mod tests {
 
     #[test]
     fn slugs() {
-        for ok in ["test", "a", "cust-a1", "abcdefghijk"] {
+        for ok in ["test", "a", "cust-a1", "abcdefghij"] {
             validate_slug("slug", ok).unwrap();
         }
         for bad in [
             "",
             "Test",
             "1abc",
-            "abcdefghijkl",
+            "abcdefghijk",
             "a_b",
             "ab-",
             "a b",
@@ -252,8 +247,6 @@ mod tests {
                 let name = format!("bvi-{s}");
                 prop_assert!(name.len() <= 15);
                 prop_assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
-                let sym = slug_symbol(&s);
-                prop_assert!(sym.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
             }
         }
     }
