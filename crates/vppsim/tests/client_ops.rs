@@ -395,10 +395,38 @@ async fn linux_cp_pairs() {
     let p = c
         .lcp_itf_pair_add(&LcpPairConfig {
             sw_if_index: l,
-            ..cfg
+            ..cfg.clone()
         })
         .await
         .expect("pair");
+    // Cursor protocol: VPP yields with -165 and a cursor; the client resumes.
+    let mut phys = vec![l];
+    for i in 0..4u32 {
+        let x = c
+            .create_loopback_instance(MacAddress([2, 0, 0, 0, 9, i as u8]), Some(10 + i))
+            .await
+            .expect("loop");
+        c.lcp_itf_pair_add(&LcpPairConfig {
+            sw_if_index: x,
+            host_if_name: format!("h{i}"),
+            ..cfg.clone()
+        })
+        .await
+        .expect("pair");
+        phys.push(x);
+    }
+    sim.handle.faults().lcp_get_page_size(Some(2));
+    let all = c.lcp_itf_pair_get().await.expect("paged get");
+    let got: Vec<u32> = all.iter().map(|p| p.phy_sw_if_index).collect();
+    assert_eq!(got, phys.iter().map(|s| s.0).collect::<Vec<_>>());
+    let (first, _) = c
+        .cursor_get::<msgs::LcpItfPairGet, msgs::LcpItfPairDetails>(&msgs::LcpItfPairGet {
+            cursor: 0,
+        })
+        .await
+        .expect("raw");
+    assert_eq!((first.retval, first.cursor), (-165, 2));
+    sim.handle.faults().reset();
     c.lcp_itf_pair_delete(l).await.expect("pair delete");
     assert_eq!(rv(c.lcp_itf_pair_delete(l).await), -6);
     assert!(
