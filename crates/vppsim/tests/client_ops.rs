@@ -45,6 +45,9 @@ async fn handshake_show_version_ping() {
     assert_eq!(r.vpe_pid, std::process::id());
     c.disconnect().await.expect("sockclnt_delete");
     assert!(!c.is_connected());
+    assert!(matches!(c.ping().await, Err(VppError::Disconnected)));
+    c.reconnect().await.expect("reconnect");
+    c.ping().await.expect("ping");
 }
 
 #[tokio::test]
