@@ -764,3 +764,27 @@ async fn short_unknown_and_foreign_messages_get_no_reply() {
     assert!(sim.handle.state().interface_by_name("loop3").is_none());
     assert!(sim.handle.journal().is_empty());
 }
+
+#[tokio::test]
+async fn events_reach_other_subscribers() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let a = sim.client().await;
+    let b = sim.client().await;
+    assert_ne!(a.client_index(), b.client_index());
+    let mut ev = b.subscribe();
+    b.want_interface_events(99).await.expect("want");
+    let l = a
+        .create_loopback_instance(MacAddress::ZERO, Some(3))
+        .await
+        .expect("l");
+    match tokio::time::timeout(Duration::from_secs(2), ev.recv()).await {
+        Ok(Ok(ClientEvent::Interface(e))) => {
+            assert_eq!((e.pid, e.sw_if_index, e.deleted), (99, l.0, false))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Closing B's socket drops its registration (VPP's reaper).
+    b.disconnect().await.expect("disconnect");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(sim.handle.event_subscribers(), 0);
+}
