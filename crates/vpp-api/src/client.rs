@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -159,6 +159,9 @@ struct Inner {
     events: broadcast::Sender<ClientEvent>,
     /// `Some(pid)` while subscribed to interface events.
     subscription: Mutex<Option<u32>>,
+    /// Set by [`Client::disconnect`]: no automatic reconnect until
+    /// [`Client::reconnect`].
+    stopped: AtomicBool,
 }
 
 /// A VPP binary-API client. Cheap to clone; clones share one connection.
@@ -186,6 +189,7 @@ impl Client {
             next_ctx: AtomicU32::new(1),
             events,
             subscription: Mutex::new(None),
+            stopped: AtomicBool::new(false),
         });
         let conn = open(&inner).await?;
         if let Ok(mut c) = inner.conn.lock() {
@@ -236,7 +240,7 @@ impl Client {
     async fn conn(&self) -> Result<Arc<Conn>> {
         match self.current() {
             Some(c) if !c.is_closed() => Ok(c),
-            _ if self.inner.cfg.auto_reconnect => {
+            _ if self.inner.cfg.auto_reconnect && !self.inner.stopped.load(Ordering::Relaxed) => {
                 let _g = self.inner.reconnect_lock.lock().await;
                 // Another task may have reconnected while we waited.
                 if let Some(c) = self.current()
@@ -269,6 +273,7 @@ impl Client {
     }
 
     async fn reconnect_locked(&self) -> Result<()> {
+        self.inner.stopped.store(false, Ordering::Relaxed);
         let old = self.inner.conn.lock().ok().and_then(|mut c| c.take());
         if let Some(old) = old {
             // Requests still waiting on the old socket fail at once.
@@ -297,7 +302,10 @@ impl Client {
     }
 
     /// Politely unregisters (`sockclnt_delete`) and closes the connection.
+    /// Later requests fail with [`VppError::Disconnected`] (no automatic
+    /// reconnect) until [`Client::reconnect`] is called.
     pub async fn disconnect(&self) -> Result<()> {
+        self.inner.stopped.store(true, Ordering::Relaxed);
         let conn = self.inner.conn.lock().ok().and_then(|mut c| c.take());
         if let Some(conn) = conn
             && !conn.is_closed()

@@ -10,6 +10,7 @@
 //! | `{"cmd":"disconnect","msg":"X"}` | close the connection when the next X arrives |
 //! | `{"cmd":"error_on_nth","msg":"X","n":2,"retval":-1}` | answer the 2nd X with -1 |
 //! | `{"cmd":"lcp_tap_fail","enable":true}` | linux-cp pair creation fails with -11 |
+//! | `{"cmd":"lcp_get_page","n":2}` | `lcp_itf_pair_get` yields (-165) every 2 details (`n` null = off) |
 //! | `{"cmd":"reset_faults"}` | remove every fault |
 //! | `{"cmd":"faults"}` | `{"ok":true,"faults":{...}}` |
 //! | `{"cmd":"journal","since":0}` | `{"ok":true,"entries":[...]}` (entries with seq > since) |
@@ -109,10 +110,18 @@ pub(crate) fn command(sh: &Shared, v: &Value) -> Value {
             }
             json!({"ok": true})
         }
+        "lcp_get_page" => {
+            let n = v["n"].as_u64().map(|n| n as usize);
+            if let Ok(mut m) = sh.model.lock() {
+                m.lcp_get_page = n;
+            }
+            json!({"ok": true})
+        }
         "reset_faults" => {
             with_faults(&|f| *f = Faults::default());
             if let Ok(mut m) = sh.model.lock() {
                 m.lcp_tap_fail = false;
+                m.lcp_get_page = None;
             }
             json!({"ok": true})
         }

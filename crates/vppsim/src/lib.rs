@@ -304,10 +304,19 @@ impl FaultControl<'_> {
             m.lcp_tap_fail = on;
         }
     }
-    /// Removes every fault (including `lcp_tap_fail`).
+    /// `lcp_itf_pair_get` sends at most `n` details per call and answers
+    /// -165 (EAGAIN) with a resume cursor, as VPP does when it yields
+    /// (`None` = all at once).
+    pub fn lcp_get_page_size(&self, n: Option<usize>) {
+        if let Ok(mut m) = self.sh.model.lock() {
+            m.lcp_get_page = n;
+        }
+    }
+    /// Removes every fault (including `lcp_tap_fail` and the lcp page size).
     pub fn reset(&self) {
         self.with(|f| *f = Faults::default());
         self.lcp_tap_fail(false);
+        self.lcp_get_page_size(None);
     }
     /// The active faults.
     pub fn get(&self) -> Faults {

@@ -486,14 +486,14 @@ fn dispatch(cx: &Cx<'_>, name: &str, body: &[u8]) -> Action {
                 cx.send(&LcpItfPairGetReply { retval, cursor: 0 }, h.context);
                 return Action::Continue;
             }
-            let (details, cursor) = match cx.sh.model.lock() {
+            let (details, retval, cursor) = match cx.sh.model.lock() {
                 Ok(m) => m.lcp_details(req.cursor),
                 Err(_) => return Action::Continue,
             };
             for d in &details {
                 cx.send(d, h.context);
             }
-            cx.send(&LcpItfPairGetReply { retval: 0, cursor }, h.context);
+            cx.send(&LcpItfPairGetReply { retval, cursor }, h.context);
             Action::Continue
         }
         n if n == IpNeighborAddDel::NAME_CRC => cx.unary::<IpNeighborAddDel>(body, true, |m, r| {

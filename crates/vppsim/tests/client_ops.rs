@@ -45,6 +45,9 @@ async fn handshake_show_version_ping() {
     assert_eq!(r.vpe_pid, std::process::id());
     c.disconnect().await.expect("sockclnt_delete");
     assert!(!c.is_connected());
+    assert!(matches!(c.ping().await, Err(VppError::Disconnected)));
+    c.reconnect().await.expect("reconnect");
+    c.ping().await.expect("ping");
 }
 
 #[tokio::test]
@@ -395,10 +398,38 @@ async fn linux_cp_pairs() {
     let p = c
         .lcp_itf_pair_add(&LcpPairConfig {
             sw_if_index: l,
-            ..cfg
+            ..cfg.clone()
         })
         .await
         .expect("pair");
+    // Cursor protocol: VPP yields with -165 and a cursor; the client resumes.
+    let mut phys = vec![l];
+    for i in 0..4u32 {
+        let x = c
+            .create_loopback_instance(MacAddress([2, 0, 0, 0, 9, i as u8]), Some(10 + i))
+            .await
+            .expect("loop");
+        c.lcp_itf_pair_add(&LcpPairConfig {
+            sw_if_index: x,
+            host_if_name: format!("h{i}"),
+            ..cfg.clone()
+        })
+        .await
+        .expect("pair");
+        phys.push(x);
+    }
+    sim.handle.faults().lcp_get_page_size(Some(2));
+    let all = c.lcp_itf_pair_get().await.expect("paged get");
+    let got: Vec<u32> = all.iter().map(|p| p.phy_sw_if_index).collect();
+    assert_eq!(got, phys.iter().map(|s| s.0).collect::<Vec<_>>());
+    let (first, _) = c
+        .cursor_get::<msgs::LcpItfPairGet, msgs::LcpItfPairDetails>(&msgs::LcpItfPairGet {
+            cursor: 0,
+        })
+        .await
+        .expect("raw");
+    assert_eq!((first.retval, first.cursor), (-165, 2));
+    sim.handle.faults().reset();
     c.lcp_itf_pair_delete(l).await.expect("pair delete");
     assert_eq!(rv(c.lcp_itf_pair_delete(l).await), -6);
     assert!(
@@ -732,4 +763,28 @@ async fn short_unknown_and_foreign_messages_get_no_reply() {
     assert_eq!(msgs::reply_context(&f), Some(5));
     assert!(sim.handle.state().interface_by_name("loop3").is_none());
     assert!(sim.handle.journal().is_empty());
+}
+
+#[tokio::test]
+async fn events_reach_other_subscribers() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let a = sim.client().await;
+    let b = sim.client().await;
+    assert_ne!(a.client_index(), b.client_index());
+    let mut ev = b.subscribe();
+    b.want_interface_events(99).await.expect("want");
+    let l = a
+        .create_loopback_instance(MacAddress::ZERO, Some(3))
+        .await
+        .expect("l");
+    match tokio::time::timeout(Duration::from_secs(2), ev.recv()).await {
+        Ok(Ok(ClientEvent::Interface(e))) => {
+            assert_eq!((e.pid, e.sw_if_index, e.deleted), (99, l.0, false))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Closing B's socket drops its registration (VPP's reaper).
+    b.disconnect().await.expect("disconnect");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(sim.handle.event_subscribers(), 0);
 }

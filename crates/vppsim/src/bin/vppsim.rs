@@ -29,6 +29,7 @@ use vppsim::{ErrorOnNth, Faults, SimOptions, VppSim};
 ///   {"cmd":"disconnect","msg":"delete_loopback"}
 ///   {"cmd":"error_on_nth","msg":"create_loopback_instance","n":2,"retval":-1}
 ///   {"cmd":"lcp_tap_fail","enable":true}
+///   {"cmd":"lcp_get_page","n":2}    lcp_itf_pair_get yields with -165 (EAGAIN)
 ///   {"cmd":"reset_faults"}   {"cmd":"faults"}
 ///   {"cmd":"journal","since":0}   {"cmd":"clear_journal"}
 ///   {"cmd":"state"}   {"cmd":"check_macs","mac":"02:00:00:00:00:01"}

@@ -290,17 +290,24 @@ impl Model {
         (0, vif, host, f)
     }
 
-    /// `lcp_itf_pair_get` from `cursor`: details and the reply's cursor.
-    pub fn lcp_details(&self, cursor: u32) -> (Vec<msgs::LcpItfPairDetails>, u32) {
+    /// `lcp_itf_pair_get` from `cursor`: `(details, retval, cursor)`. With
+    /// `lcp_get_page` set, at most that many details are sent per call and the
+    /// reply is -165 (EAGAIN) with the cursor to resume from, like VPP when its
+    /// time slice runs out.
+    pub fn lcp_details(&self, cursor: u32) -> (Vec<msgs::LcpItfPairDetails>, i32, u32) {
         if self.st.lcp_pairs.is_empty() {
             // VPP does not write the cursor when the pool is empty.
-            return (Vec::new(), 0);
+            return (Vec::new(), 0, 0);
         }
+        let start = cursor as usize;
+        let left = self.st.lcp_pairs.len().saturating_sub(start);
+        let page = self.lcp_get_page.unwrap_or(usize::MAX).max(1);
         let d = self
             .st
             .lcp_pairs
             .iter()
-            .skip(cursor as usize)
+            .skip(start)
+            .take(page)
             .map(|p| msgs::LcpItfPairDetails {
                 phy_sw_if_index: p.phy_sw_if_index,
                 host_sw_if_index: p.host_sw_if_index,
@@ -310,7 +317,11 @@ impl Model {
                 netns: p.netns.clone(),
             })
             .collect();
-        (d, SW_IF_INDEX_NONE)
+        if left > page {
+            (d, rv::EAGAIN, (start + page) as u32)
+        } else {
+            (d, 0, SW_IF_INDEX_NONE)
+        }
     }
 
     // ------------------------------------------------------------ neighbours

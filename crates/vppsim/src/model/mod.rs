@@ -56,6 +56,8 @@ pub mod rv {
     pub const NON_ETHERNET: i32 = -151;
     /// BD_ALREADY_HAS_BVI
     pub const BD_ALREADY_HAS_BVI: i32 = -152;
+    /// EAGAIN (call again with the returned cursor)
+    pub const EAGAIN: i32 = -165;
 }
 
 /// Default L3 MTU of new loopbacks (`ethernet { default-mtu }`).
@@ -309,6 +311,8 @@ pub struct Model {
     next_stats: u32,
     /// Make linux-cp TAP creation fail with -11 (no /dev/vhost-net).
     pub lcp_tap_fail: bool,
+    /// Page size of `lcp_itf_pair_get` (None = everything in one call).
+    pub lcp_get_page: Option<usize>,
     /// Pending events: sw_if_index → (OR of flags, deleted).
     pending_events: BTreeMap<u32, (u32, bool)>,
 }
@@ -356,6 +360,7 @@ impl Model {
             next_vif: 100,
             next_stats: 1,
             lcp_tap_fail: false,
+            lcp_get_page: None,
             pending_events: BTreeMap::new(),
         }
     }
