@@ -49,6 +49,7 @@ impl Evpnd for EvpndService {
         release_group_bvi(v1::HostReleaseGroupBviRequest) -> v1::Bvi = "ReleaseGroupBVI";
         get_vpp_info(v1::InstanceRef) -> v1::VppInfo = "GetVPPInfo";
         get_bird_info(v1::InstanceRef) -> v1::BirdInfo = "GetBirdInfo";
+        get_mac_announcers(v1::GetMacAnnouncersRequest) -> v1::MacAnnouncers = "GetMacAnnouncers";
     }
 
     async fn get_instance(&self, req: Request<v1::InstanceRef>) -> Result<Response<v1::InstanceInfo>, Status> {

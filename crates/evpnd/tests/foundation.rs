@@ -24,6 +24,7 @@ const EVPND_RPCS: &[&str] = &[
     "ReleaseGroupBVI",
     "GetVPPInfo",
     "GetBirdInfo",
+    "GetMacAnnouncers",
     "GetInstance",
     "WatchEvents",
 ];
