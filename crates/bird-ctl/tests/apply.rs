@@ -10,7 +10,7 @@ use bird_ctl::{
     Applier, ApplierConfig, ApplyError, BirdClient, Change, Dialect, EvpnSnippet, EvpnSpec,
     ProtoState, RenderedSnippet, Renderer,
 };
-use common::{Bird, Version, bird_bin};
+use common::{Bird, BirdExt, Version, bird_bin};
 
 fn spec(slug: &str, vni: u32, enabled: bool) -> EvpnSpec {
     EvpnSpec {

@@ -8,7 +8,7 @@ use bird_ctl::{
     BirdClient, BirdError, ClientOptions, ConfigureOutcome, DaemonState, ProtoActionOutcome,
     ProtoState,
 };
-use common::{Bird, Version, bird_bin, eventually};
+use common::{Bird, BirdExt, Version, bird_bin, eventually};
 
 const STATIC_P1: &str = "protocol static p1 { ipv4; route 192.0.2.0/24 blackhole; }\n";
 

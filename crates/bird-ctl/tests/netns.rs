@@ -10,7 +10,7 @@ use bird_ctl::{
     Applier, ApplierConfig, BirdClient, Change, Dialect, EvpnSnippet, EvpnSpec, ProtoState,
     Renderer, StuckRecovery, VerifyPolicy,
 };
-use common::{Bird, Netns, Version, bird_bin, eventually, require_root};
+use common::{Bird, BirdExt, Netns, Version, bird_bin, eventually, require_root};
 
 fn spec(slug: &str, vni: u32, local: &str) -> EvpnSpec {
     EvpnSpec {

@@ -11,6 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod bird;
+
 use anyhow::{Context, bail};
 use serde_json::Value;
 

@@ -130,6 +130,9 @@ struct VppFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct BirdFile {
+    config: Option<PathBuf>,
+    evpn_table: Option<String>,
+    vmac_notify: Option<String>,
     socket: Option<PathBuf>,
     include_dir: Option<PathBuf>,
     dialect: Option<Dialect>,
@@ -165,6 +168,14 @@ pub struct VppConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct BirdConfig {
+    /// BIRD's main configuration file (it must include `include-dir`).
+    pub config: PathBuf,
+    /// The EVPN table defined in the main configuration (`evpn table <name>;`).
+    pub evpn_table: String,
+    /// BIRD command sent after the BVI takes or drops the vMAC so BIRD
+    /// (re)advertises it; `{protocol}` is the dataplane companion protocol
+    /// (`vppevpn_<slug>` / `bridge_<slug>`), `{slug}` the slug. Empty: none.
+    pub vmac_notify: String,
     pub socket: PathBuf,
     pub include_dir: PathBuf,
     pub dialect: Dialect,
@@ -226,6 +237,7 @@ impl Validate for Config {
             ("evpnd.state-dir", &self.state_dir),
             ("evpnd.vpp.api-socket", &self.vpp.api_socket),
             ("evpnd.bird.socket", &self.bird.socket),
+            ("evpnd.bird.config", &self.bird.config),
             ("evpnd.bird.include-dir", &self.bird.include_dir),
         ] {
             if !p.is_absolute() {
@@ -275,6 +287,19 @@ impl Validate for Config {
                 "evpnd.announce.schedule",
                 "offsets must be ascending",
             ));
+        }
+        if !self.bird.vmac_notify.is_empty() {
+            let probe = self
+                .bird
+                .vmac_notify
+                .replace("{protocol}", "p")
+                .replace("{slug}", "s");
+            if probe.contains(['{', '}', ';', '\n']) {
+                return Err(SemanticError::new(
+                    "evpnd.bird.vmac-notify",
+                    "only the placeholders {protocol} and {slug} are allowed; no ';', braces or newlines",
+                ));
+            }
         }
         if let Some(p) = &self.bird.vppevpn_template
             && !p.is_file()
@@ -385,6 +410,12 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             bridge_domain_max: f.vpp.bridge_domain_max.unwrap_or(10999),
         },
         bird: BirdConfig {
+            config: f
+                .bird
+                .config
+                .unwrap_or_else(|| "/etc/bird/bird.conf".into()),
+            evpn_table: f.bird.evpn_table.unwrap_or_else(|| "evpntab".into()),
+            vmac_notify: f.bird.vmac_notify.unwrap_or_default(),
             socket: args
                 .bird_socket
                 .clone()

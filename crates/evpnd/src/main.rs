@@ -1,8 +1,19 @@
 //! evpnd — the vpp-evpn per-host daemon. See evpnd(8) and docs/.
+mod bird;
 mod config;
+mod convert;
+mod dataplane;
+mod manager;
+mod metrics;
+mod reconcile;
+mod registrar;
 mod service;
+mod state;
 
-use std::{process::ExitCode, sync::Arc};
+use std::{
+    process::ExitCode,
+    sync::{Arc, atomic::AtomicBool},
+};
 
 use clap::Parser;
 use evpn_api::v1::evpnd_server::EvpndServer;
@@ -18,10 +29,36 @@ fn main() -> ExitCode {
 
 async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyhow::Result<()> {
     let cfg = Arc::new(loaded.cfg.clone());
-    let daemon = runner::Daemon::init("evpnd", &cfg.instance_id, &loaded);
+    let mut daemon = runner::Daemon::init("evpnd", &cfg.instance_id, &loaded);
     daemon.spawn_reloader(move || config::load(&args))?;
+    let metrics = metrics::EvpndMetrics::register(&mut daemon.registry);
+    let dp: Arc<dyn dataplane::Dataplane> = match cfg.dataplane {
+        config::Dataplane::Vpp => dataplane::vpp::VppDataplane::new(
+            &cfg.vpp.api_socket,
+            cfg.vpp.timeout.0,
+            metrics.clone(),
+        ),
+        config::Dataplane::Linux => anyhow::bail!(
+            "evpnd.dataplane: the linux dataplane is not available in this build yet; use vpp"
+        ),
+    };
+    let bird = Arc::new(bird::Bird::new(&cfg.bird, metrics.clone())?);
+    let mgr = manager::Manager::new(cfg.clone(), dp, bird, daemon.broker.clone(), metrics)?;
+    {
+        let mgr = mgr.clone();
+        let shutdown = daemon.shutdown.clone();
+        tokio::spawn(async move { reconcile::run_until_ready(&mgr, shutdown).await });
+    }
+    let registered = Arc::new(AtomicBool::new(false));
+    tokio::spawn(registrar::run(
+        mgr.clone(),
+        registered.clone(),
+        daemon.shutdown.clone(),
+    ));
     let svc = service::EvpndService {
         cfg: cfg.clone(),
+        mgr,
+        registered,
         started_at: std::time::SystemTime::now(),
         broker: daemon.broker.clone(),
         metrics: daemon.metrics.clone(),

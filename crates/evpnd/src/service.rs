@@ -1,20 +1,35 @@
-//! The Evpnd gRPC service. Foundation skeleton: `GetInstance` reports this
-//! host's identity (health of VPP and BIRD is "not checked yet" until the
-//! adapters land), `WatchEvents` streams this host's events, and every other
-//! RPC answers UNIMPLEMENTED (never a fake success).
-use std::{sync::Arc, time::SystemTime};
+//! The Evpnd gRPC service: validate at the edge, convert, delegate to the
+//! manager. Reads come from the manager's snapshot and never wait for a
+//! write; BIRD state in reads is bounded by a short timeout.
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
 
 use evpn_api::v1::{self, evpnd_server::Evpnd};
-use evpn_daemon::{events::EventBroker, impl_with_unimplemented, metrics::CommonMetrics, watch};
-use evpn_model::Error;
+use evpn_daemon::{events::EventBroker, metrics::CommonMetrics, watch};
+use evpn_model::{Error, Mac, error::Object, validate_slug};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::config::{Config, Dataplane};
+use crate::{
+    config::{Config, Dialect},
+    convert::{self, bvi_out, evpn_out},
+    dataplane::vpp::bvi_name,
+    manager::Manager,
+};
+
+/// How long a read waits for BIRD's protocol state before answering without it.
+const BIRD_READ_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// State shared by the service's handlers.
 pub struct EvpndService {
     pub cfg: Arc<Config>,
+    pub mgr: Arc<Manager>,
+    pub registered: Arc<AtomicBool>,
     pub started_at: SystemTime,
     pub broker: EventBroker,
     pub metrics: Arc<CommonMetrics>,
@@ -27,62 +42,334 @@ impl EvpndService {
         if id.is_empty() || id == self.cfg.instance_id {
             Ok(())
         } else {
-            Err(Error::not_found(evpn_model::error::Object::Instance, id))
+            Err(Error::not_found(Object::Instance, id))
         }
+    }
+
+    fn evpn(&self, slug: &str) -> Result<crate::state::Evpn, Error> {
+        validate_slug("slug", slug)?;
+        self.mgr
+            .snapshot()
+            .state
+            .evpns
+            .get(slug)
+            .cloned()
+            .ok_or_else(|| Error::not_found(Object::Evpn, slug))
+    }
+
+    async fn bird_protocols(&self) -> Option<Vec<bird_ctl::ProtocolInfo>> {
+        tokio::time::timeout(BIRD_READ_TIMEOUT, self.mgr.bird.protocols())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    fn bvi(&self, e: &crate::state::Evpn) -> Result<v1::Bvi, Error> {
+        let h = self.mgr.snapshot().handles.get(&e.slug).copied();
+        bvi_out(e, h).ok_or_else(|| Error::not_found(Object::Bvi, &e.slug))
     }
 }
 
-impl_with_unimplemented! {
+fn proto_out(p: &bird_ctl::ProtocolInfo) -> v1::BirdProtocol {
+    v1::BirdProtocol {
+        name: p.name.clone(),
+        proto: p.proto.clone(),
+        state: format!("{:?}", p.state).to_lowercase(),
+        info: p.info.clone(),
+        message: p.message.clone().unwrap_or_default(),
+    }
+}
+
+fn ok<T>(v: T) -> Result<Response<T>, Status> {
+    Ok(Response::new(v))
+}
+
+#[tonic::async_trait]
 impl Evpnd for EvpndService {
-    unimplemented {
-        create_evpn_instance(v1::CreateEvpnInstanceRequest) -> v1::EvpnInstance = "CreateEvpnInstance";
-        list_evpn_instances(v1::InstanceRef) -> v1::EvpnInstanceList = "ListEvpnInstances";
-        get_evpn_instance(v1::EvpnRef) -> v1::EvpnInstance = "GetEvpnInstance";
-        set_evpn_instance_enabled(v1::SetEnabledRequest) -> v1::EvpnInstance = "SetEvpnInstanceEnabled";
-        delete_evpn_instance(v1::EvpnRef) -> v1::Empty = "DeleteEvpnInstance";
-        create_bvi(v1::CreateBviRequest) -> v1::Bvi = "CreateBVI";
-        list_bv_is(v1::InstanceRef) -> v1::BviList = "ListBVIs";
-        get_bvi(v1::EvpnRef) -> v1::Bvi = "GetBVI";
-        replace_bvi(v1::ReplaceBviRequest) -> v1::Bvi = "ReplaceBVI";
-        delete_bvi(v1::EvpnRef) -> v1::Empty = "DeleteBVI";
-        bind_group_bvi(v1::HostBindGroupBviRequest) -> v1::Bvi = "BindGroupBVI";
-        release_group_bvi(v1::HostReleaseGroupBviRequest) -> v1::Bvi = "ReleaseGroupBVI";
-        get_vpp_info(v1::InstanceRef) -> v1::VppInfo = "GetVPPInfo";
-        get_bird_info(v1::InstanceRef) -> v1::BirdInfo = "GetBirdInfo";
-        get_mac_announcers(v1::GetMacAnnouncersRequest) -> v1::MacAnnouncers = "GetMacAnnouncers";
+    async fn create_evpn_instance(
+        &self,
+        req: Request<v1::CreateEvpnInstanceRequest>,
+    ) -> Result<Response<v1::EvpnInstance>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        let n = convert::new_evpn(&self.cfg, &r)?;
+        let e = self.mgr.create_evpn(n).await?;
+        ok(evpn_out(&e))
     }
 
-    async fn get_instance(&self, req: Request<v1::InstanceRef>) -> Result<Response<v1::InstanceInfo>, Status> {
+    async fn list_evpn_instances(
+        &self,
+        req: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::EvpnInstanceList>, Status> {
         self.check_instance(&req.get_ref().instance_id)?;
-        let since = self.started_at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let snap = self.mgr.snapshot();
+        ok(v1::EvpnInstanceList {
+            evpn_instances: snap.state.evpns.values().map(evpn_out).collect(),
+        })
+    }
+
+    async fn get_evpn_instance(
+        &self,
+        req: Request<v1::EvpnRef>,
+    ) -> Result<Response<v1::EvpnInstance>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        let e = self.evpn(&r.slug)?;
+        let mut out = evpn_out(&e);
+        if let Some(all) = self.bird_protocols().await {
+            let names = self.mgr.bird.protocol_names(&e.slug);
+            out.protocols = all
+                .iter()
+                .filter(|p| names.contains(&p.name))
+                .map(proto_out)
+                .collect();
+        }
+        ok(out)
+    }
+
+    async fn set_evpn_instance_enabled(
+        &self,
+        req: Request<v1::SetEnabledRequest>,
+    ) -> Result<Response<v1::EvpnInstance>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        validate_slug("slug", &r.slug)?;
+        let e = self.mgr.set_enabled(&r.slug, r.enabled).await?;
+        ok(evpn_out(&e))
+    }
+
+    async fn delete_evpn_instance(
+        &self,
+        req: Request<v1::EvpnRef>,
+    ) -> Result<Response<v1::Empty>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        validate_slug("slug", &r.slug)?;
+        self.mgr.delete_evpn(&r.slug).await?;
+        ok(v1::Empty {})
+    }
+
+    async fn create_bvi(
+        &self,
+        req: Request<v1::CreateBviRequest>,
+    ) -> Result<Response<v1::Bvi>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        validate_slug("slug", &r.slug)?;
+        let mac = convert::opt_mac("mac", &r.mac)?;
+        let mtu = convert::opt_mtu("mtu", r.mtu)?;
+        let e = self.mgr.create_bvi(&r.slug, mac, mtu).await?;
+        ok(self.bvi(&e)?)
+    }
+
+    async fn list_bv_is(
+        &self,
+        req: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::BviList>, Status> {
+        self.check_instance(&req.get_ref().instance_id)?;
+        let snap = self.mgr.snapshot();
+        ok(v1::BviList {
+            bvis: snap
+                .state
+                .evpns
+                .values()
+                .filter_map(|e| bvi_out(e, snap.handles.get(&e.slug).copied()))
+                .collect(),
+        })
+    }
+
+    async fn get_bvi(&self, req: Request<v1::EvpnRef>) -> Result<Response<v1::Bvi>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        let e = self.evpn(&r.slug)?;
+        ok(self.bvi(&e)?)
+    }
+
+    async fn replace_bvi(
+        &self,
+        req: Request<v1::ReplaceBviRequest>,
+    ) -> Result<Response<v1::Bvi>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        validate_slug("slug", &r.slug)?;
+        let mac = convert::opt_mac("mac", &r.mac)?;
+        let mtu = convert::opt_mtu("mtu", r.mtu)?;
+        let e = self.mgr.replace_bvi(&r.slug, mac, mtu).await?;
+        ok(self.bvi(&e)?)
+    }
+
+    async fn delete_bvi(&self, req: Request<v1::EvpnRef>) -> Result<Response<v1::Empty>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        validate_slug("slug", &r.slug)?;
+        self.mgr.delete_bvi(&r.slug).await?;
+        ok(v1::Empty {})
+    }
+
+    async fn bind_group_bvi(
+        &self,
+        req: Request<v1::HostBindGroupBviRequest>,
+    ) -> Result<Response<v1::Bvi>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        validate_slug("slug", &r.slug)?;
+        validate_slug("group_id", &r.group_id)?;
+        let vmac = Mac::parse_unicast("vmac", &r.vmac)?;
+        let addrs = convert::prefixes("addresses", &r.addresses)?;
+        let e = self.mgr.bind(&r.slug, &r.group_id, vmac, addrs).await?;
+        ok(self.bvi(&e)?)
+    }
+
+    async fn release_group_bvi(
+        &self,
+        req: Request<v1::HostReleaseGroupBviRequest>,
+    ) -> Result<Response<v1::Bvi>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        validate_slug("slug", &r.slug)?;
+        if !r.group_id.is_empty() {
+            validate_slug("group_id", &r.group_id)?;
+        }
+        let e = self.mgr.release(&r.slug, &r.group_id).await?;
+        ok(self.bvi(&e)?)
+    }
+
+    async fn get_mac_announcers(
+        &self,
+        req: Request<v1::GetMacAnnouncersRequest>,
+    ) -> Result<Response<v1::MacAnnouncers>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        let e = self.evpn(&r.slug)?;
+        let mac = Mac::parse_unicast("mac", &r.mac)?;
+        let vteps = self
+            .mgr
+            .bird
+            .mac_announcers(&e.slug, &mac.to_string())
+            .await?;
+        let local = e.bvi.as_ref().is_some_and(|b| b.current_mac() == mac);
+        ok(v1::MacAnnouncers { vteps, local })
+    }
+
+    async fn get_vpp_info(
+        &self,
+        req: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::VppInfo>, Status> {
+        self.check_instance(&req.get_ref().instance_id)?;
+        let i = self.mgr.dp.info().await;
+        ok(v1::VppInfo {
+            health: if i.connected {
+                v1::Health::Ok
+            } else {
+                v1::Health::Down
+            }
+            .into(),
+            api_socket: self.cfg.vpp.api_socket.display().to_string(),
+            version: i.version,
+            build_date: i.build_date,
+            message_table_size: i.message_table_size,
+            linux_cp: i.linux_cp,
+            missing_messages: i.missing_messages,
+            last_error: i.last_error,
+            connected_since: if i.connected {
+                convert::ts(i.connected_since_ms)
+            } else {
+                None
+            },
+        })
+    }
+
+    async fn get_bird_info(
+        &self,
+        req: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::BirdInfo>, Status> {
+        self.check_instance(&req.get_ref().instance_id)?;
+        let status =
+            tokio::time::timeout(BIRD_READ_TIMEOUT, self.mgr.bird.client.show_status()).await;
+        let protocols = self.bird_protocols().await;
+        let snap = self.mgr.snapshot();
+        let ours: Vec<String> = snap
+            .state
+            .evpns
+            .keys()
+            .flat_map(|s| self.mgr.bird.protocol_names(s))
+            .collect();
+        let (health, router_id, last_error) = match &status {
+            Ok(Ok(s)) => (
+                v1::Health::Ok,
+                s.router_id.clone().unwrap_or_default(),
+                String::new(),
+            ),
+            Ok(Err(e)) => (v1::Health::Down, String::new(), e.to_string()),
+            Err(_) => (
+                v1::Health::Down,
+                String::new(),
+                "BIRD did not answer in time".into(),
+            ),
+        };
+        ok(v1::BirdInfo {
+            health: health.into(),
+            socket: self.cfg.bird.socket.display().to_string(),
+            version: self.mgr.bird.client.version().unwrap_or_default(),
+            router_id,
+            dialect: match self.cfg.bird.dialect {
+                Dialect::Vpp => "vpp",
+                Dialect::Linux => "linux",
+            }
+            .into(),
+            include_dir: self.cfg.bird.include_dir.display().to_string(),
+            protocols: protocols
+                .unwrap_or_default()
+                .iter()
+                .filter(|p| ours.contains(&p.name))
+                .map(proto_out)
+                .collect(),
+            last_reconfiguration: None,
+            last_error,
+        })
+    }
+
+    async fn get_instance(
+        &self,
+        req: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::InstanceInfo>, Status> {
+        self.check_instance(&req.get_ref().instance_id)?;
+        let since = self
+            .started_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let c = &self.cfg;
-        Ok(Response::new(v1::InstanceInfo {
+        let dp = self.mgr.dp.info().await;
+        let bird_ok = tokio::time::timeout(BIRD_READ_TIMEOUT, self.mgr.bird.client.show_status())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        ok(v1::InstanceInfo {
             instance_id: c.instance_id.clone(),
             version: evpn_daemon::build::VERSION.into(),
             commit: evpn_daemon::build::COMMIT.into(),
             grpc_address: c.advertise_addr.clone(),
-            dataplane: match c.dataplane {
-                Dataplane::Vpp => "vpp",
-                Dataplane::Linux => "linux",
-            }
-            .into(),
-            // No start-up reconcile exists yet, so this host is not ready.
-            ready: false,
-            vpp: if c.dataplane == Dataplane::Vpp {
-                v1::Health::Unspecified
+            dataplane: self.mgr.dp.kind().into(),
+            ready: self.mgr.is_ready(),
+            vpp: if dp.connected {
+                v1::Health::Ok
             } else {
-                v1::Health::NotUsed
+                v1::Health::Down
             }
             .into(),
-            bird: v1::Health::Unspecified.into(),
+            bird: if bird_ok {
+                v1::Health::Ok
+            } else {
+                v1::Health::Down
+            }
+            .into(),
             registry_address: c.registry.clone(),
-            registered: false,
-            evpn_count: 0,
+            registered: self.registered.load(Ordering::SeqCst),
+            evpn_count: self.mgr.snapshot().state.evpns.len() as u32,
             started_at: Some(pbjson_types::Timestamp {
                 seconds: since.as_secs() as i64,
                 nanos: since.subsec_nanos() as i32,
             }),
-        }))
+        })
     }
 
     type WatchEventsStream = watch::EventStream;
@@ -93,7 +380,33 @@ impl Evpnd for EvpndService {
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let req = req.into_inner();
         let filter = watch::filter_from_proto(&req)?;
-        let snapshot = req.snapshot.then(Vec::new);
+        let snapshot = req.snapshot.then(|| {
+            let snap = self.mgr.snapshot();
+            snap.state
+                .evpns
+                .values()
+                .map(|e| {
+                    let mut f = std::collections::BTreeMap::new();
+                    f.insert("evpn".to_string(), e.slug.clone());
+                    f.insert("vni".to_string(), e.vni.to_string());
+                    f.insert("enabled".to_string(), e.enabled.to_string());
+                    if let Some(b) = &e.bvi {
+                        f.insert("bvi".to_string(), bvi_name(&e.slug));
+                        f.insert("mac".to_string(), b.current_mac().to_string());
+                        f.insert(
+                            "role".to_string(),
+                            if b.binding.is_some() {
+                                "primary"
+                            } else {
+                                "candidate"
+                            }
+                            .into(),
+                        );
+                    }
+                    watch::snapshot_event(&self.cfg.instance_id, "evpn", f)
+                })
+                .collect()
+        });
         Ok(Response::new(watch::watch(
             &self.broker,
             filter,
@@ -102,5 +415,4 @@ impl Evpnd for EvpndService {
             self.metrics.clone(),
         )))
     }
-}
 }

@@ -22,29 +22,40 @@ const EVPND_RPCS: &[&str] = &[
     "DeleteBVI",
     "BindGroupBVI",
     "ReleaseGroupBVI",
+    "GetMacAnnouncers",
     "GetVPPInfo",
     "GetBirdInfo",
-    "GetMacAnnouncers",
     "GetInstance",
     "WatchEvents",
 ];
 
-fn args() -> Vec<&'static str> {
-    vec![
-        "--instance-id",
-        "dpu0-ddln0",
-        "--grpc-addr",
-        "127.0.0.1:0",
-        "--metrics-addr",
-        "",
-        "--state-dir",
-        "/tmp",
-    ]
+fn args(state: &std::path::Path) -> Vec<String> {
+    let s = state.to_str().unwrap();
+    let v = [
+        "--instance-id".to_string(),
+        "dpu0-ddln0".into(),
+        "--grpc-addr".into(),
+        "127.0.0.1:0".into(),
+        "--metrics-addr".into(),
+        String::new(),
+        "--state-dir".into(),
+        s.into(),
+        "--vpp-api-socket".into(),
+        format!("{s}/no-vpp.sock"),
+        "--bird-socket".into(),
+        format!("{s}/no-bird.ctl"),
+        "--bird-include-dir".into(),
+        format!("{s}/evpn.d"),
+    ];
+    v.to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflection_lists_every_evpnd_rpc_and_get_instance_answers() {
-    let mut d = Daemon::spawn(BIN, &args(), &[]).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let a = args(state.path());
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let mut d = Daemon::spawn(BIN, &a, &[]).unwrap();
     let url = d.grpc_url().unwrap();
     let (services, methods) = reflect(&url, "evpn.v1.Evpnd").await.unwrap();
     assert!(
@@ -78,11 +89,23 @@ async fn reflection_lists_every_evpnd_rpc_and_get_instance_answers() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound);
-    let e = c
+    let l = c
         .list_evpn_instances(v1::InstanceRef::default())
         .await
+        .unwrap()
+        .into_inner();
+    assert!(l.evpn_instances.is_empty());
+    // A write needs VPP: UNAVAILABLE, never a fake success.
+    let e = c
+        .create_evpn_instance(v1::CreateEvpnInstanceRequest {
+            slug: "test".into(),
+            vni: 100,
+            vtep_address: "192.0.2.1".into(),
+            ..Default::default()
+        })
+        .await
         .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::Unimplemented);
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
     // Metrics disabled by an empty --metrics-addr: no listener line.
     assert!(!d.lines().iter().any(|l| l.contains("metrics-listening")));
     d.signal(Signal::SIGINT).unwrap();

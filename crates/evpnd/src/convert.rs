@@ -1,0 +1,143 @@
+//! Domain ↔ wire conversion at the gRPC edge, with validation of every
+//! request field (errors name the field).
+use std::net::IpAddr;
+
+use evpn_api::v1;
+use evpn_model::{Error, Mac, parse_prefix, validate_mtu, validate_slug, validate_vni};
+use ipnet::IpNet;
+
+use crate::{config::Config, dataplane::vpp::bvi_name, manager::NewEvpn, state::Evpn};
+
+pub fn ts(ms: u64) -> Option<pbjson_types::Timestamp> {
+    (ms > 0).then(|| pbjson_types::Timestamp {
+        seconds: (ms / 1000) as i64,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    })
+}
+
+/// Validate a CreateEvpnInstance request and fill defaults from `cfg`.
+pub fn new_evpn(cfg: &Config, r: &v1::CreateEvpnInstanceRequest) -> Result<NewEvpn, Error> {
+    validate_slug("slug", &r.slug)?;
+    validate_vni("vni", r.vni)?;
+    let mtu = if r.mtu == 0 { cfg.evpn.mtu } else { r.mtu };
+    validate_mtu("mtu", mtu)?;
+    let vtep: IpAddr = if r.vtep_address.is_empty() {
+        cfg.evpn.vtep_address.ok_or_else(|| {
+            Error::invalid(
+                "vtep_address",
+                "required: evpnd has no evpn.vtep-address configured",
+            )
+        })?
+    } else {
+        r.vtep_address.parse().map_err(|_| {
+            Error::invalid(
+                "vtep_address",
+                format!("{:?} is not an IP address", r.vtep_address),
+            )
+        })?
+    };
+    let rd = if r.rd.is_empty() {
+        format!("{vtep}:{}", r.vni)
+    } else {
+        r.rd.clone()
+    };
+    let default_rt = format!("{}:{}", cfg.evpn.local_as, r.vni);
+    let rts = |v: &Vec<String>| {
+        if v.is_empty() {
+            vec![default_rt.clone()]
+        } else {
+            v.clone()
+        }
+    };
+    Ok(NewEvpn {
+        slug: r.slug.clone(),
+        vni: r.vni,
+        rd,
+        import_targets: rts(&r.import_route_targets),
+        export_targets: rts(&r.export_route_targets),
+        vtep,
+        enabled: r.enabled.unwrap_or(true),
+        mtu,
+    })
+}
+
+/// Optional unicast MAC ("" = default).
+pub fn opt_mac(field: &str, s: &str) -> Result<Option<Mac>, Error> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        Mac::parse_unicast(field, s).map(Some)
+    }
+}
+
+/// Optional MTU (0 = default).
+pub fn opt_mtu(field: &str, v: u32) -> Result<Option<u32>, Error> {
+    if v == 0 {
+        Ok(None)
+    } else {
+        validate_mtu(field, v)?;
+        Ok(Some(v))
+    }
+}
+
+/// Gateway addresses of a bind request.
+pub fn prefixes(field: &str, v: &[v1::Prefix]) -> Result<Vec<IpNet>, Error> {
+    v.iter()
+        .enumerate()
+        .map(|(i, p)| parse_prefix(&format!("{field}[{i}]"), &p.address, p.prefix_len))
+        .collect()
+}
+
+pub fn prefix_out(p: &IpNet) -> v1::Prefix {
+    v1::Prefix {
+        address: p.addr().to_string(),
+        prefix_len: u32::from(p.prefix_len()),
+    }
+}
+
+/// Domain eVPN → wire (protocols filled by the caller when known).
+pub fn evpn_out(e: &Evpn) -> v1::EvpnInstance {
+    v1::EvpnInstance {
+        slug: e.slug.clone(),
+        vni: e.vni,
+        rd: e.rd.clone(),
+        import_route_targets: e.import_targets.clone(),
+        export_route_targets: e.export_targets.clone(),
+        vtep_address: e.vtep.to_string(),
+        enabled: e.enabled,
+        bridge_domain_id: e.bd_id,
+        protocols: Vec::new(),
+        created_at: ts(e.created_ms),
+        modified_at: ts(e.modified_ms),
+    }
+}
+
+/// Domain BVI → wire; `None` when the eVPN has no BVI.
+pub fn bvi_out(e: &Evpn, handle: Option<u32>) -> Option<v1::Bvi> {
+    let b = e.bvi.as_ref()?;
+    let mac = b.current_mac();
+    Some(v1::Bvi {
+        slug: e.slug.clone(),
+        interface_name: bvi_name(&e.slug),
+        mac: mac.to_string(),
+        instance_mac: b.instance_mac.to_string(),
+        mtu: b.mtu,
+        link_local: mac.link_local().to_string(),
+        role: if b.binding.is_some() {
+            v1::bvi::Role::Primary
+        } else {
+            v1::bvi::Role::Candidate
+        }
+        .into(),
+        group_id: b
+            .binding
+            .as_ref()
+            .map(|x| x.group_id.clone())
+            .unwrap_or_default(),
+        addresses: b.current_addresses().iter().map(prefix_out).collect(),
+        sw_if_index: handle.unwrap_or(0),
+        linux_interface: handle.is_some(),
+        created_at: ts(b.created_ms),
+        modified_at: ts(b.modified_ms),
+    })
+}

@@ -1,0 +1,106 @@
+//! The dataplane behind a small trait: what evpnd needs to realise an eVPN
+//! (a bridge domain) and its BVI (an interface in it with a MAC, MTU,
+//! link-local and addresses), and to observe what is actually there.
+//!
+//! Invariant: every method is idempotent (creating what exists or deleting
+//! what is gone succeeds) so reconcile and retries can call them freely, and
+//! no method is called unless the manager decided a change is needed — the
+//! zero-change restart depends on it.
+use std::net::Ipv6Addr;
+
+use evpn_model::{Error, Mac};
+use ipnet::IpNet;
+
+pub mod vpp;
+
+/// What the dataplane needs to know about an eVPN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvpnRef<'a> {
+    pub slug: &'a str,
+    pub bd_id: u32,
+    pub vni: u32,
+    pub mtu: u32,
+}
+
+/// What is observed for one eVPN.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedEvpn {
+    /// The bridge domain exists.
+    pub bridge: bool,
+    /// The BVI, if its interface exists.
+    pub bvi: Option<ObservedBvi>,
+}
+
+/// What is observed for one BVI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedBvi {
+    /// Dataplane handle (VPP sw_if_index; 0 where there is none).
+    pub handle: u32,
+    pub mac: Mac,
+    pub mtu: u32,
+    pub up: bool,
+    /// In the bridge domain as its BVI.
+    pub attached: bool,
+    /// Global addresses (no link-local), sorted.
+    pub addresses: Vec<IpNet>,
+    pub link_local: Option<Ipv6Addr>,
+    /// The Linux side (linux-cp pair / veth) exists.
+    pub linux: bool,
+}
+
+/// Dataplane health for GetVPPInfo / metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DpInfo {
+    pub connected: bool,
+    pub version: String,
+    pub build_date: String,
+    pub message_table_size: u32,
+    pub linux_cp: bool,
+    pub missing_messages: Vec<String>,
+    pub last_error: String,
+    pub connected_since_ms: u64,
+}
+
+/// The dataplane operations. Errors are domain errors: `Unavailable` when
+/// the dataplane cannot be reached, `Timeout` when it does not answer,
+/// `Internal` for a refused operation (with the dataplane's reason).
+#[tonic::async_trait]
+pub trait Dataplane: Send + Sync + 'static {
+    /// "vpp" or "linux".
+    fn kind(&self) -> &'static str;
+    /// Connection and version information; cheap, never blocks on a hung
+    /// dataplane for longer than its request timeout.
+    async fn info(&self) -> DpInfo;
+    /// Try to (re)connect; Ok when usable.
+    async fn connect(&self) -> Result<(), Error>;
+    /// Observe one eVPN.
+    async fn observe(&self, e: &EvpnRef<'_>) -> Result<ObservedEvpn, Error>;
+    /// Bridge domain IDs in `[min, max]` that exist (to find orphans).
+    async fn list_bridges(&self, min: u32, max: u32) -> Result<Vec<u32>, Error>;
+    /// Create the bridge domain (and whatever else the eVPN needs).
+    async fn create_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error>;
+    /// Delete the bridge domain (the BVI must be gone).
+    async fn delete_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error>;
+    /// Create the BVI interface with `mac` and `mtu`, admin up, attached to
+    /// the bridge domain as BVI if `attached`, with its Linux side (MAC and
+    /// MTU are set before the Linux side is created). Returns its handle.
+    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error>;
+    /// Delete the BVI interface and its Linux side.
+    async fn delete_bvi(&self, e: &EvpnRef<'_>) -> Result<(), Error>;
+    /// Attach or detach the BVI to/from the bridge domain.
+    async fn set_attached(&self, e: &EvpnRef<'_>, attached: bool) -> Result<(), Error>;
+    /// Set the BVI's MAC.
+    async fn set_mac(&self, e: &EvpnRef<'_>, mac: Mac) -> Result<(), Error>;
+    /// Set the BVI's MTU.
+    async fn set_mtu(&self, e: &EvpnRef<'_>, mtu: u32) -> Result<(), Error>;
+    /// Bring the BVI admin up.
+    async fn set_up(&self, e: &EvpnRef<'_>) -> Result<(), Error>;
+    /// Set the IPv6 link-local on the dataplane and the Linux side.
+    async fn set_link_local(&self, e: &EvpnRef<'_>, ll: Ipv6Addr) -> Result<(), Error>;
+    /// Add a global address.
+    async fn add_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error>;
+    /// Remove a global address.
+    async fn del_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error>;
+    /// One round of gratuitous ARP (IPv4) / unsolicited NA (IPv6) for `addrs`.
+    async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error>;
+}

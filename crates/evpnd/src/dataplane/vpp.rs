@@ -1,0 +1,510 @@
+//! The VPP dataplane: a bridge domain per eVPN, a loopback `loop<bd_id>` as
+//! its BVI, mirrored into Linux as `bvi-<slug>` by linux-cp when the plugin
+//! is loaded. Thin: every method is a few VPP API calls through
+//! [`vpp_api::Client`], each timed out, counted and mapped to a domain error.
+use std::{
+    future::Future,
+    net::{IpAddr, Ipv6Addr},
+    sync::Arc,
+    time::Instant,
+};
+
+use evpn_model::{Error, Mac};
+use ipnet::IpNet;
+use tokio::sync::Mutex;
+use vpp_api::{
+    BridgeDomainConfig, Client, ClientConfig, InterfaceFilter, L2PortType, LcpPairConfig,
+    SwIfIndex, VppError,
+    msgs::{self, Message},
+    wire::{MacAddress, Prefix},
+};
+
+use super::{Dataplane, DpInfo, EvpnRef, ObservedBvi, ObservedEvpn};
+use crate::metrics::{CallLabels, EvpndMetrics, MsgLabels};
+
+/// Messages evpnd cannot work without (name_crc, from the typed messages).
+const REQUIRED: &[&str] = &[
+    msgs::CreateLoopbackInstance::NAME_CRC,
+    msgs::DeleteLoopback::NAME_CRC,
+    msgs::SwInterfaceSetMacAddress::NAME_CRC,
+    msgs::SwInterfaceSetFlags::NAME_CRC,
+    msgs::SwInterfaceAddDelAddress::NAME_CRC,
+    msgs::SwInterfaceIp6SetLinkLocalAddress::NAME_CRC,
+    msgs::SwInterfaceIp6GetLinkLocalAddress::NAME_CRC,
+    msgs::SwInterfaceSetMtu::NAME_CRC,
+    msgs::SwInterfaceDump::NAME_CRC,
+    msgs::SwInterfaceSetL2Bridge::NAME_CRC,
+    msgs::BridgeDomainAddDelV2::NAME_CRC,
+    msgs::BridgeDomainDump::NAME_CRC,
+    msgs::IpAddressDump::NAME_CRC,
+    msgs::Arping::NAME_CRC,
+];
+
+/// linux-cp messages; without them there is no Linux side.
+const LCP: &[&str] = &[
+    msgs::LcpItfPairAddDelV3::NAME_CRC,
+    msgs::LcpItfPairGet::NAME_CRC,
+];
+
+struct Conn {
+    client: Option<Client>,
+    info: DpInfo,
+}
+
+/// The VPP dataplane.
+pub struct VppDataplane {
+    cfg: ClientConfig,
+    conn: Mutex<Conn>,
+    metrics: EvpndMetrics,
+    netlink: Option<netif::Netlink>,
+}
+
+fn map_err(e: VppError) -> Error {
+    match e {
+        VppError::Timeout { msg } => Error::Timeout(format!("vpp: {msg} got no reply in time")),
+        VppError::Disconnected | VppError::Io(_) | VppError::Handshake(_) => {
+            Error::Unavailable(format!("vpp: {e}"))
+        }
+        VppError::MissingMessage { .. } => Error::FailedPrecondition(format!("vpp: {e}")),
+        other => Error::Internal(format!("vpp: {other}")),
+    }
+}
+
+fn result_label(r: &Result<impl Sized, VppError>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(VppError::Retval { name, .. }) => (*name).to_string(),
+        Err(VppError::Timeout { .. }) => "timeout".into(),
+        Err(VppError::Disconnected | VppError::Io(_)) => "disconnected".into(),
+        Err(_) => "error".into(),
+    }
+}
+
+fn lo_name(bd_id: u32) -> String {
+    format!("loop{bd_id}")
+}
+
+/// The Linux name of an eVPN's BVI.
+pub fn bvi_name(slug: &str) -> String {
+    format!("bvi-{slug}")
+}
+
+impl VppDataplane {
+    /// A dataplane for `socket` with `timeout` per request. Does not connect.
+    pub fn new(
+        socket: &std::path::Path,
+        timeout: std::time::Duration,
+        metrics: EvpndMetrics,
+    ) -> Arc<Self> {
+        let mut cfg = ClientConfig::new(socket);
+        cfg.request_timeout = timeout;
+        cfg.connect_timeout = timeout;
+        cfg.client_name = "vpp-evpn-evpnd".into();
+        Arc::new(VppDataplane {
+            cfg,
+            conn: Mutex::new(Conn {
+                client: None,
+                info: DpInfo::default(),
+            }),
+            metrics,
+            netlink: netif::Netlink::connect().ok(),
+        })
+    }
+
+    async fn client(&self) -> Result<Client, Error> {
+        if let Some(c) = &self.conn.lock().await.client {
+            return Ok(c.clone());
+        }
+        self.connect().await?;
+        self.conn
+            .lock()
+            .await
+            .client
+            .clone()
+            .ok_or_else(|| Error::Unavailable("vpp: not connected".into()))
+    }
+
+    /// Run one VPP call: count it, time it, map its error.
+    async fn op<T, F>(&self, msg: &'static str, f: F) -> Result<T, Error>
+    where
+        F: Future<Output = Result<T, VppError>>,
+    {
+        let t = Instant::now();
+        let r = f.await;
+        self.metrics
+            .vpp_latency
+            .get_or_create(&MsgLabels { msg: msg.into() })
+            .observe(t.elapsed().as_secs_f64());
+        self.metrics
+            .vpp_calls
+            .get_or_create(&CallLabels {
+                msg: msg.into(),
+                result: result_label(&r),
+            })
+            .inc();
+        if let Err(VppError::Disconnected | VppError::Io(_)) = &r {
+            self.metrics.vpp_connected.set(0);
+            let mut c = self.conn.lock().await;
+            c.info.connected = false;
+        }
+        r.map_err(|e| {
+            let e = map_err(e);
+            tracing::debug!(msg, error = %e, "vpp-api-error");
+            e
+        })
+    }
+
+    async fn has_lcp(&self) -> bool {
+        self.conn.lock().await.info.linux_cp
+    }
+
+    async fn find_loop(
+        &self,
+        c: &Client,
+        bd_id: u32,
+    ) -> Result<Option<msgs::SwInterfaceDetails>, Error> {
+        let name = lo_name(bd_id);
+        let all = self
+            .op(
+                "sw_interface_dump",
+                c.sw_interface_dump(InterfaceFilter::NameContains(name.clone())),
+            )
+            .await?;
+        Ok(all.into_iter().find(|d| d.interface_name == name))
+    }
+
+    async fn loop_index(&self, c: &Client, bd_id: u32) -> Result<SwIfIndex, Error> {
+        self.find_loop(c, bd_id)
+            .await?
+            .map(|d| SwIfIndex(d.sw_if_index))
+            .ok_or_else(|| {
+                Error::FailedPrecondition(format!("vpp: {} does not exist", lo_name(bd_id)))
+            })
+    }
+
+    /// Replace the IPv6 link-local of the Linux side, when it exists in this
+    /// network namespace (linux-cp's TAP). Absent interface: nothing to do.
+    async fn linux_link_local(&self, slug: &str, ll: Ipv6Addr) -> Result<(), Error> {
+        let Some(nl) = &self.netlink else {
+            return Ok(());
+        };
+        let name = bvi_name(slug);
+        let link = match nl.link_by_name(&name).await {
+            Ok(Some(l)) => l,
+            _ => return Ok(()),
+        };
+        let nerr = |e: netif::Error| Error::Internal(format!("netlink {name}: {e}"));
+        nl.set_addr_gen_mode_none(&name).await.map_err(nerr)?;
+        let want = IpNet::new(IpAddr::V6(ll), 64).map_err(|e| Error::Internal(e.to_string()))?;
+        let addrs = nl.list_addresses(Some(link.index)).await.map_err(nerr)?;
+        let mut have = false;
+        for a in addrs {
+            if let IpAddr::V6(v6) = a.net.addr()
+                && v6.segments()[0] & 0xffc0 == 0xfe80
+            {
+                if a.net == want {
+                    have = true;
+                } else {
+                    nl.delete_address(&name, a.net).await.map_err(nerr)?;
+                }
+            }
+        }
+        if !have {
+            nl.add_address(&name, want).await.map_err(nerr)?;
+        }
+        Ok(())
+    }
+}
+
+fn prefix(p: IpNet) -> Prefix {
+    Prefix::new(p.addr(), p.prefix_len())
+}
+
+fn is_link_local(p: &Prefix) -> bool {
+    matches!(p.addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+#[tonic::async_trait]
+impl Dataplane for VppDataplane {
+    fn kind(&self) -> &'static str {
+        "vpp"
+    }
+
+    async fn info(&self) -> DpInfo {
+        self.conn.lock().await.info.clone()
+    }
+
+    async fn connect(&self) -> Result<(), Error> {
+        let mut conn = self.conn.lock().await;
+        if conn.client.as_ref().is_some_and(Client::is_connected) {
+            return Ok(());
+        }
+        let client = match Client::connect(self.cfg.clone()).await {
+            Ok(c) => c,
+            Err(e) => {
+                conn.info.connected = false;
+                conn.info.last_error = e.to_string();
+                self.metrics.vpp_connected.set(0);
+                return Err(map_err(e));
+            }
+        };
+        let mut info = DpInfo {
+            connected: true,
+            connected_since_ms: crate::state::now_ms(),
+            ..Default::default()
+        };
+        if let Some(t) = client.message_table() {
+            info.message_table_size = t.len() as u32;
+            info.missing_messages = REQUIRED
+                .iter()
+                .filter(|m| t.get(m).is_none())
+                .map(|m| m.to_string())
+                .collect();
+            info.linux_cp = LCP.iter().all(|m| t.get(m).is_some());
+        }
+        match client.show_version().await {
+            Ok(v) => {
+                info.version = v.version;
+                info.build_date = v.build_date;
+            }
+            Err(e) => info.last_error = e.to_string(),
+        }
+        if !info.missing_messages.is_empty() {
+            let e = format!(
+                "VPP lacks messages evpnd needs: {}",
+                info.missing_messages.join(", ")
+            );
+            info.last_error = e.clone();
+            conn.info = info;
+            return Err(Error::FailedPrecondition(e));
+        }
+        tracing::info!(version = %info.version, linux_cp = info.linux_cp, "vpp-connect");
+        conn.info = info;
+        conn.client = Some(client);
+        self.metrics.vpp_connected.set(1);
+        Ok(())
+    }
+
+    async fn observe(&self, e: &EvpnRef<'_>) -> Result<ObservedEvpn, Error> {
+        let c = self.client().await?;
+        let bds = self
+            .op("bridge_domain_dump", c.bridge_domain_dump(Some(e.bd_id)))
+            .await?;
+        let bd = bds.into_iter().find(|b| b.bd_id == e.bd_id);
+        let Some(lo) = self.find_loop(&c, e.bd_id).await? else {
+            return Ok(ObservedEvpn {
+                bridge: bd.is_some(),
+                bvi: None,
+            });
+        };
+        let idx = SwIfIndex(lo.sw_if_index);
+        let mut addresses = Vec::new();
+        for v6 in [false, true] {
+            for p in self
+                .op("ip_address_dump", c.ip_address_dump(idx, v6))
+                .await?
+            {
+                if !is_link_local(&p)
+                    && let Ok(n) = IpNet::new(p.addr, p.len)
+                {
+                    addresses.push(n);
+                }
+            }
+        }
+        addresses.sort();
+        let link_local = self
+            .op(
+                "sw_interface_ip6_get_link_local_address",
+                c.sw_interface_ip6_get_link_local_address(idx),
+            )
+            .await
+            .ok()
+            .filter(|a| !a.is_unspecified());
+        let linux = if self.has_lcp().await {
+            self.op("lcp_itf_pair_get", c.lcp_itf_pair_get())
+                .await?
+                .iter()
+                .any(|p| p.phy_sw_if_index == lo.sw_if_index)
+        } else {
+            false
+        };
+        Ok(ObservedEvpn {
+            bridge: bd.is_some(),
+            bvi: Some(ObservedBvi {
+                handle: lo.sw_if_index,
+                mac: Mac(lo.l2_address.0),
+                mtu: lo.mtu[0],
+                up: lo.flags & 1 != 0,
+                attached: bd
+                    .as_ref()
+                    .is_some_and(|b| b.bvi_sw_if_index == lo.sw_if_index),
+                addresses,
+                link_local,
+                linux,
+            }),
+        })
+    }
+
+    async fn list_bridges(&self, min: u32, max: u32) -> Result<Vec<u32>, Error> {
+        let c = self.client().await?;
+        let bds = self
+            .op("bridge_domain_dump", c.bridge_domain_dump(None))
+            .await?;
+        Ok(bds
+            .into_iter()
+            .map(|b| b.bd_id)
+            .filter(|id| (min..=max).contains(id))
+            .collect())
+    }
+
+    async fn create_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let c = self.client().await?;
+        let mut bd = BridgeDomainConfig::new(e.bd_id);
+        bd.tag = format!("evpn-{}", e.slug);
+        self.op("bridge_domain_add_del_v2", c.bridge_domain_add(&bd))
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let c = self.client().await?;
+        self.op("bridge_domain_add_del_v2", c.bridge_domain_delete(e.bd_id))
+            .await
+    }
+
+    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error> {
+        let c = self.client().await?;
+        let idx = self
+            .op(
+                "create_loopback_instance",
+                c.create_loopback_instance(MacAddress(mac.0), Some(e.bd_id)),
+            )
+            .await?;
+        self.op(
+            "sw_interface_set_mtu",
+            c.sw_interface_set_mtu(idx, [e.mtu, 0, 0, 0]),
+        )
+        .await?;
+        self.op(
+            "sw_interface_set_flags",
+            c.sw_interface_set_flags(idx, true),
+        )
+        .await?;
+        if attached {
+            self.op(
+                "sw_interface_set_l2_bridge",
+                c.sw_interface_set_l2_bridge(idx, e.bd_id, L2PortType::Bvi, 0, true),
+            )
+            .await?;
+        }
+        if self.has_lcp().await {
+            self.op(
+                "lcp_itf_pair_add_del_v3",
+                c.lcp_itf_pair_add(&LcpPairConfig {
+                    sw_if_index: idx,
+                    host_if_name: bvi_name(e.slug),
+                    tun: false,
+                    netns: String::new(),
+                }),
+            )
+            .await?;
+        }
+        Ok(idx.0)
+    }
+
+    async fn delete_bvi(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let c = self.client().await?;
+        let Some(lo) = self.find_loop(&c, e.bd_id).await? else {
+            return Ok(());
+        };
+        let idx = SwIfIndex(lo.sw_if_index);
+        if self.has_lcp().await {
+            let pairs = self.op("lcp_itf_pair_get", c.lcp_itf_pair_get()).await?;
+            if pairs.iter().any(|p| p.phy_sw_if_index == lo.sw_if_index) {
+                self.op("lcp_itf_pair_add_del_v3", c.lcp_itf_pair_delete(idx))
+                    .await?;
+            }
+        }
+        self.op("delete_loopback", c.delete_loopback(idx)).await
+    }
+
+    async fn set_attached(&self, e: &EvpnRef<'_>, attached: bool) -> Result<(), Error> {
+        let c = self.client().await?;
+        let idx = self.loop_index(&c, e.bd_id).await?;
+        self.op(
+            "sw_interface_set_l2_bridge",
+            c.sw_interface_set_l2_bridge(idx, e.bd_id, L2PortType::Bvi, 0, attached),
+        )
+        .await
+    }
+
+    async fn set_mac(&self, e: &EvpnRef<'_>, mac: Mac) -> Result<(), Error> {
+        let c = self.client().await?;
+        let idx = self.loop_index(&c, e.bd_id).await?;
+        self.op(
+            "sw_interface_set_mac_address",
+            c.sw_interface_set_mac_address(idx, MacAddress(mac.0)),
+        )
+        .await
+    }
+
+    async fn set_mtu(&self, e: &EvpnRef<'_>, mtu: u32) -> Result<(), Error> {
+        let c = self.client().await?;
+        let idx = self.loop_index(&c, e.bd_id).await?;
+        self.op(
+            "sw_interface_set_mtu",
+            c.sw_interface_set_mtu(idx, [mtu, 0, 0, 0]),
+        )
+        .await
+    }
+
+    async fn set_up(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let c = self.client().await?;
+        let idx = self.loop_index(&c, e.bd_id).await?;
+        self.op(
+            "sw_interface_set_flags",
+            c.sw_interface_set_flags(idx, true),
+        )
+        .await
+    }
+
+    async fn set_link_local(&self, e: &EvpnRef<'_>, ll: Ipv6Addr) -> Result<(), Error> {
+        let c = self.client().await?;
+        let idx = self.loop_index(&c, e.bd_id).await?;
+        self.op(
+            "sw_interface_ip6_set_link_local_address",
+            c.sw_interface_ip6_set_link_local_address(idx, ll),
+        )
+        .await?;
+        self.linux_link_local(e.slug, ll).await
+    }
+
+    async fn add_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
+        let c = self.client().await?;
+        let idx = self.loop_index(&c, e.bd_id).await?;
+        self.op(
+            "sw_interface_add_del_address",
+            c.sw_interface_add_del_address(idx, prefix(p), true),
+        )
+        .await
+    }
+
+    async fn del_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
+        let c = self.client().await?;
+        let idx = self.loop_index(&c, e.bd_id).await?;
+        self.op(
+            "sw_interface_add_del_address",
+            c.sw_interface_add_del_address(idx, prefix(p), false),
+        )
+        .await
+    }
+
+    async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error> {
+        let c = self.client().await?;
+        let idx = self.loop_index(&c, e.bd_id).await?;
+        for a in addrs {
+            self.op("arping", c.arping(idx, a.addr(), true)).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,615 @@
+//! The host manager: every write goes through one async mutex (so writes are
+//! serialised and a write stuck on a dead VPP never blocks a read), every
+//! read is served from an atomically published snapshot, and every committed
+//! change is persisted before the write returns.
+//!
+//! Invariants: reads never take the write lock; a change is persisted only
+//! after the dataplane and BIRD accepted it; bind adds the gateway addresses
+//! last and release removes them first; a change that fails half-way is
+//! rolled back where it can be, and otherwise left for the next reconcile to
+//! converge (the persisted state is the desired state).
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use evpn_daemon::events::{EventBroker, EventKind, EventLevel};
+use evpn_model::{Error, Mac, error::Object};
+use ipnet::IpNet;
+use tokio::sync::Mutex;
+
+use crate::{
+    bird::Bird,
+    config::Config,
+    dataplane::{Dataplane, EvpnRef},
+    metrics::{EvpndMetrics, RoleLabels},
+    state::{Binding, Bvi, Evpn, HostState, Store, now_ms},
+};
+
+/// A validated request to create an eVPN (defaults already filled in).
+#[derive(Debug, Clone)]
+pub struct NewEvpn {
+    pub slug: String,
+    pub vni: u32,
+    pub rd: String,
+    pub import_targets: Vec<String>,
+    pub export_targets: Vec<String>,
+    pub vtep: IpAddr,
+    pub enabled: bool,
+    pub mtu: u32,
+}
+
+/// What reads see.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub state: HostState,
+    /// Observed dataplane handle per slug (VPP sw_if_index).
+    pub handles: BTreeMap<String, u32>,
+}
+
+/// The manager.
+pub struct Manager {
+    pub cfg: Arc<Config>,
+    pub dp: Arc<dyn Dataplane>,
+    pub bird: Arc<Bird>,
+    store: Store,
+    write: Mutex<HostState>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    broker: EventBroker,
+    metrics: EvpndMetrics,
+    ready: AtomicBool,
+    /// Bumped on every bind/release, so a running announce schedule stops
+    /// when the BVI changes role again.
+    announce_gen: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
+}
+
+pub(crate) fn ref_of(e: &Evpn) -> EvpnRef<'_> {
+    EvpnRef {
+        slug: &e.slug,
+        bd_id: e.bd_id,
+        vni: e.vni,
+        mtu: e.bvi.as_ref().map_or(e.mtu, |b| b.mtu),
+    }
+}
+
+fn fields(kv: &[(&str, String)]) -> BTreeMap<String, String> {
+    kv.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+impl Manager {
+    /// Load the persisted state; nothing is touched yet.
+    pub fn new(
+        cfg: Arc<Config>,
+        dp: Arc<dyn Dataplane>,
+        bird: Arc<Bird>,
+        broker: EventBroker,
+        metrics: EvpndMetrics,
+    ) -> Result<Arc<Manager>, Error> {
+        let store = Store::open(&cfg.state_dir)?;
+        let state = store.load()?;
+        let m = Arc::new(Manager {
+            cfg,
+            dp,
+            bird,
+            store,
+            snapshot: RwLock::new(Arc::new(Snapshot {
+                state: state.clone(),
+                handles: BTreeMap::new(),
+            })),
+            write: Mutex::new(state),
+            broker,
+            metrics,
+            ready: AtomicBool::new(false),
+            announce_gen: Arc::default(),
+        });
+        m.update_gauges(&m.snapshot().state);
+        Ok(m)
+    }
+
+    /// The current read snapshot (never blocks on a write).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// True once the start-up reconcile finished.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+        self.metrics.ready.set(1);
+    }
+
+    pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'_, HostState> {
+        self.write.lock().await
+    }
+
+    /// Persist `st` and publish it to readers.
+    pub(crate) fn commit(
+        &self,
+        st: &HostState,
+        handles: Option<BTreeMap<String, u32>>,
+    ) -> Result<(), Error> {
+        self.store.save(st)?;
+        let handles = handles.unwrap_or_else(|| self.snapshot().handles.clone());
+        if let Ok(mut s) = self.snapshot.write() {
+            *s = Arc::new(Snapshot {
+                state: st.clone(),
+                handles,
+            });
+        }
+        self.update_gauges(st);
+        Ok(())
+    }
+
+    fn set_handle(&self, slug: &str, h: Option<u32>) {
+        if let Ok(mut s) = self.snapshot.write() {
+            let mut n = (**s).clone();
+            match h {
+                Some(h) => n.handles.insert(slug.to_string(), h),
+                None => n.handles.remove(slug),
+            };
+            *s = Arc::new(n);
+        }
+    }
+
+    pub(crate) fn publish_handles(&self, handles: BTreeMap<String, u32>) {
+        if let Ok(mut s) = self.snapshot.write() {
+            let mut n = (**s).clone();
+            n.handles = handles;
+            *s = Arc::new(n);
+        }
+    }
+
+    fn update_gauges(&self, st: &HostState) {
+        self.metrics.evpn_instances.set(st.evpns.len() as i64);
+        self.metrics.bvi_role.clear();
+        for e in st.evpns.values() {
+            if let Some(b) = &e.bvi {
+                let role = if b.binding.is_some() {
+                    "primary"
+                } else {
+                    "candidate"
+                };
+                self.metrics
+                    .bvi_role
+                    .get_or_create(&RoleLabels {
+                        evpn: e.slug.clone(),
+                        role: role.into(),
+                    })
+                    .set(1);
+            }
+        }
+    }
+
+    /// Emit one structured log line and one event.
+    pub(crate) fn event(&self, kind: EventKind, message: &str, kv: &[(&str, String)]) {
+        let f = fields(kv);
+        tracing::info!(kind = kind.as_str(), fields = ?f, "{message}");
+        self.broker.emit(kind, EventLevel::Info, message, f);
+    }
+
+    fn get<'a>(st: &'a HostState, slug: &str) -> Result<&'a Evpn, Error> {
+        st.evpns
+            .get(slug)
+            .ok_or_else(|| Error::not_found(Object::Evpn, slug))
+    }
+
+    fn free_bd(&self, st: &HostState) -> Result<u32, Error> {
+        let used: std::collections::BTreeSet<u32> = st.evpns.values().map(|e| e.bd_id).collect();
+        (self.cfg.vpp.bridge_domain_min..=self.cfg.vpp.bridge_domain_max)
+            .find(|id| !used.contains(id))
+            .ok_or_else(|| {
+                Error::FailedPrecondition(format!(
+                    "no free bridge-domain ID in {}..{}",
+                    self.cfg.vpp.bridge_domain_min, self.cfg.vpp.bridge_domain_max
+                ))
+            })
+    }
+
+    /// CreateEvpnInstance.
+    pub async fn create_evpn(&self, n: NewEvpn) -> Result<Evpn, Error> {
+        let mut st = self.lock().await;
+        if st.evpns.contains_key(&n.slug) {
+            return Err(Error::exists(Object::Evpn, &n.slug));
+        }
+        if let Some(o) = st.evpns.values().find(|e| e.vni == n.vni) {
+            return Err(Error::invalid(
+                "vni",
+                format!("VNI {} is already used by evpn {:?}", n.vni, o.slug),
+            ));
+        }
+        let now = now_ms();
+        let e = Evpn {
+            slug: n.slug.clone(),
+            vni: n.vni,
+            rd: n.rd,
+            import_targets: n.import_targets,
+            export_targets: n.export_targets,
+            vtep: n.vtep,
+            enabled: n.enabled,
+            mtu: n.mtu,
+            bd_id: self.free_bd(&st)?,
+            created_ms: now,
+            modified_ms: now,
+            bvi: None,
+        };
+        // Validate the snippet before touching anything.
+        self.bird.render(&e)?;
+        self.dp.create_evpn(&ref_of(&e)).await?;
+        if let Err(err) = self.bird.set(&e).await {
+            if let Err(rb) = self.dp.delete_evpn(&ref_of(&e)).await {
+                tracing::error!(slug = %e.slug, error = %rb, "rollback-failed");
+            }
+            return Err(err);
+        }
+        st.evpns.insert(e.slug.clone(), e.clone());
+        self.commit(&st, None)?;
+        self.event(
+            EventKind::Crud,
+            "evpn-created",
+            &[
+                ("evpn", e.slug.clone()),
+                ("vni", e.vni.to_string()),
+                ("bd", e.bd_id.to_string()),
+            ],
+        );
+        Ok(e)
+    }
+
+    /// DeleteEvpnInstance: BVI (released first), BIRD snippet, bridge domain.
+    pub async fn delete_evpn(&self, slug: &str) -> Result<(), Error> {
+        let mut st = self.lock().await;
+        let e = Self::get(&st, slug)?.clone();
+        if e.bvi.is_some() {
+            self.delete_bvi_locked(&mut st, slug).await?;
+        }
+        self.bird.remove(slug).await?;
+        self.dp.delete_evpn(&ref_of(&e)).await?;
+        st.evpns.remove(slug);
+        self.commit(&st, None)?;
+        self.event(
+            EventKind::Crud,
+            "evpn-deleted",
+            &[("evpn", slug.to_string())],
+        );
+        Ok(())
+    }
+
+    /// SetEvpnInstanceEnabled: persisted, rendered into the stanza, and the
+    /// BVI follows (attached when enabled).
+    pub async fn set_enabled(&self, slug: &str, enabled: bool) -> Result<Evpn, Error> {
+        let mut st = self.lock().await;
+        let mut e = Self::get(&st, slug)?.clone();
+        if e.enabled == enabled {
+            return Ok(e);
+        }
+        e.enabled = enabled;
+        e.modified_ms = now_ms();
+        self.bird.set(&e).await?;
+        if e.bvi.is_some()
+            && let Err(err) = self.dp.set_attached(&ref_of(&e), enabled).await
+        {
+            // Put BIRD back as it was so both sides agree.
+            let mut back = e.clone();
+            back.enabled = !enabled;
+            let _ = self.bird.set(&back).await;
+            return Err(err);
+        }
+        st.evpns.insert(slug.to_string(), e.clone());
+        self.commit(&st, None)?;
+        let msg = if enabled {
+            "evpn-enabled"
+        } else {
+            "evpn-disabled"
+        };
+        self.event(EventKind::Crud, msg, &[("evpn", slug.to_string())]);
+        Ok(e)
+    }
+
+    /// CreateBVI.
+    pub async fn create_bvi(
+        &self,
+        slug: &str,
+        mac: Option<Mac>,
+        mtu: Option<u32>,
+    ) -> Result<Evpn, Error> {
+        let mut st = self.lock().await;
+        let mut e = st.evpns.get(slug).cloned().ok_or_else(|| {
+            Error::FailedPrecondition(format!(
+                "evpn {slug:?} does not exist; create it before its BVI"
+            ))
+        })?;
+        if e.bvi.is_some() {
+            return Err(Error::exists(Object::Bvi, slug));
+        }
+        let mac = mac.unwrap_or_else(|| Mac::derived(&[&self.cfg.instance_id, slug]));
+        let now = now_ms();
+        e.bvi = Some(Bvi {
+            instance_mac: mac,
+            mtu: mtu.unwrap_or(e.mtu),
+            binding: None,
+            created_ms: now,
+            modified_ms: now,
+        });
+        let r = ref_of(&e);
+        let made = async {
+            let h = self.dp.create_bvi(&r, mac, e.enabled).await?;
+            self.dp.set_link_local(&r, mac.link_local()).await?;
+            Ok::<u32, Error>(h)
+        }
+        .await;
+        let h = match made {
+            Ok(h) => h,
+            Err(err) => {
+                if let Err(rb) = self.dp.delete_bvi(&r).await {
+                    tracing::error!(slug, error = %rb, "rollback-failed");
+                }
+                return Err(err);
+            }
+        };
+        st.evpns.insert(slug.to_string(), e.clone());
+        self.commit(&st, None)?;
+        self.set_handle(slug, Some(h));
+        self.event(
+            EventKind::Crud,
+            "bvi-created",
+            &[("evpn", slug.to_string()), ("mac", mac.to_string())],
+        );
+        Ok(e)
+    }
+
+    /// ReplaceBVI: new per-host MAC and/or MTU. A bound BVI keeps its vMAC
+    /// and addresses; the new per-host MAC is used from the next release.
+    pub async fn replace_bvi(
+        &self,
+        slug: &str,
+        mac: Option<Mac>,
+        mtu: Option<u32>,
+    ) -> Result<Evpn, Error> {
+        let mut st = self.lock().await;
+        let mut e = Self::get(&st, slug)?.clone();
+        let Some(mut b) = e.bvi.clone() else {
+            return Err(Error::not_found(Object::Bvi, slug));
+        };
+        let mac = mac.unwrap_or_else(|| Mac::derived(&[&self.cfg.instance_id, slug]));
+        let mtu = mtu.unwrap_or(e.mtu);
+        if b.mtu != mtu {
+            self.dp.set_mtu(&ref_of(&e), mtu).await?;
+            b.mtu = mtu;
+        }
+        if b.instance_mac != mac {
+            if b.binding.is_none() {
+                self.dp.set_mac(&ref_of(&e), mac).await?;
+                self.dp
+                    .set_link_local(&ref_of(&e), mac.link_local())
+                    .await?;
+            }
+            b.instance_mac = mac;
+        }
+        b.modified_ms = now_ms();
+        e.bvi = Some(b);
+        st.evpns.insert(slug.to_string(), e.clone());
+        self.commit(&st, None)?;
+        self.event(
+            EventKind::Crud,
+            "bvi-replaced",
+            &[
+                ("evpn", slug.to_string()),
+                ("mac", mac.to_string()),
+                ("mtu", mtu.to_string()),
+            ],
+        );
+        Ok(e)
+    }
+
+    /// DeleteBVI (released first when bound).
+    pub async fn delete_bvi(&self, slug: &str) -> Result<(), Error> {
+        let mut st = self.lock().await;
+        self.delete_bvi_locked(&mut st, slug).await
+    }
+
+    async fn delete_bvi_locked(&self, st: &mut HostState, slug: &str) -> Result<(), Error> {
+        let e = Self::get(st, slug)?.clone();
+        if e.bvi.is_none() {
+            return Err(Error::not_found(Object::Bvi, slug));
+        }
+        if e.bvi.as_ref().is_some_and(|b| b.binding.is_some()) {
+            self.release_locked(st, slug, "").await?;
+        }
+        let e = Self::get(st, slug)?.clone();
+        self.dp.delete_bvi(&ref_of(&e)).await?;
+        let mut n = e.clone();
+        n.bvi = None;
+        st.evpns.insert(slug.to_string(), n);
+        self.commit(st, None)?;
+        self.set_handle(slug, None);
+        self.event(
+            EventKind::Crud,
+            "bvi-deleted",
+            &[("evpn", slug.to_string())],
+        );
+        Ok(())
+    }
+
+    /// BindGroupBVI: MAC → BIRD → link-local → addresses last → announce.
+    /// Idempotent; a bound BVI with other addresses gets exactly the diff.
+    pub async fn bind(
+        &self,
+        slug: &str,
+        group: &str,
+        vmac: Mac,
+        addrs: Vec<IpNet>,
+    ) -> Result<Evpn, Error> {
+        let mut st = self.lock().await;
+        let mut e = Self::get(&st, slug)?.clone();
+        let Some(mut b) = e.bvi.clone() else {
+            return Err(Error::FailedPrecondition(format!(
+                "evpn {slug:?} has no BVI to bind"
+            )));
+        };
+        let mut addrs = addrs;
+        addrs.sort();
+        addrs.dedup();
+        let r = ref_of(&e);
+        let (old_mac, old_addrs) = match &b.binding {
+            Some(x) => (x.vmac, x.addresses.clone()),
+            None => (b.instance_mac, Vec::new()),
+        };
+        if b.binding
+            .as_ref()
+            .is_some_and(|x| x.vmac == vmac && x.addresses == addrs && x.group_id == group)
+        {
+            return Ok(e);
+        }
+        if b.binding.is_some() && old_mac != vmac {
+            // A different vMAC: release the old identity first (addresses first).
+            for a in &old_addrs {
+                self.dp.del_address(&r, *a).await?;
+            }
+        }
+        if old_mac != vmac {
+            self.dp.set_mac(&r, vmac).await?;
+            if let Err(err) = self.bird.notify_mac(slug).await {
+                tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
+            }
+            self.dp.set_link_local(&r, vmac.link_local()).await?;
+        }
+        let keep: Vec<IpNet> = if old_mac == vmac {
+            old_addrs.clone()
+        } else {
+            Vec::new()
+        };
+        for a in keep.iter().filter(|a| !addrs.contains(a)) {
+            self.dp.del_address(&r, *a).await?;
+        }
+        for a in addrs.iter().filter(|a| !keep.contains(a)) {
+            self.dp.add_address(&r, *a).await?;
+        }
+        b.binding = Some(Binding {
+            group_id: group.to_string(),
+            vmac,
+            addresses: addrs.clone(),
+        });
+        b.modified_ms = now_ms();
+        e.bvi = Some(b);
+        st.evpns.insert(slug.to_string(), e.clone());
+        self.commit(&st, None)?;
+        self.event(
+            EventKind::Failover,
+            "groupbvi-bound",
+            &[
+                ("evpn", slug.to_string()),
+                ("group", group.to_string()),
+                ("mac", vmac.to_string()),
+                (
+                    "addresses",
+                    addrs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+            ],
+        );
+        drop(st);
+        self.spawn_announce(&e, addrs);
+        Ok(e)
+    }
+
+    /// Bump the announce generation of `slug` (stops a running schedule).
+    fn bump_announce(&self, slug: &str) -> u64 {
+        let mut g = self.announce_gen.lock().unwrap_or_else(|p| p.into_inner());
+        let v = g.entry(slug.to_string()).or_insert(0);
+        *v += 1;
+        *v
+    }
+
+    /// Announce `addrs` on the paced schedule; a later bind or release of
+    /// the same BVI bumps its generation and stops this schedule.
+    fn spawn_announce(&self, e: &Evpn, addrs: Vec<IpNet>) {
+        let generation = self.bump_announce(&e.slug);
+        if addrs.is_empty() || self.cfg.announce.schedule.is_empty() {
+            return;
+        }
+        let dp = self.dp.clone();
+        let e = e.clone();
+        let schedule: Vec<_> = self.cfg.announce.schedule.iter().map(|d| d.0).collect();
+        let start = tokio::time::Instant::now();
+        let shared = self.announce_gen.clone();
+        tokio::spawn(async move {
+            for (round, off) in schedule.into_iter().enumerate() {
+                tokio::time::sleep_until(start + off).await;
+                let now = shared
+                    .lock()
+                    .map(|g| g.get(&e.slug).copied())
+                    .unwrap_or(None);
+                if now != Some(generation) {
+                    return;
+                }
+                if let Err(err) = dp.announce(&ref_of(&e), &addrs).await {
+                    tracing::warn!(evpn = %e.slug, round, error = %err, "announce-failed");
+                }
+            }
+        });
+    }
+
+    /// ReleaseGroupBVI: addresses first → MAC → link-local → BIRD. Idempotent.
+    pub async fn release(&self, slug: &str, group: &str) -> Result<Evpn, Error> {
+        let mut st = self.lock().await;
+        self.release_locked(&mut st, slug, group).await?;
+        Ok(Self::get(&st, slug)?.clone())
+    }
+
+    async fn release_locked(
+        &self,
+        st: &mut HostState,
+        slug: &str,
+        group: &str,
+    ) -> Result<(), Error> {
+        let mut e = Self::get(st, slug)?.clone();
+        let Some(mut b) = e.bvi.clone() else {
+            return Err(Error::not_found(Object::Bvi, slug));
+        };
+        let Some(bind) = b.binding.clone() else {
+            return Ok(());
+        };
+        self.bump_announce(slug);
+        let r = ref_of(&e);
+        for a in &bind.addresses {
+            self.dp.del_address(&r, *a).await?;
+        }
+        self.dp.set_mac(&r, b.instance_mac).await?;
+        self.dp
+            .set_link_local(&r, b.instance_mac.link_local())
+            .await?;
+        if let Err(err) = self.bird.notify_mac(slug).await {
+            tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
+        }
+        b.binding = None;
+        b.modified_ms = now_ms();
+        e.bvi = Some(b);
+        st.evpns.insert(slug.to_string(), e);
+        self.commit(st, None)?;
+        let group = if group.is_empty() {
+            bind.group_id
+        } else {
+            group.to_string()
+        };
+        self.event(
+            EventKind::Failover,
+            "groupbvi-released",
+            &[
+                ("evpn", slug.to_string()),
+                ("group", group),
+                ("mac", bind.vmac.to_string()),
+            ],
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! evpnd's desired state (what this host should have), persisted crash-safely
+//! after every committed change, and the snapshot that reads are served from.
+//!
+//! Invariant: the state file is replaced atomically (temp file in the same
+//! directory, fsync, rename, fsync of the directory), so a crash at any
+//! moment leaves either the old or the new state, never a torn one.
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
+
+use evpn_model::{Error, Mac};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Format version of the state file.
+pub const STATE_VERSION: u32 = 1;
+
+/// Everything this host should have.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostState {
+    pub version: u32,
+    pub evpns: BTreeMap<String, Evpn>,
+}
+
+/// One eVPN on this host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evpn {
+    pub slug: String,
+    pub vni: u32,
+    pub rd: String,
+    pub import_targets: Vec<String>,
+    pub export_targets: Vec<String>,
+    pub vtep: IpAddr,
+    pub enabled: bool,
+    pub mtu: u32,
+    /// Dataplane bridge domain (VPP bd_id; also the loopback instance).
+    pub bd_id: u32,
+    pub created_ms: u64,
+    pub modified_ms: u64,
+    pub bvi: Option<Bvi>,
+}
+
+/// The BVI of one eVPN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bvi {
+    /// The per-host MAC the BVI carries when it is a candidate.
+    pub instance_mac: Mac,
+    pub mtu: u32,
+    /// Set while this host is the group's primary.
+    pub binding: Option<Binding>,
+    pub created_ms: u64,
+    pub modified_ms: u64,
+}
+
+/// A bound GroupBVI: the vMAC and gateway addresses this BVI holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Binding {
+    pub group_id: String,
+    pub vmac: Mac,
+    pub addresses: Vec<IpNet>,
+}
+
+impl Bvi {
+    /// The MAC the interface must carry now.
+    pub fn current_mac(&self) -> Mac {
+        self.binding.as_ref().map_or(self.instance_mac, |b| b.vmac)
+    }
+
+    /// The addresses the interface must carry now.
+    pub fn current_addresses(&self) -> Vec<IpNet> {
+        self.binding
+            .as_ref()
+            .map(|b| b.addresses.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The state file.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+}
+
+impl Store {
+    /// A store at `<dir>/state.json`; the directory is created if missing.
+    pub fn open(dir: &Path) -> Result<Store, Error> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Unavailable(format!("state directory {}: {e}", dir.display())))?;
+        Ok(Store {
+            path: dir.join("state.json"),
+        })
+    }
+
+    /// Path of the state file.
+    #[cfg(test)]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Load the state; a missing file is an empty state.
+    pub fn load(&self) -> Result<HostState, Error> {
+        match std::fs::read(&self.path) {
+            Ok(b) => {
+                let s: HostState = serde_json::from_slice(&b).map_err(|e| {
+                    Error::Internal(format!(
+                        "state file {} is corrupt: {e}",
+                        self.path.display()
+                    ))
+                })?;
+                if s.version != STATE_VERSION {
+                    return Err(Error::Internal(format!(
+                        "state file {} has version {}, expected {STATE_VERSION}",
+                        self.path.display(),
+                        s.version
+                    )));
+                }
+                Ok(s)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HostState {
+                version: STATE_VERSION,
+                evpns: BTreeMap::new(),
+            }),
+            Err(e) => Err(Error::Unavailable(format!(
+                "read {}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Atomically replace the state file.
+    pub fn save(&self, s: &HostState) -> Result<(), Error> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let io =
+            |e: std::io::Error| Error::Unavailable(format!("write {}: {e}", self.path.display()));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        let bytes = serde_json::to_vec_pretty(s).map_err(|e| Error::Internal(e.to_string()))?;
+        tmp.write_all(&bytes).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(&self.path).map_err(|e| io(e.error))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_and_load_round_trip_and_missing_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Store::open(&dir.path().join("sub")).unwrap();
+        let empty = st.load().unwrap();
+        assert!(empty.evpns.is_empty());
+        let mut s = empty.clone();
+        s.evpns.insert(
+            "test".into(),
+            Evpn {
+                slug: "test".into(),
+                vni: 100,
+                rd: "192.0.2.1:100".into(),
+                import_targets: vec!["65000:100".into()],
+                export_targets: vec!["65000:100".into()],
+                vtep: "192.0.2.1".parse().unwrap(),
+                enabled: true,
+                mtu: 1500,
+                bd_id: 10000,
+                created_ms: 1,
+                modified_ms: 2,
+                bvi: Some(Bvi {
+                    instance_mac: "02:00:00:00:00:01".parse().unwrap(),
+                    mtu: 1500,
+                    binding: Some(Binding {
+                        group_id: "test".into(),
+                        vmac: "02:00:00:00:00:02".parse().unwrap(),
+                        addresses: vec!["172.16.0.32/24".parse().unwrap()],
+                    }),
+                    created_ms: 3,
+                    modified_ms: 4,
+                }),
+            },
+        );
+        st.save(&s).unwrap();
+        assert_eq!(st.load().unwrap(), s);
+        // No temp files are left behind.
+        let n = std::fs::read_dir(dir.path().join("sub")).unwrap().count();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_not_an_empty_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Store::open(dir.path()).unwrap();
+        std::fs::write(st.path(), b"{not json").unwrap();
+        assert!(matches!(st.load(), Err(Error::Internal(_))));
+    }
+}
