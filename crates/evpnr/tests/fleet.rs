@@ -210,3 +210,217 @@ async fn demo_flow_with_moves_never_two_holders() {
         "{m}"
     );
 }
+
+async fn bind(f: &Fleet, id: &str) {
+    f.client()
+        .await
+        .bind_group_bvi(v1::BindGroupBviRequest {
+            group_id: "test".into(),
+            instance_id: id.into(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Wait until `primary` (or nobody) holds the GroupBVI and every other
+/// member of the fleet is a candidate, as the members report it.
+async fn wait_converged(f: &Fleet, primary: Option<&str>, vmac: &str) {
+    let want = primary.map(str::to_string);
+    wait_for(&format!("converged on {want:?}"), || {
+        let want = want.clone();
+        async move {
+            let g = f.group("test").await;
+            if g.primary_instance_id != want.clone().unwrap_or_default() {
+                return false;
+            }
+            for h in &f.hosts {
+                let is_p = want.as_deref() == Some(h.id.as_str());
+                let r = role(&f.bvi(&h.id, "test").await);
+                if r != if is_p { PRIMARY } else { CANDIDATE } || h.holds(vmac) != is_p {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_with_matching_fleet_makes_no_vpp_changes() {
+    let _s = serial().await;
+    let Some(mut f) = Fleet::new("restart_with_matching_fleet_makes_no_vpp_changes", &[A, B]).await
+    else {
+        return;
+    };
+    f.start_all().await;
+    let vmac = demo_group(&f).await;
+    bind(&f, A).await;
+    wait_converged(&f, Some(A), &vmac).await;
+    f.kill_evpnr();
+    for h in &f.hosts {
+        h.sim.clear_journal();
+    }
+    f.start_evpnr();
+    for id in [A, B] {
+        f.wait_ready(id).await;
+    }
+    // Both members were compared with their groups and left alone.
+    wait_for("two unchanged resyncs", || async {
+        metric_value(&f.metrics(), "evpnr_resyncs_total", &["result=\"unchanged\""])
+            .is_some_and(|v| v >= 2.0)
+    })
+    .await;
+    assert_eq!(
+        metric_value(&f.metrics(), "evpnr_resyncs_total", &["result=\"changed\""]),
+        None
+    );
+    for h in &f.hosts {
+        assert_eq!(h.changes(), Vec::<String>::new(), "{}", h.id);
+    }
+    // The registry came back with everything it acknowledged.
+    let g = f.group("test").await;
+    assert_eq!(g.primary_instance_id, A);
+    assert_eq!(g.vmac, vmac);
+    assert_eq!(g.group_bvi.unwrap().addresses.len(), 2);
+    assert_eq!(g.members.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evpnr_killed_mid_move_converges() {
+    let _s = serial().await;
+    let Some(mut f) = Fleet::new("evpnr_killed_mid_move_converges", &[A, B]).await else {
+        return;
+    };
+    f.start_all().await;
+    let vmac = demo_group(&f).await;
+    bind(&f, A).await;
+    // Slow VPPs so that the kill lands inside the move.
+    for h in &f.hosts {
+        h.sim.faults().latency("*", std::time::Duration::from_millis(40));
+    }
+    let n = f.evpnr().lines().len();
+    let c = f.client().await;
+    let mv = tokio::spawn(async move {
+        let mut c = c;
+        c.move_group_bvi(v1::MoveGroupBviRequest {
+            group_id: "test".into(),
+            instance_id: B.into(),
+            force: false,
+        })
+        .await
+    });
+    f.evpnr().wait_log_after(n, "move-started", T).unwrap();
+    f.kill_evpnr();
+    assert!(mv.await.unwrap().is_err(), "the move cannot have finished");
+    for h in &f.hosts {
+        h.sim.faults().reset();
+    }
+    f.start_evpnr();
+    // Either the intent (B) was persisted and the move completes through
+    // resync, or it was not and A stays primary; never both, never neither.
+    wait_for("a primary", || async {
+        !f.group("test").await.primary_instance_id.is_empty()
+    })
+    .await;
+    let p = f.group("test").await.primary_instance_id;
+    wait_converged(&f, Some(&p), &vmac).await;
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    // Acknowledged changes survived the kill.
+    let g = f.group("test").await;
+    assert_eq!(g.members.len(), 2);
+    assert_eq!(g.group_bvi.unwrap().addresses.len(), 2);
+    // And the group still moves.
+    let other = if p == A { B } else { A };
+    move_to(&f, other, false).await.unwrap();
+    wait_converged(&f, Some(other), &vmac).await;
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_old_primary_is_refused_then_forced() {
+    let _s = serial().await;
+    let Some(mut f) = Fleet::new("unreachable_old_primary_is_refused_then_forced", &[A, B]).await
+    else {
+        return;
+    };
+    f.start_all().await;
+    let vmac = demo_group(&f).await;
+    bind(&f, A).await;
+    // A's host dies (its evpnd, and from now on its dataplane counts as gone).
+    f.host_mut(A).kill_evpnd();
+    let dead = now_ns();
+    wait_for("A unreachable", || async {
+        let l = f.client().await.list_instances(v1::Empty {}).await.unwrap().into_inner();
+        l.instances
+            .iter()
+            .any(|i| i.instance_id == A && i.state == v1::instance::State::Unreachable as i32)
+    })
+    .await;
+    let e = move_to(&f, B, false).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("force"), "{e:?}");
+    assert_eq!(f.group("test").await.primary_instance_id, A);
+    assert_eq!(role(&f.bvi(B, "test").await), CANDIDATE);
+    // Forced: B binds although A could not release.
+    let g = move_to(&f, B, true).await.unwrap();
+    assert_eq!(g.primary_instance_id, B);
+    assert_eq!(role(&f.bvi(B, "test").await), PRIMARY);
+    f.check_vmac_exclusive(&vmac, &[(A, dead)]).unwrap();
+    let m = f.metrics();
+    assert_eq!(metric_value(&m, "evpnr_moves_total", &["result=\"refused\""]), Some(1.0));
+    // A comes back: evpnr releases it; B stays primary.
+    f.host_mut(A).start_evpnd();
+    f.wait_ready(A).await;
+    wait_converged(&f, Some(B), &vmac).await;
+    // With A reachable again, moves work without force.
+    move_to(&f, A, false).await.unwrap();
+    wait_converged(&f, Some(A), &vmac).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_killed_mid_move_converges() {
+    let _s = serial().await;
+    let Some(mut f) = Fleet::new("member_killed_mid_move_converges", &[A, B]).await else {
+        return;
+    };
+    f.start_all().await;
+    let vmac = demo_group(&f).await;
+    bind(&f, A).await;
+    // B (the new primary) is slow, and dies while it binds.
+    f.host(B).sim.faults().latency("*", std::time::Duration::from_millis(100));
+    let c = f.client().await;
+    let mv = tokio::spawn(async move {
+        let mut c = c;
+        c.move_group_bvi(v1::MoveGroupBviRequest {
+            group_id: "test".into(),
+            instance_id: B.into(),
+            force: false,
+        })
+        .await
+    });
+    let vm = vmac.clone();
+    wait_for("B starts binding", || {
+        let vm = vm.clone();
+        let b = f.host(B);
+        async move { b.mac_changes().iter().any(|(_, _, m)| *m == vm) }
+    })
+    .await;
+    f.host_mut(B).kill_evpnd();
+    let e = mv.await.unwrap().unwrap_err();
+    assert!(
+        matches!(e.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded),
+        "{e:?}"
+    );
+    f.host(B).sim.faults().reset();
+    // The half-bound B is released when it comes back; nobody is primary.
+    f.host_mut(B).start_evpnd();
+    f.wait_ready(B).await;
+    wait_converged(&f, None, &vmac).await;
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    // The group is usable again.
+    move_to(&f, B, false).await.unwrap();
+    wait_converged(&f, Some(B), &vmac).await;
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    assert!(metric_value(&f.metrics(), "evpnr_moves_total", &["result=\"failed\""]).is_some());
+}
