@@ -267,8 +267,12 @@ async fn restart_with_matching_fleet_makes_no_vpp_changes() {
     }
     // Both members were compared with their groups and left alone.
     wait_for("two unchanged resyncs", || async {
-        metric_value(&f.metrics(), "evpnr_resyncs_total", &["result=\"unchanged\""])
-            .is_some_and(|v| v >= 2.0)
+        metric_value(
+            &f.metrics(),
+            "evpnr_resyncs_total",
+            &["result=\"unchanged\""],
+        )
+        .is_some_and(|v| v >= 2.0)
     })
     .await;
     assert_eq!(
@@ -297,7 +301,9 @@ async fn evpnr_killed_mid_move_converges() {
     bind(&f, A).await;
     // Slow VPPs so that the kill lands inside the move.
     for h in &f.hosts {
-        h.sim.faults().latency("*", std::time::Duration::from_millis(40));
+        h.sim
+            .faults()
+            .latency("*", std::time::Duration::from_millis(40));
     }
     let n = f.evpnr().lines().len();
     let c = f.client().await;
@@ -351,7 +357,13 @@ async fn unreachable_old_primary_is_refused_then_forced() {
     f.host_mut(A).kill_evpnd();
     let dead = now_ns();
     wait_for("A unreachable", || async {
-        let l = f.client().await.list_instances(v1::Empty {}).await.unwrap().into_inner();
+        let l = f
+            .client()
+            .await
+            .list_instances(v1::Empty {})
+            .await
+            .unwrap()
+            .into_inner();
         l.instances
             .iter()
             .any(|i| i.instance_id == A && i.state == v1::instance::State::Unreachable as i32)
@@ -368,7 +380,10 @@ async fn unreachable_old_primary_is_refused_then_forced() {
     assert_eq!(role(&f.bvi(B, "test").await), PRIMARY);
     f.check_vmac_exclusive(&vmac, &[(A, dead)]).unwrap();
     let m = f.metrics();
-    assert_eq!(metric_value(&m, "evpnr_moves_total", &["result=\"refused\""]), Some(1.0));
+    assert_eq!(
+        metric_value(&m, "evpnr_moves_total", &["result=\"refused\""]),
+        Some(1.0)
+    );
     // A comes back: evpnr releases it; B stays primary.
     f.host_mut(A).start_evpnd();
     f.wait_ready(A).await;
@@ -388,7 +403,10 @@ async fn member_killed_mid_move_converges() {
     let vmac = demo_group(&f).await;
     bind(&f, A).await;
     // B (the new primary) is slow, and dies while it binds.
-    f.host(B).sim.faults().latency("*", std::time::Duration::from_millis(100));
+    f.host(B)
+        .sim
+        .faults()
+        .latency("*", std::time::Duration::from_millis(100));
     let c = f.client().await;
     let mv = tokio::spawn(async move {
         let mut c = c;
@@ -409,7 +427,10 @@ async fn member_killed_mid_move_converges() {
     f.host_mut(B).kill_evpnd();
     let e = mv.await.unwrap().unwrap_err();
     assert!(
-        matches!(e.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded),
+        matches!(
+            e.code(),
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+        ),
         "{e:?}"
     );
     f.host(B).sim.faults().reset();
@@ -423,4 +444,133 @@ async fn member_killed_mid_move_converges() {
     wait_converged(&f, Some(B), &vmac).await;
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
     assert!(metric_value(&f.metrics(), "evpnr_moves_total", &["result=\"failed\""]).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_member_times_out_and_does_not_block_others() {
+    let _s = serial().await;
+    let Some(f) = Fleet::new("hung_member_times_out_and_does_not_block_others", &[A, B]).await
+    else {
+        return;
+    };
+    let mut f = f;
+    f.start_all().await;
+    demo_group(&f).await;
+    let stop = |sig| f.host(A).evpnd.as_ref().unwrap().signal(sig).unwrap();
+    stop(nix::sys::signal::Signal::SIGSTOP);
+    let mut c1 = f.client().await;
+    let hung = tokio::spawn(async move {
+        c1.list_bv_is(v1::InstanceRef {
+            instance_id: A.into(),
+        })
+        .await
+    });
+    // While A hangs, B and the registry's own reads answer.
+    let mut c = f.client().await;
+    let b = c
+        .list_bv_is(v1::InstanceRef {
+            instance_id: B.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(b.bvis.len(), 1);
+    assert_eq!(
+        c.list_groups(v1::Empty {})
+            .await
+            .unwrap()
+            .into_inner()
+            .groups
+            .len(),
+        1
+    );
+    assert!(!hung.is_finished());
+    let e = hung.await.unwrap().unwrap_err();
+    assert_eq!(e.code(), tonic::Code::DeadlineExceeded, "{e:?}");
+    assert!(
+        metric_value(
+            &f.metrics(),
+            "evpnr_member_rpcs_total",
+            &["method=\"ListBVIs\"", "code=\"DEADLINE_EXCEEDED\""]
+        )
+        .is_some()
+    );
+    stop(nix::sys::signal::Signal::SIGCONT);
+    f.host_mut(A).kill_evpnd();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtu_on_all_members_and_resync_repairs_drift() {
+    let _s = serial().await;
+    let Some(mut f) = Fleet::new("mtu_on_all_members_and_resync_repairs_drift", &[A, B]).await
+    else {
+        return;
+    };
+    f.start_all().await;
+    demo_group(&f).await;
+    let mut c = f.client().await;
+    let g = c
+        .set_group_mtu(v1::SetGroupMtuRequest {
+            group_id: "test".into(),
+            mtu: 9000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(g.mtu, 9000);
+    for id in [A, B] {
+        assert_eq!(f.bvi(id, "test").await.unwrap().mtu, 9000, "{id}");
+    }
+    // Drift behind evpnr's back: A loses its eVPN, B gains a stale one.
+    let mut a =
+        evpn_api::v1::evpnd_client::EvpndClient::connect(format!("http://{}", f.host(A).addr()))
+            .await
+            .unwrap();
+    a.delete_evpn_instance(v1::EvpnRef {
+        instance_id: String::new(),
+        slug: "test".into(),
+    })
+    .await
+    .unwrap();
+    let mut b =
+        evpn_api::v1::evpnd_client::EvpndClient::connect(format!("http://{}", f.host(B).addr()))
+            .await
+            .unwrap();
+    b.create_evpn_instance(v1::CreateEvpnInstanceRequest {
+        slug: "stale".into(),
+        vni: 999,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // A member's periodic re-registration triggers a resync that repairs it.
+    wait_for("A repaired and B cleaned", || {
+        let f = &f;
+        async move {
+            let ok_a = f.bvi(A, "test").await.is_some_and(|b| b.mtu == 9000);
+            let l = f
+                .client()
+                .await
+                .list_evpn_instances(v1::InstanceRef {
+                    instance_id: B.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            ok_a && l.evpn_instances.iter().all(|e| e.slug != "stale")
+        }
+    })
+    .await;
+    let st = c
+        .get_instance_status(v1::InstanceRef {
+            instance_id: A.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(st.memberships[0].configured, "{st:?}");
+    assert!(
+        metric_value(&f.metrics(), "evpnr_resyncs_total", &["result=\"changed\""]).unwrap() >= 2.0
+    );
+    f.host_mut(A).kill_evpnd();
 }
