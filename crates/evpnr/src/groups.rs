@@ -139,7 +139,9 @@ impl Registry {
         })?;
         let ml = self.member_lock(id);
         let _m = ml.lock().await;
-        if let Err(e) = self.converge(id, Some(group)).await {
+        let r = self.converge(id, Some(group)).await;
+        self.mark_membership(id, group, r.as_ref().err().map(ToString::to_string));
+        if let Err(e) = r {
             // `configure` rolled the member back; undo the membership.
             let _ = self.mutate(|s| {
                 if let Some(g) = s.groups.get_mut(group) {

@@ -135,6 +135,7 @@ impl Registry {
                 }
             }
         }
+        self.refresh();
         let reg = self.clone();
         let id = id.to_string();
         tokio::spawn(async move { reg.watch_member(id, cancel).await });
@@ -146,6 +147,7 @@ impl Registry {
         if let Some(rt) = self.lock().rt.remove(id) {
             rt.cancel.cancel();
         }
+        self.refresh();
     }
 
     fn set_conn(&self, id: &str, conn: Conn, err: Option<String>) -> bool {

@@ -51,13 +51,9 @@ impl RegistryMetrics {
             group_primary: Family::default(),
             moves: Family::default(),
             move_duration: Family::new_with_constructor(|| {
-                Histogram::new(
-                    [
-                        0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                        5.0,
-                    ]
-                    .into_iter(),
-                )
+                Histogram::new([
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
             }),
             resyncs: Family::default(),
             member_rpcs: Family::default(),

@@ -209,15 +209,16 @@ impl Registry {
                 ("op", op),
             ],
         );
-        // Persist the intent: from now on a resync of `target` binds only
-        // once no other possible holder is left, and any other holder is
-        // released by its resync.
-        self.mutate(|s| {
+        // The intent, in memory: from now on a resync of an old holder
+        // releases it instead of binding it again, and a resync of `target`
+        // binds only once no other possible holder is left. It reaches the
+        // disk with the bind below (one fsync per move); a crash before that
+        // falls back to the old primary, which is equally consistent.
+        self.mutate_mem(|s| {
             if let Some(g) = s.groups.get_mut(group) {
                 g.primary = Some(target.to_string());
             }
-            Ok(())
-        })?;
+        });
         // Break: release on every possible holder, concurrently, each under
         // its own member lock.
         let releases = others.iter().map(|h| {

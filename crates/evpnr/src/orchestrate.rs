@@ -102,6 +102,18 @@ impl Registry {
         }
     }
 
+    /// Record the outcome of configuring one membership.
+    pub fn mark_membership(&self, id: &str, group: &str, err: Option<String>) {
+        self.with_rt(id, |rt| {
+            let s = rt.memberships.entry(group.to_string()).or_default();
+            s.configured = err.is_none();
+            if err.is_none() {
+                s.last_resync = Some(SystemTime::now());
+            }
+            s.last_error = err.unwrap_or_default();
+        });
+    }
+
     fn set_status(&self, id: &str, groups: &[String], err: Option<String>) {
         self.with_rt(id, |rt| {
             rt.memberships.retain(|g, _| groups.contains(g));
@@ -373,17 +385,17 @@ impl Registry {
     /// group's primary (no other possible holder left), resync the primary
     /// so it binds.
     fn released(self: &Arc<Self>, id: &str, group: &str, notify: bool) -> Result<(), Error> {
-        let unblock = self.mutate(|s| {
-            let Some(g) = s.groups.get_mut(group) else {
-                return Ok(None);
-            };
+        // Forgetting a holder may be lost in a crash: the stale entry only
+        // causes one more (idempotent) release after the restart.
+        let unblock = self.mutate_mem(|s| {
+            let g = s.groups.get_mut(group)?;
             if !g.holders.remove(id) {
-                return Ok(None);
+                return None;
             }
-            Ok(g.primary.clone().filter(|p| {
+            g.primary.clone().filter(|p| {
                 notify && p != id && matches!(g.wanted_role(p), WantedRole::Primary { .. })
-            }))
-        })?;
+            })
+        });
         if let Some(p) = unblock {
             self.trigger_resync(&p);
         }

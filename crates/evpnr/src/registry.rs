@@ -154,12 +154,35 @@ impl Registry {
         Ok(out)
     }
 
-    /// Change run-time state of member `id` (if it exists).
-    pub fn with_rt<T>(&self, id: &str, f: impl FnOnce(&mut MemberRt) -> T) -> Option<T> {
+    /// Change the state in memory only; it reaches the disk with the next
+    /// [`Registry::mutate`]. For changes that are safe to lose in a crash:
+    /// the in-memory intent of a move (a crash before the move persists its
+    /// bind falls back to the old primary), and forgetting a confirmed
+    /// holder (a stale entry only causes one more, idempotent release).
+    /// Saves an fsync per step on the move path.
+    pub fn mutate_mem<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let mut g = self.lock();
-        let out = g.rt.get_mut(id).map(f);
+        let out = f(&mut g.state);
         self.refresh_gauges(&g);
         out
+    }
+
+    /// Change run-time state of member `id` (if it exists). The gauges are
+    /// refreshed when its connection state or readiness changed.
+    pub fn with_rt<T>(&self, id: &str, f: impl FnOnce(&mut MemberRt) -> T) -> Option<T> {
+        let mut g = self.lock();
+        let rt = g.rt.get_mut(id)?;
+        let before = (rt.conn, rt.ready);
+        let out = f(rt);
+        if before != (rt.conn, rt.ready) {
+            self.refresh_gauges(&g);
+        }
+        Some(out)
+    }
+
+    /// Recompute the state gauges now (after members were added or removed).
+    pub fn refresh(&self) {
+        self.refresh_gauges(&self.lock());
     }
 
     /// A group (cloned), or NOT_FOUND.

@@ -574,3 +574,53 @@ async fn mtu_on_all_members_and_resync_repairs_drift() {
     );
     f.host_mut(A).kill_evpnd();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_join_is_rolled_back_and_retried() {
+    let _s = serial().await;
+    let Some(mut f) = Fleet::new("failed_join_is_rolled_back_and_retried", &[A, B]).await else {
+        return;
+    };
+    f.start_all().await;
+    let mut c = f.client().await;
+    c.create_group(v1::CreateGroupRequest {
+        group_id: "test".into(),
+        vni: 100,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // B's VPP refuses the BVI's loopback: the join fails after the eVPN
+    // was created, and is rolled back.
+    f.host(B)
+        .sim
+        .faults()
+        .error_on_nth("create_loopback_instance", 1, -1);
+    let e = c
+        .add_group_member(v1::GroupMemberRequest {
+            group_id: "test".into(),
+            instance_id: B.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_ne!(e.code(), tonic::Code::Ok);
+    let l = c
+        .list_evpn_instances(v1::InstanceRef {
+            instance_id: B.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(l.evpn_instances.is_empty(), "not rolled back: {l:?}");
+    assert!(f.group("test").await.members.is_empty());
+    // The fault was one-shot: joining again works.
+    f.host(B).sim.faults().reset();
+    c.add_group_member(v1::GroupMemberRequest {
+        group_id: "test".into(),
+        instance_id: B.into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(role(&f.bvi(B, "test").await), CANDIDATE);
+    f.host_mut(A).kill_evpnd();
+}

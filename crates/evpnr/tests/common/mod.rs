@@ -35,8 +35,17 @@ pub fn evpnd_bin() -> PathBuf {
     B.get_or_init(|| {
         let p = PathBuf::from(EVPNR).with_file_name("evpnd");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // Same profile as evpnr (benchmarks run release builds).
+        let release = p
+            .parent()
+            .and_then(|d| d.file_name())
+            .is_some_and(|n| n == "release");
+        let mut args = vec!["build", "--quiet", "-p", "evpnd"];
+        if release {
+            args.push("--release");
+        }
         let st = std::process::Command::new(cargo)
-            .args(["build", "--quiet", "-p", "evpnd"])
+            .args(&args)
             .status()
             .expect("run cargo build -p evpnd");
         assert!(st.success(), "cargo build -p evpnd failed");
