@@ -71,6 +71,20 @@ async fn run(latency_ms: u64, moves: usize) -> Option<(f64, f64, f64, usize)> {
         ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let vpp_calls: usize = f.hosts.iter().map(|h| h.changes().len()).sum();
+    // Where the time goes: mean member RPC latency per method, as evpnr saw it.
+    let m = f.metrics();
+    for method in ["ReleaseGroupBVI", "GetMacAnnouncers", "BindGroupBVI"] {
+        let l = format!("method=\"{method}\"");
+        let sum = evpn_testkit::metric_value(&m, "evpnr_member_rpc_duration_seconds_sum", &[&l]);
+        let n = evpn_testkit::metric_value(&m, "evpnr_member_rpc_duration_seconds_count", &[&l]);
+        if let (Some(s), Some(n)) = (sum, n) {
+            println!(
+                "  {lat_label}: {method} mean {:.2} ms ({n} calls)",
+                s / n * 1e3,
+                lat_label = format!("{latency_ms} ms")
+            );
+        }
+    }
     f.check_vmac_exclusive(&g.vmac, &[]).unwrap();
     ms.sort_by(f64::total_cmp);
     Some((

@@ -62,6 +62,7 @@ impl Registry {
             return Err(Status::not_found(format!("instance {id:?} not found")));
         };
         let timeout = self.cfg().member_timeout.0;
+        let started = std::time::Instant::now();
         let r = match tokio::time::timeout(timeout, f(c)).await {
             Ok(r) => r.map(|r| r.into_inner()),
             Err(_) => Err(Status::deadline_exceeded(format!(
@@ -72,6 +73,12 @@ impl Registry {
             Ok(_) => Code::Ok,
             Err(s) => s.code(),
         };
+        self.metrics
+            .member_rpc_duration
+            .get_or_create(&crate::metrics::MethodLabels {
+                method: method.into(),
+            })
+            .observe(started.elapsed().as_secs_f64());
         self.metrics
             .member_rpcs
             .get_or_create(&RpcLabels {

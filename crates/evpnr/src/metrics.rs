@@ -23,6 +23,11 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RpcLabels {
     pub method: String,
     pub code: String,
@@ -39,6 +44,7 @@ pub struct RegistryMetrics {
     pub move_duration: Family<ResultLabels, Histogram>,
     pub resyncs: Family<ResultLabels, Counter>,
     pub member_rpcs: Family<RpcLabels, Counter>,
+    pub member_rpc_duration: Family<MethodLabels, Histogram>,
 }
 
 impl RegistryMetrics {
@@ -57,6 +63,11 @@ impl RegistryMetrics {
             }),
             resyncs: Family::default(),
             member_rpcs: Family::default(),
+            member_rpc_duration: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+            }),
         };
         reg.register(
             "instances",
@@ -93,6 +104,11 @@ impl RegistryMetrics {
             "member_rpcs",
             "RPCs sent to member evpnds, by method and status code",
             m.member_rpcs.clone(),
+        );
+        reg.register(
+            "member_rpc_duration_seconds",
+            "Latency of RPCs to member evpnds (streams: until the stream opened), by method",
+            m.member_rpc_duration.clone(),
         );
         m
     }
