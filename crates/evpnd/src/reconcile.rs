@@ -130,7 +130,7 @@ pub async fn reconcile_evpn(m: &Manager, e: &Evpn, rep: &mut Report) -> Result<O
     if e.bvi.is_none() {
         return Ok(None);
     }
-    if fixes.iter().any(|f| *f == Fix::Create) {
+    if fixes.contains(&Fix::Create) {
         return Ok(m.dp.observe(&r).await?.bvi.map(|b| b.handle));
     }
     Ok(obs.bvi.map(|b| b.handle))
