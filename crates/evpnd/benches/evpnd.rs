@@ -40,16 +40,32 @@ async fn main() {
     let t = Instant::now();
     for i in 0..100u32 {
         let slug = format!("e{i}");
-        c.create_evpn_instance(v1::CreateEvpnInstanceRequest { slug: slug.clone(), vni: 1000 + i, ..Default::default() })
-            .await
-            .unwrap();
-        c.create_bvi(v1::CreateBviRequest { slug, ..Default::default() }).await.unwrap();
+        c.create_evpn_instance(v1::CreateEvpnInstanceRequest {
+            slug: slug.clone(),
+            vni: 1000 + i,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        c.create_bvi(v1::CreateBviRequest {
+            slug,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     }
     let create_s = t.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let loaded = rss_kib(pid);
-    println!("evpnd resident memory: idle {:.1} MB, with 100 eVPNs+BVIs {:.1} MB", idle as f64 / 1024.0, loaded as f64 / 1024.0);
-    println!("creating 100 eVPNs + BVIs (real BIRD applies) took {create_s:.2} s ({:.1} ms each)", create_s * 10.0);
+    println!(
+        "evpnd resident memory: idle {:.1} MB, with 100 eVPNs+BVIs {:.1} MB",
+        idle as f64 / 1024.0,
+        loaded as f64 / 1024.0
+    );
+    println!(
+        "creating 100 eVPNs + BVIs (real BIRD applies) took {create_s:.2} s ({:.1} ms each)",
+        create_s * 10.0
+    );
 
     // Reads while a write is stuck on a hung VPP call.
     h.sim.faults().hang("sw_interface_set_mac_address");
@@ -68,10 +84,19 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < deadline && !stuck.is_finished() {
         let t = Instant::now();
-        c.get_bvi(v1::EvpnRef { slug: "e7".into(), ..Default::default() }).await.unwrap();
+        c.get_bvi(v1::EvpnRef {
+            slug: "e7".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         lat.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        let l = c.list_evpn_instances(v1::InstanceRef::default()).await.unwrap().into_inner();
+        let l = c
+            .list_evpn_instances(v1::InstanceRef::default())
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(l.evpn_instances.len(), 100);
         lat.push(t.elapsed().as_secs_f64() * 1e3);
     }
@@ -83,6 +108,9 @@ async fn main() {
         pct(&mut lat, 0.99)
     );
     let r = stuck.await.unwrap();
-    println!("the stuck write ended with: {:?}", r.err().map(|e| e.code()));
+    println!(
+        "the stuck write ended with: {:?}",
+        r.err().map(|e| e.code())
+    );
     h.sim.faults().reset();
 }

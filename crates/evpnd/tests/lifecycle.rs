@@ -194,6 +194,39 @@ async fn every_rpc_against_vppsim_and_real_bird() {
     c.bind_group_bvi(bind_req()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(h.sim.journal().is_empty(), "{:?}", h.sim.journal());
+    // Metrics: VPP calls by message and result, eVPN count, BVI role, readiness.
+    let (_, m) = evpn_testkit::http_get(&h.evpnd().metrics_addr().unwrap(), "/metrics").unwrap();
+    let mv = |name: &str, labels: &[&str]| evpn_testkit::metric_value(&m, name, labels);
+    assert!(
+        mv(
+            "evpnd_vpp_api_calls_total",
+            &["msg=\"sw_interface_set_mac_address\"", "result=\"ok\""]
+        )
+        .unwrap()
+            >= 1.0,
+        "{m}"
+    );
+    assert_eq!(mv("evpnd_evpn_instances", &[]), Some(1.0), "{m}");
+    assert_eq!(
+        mv("evpnd_bvi_role", &["evpn=\"test\"", "role=\"primary\""]),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(mv("evpnd_ready", &[]), Some(1.0), "{m}");
+    assert_eq!(mv("evpnd_vpp_connected", &[]), Some(1.0), "{m}");
+    assert!(
+        mv("evpnd_bird_applies_total", &["result=\"ok\""]).unwrap() >= 1.0,
+        "{m}"
+    );
+    assert!(
+        mv(
+            "evpnd_grpc_requests_total",
+            &["method=\"BindGroupBVI\"", "code=\"OK\""]
+        )
+        .unwrap()
+            >= 2.0,
+        "{m}"
+    );
     let ann = c
         .get_mac_announcers(v1::GetMacAnnouncersRequest {
             slug: "test".into(),
