@@ -655,3 +655,38 @@ async fn reads_answer_while_a_vpp_call_hangs() {
     assert_eq!(r.unwrap_err().code(), tonic::Code::DeadlineExceeded);
     h.sim.faults().reset();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_registry_never_disturbs_the_host() {
+    let Some(mut h) = Host::new("an_unreachable_registry_never_disturbs_the_host", "r1").await
+    else {
+        return;
+    };
+    // A port nobody listens on: registration fails and is retried with back-off.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let cfg = h.config().replace(
+        "evpnd:\n",
+        &format!("evpnd:\n  registry: 127.0.0.1:{port}\n"),
+    );
+    let path = h.dir.path().join("evpnd.yaml");
+    std::fs::write(&path, cfg).unwrap();
+    let d = evpn_testkit::Daemon::spawn(common::BIN, &["--config", path.to_str().unwrap()], &[])
+        .unwrap();
+    d.wait_log("reconcile-finished", T).unwrap();
+    let v = d.wait_log("registry-register-failed", T).unwrap();
+    assert_eq!(v["level"], "WARN");
+    h.evpnd = Some(d);
+    let mut c = h.client().await;
+    c.create_evpn_instance(create_req("test", 100))
+        .await
+        .unwrap();
+    let me = c
+        .get_instance(v1::InstanceRef::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(me.ready && !me.registered, "{me:?}");
+    assert_eq!(me.registry_address, format!("127.0.0.1:{port}"));
+}
