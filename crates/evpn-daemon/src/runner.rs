@@ -198,6 +198,13 @@ where
         crate::serve::health_and_reflection(&[service_name, ""]).await?;
     tracing::info!(addr = %grpc_local, "grpc-listening");
     let shutdown = daemon.shutdown.clone();
+    // Small request/response RPCs: disable Nagle, or every answer waits for
+    // the peer's delayed ACK (~40 ms).
+    let incoming = futures::StreamExt::map(TcpListenerStream::new(grpc), |s| {
+        s.inspect(|s| {
+            let _ = s.set_nodelay(true);
+        })
+    });
     let server = tonic::transport::Server::builder()
         .layer(crate::grpc_metrics::GrpcMetricsLayer::new(
             daemon.metrics.clone(),
@@ -206,9 +213,7 @@ where
         .add_service(refl_v1)
         .add_service(refl_v1alpha)
         .add_service(svc)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), async move {
-            shutdown.cancelled().await
-        });
+        .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await });
     tokio::pin!(server);
     // Streams end on shutdown; a client that keeps an idle connection open
     // must not keep the process alive: drain for at most DRAIN_TIMEOUT.

@@ -108,6 +108,7 @@ struct FileConfig {
     registry: Option<String>,
     state_dir: Option<PathBuf>,
     dataplane: Option<Dataplane>,
+    reconcile_interval: Option<HumanDuration>,
     #[serde(default)]
     vpp: VppFile,
     #[serde(default)]
@@ -213,6 +214,8 @@ pub struct Config {
     pub registry: String,
     pub state_dir: PathBuf,
     pub dataplane: Dataplane,
+    /// Period of the drift-repairing reconcile after start-up (0 = only at start).
+    pub reconcile_interval: HumanDuration,
     pub vpp: VppConfig,
     pub bird: BirdConfig,
     pub evpn: EvpnDefaults,
@@ -399,6 +402,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             .or(f.state_dir)
             .unwrap_or_else(|| "/var/lib/evpnd".into()),
         dataplane,
+        reconcile_interval: dur(f.reconcile_interval, "30s"),
         vpp: VppConfig {
             api_socket: args
                 .vpp_api_socket

@@ -47,7 +47,8 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
     {
         let mgr = mgr.clone();
         let shutdown = daemon.shutdown.clone();
-        tokio::spawn(async move { reconcile::run_until_ready(&mgr, shutdown).await });
+        let interval = cfg.reconcile_interval.0;
+        tokio::spawn(async move { reconcile::run(&mgr, interval, shutdown).await });
     }
     let registered = Arc::new(AtomicBool::new(false));
     tokio::spawn(registrar::run(

@@ -270,7 +270,9 @@ impl Manager {
             self.delete_bvi_locked(&mut st, slug).await?;
         }
         self.bird.remove(slug).await?;
-        self.dp.delete_evpn(&ref_of(&e)).await?;
+        if let Err(err) = self.dp.delete_evpn(&ref_of(&e)).await {
+            return Err(self.heal_after(&st, slug, err).await);
+        }
         st.evpns.remove(slug);
         self.commit(&st, None)?;
         self.event(
@@ -379,19 +381,23 @@ impl Manager {
         };
         let mac = mac.unwrap_or_else(|| Mac::derived(&[&self.cfg.instance_id, slug]));
         let mtu = mtu.unwrap_or(e.mtu);
-        if b.mtu != mtu {
-            self.dp.set_mtu(&ref_of(&e), mtu).await?;
-            b.mtu = mtu;
-        }
-        if b.instance_mac != mac {
-            if b.binding.is_none() {
+        let steps = async {
+            if b.mtu != mtu {
+                self.dp.set_mtu(&ref_of(&e), mtu).await?;
+            }
+            if b.instance_mac != mac && b.binding.is_none() {
                 self.dp.set_mac(&ref_of(&e), mac).await?;
                 self.dp
                     .set_link_local(&ref_of(&e), mac.link_local())
                     .await?;
             }
-            b.instance_mac = mac;
+            Ok::<(), Error>(())
+        };
+        if let Err(err) = steps.await {
+            return Err(self.heal_after(&st, slug, err).await);
         }
+        b.mtu = mtu;
+        b.instance_mac = mac;
         b.modified_ms = now_ms();
         e.bvi = Some(b);
         st.evpns.insert(slug.to_string(), e.clone());
@@ -423,7 +429,9 @@ impl Manager {
             self.release_locked(st, slug, "").await?;
         }
         let e = Self::get(st, slug)?.clone();
-        self.dp.delete_bvi(&ref_of(&e)).await?;
+        if let Err(err) = self.dp.delete_bvi(&ref_of(&e)).await {
+            return Err(self.heal_after(st, slug, err).await);
+        }
         let mut n = e.clone();
         n.bvi = None;
         st.evpns.insert(slug.to_string(), n);
@@ -435,6 +443,14 @@ impl Manager {
             &[("evpn", slug.to_string())],
         );
         Ok(())
+    }
+
+    /// After a failed write on `slug`, bring it back to its committed state
+    /// (best effort) so that a retry starts clean; returns `err`.
+    async fn heal_after(&self, st: &HostState, slug: &str, err: Error) -> Error {
+        let bd = st.evpns.get(slug).map_or(0, |e| e.bd_id);
+        crate::reconcile::heal(self, st.evpns.get(slug), slug, bd).await;
+        err
     }
 
     /// BindGroupBVI: MAC → BIRD → link-local → addresses last → announce.
@@ -467,29 +483,35 @@ impl Manager {
         {
             return Ok(e);
         }
-        if b.binding.is_some() && old_mac != vmac {
-            // A different vMAC: release the old identity first (addresses first).
-            for a in &old_addrs {
+        let steps = async {
+            if b.binding.is_some() && old_mac != vmac {
+                // A different vMAC: release the old identity first (addresses first).
+                for a in &old_addrs {
+                    self.dp.del_address(&r, *a).await?;
+                }
+            }
+            if old_mac != vmac {
+                self.dp.set_mac(&r, vmac).await?;
+                if let Err(err) = self.bird.notify_mac(slug).await {
+                    tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
+                }
+                self.dp.set_link_local(&r, vmac.link_local()).await?;
+            }
+            let keep: Vec<IpNet> = if old_mac == vmac {
+                old_addrs.clone()
+            } else {
+                Vec::new()
+            };
+            for a in keep.iter().filter(|a| !addrs.contains(a)) {
                 self.dp.del_address(&r, *a).await?;
             }
-        }
-        if old_mac != vmac {
-            self.dp.set_mac(&r, vmac).await?;
-            if let Err(err) = self.bird.notify_mac(slug).await {
-                tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
+            for a in addrs.iter().filter(|a| !keep.contains(a)) {
+                self.dp.add_address(&r, *a).await?;
             }
-            self.dp.set_link_local(&r, vmac.link_local()).await?;
-        }
-        let keep: Vec<IpNet> = if old_mac == vmac {
-            old_addrs.clone()
-        } else {
-            Vec::new()
+            Ok::<(), Error>(())
         };
-        for a in keep.iter().filter(|a| !addrs.contains(a)) {
-            self.dp.del_address(&r, *a).await?;
-        }
-        for a in addrs.iter().filter(|a| !keep.contains(a)) {
-            self.dp.add_address(&r, *a).await?;
+        if let Err(err) = steps.await {
+            return Err(self.heal_after(&st, slug, err).await);
         }
         b.binding = Some(Binding {
             group_id: group.to_string(),
@@ -581,15 +603,21 @@ impl Manager {
         };
         self.bump_announce(slug);
         let r = ref_of(&e);
-        for a in &bind.addresses {
-            self.dp.del_address(&r, *a).await?;
-        }
-        self.dp.set_mac(&r, b.instance_mac).await?;
-        self.dp
-            .set_link_local(&r, b.instance_mac.link_local())
-            .await?;
-        if let Err(err) = self.bird.notify_mac(slug).await {
-            tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
+        let steps = async {
+            for a in &bind.addresses {
+                self.dp.del_address(&r, *a).await?;
+            }
+            self.dp.set_mac(&r, b.instance_mac).await?;
+            self.dp
+                .set_link_local(&r, b.instance_mac.link_local())
+                .await?;
+            if let Err(err) = self.bird.notify_mac(slug).await {
+                tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
+            }
+            Ok::<(), Error>(())
+        };
+        if let Err(err) = steps.await {
+            return Err(self.heal_after(st, slug, err).await);
         }
         b.binding = None;
         b.modified_ms = now_ms();

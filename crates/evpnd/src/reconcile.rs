@@ -109,6 +109,60 @@ pub struct Report {
     pub bird_changed: usize,
 }
 
+/// Make the dataplane and BIRD match one persisted eVPN; returns the
+/// number of changes and the BVI's observed handle.
+pub async fn reconcile_evpn(m: &Manager, e: &Evpn, rep: &mut Report) -> Result<Option<u32>, Error> {
+    let r = ref_of(e);
+    let obs = m.dp.observe(&r).await?;
+    if !obs.bridge {
+        m.dp.create_evpn(&r).await?;
+        rep.bridges_created += 1;
+    }
+    if m.bird.set(e).await? {
+        rep.bird_changed += 1;
+    }
+    let fixes = plan_bvi(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref());
+    for f in &fixes {
+        tracing::info!(evpn = %e.slug, fix = ?f, "reconcile-fix");
+        apply_fix(m, e, f).await?;
+    }
+    rep.bvi_fixes += fixes.len();
+    if e.bvi.is_none() {
+        return Ok(None);
+    }
+    if fixes.contains(&Fix::Create) {
+        return Ok(m.dp.observe(&r).await?.bvi.map(|b| b.handle));
+    }
+    Ok(obs.bvi.map(|b| b.handle))
+}
+
+/// After a write failed half-way: bring that eVPN back to its persisted
+/// (last committed) state, best effort, so a retry starts clean.
+pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) {
+    let mut rep = Report::default();
+    let r = match e {
+        Some(e) => reconcile_evpn(m, e, &mut rep).await.map(|_| ()),
+        None => {
+            // Not persisted: nothing of it may remain.
+            let r = EvpnRef {
+                slug,
+                bd_id,
+                vni: 0,
+                mtu: 0,
+            };
+            async {
+                m.dp.delete_bvi(&r).await?;
+                m.dp.delete_evpn(&r).await
+            }
+            .await
+        }
+    };
+    match r {
+        Ok(()) => tracing::info!(evpn = slug, fixes = rep.bvi_fixes, "heal-finished"),
+        Err(err) => tracing::warn!(evpn = slug, error = %err, "heal-failed"),
+    }
+}
+
 /// One reconcile pass under the write lock.
 pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
     let st = m.lock().await;
@@ -116,27 +170,8 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
     let mut rep = Report::default();
     let mut handles = BTreeMap::new();
     for e in st.evpns.values() {
-        let r = ref_of(e);
-        let obs = m.dp.observe(&r).await?;
-        if !obs.bridge {
-            m.dp.create_evpn(&r).await?;
-            rep.bridges_created += 1;
-        }
-        if m.bird.set(e).await? {
-            rep.bird_changed += 1;
-        }
-        let fixes = plan_bvi(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref());
-        for f in &fixes {
-            tracing::info!(evpn = %e.slug, fix = ?f, "reconcile-fix");
-            apply_fix(m, e, f).await?;
-        }
-        rep.bvi_fixes += fixes.len();
-        if e.bvi.is_some() {
-            if let Some(h) = obs.bvi.as_ref().map(|b| b.handle) {
-                handles.insert(e.slug.clone(), h);
-            } else if let Some(b) = m.dp.observe(&r).await?.bvi {
-                handles.insert(e.slug.clone(), b.handle);
-            }
+        if let Some(h) = reconcile_evpn(m, e, &mut rep).await? {
+            handles.insert(e.slug.clone(), h);
         }
     }
     // Orphans: bridge domains in our range (and their loopbacks) that the
@@ -170,6 +205,33 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
     drop(st);
     m.publish_handles(handles);
     Ok(rep)
+}
+
+/// Reconcile until it succeeds (back-off 0.5 s .. 15 s), mark ready, then
+/// keep reconciling every `interval` (a pass over a matching host only reads)
+/// so a restarted VPP or a manual change is repaired.
+pub async fn run(m: &Manager, interval: Duration, shutdown: tokio_util::sync::CancellationToken) {
+    run_until_ready(m, shutdown.clone()).await;
+    if interval.is_zero() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match reconcile_once(m).await {
+            Ok(rep) if rep != Report::default() => tracing::warn!(
+                bridges_created = rep.bridges_created,
+                bvi_fixes = rep.bvi_fixes,
+                orphans_removed = rep.orphans_removed,
+                bird_changed = rep.bird_changed,
+                "reconcile-repaired-drift"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reconcile-failed"),
+        }
+    }
 }
 
 /// Reconcile until it succeeds (back-off 0.5 s .. 15 s), then mark ready.

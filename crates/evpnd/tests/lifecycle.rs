@@ -194,6 +194,39 @@ async fn every_rpc_against_vppsim_and_real_bird() {
     c.bind_group_bvi(bind_req()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(h.sim.journal().is_empty(), "{:?}", h.sim.journal());
+    // Metrics: VPP calls by message and result, eVPN count, BVI role, readiness.
+    let (_, m) = evpn_testkit::http_get(&h.evpnd().metrics_addr().unwrap(), "/metrics").unwrap();
+    let mv = |name: &str, labels: &[&str]| evpn_testkit::metric_value(&m, name, labels);
+    assert!(
+        mv(
+            "evpnd_vpp_api_calls_total",
+            &["msg=\"sw_interface_set_mac_address\"", "result=\"ok\""]
+        )
+        .unwrap()
+            >= 1.0,
+        "{m}"
+    );
+    assert_eq!(mv("evpnd_evpn_instances", &[]), Some(1.0), "{m}");
+    assert_eq!(
+        mv("evpnd_bvi_role", &["evpn=\"test\"", "role=\"primary\""]),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(mv("evpnd_ready", &[]), Some(1.0), "{m}");
+    assert_eq!(mv("evpnd_vpp_connected", &[]), Some(1.0), "{m}");
+    assert!(
+        mv("evpnd_bird_applies_total", &["result=\"ok\""]).unwrap() >= 1.0,
+        "{m}"
+    );
+    assert!(
+        mv(
+            "evpnd_grpc_requests_total",
+            &["method=\"BindGroupBVI\"", "code=\"OK\""]
+        )
+        .unwrap()
+            >= 2.0,
+        "{m}"
+    );
     let ann = c
         .get_mac_announcers(v1::GetMacAnnouncersRequest {
             slug: "test".into(),
@@ -621,4 +654,39 @@ async fn reads_answer_while_a_vpp_call_hangs() {
     let r = tokio::time::timeout(T, write).await.unwrap().unwrap();
     assert_eq!(r.unwrap_err().code(), tonic::Code::DeadlineExceeded);
     h.sim.faults().reset();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_registry_never_disturbs_the_host() {
+    let Some(mut h) = Host::new("an_unreachable_registry_never_disturbs_the_host", "r1").await
+    else {
+        return;
+    };
+    // A port nobody listens on: registration fails and is retried with back-off.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let cfg = h.config().replace(
+        "evpnd:\n",
+        &format!("evpnd:\n  registry: 127.0.0.1:{port}\n"),
+    );
+    let path = h.dir.path().join("evpnd.yaml");
+    std::fs::write(&path, cfg).unwrap();
+    let d = evpn_testkit::Daemon::spawn(common::BIN, &["--config", path.to_str().unwrap()], &[])
+        .unwrap();
+    d.wait_log("reconcile-finished", T).unwrap();
+    let v = d.wait_log("registry-register-failed", T).unwrap();
+    assert_eq!(v["level"], "WARN");
+    h.evpnd = Some(d);
+    let mut c = h.client().await;
+    c.create_evpn_instance(create_req("test", 100))
+        .await
+        .unwrap();
+    let me = c
+        .get_instance(v1::InstanceRef::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(me.ready && !me.registered, "{me:?}");
+    assert_eq!(me.registry_address, format!("127.0.0.1:{port}"));
 }
