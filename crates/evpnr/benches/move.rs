@@ -79,9 +79,8 @@ async fn run(latency_ms: u64, moves: usize) -> Option<(f64, f64, f64, usize)> {
         let n = evpn_testkit::metric_value(&m, "evpnr_member_rpc_duration_seconds_count", &[&l]);
         if let (Some(s), Some(n)) = (sum, n) {
             println!(
-                "  {lat_label}: {method} mean {:.2} ms ({n} calls)",
-                s / n * 1e3,
-                lat_label = format!("{latency_ms} ms")
+                "  {latency_ms} ms: {method} mean {:.2} ms ({n} calls)",
+                s / n * 1e3
             );
         }
     }
