@@ -45,12 +45,17 @@ impl Registry {
                 slug: group.to_string(),
                 mac: vmac.to_string(),
             };
-            match self
-                .call(target, "GetMacAnnouncers", |mut c| async move {
-                    c.get_mac_announcers(req).await
-                })
-                .await
-            {
+            // A poll never outlasts max-wait, even if the member hangs.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let poll = self.call(target, "GetMacAnnouncers", |mut c| async move {
+                c.get_mac_announcers(req).await
+            });
+            let answer = tokio::time::timeout(left, poll).await.unwrap_or_else(|_| {
+                Err(tonic::Status::deadline_exceeded(
+                    "no answer within move.max-wait",
+                ))
+            });
+            match answer {
                 Ok(a) if a.vteps.is_empty() => break Settled::Evidence { polls },
                 Ok(a) => {
                     if Instant::now() + cfg.move_.poll_interval.0 > deadline {

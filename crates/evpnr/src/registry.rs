@@ -247,3 +247,116 @@ impl Registry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn registry(dir: &std::path::Path) -> Registry {
+        let cfg = crate::config::load(&crate::config::Args::parse_from(["evpnr"]))
+            .unwrap()
+            .cfg;
+        let (_tx, rx) = watch::channel(Arc::new(cfg));
+        let mut reg = prometheus_client::registry::Registry::default();
+        Registry::new(
+            State::default(),
+            Store::open(dir).unwrap(),
+            EventBroker::new("", 64),
+            RegistryMetrics::register(&mut reg),
+            rx,
+            CancellationToken::new(),
+        )
+    }
+
+    fn member(id: &str) -> crate::model::Member {
+        crate::model::Member {
+            id: id.into(),
+            grpc_address: "127.0.0.1:1".into(),
+            version: String::new(),
+            registered_at: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn mutate_persists_before_publishing_and_a_failed_save_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let r = registry(&state_dir);
+        r.mutate(|s| {
+            s.members.insert("a".into(), member("a"));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            Store::open(&state_dir)
+                .unwrap()
+                .load()
+                .unwrap()
+                .members
+                .len(),
+            1
+        );
+        // An error from the closure leaves everything as it was.
+        let e = r.mutate(|s| {
+            s.members.clear();
+            Err::<(), _>(Error::FailedPrecondition("no".into()))
+        });
+        assert!(e.is_err());
+        assert_eq!(r.read(|i| i.state.members.len()), 1);
+        // The disk refuses: the change is not published.
+        std::fs::remove_dir_all(&state_dir).unwrap();
+        let e = r
+            .mutate(|s| {
+                s.members.insert("b".into(), member("b"));
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(matches!(e, Error::Unavailable(_)), "{e}");
+        assert_eq!(r.read(|i| i.state.members.len()), 1);
+    }
+
+    #[test]
+    fn memory_only_changes_reach_the_disk_with_the_next_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = registry(dir.path());
+        r.mutate_mem(|s| {
+            s.members.insert("a".into(), member("a"));
+        });
+        assert!(
+            Store::open(dir.path())
+                .unwrap()
+                .load()
+                .unwrap()
+                .members
+                .is_empty()
+        );
+        r.mutate(|s| {
+            s.members.insert("b".into(), member("b"));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            Store::open(dir.path())
+                .unwrap()
+                .load()
+                .unwrap()
+                .members
+                .len(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn keyed_locks_serialise_one_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = registry(dir.path());
+        let a = r.member_lock("a");
+        let _held = a.lock().await;
+        // Another member's lock is free while "a" is held.
+        assert!(r.member_lock("b").try_lock().is_ok());
+        assert!(r.member_lock("a").try_lock().is_err());
+        // Group locks are a separate space.
+        assert!(r.group_lock("a").try_lock().is_ok());
+    }
+}
