@@ -624,3 +624,134 @@ async fn failed_join_is_rolled_back_and_retried() {
     assert_eq!(role(&f.bvi(B, "test").await), CANDIDATE);
     f.host_mut(A).kill_evpnd();
 }
+
+/// A tiny deterministic generator (no extra dependency).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_operations_and_kills_never_make_two_holders() {
+    let _s = serial().await;
+    const C: &str = "dpu1-zrh0";
+    let ids = [A, B, C];
+    let Some(mut f) = Fleet::new("random_operations_and_kills_never_make_two_holders", &ids).await
+    else {
+        return;
+    };
+    f.start_all().await;
+    let vmac = demo_group(&f).await;
+    f.client()
+        .await
+        .add_group_member(v1::GroupMemberRequest {
+            group_id: "test".into(),
+            instance_id: C.into(),
+        })
+        .await
+        .unwrap();
+    // RANDOM_SEED reproduces or explores other sequences.
+    let seed = std::env::var("RANDOM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_0006);
+    let mut rng = Lcg(seed);
+    let mut down: Vec<&str> = Vec::new();
+    let mut moved = 0;
+    for step in 0..30 {
+        let id = ids[rng.next(3)];
+        let mut c = f.client().await;
+        match rng.next(10) {
+            0..=3 | 7 => match move_to(&f, id, false).await {
+                Ok(_) => moved += 1,
+                Err(e) => eprintln!("step {step}: move to {id}: {:?} {}", e.code(), e.message()),
+            },
+            4 => {
+                let _ = c
+                    .bind_group_bvi(v1::BindGroupBviRequest {
+                        group_id: "test".into(),
+                        instance_id: id.into(),
+                    })
+                    .await;
+            }
+            5 => {
+                let _ = c
+                    .release_group_bvi(v1::ReleaseGroupBviRequest {
+                        group_id: "test".into(),
+                        instance_id: id.into(),
+                    })
+                    .await;
+            }
+            6 => {
+                if down.contains(&id) {
+                    f.host_mut(id).start_evpnd();
+                    f.wait_ready(id).await;
+                    down.retain(|d| *d != id);
+                } else {
+                    f.host_mut(id).kill_evpnd();
+                    down.push(id);
+                }
+            }
+            8 => {
+                // A move with evpnr killed right after it started.
+                let n = f.evpnr().lines().len();
+                let c2 = f.client().await;
+                let target = id.to_string();
+                let mv = tokio::spawn(async move {
+                    let mut c2 = c2;
+                    c2.move_group_bvi(v1::MoveGroupBviRequest {
+                        group_id: "test".into(),
+                        instance_id: target,
+                        force: false,
+                    })
+                    .await
+                });
+                let started = f
+                    .evpnr()
+                    .wait_log_after(n, "move-started", std::time::Duration::from_secs(2))
+                    .is_ok();
+                f.kill_evpnr();
+                let _ = mv.await;
+                f.start_evpnr();
+                let _ = started;
+            }
+            _ => {
+                f.kill_evpnr();
+                f.start_evpnr();
+            }
+        }
+        if let Err(e) = f.check_vmac_exclusive(&vmac, &[]) {
+            panic!("step {step}: {e}");
+        }
+    }
+    let takes = f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    eprintln!("seed {seed}: {moved} moves succeeded, vMAC taken {takes} times");
+    for id in down.clone() {
+        f.host_mut(id).start_evpnd();
+    }
+    for id in ids {
+        f.wait_ready(id).await;
+    }
+    // Converged on whatever the registry says, and never two holders.
+    wait_for("a settled registry", || async {
+        let g = f.group("test").await;
+        let holders = f.hosts.iter().filter(|h| h.holds(&vmac)).count();
+        holders == usize::from(!g.primary_instance_id.is_empty())
+    })
+    .await;
+    let p = f.group("test").await.primary_instance_id;
+    wait_converged(&f, (!p.is_empty()).then_some(p.as_str()), &vmac).await;
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    // And it still moves.
+    let to = if p == A { B } else { A };
+    move_to(&f, to, false).await.unwrap();
+    wait_converged(&f, Some(to), &vmac).await;
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+}
