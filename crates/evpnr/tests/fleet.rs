@@ -484,6 +484,53 @@ async fn hung_member_times_out_and_does_not_block_others() {
             .len(),
         1
     );
+    // Every pass-through read answers for the healthy member.
+    let info = c
+        .get_instance(v1::InstanceRef {
+            instance_id: B.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((info.instance_id.as_str(), info.ready), (B, true));
+    c.get_vpp_info(v1::InstanceRef {
+        instance_id: B.into(),
+    })
+    .await
+    .unwrap();
+    c.get_bird_info(v1::InstanceRef {
+        instance_id: B.into(),
+    })
+    .await
+    .unwrap();
+    let e = c
+        .get_evpn_instance(v1::EvpnRef {
+            instance_id: B.into(),
+            slug: "test".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(e.vni, 100);
+    let e = c
+        .set_evpn_instance_enabled(v1::SetEnabledRequest {
+            instance_id: B.into(),
+            slug: "test".into(),
+            enabled: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!e.enabled);
+    // The member's own NOT_FOUND comes back as it is.
+    let e = c
+        .get_bvi(v1::EvpnRef {
+            instance_id: B.into(),
+            slug: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
     assert!(!hung.is_finished());
     let e = hung.await.unwrap().unwrap_err();
     assert_eq!(e.code(), tonic::Code::DeadlineExceeded, "{e:?}");
@@ -572,6 +619,24 @@ async fn mtu_on_all_members_and_resync_repairs_drift() {
     assert!(
         metric_value(&f.metrics(), "evpnr_resyncs_total", &["result=\"changed\""]).unwrap() >= 2.0
     );
+    // Deleting a bound GroupBVI releases it first.
+    bind(&f, A).await;
+    let vmac = f.group("test").await.vmac;
+    assert!(f.host(A).holds(&vmac));
+    let g = c
+        .delete_group_bvi(v1::GroupRef {
+            group_id: "test".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        g.group_bvi.is_none() && g.primary_instance_id.is_empty(),
+        "{g:?}"
+    );
+    assert_eq!(role(&f.bvi(A, "test").await), CANDIDATE);
+    assert!(!f.host(A).holds(&vmac));
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
     f.host_mut(A).kill_evpnd();
 }
 
