@@ -85,6 +85,9 @@ impl KeyedLocks {
 /// The registry. Shared as `Arc<Registry>`.
 pub struct Registry {
     inner: Mutex<Inner>,
+    /// Serialises writers of the persisted state, so the disk write happens
+    /// outside `inner` and readers never wait for an fsync.
+    writer: Mutex<()>,
     store: Store,
     member_locks: KeyedLocks,
     group_locks: KeyedLocks,
@@ -109,6 +112,7 @@ impl Registry {
                 state,
                 rt: BTreeMap::new(),
             }),
+            writer: Mutex::new(()),
             store,
             member_locks: KeyedLocks::default(),
             group_locks: KeyedLocks::default(),
@@ -140,14 +144,17 @@ impl Registry {
     /// disk and only then becomes the state in effect. An error from `f` or
     /// from the disk leaves everything unchanged.
     pub fn mutate<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
-        let mut g = self.lock();
-        let mut next = g.state.clone();
+        // Writers take `writer` first; `inner` is held only to copy and to
+        // publish, never during the disk write.
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self.lock().state.clone();
         let out = f(&mut next)?;
-        if next != g.state {
+        if next != self.lock().state {
             self.store.save(&next).map_err(|e| {
                 tracing::error!(error = %e, path = %self.store.path().display(), "state-save-failed");
                 Error::Unavailable(format!("cannot persist the registry state: {e}"))
             })?;
+            let mut g = self.lock();
             g.state = next;
             self.refresh_gauges(&g);
         }
@@ -161,6 +168,7 @@ impl Registry {
     /// holder (a stale entry only causes one more, idempotent release).
     /// Saves an fsync per step on the move path.
     pub fn mutate_mem<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut g = self.lock();
         let out = f(&mut g.state);
         self.refresh_gauges(&g);
