@@ -4,8 +4,10 @@
 //! never interleave), per-group locks (operations on one group, moves above
 //! all, are strictly serialised), persistence and observability.
 //!
-//! Lock order: group lock → member lock → `inner`. Resync takes only its
-//! member's lock; it never takes a group lock.
+//! Lock order: group lock → member lock → `writer` → `inner`. Resync takes
+//! only its member's lock; it never takes a group lock. `writer` serialises
+//! changes of the persisted state; the disk write happens under `writer`
+//! only, so readers (who take `inner` alone) never wait for an fsync.
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, MutexGuard},
