@@ -12,6 +12,8 @@ mod registry;
 mod service;
 mod snapshot;
 mod store;
+#[cfg(test)]
+mod testsupport;
 
 use std::{process::ExitCode, sync::Arc};
 

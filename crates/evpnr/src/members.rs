@@ -334,3 +334,45 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod stamping {
+    use evpn_api::v1;
+    use evpn_daemon::events::EventFilter;
+    use futures::StreamExt;
+
+    use crate::testsupport::registry_unattached;
+
+    #[tokio::test]
+    async fn member_events_are_stamped_with_the_member_id() {
+        let spoof = v1::Event {
+            seq: 7,
+            r#type: "crud".into(),
+            level: "info".into(),
+            instance: "someone-else".into(),
+            message: "groupbvi-bound".into(),
+            fields: [("evpn".to_string(), "test".to_string())].into(),
+            ..Default::default()
+        };
+        let bogus = v1::Event {
+            r#type: "gossip".into(),
+            ..spoof.clone()
+        };
+        let (reg, _d, addr) = registry_unattached(vec![], vec![bogus, spoof], "1s").await;
+        let mut sub = reg.broker.subscribe(EventFilter {
+            instances: Some(["t".to_string()].into()),
+            ..Default::default()
+        });
+        reg.attach("t", &addr, true).unwrap();
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (e.instance.as_str(), e.message.as_str()),
+            ("t", "groupbvi-bound")
+        );
+        assert_eq!(e.fields["evpn"], "test");
+        assert_ne!(e.seq, 7, "seq is the fleet broker's own");
+    }
+}

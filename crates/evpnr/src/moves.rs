@@ -376,104 +376,14 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    //! The evidence wait against a scripted in-process Evpnd that answers
-    //! GetMacAnnouncers from a queue (everything else is UNIMPLEMENTED).
-    use std::{
-        collections::VecDeque,
-        sync::{Arc, Mutex},
-        time::Duration,
-    };
+    //! The evidence wait against a scripted in-process Evpnd.
+    use std::time::Duration;
 
-    use clap::Parser;
-    use evpn_api::v1::{self, evpnd_server::Evpnd};
-    use evpn_daemon::{events::EventBroker, impl_with_unimplemented, watch};
-    use tokio_util::sync::CancellationToken;
-    use tonic::{Request, Response, Status};
+    use evpn_api::v1;
+    use tonic::Status;
 
     use super::Settled;
-    use crate::{metrics::RegistryMetrics, model::State, registry::Registry, store::Store};
-
-    struct Scripted {
-        answers: Arc<Mutex<VecDeque<Result<v1::MacAnnouncers, Status>>>>,
-    }
-
-    impl_with_unimplemented! {
-    impl Evpnd for Scripted {
-        unimplemented {
-            create_evpn_instance(v1::CreateEvpnInstanceRequest) -> v1::EvpnInstance = "CreateEvpnInstance";
-            list_evpn_instances(v1::InstanceRef) -> v1::EvpnInstanceList = "ListEvpnInstances";
-            get_evpn_instance(v1::EvpnRef) -> v1::EvpnInstance = "GetEvpnInstance";
-            set_evpn_instance_enabled(v1::SetEnabledRequest) -> v1::EvpnInstance = "SetEvpnInstanceEnabled";
-            delete_evpn_instance(v1::EvpnRef) -> v1::Empty = "DeleteEvpnInstance";
-            create_bvi(v1::CreateBviRequest) -> v1::Bvi = "CreateBVI";
-            list_bv_is(v1::InstanceRef) -> v1::BviList = "ListBVIs";
-            get_bvi(v1::EvpnRef) -> v1::Bvi = "GetBVI";
-            replace_bvi(v1::ReplaceBviRequest) -> v1::Bvi = "ReplaceBVI";
-            delete_bvi(v1::EvpnRef) -> v1::Empty = "DeleteBVI";
-            bind_group_bvi(v1::HostBindGroupBviRequest) -> v1::Bvi = "BindGroupBVI";
-            release_group_bvi(v1::HostReleaseGroupBviRequest) -> v1::Bvi = "ReleaseGroupBVI";
-            get_vpp_info(v1::InstanceRef) -> v1::VppInfo = "GetVPPInfo";
-            get_bird_info(v1::InstanceRef) -> v1::BirdInfo = "GetBirdInfo";
-            get_instance(v1::InstanceRef) -> v1::InstanceInfo = "GetInstance";
-        }
-
-        async fn get_mac_announcers(
-            &self,
-            _req: Request<v1::GetMacAnnouncersRequest>,
-        ) -> Result<Response<v1::MacAnnouncers>, Status> {
-            let next = self.answers.lock().unwrap().pop_front();
-            match next {
-                Some(a) => a.map(Response::new),
-                // Script exhausted: still announced.
-                None => Ok(Response::new(v1::MacAnnouncers {
-                    vteps: vec!["192.0.2.9".into()],
-                    local: false,
-                })),
-            }
-        }
-
-        type WatchEventsStream = watch::EventStream;
-
-        async fn watch_events(
-            &self,
-            _req: Request<v1::WatchEventsRequest>,
-        ) -> Result<Response<Self::WatchEventsStream>, Status> {
-            Err(Status::unimplemented("WatchEvents"))
-        }
-    }
-    }
-
-    async fn setup(
-        script: Vec<Result<v1::MacAnnouncers, Status>>,
-        max_wait: &str,
-    ) -> (Arc<Registry>, tempfile::TempDir) {
-        let answers = Arc::new(Mutex::new(VecDeque::from(script)));
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(v1::evpnd_server::EvpndServer::new(Scripted { answers }))
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(l)),
-        );
-        let mut cfg = crate::config::load(&crate::config::Args::parse_from(["evpnr"]))
-            .unwrap()
-            .cfg;
-        cfg.move_.max_wait = max_wait.parse().unwrap();
-        let (tx, rx) = tokio::sync::watch::channel(Arc::new(cfg));
-        std::mem::forget(tx);
-        let dir = tempfile::tempdir().unwrap();
-        let mut preg = prometheus_client::registry::Registry::default();
-        let reg = Arc::new(Registry::new(
-            State::default(),
-            Store::open(dir.path()).unwrap(),
-            EventBroker::new("", 64),
-            RegistryMetrics::register(&mut preg),
-            rx,
-            CancellationToken::new(),
-        ));
-        reg.attach("t", &addr, true).unwrap();
-        (reg, dir)
-    }
+    use crate::testsupport::registry_with;
 
     fn announced(n: usize) -> Vec<Result<v1::MacAnnouncers, Status>> {
         (0..n)
@@ -490,7 +400,7 @@ mod tests {
     async fn waits_until_no_other_vtep_announces_the_vmac() {
         let mut script = announced(3);
         script.push(Ok(v1::MacAnnouncers::default()));
-        let (reg, _d) = setup(script, "2s").await;
+        let (reg, _d) = registry_with(script, vec![], "2s").await;
         let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
         assert_eq!(
             reg.settle("t", "test", vmac).await,
@@ -500,7 +410,7 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_max_wait_and_names_the_vteps() {
-        let (reg, _d) = setup(vec![], "300ms").await;
+        let (reg, _d) = registry_with(vec![], vec![], "300ms").await;
         let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
         let t = std::time::Instant::now();
         let out = reg.settle("t", "test", vmac).await;
@@ -510,13 +420,18 @@ mod tests {
                 vteps: vec!["192.0.2.9".into()]
             }
         );
-        // Bounded (generously; this is not a timing assertion of speed).
+        // Bounded (generously; not an assertion about speed).
         assert!(t.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]
     async fn unimplemented_means_no_evidence() {
-        let (reg, _d) = setup(vec![Err(Status::unimplemented("GetMacAnnouncers"))], "2s").await;
+        let (reg, _d) = registry_with(
+            vec![Err(Status::unimplemented("GetMacAnnouncers"))],
+            vec![],
+            "2s",
+        )
+        .await;
         let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
         assert!(matches!(
             reg.settle("t", "test", vmac).await,
