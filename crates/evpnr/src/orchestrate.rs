@@ -130,7 +130,7 @@ impl Registry {
 
     /// Make member `id` match its groups (all of them, or only `only`, in
     /// which case eVPNs of other groups are left alone). Returns the number
-    /// of changes made. The first failing action stops the resync.
+    /// of changes made, or the first error (after trying every action).
     pub async fn converge(self: &Arc<Self>, id: &str, only: Option<&str>) -> Result<usize, Error> {
         let (mut evpns, mut bvis) = actual(self, id).await?;
         if let Some(g) = only {
@@ -148,10 +148,19 @@ impl Registry {
         });
         let actions = plan(&desired, &evpns, &bvis);
         let n = actions.len();
+        // One failing group does not hold up the others: every action is
+        // tried, the first error is returned (the rest are logged).
+        let mut first = None;
         for a in actions {
-            self.apply(id, a).await?;
+            if let Err(e) = self.apply(id, a).await {
+                if first.is_some() {
+                    tracing::warn!(instance = id, error = %e, "resync-action-failed");
+                } else {
+                    first = Some(e);
+                }
+            }
         }
-        Ok(n)
+        first.map_or(Ok(n), Err)
     }
 
     async fn apply(self: &Arc<Self>, id: &str, a: Action) -> Result<(), Error> {
