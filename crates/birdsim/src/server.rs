@@ -44,6 +44,9 @@ struct State {
     running: Vec<Running>,
     started: String,
     reconfigured: String,
+    /// Fault: this many upcoming `configure` commands (not `configure
+    /// check`) fail with `8002` and change nothing.
+    fail_configures: u32,
 }
 
 fn clock() -> String {
@@ -117,12 +120,31 @@ pub struct BirdSim;
 pub struct SimHandle {
     task: JoinHandle<()>,
     socket: PathBuf,
+    st: Arc<Mutex<State>>,
 }
 
 impl SimHandle {
     /// The control socket path.
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// Fault injection: the next `n` `configure` commands (not `configure
+    /// check`) answer `8002` as if the file had become invalid between the
+    /// check and the commit, and change nothing. `0` clears the fault.
+    pub fn fail_next_configures(&self, n: u32) {
+        self.st
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fail_configures = n;
+    }
+
+    /// How many injected `configure` failures are still pending.
+    pub fn pending_configure_failures(&self) -> u32 {
+        self.st
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fail_configures
     }
 
     /// Stop serving and remove the socket.
@@ -150,11 +172,13 @@ impl BirdSim {
             running: Vec::new(),
             started: now.clone(),
             reconfigured: now,
+            fail_configures: 0,
         };
         st.apply(cfg);
         let _ = std::fs::remove_file(socket);
         let listener = UnixListener::bind(socket)?;
         let st = Arc::new(Mutex::new(st));
+        let st2 = st.clone();
         let task = tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
                 let st = st.clone();
@@ -166,6 +190,7 @@ impl BirdSim {
         Ok(SimHandle {
             task,
             socket: socket.to_path_buf(),
+            st: st2,
         })
     }
 }
@@ -304,6 +329,13 @@ fn handle(st: &Mutex<State>, line: &str) -> Vec<String> {
             match conf::parse(&file) {
                 Err(e) => vec![head, format!("8002 {e}")],
                 Ok(_) if check => vec![head, "0020 Configuration OK".into()],
+                Ok(_) if st.fail_configures > 0 => {
+                    st.fail_configures -= 1;
+                    vec![
+                        head,
+                        format!("8002 {}:1:1 injected configure failure", file.display()),
+                    ]
+                }
                 Ok(c) => {
                     st.apply(c);
                     vec![head, "0003 Reconfigured".into()]

@@ -1,7 +1,7 @@
 //! evpnlab — run evpnr and N evpnd instances on simulated VPPs (vppsim)
 //! and BIRD (real BIRD 2.20 when installed, otherwise birdsim), without
 //! root, in one command. Ctrl-C stops and removes everything.
-mod lab;
+use evpnlab::lab;
 
 use std::process::ExitCode;
 

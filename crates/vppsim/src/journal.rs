@@ -163,6 +163,103 @@ pub fn check_mac_exclusive(
     Ok(())
 }
 
+/// A MAC held by interfaces of two different hosts at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "MAC {mac} held by host {first_host} (sw_if_index {first_index}) and host {second_host} \
+     (sw_if_index {second_index}) at wall-clock {wall_ns} ns (journal seq {seq} of host {second_host})"
+)]
+pub struct HostMacConflict {
+    /// The MAC.
+    pub mac: String,
+    /// The earlier holder's host label.
+    pub first_host: String,
+    /// The earlier holder's interface.
+    pub first_index: u32,
+    /// The new holder's host label.
+    pub second_host: String,
+    /// The new holder's interface.
+    pub second_index: u32,
+    /// Wall-clock ns of the call that created the overlap.
+    pub wall_ns: u64,
+    /// Journal seq of that call on the new holder's host.
+    pub seq: u64,
+}
+
+/// What [`check_mac_exclusive_hosts`] saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostMacReport {
+    /// State-changing calls replayed (successful MAC-setting calls and
+    /// loopback deletions).
+    pub replayed: usize,
+    /// How often an interface took a MAC that is `watched`.
+    pub takes: usize,
+}
+
+/// Merges the journals of several simulators (one per host, each labelled)
+/// in wall-clock order and fails at the first moment two interfaces on
+/// different hosts held the same MAC. All simulators must run on one
+/// machine (one wall clock). Within one host the journal order is kept.
+/// `watched` MACs are counted in [`HostMacReport::takes`]; the check
+/// itself covers every MAC (per-host MACs are unique by construction, so
+/// only a shared identity can collide). A host's interfaces keep their MAC
+/// until a journal entry changes it: a host whose control plane died keeps
+/// forwarding with what it had, and counts as a holder.
+pub fn check_mac_exclusive_hosts(
+    hosts: &[(&str, &[JournalEntry])],
+    watched: &[String],
+) -> Result<HostMacReport, HostMacConflict> {
+    let norm = |s: &str| s.to_ascii_lowercase();
+    let watched: Vec<String> = watched.iter().map(|m| norm(m)).collect();
+    let mut ev: Vec<(u64, usize, u64, u32, Option<String>)> = Vec::new();
+    for (hi, (_, entries)) in hosts.iter().enumerate() {
+        for e in entries.iter().filter(|e| e.retval == 0 && !e.injected) {
+            match e.msg.as_str() {
+                "create_loopback" | "create_loopback_instance" | "sw_interface_set_mac_address" => {
+                    if let (Some(i), Some(m)) = (e.u32("sw_if_index"), e.str("mac")) {
+                        ev.push((e.wall_ns, hi, e.seq, i, Some(norm(m))));
+                    }
+                }
+                "delete_loopback" => {
+                    if let Some(i) = e.u32("sw_if_index") {
+                        ev.push((e.wall_ns, hi, e.seq, i, None));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    ev.sort();
+    let mut report = HostMacReport::default();
+    let mut holders: HashMap<(usize, u32), String> = HashMap::new();
+    for (wall_ns, hi, seq, idx, mac) in ev {
+        report.replayed += 1;
+        let Some(mac) = mac else {
+            holders.remove(&(hi, idx));
+            continue;
+        };
+        holders.insert((hi, idx), mac.clone());
+        if mac == "00:00:00:00:00:00" {
+            continue;
+        }
+        if watched.contains(&mac) {
+            report.takes += 1;
+        }
+        if let Some(((oh, oi), _)) = holders.iter().find(|((h, _), m)| *h != hi && **m == mac) {
+            return Err(HostMacConflict {
+                mac,
+                first_host: hosts[*oh].0.to_string(),
+                first_index: *oi,
+                second_host: hosts[hi].0.to_string(),
+                second_index: idx,
+                wall_ns,
+                seq,
+            });
+        }
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +302,51 @@ mod tests {
             e(3, "create_loopback_instance", 2, a),
         ];
         assert!(check_mac_exclusive(&deleted, &[], None).is_ok());
+    }
+
+    fn at(wall: u64, msg: &str, idx: u32, mac: &str) -> JournalEntry {
+        JournalEntry {
+            wall_ns: wall,
+            ..e(wall, msg, idx, mac)
+        }
+    }
+
+    #[test]
+    fn across_hosts_in_wall_clock_order() {
+        let v = "02:00:00:00:00:01";
+        let a = vec![
+            at(10, "create_loopback_instance", 1, "02:00:00:00:00:0a"),
+            at(20, "sw_interface_set_mac_address", 1, v),
+            at(30, "sw_interface_set_mac_address", 1, "02:00:00:00:00:0a"),
+        ];
+        // b takes the vMAC after a released it: fine.
+        let b = vec![
+            at(11, "create_loopback_instance", 1, "02:00:00:00:00:0b"),
+            at(31, "sw_interface_set_mac_address", 1, v),
+        ];
+        let r = check_mac_exclusive_hosts(&[("a", &a), ("b", &b)], &[v.into()]).unwrap();
+        assert_eq!(r.takes, 2);
+        // b takes it before a released it: two holders.
+        let b = vec![
+            at(11, "create_loopback_instance", 1, "02:00:00:00:00:0b"),
+            at(29, "sw_interface_set_mac_address", 1, v),
+        ];
+        let c = check_mac_exclusive_hosts(&[("a", &a), ("b", &b)], &[]).unwrap_err();
+        assert_eq!(
+            (c.first_host.as_str(), c.second_host.as_str(), c.wall_ns),
+            ("a", "b", 29)
+        );
+        // A deleted loopback holds nothing.
+        let a2 = vec![
+            at(10, "create_loopback_instance", 1, v),
+            at(20, "delete_loopback", 1, v),
+        ];
+        let b2 = vec![at(21, "create_loopback_instance", 7, v)];
+        assert!(check_mac_exclusive_hosts(&[("a", &a2), ("b", &b2)], &[]).is_ok());
+        // Injected errors never change a MAC.
+        let mut inj = at(15, "sw_interface_set_mac_address", 3, v);
+        inj.injected = true;
+        inj.retval = -1;
+        assert!(check_mac_exclusive_hosts(&[("a", &a2), ("b", &[inj])], &[]).is_ok());
     }
 }

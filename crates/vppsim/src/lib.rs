@@ -32,7 +32,10 @@ use tokio::task::JoinHandle;
 use vpp_api::MsgTable;
 
 pub use faults::{ErrorOnNth, Faults};
-pub use journal::{JournalEntry, MacConflict, check_mac_exclusive};
+pub use journal::{
+    HostMacConflict, HostMacReport, JournalEntry, MacConflict, check_mac_exclusive,
+    check_mac_exclusive_hosts,
+};
 pub use model::SimState;
 
 use server::Shared;

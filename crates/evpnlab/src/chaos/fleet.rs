@@ -1,0 +1,390 @@
+//! The chaos fleet: the real `evpnr` and N real `evpnd` processes, each
+//! `evpnd` on its own in-process `vppsim` (fault handle, in-memory journal)
+//! and in-process `birdsim` (configure failures). Everything runs in one
+//! temporary directory, on ephemeral ports, and is killed on drop.
+use std::{
+    fs::File,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use evpn_api::v1::{self, evpnd_client::EvpndClient, evpnr_client::EvpnrClient};
+use tokio::process::{Child, Command};
+use tonic::transport::{Channel, Endpoint};
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn spawn(bin: &Path, cfg: &Path, log: &Path) -> anyhow::Result<Child> {
+    let out = File::options().create(true).append(true).open(log)?;
+    let mut cmd = Command::new(bin);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("EVPND_") || k.starts_with("EVPNR_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.arg("--config")
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("start {}", bin.display()))
+}
+
+/// SIGKILL and reap.
+async fn kill9(c: &mut Child) {
+    let _ = c.start_kill();
+    let _ = c.wait().await;
+}
+
+/// A lazily connecting channel with a per-request timeout.
+pub fn channel(addr: &str, timeout: Duration) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(timeout)
+        .connect_lazy())
+}
+
+/// One router: vppsim + birdsim in process, evpnd as a child process.
+pub struct Host {
+    /// Instance ID.
+    pub id: String,
+    /// Working directory.
+    pub dir: PathBuf,
+    /// evpnd's gRPC address.
+    pub grpc: String,
+    /// The simulated VPP.
+    pub vpp: vppsim::SimHandle,
+    /// The simulated BIRD.
+    pub bird: birdsim::SimHandle,
+    /// evpnd, when running.
+    pub evpnd: Option<Child>,
+}
+
+impl Host {
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("evpnd.yaml")
+    }
+
+    /// A client for this host's evpnd.
+    pub fn client(&self) -> anyhow::Result<EvpndClient<Channel>> {
+        Ok(EvpndClient::new(channel(
+            &self.grpc,
+            Duration::from_secs(5),
+        )?))
+    }
+}
+
+/// evpnr plus the hosts.
+pub struct Fleet {
+    /// Working directory (kept if `keep` was asked for, else removed).
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    evpnd_bin: PathBuf,
+    evpnr_bin: PathBuf,
+    /// evpnr's gRPC address.
+    pub evpnr_addr: String,
+    /// evpnr's metrics address.
+    pub evpnr_metrics: String,
+    /// evpnr, when running.
+    pub evpnr: Option<Child>,
+    /// The hosts.
+    pub hosts: Vec<Host>,
+}
+
+/// Options of the fleet.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    /// Number of evpnd instances.
+    pub instances: usize,
+    /// Directory with the `evpnd` and `evpnr` binaries.
+    pub bin_dir: PathBuf,
+    /// Keep the working directory (logs, journals, state) after the run.
+    pub keep_dir: bool,
+    /// evpnd's `vpp.timeout` (a hung VPP call fails after this).
+    pub vpp_timeout: Duration,
+    /// evpnr's `member-timeout`.
+    pub member_timeout: Duration,
+    /// evpnr's log level.
+    pub log_level: String,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        Self {
+            instances: 4,
+            bin_dir: PathBuf::new(),
+            keep_dir: false,
+            vpp_timeout: Duration::from_millis(1500),
+            member_timeout: Duration::from_secs(3),
+            log_level: "info".into(),
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+/// Instance names: `chaos-0`, `chaos-1`, ...
+pub fn host_name(i: usize) -> String {
+    format!("chaos-{i}")
+}
+
+/// The directory of the running executable, or of its parent when it runs
+/// from `deps/` (tests and benches), where cargo puts sibling binaries.
+pub fn default_bin_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut d = exe
+        .parent()
+        .context("no executable directory")?
+        .to_path_buf();
+    if d.file_name().is_some_and(|n| n == "deps") {
+        d.pop();
+    }
+    Ok(d)
+}
+
+impl Fleet {
+    /// Creates the fleet's simulators and starts evpnr (not the evpnds).
+    pub async fn new(o: &FleetOptions) -> anyhow::Result<Fleet> {
+        let (evpnd_bin, evpnr_bin) = (o.bin_dir.join("evpnd"), o.bin_dir.join("evpnr"));
+        for b in [&evpnd_bin, &evpnr_bin] {
+            if !b.is_file() {
+                bail!(
+                    "{} not found; build it first (cargo build -p evpnd -p evpnr, same profile)",
+                    b.display()
+                );
+            }
+        }
+        let tmp = tempfile::Builder::new().prefix("evpn-chaos-").tempdir()?;
+        let dir = tmp.path().to_path_buf();
+        let tmp = if o.keep_dir {
+            let _ = tmp.keep();
+            None
+        } else {
+            Some(tmp)
+        };
+        let evpnr_addr = format!("127.0.0.1:{}", free_port()?);
+        let evpnr_metrics = format!("127.0.0.1:{}", free_port()?);
+        std::fs::create_dir_all(dir.join("evpnr"))?;
+        std::fs::write(
+            dir.join("evpnr.yaml"),
+            format!(
+                "evpnr:\n  grpc-addr: \"{evpnr_addr}\"\n  metrics-addr: \"{evpnr_metrics}\"\n  log-level: {lvl}\n  state-dir: {d}\n  member-timeout: {mt}\n  move:\n    max-wait: 200ms\n",
+                lvl = o.log_level,
+                d = dir.join("evpnr").display(),
+                mt = ms(o.member_timeout),
+            ),
+        )?;
+        let mut hosts = Vec::new();
+        for i in 0..o.instances {
+            let id = host_name(i);
+            let hdir = dir.join(&id);
+            std::fs::create_dir_all(hdir.join("bird.d"))?;
+            let vpp = vppsim::VppSim::start(
+                hdir.join("vpp.sock"),
+                vppsim::SimOptions {
+                    journal_path: Some(hdir.join("vpp.journal")),
+                    control_path: Some(hdir.join("vpp.ctl")),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let main = hdir.join("bird.conf");
+            std::fs::write(
+                &main,
+                format!(
+                    "router id 10.{}.{}.1;\nprotocol device {{ scan time 2; }}\nevpn table evpntab;\ninclude \"{}/*.conf\";\n",
+                    i / 250,
+                    i % 250,
+                    hdir.join("bird.d").display()
+                ),
+            )?;
+            let bird = birdsim::BirdSim::start(&main, &hdir.join("bird.ctl")).await?;
+            let grpc = format!("127.0.0.1:{}", free_port()?);
+            std::fs::write(
+                hdir.join("evpnd.yaml"),
+                format!(
+                    "evpnd:\n  instance-id: {id}\n  grpc-addr: \"{grpc}\"\n  metrics-addr: \"\"\n  registry: \"{evpnr_addr}\"\n  state-dir: {d}/state\n  dataplane: vpp\n  log-level: {lvl}\n  vpp:\n    api-socket: {d}/vpp.sock\n    timeout: {vt}\n  bird:\n    config: {d}/bird.conf\n    socket: {d}/bird.ctl\n    include-dir: {d}/bird.d\n    dialect: vpp\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.{a}.{b}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
+                    d = hdir.display(),
+                    lvl = o.log_level,
+                    vt = ms(o.vpp_timeout),
+                    a = 2 + i / 250,
+                    b = 1 + i % 250,
+                ),
+            )?;
+            hosts.push(Host {
+                id,
+                dir: hdir,
+                grpc,
+                vpp,
+                bird,
+                evpnd: None,
+            });
+        }
+        let mut f = Fleet {
+            dir,
+            _tmp: tmp,
+            evpnd_bin,
+            evpnr_bin,
+            evpnr_addr,
+            evpnr_metrics,
+            evpnr: None,
+            hosts,
+        };
+        f.start_evpnr().await?;
+        Ok(f)
+    }
+
+    /// Starts (or restarts) evpnr and waits until it answers.
+    pub async fn start_evpnr(&mut self) -> anyhow::Result<()> {
+        let c = spawn(
+            &self.evpnr_bin,
+            &self.dir.join("evpnr.yaml"),
+            &self.dir.join("evpnr.log"),
+        )?;
+        self.evpnr = Some(c);
+        for _ in 0..400 {
+            if let Ok(mut c) = EvpnrClient::connect(format!("http://{}", self.evpnr_addr)).await
+                && c.list_groups(v1::Empty {}).await.is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        bail!(
+            "evpnr did not answer within 10 s; see {}",
+            self.dir.join("evpnr.log").display()
+        )
+    }
+
+    /// `kill -9` evpnr.
+    pub async fn kill_evpnr(&mut self) {
+        if let Some(mut c) = self.evpnr.take() {
+            kill9(&mut c).await;
+        }
+    }
+
+    /// Starts (or restarts) host `i`'s evpnd (does not wait).
+    pub fn start_evpnd(&mut self, i: usize) -> anyhow::Result<()> {
+        let h = &mut self.hosts[i];
+        if h.evpnd.is_none() {
+            h.evpnd = Some(spawn(
+                &self.evpnd_bin,
+                &h.config_path(),
+                &h.dir.join("evpnd.log"),
+            )?);
+        }
+        Ok(())
+    }
+
+    /// `kill -9` host `i`'s evpnd (VPP and BIRD keep their state).
+    pub async fn kill_evpnd(&mut self, i: usize) {
+        if let Some(mut c) = self.hosts[i].evpnd.take() {
+            kill9(&mut c).await;
+        }
+    }
+
+    /// Whether host `i`'s evpnd runs.
+    pub fn evpnd_up(&self, i: usize) -> bool {
+        self.hosts[i].evpnd.is_some()
+    }
+
+    /// A registry client with a per-request timeout.
+    pub fn client(&self, timeout: Duration) -> anyhow::Result<EvpnrClient<Channel>> {
+        Ok(EvpnrClient::new(channel(&self.evpnr_addr, timeout)?))
+    }
+
+    /// Waits until every instance in `ids` is registered, connected and
+    /// ready as evpnr sees it; returns false on timeout.
+    pub async fn wait_connected(&self, ids: &[String], timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let Ok(mut c) = self.client(Duration::from_secs(5)) else {
+            return false;
+        };
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(l) = c.list_instances(v1::Empty {}).await {
+                let l = l.into_inner();
+                if ids.iter().all(|id| {
+                    l.instances.iter().any(|i| {
+                        i.instance_id == *id
+                            && i.ready
+                            && i.state == v1::instance::State::Connected as i32
+                    })
+                }) {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// Every host's journal, labelled with the host's ID.
+    pub fn journals(&self) -> Vec<(String, Vec<vppsim::JournalEntry>)> {
+        self.hosts
+            .iter()
+            .map(|h| (h.id.clone(), h.vpp.journal()))
+            .collect()
+    }
+
+    /// Merges all journals and checks that no two hosts held one MAC at once.
+    pub fn check_exclusive(
+        &self,
+        watched: &[String],
+    ) -> Result<vppsim::HostMacReport, vppsim::HostMacConflict> {
+        let j = self.journals();
+        let refs: Vec<(&str, &[vppsim::JournalEntry])> =
+            j.iter().map(|(h, e)| (h.as_str(), e.as_slice())).collect();
+        vppsim::check_mac_exclusive_hosts(&refs, watched)
+    }
+
+    /// Resident set size of a process in KiB (from /proc), if it runs.
+    pub fn rss_kib(pid: Option<u32>) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
+    /// evpnr's process ID.
+    pub fn evpnr_pid(&self) -> Option<u32> {
+        self.evpnr.as_ref().and_then(Child::id)
+    }
+
+    /// Host `i`'s evpnd process ID.
+    pub fn evpnd_pid(&self, i: usize) -> Option<u32> {
+        self.hosts[i].evpnd.as_ref().and_then(Child::id)
+    }
+
+    /// evpnr's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&self.evpnr_metrics).await?;
+        s.write_all(
+            format!(
+                "GET /metrics HTTP/1.0\r\nHost: {}\r\n\r\n",
+                self.evpnr_metrics
+            )
+            .as_bytes(),
+        )
+        .await?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).await?;
+        Ok(buf
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default())
+    }
+}

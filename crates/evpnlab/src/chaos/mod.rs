@@ -1,0 +1,968 @@
+//! The chaos run: seeded, reproducible, bounded random operations through
+//! evpnr's gRPC API while faults are injected (kill -9 of evpnd and evpnr at
+//! random moments, VPP latency, hangs, errors and disconnects, failing BIRD
+//! configures), with three invariants:
+//!
+//! 1. **Never two holders** (checked after every step and at the end): the
+//!    journals of all hosts' simulated VPPs, merged in wall-clock order,
+//!    never show interfaces on two different hosts carrying the same MAC.
+//!    A host whose evpnd is dead keeps its dataplane — and counts as a
+//!    holder of what it carries (in production its VPP still forwards).
+//!    The run never forces a move, so this rule has no exception.
+//! 2. **Convergence**: once the faults stop and every process runs again,
+//!    within `converge_timeout` every host's dataplane matches what the
+//!    registry says (see [`converge`]).
+//! 3. **No acknowledged change is lost**: the registry's final record
+//!    matches the model of acknowledged operations ([`model`]).
+//!
+//! See docs/chaos.md.
+pub mod fleet;
+pub mod model;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use evpn_api::v1;
+use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
+
+use fleet::{Fleet, FleetOptions};
+use model::Model;
+
+/// Parameters of one run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Seed of the random generator: the same seed gives the same sequence
+    /// of operations and faults (timing still varies).
+    pub seed: u64,
+    /// Number of operations.
+    pub ops: usize,
+    /// Number of evpnd instances.
+    pub instances: usize,
+    /// Number of group names the operations draw from.
+    pub groups: usize,
+    /// Probability that a fault is injected before an operation.
+    pub fault_rate: f64,
+    /// Probability that a process is killed while an operation runs.
+    pub kill_rate: f64,
+    /// Bound for invariant 2, counted from the moment every process is
+    /// running and connected again.
+    pub converge_timeout: Duration,
+    /// Directory with the `evpnd` and `evpnr` binaries.
+    pub bin_dir: PathBuf,
+    /// Keep the working directory (logs, journals, state).
+    pub keep_dir: bool,
+    /// Print every step as it happens.
+    pub verbose: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            ops: 300,
+            instances: 4,
+            groups: 3,
+            fault_rate: 0.25,
+            kill_rate: 0.06,
+            converge_timeout: Duration::from_secs(30),
+            bin_dir: PathBuf::new(),
+            keep_dir: false,
+            verbose: false,
+        }
+    }
+}
+
+/// What a run did and found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The seed (replay with it).
+    pub seed: u64,
+    /// Operations issued.
+    pub ops: usize,
+    /// Operations per RPC name and outcome (`OK` or the gRPC code).
+    pub outcomes: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Faults injected, per kind.
+    pub faults: BTreeMap<String, usize>,
+    /// Invariant violations (empty: the run passed).
+    pub violations: Vec<String>,
+    /// Times a host took a group's vMAC (from the journals).
+    pub vmac_takes: usize,
+    /// MAC-changing VPP calls replayed from the journals.
+    pub replayed: usize,
+    /// Time from "faults stopped, everything running" to converged.
+    pub converge: Option<Duration>,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+    /// Every step, in order.
+    pub log: Vec<String>,
+    /// The working directory.
+    pub dir: PathBuf,
+}
+
+impl Report {
+    /// Whether every invariant held.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// A human-readable summary (the op log is separate).
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let ok: usize = self
+            .outcomes
+            .values()
+            .map(|m| m.get("OK").copied().unwrap_or(0))
+            .sum();
+        let faults: usize = self.faults.values().sum();
+        let _ = writeln!(
+            s,
+            "chaos: seed {} — {} operations ({} acknowledged, {} failed), {} faults injected, {} violations, {:.1} s",
+            self.seed,
+            self.ops,
+            ok,
+            self.ops - ok,
+            faults,
+            self.violations.len(),
+            self.elapsed.as_secs_f64()
+        );
+        let _ = writeln!(s, "operations:");
+        for (op, m) in &self.outcomes {
+            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(s, "  {op:<22} {}", parts.join(", "));
+        }
+        let _ = writeln!(s, "faults:");
+        for (f, n) in &self.faults {
+            let _ = writeln!(s, "  {f:<22} {n}");
+        }
+        let _ = writeln!(
+            s,
+            "invariants: vMAC taken {} times, {} MAC-changing VPP calls replayed across hosts; converged {}",
+            self.vmac_takes,
+            self.replayed,
+            self.converge
+                .map(|d| format!("in {:.2} s", d.as_secs_f64()))
+                .unwrap_or_else(|| "never".into())
+        );
+        if self.passed() {
+            let _ = writeln!(s, "result: PASS (0 violations)");
+        } else {
+            let _ = writeln!(s, "result: FAIL — {} violation(s):", self.violations.len());
+            for v in &self.violations {
+                let _ = writeln!(s, "  - {v}");
+            }
+            let _ = writeln!(
+                s,
+                "replay: evpnlab-chaos --seed {} --ops {} (working directory {})",
+                self.seed,
+                self.ops,
+                self.dir.display()
+            );
+        }
+        s
+    }
+}
+
+/// One operation through evpnr's API.
+#[derive(Debug, Clone)]
+enum Op {
+    CreateGroup { g: String, vni: u32 },
+    DeleteGroup { g: String },
+    AddMember { g: String, h: String },
+    RemoveMember { g: String, h: String },
+    CreateBvi { g: String, addrs: Vec<String> },
+    DeleteBvi { g: String },
+    AddAddr { g: String, a: String },
+    DelAddr { g: String, a: String },
+    SetMtu { g: String, mtu: u32 },
+    Bind { g: String, h: String },
+    Release { g: String, h: String },
+    Move { g: String, h: String },
+    SetEnabled { g: String, h: String, on: bool },
+}
+
+impl Op {
+    fn name(&self) -> &'static str {
+        match self {
+            Op::CreateGroup { .. } => "CreateGroup",
+            Op::DeleteGroup { .. } => "DeleteGroup",
+            Op::AddMember { .. } => "AddGroupMember",
+            Op::RemoveMember { .. } => "RemoveGroupMember",
+            Op::CreateBvi { .. } => "CreateGroupBVI",
+            Op::DeleteBvi { .. } => "DeleteGroupBVI",
+            Op::AddAddr { .. } => "AddGroupBVIAddress",
+            Op::DelAddr { .. } => "DeleteGroupBVIAddress",
+            Op::SetMtu { .. } => "SetGroupMTU",
+            Op::Bind { .. } => "BindGroupBVI",
+            Op::Release { .. } => "ReleaseGroupBVI",
+            Op::Move { .. } => "MoveGroupBVI",
+            Op::SetEnabled { .. } => "SetEvpnInstanceEnabled",
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Op::CreateGroup { g, vni } => format!("CreateGroup {g} vni {vni}"),
+            Op::DeleteGroup { g } => format!("DeleteGroup {g}"),
+            Op::AddMember { g, h } => format!("AddGroupMember {g} {h}"),
+            Op::RemoveMember { g, h } => format!("RemoveGroupMember {g} {h}"),
+            Op::CreateBvi { g, addrs } => format!("CreateGroupBVI {g} [{}]", addrs.join(" ")),
+            Op::DeleteBvi { g } => format!("DeleteGroupBVI {g}"),
+            Op::AddAddr { g, a } => format!("AddGroupBVIAddress {g} {a}"),
+            Op::DelAddr { g, a } => format!("DeleteGroupBVIAddress {g} {a}"),
+            Op::SetMtu { g, mtu } => format!("SetGroupMTU {g} {mtu}"),
+            Op::Bind { g, h } => format!("BindGroupBVI {g} {h}"),
+            Op::Release { g, h } => format!("ReleaseGroupBVI {g} {h}"),
+            Op::Move { g, h } => format!("MoveGroupBVI {g} -> {h}"),
+            Op::SetEnabled { g, h, on } => format!("SetEvpnInstanceEnabled {h} {g} {on}"),
+        }
+    }
+}
+
+fn prefix(key: &str) -> v1::Prefix {
+    let (a, l) = key.split_once('/').unwrap_or((key, "32"));
+    v1::Prefix {
+        address: a.into(),
+        prefix_len: l.parse().unwrap_or(32),
+    }
+}
+
+/// What an operation returned.
+enum Outcome {
+    Group(v1::Group),
+    Done,
+    Failed(tonic::Status),
+}
+
+type Client = v1::evpnr_client::EvpnrClient<tonic::transport::Channel>;
+
+async fn execute(mut c: Client, op: Op) -> Outcome {
+    let grp = |r: Result<tonic::Response<v1::Group>, tonic::Status>| match r {
+        Ok(g) => Outcome::Group(g.into_inner()),
+        Err(e) => Outcome::Failed(e),
+    };
+    let done = |r: Result<tonic::Response<v1::Empty>, tonic::Status>| match r {
+        Ok(_) => Outcome::Done,
+        Err(e) => Outcome::Failed(e),
+    };
+    match op {
+        Op::CreateGroup { g, vni } => grp(c
+            .create_group(v1::CreateGroupRequest {
+                group_id: g,
+                vni,
+                ..Default::default()
+            })
+            .await),
+        Op::DeleteGroup { g } => done(c.delete_group(v1::GroupRef { group_id: g }).await),
+        Op::AddMember { g, h } => grp(c
+            .add_group_member(v1::GroupMemberRequest {
+                group_id: g,
+                instance_id: h,
+            })
+            .await),
+        Op::RemoveMember { g, h } => grp(c
+            .remove_group_member(v1::GroupMemberRequest {
+                group_id: g,
+                instance_id: h,
+            })
+            .await),
+        Op::CreateBvi { g, addrs } => grp(c
+            .create_group_bvi(v1::GroupBviRequest {
+                group_id: g,
+                addresses: addrs.iter().map(|a| prefix(a)).collect(),
+            })
+            .await),
+        Op::DeleteBvi { g } => grp(c.delete_group_bvi(v1::GroupRef { group_id: g }).await),
+        Op::AddAddr { g, a } => grp(c
+            .add_group_bvi_address(v1::GroupBviAddAddressRequest {
+                group_id: g,
+                address: Some(prefix(&a)),
+            })
+            .await),
+        Op::DelAddr { g, a } => grp(c
+            .delete_group_bvi_address(v1::GroupBviDeleteAddressRequest {
+                group_id: g,
+                address: Some(prefix(&a)),
+            })
+            .await),
+        Op::SetMtu { g, mtu } => grp(c
+            .set_group_mtu(v1::SetGroupMtuRequest { group_id: g, mtu })
+            .await),
+        Op::Bind { g, h } => done(
+            c.bind_group_bvi(v1::BindGroupBviRequest {
+                group_id: g,
+                instance_id: h,
+            })
+            .await,
+        ),
+        Op::Release { g, h } => done(
+            c.release_group_bvi(v1::ReleaseGroupBviRequest {
+                group_id: g,
+                instance_id: h,
+            })
+            .await,
+        ),
+        Op::Move { g, h } => grp(c
+            .move_group_bvi(v1::MoveGroupBviRequest {
+                group_id: g,
+                instance_id: h,
+                force: false,
+            })
+            .await),
+        Op::SetEnabled { g, h, on } => match c
+            .set_evpn_instance_enabled(v1::SetEnabledRequest {
+                instance_id: h,
+                slug: g,
+                enabled: on,
+            })
+            .await
+        {
+            Ok(_) => Outcome::Done,
+            Err(e) => Outcome::Failed(e),
+        },
+    }
+}
+
+/// Updates the model with an operation's outcome (see [`model`]).
+fn learn(m: &mut Model, op: &Op, out: &Outcome) {
+    let ok = !matches!(out, Outcome::Failed(_));
+    if let Outcome::Group(g) = out {
+        let name = g.group_id.clone();
+        m.g(&name).sync(g);
+    }
+    match op {
+        Op::CreateGroup { g, .. } if !ok => {
+            m.g(g).exists.insert(true);
+        }
+        Op::DeleteGroup { g } => {
+            if ok {
+                m.g(g).deleted();
+            } else {
+                m.g(g).anything();
+            }
+            m.forget_enabled(g, None);
+        }
+        Op::AddMember { g, h } | Op::RemoveMember { g, h } => {
+            if !ok {
+                let gm = m.g(g);
+                gm.members
+                    .entry(h.clone())
+                    .or_default()
+                    .extend([true, false]);
+                if matches!(op, Op::RemoveMember { .. }) && gm.primary.contains(&Some(h.clone())) {
+                    gm.primary.insert(None);
+                }
+            }
+            m.forget_enabled(g, Some(h));
+        }
+        Op::CreateBvi { g, addrs } if !ok => {
+            let gm = m.g(g);
+            gm.bvi.insert(true);
+            for a in addrs {
+                gm.addrs.entry(a.clone()).or_default().insert(true);
+            }
+        }
+        Op::DeleteBvi { g } if !ok => {
+            let gm = m.g(g);
+            gm.bvi.insert(false);
+            gm.primary.insert(None);
+            for v in gm.addrs.values_mut() {
+                v.insert(false);
+            }
+        }
+        Op::AddAddr { g, a } | Op::DelAddr { g, a } if !ok => {
+            m.g(g)
+                .addrs
+                .entry(a.clone())
+                .or_default()
+                .extend([true, false]);
+        }
+        Op::SetMtu { g, mtu } if !ok => {
+            m.g(g).mtu.insert(*mtu);
+        }
+        Op::Bind { g, h } | Op::Move { g, h } => {
+            let gm = m.g(g);
+            if ok {
+                gm.primary = BTreeSet::from([Some(h.clone())]);
+            } else {
+                gm.primary.extend([Some(h.clone()), None]);
+            }
+        }
+        Op::Release { g, h } => {
+            let gm = m.g(g);
+            if gm.primary.contains(&Some(h.clone())) {
+                if ok {
+                    gm.primary.remove(&Some(h.clone()));
+                }
+                gm.primary.insert(None);
+            }
+        }
+        Op::SetEnabled { g, h, on } => {
+            if ok {
+                m.enabled.insert((h.clone(), g.clone()), *on);
+            } else {
+                m.enabled.remove(&(h.clone(), g.clone()));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Faults that last for a few operations.
+#[derive(Debug, Clone)]
+struct Window {
+    host: usize,
+    until: usize,
+}
+
+const VPP_WRITES: &[&str] = &[
+    "sw_interface_set_mac_address",
+    "sw_interface_add_del_address",
+    "create_loopback_instance",
+    "sw_interface_set_l2_bridge",
+    "bridge_domain_add_del_v2",
+    "sw_interface_ip6_set_link_local_address",
+    "sw_interface_set_mtu",
+    "sw_interface_set_flags",
+];
+
+struct Run {
+    cfg: Config,
+    rng: StdRng,
+    fleet: Fleet,
+    model: Model,
+    hosts: Vec<String>,
+    pools: Vec<(String, Vec<String>)>,
+    vmacs: BTreeSet<String>,
+    report: Report,
+    windows: Vec<Window>,
+    /// (host, restart at step)
+    down: Vec<(usize, usize)>,
+    started: Instant,
+}
+
+impl Run {
+    fn log(&mut self, line: String) {
+        if self.cfg.verbose {
+            println!("{line}");
+        }
+        self.report.log.push(line);
+    }
+
+    fn fault(&mut self, kind: &str) {
+        *self.report.faults.entry(kind.to_string()).or_default() += 1;
+    }
+
+    fn pick_op(&mut self) -> Op {
+        let gi = self.rng.random_range(0..self.pools.len());
+        let (g, pool) = self.pools[gi].clone();
+        let gm = self.model.groups[&g].clone();
+        if !gm.exists.contains(&true) || (gm.exists.contains(&false) && self.rng.random_bool(0.5)) {
+            return Op::CreateGroup {
+                g,
+                vni: 1000 + gi as u32,
+            };
+        }
+        let pick = |rng: &mut StdRng, v: &[String], or: &[String]| {
+            v.choose(rng)
+                .or_else(|| or.choose(rng))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let members: Vec<String> = gm
+            .members
+            .iter()
+            .filter(|(_, v)| v.contains(&true))
+            .map(|(h, _)| h.clone())
+            .collect();
+        let outsiders: Vec<String> = gm
+            .members
+            .iter()
+            .filter(|(_, v)| v.contains(&false))
+            .map(|(h, _)| h.clone())
+            .collect();
+        let primaries: Vec<String> = gm.primary.iter().flatten().cloned().collect();
+        let others: Vec<String> = members
+            .iter()
+            .filter(|m| !primaries.contains(m))
+            .cloned()
+            .collect();
+        let present: Vec<String> = gm
+            .addrs
+            .iter()
+            .filter(|(_, v)| v.contains(&true))
+            .map(|(a, _)| a.clone())
+            .collect();
+        let absent: Vec<String> = gm
+            .addrs
+            .iter()
+            .filter(|(_, v)| v.contains(&false))
+            .map(|(a, _)| a.clone())
+            .collect();
+        let has_bvi = gm.bvi.contains(&true);
+        let rng = &mut self.rng;
+        if members.len() < 2 && !outsiders.is_empty() && rng.random_bool(0.7) {
+            let h = pick(rng, &outsiders, &self.hosts);
+            return Op::AddMember { g, h };
+        }
+        if !has_bvi && rng.random_bool(0.6) {
+            let n = rng.random_range(0..=pool.len());
+            let addrs = pool.choose_multiple(rng, n).cloned().collect();
+            return Op::CreateBvi { g, addrs };
+        }
+        match rng.random_range(0..100u32) {
+            0..=7 => Op::AddMember {
+                h: pick(rng, &outsiders, &self.hosts),
+                g,
+            },
+            8..=12 => Op::RemoveMember {
+                h: pick(rng, &members, &self.hosts),
+                g,
+            },
+            13..=14 => Op::DeleteBvi { g },
+            15..=24 => Op::AddAddr {
+                a: pick(rng, &absent, &pool),
+                g,
+            },
+            25..=30 => Op::DelAddr {
+                a: pick(rng, &present, &pool),
+                g,
+            },
+            31..=33 => Op::SetMtu {
+                g,
+                mtu: *[1500u32, 9000, 1400].choose(rng).unwrap_or(&1500),
+            },
+            34..=40 => Op::Bind {
+                h: pick(rng, &members, &self.hosts),
+                g,
+            },
+            41..=46 => Op::Release {
+                h: pick(rng, &primaries, &members),
+                g,
+            },
+            47..=86 => Op::Move {
+                h: pick(rng, &others, &members),
+                g,
+            },
+            87..=96 => Op::SetEnabled {
+                h: pick(rng, &members, &self.hosts),
+                g,
+                on: rng.random_bool(0.5),
+            },
+            _ => Op::DeleteGroup { g },
+        }
+    }
+
+    /// Maybe inject a fault before step `step`.
+    async fn inject(&mut self, step: usize) -> anyhow::Result<()> {
+        if !self.rng.random_bool(self.cfg.fault_rate) {
+            return Ok(());
+        }
+        let hi = self.rng.random_range(0..self.hosts.len());
+        let id = self.hosts[hi].clone();
+        let msg = VPP_WRITES.choose(&mut self.rng).copied().unwrap_or("*");
+        let k = self.rng.random_range(0..100u32);
+        let windowed = self.windows.iter().any(|w| w.host == hi);
+        match k {
+            0..=14 if !windowed => {
+                let ms = self.rng.random_range(1..=20u64);
+                let until = step + self.rng.random_range(1..=6usize);
+                self.fleet.hosts[hi]
+                    .vpp
+                    .faults()
+                    .latency("*", Duration::from_millis(ms));
+                self.windows.push(Window { host: hi, until });
+                self.fault("vpp-latency");
+                self.log(format!(
+                    "step {step}: fault vpp-latency {id} {ms} ms until step {until}"
+                ));
+            }
+            15..=26 if !windowed => {
+                let m = if self.rng.random_bool(0.2) { "*" } else { msg };
+                let until = step + self.rng.random_range(1..=2usize);
+                self.fleet.hosts[hi].vpp.faults().hang(m);
+                self.windows.push(Window { host: hi, until });
+                self.fault("vpp-hang");
+                self.log(format!(
+                    "step {step}: fault vpp-hang {id} {m} until step {until}"
+                ));
+            }
+            27..=44 => {
+                let n = self.rng.random_range(1..=3u64);
+                self.fleet.hosts[hi].vpp.faults().error_on_nth(msg, n, -1);
+                self.fault("vpp-error");
+                self.log(format!(
+                    "step {step}: fault vpp-error {id} {msg} call #{n} answers -1"
+                ));
+            }
+            45..=54 => {
+                if self.rng.random_bool(0.5) {
+                    self.fleet.hosts[hi].vpp.faults().disconnect_now();
+                    self.log(format!("step {step}: fault vpp-disconnect {id} now"));
+                } else {
+                    self.fleet.hosts[hi].vpp.faults().disconnect_on(msg);
+                    self.log(format!(
+                        "step {step}: fault vpp-disconnect {id} on the next {msg}"
+                    ));
+                }
+                self.fault("vpp-disconnect");
+            }
+            55..=69 => {
+                let n = self.rng.random_range(1..=2u32);
+                self.fleet.hosts[hi].bird.fail_next_configures(n);
+                self.fault("bird-configure-fail");
+                self.log(format!(
+                    "step {step}: fault bird-configure-fail {id} next {n} configure(s) answer 8002"
+                ));
+            }
+            70..=93 => {
+                if self.fleet.evpnd_up(hi) {
+                    self.fleet.kill_evpnd(hi).await;
+                    let back = step + self.rng.random_range(0..=4usize);
+                    self.down.push((hi, back));
+                    self.fault("kill-9-evpnd");
+                    self.log(format!(
+                        "step {step}: fault kill -9 evpnd {id} (restart at step {back})"
+                    ));
+                }
+            }
+            _ => {
+                self.fleet.kill_evpnr().await;
+                self.fleet.start_evpnr().await?;
+                self.fault("kill-9-evpnr");
+                self.log(format!("step {step}: fault kill -9 evpnr, restarted"));
+            }
+        }
+        Ok(())
+    }
+
+    /// End windows and restart evpnds whose time has come.
+    fn expire(&mut self, step: usize) -> anyhow::Result<()> {
+        let (done, keep): (Vec<Window>, Vec<Window>) =
+            self.windows.drain(..).partition(|w| w.until <= step);
+        self.windows = keep;
+        for w in done {
+            self.fleet.hosts[w.host].vpp.faults().reset();
+            let id = self.hosts[w.host].clone();
+            self.log(format!("step {step}: vpp faults of {id} cleared"));
+        }
+        let (due, later): (Vec<_>, Vec<_>) = self.down.drain(..).partition(|d| d.1 <= step);
+        self.down = later;
+        for (hi, _) in due {
+            self.fleet.start_evpnd(hi)?;
+            let id = self.hosts[hi].clone();
+            self.log(format!("step {step}: evpnd {id} restarted"));
+        }
+        Ok(())
+    }
+
+    fn check_exclusive(&mut self, when: &str) -> bool {
+        let watched: Vec<String> = self.vmacs.iter().cloned().collect();
+        match self.fleet.check_exclusive(&watched) {
+            Ok(r) => {
+                self.report.vmac_takes = r.takes;
+                self.report.replayed = r.replayed;
+                true
+            }
+            Err(c) => {
+                self.report
+                    .violations
+                    .push(format!("never two holders ({when}): {c}"));
+                false
+            }
+        }
+    }
+
+    async fn step(&mut self, step: usize) -> anyhow::Result<()> {
+        self.expire(step)?;
+        self.inject(step).await?;
+        let op = self.pick_op();
+        let client = self.fleet.client(Duration::from_secs(20))?;
+        // A kill at a random moment while the operation runs.
+        let kill = if self.rng.random_bool(self.cfg.kill_rate) {
+            let delay = Duration::from_millis(self.rng.random_range(0..25u64));
+            let target = if self.rng.random_bool(0.35) {
+                None
+            } else {
+                Some(self.rng.random_range(0..self.hosts.len()))
+            };
+            Some((delay, target))
+        } else {
+            None
+        };
+        let desc = op.describe();
+        let fut = execute(client, op.clone());
+        let out = match kill {
+            None => fut.await,
+            Some((delay, target)) => {
+                let fleet = &mut self.fleet;
+                let killer = async move {
+                    tokio::time::sleep(delay).await;
+                    match target {
+                        None => fleet.kill_evpnr().await,
+                        Some(hi) => fleet.kill_evpnd(hi).await,
+                    }
+                };
+                let (out, ()) = tokio::join!(fut, killer);
+                let what = match target {
+                    None => {
+                        self.fleet.start_evpnr().await?;
+                        self.fault("kill-9-evpnr-mid-op");
+                        "evpnr (restarted)".to_string()
+                    }
+                    Some(hi) => {
+                        let back = step + self.rng.random_range(0..=3usize);
+                        self.down.retain(|d| d.0 != hi);
+                        self.down.push((hi, back));
+                        self.fault("kill-9-evpnd-mid-op");
+                        format!("evpnd {} (restart at step {back})", self.hosts[hi])
+                    }
+                };
+                self.log(format!(
+                    "step {step}: fault kill -9 {what} {} ms into the operation",
+                    delay.as_millis()
+                ));
+                out
+            }
+        };
+        let res = match &out {
+            Outcome::Group(g) => {
+                self.vmacs.insert(g.vmac.to_ascii_lowercase());
+                format!(
+                    "OK (members [{}], primary {:?})",
+                    g.members.join(" "),
+                    g.primary_instance_id
+                )
+            }
+            Outcome::Done => "OK".into(),
+            Outcome::Failed(e) => format!("{:?}: {}", e.code(), e.message()),
+        };
+        let code = match &out {
+            Outcome::Failed(e) => format!("{:?}", e.code()),
+            _ => "OK".into(),
+        };
+        *self
+            .report
+            .outcomes
+            .entry(op.name().into())
+            .or_default()
+            .entry(code)
+            .or_default() += 1;
+        learn(&mut self.model, &op, &out);
+        self.log(format!("step {step}: {desc}: {res}"));
+        self.report.ops += 1;
+        Ok(())
+    }
+
+    /// Stop every fault, start every process, wait for convergence.
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        for h in &self.fleet.hosts {
+            h.vpp.faults().reset();
+            h.bird.fail_next_configures(0);
+        }
+        self.windows.clear();
+        self.down.clear();
+        if self.fleet.evpnr.is_none() {
+            self.fleet.start_evpnr().await?;
+        }
+        for i in 0..self.hosts.len() {
+            self.fleet.start_evpnd(i)?;
+        }
+        self.log("faults stopped; every process running".into());
+        if !self
+            .fleet
+            .wait_connected(&self.hosts, Duration::from_secs(60))
+            .await
+        {
+            self.report.violations.push(
+                "after the faults stopped, not every evpnd was connected and ready within 60 s"
+                    .into(),
+            );
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let mut last = Vec::new();
+        while t0.elapsed() < self.cfg.converge_timeout {
+            match converge::mismatches(&self.fleet, &self.model).await {
+                Ok(v) if v.is_empty() => {
+                    self.report.converge = Some(t0.elapsed());
+                    break;
+                }
+                Ok(v) => last = v,
+                Err(e) => last = vec![format!("cannot read the fleet: {e:#}")],
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if self.report.converge.is_none() {
+            for m in last {
+                self.report.violations.push(format!(
+                    "not converged {} s after the faults stopped: {m}",
+                    self.cfg.converge_timeout.as_secs()
+                ));
+            }
+        }
+        // Invariant 3: the registry's record against the acknowledged model.
+        let mut c = self.fleet.client(Duration::from_secs(10))?;
+        let groups = c.list_groups(v1::Empty {}).await?.into_inner().groups;
+        for v in self.model.check(&groups) {
+            self.report
+                .violations
+                .push(format!("acknowledged change lost: {v}"));
+        }
+        Ok(())
+    }
+}
+
+pub mod converge;
+
+/// Runs the chaos test. Errors are harness failures (a binary missing, a
+/// port in use); invariant violations are in [`Report::violations`].
+pub async fn run(cfg: Config) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let fleet = Fleet::new(&FleetOptions {
+        instances: cfg.instances,
+        bin_dir: cfg.bin_dir.clone(),
+        keep_dir: cfg.keep_dir,
+        ..Default::default()
+    })
+    .await?;
+    let hosts: Vec<String> = fleet.hosts.iter().map(|h| h.id.clone()).collect();
+    let pools: Vec<(String, Vec<String>)> = (0..cfg.groups)
+        .map(|i| {
+            (
+                format!("g{i}"),
+                [
+                    format!("172.16.{i}.1/24"),
+                    format!("172.16.{i}.2/24"),
+                    format!("fec0:{i}::1/64"),
+                    format!("fec0:{i}::2/64"),
+                ]
+                .iter()
+                .map(|a| model::prefix_key(&prefix(a)))
+                .collect(),
+            )
+        })
+        .collect();
+    let mut run = Run {
+        model: Model::new(&pools, &hosts),
+        rng: StdRng::seed_from_u64(cfg.seed),
+        report: Report {
+            seed: cfg.seed,
+            dir: fleet.dir.clone(),
+            ..Default::default()
+        },
+        cfg,
+        fleet,
+        hosts,
+        pools,
+        vmacs: BTreeSet::new(),
+        windows: Vec::new(),
+        down: Vec::new(),
+        started,
+    };
+    for i in 0..run.hosts.len() {
+        run.fleet.start_evpnd(i)?;
+    }
+    if !run
+        .fleet
+        .wait_connected(&run.hosts, Duration::from_secs(60))
+        .await
+    {
+        anyhow::bail!(
+            "the fleet did not come up; see the logs in {}",
+            run.fleet.dir.display()
+        );
+    }
+    run.log(format!(
+        "chaos: seed {}, {} operations on {} instances, {} groups",
+        run.cfg.seed,
+        run.cfg.ops,
+        run.hosts.len(),
+        run.pools.len()
+    ));
+    for step in 1..=run.cfg.ops {
+        run.step(step).await?;
+        if !run.check_exclusive(&format!("after step {step}")) {
+            break;
+        }
+    }
+    if run.report.passed() {
+        run.settle().await?;
+        run.check_exclusive("at the end");
+    }
+    run.report.elapsed = run.started.elapsed();
+    // Acknowledged enabled flags, checked on the converged fleet.
+    Ok(run.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_ops_widen_only_their_fields() {
+        let hosts = vec!["a".to_string(), "b".to_string()];
+        let pools = vec![("g0".to_string(), vec!["172.16.0.1/24".to_string()])];
+        let mut m = Model::new(&pools, &hosts);
+        let st = || Outcome::Failed(tonic::Status::unavailable("x"));
+        learn(
+            &mut m,
+            &Op::CreateGroup {
+                g: "g0".into(),
+                vni: 1000,
+            },
+            &st(),
+        );
+        assert_eq!(m.groups["g0"].exists, BTreeSet::from([false, true]));
+        assert_eq!(m.groups["g0"].members["a"], BTreeSet::from([false]));
+        learn(
+            &mut m,
+            &Op::Move {
+                g: "g0".into(),
+                h: "b".into(),
+            },
+            &st(),
+        );
+        assert_eq!(
+            m.groups["g0"].primary,
+            BTreeSet::from([None, Some("b".to_string())])
+        );
+        learn(
+            &mut m,
+            &Op::Bind {
+                g: "g0".into(),
+                h: "a".into(),
+            },
+            &Outcome::Done,
+        );
+        assert_eq!(
+            m.groups["g0"].primary,
+            BTreeSet::from([Some("a".to_string())])
+        );
+        learn(
+            &mut m,
+            &Op::Release {
+                g: "g0".into(),
+                h: "b".into(),
+            },
+            &Outcome::Done,
+        );
+        assert_eq!(
+            m.groups["g0"].primary,
+            BTreeSet::from([Some("a".to_string())])
+        );
+        learn(
+            &mut m,
+            &Op::Release {
+                g: "g0".into(),
+                h: "a".into(),
+            },
+            &Outcome::Done,
+        );
+        assert_eq!(m.groups["g0"].primary, BTreeSet::from([None]));
+        assert_eq!(model::prefix_key(&prefix("fec0:0::1/64")), "fec0::1/64");
+    }
+}

@@ -1,0 +1,3 @@
+//! evpnlab: the simulated lab ([`lab`]) and the chaos run ([`chaos`]).
+pub mod chaos;
+pub mod lab;
