@@ -1,0 +1,210 @@
+//! The chaos run in CI (a few hundred operations with kills and VPP/BIRD
+//! faults; `CHAOS_SEED` / `CHAOS_OPS` / `CHAOS_INSTANCES` explore other
+//! runs), and proofs that its invariant checks do catch what they claim to.
+use std::{path::PathBuf, sync::OnceLock, time::Duration};
+
+use evpn_api::v1;
+use evpnlab::chaos::{
+    self,
+    fleet::{Fleet, FleetOptions},
+    model::Model,
+};
+
+/// The directory with evpnd and evpnr of this test's profile (built once
+/// if missing).
+fn bin_dir() -> PathBuf {
+    static D: OnceLock<PathBuf> = OnceLock::new();
+    D.get_or_init(|| {
+        let d = PathBuf::from(env!("CARGO_BIN_EXE_evpnlab"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        if !d.join("evpnd").is_file() || !d.join("evpnr").is_file() {
+            let release = d.file_name().is_some_and(|n| n == "release");
+            let mut args = vec!["build", "--quiet", "-p", "evpnd", "-p", "evpnr"];
+            if release {
+                args.push("--release");
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let st = std::process::Command::new(cargo)
+                .args(&args)
+                .status()
+                .unwrap();
+            assert!(st.success(), "cargo build -p evpnd -p evpnr failed");
+        }
+        d
+    })
+    .clone()
+}
+
+fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+/// Serialises the fleets of this file (small machines).
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static M: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    M.get_or_init(|| tokio::sync::Mutex::new(())).lock().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_run_has_no_violations() {
+    let _s = serial().await;
+    let cfg = chaos::Config {
+        seed: env("CHAOS_SEED", 20261124),
+        ops: env("CHAOS_OPS", 300),
+        instances: env("CHAOS_INSTANCES", 4),
+        bin_dir: bin_dir(),
+        ..Default::default()
+    };
+    let r = chaos::run(cfg).await.unwrap();
+    let summary = r.summary();
+    println!("{summary}");
+    if !r.passed() {
+        panic!(
+            "chaos run failed; replay with CHAOS_SEED={} (or evpnlab-chaos --seed {} --ops {})\n{}\n{summary}",
+            r.seed,
+            r.seed,
+            r.ops,
+            r.log.join("\n")
+        );
+    }
+    // The run did exercise what it claims to.
+    assert_eq!(r.ops, env("CHAOS_OPS", 300));
+    assert!(r.vmac_takes > 0, "no vMAC was ever bound:\n{summary}");
+    let moved = r
+        .outcomes
+        .get("MoveGroupBVI")
+        .and_then(|m| m.get("OK"))
+        .copied()
+        .unwrap_or(0);
+    assert!(moved > 0, "no move succeeded:\n{summary}");
+    for kind in [
+        "kill-9-evpnd",
+        "kill-9-evpnr",
+        "vpp-error",
+        "bird-configure-fail",
+    ] {
+        assert!(
+            r.faults.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} fault:\n{summary}"
+        );
+    }
+}
+
+async fn fleet(n: usize) -> Fleet {
+    let f = Fleet::new(&FleetOptions {
+        instances: n,
+        bin_dir: bin_dir(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut f = f;
+    for i in 0..n {
+        f.start_evpnd(i).unwrap();
+    }
+    let ids: Vec<String> = f.hosts.iter().map(|h| h.id.clone()).collect();
+    assert!(f.wait_connected(&ids, Duration::from_secs(60)).await);
+    f
+}
+
+/// Group g0 with both hosts, a GroupBVI with one address, bound on host 0.
+async fn bound_group(f: &Fleet) -> v1::Group {
+    let mut c = f.client(Duration::from_secs(20)).unwrap();
+    c.create_group(v1::CreateGroupRequest {
+        group_id: "g0".into(),
+        vni: 1000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for h in &f.hosts {
+        c.add_group_member(v1::GroupMemberRequest {
+            group_id: "g0".into(),
+            instance_id: h.id.clone(),
+        })
+        .await
+        .unwrap();
+    }
+    c.create_group_bvi(v1::GroupBviRequest {
+        group_id: "g0".into(),
+        addresses: vec![v1::Prefix {
+            address: "172.16.0.1".into(),
+            prefix_len: 24,
+        }],
+    })
+    .await
+    .unwrap();
+    c.bind_group_bvi(v1::BindGroupBviRequest {
+        group_id: "g0".into(),
+        instance_id: f.hosts[0].id.clone(),
+    })
+    .await
+    .unwrap();
+    c.get_group(v1::GroupRef {
+        group_id: "g0".into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_catch_two_holders_drift_and_lost_changes() {
+    let _s = serial().await;
+    let f = fleet(2).await;
+    let g = bound_group(&f).await;
+    let hosts: Vec<String> = f.hosts.iter().map(|h| h.id.clone()).collect();
+    let pool = vec!["172.16.0.1/24".to_string()];
+    let mut model = Model::new(&[("g0".into(), pool)], &hosts);
+    model.g("g0").sync(&g);
+    // A healthy, converged fleet passes every check.
+    f.check_exclusive(std::slice::from_ref(&g.vmac)).unwrap();
+    let mut ok = Vec::new();
+    for _ in 0..100 {
+        ok = chaos::converge::mismatches(&f, &model).await.unwrap();
+        if ok.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok.is_empty(), "{ok:?}");
+    assert!(model.check(std::slice::from_ref(&g)).is_empty());
+
+    // Host 1 binds the vMAC behind the registry's back: two holders, and
+    // the dataplane no longer matches the registry.
+    let mut d1 = f.hosts[1].client().unwrap();
+    d1.bind_group_bvi(v1::HostBindGroupBviRequest {
+        slug: "g0".into(),
+        group_id: "g0".into(),
+        vmac: g.vmac.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = f
+        .check_exclusive(std::slice::from_ref(&g.vmac))
+        .unwrap_err();
+    assert_eq!(c.mac, g.vmac.to_ascii_lowercase());
+    assert_eq!(
+        (c.first_host.as_str(), c.second_host.as_str()),
+        ("chaos-0", "chaos-1")
+    );
+    let m = chaos::converge::mismatches(&f, &model).await.unwrap();
+    assert!(
+        m.iter()
+            .any(|x| x.contains("chaos-1") && x.contains("candidate")),
+        "{m:?}"
+    );
+
+    // The registry losing an acknowledged address is reported.
+    let mut lost = g.clone();
+    lost.group_bvi.as_mut().unwrap().addresses.clear();
+    let v = model.check(&[lost]);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].contains("172.16.0.1/24"), "{v:?}");
+}
