@@ -232,7 +232,7 @@ fn prefix(key: &str) -> v1::Prefix {
 
 /// What an operation returned.
 enum Outcome {
-    Group(v1::Group),
+    Group(Box<v1::Group>),
     Done,
     Failed(tonic::Status),
 }
@@ -241,7 +241,7 @@ type Client = v1::evpnr_client::EvpnrClient<tonic::transport::Channel>;
 
 async fn execute(mut c: Client, op: Op) -> Outcome {
     let grp = |r: Result<tonic::Response<v1::Group>, tonic::Status>| match r {
-        Ok(g) => Outcome::Group(g.into_inner()),
+        Ok(g) => Outcome::Group(Box::new(g.into_inner())),
         Err(e) => Outcome::Failed(e),
     };
     let done = |r: Result<tonic::Response<v1::Empty>, tonic::Status>| match r {

@@ -245,7 +245,7 @@ mod tests {
         assert!(m.check(std::slice::from_ref(&g)).is_empty());
         // Losing the acknowledged primary or address is a violation.
         let lost = group(&["a", "b"], "", &[]);
-        assert_eq!(m.check(&[lost.clone()]).len(), 2);
+        assert_eq!(m.check(std::slice::from_ref(&lost)).len(), 2);
         assert_eq!(m.check(&[]).len(), 1);
         // A failed move to b may have left a, b or nobody primary.
         m.g("g0").primary.extend([Some("b".into()), None]);
