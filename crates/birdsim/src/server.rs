@@ -408,3 +408,58 @@ async fn serve(s: UnixStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn ask(
+        lines: &mut tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+        w: &mut tokio::net::unix::OwnedWriteHalf,
+        cmd: &str,
+    ) -> String {
+        w.write_all(format!("{cmd}\n").as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(l) = lines.next_line().await.unwrap() {
+            let last = l.len() >= 5 && l.as_bytes()[4] == b' ';
+            out.push(l);
+            if last {
+                break;
+            }
+        }
+        out.join("\n")
+    }
+
+    #[tokio::test]
+    async fn injected_configure_failures_change_nothing_then_stop() {
+        let d = tempfile::tempdir().unwrap();
+        let main = d.path().join("bird.conf");
+        std::fs::write(&main, "router id 10.0.0.1;\n").unwrap();
+        let sock = d.path().join("bird.ctl");
+        let h = BirdSim::start(&main, &sock).await.unwrap();
+        let (r, mut w) = UnixStream::connect(&sock).await.unwrap().into_split();
+        let mut lines = BufReader::new(r).lines();
+        lines.next_line().await.unwrap();
+        std::fs::write(&main, "router id 10.0.0.2;\n").unwrap();
+        h.fail_next_configures(1);
+        assert!(
+            ask(&mut lines, &mut w, "configure check")
+                .await
+                .contains("0020")
+        );
+        let e = ask(&mut lines, &mut w, "configure").await;
+        assert!(e.contains("8002") && e.contains("injected"), "{e}");
+        assert!(
+            ask(&mut lines, &mut w, "show status")
+                .await
+                .contains("10.0.0.1")
+        );
+        assert_eq!(h.pending_configure_failures(), 0);
+        assert!(ask(&mut lines, &mut w, "configure").await.contains("0003"));
+        assert!(
+            ask(&mut lines, &mut w, "show status")
+                .await
+                .contains("10.0.0.2")
+        );
+    }
+}
