@@ -82,14 +82,11 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     })
     .await?;
-    for i in 0..n {
-        f.start_evpnd(i)?;
-    }
-    let ids: Vec<String> = f.hosts.iter().map(|h| h.id.clone()).collect();
     anyhow::ensure!(
-        f.wait_connected(&ids, Duration::from_secs(600)).await,
+        f.start_all(Duration::from_secs(600)).await?,
         "fleet did not come up"
     );
+    let ids: Vec<String> = f.hosts.iter().map(|h| h.id.clone()).collect();
     println!(
         "resync bench: {n} evpnd + evpnr up in {:.1} s",
         t.elapsed().as_secs_f64()

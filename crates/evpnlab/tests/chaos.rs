@@ -104,11 +104,7 @@ async fn fleet(n: usize) -> Fleet {
     .await
     .unwrap();
     let mut f = f;
-    for i in 0..n {
-        f.start_evpnd(i).unwrap();
-    }
-    let ids: Vec<String> = f.hosts.iter().map(|h| h.id.clone()).collect();
-    assert!(f.wait_connected(&ids, Duration::from_secs(60)).await);
+    assert!(f.start_all(Duration::from_secs(60)).await.unwrap());
     f
 }
 

@@ -211,15 +211,19 @@ impl Fleet {
             let bird = birdsim::BirdSim::start(&main, &hdir.join("bird.ctl")).await?;
             let grpc = format!("127.0.0.1:{}", free_port()?);
             std::fs::write(
-                hdir.join("evpnd.yaml"),
+                hdir.join("evpnd.yaml.in"),
                 format!(
-                    "evpnd:\n  instance-id: {id}\n  grpc-addr: \"{grpc}\"\n  metrics-addr: \"\"\n  registry: \"{evpnr_addr}\"\n  state-dir: {d}/state\n  dataplane: vpp\n  log-level: {lvl}\n  vpp:\n    api-socket: {d}/vpp.sock\n    timeout: {vt}\n  bird:\n    config: {d}/bird.conf\n    socket: {d}/bird.ctl\n    include-dir: {d}/bird.d\n    dialect: vpp\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.{a}.{b}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
+                    "evpnd:\n  instance-id: {id}\n  grpc-addr: \"@GRPC@\"\n  metrics-addr: \"\"\n  registry: \"{evpnr_addr}\"\n  state-dir: {d}/state\n  dataplane: vpp\n  log-level: {lvl}\n  vpp:\n    api-socket: {d}/vpp.sock\n    timeout: {vt}\n  bird:\n    config: {d}/bird.conf\n    socket: {d}/bird.ctl\n    include-dir: {d}/bird.d\n    dialect: vpp\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.{a}.{b}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
                     d = hdir.display(),
                     lvl = o.log_level,
                     vt = ms(o.vpp_timeout),
                     a = 2 + i / 250,
                     b = 1 + i % 250,
                 ),
+            )?;
+            std::fs::write(
+                hdir.join("evpnd.yaml"),
+                std::fs::read_to_string(hdir.join("evpnd.yaml.in"))?.replace("@GRPC@", &grpc),
             )?;
             hosts.push(Host {
                 id,
@@ -284,6 +288,50 @@ impl Fleet {
             )?);
         }
         Ok(())
+    }
+
+    /// Restarts every evpnd that exited on its own (typically: its port was
+    /// taken between picking it and binding it; it then gets a new one).
+    /// Returns how many were restarted.
+    pub fn respawn_exited(&mut self) -> anyhow::Result<usize> {
+        let mut n = 0;
+        for i in 0..self.hosts.len() {
+            let exited = self.hosts[i]
+                .evpnd
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if !exited {
+                continue;
+            }
+            let h = &mut self.hosts[i];
+            h.evpnd = None;
+            h.grpc = format!("127.0.0.1:{}", free_port()?);
+            std::fs::write(
+                h.config_path(),
+                std::fs::read_to_string(h.dir.join("evpnd.yaml.in"))?.replace("@GRPC@", &h.grpc),
+            )?;
+            self.start_evpnd(i)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Starts every evpnd that is not running, restarts those that exit
+    /// on their own, and waits until evpnr sees all of them connected and
+    /// ready; false on timeout.
+    pub async fn start_all(&mut self, timeout: Duration) -> anyhow::Result<bool> {
+        for i in 0..self.hosts.len() {
+            self.start_evpnd(i)?;
+        }
+        let ids: Vec<String> = self.hosts.iter().map(|h| h.id.clone()).collect();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            self.respawn_exited()?;
+            if self.wait_connected(&ids, Duration::from_millis(500)).await {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// `kill -9` host `i`'s evpnd (VPP and BIRD keep their state).

@@ -768,15 +768,8 @@ impl Run {
         if self.fleet.evpnr.is_none() {
             self.fleet.start_evpnr().await?;
         }
-        for i in 0..self.hosts.len() {
-            self.fleet.start_evpnd(i)?;
-        }
         self.log("faults stopped; every process running".into());
-        if !self
-            .fleet
-            .wait_connected(&self.hosts, Duration::from_secs(60))
-            .await
-        {
+        if !self.fleet.start_all(Duration::from_secs(60)).await? {
             self.report.violations.push(
                 "after the faults stopped, not every evpnd was connected and ready within 60 s"
                     .into(),
@@ -863,14 +856,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         down: Vec::new(),
         started,
     };
-    for i in 0..run.hosts.len() {
-        run.fleet.start_evpnd(i)?;
-    }
-    if !run
-        .fleet
-        .wait_connected(&run.hosts, Duration::from_secs(60))
-        .await
-    {
+    if !run.fleet.start_all(Duration::from_secs(60)).await? {
         anyhow::bail!(
             "the fleet did not come up; see the logs in {}",
             run.fleet.dir.display()
