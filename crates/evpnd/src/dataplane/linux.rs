@@ -1,0 +1,554 @@
+//! The Linux kernel dataplane (`dataplane: linux`): per eVPN a bridge
+//! `brg-<slug>` and a VXLAN device `vxl-<slug>` (VNI, local VTEP, port 4789,
+//! learning off) for BIRD's `bridge_<slug>` + `evpn_<slug>` protocols, and a
+//! veth BVI: `bvp-<slug>` is a bridge port (learning off), `bvi-<slug>`
+//! carries the per-host MAC, only a link-local (addrgenmode none,
+//! accept_dad 0) and, when bound, the vMAC and the gateway addresses.
+//! Everything goes through `netif` (rtnetlink; raw sockets for GARP/NA); no
+//! external program is ever run. Names come from `netif::names` (≤ 15 bytes,
+//! collision-free).
+//!
+//! Mapping onto the [`Dataplane`] trait (see `docs/fabric.md`):
+//! * `create_evpn` = `netif::Dataplane::ensure_evpn`, then the bridge's alias
+//!   is set to `vpp-evpn evpn=<slug> bd=<bd_id>` so `list_bridges` can find
+//!   orphans by ID after a crash.
+//! * `create_bvi` = `netif::plan_ensure_bvi` without its link-local actions
+//!   (the manager sets the link-local right after).
+//! * `set_mac` is where BIRD is told: a vMAC (any MAC other than the per-host
+//!   MAC in [`EvpnRef::instance_mac`]) gets a clean `static` FDB entry on the
+//!   port — BIRD's remote `extern_learn` entry is deleted first, `replace`
+//!   is never used (it would keep `extern_learn` and BIRD would silently not
+//!   advertise). Reverting to the per-host MAC deletes every managed entry on
+//!   the port explicitly (a learned one would linger for the 300 s ageing
+//!   time and keep the vMAC announced).
+//! * The link-local follows the current MAC, exactly as on VPP: EUI-64 of the
+//!   vMAC while bound, of the per-host MAC otherwise, always the only one.
+//!   The unsolicited NAs are sent from it; only the primary holds the vMAC,
+//!   so no two hosts share that link-local.
+//! * `observe` reports the MAC "as the fabric sees it": the BVI's MAC when
+//!   the port's FDB agrees with it (static entry for a vMAC, none for the
+//!   per-host MAC) and the all-zero MAC otherwise, so that reconcile re-runs
+//!   `set_mac` (idempotent) and repairs the FDB. A matching host yields zero
+//!   fixes.
+use std::{
+    net::{IpAddr, Ipv6Addr},
+    sync::Arc,
+};
+
+use evpn_model::{Error, Mac};
+use ipnet::IpNet;
+use macaddr::MacAddr6;
+use netif::{
+    Action, BviSpec, EvpnSpec, FdbState, FdbTable, Netlink, Observed, Slug,
+    announce::{Announcer, NaFlags},
+    plan,
+};
+
+use super::{Dataplane, DpInfo, EvpnRef, ObservedBvi, ObservedEvpn};
+
+const ALIAS_PREFIX: &str = "vpp-evpn ";
+
+/// The Linux kernel dataplane.
+pub struct LinuxDataplane {
+    dp: netif::Dataplane,
+    info: DpInfo,
+}
+
+fn nerr(e: netif::Error) -> Error {
+    if e.is_not_found() {
+        Error::FailedPrecondition(format!("netlink: {e}"))
+    } else {
+        Error::Internal(format!("netlink: {e}"))
+    }
+}
+
+fn mac6(m: Mac) -> MacAddr6 {
+    MacAddr6::from(m.0)
+}
+
+fn slug_of(s: &str) -> Result<Slug, Error> {
+    Slug::new(s).map_err(|e| Error::invalid("slug", e.to_string()))
+}
+
+/// The bridge's alias: who owns it and under which bridge-domain ID.
+pub fn alias(slug: &str, bd_id: u32) -> String {
+    format!("{ALIAS_PREFIX}evpn={slug} bd={bd_id}")
+}
+
+/// Parse [`alias`] back into `(slug, bd_id)`.
+pub fn parse_alias(s: &str) -> Option<(String, u32)> {
+    let rest = s.strip_prefix(ALIAS_PREFIX)?;
+    let mut slug = None;
+    let mut bd = None;
+    for kv in rest.split_whitespace() {
+        match kv.split_once('=') {
+            Some(("evpn", v)) => slug = Some(v.to_string()),
+            Some(("bd", v)) => bd = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((slug?, bd?))
+}
+
+fn is_ll(net: &IpNet) -> bool {
+    matches!(net.addr(), IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+/// True when the port's managed FDB entries match the BVI's MAC `cur`: one
+/// clean static entry for it when it is a vMAC (not `per_host`), none when
+/// it is the per-host MAC.
+pub fn fdb_consistent(obs: &Observed, cur: MacAddr6, per_host: Option<MacAddr6>) -> bool {
+    let entries = obs.port_entries();
+    if per_host.is_none_or(|p| p == cur) {
+        return entries.is_empty();
+    }
+    entries.len() == 1 && static_clean(obs, cur)
+}
+
+fn static_clean(obs: &Observed, mac: MacAddr6) -> bool {
+    match (obs.bridge_entry(mac), &obs.port) {
+        (Some(e), Some(p)) => e.index == p.index && e.state == FdbState::Static && !e.extern_learn,
+        _ => false,
+    }
+}
+
+fn name_of(obs: &Observed, index: u32) -> Option<String> {
+    [&obs.bridge, &obs.vxlan, &obs.port, &obs.bvi]
+        .into_iter()
+        .flatten()
+        .chain(obs.bridge_ports.iter())
+        .find(|l| l.index == index)
+        .map(|l| l.name.clone())
+}
+
+/// Plan setting the BVI's MAC to `mac` (sans-IO). A vMAC (≠ `per_host`):
+/// delete the bridge's current entry for it unless it is already our clean
+/// static one (BIRD's remote `extern_learn` entry), set the MAC, add the
+/// static entry on the port (this is what BIRD advertises), delete any other
+/// managed entry on the port. The per-host MAC: delete every managed entry on
+/// the port first (the withdrawal), then set the MAC.
+pub fn plan_set_mac(obs: &Observed, mac: MacAddr6, per_host: Option<MacAddr6>) -> Vec<Action> {
+    let n = &obs.names;
+    let mut out = Vec::new();
+    let Some(bvi) = &obs.bvi else { return out };
+    let vmac = per_host.is_some_and(|p| p != mac);
+    if !vmac {
+        for e in obs.port_entries() {
+            out.push(Action::DeleteFdb {
+                dev: n.port.clone(),
+                mac: e.mac,
+                table: FdbTable::Master,
+            });
+        }
+        if bvi.mac != Some(mac) {
+            out.push(Action::SetMac {
+                name: n.bvi.clone(),
+                mac,
+            });
+        }
+        return out;
+    }
+    let clean = static_clean(obs, mac);
+    if let Some(e) = obs.bridge_entry(mac)
+        && !clean
+    {
+        out.push(Action::DeleteFdb {
+            dev: name_of(obs, e.index).unwrap_or_else(|| n.vxlan.clone()),
+            mac,
+            table: FdbTable::Master,
+        });
+    }
+    if bvi.mac != Some(mac) {
+        out.push(Action::SetMac {
+            name: n.bvi.clone(),
+            mac,
+        });
+    }
+    if !clean {
+        out.push(Action::AddFdbStatic {
+            port: n.port.clone(),
+            mac,
+        });
+    }
+    for e in obs.port_entries() {
+        if e.mac != mac {
+            out.push(Action::DeleteFdb {
+                dev: n.port.clone(),
+                mac: e.mac,
+                table: FdbTable::Master,
+            });
+        }
+    }
+    out
+}
+
+/// The BVI pair exists and its two ends are each other's peers.
+fn paired(obs: &Observed) -> bool {
+    match (&obs.bvi, &obs.port) {
+        (Some(b), Some(p)) => b.link == Some(p.index) && p.link == Some(b.index),
+        _ => false,
+    }
+}
+
+/// What `observe` reports for a BVI (sans-IO; see the module docs).
+pub fn observed_bvi(obs: &Observed, per_host: Option<MacAddr6>) -> Option<ObservedBvi> {
+    if !paired(obs) {
+        return None;
+    }
+    let (bvi, port) = (obs.bvi.as_ref()?, obs.port.as_ref()?);
+    let cur = bvi.mac.unwrap_or(MacAddr6::nil());
+    let mac = if fdb_consistent(obs, cur, per_host) {
+        Mac(cur.into_array())
+    } else {
+        Mac([0; 6])
+    };
+    let ipv6_ok = |l: &netif::Link| {
+        l.addr_gen_mode
+            .is_none_or(|m| m == netif::AddrGenMode::None)
+            && l.accept_dad.is_none_or(|v| v == 0)
+    };
+    let mut addresses: Vec<IpNet> = obs
+        .bvi_addrs
+        .iter()
+        .filter(|a| !is_ll(&a.net) && !a.tentative && !a.dad_failed)
+        .map(|a| a.net)
+        .collect();
+    addresses.sort();
+    let lls: Vec<Ipv6Addr> = obs
+        .bvi_addrs
+        .iter()
+        .filter(|a| is_ll(&a.net) && a.net.prefix_len() == 64 && !a.tentative)
+        .filter_map(|a| match a.net.addr() {
+            IpAddr::V6(v6) => Some(v6),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    let all_ll = obs.bvi_addrs.iter().filter(|a| is_ll(&a.net)).count();
+    let link_local = (lls.len() == 1 && all_ll == 1).then(|| lls[0]);
+    let attached = obs.bridge.as_ref().is_some_and(|b| port.master == Some(b.index))
+        && port.port.is_some_and(|p| !p.learning);
+    Some(ObservedBvi {
+        handle: bvi.index,
+        mac,
+        mtu: if port.mtu != bvi.mtu {
+            port.mtu
+        } else {
+            bvi.mtu
+        },
+        up: bvi.up && port.up && ipv6_ok(bvi) && ipv6_ok(port),
+        attached,
+        addresses,
+        link_local,
+        linux: true,
+    })
+}
+
+impl LinuxDataplane {
+    /// Open a netlink connection in this process's network namespace (must
+    /// run inside a tokio runtime).
+    pub fn new() -> Result<Arc<Self>, Error> {
+        let nl = Netlink::connect().map_err(|e| Error::Unavailable(format!("netlink: {e}")))?;
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Ok(Arc::new(LinuxDataplane {
+            dp: netif::Dataplane::new(nl),
+            info: DpInfo {
+                connected: true,
+                version: format!("linux {release}"),
+                build_date: String::new(),
+                message_table_size: 0,
+                linux_cp: true,
+                missing_messages: Vec::new(),
+                last_error: String::new(),
+                connected_since_ms: crate::state::now_ms(),
+            },
+        }))
+    }
+
+    fn nl(&self) -> &Netlink {
+        self.dp.netlink()
+    }
+
+    async fn observe_slug(&self, slug: &Slug) -> Result<Observed, Error> {
+        self.dp.observe(slug).await.map_err(nerr)
+    }
+
+    async fn apply(&self, actions: &[Action], obs: &Observed) -> Result<(), Error> {
+        for a in actions {
+            tracing::debug!(action = %a, "netlink-apply");
+        }
+        self.dp.apply(actions, obs).await.map_err(nerr)
+    }
+
+    /// The slug owning bridge-domain `bd_id` per the bridges' aliases (an
+    /// orphan after a crash has no state entry, only its alias).
+    async fn slug_for(&self, e: &EvpnRef<'_>) -> Result<Slug, Error> {
+        let aliases = self.nl().list_aliases().await.map_err(nerr)?;
+        for (_, name, a) in aliases {
+            if let Some((s, bd)) = parse_alias(&a)
+                && bd == e.bd_id
+                && name.starts_with("brg-")
+            {
+                return slug_of(&s);
+            }
+        }
+        slug_of(e.slug)
+    }
+
+    async fn bridge_alias_ok(&self, obs: &Observed, e: &EvpnRef<'_>) -> Result<bool, Error> {
+        let Some(br) = &obs.bridge else {
+            return Ok(false);
+        };
+        let aliases = self.nl().list_aliases().await.map_err(nerr)?;
+        Ok(aliases
+            .iter()
+            .any(|(i, _, a)| *i == br.index && *a == alias(e.slug, e.bd_id)))
+    }
+}
+
+#[tonic::async_trait]
+impl Dataplane for LinuxDataplane {
+    fn kind(&self) -> &'static str {
+        "linux"
+    }
+
+    async fn info(&self) -> DpInfo {
+        self.info.clone()
+    }
+
+    async fn connect(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn observe(&self, e: &EvpnRef<'_>) -> Result<ObservedEvpn, Error> {
+        let slug = slug_of(e.slug)?;
+        let obs = self.observe_slug(&slug).await?;
+        let bridge = match e.vtep {
+            Some(vtep) => {
+                let spec = EvpnSpec {
+                    slug: slug.clone(),
+                    vni: e.vni,
+                    vtep,
+                    mtu: e.evpn_mtu,
+                };
+                plan::plan_ensure_evpn(&spec, &obs).is_ok_and(|a| a.is_empty())
+                    && self.bridge_alias_ok(&obs, e).await?
+            }
+            None => obs.bridge.is_some() && obs.vxlan.is_some(),
+        };
+        Ok(ObservedEvpn {
+            bridge,
+            bvi: observed_bvi(&obs, e.instance_mac.map(mac6)),
+        })
+    }
+
+    async fn list_bridges(&self, min: u32, max: u32) -> Result<Vec<u32>, Error> {
+        let aliases = self.nl().list_aliases().await.map_err(nerr)?;
+        let mut v: Vec<u32> = aliases
+            .iter()
+            .filter(|(_, name, _)| name.starts_with("brg-"))
+            .filter_map(|(_, _, a)| parse_alias(a).map(|(_, bd)| bd))
+            .filter(|bd| (min..=max).contains(bd))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        Ok(v)
+    }
+
+    async fn create_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let slug = slug_of(e.slug)?;
+        let vtep = e.vtep.ok_or_else(|| {
+            Error::FailedPrecondition(format!("evpn {:?} has no VTEP address", e.slug))
+        })?;
+        let spec = EvpnSpec {
+            slug: slug.clone(),
+            vni: e.vni,
+            vtep,
+            mtu: e.evpn_mtu,
+        };
+        let actions = self.dp.ensure_evpn(&spec).await.map_err(nerr)?;
+        if actions.iter().any(Action::changes_devices) {
+            tracing::info!(evpn = e.slug, actions = actions.len(), "linux-evpn-devices-created");
+        }
+        let br = slug.names().bridge;
+        let idx = self.nl().index_of(&br).await.map_err(nerr)?;
+        self.nl()
+            .set_alias_at(idx, &br, &alias(e.slug, e.bd_id))
+            .await
+            .map_err(nerr)
+    }
+
+    async fn delete_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let slug = self.slug_for(e).await?;
+        self.dp.remove_evpn(&slug).await.map_err(nerr).map(|_| ())
+    }
+
+    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error> {
+        let slug = slug_of(e.slug)?;
+        let obs = self.observe_slug(&slug).await?;
+        let spec = BviSpec {
+            slug: slug.clone(),
+            mac: mac6(e.instance_mac.unwrap_or(mac)),
+            mtu: e.mtu,
+        };
+        let n = slug.names();
+        let actions: Vec<Action> = plan::plan_ensure_bvi(&spec, &obs)
+            .map_err(nerr)?
+            .into_iter()
+            .filter(|a| match a {
+                Action::AddAddress { net, .. } | Action::DeleteAddress { net, .. } => !is_ll(net),
+                Action::SetMaster { name, .. } | Action::SetLearning { name, .. } => {
+                    attached || *name != n.port
+                }
+                _ => true,
+            })
+            .collect();
+        self.apply(&actions, &obs).await?;
+        // A bound BVI recreated by reconcile: take the vMAC with its FDB entry.
+        let obs = self.observe_slug(&slug).await?;
+        let fix = plan_set_mac(&obs, mac6(mac), e.instance_mac.map(mac6));
+        self.apply(&fix, &obs).await?;
+        if !attached && obs.port.as_ref().is_some_and(|p| p.master.is_some()) {
+            self.nl().set_master(&n.port, None).await.map_err(nerr)?;
+        }
+        self.nl().index_of(&n.bvi).await.map_err(nerr)
+    }
+
+    async fn delete_bvi(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let slug = self.slug_for(e).await?;
+        let n = slug.names();
+        for name in [&n.bvi, &n.port] {
+            match self.nl().delete_link(name).await {
+                Ok(()) => {}
+                Err(err) if err.is_not_found() => {}
+                Err(err) => return Err(nerr(err)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_attached(&self, e: &EvpnRef<'_>, attached: bool) -> Result<(), Error> {
+        let n = slug_of(e.slug)?.names();
+        if attached {
+            self.nl()
+                .set_master(&n.port, Some(&n.bridge))
+                .await
+                .map_err(nerr)?;
+            self.nl()
+                .set_bridge_port(&n.port, Some(false), None)
+                .await
+                .map_err(nerr)
+        } else {
+            self.nl().set_master(&n.port, None).await.map_err(nerr)
+        }
+    }
+
+    async fn set_mac(&self, e: &EvpnRef<'_>, mac: Mac) -> Result<(), Error> {
+        let slug = slug_of(e.slug)?;
+        let obs = self.observe_slug(&slug).await?;
+        if obs.bvi.is_none() {
+            return Err(Error::FailedPrecondition(format!(
+                "{} does not exist",
+                slug.names().bvi
+            )));
+        }
+        let actions = plan_set_mac(&obs, mac6(mac), e.instance_mac.map(mac6));
+        self.apply(&actions, &obs).await
+    }
+
+    async fn set_mtu(&self, e: &EvpnRef<'_>, mtu: u32) -> Result<(), Error> {
+        let n = slug_of(e.slug)?.names();
+        for name in [&n.port, &n.bvi] {
+            self.nl().set_mtu(name, mtu).await.map_err(nerr)?;
+        }
+        Ok(())
+    }
+
+    async fn set_up(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let n = slug_of(e.slug)?.names();
+        for name in [&n.port, &n.bvi] {
+            self.nl().set_addr_gen_mode_none(name).await.map_err(nerr)?;
+            self.nl().set_accept_dad(name, 0).map_err(nerr)?;
+            self.nl().set_up(name, true).await.map_err(nerr)?;
+        }
+        Ok(())
+    }
+
+    async fn set_link_local(&self, e: &EvpnRef<'_>, ll: Ipv6Addr) -> Result<(), Error> {
+        let slug = slug_of(e.slug)?;
+        let obs = self.observe_slug(&slug).await?;
+        let name = slug.names().bvi;
+        if obs.bvi.is_none() {
+            return Err(Error::FailedPrecondition(format!("{name} does not exist")));
+        }
+        let want = IpNet::new(IpAddr::V6(ll), 64).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut actions = Vec::new();
+        let mut have = false;
+        for a in obs.bvi_addrs.iter().filter(|a| is_ll(&a.net)) {
+            if a.net == want && !a.tentative && !a.dad_failed {
+                have = true;
+            } else {
+                actions.push(Action::DeleteAddress {
+                    name: name.clone(),
+                    net: a.net,
+                });
+            }
+        }
+        if !have {
+            actions.push(Action::AddAddress {
+                name: name.clone(),
+                net: want,
+            });
+        }
+        self.apply(&actions, &obs).await
+    }
+
+    async fn add_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
+        let name = slug_of(e.slug)?.names().bvi;
+        match self.nl().add_address(&name, p).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.is_exists() => Ok(()),
+            Err(err) => Err(nerr(err)),
+        }
+    }
+
+    async fn del_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
+        let name = slug_of(e.slug)?.names().bvi;
+        match self.nl().delete_address(&name, p).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.is_not_found() => Ok(()),
+            Err(err) => Err(nerr(err)),
+        }
+    }
+
+    async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error> {
+        let name = slug_of(e.slug)?.names().bvi;
+        let link = self
+            .nl()
+            .link_by_name(&name)
+            .await
+            .map_err(nerr)?
+            .ok_or_else(|| Error::FailedPrecondition(format!("{name} does not exist")))?;
+        let mac = link.mac.unwrap_or(MacAddr6::nil());
+        let ann = Announcer::open(&name, link.index).map_err(nerr)?;
+        self.dp
+            .announce(&ann, mac, addrs, NaFlags::default())
+            .map_err(nerr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_round_trips() {
+        assert_eq!(
+            parse_alias(&alias("red-1", 10007)),
+            Some(("red-1".to_string(), 10007))
+        );
+        assert_eq!(parse_alias("something else"), None);
+        assert_eq!(parse_alias("vpp-evpn evpn=x"), None);
+    }
+}
