@@ -1,0 +1,33 @@
+//! The move benchmark on the real fabric (needs root, BIRD 2.20 and a built
+//! evpnd): `cargo bench -p evpnfabric --bench moves` (`MOVES=n` to change
+//! the 20 moves per variant). Prints one line per move and a p50/p99/max
+//! table: lost probes, longest reply gap, and the time until the leaf's FDB
+//! points at the new primary, for the evidence-based wait and a fixed
+//! 200 ms settle.
+use std::time::Duration;
+
+use evpnfabric::{FabricOpts, Gateway, Mode, RunOpts};
+
+fn main() {
+    if !evpnfabric::is_root() {
+        eprintln!("moves bench: skipped, needs root");
+        return;
+    }
+    let moves = std::env::var("MOVES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let fabric = FabricOpts::new(&format!("efb{}", std::process::id()));
+    let r = evpnfabric::run(RunOpts {
+        fabric,
+        gateway: Gateway::default(),
+        mode: Mode::Bench {
+            moves,
+            fixed: Duration::from_millis(200),
+        },
+    });
+    if let Err(e) = r {
+        eprintln!("moves bench failed: {e:#}");
+        std::process::exit(1);
+    }
+}
