@@ -373,6 +373,40 @@ impl Fabric {
         Ok(f)
     }
 
+    /// Restart router `i`'s evpnd (SIGTERM, then the same command) and wait
+    /// for its start-up reconcile; returns that `reconcile-finished` log
+    /// line.
+    pub fn restart_evpnd(&mut self, i: usize) -> anyhow::Result<String> {
+        let r = &mut self.routers[i];
+        let log = r.dir.join("evpnd.log");
+        let count = |p: &Path| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .matches("reconcile-finished")
+                .count()
+        };
+        if let Some(mut p) = r.evpnd.take() {
+            p.stop(Duration::from_secs(5));
+        }
+        let before = count(&log);
+        let cfg = r.dir.join("evpnd.yaml");
+        let mut pr = r.ns.spawn(
+            &[
+                &self.opts.evpnd_bin.display().to_string(),
+                "--config",
+                &cfg.display().to_string(),
+            ],
+            &log,
+        )?;
+        pr.wait_log_count("reconcile-finished", before + 1, Duration::from_secs(30))?;
+        r.evpnd = Some(pr);
+        Ok(std::fs::read_to_string(&log)?
+            .lines()
+            .rfind(|l| l.contains("reconcile-finished"))
+            .unwrap_or_default()
+            .to_string())
+    }
+
     /// The leaf router (the host hangs off it).
     pub fn leaf(&self) -> &Router {
         &self.routers[self.routers.len() - 1]

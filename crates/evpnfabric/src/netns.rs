@@ -143,10 +143,20 @@ impl Proc {
     /// Wait until the log contains `needle` (error if the process exits or
     /// `timeout` passes).
     pub fn wait_log(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_log_count(needle, 1, timeout)
+    }
+
+    /// Wait until the log contains `needle` at least `n` times.
+    pub fn wait_log_count(
+        &mut self,
+        needle: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if text.contains(needle) {
+            if text.matches(needle).count() >= n {
                 return Ok(());
             }
             if let Some(c) = self.child.as_mut()

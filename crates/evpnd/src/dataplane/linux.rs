@@ -235,7 +235,14 @@ pub fn observed_bvi(obs: &Observed, per_host: Option<MacAddr6>) -> Option<Observ
         } else {
             bvi.mtu
         },
-        up: bvi.up && port.up && ipv6_ok(bvi) && ipv6_ok(port),
+        // The port only needs IPv6 off (addrgenmode none); accept_dad
+        // matters on the BVI, which carries addresses.
+        up: bvi.up
+            && port.up
+            && ipv6_ok(bvi)
+            && port
+                .addr_gen_mode
+                .is_none_or(|m| m == netif::AddrGenMode::None),
         attached,
         addresses,
         link_local,
