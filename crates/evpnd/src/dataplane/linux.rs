@@ -31,8 +31,9 @@
 //!   `set_mac` (idempotent) and repairs the FDB. A matching host yields zero
 //!   fixes.
 use std::{
+    collections::HashMap,
     net::{IpAddr, Ipv6Addr},
-    sync::Arc,
+    sync::{Arc, Mutex},
 };
 
 use evpn_model::{Error, Mac};
@@ -48,10 +49,24 @@ use super::{Dataplane, DpInfo, EvpnRef, ObservedBvi, ObservedEvpn};
 
 const ALIAS_PREFIX: &str = "vpp-evpn ";
 
+/// Interface indexes of one eVPN's four devices, cached so the hot path
+/// (bind/release: MAC, FDB, link-local, addresses) needs no name lookups.
+/// Filled by every full observe; dropped when devices are created or
+/// deleted; a cached index that no longer names the expected device falls
+/// back to a full observe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Idx {
+    bridge: u32,
+    vxlan: u32,
+    port: u32,
+    bvi: u32,
+}
+
 /// The Linux kernel dataplane.
 pub struct LinuxDataplane {
     dp: netif::Dataplane,
     info: DpInfo,
+    idx: Mutex<HashMap<String, Idx>>,
 }
 
 fn nerr(e: netif::Error) -> Error {
@@ -260,6 +275,7 @@ impl LinuxDataplane {
             .unwrap_or_default();
         Ok(Arc::new(LinuxDataplane {
             dp: netif::Dataplane::new(nl),
+            idx: Mutex::new(HashMap::new()),
             info: DpInfo {
                 connected: true,
                 version: format!("linux {release}"),
@@ -278,7 +294,74 @@ impl LinuxDataplane {
     }
 
     async fn observe_slug(&self, slug: &Slug) -> Result<Observed, Error> {
-        self.dp.observe(slug).await.map_err(nerr)
+        let obs = self.dp.observe(slug).await.map_err(nerr)?;
+        let idx = match (&obs.bridge, &obs.vxlan, &obs.port, &obs.bvi) {
+            (Some(b), Some(v), Some(p), Some(i)) => Some(Idx {
+                bridge: b.index,
+                vxlan: v.index,
+                port: p.index,
+                bvi: i.index,
+            }),
+            _ => None,
+        };
+        let mut g = self.idx.lock().unwrap_or_else(|p| p.into_inner());
+        match idx {
+            Some(i) => g.insert(slug.as_str().to_string(), i),
+            None => g.remove(slug.as_str()),
+        };
+        Ok(obs)
+    }
+
+    fn cached(&self, slug: &Slug) -> Option<Idx> {
+        let g = self.idx.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(slug.as_str()).copied()
+    }
+
+    fn forget(&self, slug: &Slug) {
+        let mut g = self.idx.lock().unwrap_or_else(|p| p.into_inner());
+        g.remove(slug.as_str());
+    }
+
+    /// What [`plan_set_mac`] needs (the four devices and the bridge's FDB)
+    /// in one round of concurrent requests by cached index; a full observe
+    /// when nothing is cached or the cache is stale.
+    async fn observe_fdb(&self, slug: &Slug) -> Result<Observed, Error> {
+        if let Some(ix) = self.cached(slug) {
+            let nl = self.nl();
+            let r = futures::try_join!(
+                nl.link_by_index(ix.bridge),
+                nl.link_by_index(ix.vxlan),
+                nl.link_by_index(ix.port),
+                nl.link_by_index(ix.bvi),
+                nl.list_fdb_of_bridge(ix.bridge),
+            );
+            if let Ok((Some(b), Some(v), Some(p), Some(i), mut fdb)) = r {
+                let n = slug.names();
+                if b.name == n.bridge && v.name == n.vxlan && p.name == n.port && i.name == n.bvi
+                {
+                    fdb.retain(|e| {
+                        (e.in_bridge() && e.master == Some(b.index))
+                            || (e.is_self && e.index == v.index)
+                    });
+                    let mut obs = Observed::empty(slug);
+                    (obs.bridge, obs.vxlan, obs.port, obs.bvi, obs.fdb) =
+                        (Some(b), Some(v), Some(p), Some(i), fdb);
+                    return Ok(obs);
+                }
+            }
+            self.forget(slug);
+        }
+        self.observe_slug(slug).await
+    }
+
+    /// The BVI's index (cached) and name.
+    async fn bvi_index(&self, slug: &Slug) -> Result<(u32, String), Error> {
+        let name = slug.names().bvi;
+        if let Some(ix) = self.cached(slug) {
+            return Ok((ix.bvi, name));
+        }
+        let i = self.nl().index_of(&name).await.map_err(nerr)?;
+        Ok((i, name))
     }
 
     async fn apply(&self, actions: &[Action], obs: &Observed) -> Result<(), Error> {
@@ -374,6 +457,7 @@ impl Dataplane for LinuxDataplane {
             vtep,
             mtu: e.evpn_mtu,
         };
+        self.forget(&slug);
         let actions = self.dp.ensure_evpn(&spec).await.map_err(nerr)?;
         if actions.iter().any(Action::changes_devices) {
             tracing::info!(evpn = e.slug, actions = actions.len(), "linux-evpn-devices-created");
@@ -388,11 +472,13 @@ impl Dataplane for LinuxDataplane {
 
     async fn delete_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
         let slug = self.slug_for(e).await?;
+        self.forget(&slug);
         self.dp.remove_evpn(&slug).await.map_err(nerr).map(|_| ())
     }
 
     async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error> {
         let slug = slug_of(e.slug)?;
+        self.forget(&slug);
         let obs = self.observe_slug(&slug).await?;
         let spec = BviSpec {
             slug: slug.clone(),
@@ -424,6 +510,7 @@ impl Dataplane for LinuxDataplane {
 
     async fn delete_bvi(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
         let slug = self.slug_for(e).await?;
+        self.forget(&slug);
         let n = slug.names();
         for name in [&n.bvi, &n.port] {
             match self.nl().delete_link(name).await {
@@ -453,7 +540,7 @@ impl Dataplane for LinuxDataplane {
 
     async fn set_mac(&self, e: &EvpnRef<'_>, mac: Mac) -> Result<(), Error> {
         let slug = slug_of(e.slug)?;
-        let obs = self.observe_slug(&slug).await?;
+        let obs = self.observe_fdb(&slug).await?;
         if obs.bvi.is_none() {
             return Err(Error::FailedPrecondition(format!(
                 "{} does not exist",
@@ -484,48 +571,75 @@ impl Dataplane for LinuxDataplane {
 
     async fn set_link_local(&self, e: &EvpnRef<'_>, ll: Ipv6Addr) -> Result<(), Error> {
         let slug = slug_of(e.slug)?;
-        let obs = self.observe_slug(&slug).await?;
-        let name = slug.names().bvi;
-        if obs.bvi.is_none() {
-            return Err(Error::FailedPrecondition(format!("{name} does not exist")));
-        }
+        let (idx, name) = self.bvi_index(&slug).await?;
+        let addrs = match self.nl().list_addresses(Some(idx)).await {
+            Ok(a) => a,
+            Err(err) => {
+                self.forget(&slug);
+                return Err(nerr(err));
+            }
+        };
         let want = IpNet::new(IpAddr::V6(ll), 64).map_err(|e| Error::Internal(e.to_string()))?;
-        let mut actions = Vec::new();
         let mut have = false;
-        for a in obs.bvi_addrs.iter().filter(|a| is_ll(&a.net)) {
+        for a in addrs.iter().filter(|a| is_ll(&a.net)) {
             if a.net == want && !a.tentative && !a.dad_failed {
                 have = true;
             } else {
-                actions.push(Action::DeleteAddress {
-                    name: name.clone(),
-                    net: a.net,
-                });
+                tracing::debug!(net = %a.net, dev = %name, "netlink-delete-link-local");
+                match self.nl().delete_address_at(idx, &name, a.net).await {
+                    Ok(()) => {}
+                    Err(err) if err.is_not_found() => {}
+                    Err(err) => return Err(nerr(err)),
+                }
             }
         }
         if !have {
-            actions.push(Action::AddAddress {
-                name: name.clone(),
-                net: want,
-            });
+            tracing::debug!(net = %want, dev = %name, "netlink-add-link-local");
+            match self.nl().add_address_at(idx, &name, want).await {
+                Ok(()) => {}
+                Err(err) if err.is_exists() => {}
+                Err(err) => {
+                    self.forget(&slug);
+                    return Err(nerr(err));
+                }
+            }
         }
-        self.apply(&actions, &obs).await
+        Ok(())
     }
 
     async fn add_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
-        let name = slug_of(e.slug)?.names().bvi;
-        match self.nl().add_address(&name, p).await {
+        let slug = slug_of(e.slug)?;
+        let (idx, name) = self.bvi_index(&slug).await?;
+        match self.nl().add_address_at(idx, &name, p).await {
             Ok(()) => Ok(()),
             Err(err) if err.is_exists() => Ok(()),
-            Err(err) => Err(nerr(err)),
+            Err(err) => {
+                // A stale cached index: retry by name.
+                self.forget(&slug);
+                match self.nl().add_address(&name, p).await {
+                    Ok(()) => Ok(()),
+                    Err(e2) if e2.is_exists() => Ok(()),
+                    Err(_) => Err(nerr(err)),
+                }
+            }
         }
     }
 
     async fn del_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
-        let name = slug_of(e.slug)?.names().bvi;
-        match self.nl().delete_address(&name, p).await {
+        let slug = slug_of(e.slug)?;
+        let (idx, name) = self.bvi_index(&slug).await?;
+        match self.nl().delete_address_at(idx, &name, p).await {
             Ok(()) => Ok(()),
-            Err(err) if err.is_not_found() => Ok(()),
-            Err(err) => Err(nerr(err)),
+            Err(err) => {
+                // Not there, or a stale cached index: check by name.
+                self.forget(&slug);
+                match self.nl().delete_address(&name, p).await {
+                    Ok(()) => Ok(()),
+                    Err(e2) if e2.is_not_found() => Ok(()),
+                    Err(_) if err.is_not_found() => Ok(()),
+                    Err(e2) => Err(nerr(e2)),
+                }
+            }
         }
     }
 
