@@ -64,6 +64,11 @@ pub struct FabricOpts {
     pub announce: Vec<String>,
     /// Keep the scratch directory (logs) after the run.
     pub keep_dir: bool,
+    /// Where the evpnds' state directories go (`<base>/<prefix>-rK`);
+    /// `None`: inside the scratch directory. `/dev/shm` takes the state
+    /// store's fsync out of the measurement (diagnosis only: production
+    /// keeps state on disk).
+    pub state_base: Option<PathBuf>,
 }
 
 impl FabricOpts {
@@ -86,6 +91,7 @@ impl FabricOpts {
                 .map(|s| s.to_string())
                 .collect(),
             keep_dir: false,
+            state_base: None,
         }
     }
 }
@@ -197,7 +203,11 @@ fn evpnd_conf(opts: &FabricOpts, r: &Router, registry: &str) -> String {
          announce:\n    schedule: [{sched}]\n",
         id = r.id,
         a = r.addr,
-        state = r.dir.join("state").display(),
+        state = match &opts.state_base {
+            Some(b) => b.join(format!("{}-{}", opts.prefix, r.id)),
+            None => r.dir.join("state"),
+        }
+        .display(),
         main = r.dir.join("bird.conf").display(),
         sock = r.bird_sock.display(),
         inc = r.include_dir.display(),
@@ -547,6 +557,11 @@ impl Fabric {
         for r in &mut self.routers {
             if let Some(mut p) = r.bird.take() {
                 p.stop(Duration::from_secs(1));
+            }
+        }
+        if let Some(b) = &self.opts.state_base {
+            for r in &self.routers {
+                let _ = std::fs::remove_dir_all(b.join(format!("{}-{}", self.opts.prefix, r.id)));
             }
         }
         // Namespaces go with their Netns values; routers first.

@@ -24,6 +24,10 @@ struct Args {
     /// Keep the scratch directory with every log.
     #[arg(long)]
     keep: bool,
+    /// Put the evpnds' state directories under this directory (e.g.
+    /// /dev/shm to measure without the state store's fsync).
+    #[arg(long)]
+    state_base: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     }
     fabric.bird_bin = a.bird;
     fabric.keep_dir = a.keep;
+    fabric.state_base = a.state_base;
     let mode = match a.cmd {
         Cmd::Demo { moves } => Mode::Demo { moves },
         Cmd::Bench { moves, fixed_ms } => Mode::Bench {

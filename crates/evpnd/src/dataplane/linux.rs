@@ -371,6 +371,29 @@ impl LinuxDataplane {
         self.dp.apply(actions, obs).await.map_err(nerr)
     }
 
+    /// Apply [`plan_set_mac`]'s actions in two stages of concurrent requests
+    /// (they go down one netlink socket back to back): every deletion and
+    /// the MAC change, then the static entry (which must follow the deletion
+    /// of BIRD's remote entry). `obs` holds every index, so no lookups.
+    async fn apply_set_mac(&self, actions: &[Action], obs: &Observed) -> Result<(), Error> {
+        let (last, first): (Vec<&Action>, Vec<&Action>) = actions
+            .iter()
+            .partition(|a| matches!(a, Action::AddFdbStatic { .. }));
+        for stage in [first, last] {
+            for a in &stage {
+                tracing::debug!(action = %a, "netlink-apply");
+            }
+            futures::future::try_join_all(
+                stage
+                    .iter()
+                    .map(|a| self.dp.apply(std::slice::from_ref(*a), obs)),
+            )
+            .await
+            .map_err(nerr)?;
+        }
+        Ok(())
+    }
+
     /// The slug owning bridge-domain `bd_id` per the bridges' aliases (an
     /// orphan after a crash has no state entry, only its alias).
     async fn slug_for(&self, e: &EvpnRef<'_>) -> Result<Slug, Error> {
@@ -548,7 +571,7 @@ impl Dataplane for LinuxDataplane {
             )));
         }
         let actions = plan_set_mac(&obs, mac6(mac), e.instance_mac.map(mac6));
-        self.apply(&actions, &obs).await
+        self.apply_set_mac(&actions, &obs).await
     }
 
     async fn set_mtu(&self, e: &EvpnRef<'_>, mtu: u32) -> Result<(), Error> {
@@ -580,29 +603,38 @@ impl Dataplane for LinuxDataplane {
             }
         };
         let want = IpNet::new(IpAddr::V6(ll), 64).map_err(|e| Error::Internal(e.to_string()))?;
-        let mut have = false;
-        for a in addrs.iter().filter(|a| is_ll(&a.net)) {
-            if a.net == want && !a.tentative && !a.dad_failed {
-                have = true;
-            } else {
-                tracing::debug!(net = %a.net, dev = %name, "netlink-delete-link-local");
-                match self.nl().delete_address_at(idx, &name, a.net).await {
-                    Ok(()) => {}
-                    Err(err) if err.is_not_found() => {}
-                    Err(err) => return Err(nerr(err)),
+        let have = addrs
+            .iter()
+            .any(|a| a.net == want && !a.tentative && !a.dad_failed);
+        let stale: Vec<IpNet> = addrs
+            .iter()
+            .filter(|a| is_ll(&a.net) && !(a.net == want && !a.tentative && !a.dad_failed))
+            .map(|a| a.net)
+            .collect();
+        // Deletions and the addition go out together (one round trip).
+        let dels = futures::future::try_join_all(stale.iter().map(|net| {
+            tracing::debug!(net = %net, dev = %name, "netlink-delete-link-local");
+            let name = name.clone();
+            async move {
+                match self.nl().delete_address_at(idx, &name, *net).await {
+                    Err(err) if !err.is_not_found() => Err(err),
+                    _ => Ok(()),
                 }
             }
-        }
-        if !have {
+        }));
+        let add = async {
+            if have {
+                return Ok(());
+            }
             tracing::debug!(net = %want, dev = %name, "netlink-add-link-local");
             match self.nl().add_address_at(idx, &name, want).await {
-                Ok(()) => {}
-                Err(err) if err.is_exists() => {}
-                Err(err) => {
-                    self.forget(&slug);
-                    return Err(nerr(err));
-                }
+                Err(err) if !err.is_exists() => Err(err),
+                _ => Ok(()),
             }
+        };
+        if let Err(err) = futures::try_join!(dels, add) {
+            self.forget(&slug);
+            return Err(nerr(err));
         }
         Ok(())
     }
