@@ -489,7 +489,8 @@ impl Netlink {
         self.set_mac_at(idx, name, mac).await
     }
 
-    pub(crate) async fn set_mac_at(&self, index: u32, name: &str, mac: MacAddr6) -> Result<()> {
+    /// [`Netlink::set_mac`] on interface index `index` (`name` is for messages).
+    pub async fn set_mac_at(&self, index: u32, name: &str, mac: MacAddr6) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index)
             .address(mac.as_bytes().to_vec())
             .build();

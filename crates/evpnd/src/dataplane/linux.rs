@@ -67,6 +67,10 @@ pub struct LinuxDataplane {
     dp: netif::Dataplane,
     info: DpInfo,
     idx: Mutex<HashMap<String, Idx>>,
+    /// The managed FDB entries known to be on each eVPN's port (set after a
+    /// successful MAC change or an observe that found the port consistent).
+    /// When known, a MAC change skips the observe round (fast path).
+    port_macs: Mutex<HashMap<String, Vec<MacAddr6>>>,
 }
 
 fn nerr(e: netif::Error) -> Error {
@@ -276,6 +280,7 @@ impl LinuxDataplane {
         Ok(Arc::new(LinuxDataplane {
             dp: netif::Dataplane::new(nl),
             idx: Mutex::new(HashMap::new()),
+            port_macs: Mutex::new(HashMap::new()),
             info: DpInfo {
                 connected: true,
                 version: format!("linux {release}"),
@@ -320,6 +325,70 @@ impl LinuxDataplane {
     fn forget(&self, slug: &Slug) {
         let mut g = self.idx.lock().unwrap_or_else(|p| p.into_inner());
         g.remove(slug.as_str());
+        self.set_port_macs(slug, None);
+    }
+
+    fn set_port_macs(&self, slug: &Slug, v: Option<Vec<MacAddr6>>) {
+        let mut g = self.port_macs.lock().unwrap_or_else(|p| p.into_inner());
+        match v {
+            Some(v) => g.insert(slug.as_str().to_string(), v),
+            None => g.remove(slug.as_str()),
+        };
+    }
+
+    fn port_macs(&self, slug: &Slug) -> Option<Vec<MacAddr6>> {
+        let g = self.port_macs.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(slug.as_str()).cloned()
+    }
+
+    /// The MAC change without an observe, when the indexes and the port's
+    /// entries are known: stage 1 deletes the port's other entries (and,
+    /// for a vMAC, BIRD's remote entry on the VXLAN device, if any) and sets
+    /// the MAC; stage 2 adds the static entry. `Ok(false)`: not possible or
+    /// refused (e.g. EEXIST: someone else's entry); the caller falls back to
+    /// the observing path.
+    async fn set_mac_fast(&self, slug: &Slug, mac: MacAddr6, vmac: bool) -> Result<bool, Error> {
+        let (Some(ix), Some(known)) = (self.cached(slug), self.port_macs(slug)) else {
+            return Ok(false);
+        };
+        let nl = self.nl();
+        let n = slug.names();
+        let have = vmac && known.contains(&mac);
+        let stale: Vec<MacAddr6> = known.iter().copied().filter(|m| !vmac || *m != mac).collect();
+        tracing::debug!(%mac, vmac, ?stale, "netlink-fast-set-mac");
+        let dels = futures::future::try_join_all(stale.iter().map(|m| {
+            let port = n.port.clone();
+            async move {
+                match nl.delete_fdb_at(ix.port, &port, *m, FdbTable::Master, None).await {
+                    Err(e) if !e.is_not_found() => Err(e),
+                    _ => Ok(()),
+                }
+            }
+        }));
+        let remote = async {
+            if !vmac || have {
+                return Ok(());
+            }
+            match nl
+                .delete_fdb_at(ix.vxlan, &n.vxlan, mac, FdbTable::Master, None)
+                .await
+            {
+                Err(e) if !e.is_not_found() => Err(e),
+                _ => Ok(()),
+            }
+        };
+        let setmac = nl.set_mac_at(ix.bvi, &n.bvi, mac);
+        if futures::try_join!(dels, remote, setmac).is_err() {
+            return Ok(false);
+        }
+        if vmac && !have {
+            match nl.add_fdb_static_at(ix.port, &n.port, mac).await {
+                Ok(()) => {}
+                Err(_) => return Ok(false),
+            }
+        }
+        self.set_port_macs(slug, Some(if vmac { vec![mac] } else { Vec::new() }));
+        Ok(true)
     }
 
     /// What [`plan_set_mac`] needs (the four devices and the bridge's FDB)
@@ -450,10 +519,14 @@ impl Dataplane for LinuxDataplane {
             }
             None => obs.bridge.is_some() && obs.vxlan.is_some(),
         };
-        Ok(ObservedEvpn {
-            bridge,
-            bvi: observed_bvi(&obs, e.instance_mac.map(mac6)),
-        })
+        let bvi = observed_bvi(&obs, e.instance_mac.map(mac6));
+        // Remember the port's entries only when they agree with the MAC.
+        let consistent = bvi.as_ref().is_some_and(|b| b.mac != Mac([0; 6]));
+        self.set_port_macs(
+            &slug,
+            consistent.then(|| obs.port_entries().iter().map(|e| e.mac).collect()),
+        );
+        Ok(ObservedEvpn { bridge, bvi })
     }
 
     async fn list_bridges(&self, min: u32, max: u32) -> Result<Vec<u32>, Error> {
@@ -562,7 +635,14 @@ impl Dataplane for LinuxDataplane {
     }
 
     async fn set_mac(&self, e: &EvpnRef<'_>, mac: Mac) -> Result<(), Error> {
+        tracing::debug!(%mac, "linux-set-mac");
         let slug = slug_of(e.slug)?;
+        let per_host = e.instance_mac.map(mac6);
+        let vmac = per_host.is_some_and(|p| p != mac6(mac));
+        if self.set_mac_fast(&slug, mac6(mac), vmac).await? {
+            return Ok(());
+        }
+        self.set_port_macs(&slug, None);
         let obs = self.observe_fdb(&slug).await?;
         if obs.bvi.is_none() {
             return Err(Error::FailedPrecondition(format!(
@@ -570,8 +650,13 @@ impl Dataplane for LinuxDataplane {
                 slug.names().bvi
             )));
         }
-        let actions = plan_set_mac(&obs, mac6(mac), e.instance_mac.map(mac6));
-        self.apply_set_mac(&actions, &obs).await
+        let actions = plan_set_mac(&obs, mac6(mac), per_host);
+        self.apply_set_mac(&actions, &obs).await?;
+        self.set_port_macs(
+            &slug,
+            Some(if vmac { vec![mac6(mac)] } else { Vec::new() }),
+        );
+        Ok(())
     }
 
     async fn set_mtu(&self, e: &EvpnRef<'_>, mtu: u32) -> Result<(), Error> {
@@ -640,6 +725,7 @@ impl Dataplane for LinuxDataplane {
     }
 
     async fn add_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
+        tracing::debug!(net = %p, "netlink-add-address");
         let slug = slug_of(e.slug)?;
         let (idx, name) = self.bvi_index(&slug).await?;
         match self.nl().add_address_at(idx, &name, p).await {
@@ -658,6 +744,7 @@ impl Dataplane for LinuxDataplane {
     }
 
     async fn del_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
+        tracing::debug!(net = %p, "netlink-delete-address");
         let slug = slug_of(e.slug)?;
         let (idx, name) = self.bvi_index(&slug).await?;
         match self.nl().delete_address_at(idx, &name, p).await {
