@@ -1,0 +1,378 @@
+//! The control-socket server and the protocol runtime state.
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{UnixListener, UnixStream},
+    task::JoinHandle,
+};
+
+use crate::conf::{self, Config};
+
+#[derive(Debug, Clone)]
+struct Running {
+    proto: conf::Protocol,
+    since: String,
+    /// `Some(true)` after a CLI `disable`, `Some(false)` after `enable`;
+    /// cleared by the next `configure` (the file wins, as in BIRD).
+    runtime_disabled: Option<bool>,
+    message: Option<String>,
+}
+
+impl Running {
+    fn disabled(&self) -> bool {
+        self.runtime_disabled.unwrap_or(self.proto.disabled)
+    }
+    fn state(&self) -> (&'static str, &'static str) {
+        if self.disabled() {
+            ("down", "")
+        } else if self.proto.kind == "bgp" {
+            ("start", "Active        Socket: Connection refused")
+        } else {
+            ("up", "")
+        }
+    }
+}
+
+struct State {
+    main: PathBuf,
+    cfg: Config,
+    running: Vec<Running>,
+    started: String,
+    reconfigured: String,
+}
+
+fn clock() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let s = d.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60,
+        d.subsec_millis()
+    )
+}
+
+fn label(kind: &str) -> String {
+    match kind {
+        "bgp" => "BGP".into(),
+        "evpn" => "EVPN".into(),
+        "vppevpn" => "VPPEVPN".into(),
+        "bfd" => "BFD".into(),
+        "ospf" => "OSPF".into(),
+        "rip" => "RIP".into(),
+        "mrt" => "MRT".into(),
+        "rpki" => "RPKI".into(),
+        k => {
+            let mut c = k.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        }
+    }
+}
+
+impl State {
+    fn apply(&mut self, cfg: Config) {
+        let now = clock();
+        let old: BTreeMap<String, Running> = self
+            .running
+            .drain(..)
+            .map(|r| (r.proto.name.clone(), r))
+            .collect();
+        self.running = cfg
+            .protocols
+            .iter()
+            .map(|p| match old.get(&p.name) {
+                Some(r) if r.proto == *p && r.runtime_disabled.is_none_or(|d| d == p.disabled) => {
+                    Running {
+                        runtime_disabled: None,
+                        ..r.clone()
+                    }
+                }
+                _ => Running {
+                    proto: p.clone(),
+                    since: now.clone(),
+                    runtime_disabled: None,
+                    message: None,
+                },
+            })
+            .collect();
+        self.cfg = cfg;
+        self.reconfigured = now;
+    }
+}
+
+/// Starts simulators.
+pub struct BirdSim;
+
+/// A running simulator; stops on `shutdown` or drop.
+pub struct SimHandle {
+    task: JoinHandle<()>,
+    socket: PathBuf,
+}
+
+impl SimHandle {
+    /// The control socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Stop serving and remove the socket.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+impl BirdSim {
+    /// Parse `main` (as BIRD does at start: an invalid file is fatal) and
+    /// serve the control socket at `socket`.
+    pub async fn start(main: &Path, socket: &Path) -> anyhow::Result<SimHandle> {
+        let cfg = conf::parse(main).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let now = clock();
+        let mut st = State {
+            main: main.to_path_buf(),
+            cfg: Config::default(),
+            running: Vec::new(),
+            started: now.clone(),
+            reconfigured: now,
+        };
+        st.apply(cfg);
+        let _ = std::fs::remove_file(socket);
+        let listener = UnixListener::bind(socket)?;
+        let st = Arc::new(Mutex::new(st));
+        let task = tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let _ = serve(s, st).await;
+                });
+            }
+        });
+        Ok(SimHandle {
+            task,
+            socket: socket.to_path_buf(),
+        })
+    }
+}
+
+/// Split a command line into words, keeping quoted strings whole.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut q: Option<char> = None;
+    for c in line.chars() {
+        match (q, c) {
+            (None, '"' | '\'') => {
+                q = Some(c);
+                cur.push(c);
+            }
+            (Some(qc), c) if c == qc => {
+                q = None;
+                cur.push(c);
+            }
+            (None, c) if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            (_, c) => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn unq(s: &str) -> String {
+    s.trim_matches(|c| c == '"' || c == '\'').to_string()
+}
+
+const SYNTAX: &str = "9001 syntax error, unexpected CF_SYM_UNDEFINED";
+
+fn handle(st: &Mutex<State>, line: &str) -> Vec<String> {
+    let w = words(line.trim());
+    let ws: Vec<&str> = w.iter().map(String::as_str).collect();
+    let mut st = st.lock().unwrap_or_else(|p| p.into_inner());
+    match ws.as_slice() {
+        ["show", "status"] => vec![
+            format!("1000-BIRD {}", crate::VERSION),
+            format!(
+                "1011-Router ID is {}",
+                st.cfg.router_id.clone().unwrap_or_else(|| "0.0.0.0".into())
+            ),
+            " Hostname is birdsim".into(),
+            format!(" Current server time is {}", clock()),
+            format!(" Last reboot on {}", st.started),
+            format!(" Last reconfiguration on {}", st.reconfigured),
+            "0013 Daemon is up and running".into(),
+        ],
+        ["show", "protocols", rest @ ..] => {
+            let (all, rest) = match rest {
+                ["all", r @ ..] => (true, r),
+                r => (false, r),
+            };
+            let sel: Vec<&Running> = match rest {
+                [] => st.running.iter().collect(),
+                [n] => {
+                    let name = unq(n);
+                    let v: Vec<&Running> =
+                        st.running.iter().filter(|r| r.proto.name == name).collect();
+                    if v.is_empty() {
+                        return vec![if n.starts_with(['"', '\'']) {
+                            "8003 No protocols match".into()
+                        } else {
+                            SYNTAX.into()
+                        }];
+                    }
+                    v
+                }
+                _ => return vec![SYNTAX.into()],
+            };
+            let mut out =
+                vec!["2002-Name       Proto      Table      State  Since         Info".to_string()];
+            for (i, r) in sel.iter().enumerate() {
+                let (state, info) = r.state();
+                let row = format!(
+                    "{:<10} {:<10} {:<10} {:<6} {:<13} {info}",
+                    r.proto.name,
+                    label(&r.proto.kind),
+                    r.proto.table.clone().unwrap_or_else(|| "---".into()),
+                    state,
+                    r.since
+                );
+                out.push(if all || i == 0 {
+                    format!("1002-{row}")
+                } else {
+                    format!(" {row}")
+                });
+                if all {
+                    let mut first = true;
+                    let mut push = |t: String| {
+                        out.push(if first {
+                            format!("1006-{t}")
+                        } else {
+                            format!(" {t}")
+                        });
+                        first = false;
+                    };
+                    if let Some(m) = &r.message {
+                        push(format!("  Message:        {m}"));
+                    }
+                    if let Some(t) = &r.proto.table {
+                        push("  Channel eth".into());
+                        push(format!(
+                            "    State:          {}",
+                            if state == "up" { "UP" } else { "DOWN" }
+                        ));
+                        push(format!("    Table:          {t}"));
+                    }
+                    push(String::new());
+                }
+            }
+            out.push("0000 ".into());
+            out
+        }
+        ["configure", "status"] => vec!["0003-Daemon is up and running".into(), "0000 ".into()],
+        ["configure", rest @ ..] => {
+            let (check, rest) = match rest {
+                ["check", r @ ..] => (true, r),
+                ["soft", r @ ..] => (false, r),
+                r => (false, r),
+            };
+            let file = match rest {
+                [] => st.main.clone(),
+                [f] => PathBuf::from(unq(f)),
+                _ => return vec![SYNTAX.into()],
+            };
+            let head = format!("0002-Reading configuration from {}", file.display());
+            match conf::parse(&file) {
+                Err(e) => vec![head, format!("8002 {e}")],
+                Ok(_) if check => vec![head, "0020 Configuration OK".into()],
+                Ok(c) => {
+                    st.apply(c);
+                    vec![head, "0003 Reconfigured".into()]
+                }
+            }
+        }
+        [verb @ ("enable" | "disable" | "restart" | "reload"), n, ..] => {
+            let name = unq(n);
+            let Some(r) = st.running.iter_mut().find(|r| r.proto.name == name) else {
+                return vec![if n.starts_with(['"', '\'']) {
+                    "8003 No protocols match".into()
+                } else {
+                    SYNTAX.into()
+                }];
+            };
+            let now = clock();
+            let line = match (*verb, r.disabled()) {
+                ("disable", true) => format!("0008-{name}: already disabled"),
+                ("disable", false) => {
+                    r.runtime_disabled = Some(true);
+                    r.since = now;
+                    format!("0009-{name}: disabled")
+                }
+                ("enable", false) => format!("0010-{name}: already enabled"),
+                ("enable", true) => {
+                    r.runtime_disabled = Some(false);
+                    r.since = now;
+                    format!("0011-{name}: enabled")
+                }
+                ("restart" | "reload", true) => format!("0008-{name}: already disabled"),
+                ("restart", false) => {
+                    r.since = now;
+                    format!("0012-{name}: restarted")
+                }
+                _ => format!("0015-{name}: reloading"),
+            };
+            vec![line, "0000 ".into()]
+        }
+        ["show", "route", rest @ ..] => match rest.iter().position(|x| *x == "table") {
+            Some(i) => match rest.get(i + 1) {
+                Some(t) if st.cfg.tables.contains(&unq(t)) => vec!["0000 ".into()],
+                _ => vec![SYNTAX.into()],
+            },
+            None => vec!["0000 ".into()],
+        },
+        ["echo", ..] | ["timeformat", ..] => vec!["0000 ".into()],
+        [] => vec![],
+        _ => vec![SYNTAX.into()],
+    }
+}
+
+async fn serve(s: UnixStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
+    let (r, mut w) = s.into_split();
+    w.write_all(format!("0001 BIRD {} ready.\n", crate::VERSION).as_bytes())
+        .await?;
+    let mut lines = BufReader::new(r).lines();
+    while let Some(line) = lines.next_line().await? {
+        let line = line.trim_end_matches('\r');
+        if line.len() > 4096 {
+            w.write_all(b"9000 Command too long\n").await?;
+            continue;
+        }
+        let reply = handle(&st, line);
+        if reply.is_empty() {
+            continue;
+        }
+        let mut buf = reply.join("\n");
+        buf.push('\n');
+        w.write_all(buf.as_bytes()).await?;
+    }
+    Ok(())
+}
