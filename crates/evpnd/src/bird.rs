@@ -189,7 +189,11 @@ impl Bird {
     /// bird.md §4.6 after the devices of an already configured eVPN were
     /// (re)created: restart `evpn_<slug>` if it is stuck in `start`.
     pub async fn recover_stuck(&self, slug: &str) -> Result<Vec<String>, Error> {
-        let r = self.applier()?.recover_stuck(&[slug]).await.map_err(apply_err)?;
+        let r = self
+            .applier()?
+            .recover_stuck(&[slug])
+            .await
+            .map_err(apply_err)?;
         if !r.is_empty() {
             tracing::warn!(evpn = slug, restarted = ?r, "bird-stuck-evpn-restarted");
         }

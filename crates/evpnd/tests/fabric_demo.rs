@@ -94,7 +94,11 @@ fn fabric_netns_restart_changes_nothing_and_repairs_fdb_drift() {
     let (cl2, gw2) = (cl.clone(), gw.clone());
     f.block_on(async move { scenario::bind(&cl2, 0, &gw2).await })
         .unwrap();
-    assert!(prober.wait_answered(Duration::from_secs(10)), "{}", logs(&f));
+    assert!(
+        prober.wait_answered(Duration::from_secs(10)),
+        "{}",
+        logs(&f)
+    );
     let r1 = f.routers[0].addr.to_string();
     check_one_announcer(&f, &cl, &gw, &r1).unwrap();
 
@@ -124,14 +128,50 @@ fn fabric_netns_restart_changes_nothing_and_repairs_fdb_drift() {
     // Drift: the vMAC's static entry on r1's port removed by hand.
     f.routers[0]
         .ns
-        .exec(&["bridge", "fdb", "del", &gw.vmac, "dev", "bvp-test", "master"])
+        .exec(&[
+            "bridge", "fdb", "del", &gw.vmac, "dev", "bvp-test", "master",
+        ])
         .unwrap();
-    demo::eventually(Duration::from_secs(5), "vMAC withdrawn after the drift", || {
-        Ok(demo::leaf_evpn_routes(&f, &gw.vmac)?.is_empty())
-    })
+    demo::eventually(
+        Duration::from_secs(5),
+        "vMAC withdrawn after the drift",
+        || Ok(demo::leaf_evpn_routes(&f, &gw.vmac)?.is_empty()),
+    )
     .unwrap();
     let line = f.restart_evpnd(0).unwrap();
     assert_eq!(field(&line, "bvi_fixes"), Some(1), "{line}");
     check_one_announcer(&f, &cl, &gw, &r1).unwrap();
     assert!(prober.wait_answered(Duration::from_secs(5)));
+}
+
+/// The same demo through evpnr (in the underlay namespace; the two
+/// candidates' evpnds register with it over the underlay): CreateGroup,
+/// AddGroupMember ×2 (each gains bvi-test), CreateGroupBVI with an IPv4 and
+/// an IPv6 prefix, BindGroupBVI → pings answered, neighbours → vMAC; four
+/// MoveGroupBVI back and forth → exactly one VTEP in the leaf's BIRD tables
+/// and FDB, pings back; RemoveGroupMember of the primary → pings stop, its
+/// eVPN gone; DeleteGroup → nothing left on any router.
+#[test]
+fn fabric_demo_through_evpnr() {
+    let Some(mut o) = opts("fabric_demo_through_evpnr", "fg") else {
+        return;
+    };
+    let evpnr = std::path::PathBuf::from(env!("CARGO_BIN_EXE_evpnd")).with_file_name("evpnr");
+    assert!(
+        evpnr.is_file(),
+        "{} missing: run `cargo build -p evpnr` (or the whole workspace) first",
+        evpnr.display()
+    );
+    o.evpnr_bin = Some(evpnr);
+    o.register = true;
+    let f = Fabric::build(o).expect("build the fabric");
+    let mut say = |s: &str| eprintln!("demo: {s}");
+    if let Err(e) = demo::demo_registry(&f, &Gateway::default(), 4, &mut say) {
+        let evpnr_log =
+            std::fs::read_to_string(f.path.join("evpnr").join("evpnr.log")).unwrap_or_default();
+        panic!(
+            "demo through evpnr failed: {e:#}\n{}\n---- evpnr log\n{evpnr_log}",
+            logs(&f)
+        );
+    }
 }

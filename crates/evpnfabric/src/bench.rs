@@ -74,9 +74,10 @@ pub fn bench(
         for m in 0..moves {
             let to = 1 - primary;
             let (cl2, gw2, w) = (cl.clone(), gw.clone(), *wait);
-            let times = f.block_on(async move {
-                scenario::move_gw(&cl2, primary, to, &gw2, w, epoch).await
-            })?;
+            let times =
+                f.block_on(
+                    async move { scenario::move_gw(&cl2, primary, to, &gw2, w, epoch).await },
+                )?;
             // Let the replies (and the FDB events) come in.
             std::thread::sleep(Duration::from_millis(300));
             if !prober.wait_answered(Duration::from_secs(5)) {
@@ -138,7 +139,9 @@ pub fn summary(results: &[MoveResult]) -> String {
         let fdb: Vec<f64> = rs.iter().filter_map(|r| r.fdb_switch_ms).collect();
         let ms = |f: fn(&MoveTimes) -> u64| -> f64 {
             percentile(
-                &rs.iter().map(|r| f(&r.times) as f64 / 1000.0).collect::<Vec<_>>(),
+                &rs.iter()
+                    .map(|r| f(&r.times) as f64 / 1000.0)
+                    .collect::<Vec<_>>(),
                 50.0,
             )
         };

@@ -65,20 +65,24 @@ pub fn check_one_announcer(
     vtep: &str,
 ) -> anyhow::Result<()> {
     let leaf = f.routers.len() - 1;
-    eventually(Duration::from_secs(5), &format!("vMAC only from {vtep}"), || {
-        let routes = leaf_evpn_routes(f, &gw.vmac)?;
-        let (cl2, gw2) = (cl.clone(), gw.clone());
-        let ann = f.block_on(async move { scenario::announcers(&cl2, leaf, &gw2).await })?;
-        let fdb = f.leaf_fdb_dsts(&gw.slug, &gw.vmac)?;
-        let ok = routes.len() == 1
-            && routes[0].1 == [vtep.to_string()]
-            && ann == [vtep.to_string()]
-            && fdb == [vtep.to_string()];
-        if !ok {
-            anyhow::bail!("evpntab {routes:?}, announcers {ann:?}, leaf FDB {fdb:?}");
-        }
-        Ok(true)
-    })
+    eventually(
+        Duration::from_secs(5),
+        &format!("vMAC only from {vtep}"),
+        || {
+            let routes = leaf_evpn_routes(f, &gw.vmac)?;
+            let (cl2, gw2) = (cl.clone(), gw.clone());
+            let ann = f.block_on(async move { scenario::announcers(&cl2, leaf, &gw2).await })?;
+            let fdb = f.leaf_fdb_dsts(&gw.slug, &gw.vmac)?;
+            let ok = routes.len() == 1
+                && routes[0].1 == [vtep.to_string()]
+                && ann == [vtep.to_string()]
+                && fdb == [vtep.to_string()];
+            if !ok {
+                anyhow::bail!("evpntab {routes:?}, announcers {ann:?}, leaf FDB {fdb:?}");
+            }
+            Ok(true)
+        },
+    )
 }
 
 /// Play the demo with `moves` moves (evidence-based wait); `say` gets one
@@ -124,9 +128,11 @@ pub fn demo_direct(
         bail!("the host's pings to the gateway are not answered after the bind on r1");
     }
     for ip in [gw.v4.0.to_string(), gw.v6.0.to_string()] {
-        eventually(Duration::from_secs(5), &format!("host neighbour {ip}"), || {
-            Ok(f.host_neigh(&ip)?.as_deref() == Some(gw.vmac.as_str()))
-        })?;
+        eventually(
+            Duration::from_secs(5),
+            &format!("host neighbour {ip}"),
+            || Ok(f.host_neigh(&ip)?.as_deref() == Some(gw.vmac.as_str())),
+        )?;
     }
     check_one_announcer(f, &cl, gw, &f.routers[0].addr.to_string())?;
     say(&format!(
@@ -142,7 +148,11 @@ pub fn demo_direct(
         })?;
         check_one_announcer(f, &cl, gw, &f.routers[to].addr.to_string())?;
         if !prober.wait_answered(Duration::from_secs(5)) {
-            bail!("pings not answered after move {} to {}", m + 1, f.routers[to].id);
+            bail!(
+                "pings not answered after move {} to {}",
+                m + 1,
+                f.routers[to].id
+            );
         }
         let (s4, s6) = prober.window(t.t0, t.bound + 50_000);
         say(&format!(
@@ -195,30 +205,274 @@ pub fn demo_direct(
         })
         .with_context(|| format!("DeleteEvpnInstance on {}", f.routers[i].id))?;
     }
-    for (i, r) in f.routers.iter().enumerate() {
-        let links = f.evpn_links(i)?;
-        if !links.is_empty() {
-            bail!("{} still has {links:?}", r.id);
-        }
-        let snippets: Vec<_> = std::fs::read_dir(&r.include_dir)?
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".conf"))
-            .collect();
-        if !snippets.is_empty() {
-            bail!("{} still has snippets {snippets:?}", r.id);
-        }
-        let c = r.bird_client();
-        let protos = f.block_on(async move { c.show_protocols(None, false).await })?;
-        let left: Vec<_> = protos
-            .iter()
-            .filter(|p| p.name.starts_with("evpn_") || p.name.starts_with("bridge_"))
-            .map(|p| p.name.clone())
-            .collect();
-        if !left.is_empty() {
-            bail!("{}: BIRD still runs {left:?}", r.id);
-        }
-    }
+    check_all_clean(f)?;
     say("group deleted: no bridge, VXLAN device, BVI, snippet or BIRD protocol left on any router");
+    Ok(())
+}
+
+/// A client for evpnr (call inside [`Fabric::block_on`]).
+pub async fn evpnr_client(
+    url: String,
+) -> anyhow::Result<evpn_api::v1::evpnr_client::EvpnrClient<tonic::transport::Channel>> {
+    let ep = tonic::transport::Endpoint::from_shared(url.clone())?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    Ok(evpn_api::v1::evpnr_client::EvpnrClient::new(
+        ep.connect().await.with_context(|| url.clone())?,
+    ))
+}
+
+/// The demo through evpnr (the fabric must run evpnr with the candidates
+/// registered): CreateGroup, AddGroupMember ×2 (each gains the BVI),
+/// CreateGroupBVI with an IPv4 and an IPv6 prefix, BindGroupBVI on r1,
+/// `moves` × MoveGroupBVI back and forth, RemoveGroupMember of the primary,
+/// DeleteGroup. The leaf is the host's access router, not a member: its
+/// eVPN is created and finally deleted directly on its (unregistered)
+/// evpnd.
+pub fn demo_registry(
+    f: &Fabric,
+    gw: &Gateway,
+    moves: usize,
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    if gw.slug != gw.group {
+        bail!("evpnr names a group's eVPN after the group: slug must equal group");
+    }
+    let n = f.routers.len();
+    let leaf = n - 1;
+    let members: Vec<String> = f.routers[..2].iter().map(|r| r.id.clone()).collect();
+    let r = f.block_on(evpnr_client(f.evpnr_url()))?;
+    let cl = Clients::connect(f)?;
+    // The candidates registered and ready.
+    let cands: Vec<String> = f.routers[..n - 1].iter().map(|r| r.id.clone()).collect();
+    eventually(
+        Duration::from_secs(30),
+        "candidates registered and ready",
+        || {
+            let mut r = r.clone();
+            let l = f.block_on(async move { r.list_instances(v1::Empty {}).await })?;
+            let ready: Vec<String> = l
+                .into_inner()
+                .instances
+                .into_iter()
+                .filter(|i| i.ready)
+                .map(|i| i.instance_id)
+                .collect();
+            Ok(cands.iter().all(|c| ready.contains(c)))
+        },
+    )?;
+    say(&format!("evpnr has {} ready", cands.join(", ")));
+    // The leaf's access eVPN, then the host on it.
+    let (lid, _, mut lc) = cl.evpnd[leaf].clone();
+    let req = crate::fabric::create_evpn_req(&lid, &gw.slug, gw.vni);
+    f.block_on(async move { lc.create_evpn_instance(req).await })
+        .context("CreateEvpnInstance on the leaf")?;
+    f.attach_host(&gw.slug)?;
+    let call = |what: &str,
+                fut: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), tonic::Status>> + Send>,
+    >|
+     -> anyhow::Result<()> { f.block_on(fut).with_context(|| what.to_string()) };
+    {
+        let mut r = r.clone();
+        let req = v1::CreateGroupRequest {
+            group_id: gw.group.clone(),
+            vni: gw.vni,
+            vmac: gw.vmac.clone(),
+            ..Default::default()
+        };
+        call(
+            "CreateGroup",
+            Box::pin(async move { r.create_group(req).await.map(|_| ()) }),
+        )?;
+    }
+    let bvi = format!("bvi-{}", gw.slug);
+    for (i, m) in members.iter().enumerate() {
+        let mut r = r.clone();
+        let req = v1::GroupMemberRequest {
+            group_id: gw.group.clone(),
+            instance_id: m.clone(),
+        };
+        call(
+            "AddGroupMember",
+            Box::pin(async move { r.add_group_member(req).await.map(|_| ()) }),
+        )?;
+        eventually(Duration::from_secs(10), &format!("{bvi} on {m}"), || {
+            Ok(f.evpn_links(i)?.contains(&bvi))
+        })?;
+    }
+    say(&format!(
+        "group {} (VNI {}, vMAC {}) with members {}: each has {bvi}",
+        gw.group,
+        gw.vni,
+        gw.vmac,
+        members.join(", ")
+    ));
+    {
+        let mut r = r.clone();
+        let req = v1::GroupBviRequest {
+            group_id: gw.group.clone(),
+            addresses: gw.prefixes(),
+        };
+        call(
+            "CreateGroupBVI",
+            Box::pin(async move { r.create_group_bvi(req).await.map(|_| ()) }),
+        )?;
+    }
+    let epoch = Instant::now();
+    let prober = Prober::start(
+        &f.host.name,
+        gw.v4.0,
+        gw.v6.0,
+        Duration::from_millis(1),
+        epoch,
+    )?;
+    {
+        let mut r = r.clone();
+        let req = v1::BindGroupBviRequest {
+            group_id: gw.group.clone(),
+            instance_id: members[0].clone(),
+        };
+        call(
+            "BindGroupBVI",
+            Box::pin(async move { r.bind_group_bvi(req).await.map(|_| ()) }),
+        )?;
+    }
+    if !prober.wait_answered(Duration::from_secs(10)) {
+        bail!("the host's pings are not answered after BindGroupBVI on r1");
+    }
+    for ip in [gw.v4.0.to_string(), gw.v6.0.to_string()] {
+        eventually(
+            Duration::from_secs(5),
+            &format!("host neighbour {ip}"),
+            || Ok(f.host_neigh(&ip)?.as_deref() == Some(gw.vmac.as_str())),
+        )?;
+    }
+    check_one_announcer(f, &cl, gw, &f.routers[0].addr.to_string())?;
+    say(&format!(
+        "GroupBVI {}/{} {}/{} primary r1: pings answered, host neighbours -> vMAC",
+        gw.v4.0, gw.v4.1, gw.v6.0, gw.v6.1
+    ));
+    let mut primary = 0;
+    for m in 0..moves {
+        let to = 1 - primary;
+        let mut r2 = r.clone();
+        let req = v1::MoveGroupBviRequest {
+            group_id: gw.group.clone(),
+            instance_id: members[to].clone(),
+            force: false,
+        };
+        let t0 = prober.now_us();
+        let g = f
+            .block_on(async move { r2.move_group_bvi(req).await })
+            .with_context(|| format!("MoveGroupBVI to {}", members[to]))?
+            .into_inner();
+        let t1 = prober.now_us();
+        if g.primary_instance_id != members[to] {
+            bail!("after the move the primary is {:?}", g.primary_instance_id);
+        }
+        check_one_announcer(f, &cl, gw, &f.routers[to].addr.to_string())?;
+        if !prober.wait_answered(Duration::from_secs(5)) {
+            bail!("pings not answered after move {} to {}", m + 1, members[to]);
+        }
+        let (s4, s6) = prober.window(t0, t1 + 50_000);
+        say(&format!(
+            "MoveGroupBVI {}: {} -> {} in {:.1} ms; leaf sees the vMAC only from {}; lost v4/v6 {}/{}, gap {:.1}/{:.1} ms",
+            m + 1,
+            members[primary],
+            members[to],
+            (t1 - t0) as f64 / 1000.0,
+            f.routers[to].addr,
+            s4.lost,
+            s6.lost,
+            s4.gap_ms,
+            s6.gap_ms
+        ));
+        primary = to;
+    }
+    {
+        let mut r = r.clone();
+        let req = v1::GroupMemberRequest {
+            group_id: gw.group.clone(),
+            instance_id: members[primary].clone(),
+        };
+        call(
+            "RemoveGroupMember",
+            Box::pin(async move { r.remove_group_member(req).await.map(|_| ()) }),
+        )?;
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    eventually(Duration::from_secs(3), "pings stop", || {
+        Ok(prober.recent_replies(Duration::from_millis(300)) == (0, 0))
+    })?;
+    eventually(Duration::from_secs(5), "vMAC withdrawn at the leaf", || {
+        Ok(leaf_evpn_routes(f, &gw.vmac)?.is_empty()
+            && f.leaf_fdb_dsts(&gw.slug, &gw.vmac)?.is_empty())
+    })?;
+    eventually(
+        Duration::from_secs(10),
+        "the removed member's eVPN is gone",
+        || Ok(f.evpn_links(primary)?.is_empty()),
+    )?;
+    say(&format!(
+        "RemoveGroupMember {}: pings stop, vMAC withdrawn, its eVPN and BVI gone",
+        members[primary]
+    ));
+    {
+        let mut r = r.clone();
+        let req = v1::GroupRef {
+            group_id: gw.group.clone(),
+        };
+        call(
+            "DeleteGroup",
+            Box::pin(async move { r.delete_group(req).await.map(|_| ()) }),
+        )?;
+    }
+    let (lid, _, mut lc) = cl.evpnd[leaf].clone();
+    let slug = gw.slug.clone();
+    f.block_on(async move {
+        lc.delete_evpn_instance(v1::EvpnRef {
+            instance_id: lid,
+            slug,
+        })
+        .await
+    })
+    .context("DeleteEvpnInstance on the leaf")?;
+    check_all_clean(f)?;
+    say(
+        "DeleteGroup (and the leaf's access eVPN): no bridge, VXLAN device, BVI, snippet or BIRD protocol left on any router",
+    );
+    Ok(())
+}
+
+/// Every router is free of eVPN devices, snippets and BIRD protocols.
+pub fn check_all_clean(f: &Fabric) -> anyhow::Result<()> {
+    for (i, r) in f.routers.iter().enumerate() {
+        eventually(Duration::from_secs(10), &format!("{} clean", r.id), || {
+            let links = f.evpn_links(i)?;
+            if !links.is_empty() {
+                bail!("{} still has {links:?}", r.id);
+            }
+            let snippets: Vec<_> = std::fs::read_dir(&r.include_dir)?
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".conf"))
+                .collect();
+            if !snippets.is_empty() {
+                bail!("{} still has snippets {snippets:?}", r.id);
+            }
+            let c = r.bird_client();
+            let protos = f.block_on(async move { c.show_protocols(None, false).await })?;
+            let left: Vec<_> = protos
+                .iter()
+                .filter(|p| p.name.starts_with("evpn_") || p.name.starts_with("bridge_"))
+                .map(|p| p.name.clone())
+                .collect();
+            if !left.is_empty() {
+                bail!("{}: BIRD still runs {left:?}", r.id);
+            }
+            Ok(true)
+        })?;
+    }
     Ok(())
 }

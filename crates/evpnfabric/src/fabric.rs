@@ -254,8 +254,8 @@ impl Fabric {
             let ns = Netns::create(&format!("{p}-r{me}"))?;
             let ulk = format!("ul{me}");
             f.ul.ip(&[
-                "link", "add", &ulk, "mtu", "9000", "type", "veth", "peer", "name", "eth0",
-                "mtu", "9000", "netns", &ns.name,
+                "link", "add", &ulk, "mtu", "9000", "type", "veth", "peer", "name", "eth0", "mtu",
+                "9000", "netns", &ns.name,
             ])?;
             f.ul.ip(&["link", "set", &ulk, "master", "ul", "up"])?;
             let addr = Ipv4Addr::new(10, 0, 0, me as u8);
@@ -284,7 +284,15 @@ impl Fabric {
         // once the eVPN exists there (see attach_host).
         let leaf = f.leaf();
         leaf.ns.ip(&[
-            "link", "add", "hport", "type", "veth", "peer", "name", "h-eth0", "netns",
+            "link",
+            "add",
+            "hport",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "h-eth0",
+            "netns",
             &f.host.name,
         ])?;
         f.host
@@ -503,7 +511,11 @@ impl Fabric {
             .ns
             .links()?
             .into_iter()
-            .filter(|n| ["brg-", "vxl-", "bvp-", "bvi-"].iter().any(|p| n.starts_with(p)))
+            .filter(|n| {
+                ["brg-", "vxl-", "bvp-", "bvi-"]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
             .collect())
     }
 

@@ -32,7 +32,8 @@ pub use scenario::{Gateway, Wait};
 /// What [`run`] does on the fabric.
 #[derive(Debug, Clone)]
 pub enum Mode {
-    /// Play the demo with this many moves.
+    /// Play the demo with this many moves: through evpnr when the fabric
+    /// registers its candidates with one, else through the evpnds' RPCs.
     Demo {
         /// Number of moves.
         moves: usize,
@@ -89,6 +90,9 @@ pub fn run(opts: RunOpts) -> anyhow::Result<()> {
     let f = Fabric::build(opts.fabric.clone())?;
     say("fabric up: BGP established everywhere, every evpnd ready");
     match opts.mode {
+        Mode::Demo { moves } if opts.fabric.register => {
+            demo::demo_registry(&f, &opts.gateway, moves, &mut say)?
+        }
         Mode::Demo { moves } => demo::demo_direct(&f, &opts.gateway, moves, &mut say)?,
         Mode::Bench { moves, fixed } => {
             let r = bench::bench(

@@ -21,6 +21,13 @@ struct Args {
     /// BIRD 2.20 binary.
     #[arg(long, env = "BIRD220_BIN", default_value = "/usr/local/bin/bird-2.20")]
     bird: PathBuf,
+    /// Run evpnr (in the underlay namespace) and register the candidates'
+    /// evpnds with it; the demo then goes through evpnr.
+    #[arg(long)]
+    registry: bool,
+    /// evpnr binary (default: next to this program).
+    #[arg(long, env = "EVPNR_BIN")]
+    evpnr: Option<PathBuf>,
     /// Keep the scratch directory with every log.
     #[arg(long)]
     keep: bool,
@@ -66,6 +73,13 @@ fn main() -> ExitCode {
         fabric.evpnd_bin = p;
     }
     fabric.bird_bin = a.bird;
+    if a.registry {
+        fabric.evpnr_bin = Some(
+            a.evpnr
+                .unwrap_or_else(|| evpnfabric::fabric::bin_path("evpnr", "EVPNR_BIN")),
+        );
+        fabric.register = true;
+    }
     fabric.keep_dir = a.keep;
     fabric.state_base = a.state_base;
     let mode = match a.cmd {

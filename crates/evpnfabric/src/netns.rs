@@ -162,10 +162,16 @@ impl Proc {
             if let Some(c) = self.child.as_mut()
                 && let Some(st) = c.try_wait()?
             {
-                bail!("{} exited with {st} before {needle:?}; log:\n{text}", self.what);
+                bail!(
+                    "{} exited with {st} before {needle:?}; log:\n{text}",
+                    self.what
+                );
             }
             if Instant::now() >= deadline {
-                bail!("{}: no {needle:?} within {timeout:?}; log:\n{text}", self.what);
+                bail!(
+                    "{}: no {needle:?} within {timeout:?}; log:\n{text}",
+                    self.what
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -45,7 +45,8 @@ impl Default for Gateway {
 }
 
 impl Gateway {
-    fn prefixes(&self) -> Vec<v1::Prefix> {
+    /// The gateway prefixes as API messages.
+    pub fn prefixes(&self) -> Vec<v1::Prefix> {
         vec![
             v1::Prefix {
                 address: self.v4.0.to_string(),
@@ -207,7 +208,10 @@ pub async fn move_gw(
             let deadline = Instant::now() + Duration::from_secs(5);
             while !announcers(cl, to, gw).await?.is_empty() {
                 if Instant::now() > deadline {
-                    bail!("the vMAC is still announced to {} after 5 s", cl.evpnd[to].0);
+                    bail!(
+                        "the vMAC is still announced to {} after 5 s",
+                        cl.evpnd[to].0
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
@@ -277,8 +281,8 @@ impl FdbWatch {
                 };
                 let _ = tx.send(Ok(()));
                 while !st.load(std::sync::atomic::Ordering::Relaxed) {
-                    let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(100), w.next())
-                        .await
+                    let Ok(Some(e)) =
+                        tokio::time::timeout(Duration::from_millis(100), w.next()).await
                     else {
                         continue;
                     };

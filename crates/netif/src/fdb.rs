@@ -176,12 +176,7 @@ impl Netlink {
     }
 
     /// [`Netlink::add_fdb_static`] on port index `index` (`port` is for messages).
-    pub async fn add_fdb_static_at(
-        &self,
-        index: u32,
-        port: &str,
-        mac: MacAddr6,
-    ) -> Result<()> {
+    pub async fn add_fdb_static_at(&self, index: u32, port: &str, mac: MacAddr6) -> Result<()> {
         self.add_fdb_at(index, port, mac, FdbState::Static, false)
             .await
     }

@@ -244,7 +244,10 @@ pub fn observed_bvi(obs: &Observed, per_host: Option<MacAddr6>) -> Option<Observ
         .collect();
     let all_ll = obs.bvi_addrs.iter().filter(|a| is_ll(&a.net)).count();
     let link_local = (lls.len() == 1 && all_ll == 1).then(|| lls[0]);
-    let attached = obs.bridge.as_ref().is_some_and(|b| port.master == Some(b.index))
+    let attached = obs
+        .bridge
+        .as_ref()
+        .is_some_and(|b| port.master == Some(b.index))
         && port.port.is_some_and(|p| !p.learning);
     Some(ObservedBvi {
         handle: bvi.index,
@@ -354,12 +357,19 @@ impl LinuxDataplane {
         let nl = self.nl();
         let n = slug.names();
         let have = vmac && known.contains(&mac);
-        let stale: Vec<MacAddr6> = known.iter().copied().filter(|m| !vmac || *m != mac).collect();
+        let stale: Vec<MacAddr6> = known
+            .iter()
+            .copied()
+            .filter(|m| !vmac || *m != mac)
+            .collect();
         tracing::debug!(%mac, vmac, ?stale, "netlink-fast-set-mac");
         let dels = futures::future::try_join_all(stale.iter().map(|m| {
             let port = n.port.clone();
             async move {
-                match nl.delete_fdb_at(ix.port, &port, *m, FdbTable::Master, None).await {
+                match nl
+                    .delete_fdb_at(ix.port, &port, *m, FdbTable::Master, None)
+                    .await
+                {
                     Err(e) if !e.is_not_found() => Err(e),
                     _ => Ok(()),
                 }
@@ -406,8 +416,7 @@ impl LinuxDataplane {
             );
             if let Ok((Some(b), Some(v), Some(p), Some(i), mut fdb)) = r {
                 let n = slug.names();
-                if b.name == n.bridge && v.name == n.vxlan && p.name == n.port && i.name == n.bvi
-                {
+                if b.name == n.bridge && v.name == n.vxlan && p.name == n.port && i.name == n.bvi {
                     fdb.retain(|e| {
                         (e.in_bridge() && e.master == Some(b.index))
                             || (e.is_self && e.index == v.index)
@@ -556,7 +565,11 @@ impl Dataplane for LinuxDataplane {
         self.forget(&slug);
         let actions = self.dp.ensure_evpn(&spec).await.map_err(nerr)?;
         if actions.iter().any(Action::changes_devices) {
-            tracing::info!(evpn = e.slug, actions = actions.len(), "linux-evpn-devices-created");
+            tracing::info!(
+                evpn = e.slug,
+                actions = actions.len(),
+                "linux-evpn-devices-created"
+            );
         }
         let br = slug.names().bridge;
         let idx = self.nl().index_of(&br).await.map_err(nerr)?;
@@ -652,10 +665,7 @@ impl Dataplane for LinuxDataplane {
         }
         let actions = plan_set_mac(&obs, mac6(mac), per_host);
         self.apply_set_mac(&actions, &obs).await?;
-        self.set_port_macs(
-            &slug,
-            Some(if vmac { vec![mac6(mac)] } else { Vec::new() }),
-        );
+        self.set_port_macs(&slug, Some(if vmac { vec![mac6(mac)] } else { Vec::new() }));
         Ok(())
     }
 
