@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+use evpn_api::v1;
+
 use crate::{
+    demo,
     fabric::Fabric,
     prober::{Prober, WindowStats},
     scenario::{self, Clients, FdbWatch, Gateway, MoveTimes, Wait},
@@ -113,6 +116,87 @@ pub fn bench(
             out.push(r);
             primary = to;
         }
+    }
+    Ok(out)
+}
+
+/// The same moves through evpnr: the group set up with CreateGroup,
+/// AddGroupMember, CreateGroupBVI and BindGroupBVI, then `moves` ×
+/// MoveGroupBVI between r1 and r2 (evpnr's release, evidence poll and bind).
+pub fn bench_registry(
+    f: &Fabric,
+    gw: &Gateway,
+    moves: usize,
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<Vec<MoveResult>> {
+    let (r, _cl, members) = demo::setup_registry(f, gw, say)?;
+    let epoch = Instant::now();
+    let prober = Prober::start(
+        &f.host.name,
+        gw.v4.0,
+        gw.v6.0,
+        Duration::from_millis(1),
+        epoch,
+    )?;
+    let watch = FdbWatch::start(&f.leaf().ns.name, &gw.vmac, epoch)?;
+    let mut rc = r.clone();
+    let req = v1::BindGroupBviRequest {
+        group_id: gw.group.clone(),
+        instance_id: members[0].clone(),
+    };
+    f.block_on(async move { rc.bind_group_bvi(req).await })?;
+    if !prober.wait_answered(Duration::from_secs(10)) {
+        bail!("pings not answered after BindGroupBVI");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut out = Vec::new();
+    let mut primary = 0;
+    for m in 0..moves {
+        let to = 1 - primary;
+        let mut rc = r.clone();
+        let req = v1::MoveGroupBviRequest {
+            group_id: gw.group.clone(),
+            instance_id: members[to].clone(),
+            force: false,
+        };
+        let t0 = prober.now_us();
+        f.block_on(async move { rc.move_group_bvi(req).await })?;
+        let t1 = prober.now_us();
+        std::thread::sleep(Duration::from_millis(300));
+        if !prober.wait_answered(Duration::from_secs(5)) {
+            bail!("pings not answered after MoveGroupBVI {}", m + 1);
+        }
+        let (v4, v6) = prober.window(t0, t1 + 50_000);
+        let fdb_switch_ms = watch
+            .switched_at(t0, f.routers[to].addr)
+            .map(|t| (t - t0) as f64 / 1000.0);
+        say(&format!(
+            "MoveGroupBVI {:>2} {}->{}: lost v4/v6 {}/{}, gap {:.1}/{:.1} ms, leaf FDB switch {}, RPC {:.1} ms",
+            m + 1,
+            members[primary],
+            members[to],
+            v4.lost,
+            v6.lost,
+            v4.gap_ms,
+            v6.gap_ms,
+            fdb_switch_ms.map_or("-".into(), |v| format!("{v:.1} ms")),
+            (t1 - t0) as f64 / 1000.0
+        ));
+        out.push(MoveResult {
+            wait: Wait::Registry,
+            from: primary,
+            to,
+            times: MoveTimes {
+                t0,
+                released: t0,
+                waited: t0,
+                bound: t1,
+            },
+            v4,
+            v6,
+            fdb_switch_ms,
+        });
+        primary = to;
     }
     Ok(out)
 }

@@ -222,19 +222,29 @@ pub async fn evpnr_client(
     ))
 }
 
-/// The demo through evpnr (the fabric must run evpnr with the candidates
-/// registered): CreateGroup, AddGroupMember ×2 (each gains the BVI),
-/// CreateGroupBVI with an IPv4 and an IPv6 prefix, BindGroupBVI on r1,
-/// `moves` × MoveGroupBVI back and forth, RemoveGroupMember of the primary,
-/// DeleteGroup. The leaf is the host's access router, not a member: its
-/// eVPN is created and finally deleted directly on its (unregistered)
-/// evpnd.
-pub fn demo_registry(
+/// evpnr client type.
+pub type EvpnrClient = evpn_api::v1::evpnr_client::EvpnrClient<tonic::transport::Channel>;
+
+fn call<T>(
+    f: &Fabric,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, tonic::Status>> + Send + 'static,
+) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+{
+    f.block_on(fut).with_context(|| what.to_string())
+}
+
+/// The registry part of the demo up to the GroupBVI: wait until the
+/// candidates are registered and ready, create the leaf's access eVPN and
+/// attach the host, CreateGroup, AddGroupMember for r1 and r2 (each gains
+/// the BVI), CreateGroupBVI with the IPv4 and IPv6 prefixes.
+pub fn setup_registry(
     f: &Fabric,
     gw: &Gateway,
-    moves: usize,
     say: &mut dyn FnMut(&str),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(EvpnrClient, Clients, Vec<String>)> {
     if gw.slug != gw.group {
         bail!("evpnr names a group's eVPN after the group: slug must equal group");
     }
@@ -268,11 +278,6 @@ pub fn demo_registry(
     f.block_on(async move { lc.create_evpn_instance(req).await })
         .context("CreateEvpnInstance on the leaf")?;
     f.attach_host(&gw.slug)?;
-    let call = |what: &str,
-                fut: std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<(), tonic::Status>> + Send>,
-    >|
-     -> anyhow::Result<()> { f.block_on(fut).with_context(|| what.to_string()) };
     {
         let mut r = r.clone();
         let req = v1::CreateGroupRequest {
@@ -281,10 +286,9 @@ pub fn demo_registry(
             vmac: gw.vmac.clone(),
             ..Default::default()
         };
-        call(
-            "CreateGroup",
-            Box::pin(async move { r.create_group(req).await.map(|_| ()) }),
-        )?;
+        call(f, "CreateGroup", async move {
+            r.create_group(req).await.map(|_| ())
+        })?;
     }
     let bvi = format!("bvi-{}", gw.slug);
     for (i, m) in members.iter().enumerate() {
@@ -293,10 +297,9 @@ pub fn demo_registry(
             group_id: gw.group.clone(),
             instance_id: m.clone(),
         };
-        call(
-            "AddGroupMember",
-            Box::pin(async move { r.add_group_member(req).await.map(|_| ()) }),
-        )?;
+        call(f, "AddGroupMember", async move {
+            r.add_group_member(req).await.map(|_| ())
+        })?;
         eventually(Duration::from_secs(10), &format!("{bvi} on {m}"), || {
             Ok(f.evpn_links(i)?.contains(&bvi))
         })?;
@@ -314,11 +317,28 @@ pub fn demo_registry(
             group_id: gw.group.clone(),
             addresses: gw.prefixes(),
         };
-        call(
-            "CreateGroupBVI",
-            Box::pin(async move { r.create_group_bvi(req).await.map(|_| ()) }),
-        )?;
+        call(f, "CreateGroupBVI", async move {
+            r.create_group_bvi(req).await.map(|_| ())
+        })?;
     }
+    Ok((r, cl, members))
+}
+
+/// The demo through evpnr (the fabric must run evpnr with the candidates
+/// registered): CreateGroup, AddGroupMember ×2 (each gains the BVI),
+/// CreateGroupBVI with an IPv4 and an IPv6 prefix, BindGroupBVI on r1,
+/// `moves` × MoveGroupBVI back and forth, RemoveGroupMember of the primary,
+/// DeleteGroup. The leaf is the host's access router, not a member: its
+/// eVPN is created and finally deleted directly on its (unregistered)
+/// evpnd.
+pub fn demo_registry(
+    f: &Fabric,
+    gw: &Gateway,
+    moves: usize,
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    let (r, cl, members) = setup_registry(f, gw, say)?;
+    let leaf = f.routers.len() - 1;
     let epoch = Instant::now();
     let prober = Prober::start(
         &f.host.name,
@@ -333,10 +353,9 @@ pub fn demo_registry(
             group_id: gw.group.clone(),
             instance_id: members[0].clone(),
         };
-        call(
-            "BindGroupBVI",
-            Box::pin(async move { r.bind_group_bvi(req).await.map(|_| ()) }),
-        )?;
+        call(f, "BindGroupBVI", async move {
+            r.bind_group_bvi(req).await.map(|_| ())
+        })?;
     }
     if !prober.wait_answered(Duration::from_secs(10)) {
         bail!("the host's pings are not answered after BindGroupBVI on r1");
@@ -396,10 +415,9 @@ pub fn demo_registry(
             group_id: gw.group.clone(),
             instance_id: members[primary].clone(),
         };
-        call(
-            "RemoveGroupMember",
-            Box::pin(async move { r.remove_group_member(req).await.map(|_| ()) }),
-        )?;
+        call(f, "RemoveGroupMember", async move {
+            r.remove_group_member(req).await.map(|_| ())
+        })?;
     }
     std::thread::sleep(Duration::from_millis(300));
     eventually(Duration::from_secs(3), "pings stop", || {
@@ -423,10 +441,9 @@ pub fn demo_registry(
         let req = v1::GroupRef {
             group_id: gw.group.clone(),
         };
-        call(
-            "DeleteGroup",
-            Box::pin(async move { r.delete_group(req).await.map(|_| ()) }),
-        )?;
+        call(f, "DeleteGroup", async move {
+            r.delete_group(req).await.map(|_| ())
+        })?;
     }
     let (lid, _, mut lc) = cl.evpnd[leaf].clone();
     let slug = gw.slug.clone();

@@ -39,7 +39,8 @@ pub enum Mode {
         moves: usize,
     },
     /// The move benchmark: this many moves with the evidence-based wait and
-    /// as many with a fixed settle time.
+    /// as many with a fixed settle time (release/bind on the evpnds), or,
+    /// when the fabric registers with evpnr, this many MoveGroupBVI.
     Bench {
         /// Moves per variant.
         moves: usize,
@@ -94,6 +95,11 @@ pub fn run(opts: RunOpts) -> anyhow::Result<()> {
             demo::demo_registry(&f, &opts.gateway, moves, &mut say)?
         }
         Mode::Demo { moves } => demo::demo_direct(&f, &opts.gateway, moves, &mut say)?,
+        Mode::Bench { moves, .. } if opts.fabric.register => {
+            let r = bench::bench_registry(&f, &opts.gateway, moves, &mut say)?;
+            say("");
+            say(&bench::summary(&r));
+        }
         Mode::Bench { moves, fixed } => {
             let r = bench::bench(
                 &f,

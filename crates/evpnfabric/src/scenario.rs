@@ -166,6 +166,9 @@ pub enum Wait {
     Evidence,
     /// A fixed settle time.
     Fixed(Duration),
+    /// The whole move is one `MoveGroupBVI` on evpnr (its own
+    /// evidence-based settle); only the total time is known.
+    Registry,
 }
 
 impl std::fmt::Display for Wait {
@@ -173,6 +176,7 @@ impl std::fmt::Display for Wait {
         match self {
             Wait::Evidence => write!(f, "evidence"),
             Wait::Fixed(d) => write!(f, "fixed {} ms", d.as_millis()),
+            Wait::Registry => write!(f, "evpnr MoveGroupBVI"),
         }
     }
 }
@@ -217,6 +221,7 @@ pub async fn move_gw(
             }
         }
         Wait::Fixed(d) => tokio::time::sleep(d).await,
+        Wait::Registry => bail!("a registry move is one MoveGroupBVI, not release + bind"),
     }
     let waited = us();
     bind(cl, to, gw).await?;
