@@ -297,14 +297,15 @@ impl FdbWatch {
                         netif::Event::FdbDel(x) => (false, x),
                         _ => continue,
                     };
-                    if entry.mac == mac && entry.is_self {
-                        if let Ok(mut v) = ev.lock() {
-                            v.push(FdbEvent {
-                                at,
-                                added,
-                                dst: entry.dst,
-                            });
-                        }
+                    if entry.mac == mac
+                        && entry.is_self
+                        && let Ok(mut v) = ev.lock()
+                    {
+                        v.push(FdbEvent {
+                            at,
+                            added,
+                            dst: entry.dst,
+                        });
                     }
                 }
             });
