@@ -151,6 +151,14 @@ pub fn json_error(msg: &str) -> String {
     serde_json::json!({ "error": msg }).to_string()
 }
 
+/// `show version`: the client's build and the server it talks to.
+#[derive(Serialize)]
+struct VersionInfo<'a> {
+    version: &'static str,
+    commit: &'static str,
+    server: &'a str,
+}
+
 /// What the caller should do after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -203,12 +211,12 @@ pub async fn run(ctx: &Ctx, cmd: &Command) -> Result<Flow, CliError> {
     let p = ctx.paint;
     match cmd.action {
         ShowVersion => {
-            let v = serde_json::json!({
-                "version": evpn_daemon::build::VERSION,
-                "commit": evpn_daemon::build::COMMIT,
-                "server": ctx.server,
-            });
-            ctx.show(&v, || render::detail(&v, p, render::now()))?;
+            let v = VersionInfo {
+                version: evpn_daemon::build::VERSION,
+                commit: evpn_daemon::build::COMMIT,
+                server: &ctx.server,
+            };
+            ctx.show_detail(&v)?;
         }
         Help => {
             if ctx.json {
