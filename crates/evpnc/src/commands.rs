@@ -125,7 +125,7 @@ impl Ctx {
 
     /// Print a single object: its proto-JSON, or its labelled detail view.
     fn show_detail<T: Serialize>(&self, msg: &T) -> Result<(), CliError> {
-        let v = serde_json::to_value(msg).map_err(|e| CliError::Rpc(e.to_string()))?;
+        let v = crate::model::J::of(msg).map_err(|e| CliError::Rpc(format!("INTERNAL: {e}")))?;
         self.show(msg, || render::detail(&v, self.paint, render::now()))
     }
 

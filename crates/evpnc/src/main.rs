@@ -3,6 +3,7 @@
 mod commands;
 mod complete;
 mod help;
+mod model;
 mod parse;
 mod render;
 mod shell;

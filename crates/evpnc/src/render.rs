@@ -9,7 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anstyle::{AnsiColor, Style};
 use evpn_api::v1;
-use serde_json::Value;
+
+use crate::model::J;
 
 /// Text styling.
 #[derive(Debug, Clone, Copy)]
@@ -201,62 +202,76 @@ pub fn label_of(key: &str) -> String {
     out
 }
 
-fn scalar(v: &Value, now: i64) -> String {
+fn scalar(v: &J, now: i64) -> String {
     match v {
-        Value::String(s) => match parse_rfc3339(s) {
+        J::Str(s) => match parse_rfc3339(s) {
             Some(t) => format!("{} ({})", absolute(t), relative(t, now)),
             None => enum_word(s),
         },
-        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
-        Value::Null => "-".into(),
-        Value::Array(a) if a.is_empty() => "-".into(),
-        other => other.to_string().trim_matches('"').to_string(),
+        J::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        J::Null => "-".into(),
+        J::Num(n) => n.clone(),
+        J::Arr(a) if a.is_empty() => "-".into(),
+        J::Arr(a) => a
+            .iter()
+            .map(|x| scalar(x, now))
+            .collect::<Vec<_>>()
+            .join(", "),
+        J::Obj(_) => "{…}".into(),
     }
 }
 
 /// `{"address": "a", "prefixLen": 24}` → `a/24`.
-fn prefix_str(v: &Value) -> Option<String> {
-    let o = v.as_object()?;
-    let a = o.get("address")?.as_str()?;
-    let l = o.get("prefixLen").and_then(Value::as_u64).unwrap_or(0);
-    (o.len() <= 2).then(|| format!("{a}/{l}"))
+fn prefix_str(v: &J) -> Option<String> {
+    let J::Obj(kv) = v else { return None };
+    let Some(J::Str(a)) = v.get("address") else {
+        return None;
+    };
+    let l = match v.get("prefixLen") {
+        Some(J::Num(n)) => n.as_str(),
+        _ => "0",
+    };
+    (kv.len() <= 2).then(|| format!("{a}/{l}"))
 }
 
-/// Render a JSON object as labelled lines: labels aligned per level,
-/// nested objects indented, arrays of scalars (and prefixes) inline,
+/// Render a message as labelled lines in field order: labels aligned per
+/// level, nested objects indented, arrays of scalars (and prefixes) inline,
 /// arrays of objects one block each.
-pub fn detail(v: &Value, p: Paint, now: i64) -> String {
+pub fn detail(v: &J, p: Paint, now: i64) -> String {
     let mut out = String::new();
     detail_into(&mut out, v, p, now, 0);
     out
 }
 
-fn detail_into(out: &mut String, v: &Value, p: Paint, now: i64, indent: usize) {
-    let Some(obj) = v.as_object() else {
-        out.push_str(&format!("{:indent$}{}\n", "", p.value(&scalar(v, now))));
+fn detail_into(out: &mut String, v: &J, p: Paint, now: i64, indent: usize) {
+    let pad = format!("{:indent$}", "");
+    let J::Obj(obj) = v else {
+        out.push_str(&format!("{pad}{}\n", p.value(&scalar(v, now))));
         return;
     };
-    let w = obj.keys().map(|k| label_of(k).len()).max().unwrap_or(0);
+    if obj.is_empty() {
+        out.push_str(&format!("{pad}{}\n", p.state("-")));
+        return;
+    }
+    let w = obj
+        .iter()
+        .map(|(k, _)| label_of(k).len())
+        .max()
+        .unwrap_or(0);
     for (k, val) in obj {
         let label = format!("{:<w$}", label_of(k));
-        let pad = format!("{:indent$}", "");
+        let line = |s: &str| format!("{pad}{}  {}\n", p.label(&label), s);
         match val {
-            Value::Object(_) => {
-                if let Some(s) = prefix_str(val) {
-                    out.push_str(&format!("{pad}{}  {}\n", p.label(&label), p.value(&s)));
-                } else {
+            J::Obj(_) => match prefix_str(val) {
+                Some(s) => out.push_str(&line(&p.value(&s))),
+                None => {
                     out.push_str(&format!("{pad}{}\n", p.label(label.trim_end())));
                     detail_into(out, val, p, now, indent + 2);
                 }
-            }
-            Value::Array(a) if a.iter().any(Value::is_object) => {
-                let inline: Option<Vec<String>> = a.iter().map(prefix_str).collect();
-                if let Some(list) = inline {
-                    out.push_str(&format!(
-                        "{pad}{}  {}\n",
-                        p.label(&label),
-                        p.value(&list.join(", "))
-                    ));
+            },
+            J::Arr(a) if a.iter().any(J::is_obj) => {
+                if let Some(list) = a.iter().map(prefix_str).collect::<Option<Vec<_>>>() {
+                    out.push_str(&line(&p.value(&list.join(", "))));
                     continue;
                 }
                 out.push_str(&format!("{pad}{}\n", p.label(label.trim_end())));
@@ -265,21 +280,8 @@ fn detail_into(out: &mut String, v: &Value, p: Paint, now: i64, indent: usize) {
                     detail_into(out, item, p, now, indent + 4);
                 }
             }
-            Value::Array(a) => {
-                let s = if a.is_empty() {
-                    "-".to_string()
-                } else {
-                    a.iter()
-                        .map(|x| scalar(x, now))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                out.push_str(&format!("{pad}{}  {}\n", p.label(&label), p.value(&s)));
-            }
-            _ => {
-                let s = scalar(val, now);
-                out.push_str(&format!("{pad}{}  {}\n", p.label(&label), p.state(&s)));
-            }
+            J::Arr(_) => out.push_str(&line(&p.value(&scalar(val, now)))),
+            _ => out.push_str(&line(&p.state(&scalar(val, now)))),
         }
     }
 }
@@ -618,8 +620,9 @@ mod tests {
             }),
             ..Default::default()
         };
-        let v = serde_json::to_value(&g).unwrap();
+        let v = J::of(&g).unwrap();
         let plain = detail(&v, Paint { color: false }, NOW);
+        assert!(plain.starts_with("group id "), "field order: {plain}");
         assert!(plain.contains("group id             test\n"), "{plain}");
         assert!(
             plain.contains("members              dpu0-chplo0, dpu0-ddln0\n"),
