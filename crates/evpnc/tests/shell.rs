@@ -129,8 +129,9 @@ async fn tab_completes_live_names() {
         sh.expect("dpu0-chplo0");
         sh.send("\x15");
         sh.send("show group ?");
-        let h = sh.expect("test");
-        assert!(h.contains("<group>"), "{h}");
+        sh.expect("<group>");
+        let h = sh.expect("evpn> show group ");
+        assert!(h.contains("test"), "{h}");
         sh.send("\x15");
         sh.send("quit\r");
         assert_eq!(sh.wait(), Some(0));
