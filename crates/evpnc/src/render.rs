@@ -276,8 +276,12 @@ fn detail_into(out: &mut String, v: &J, p: Paint, now: i64, indent: usize) {
                 }
                 out.push_str(&format!("{pad}{}\n", p.label(label.trim_end())));
                 for item in a {
-                    out.push_str(&format!("{pad}  -\n"));
-                    detail_into(out, item, p, now, indent + 4);
+                    // YAML-like: the item's first line carries the dash.
+                    let mut block = String::new();
+                    detail_into(&mut block, item, p, now, indent + 4);
+                    let dash = format!("{pad}  - ");
+                    out.push_str(&dash);
+                    out.push_str(block.get(dash.len()..).unwrap_or(&block));
                 }
             }
             J::Arr(_) => out.push_str(&line(&p.value(&scalar(val, now)))),
@@ -434,11 +438,12 @@ pub fn evpns(l: &v1::EvpnInstanceList, p: Paint) -> String {
                 list(&e.export_route_targets),
                 dash(&e.vtep_address),
                 if e.enabled { "enabled" } else { "disabled" }.into(),
-                e.protocols
-                    .iter()
-                    .map(|b| format!("{}:{}", b.name, b.state))
-                    .collect::<Vec<_>>()
-                    .join(","),
+                list(
+                    &e.protocols
+                        .iter()
+                        .map(|b| format!("{}:{}", b.name, b.state))
+                        .collect::<Vec<_>>(),
+                ),
             ]
         })
         .collect();
@@ -522,12 +527,16 @@ pub fn event_line(e: &v1::Event, p: Paint) -> String {
         .iter()
         .map(|(k, v)| format!("{}={v}", p.label(k)))
         .collect();
+    let level = format!(
+        "{}{}",
+        p.state(&e.level),
+        " ".repeat(5usize.saturating_sub(e.level.len()))
+    );
+    let ty = format!("{:<8}", e.r#type);
+    let origin = format!("{origin:<12}");
     let mut s = format!(
-        "{} {} {} {} {}",
+        "{} {level} {ty} {origin} {}",
         p.label(&ts),
-        p.state(&format!("{:<5}", e.level)),
-        format!("{:<8}", e.r#type),
-        format!("{origin:<12}"),
         p.value(&e.message)
     );
     if !f.is_empty() {
@@ -641,6 +650,31 @@ mod tests {
         let coloured = detail(&v, Paint { color: true }, NOW);
         assert!(coloured.contains("\x1b["), "{coloured}");
         assert_eq!(strip(&coloured), plain);
+    }
+
+    #[test]
+    fn arrays_of_objects_are_dashed_blocks() {
+        let s = v1::InstanceStatus {
+            instance: None,
+            memberships: vec![
+                v1::MemberStatus {
+                    group_id: "a".into(),
+                    primary: true,
+                    ..Default::default()
+                },
+                v1::MemberStatus {
+                    group_id: "b".into(),
+                    configured: true,
+                    last_error: "boom".into(),
+                    ..Default::default()
+                },
+            ],
+        };
+        let plain = detail(&J::of(&s).unwrap(), Paint { color: false }, NOW);
+        assert_eq!(
+            plain,
+            "memberships\n  - group id  a\n    primary   yes\n  - group id    b\n    configured  yes\n    last error  boom\n"
+        );
     }
 
     #[test]

@@ -43,6 +43,8 @@ const EVERY_COMMAND: &[&str] = &[
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The guard serialises whole tests (each has its own runtime).
+#[allow(clippy::await_holding_lock)]
 async fn every_command_honours_the_json_contract() {
     let _s = serial();
     let r = Registry::start();
@@ -167,6 +169,8 @@ fn version_flag_and_environment_server() {
 /// The article's demo, every command with `-json`, against evpnr with two
 /// real evpnds (vppsim + BIRD 2.20).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The guard serialises whole tests (each has its own runtime).
+#[allow(clippy::await_holding_lock)]
 #[ignore = "needs evpnr registry (issue 6)"]
 async fn article_demo_with_json_against_a_fleet() {
     let _s = serial();

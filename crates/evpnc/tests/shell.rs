@@ -89,6 +89,8 @@ fn ctrl_d_and_exit_leave_the_shell() {
 /// TAB and `?` offer live names from ListInstances, ListGroups and the
 /// group's members.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The guard serialises whole tests (each has its own runtime).
+#[allow(clippy::await_holding_lock)]
 #[ignore = "needs evpnr registry (issue 6)"]
 async fn tab_completes_live_names() {
     let _s = serial();
