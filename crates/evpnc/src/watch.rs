@@ -6,11 +6,7 @@
 //! buffering, no echo, but signals still work — not raw mode), and the
 //! terminal is restored on every exit path.
 use std::io::Write;
-use std::os::fd::AsFd;
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
+use std::os::fd::{AsFd, OwnedFd};
 
 use evpn_api::v1;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -57,27 +53,62 @@ impl Drop for Cbreak {
     }
 }
 
-/// Watches stdin for one key press on a thread; `stop` ends the thread.
-fn key_watcher(stop: Arc<AtomicBool>) -> oneshot::Receiver<()> {
-    let (tx, rx) = oneshot::channel();
-    std::thread::spawn(move || {
-        let stdin = std::io::stdin();
-        while !stop.load(Ordering::Relaxed) {
-            let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::from(100u16)) {
-                Ok(n) if n > 0 => {
-                    let mut b = [0u8; 1];
-                    let _ = nix::unistd::read(stdin.as_fd(), &mut b);
-                    let _ = tx.send(());
-                    return;
+/// Watches stdin for one key press on a thread. Dropping it wakes the
+/// thread through a pipe and joins it, so once a watch is over nothing
+/// reads stdin behind the shell's back.
+struct KeyWatcher {
+    wake: Option<OwnedFd>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl KeyWatcher {
+    fn start() -> Option<(KeyWatcher, oneshot::Receiver<()>)> {
+        let (wake_r, wake_w) = nix::unistd::pipe().ok()?;
+        let (tx, rx) = oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            loop {
+                let mut fds = [
+                    PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(wake_r.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {
+                        let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+                        if ready(&fds[1]) {
+                            return;
+                        }
+                        if ready(&fds[0]) {
+                            let mut b = [0u8; 1];
+                            let _ = nix::unistd::read(stdin.as_fd(), &mut b);
+                            let _ = tx.send(());
+                            return;
+                        }
+                    }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => return,
                 }
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(_) => return,
             }
+        });
+        Some((
+            KeyWatcher {
+                wake: Some(wake_w),
+                thread: Some(thread),
+            },
+            rx,
+        ))
+    }
+}
+
+impl Drop for KeyWatcher {
+    fn drop(&mut self) {
+        if let Some(w) = self.wake.take() {
+            let _ = nix::unistd::write(&w, b"x");
         }
-    });
-    rx
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Resolves when a key was pressed; never without a key watcher.
@@ -104,12 +135,12 @@ pub async fn watch(ctx: &Ctx, a: &Args) -> Result<(), CliError> {
         .await
         .map_err(|s| ctx.rpc_err(s))?
         .into_inner();
-    let stop = Arc::new(AtomicBool::new(false));
-    // No terminal: never stop on "a key" (stdin may be /dev/null).
-    let (_cbreak, mut key) = if ctx.tty {
-        (Cbreak::enter(), Some(key_watcher(stop.clone())))
-    } else {
-        (None, None)
+    // No terminal: never stop on "a key" (stdin may be /dev/null). Drop
+    // order: the watcher (joined) before the terminal mode is restored.
+    let cbreak = if ctx.tty { Cbreak::enter() } else { None };
+    let (watcher, mut key) = match ctx.tty.then(KeyWatcher::start).flatten() {
+        Some((w, k)) => (Some(w), Some(k)),
+        None => (None, None),
     };
     if ctx.tty && !ctx.json {
         eprintln!(
@@ -143,7 +174,8 @@ pub async fn watch(ctx: &Ctx, a: &Args) -> Result<(), CliError> {
             _ = tokio::signal::ctrl_c() => break Ok(()),
         }
     };
-    stop.store(true, Ordering::Relaxed);
+    drop(watcher);
+    drop(cbreak);
     result
 }
 

@@ -86,6 +86,26 @@ fn ctrl_d_and_exit_leave_the_shell() {
     assert_eq!(sh.wait(), Some(0));
 }
 
+#[test]
+fn ctrl_c_stops_watch_and_keeps_the_shell() {
+    let _s = serial();
+    let r = Registry::start();
+    // A real controlling terminal: Ctrl-C is SIGINT while watching (cbreak
+    // keeps signals), and a key (not a signal) at the prompt (raw mode).
+    let mut sh = Pty::spawn_session(&["-server", &r.addr]);
+    sh.expect("evpn> ");
+    sh.send("watch events snapshot\r");
+    sh.expect("end-of-snapshot");
+    sh.send("\x03");
+    sh.expect("evpn> ");
+    sh.send("half a line\x03");
+    sh.expect("evpn> ");
+    sh.send("show version\r");
+    sh.expect("commit");
+    sh.send("quit\r");
+    assert_eq!(sh.wait(), Some(0));
+}
+
 /// TAB and `?` offer live names from ListInstances, ListGroups and the
 /// group's members.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -243,6 +243,19 @@ pub struct Pty {
 
 impl Pty {
     pub fn spawn(args: &[&str]) -> Pty {
+        Self::spawn_cmd(Command::new(EVPNC), args)
+    }
+
+    /// Like [`Pty::spawn`], but evpnc runs in its own session with the
+    /// pseudo-terminal as its controlling terminal (util-linux `setsid -c`),
+    /// so Ctrl-C raises SIGINT as in a real terminal.
+    pub fn spawn_session(args: &[&str]) -> Pty {
+        let mut cmd = Command::new("setsid");
+        cmd.args(["-c", EVPNC]);
+        Self::spawn_cmd(cmd, args)
+    }
+
+    fn spawn_cmd(mut cmd: Command, args: &[&str]) -> Pty {
         use nix::pty::{Winsize, openpty};
         let ws = Winsize {
             ws_row: 50,
@@ -253,7 +266,6 @@ impl Pty {
         let pty = openpty(Some(&ws), None).expect("openpty");
         let history = tempfile::tempdir().unwrap();
         let slave = pty.slave;
-        let mut cmd = Command::new(EVPNC);
         for (k, _) in std::env::vars() {
             if k.starts_with("EVPNC_") {
                 cmd.env_remove(k);
