@@ -99,17 +99,27 @@ impl Ctx {
         } else {
             msg
         };
-        match s.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
-                if !msg.contains(' ') || msg.contains("transport") || msg.contains("connect") =>
-            {
-                CliError::Rpc(format!(
-                    "{}: evpnr at {}: {msg}",
-                    code_name(s.code()),
-                    self.server
-                ))
+        // A status with a source was made on this side (connect failure,
+        // client deadline); one without came from evpnr (which may itself
+        // report an unreachable member).
+        if let Some(mut src) = std::error::Error::source(&s) {
+            // Walk to the root cause ("Connection refused (os error 111)").
+            while let Some(next) = src.source() {
+                src = next;
             }
-            c => CliError::Rpc(format!("{}: {msg}", code_name(c))),
+            let cause = src.to_string();
+            let detail = if cause.is_empty() || msg.contains(&cause) {
+                msg.to_string()
+            } else {
+                format!("{msg}: {cause}")
+            };
+            CliError::Rpc(format!(
+                "{}: evpnr at {}: {detail}",
+                code_name(s.code()),
+                self.server
+            ))
+        } else {
+            CliError::Rpc(format!("{}: {msg}", code_name(s.code())))
         }
     }
 
