@@ -318,3 +318,44 @@ async fn article_demo_with_json_against_a_fleet() {
     assert_eq!(run("show group").await.ok(), json!({}));
     assert_eq!(run("instance dpu0-ddln0 delete").await.ok(), json!({}));
 }
+
+/// A script piped into the shell runs line by line; with `-json` every
+/// line answers with one object and the exit status is that of the last
+/// failure.
+#[test]
+fn piped_script_runs_line_by_line() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let server = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(EVPNC)
+        .args(["-server", &server, "-json"])
+        .env("EVPNC_HISTORY", "")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"show version\nshow group\n\nsh ver\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["server"], server.as_str());
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("UNAVAILABLE: evpnr at "),
+        "{lines:?}"
+    );
+    assert_eq!(lines[2], lines[0]);
+}
