@@ -57,7 +57,14 @@ pub struct VppDataplane {
     conn: Mutex<Conn>,
     metrics: EvpndMetrics,
     netlink: Option<netif::Netlink>,
+    /// `loop<bd_id>` → sw_if_index, so an operation costs one VPP call, not
+    /// a dump plus the call. Cleared whenever the connection drops or is
+    /// re-established (VPP may have restarted and reused indexes) and on
+    /// any error; filled by dumps and creations.
+    index: IndexCache,
 }
+
+type IndexCache = Arc<std::sync::Mutex<std::collections::HashMap<u32, u32>>>;
 
 fn map_err(e: VppError) -> Error {
     match e {
@@ -108,6 +115,7 @@ impl VppDataplane {
             }),
             metrics,
             netlink: netif::Netlink::connect().ok(),
+            index: Default::default(),
         })
     }
 
@@ -142,6 +150,9 @@ impl VppDataplane {
                 result: result_label(&r),
             })
             .inc();
+        if r.is_err() {
+            self.forget_all();
+        }
         if let Err(VppError::Disconnected | VppError::Io(_)) = &r {
             self.metrics.vpp_connected.set(0);
             let mut c = self.conn.lock().await;
@@ -152,6 +163,18 @@ impl VppDataplane {
             tracing::debug!(msg, error = %e, "vpp-api-error");
             e
         })
+    }
+
+    fn forget_all(&self) {
+        self.index.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn remember(&self, bd_id: u32, idx: Option<u32>) {
+        let mut m = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        match idx {
+            Some(i) => m.insert(bd_id, i),
+            None => m.remove(&bd_id),
+        };
     }
 
     async fn has_lcp(&self) -> bool {
@@ -170,10 +193,20 @@ impl VppDataplane {
                 c.sw_interface_dump(InterfaceFilter::NameContains(name.clone())),
             )
             .await?;
-        Ok(all.into_iter().find(|d| d.interface_name == name))
+        let found = all.into_iter().find(|d| d.interface_name == name);
+        self.remember(bd_id, found.as_ref().map(|d| d.sw_if_index));
+        Ok(found)
     }
 
     async fn loop_index(&self, c: &Client, bd_id: u32) -> Result<SwIfIndex, Error> {
+        if let Some(i) = self
+            .index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&bd_id)
+        {
+            return Ok(SwIfIndex(*i));
+        }
         self.find_loop(c, bd_id)
             .await?
             .map(|d| SwIfIndex(d.sw_if_index))
@@ -279,6 +312,21 @@ impl Dataplane for VppDataplane {
             return Err(Error::FailedPrecondition(e));
         }
         tracing::info!(version = %info.version, linux_cp = info.linux_cp, "vpp-connect");
+        self.forget_all();
+        let mut events = client.subscribe();
+        let index = self.index.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match events.recv().await {
+                    Ok(vpp_api::ClientEvent::Interface(_)) => {}
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        index.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
         conn.info = info;
         conn.client = Some(client);
         self.metrics.vpp_connected.set(1);
@@ -380,6 +428,7 @@ impl Dataplane for VppDataplane {
                 c.create_loopback_instance(MacAddress(mac.0), Some(e.bd_id)),
             )
             .await?;
+        self.remember(e.bd_id, Some(idx.0));
         self.op(
             "sw_interface_set_mtu",
             c.sw_interface_set_mtu(idx, [e.mtu, 0, 0, 0]),
@@ -425,6 +474,7 @@ impl Dataplane for VppDataplane {
                     .await?;
             }
         }
+        self.remember(e.bd_id, None);
         self.op("delete_loopback", c.delete_loopback(idx)).await
     }
 
