@@ -38,13 +38,17 @@ pub fn bin_dir() -> PathBuf {
         if let Some(d) = std::env::var_os("EVPNC_TEST_BIN_DIR") {
             return PathBuf::from(d);
         }
+        let dir = PathBuf::from(EVPNC).parent().unwrap().to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "evpnr", "-p", "evpnd"])
-            .status()
-            .expect("run cargo build -p evpnr -p evpnd");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "evpnr", "-p", "evpnd"]);
+        // Same profile as evpnc itself (`cargo test --release`).
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().expect("run cargo build -p evpnr -p evpnd");
         assert!(st.success(), "cargo build -p evpnr -p evpnd failed");
-        PathBuf::from(EVPNC).parent().unwrap().to_path_buf()
+        dir
     })
     .clone()
 }
