@@ -102,6 +102,13 @@ impl Ctx {
         // A status with a source was made on this side (connect failure,
         // client deadline); one without came from evpnr (which may itself
         // report an unreachable member).
+        if s.code() == Code::Cancelled && msg == "Timeout expired" {
+            // tonic's name for our own -timeout firing.
+            return CliError::Rpc(format!(
+                "DEADLINE_EXCEEDED: evpnr at {}: no answer within {:?} (-timeout)",
+                self.server, self.timeout
+            ));
+        }
         if let Some(mut src) = std::error::Error::source(&s) {
             // Walk to the root cause ("Connection refused (os error 111)").
             while let Some(next) = src.source() {

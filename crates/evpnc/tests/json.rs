@@ -138,6 +138,30 @@ fn unreachable_server_is_a_json_error_with_status_1() {
 }
 
 #[test]
+fn silent_server_hits_the_deadline() {
+    // Accepts TCP connections (backlog) but never speaks HTTP/2.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = l.local_addr().unwrap().to_string();
+    let t = std::time::Instant::now();
+    let out = evpnc_raw(
+        &[
+            "-server", &server, "-timeout", "500ms", "-json", "show", "group",
+        ],
+        &[],
+    );
+    let msg = out.err();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        msg.starts_with(&format!(
+            "DEADLINE_EXCEEDED: evpnr at {server}: no answer within 500ms"
+        )),
+        "{msg}"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    drop(l);
+}
+
+#[test]
 fn version_flag_and_environment_server() {
     let out = evpnc_raw(&["-version"], &[]);
     assert_eq!(out.code, 0);
