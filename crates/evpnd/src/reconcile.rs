@@ -165,13 +165,48 @@ pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) {
 
 /// One reconcile pass under the write lock.
 pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
-    let st = m.lock().await;
+    let mut st = m.lock().await;
     m.dp.connect().await?;
     let mut rep = Report::default();
     let mut handles = BTreeMap::new();
-    for e in st.evpns.values() {
-        if let Some(h) = reconcile_evpn(m, e, &mut rep).await? {
-            handles.insert(e.slug.clone(), h);
+    let slugs: Vec<String> = st.evpns.keys().cloned().collect();
+    for slug in slugs {
+        let mut e = st.evpns[&slug].clone();
+        let bound = e.bvi.as_ref().and_then(|b| b.binding.clone());
+        if !m.cfg.registry.is_empty()
+            && let Some(bind) = bound
+        {
+            let held = m.dp.observe(&ref_of(&e)).await?.bvi.map(|o| o.mac);
+            if held != Some(bind.vmac)
+                && let Some(b) = e.bvi.as_mut()
+            {
+                // The dataplane lost the vMAC (VPP restarted, or a crash
+                // during the bind). With a registry, re-taking it would be a
+                // new claim the registry did not make now (it may have moved
+                // the gateway meanwhile): become a candidate and let the
+                // registry's resync bind again if this host is still primary.
+                b.binding = None;
+                b.modified_ms = crate::state::now_ms();
+                st.evpns.insert(slug.clone(), e.clone());
+                m.commit(&st, None)?;
+                m.event(
+                    evpn_daemon::events::EventKind::Failover,
+                    "groupbvi-dropped",
+                    &[
+                        ("evpn", slug.clone()),
+                        ("group", bind.group_id.clone()),
+                        ("mac", bind.vmac.to_string()),
+                        (
+                            "reason",
+                            "not held by the dataplane at reconcile; waiting for the registry"
+                                .into(),
+                        ),
+                    ],
+                );
+            }
+        }
+        if let Some(h) = reconcile_evpn(m, &e, &mut rep).await? {
+            handles.insert(slug.clone(), h);
         }
     }
     // Orphans: bridge domains in our range (and their loopbacks) that the

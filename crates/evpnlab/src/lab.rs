@@ -190,6 +190,7 @@ async fn wait_ready(grpc: &str, what: &str) -> anyhow::Result<()> {
         if let Ok(mut c) = EvpndClient::connect(url.clone()).await
             && let Ok(r) = c.get_instance(v1::InstanceRef::default()).await
             && r.get_ref().ready
+            && r.get_ref().registered
         {
             return Ok(());
         }

@@ -94,8 +94,20 @@ async fn lab_starts_streams_restarts_and_cleans_up() {
         .await
         .unwrap()
         .into_inner();
-    let first = s.message().await.unwrap().unwrap();
-    assert_eq!(first.message, "end-of-snapshot");
+    // The snapshot lists the registered instances, then the marker.
+    let mut snap = Vec::new();
+    loop {
+        let e = s.message().await.unwrap().unwrap();
+        assert_eq!(e.r#type, "snapshot");
+        if e.message == "end-of-snapshot" {
+            break;
+        }
+        snap.push(e);
+    }
+    assert!(
+        !snap.is_empty(),
+        "the registered instances are in the snapshot"
+    );
 
     // A killed evpnd is restarted and becomes ready again.
     let log = std::path::Path::new(insts[0]["log"].as_str().unwrap()).to_path_buf();

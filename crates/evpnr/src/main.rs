@@ -1,8 +1,21 @@
 //! evpnr — the vpp-evpn fleet registry. See evpnr(8) and docs/.
 mod config;
+mod convert;
+mod groups;
+mod members;
+mod metrics;
+mod model;
+mod moves;
+mod orchestrate;
+mod plan;
+mod registry;
 mod service;
+mod snapshot;
+mod store;
+#[cfg(test)]
+mod testsupport;
 
-use std::process::ExitCode;
+use std::{process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use evpn_api::v1::evpnr_server::EvpnrServer;
@@ -18,10 +31,46 @@ fn main() -> ExitCode {
 
 async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyhow::Result<()> {
     let cfg = loaded.cfg.clone();
-    let daemon = runner::Daemon::init("evpnr", "", &loaded);
+    let mut daemon = runner::Daemon::init("evpnr", "", &loaded);
     daemon.spawn_reloader(move || config::load(&args))?;
+    let store = store::Store::open(&cfg.state_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "evpnr.state-dir: cannot use {}: {e}",
+            cfg.state_dir.display()
+        )
+    })?;
+    let state = store.load()?;
+    let metrics = metrics::RegistryMetrics::register(&mut daemon.registry);
+    let reg = Arc::new(registry::Registry::new(
+        state,
+        store,
+        daemon.broker.clone(),
+        metrics,
+        daemon.config.clone(),
+        daemon.shutdown.clone(),
+    ));
+    // Dial every persisted member; each resyncs once connected and ready.
+    let members: Vec<(String, String)> = reg.read(|i| {
+        i.state
+            .members
+            .values()
+            .map(|m| (m.id.clone(), m.grpc_address.clone()))
+            .collect()
+    });
+    let (n_members, n_groups) = (members.len(), reg.read(|i| i.state.groups.len()));
+    for (id, addr) in members {
+        if let Err(e) = reg.attach(&id, &addr, false) {
+            tracing::error!(instance = id, error = %e, "instance-attach-failed");
+        }
+    }
+    tracing::info!(
+        path = %cfg.state_dir.display(),
+        instances = n_members,
+        groups = n_groups,
+        "state-loaded"
+    );
     let svc = service::EvpnrService {
-        broker: daemon.broker.clone(),
+        reg,
         metrics: daemon.metrics.clone(),
         shutdown: daemon.shutdown.clone(),
     };

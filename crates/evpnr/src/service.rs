@@ -1,52 +1,395 @@
-//! The Evpnr gRPC service. This is the skeleton of the foundation issue:
-//! `WatchEvents` serves evpnr's own records from the fleet broker; every
-//! other RPC answers UNIMPLEMENTED until the registry lands (never a fake
-//! success).
+//! The Evpnr gRPC service: thin. Requests are validated and converted to
+//! domain values here, handed to the registry, and answers converted back.
+//! Every error goes through the one `evpn_model::Error` → status mapping;
+//! pass-through reads forward the member's own status.
 use std::sync::Arc;
 
 use evpn_api::v1::{self, evpnr_server::Evpnr};
-use evpn_daemon::impl_with_unimplemented;
-use evpn_daemon::{events::EventBroker, metrics::CommonMetrics, watch};
+use evpn_daemon::{metrics::CommonMetrics, watch};
+use evpn_model::{
+    Error, Mac, error::Object, validate_instance_id, validate_mtu, validate_slug, validate_vni,
+};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use crate::{
+    convert::{group_to_proto, instance_to_proto, membership_to_proto, prefix_from_proto, ts},
+    groups::NewGroup,
+    registry::Registry,
+};
+
 /// State shared by the service's handlers.
 pub struct EvpnrService {
-    pub broker: EventBroker,
+    pub reg: Arc<Registry>,
     pub metrics: Arc<CommonMetrics>,
     pub shutdown: CancellationToken,
 }
 
-impl_with_unimplemented! {
+type R<T> = Result<Response<T>, Status>;
+
+fn ok<T>(t: T) -> R<T> {
+    Ok(Response::new(t))
+}
+
+fn route_targets(field: &str, v: &[String]) -> Result<Vec<String>, Error> {
+    v.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            bird_ctl::RouteTarget::parse(&format!("{field}[{i}]"), s)
+                .map(|rt| rt.to_string())
+                .map_err(|e| Error::invalid(e.field, e.reason))
+        })
+        .collect()
+}
+
+impl EvpnrService {
+    fn instance_ref(&self, id: &str) -> Result<(), Error> {
+        validate_instance_id("instance_id", id)?;
+        if self.reg.read(|i| i.state.members.contains_key(id)) {
+            Ok(())
+        } else {
+            Err(Error::not_found(Object::Instance, id))
+        }
+    }
+
+    /// Forward a read or setter to member `id` (its status is returned as
+    /// the member gave it).
+    async fn forward<T, F, Fut>(&self, id: &str, method: &'static str, f: F) -> R<T>
+    where
+        F: FnOnce(v1::evpnd_client::EvpndClient<tonic::transport::Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<Response<T>, Status>>,
+    {
+        self.instance_ref(id)?;
+        self.reg.call(id, method, f).await.map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
 impl Evpnr for EvpnrService {
-    unimplemented {
-        register_instance(v1::RegisterInstanceRequest) -> v1::RegisterInstanceResponse = "RegisterInstance";
-        report_ready(v1::ReportReadyRequest) -> v1::Empty = "ReportReady";
-        list_instances(v1::Empty) -> v1::InstanceList = "ListInstances";
-        get_instance(v1::InstanceRef) -> v1::InstanceInfo = "GetInstance";
-        get_instance_status(v1::InstanceRef) -> v1::InstanceStatus = "GetInstanceStatus";
-        delete_instance(v1::InstanceRef) -> v1::Empty = "DeleteInstance";
-        list_groups(v1::Empty) -> v1::GroupList = "ListGroups";
-        get_group(v1::GroupRef) -> v1::Group = "GetGroup";
-        create_group(v1::CreateGroupRequest) -> v1::Group = "CreateGroup";
-        delete_group(v1::GroupRef) -> v1::Empty = "DeleteGroup";
-        add_group_member(v1::GroupMemberRequest) -> v1::Group = "AddGroupMember";
-        remove_group_member(v1::GroupMemberRequest) -> v1::Group = "RemoveGroupMember";
-        create_group_bvi(v1::GroupBviRequest) -> v1::Group = "CreateGroupBVI";
-        delete_group_bvi(v1::GroupRef) -> v1::Group = "DeleteGroupBVI";
-        set_group_mtu(v1::SetGroupMtuRequest) -> v1::Group = "SetGroupMTU";
-        add_group_bvi_address(v1::GroupBviAddAddressRequest) -> v1::Group = "AddGroupBVIAddress";
-        delete_group_bvi_address(v1::GroupBviDeleteAddressRequest) -> v1::Group = "DeleteGroupBVIAddress";
-        bind_group_bvi(v1::BindGroupBviRequest) -> v1::Empty = "BindGroupBVI";
-        release_group_bvi(v1::ReleaseGroupBviRequest) -> v1::Empty = "ReleaseGroupBVI";
-        move_group_bvi(v1::MoveGroupBviRequest) -> v1::Group = "MoveGroupBVI";
-        list_evpn_instances(v1::InstanceRef) -> v1::EvpnInstanceList = "ListEvpnInstances";
-        get_evpn_instance(v1::EvpnRef) -> v1::EvpnInstance = "GetEvpnInstance";
-        set_evpn_instance_enabled(v1::SetEnabledRequest) -> v1::EvpnInstance = "SetEvpnInstanceEnabled";
-        list_bv_is(v1::InstanceRef) -> v1::BviList = "ListBVIs";
-        get_bvi(v1::EvpnRef) -> v1::Bvi = "GetBVI";
-        get_vpp_info(v1::InstanceRef) -> v1::VppInfo = "GetVPPInfo";
-        get_bird_info(v1::InstanceRef) -> v1::BirdInfo = "GetBirdInfo";
+    async fn register_instance(
+        &self,
+        req: Request<v1::RegisterInstanceRequest>,
+    ) -> R<v1::RegisterInstanceResponse> {
+        let r = req.into_inner();
+        validate_instance_id("instance_id", &r.instance_id)?;
+        if r.grpc_address.is_empty() || !r.grpc_address.contains(':') {
+            return Err(Error::invalid(
+                "grpc_address",
+                format!("{:?} is not host:port", r.grpc_address),
+            )
+            .into());
+        }
+        let (at, new) = self
+            .reg
+            .register(&r.instance_id, &r.grpc_address, &r.version, r.ready)?;
+        ok(v1::RegisterInstanceResponse {
+            registered_at: Some(ts(at)),
+            new_instance: new,
+        })
+    }
+
+    async fn report_ready(&self, req: Request<v1::ReportReadyRequest>) -> R<v1::Empty> {
+        let r = req.into_inner();
+        validate_instance_id("instance_id", &r.instance_id)?;
+        self.reg.report_ready(&r.instance_id, r.ready)?;
+        ok(v1::Empty {})
+    }
+
+    async fn list_instances(&self, _req: Request<v1::Empty>) -> R<v1::InstanceList> {
+        let instances = self.reg.read(|i| {
+            i.state
+                .members
+                .values()
+                .map(|m| instance_to_proto(m, i.rt.get(&m.id), i.state.groups_of(&m.id)))
+                .collect()
+        });
+        ok(v1::InstanceList { instances })
+    }
+
+    async fn get_instance(&self, req: Request<v1::InstanceRef>) -> R<v1::InstanceInfo> {
+        let id = req.into_inner().instance_id;
+        self.forward(&id, "GetInstance", |mut c| async move {
+            c.get_instance(v1::InstanceRef {
+                instance_id: String::new(),
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn get_instance_status(&self, req: Request<v1::InstanceRef>) -> R<v1::InstanceStatus> {
+        let id = req.into_inner().instance_id;
+        self.instance_ref(&id)?;
+        let st = self.reg.read(|i| {
+            let m = i.state.members.get(&id)?;
+            let rt = i.rt.get(&id);
+            let groups = i.state.groups_of(&id);
+            let memberships = groups
+                .iter()
+                .map(|g| {
+                    let primary = i.state.groups.get(g).and_then(|g| g.primary.as_deref())
+                        == Some(id.as_str());
+                    membership_to_proto(g, primary, rt.and_then(|r| r.memberships.get(g)))
+                })
+                .collect();
+            Some(v1::InstanceStatus {
+                instance: Some(instance_to_proto(m, rt, groups)),
+                memberships,
+            })
+        });
+        st.map(Response::new)
+            .ok_or_else(|| Error::not_found(Object::Instance, id).into())
+    }
+
+    async fn delete_instance(&self, req: Request<v1::InstanceRef>) -> R<v1::Empty> {
+        let id = req.into_inner().instance_id;
+        validate_instance_id("instance_id", &id)?;
+        self.reg.delete_instance(&id).await?;
+        ok(v1::Empty {})
+    }
+
+    async fn list_groups(&self, _req: Request<v1::Empty>) -> R<v1::GroupList> {
+        let groups = self
+            .reg
+            .read(|i| i.state.groups.values().map(group_to_proto).collect());
+        ok(v1::GroupList { groups })
+    }
+
+    async fn get_group(&self, req: Request<v1::GroupRef>) -> R<v1::Group> {
+        let id = req.into_inner().group_id;
+        validate_slug("group_id", &id)?;
+        ok(group_to_proto(&self.reg.group(&id)?))
+    }
+
+    async fn create_group(&self, req: Request<v1::CreateGroupRequest>) -> R<v1::Group> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        validate_vni("vni", r.vni)?;
+        let mtu = if r.mtu == 0 {
+            evpn_model::MTU_DEFAULT
+        } else {
+            r.mtu
+        };
+        validate_mtu("mtu", mtu)?;
+        let vmac = if r.vmac.is_empty() {
+            None
+        } else {
+            Some(Mac::parse_unicast("vmac", &r.vmac)?)
+        };
+        let n = NewGroup {
+            id: r.group_id,
+            vni: r.vni,
+            mtu,
+            vmac,
+            import_rts: route_targets("import_route_targets", &r.import_route_targets)?,
+            export_rts: route_targets("export_route_targets", &r.export_route_targets)?,
+        };
+        ok(group_to_proto(&self.reg.create_group(n)?))
+    }
+
+    async fn delete_group(&self, req: Request<v1::GroupRef>) -> R<v1::Empty> {
+        let id = req.into_inner().group_id;
+        validate_slug("group_id", &id)?;
+        self.reg.delete_group(&id).await?;
+        ok(v1::Empty {})
+    }
+
+    async fn add_group_member(&self, req: Request<v1::GroupMemberRequest>) -> R<v1::Group> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        validate_instance_id("instance_id", &r.instance_id)?;
+        ok(group_to_proto(
+            &self.reg.add_member(&r.group_id, &r.instance_id).await?,
+        ))
+    }
+
+    async fn remove_group_member(&self, req: Request<v1::GroupMemberRequest>) -> R<v1::Group> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        validate_instance_id("instance_id", &r.instance_id)?;
+        ok(group_to_proto(
+            &self.reg.remove_member(&r.group_id, &r.instance_id).await?,
+        ))
+    }
+
+    async fn create_group_bvi(&self, req: Request<v1::GroupBviRequest>) -> R<v1::Group> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        let addrs = r
+            .addresses
+            .iter()
+            .enumerate()
+            .map(|(i, p)| prefix_from_proto(&format!("addresses[{i}]"), Some(p)))
+            .collect::<Result<Vec<_>, _>>()?;
+        ok(group_to_proto(
+            &self.reg.create_bvi(&r.group_id, addrs).await?,
+        ))
+    }
+
+    async fn delete_group_bvi(&self, req: Request<v1::GroupRef>) -> R<v1::Group> {
+        let id = req.into_inner().group_id;
+        validate_slug("group_id", &id)?;
+        ok(group_to_proto(&self.reg.delete_bvi(&id).await?))
+    }
+
+    async fn set_group_mtu(&self, req: Request<v1::SetGroupMtuRequest>) -> R<v1::Group> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        validate_mtu("mtu", r.mtu)?;
+        ok(group_to_proto(&self.reg.set_mtu(&r.group_id, r.mtu).await?))
+    }
+
+    async fn add_group_bvi_address(
+        &self,
+        req: Request<v1::GroupBviAddAddressRequest>,
+    ) -> R<v1::Group> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        let a = prefix_from_proto("address", r.address.as_ref())?;
+        ok(group_to_proto(
+            &self.reg.change_address(&r.group_id, a, true).await?,
+        ))
+    }
+
+    async fn delete_group_bvi_address(
+        &self,
+        req: Request<v1::GroupBviDeleteAddressRequest>,
+    ) -> R<v1::Group> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        let a = prefix_from_proto("address", r.address.as_ref())?;
+        ok(group_to_proto(
+            &self.reg.change_address(&r.group_id, a, false).await?,
+        ))
+    }
+
+    async fn bind_group_bvi(&self, req: Request<v1::BindGroupBviRequest>) -> R<v1::Empty> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        validate_instance_id("instance_id", &r.instance_id)?;
+        self.reg.bind_explicit(&r.group_id, &r.instance_id).await?;
+        ok(v1::Empty {})
+    }
+
+    async fn release_group_bvi(&self, req: Request<v1::ReleaseGroupBviRequest>) -> R<v1::Empty> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        validate_instance_id("instance_id", &r.instance_id)?;
+        self.reg
+            .release_explicit(&r.group_id, &r.instance_id)
+            .await?;
+        ok(v1::Empty {})
+    }
+
+    async fn move_group_bvi(&self, req: Request<v1::MoveGroupBviRequest>) -> R<v1::Group> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        validate_instance_id("instance_id", &r.instance_id)?;
+        ok(group_to_proto(
+            &self
+                .reg
+                .move_bvi(&r.group_id, &r.instance_id, r.force)
+                .await?,
+        ))
+    }
+
+    async fn list_evpn_instances(&self, req: Request<v1::InstanceRef>) -> R<v1::EvpnInstanceList> {
+        let id = req.into_inner().instance_id;
+        self.forward(&id, "ListEvpnInstances", |mut c| async move {
+            c.list_evpn_instances(v1::InstanceRef {
+                instance_id: String::new(),
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn get_evpn_instance(&self, req: Request<v1::EvpnRef>) -> R<v1::EvpnInstance> {
+        let r = req.into_inner();
+        validate_slug("slug", &r.slug)?;
+        let id = r.instance_id.clone();
+        self.forward(&id, "GetEvpnInstance", |mut c| async move {
+            c.get_evpn_instance(v1::EvpnRef {
+                instance_id: String::new(),
+                slug: r.slug,
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn set_evpn_instance_enabled(
+        &self,
+        req: Request<v1::SetEnabledRequest>,
+    ) -> R<v1::EvpnInstance> {
+        let r = req.into_inner();
+        validate_slug("slug", &r.slug)?;
+        let id = r.instance_id.clone();
+        let out = self
+            .forward(&id, "SetEvpnInstanceEnabled", |mut c| async move {
+                c.set_evpn_instance_enabled(v1::SetEnabledRequest {
+                    instance_id: String::new(),
+                    ..r
+                })
+                .await
+            })
+            .await?;
+        let e = out.get_ref();
+        let enabled = e.enabled.to_string();
+        self.reg.emit(
+            evpn_daemon::events::EventKind::Crud,
+            evpn_daemon::events::EventLevel::Info,
+            "member-evpn-enabled-set",
+            &[("instance", &id), ("evpn", &e.slug), ("enabled", &enabled)],
+        );
+        Ok(out)
+    }
+
+    async fn list_bv_is(&self, req: Request<v1::InstanceRef>) -> R<v1::BviList> {
+        let id = req.into_inner().instance_id;
+        self.forward(&id, "ListBVIs", |mut c| async move {
+            c.list_bv_is(v1::InstanceRef {
+                instance_id: String::new(),
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn get_bvi(&self, req: Request<v1::EvpnRef>) -> R<v1::Bvi> {
+        let r = req.into_inner();
+        validate_slug("slug", &r.slug)?;
+        let id = r.instance_id.clone();
+        self.forward(&id, "GetBVI", |mut c| async move {
+            c.get_bvi(v1::EvpnRef {
+                instance_id: String::new(),
+                slug: r.slug,
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn get_vpp_info(&self, req: Request<v1::InstanceRef>) -> R<v1::VppInfo> {
+        let id = req.into_inner().instance_id;
+        self.forward(&id, "GetVPPInfo", |mut c| async move {
+            c.get_vpp_info(v1::InstanceRef {
+                instance_id: String::new(),
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn get_bird_info(&self, req: Request<v1::InstanceRef>) -> R<v1::BirdInfo> {
+        let id = req.into_inner().instance_id;
+        self.forward(&id, "GetBirdInfo", |mut c| async move {
+            c.get_bird_info(v1::InstanceRef {
+                instance_id: String::new(),
+            })
+            .await
+        })
+        .await
     }
 
     type WatchEventsStream = watch::EventStream;
@@ -54,18 +397,18 @@ impl Evpnr for EvpnrService {
     async fn watch_events(
         &self,
         req: Request<v1::WatchEventsRequest>,
-    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+    ) -> R<Self::WatchEventsStream> {
         let req = req.into_inner();
         let filter = watch::filter_from_proto(&req)?;
-        // The registry has no state to replay yet: a snapshot is just the marker.
-        let snapshot = req.snapshot.then(Vec::new);
-        Ok(Response::new(watch::watch(
-            &self.broker,
+        let snapshot = req
+            .snapshot
+            .then(|| crate::snapshot::snapshot(&self.reg, &filter));
+        ok(watch::watch(
+            &self.reg.broker,
             filter,
             snapshot,
             self.shutdown.clone(),
             self.metrics.clone(),
-        )))
+        ))
     }
-}
 }

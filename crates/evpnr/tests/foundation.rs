@@ -20,6 +20,15 @@ fn ephemeral() -> Vec<&'static str> {
     ]
 }
 
+/// evpnr on ephemeral ports with its state in its own temp dir.
+fn spawn_evpnr() -> anyhow::Result<Daemon> {
+    let dir = tempfile::Builder::new().prefix("evpnr-f-").tempdir()?;
+    let state = dir.path().join("state").display().to_string();
+    let mut args = ephemeral();
+    args.extend(["--state-dir", &state]);
+    Daemon::spawn_in(dir, BIN, &args, &[])
+}
+
 const EVPNR_RPCS: &[&str] = &[
     "RegisterInstance",
     "ListInstances",
@@ -53,7 +62,7 @@ const EVPNR_RPCS: &[&str] = &[
 
 #[tokio::test]
 async fn reflection_lists_every_evpnr_rpc() {
-    let d = Daemon::spawn(BIN, &ephemeral(), &[]).unwrap();
+    let d = spawn_evpnr().unwrap();
     let url = d.grpc_url().unwrap();
     let (services, methods) = reflect(&url, "evpn.v1.Evpnr").await.unwrap();
     assert!(
@@ -74,22 +83,48 @@ async fn reflection_lists_every_evpnr_rpc() {
 }
 
 #[tokio::test]
-async fn unimplemented_rpcs_say_so_and_are_counted_in_metrics() {
-    let d = Daemon::spawn(BIN, &ephemeral(), &[]).unwrap();
+async fn rpcs_are_counted_in_metrics_by_method_and_code() {
+    let d = spawn_evpnr().unwrap();
     let url = d.grpc_url().unwrap();
     let mut c = v1::evpnr_client::EvpnrClient::connect(url).await.unwrap();
-    let e = c.list_groups(v1::Empty {}).await.unwrap_err();
-    assert_eq!(e.code(), tonic::Code::Unimplemented, "{e:?}");
-    assert!(e.message().contains("ListGroups"), "{e:?}");
+    assert!(
+        c.list_groups(v1::Empty {})
+            .await
+            .unwrap()
+            .into_inner()
+            .groups
+            .is_empty()
+    );
+    let e = c
+        .get_group(v1::GroupRef {
+            group_id: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
     let (code, body) = http_get(&d.metrics_addr().unwrap(), "/metrics").unwrap();
     assert_eq!(code, 200);
     assert_eq!(
         metric_value(
             &body,
             "evpnr_grpc_requests_total",
-            &["method=\"ListGroups\"", "code=\"UNIMPLEMENTED\""]
+            &["method=\"ListGroups\"", "code=\"OK\""]
         ),
         Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric_value(
+            &body,
+            "evpnr_grpc_requests_total",
+            &["method=\"GetGroup\"", "code=\"NOT_FOUND\""]
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric_value(&body, "evpnr_groups", &[]),
+        Some(0.0),
         "{body}"
     );
     assert!(
@@ -226,7 +261,10 @@ fn sighup_reloads_good_config_and_refuses_bad_one() {
     let cfg = evpn_testkit::write_file(
         dir.path(),
         "evpnr.yaml",
-        "evpnr:\n  grpc-addr: 127.0.0.1:0\n  metrics-addr: 127.0.0.1:0\n  log-level: info\n",
+        &format!(
+            "evpnr:\n  grpc-addr: 127.0.0.1:0\n  metrics-addr: 127.0.0.1:0\n  log-level: info\n  state-dir: {}\n",
+            dir.path().join("state").display()
+        ),
     )
     .unwrap();
     let cfg_s = cfg.to_str().unwrap().to_string();
@@ -291,7 +329,7 @@ fn sighup_reloads_good_config_and_refuses_bad_one() {
 
 #[test]
 fn every_log_line_is_json_and_the_first_is_starting() {
-    let mut d = Daemon::spawn(BIN, &ephemeral(), &[]).unwrap();
+    let mut d = spawn_evpnr().unwrap();
     d.grpc_url().unwrap();
     d.signal(Signal::SIGTERM).unwrap();
     assert_eq!(d.wait_exit(T).unwrap(), Some(0));
@@ -318,7 +356,7 @@ fn every_log_line_is_json_and_the_first_is_starting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_open_streams_cleanly_and_exits_zero() {
-    let mut d = Daemon::spawn(BIN, &ephemeral(), &[]).unwrap();
+    let mut d = spawn_evpnr().unwrap();
     let url = d.grpc_url().unwrap();
     let mut c = v1::evpnr_client::EvpnrClient::connect(url).await.unwrap();
     let mut s = c
@@ -361,7 +399,7 @@ async fn sigterm_ends_open_streams_cleanly_and_exits_zero() {
 
 #[tokio::test]
 async fn watch_events_rejects_unknown_filters() {
-    let d = Daemon::spawn(BIN, &ephemeral(), &[]).unwrap();
+    let d = spawn_evpnr().unwrap();
     let mut c = v1::evpnr_client::EvpnrClient::connect(d.grpc_url().unwrap())
         .await
         .unwrap();

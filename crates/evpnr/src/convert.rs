@@ -1,0 +1,182 @@
+//! Domain ↔ wire conversion at the gRPC edge. Wire types go no deeper than
+//! this module, `service.rs` and the member calls.
+use std::time::SystemTime;
+
+use evpn_api::v1;
+use evpn_model::{Error, Mac};
+use ipnet::IpNet;
+
+use crate::{
+    model::{Group, Member},
+    plan::ActualBvi,
+    registry::{Conn, MemberRt, MembershipStatus},
+};
+
+/// SystemTime → proto timestamp.
+pub fn ts(t: SystemTime) -> pbjson_types::Timestamp {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    pbjson_types::Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+/// Domain prefix → wire prefix.
+pub fn prefix_to_proto(p: &IpNet) -> v1::Prefix {
+    v1::Prefix {
+        address: p.addr().to_string(),
+        prefix_len: u32::from(p.prefix_len()),
+    }
+}
+
+/// Wire prefix → validated domain prefix (errors name `field`).
+pub fn prefix_from_proto(field: &str, p: Option<&v1::Prefix>) -> Result<IpNet, Error> {
+    let p = p.ok_or_else(|| Error::invalid(field, "is required"))?;
+    evpn_model::parse_prefix(field, &p.address, p.prefix_len)
+}
+
+/// A member's BVI (as it reports it) → the resync's view. A malformed
+/// answer is an error naming the member.
+pub fn bvi_from_proto(id: &str, b: v1::Bvi) -> Result<ActualBvi, Error> {
+    let bad = |what: &str, e: String| {
+        Error::Internal(format!(
+            "member {id} reported a bad BVI {:?}: {what}: {e}",
+            b.slug
+        ))
+    };
+    let mac: Mac = b.mac.parse().map_err(|e| bad("mac", e))?;
+    let instance_mac: Mac = if b.instance_mac.is_empty() {
+        mac
+    } else {
+        b.instance_mac.parse().map_err(|e| bad("instance_mac", e))?
+    };
+    let mut addresses = Vec::new();
+    for p in &b.addresses {
+        let ip: std::net::IpAddr = p
+            .address
+            .parse()
+            .map_err(|_| bad("addresses", p.address.clone()))?;
+        let n = u8::try_from(p.prefix_len)
+            .ok()
+            .and_then(|l| IpNet::new(ip, l).ok())
+            .ok_or_else(|| bad("addresses", format!("/{}", p.prefix_len)))?;
+        addresses.push(n);
+    }
+    Ok(ActualBvi {
+        primary: b.role == v1::bvi::Role::Primary as i32,
+        slug: b.slug,
+        mac,
+        instance_mac,
+        mtu: b.mtu,
+        addresses,
+    })
+}
+
+/// Domain group → wire group.
+pub fn group_to_proto(g: &Group) -> v1::Group {
+    v1::Group {
+        group_id: g.id.clone(),
+        vni: g.vni,
+        import_route_targets: g.import_rts.clone(),
+        export_route_targets: g.export_rts.clone(),
+        mtu: g.mtu,
+        vmac: g.vmac.to_string(),
+        members: g.members.iter().cloned().collect(),
+        primary_instance_id: g.primary.clone().unwrap_or_default(),
+        group_bvi: g.bvi.as_ref().map(|b| v1::GroupBvi {
+            mac: g.vmac.to_string(),
+            addresses: b.addresses.iter().map(prefix_to_proto).collect(),
+            created_at: Some(ts(b.created_at)),
+            modified_at: Some(ts(b.modified_at)),
+        }),
+        created_at: Some(ts(g.created_at)),
+        modified_at: Some(ts(g.modified_at)),
+    }
+}
+
+fn state_to_proto(c: Conn) -> v1::instance::State {
+    match c {
+        Conn::Connecting => v1::instance::State::Connecting,
+        Conn::Connected => v1::instance::State::Connected,
+        Conn::Unreachable => v1::instance::State::Unreachable,
+    }
+}
+
+/// Domain member (+ run-time state) → wire instance.
+pub fn instance_to_proto(m: &Member, rt: Option<&MemberRt>, groups: Vec<String>) -> v1::Instance {
+    v1::Instance {
+        instance_id: m.id.clone(),
+        grpc_address: m.grpc_address.clone(),
+        state: rt.map_or(v1::instance::State::Unspecified, |r| state_to_proto(r.conn)) as i32,
+        ready: rt.is_some_and(|r| r.ready),
+        version: m.version.clone(),
+        registered_at: Some(ts(m.registered_at)),
+        last_seen: rt.and_then(|r| r.last_seen).map(ts),
+        groups,
+        last_error: rt.map(|r| r.last_error.clone()).unwrap_or_default(),
+    }
+}
+
+/// One membership's status → wire.
+pub fn membership_to_proto(
+    group: &str,
+    primary: bool,
+    s: Option<&MembershipStatus>,
+) -> v1::MemberStatus {
+    v1::MemberStatus {
+        group_id: group.to_string(),
+        primary,
+        configured: s.is_some_and(|s| s.configured),
+        last_error: s.map(|s| s.last_error.clone()).unwrap_or_default(),
+        last_resync: s.and_then(|s| s.last_resync).map(ts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_round_trip_and_are_validated() {
+        let p = v1::Prefix {
+            address: "fec0::32".into(),
+            prefix_len: 64,
+        };
+        let n = prefix_from_proto("address", Some(&p)).unwrap();
+        assert_eq!(prefix_to_proto(&n), p);
+        let e = prefix_from_proto(
+            "address",
+            Some(&v1::Prefix {
+                address: "224.0.0.1".into(),
+                prefix_len: 24,
+            }),
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("invalid address"), "{e}");
+        assert!(prefix_from_proto("address", None).is_err());
+    }
+
+    #[test]
+    fn bvi_role_and_macs() {
+        let b = v1::Bvi {
+            slug: "test".into(),
+            mac: "42:6c:fa:d6:82:98".into(),
+            instance_mac: "02:00:00:00:00:01".into(),
+            role: v1::bvi::Role::Primary as i32,
+            addresses: vec![v1::Prefix {
+                address: "172.16.0.32".into(),
+                prefix_len: 24,
+            }],
+            mtu: 1500,
+            ..Default::default()
+        };
+        let a = bvi_from_proto("a", b).unwrap();
+        assert!(a.primary);
+        assert_eq!(a.addresses[0].to_string(), "172.16.0.32/24");
+        let bad = v1::Bvi {
+            mac: "zz".into(),
+            ..Default::default()
+        };
+        assert!(bvi_from_proto("a", bad).is_err());
+    }
+}

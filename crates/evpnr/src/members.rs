@@ -1,0 +1,378 @@
+//! Talking to members: one lazily connected gRPC client per member, every
+//! call bounded by `member-timeout` and counted by method and code; the
+//! member's event stream (registrar mode) read with back-off, stamped with the
+//! member's ID and published into the fleet broker; coalesced resync triggers.
+use std::{future::Future, sync::Arc, time::Duration, time::SystemTime};
+
+use evpn_api::v1::{self, evpnd_client::EvpndClient};
+use evpn_daemon::events::{EventKind, EventLevel};
+use evpn_model::Error;
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Status, transport::Channel};
+
+use crate::{
+    metrics::RpcLabels,
+    registry::{Conn, MemberRt, Registry},
+};
+
+/// A lazily connecting client for `addr` ("host:port").
+pub fn client(addr: &str, timeout: Duration) -> Result<EvpndClient<Channel>, Error> {
+    let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| Error::invalid("grpc_address", format!("{addr:?}: {e}")))?
+        .connect_timeout(timeout)
+        .tcp_nodelay(true);
+    Ok(EvpndClient::new(ep.connect_lazy()))
+}
+
+/// A member's status turned into a registry error (orchestration). The
+/// message names the member and the method.
+pub fn member_err(id: &str, method: &str, s: &Status) -> Error {
+    let msg = format!("member {id}: {method}: {}", s.message());
+    match s.code() {
+        Code::Unavailable | Code::Cancelled | Code::Unknown => Error::Unavailable(msg),
+        Code::DeadlineExceeded => Error::Timeout(msg),
+        Code::Aborted => Error::Aborted(msg),
+        Code::InvalidArgument | Code::NotFound | Code::AlreadyExists | Code::FailedPrecondition => {
+            Error::FailedPrecondition(msg)
+        }
+        _ => Error::Internal(msg),
+    }
+}
+
+fn code_name(c: Code) -> String {
+    format!("{c:?}").chars().fold(String::new(), |mut s, ch| {
+        if ch.is_uppercase() && !s.is_empty() {
+            s.push('_');
+        }
+        s.push(ch.to_ascii_uppercase());
+        s
+    })
+}
+
+impl Registry {
+    /// Call `method` on member `id` with the member timeout; counts the call
+    /// and keeps `last_seen` / `last_error`. Errors are the member's status
+    /// (or UNAVAILABLE / DEADLINE_EXCEEDED for transport problems).
+    pub async fn call<T, F, Fut>(&self, id: &str, method: &'static str, f: F) -> Result<T, Status>
+    where
+        F: FnOnce(EvpndClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let Some(c) = self.read(|i| i.rt.get(id).map(|r| r.client.clone())) else {
+            return Err(Status::not_found(format!("instance {id:?} not found")));
+        };
+        let timeout = self.cfg().member_timeout.0;
+        let started = std::time::Instant::now();
+        let r = match tokio::time::timeout(timeout, f(c)).await {
+            Ok(r) => r.map(|r| r.into_inner()),
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "member {id} did not answer {method} within {timeout:?}"
+            ))),
+        };
+        let code = match &r {
+            Ok(_) => Code::Ok,
+            Err(s) => s.code(),
+        };
+        self.metrics
+            .member_rpc_duration
+            .get_or_create(&crate::metrics::MethodLabels {
+                method: method.into(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .member_rpcs
+            .get_or_create(&RpcLabels {
+                method: method.into(),
+                code: code_name(code),
+            })
+            .inc();
+        self.with_rt(id, |rt| match &r {
+            Ok(_) => rt.last_seen = Some(SystemTime::now()),
+            Err(s) => rt.last_error = format!("{method}: {}", s.message()),
+        });
+        r
+    }
+
+    /// Connection state and readiness of a member, if registered.
+    pub fn conn(&self, id: &str) -> Option<(Conn, bool)> {
+        self.read(|i| i.rt.get(id).map(|r| (r.conn, r.ready)))
+    }
+
+    /// Require a member that is connected and ready (FAILED_PRECONDITION
+    /// otherwise; NOT_FOUND if unknown).
+    pub fn require_ready(&self, id: &str) -> Result<(), Error> {
+        match self.conn(id) {
+            None => Err(Error::not_found(evpn_model::error::Object::Instance, id)),
+            Some((Conn::Connected, true)) => Ok(()),
+            Some((c, ready)) => Err(Error::FailedPrecondition(format!(
+                "instance {id} is not usable (connection {}, ready {ready})",
+                c.as_str()
+            ))),
+        }
+    }
+
+    /// Start (or restart) the run-time side of member `id`: a new client
+    /// and event watcher. The old watcher, if any, is cancelled.
+    pub fn attach(self: &Arc<Self>, id: &str, addr: &str, ready: bool) -> Result<(), Error> {
+        let client = client(addr, self.cfg().member_timeout.0)?;
+        let cancel = self.shutdown.child_token();
+        {
+            let mut g = self.lock();
+            let old = g.rt.insert(
+                id.to_string(),
+                MemberRt {
+                    conn: Conn::Connecting,
+                    ready,
+                    last_seen: None,
+                    last_error: String::new(),
+                    client,
+                    cancel: cancel.clone(),
+                    memberships: Default::default(),
+                    resync_pending: false,
+                    resync_running: false,
+                },
+            );
+            if let Some(old) = old {
+                old.cancel.cancel();
+                // Keep a running resync worker's bookkeeping.
+                if let Some(n) = g.rt.get_mut(id) {
+                    n.resync_running = old.resync_running;
+                    n.resync_pending = old.resync_pending;
+                    n.memberships = old.memberships;
+                }
+            }
+        }
+        self.refresh();
+        let reg = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move { reg.watch_member(id, cancel).await });
+        Ok(())
+    }
+
+    /// Stop the run-time side of member `id` (it is being forgotten).
+    pub fn detach(&self, id: &str) {
+        if let Some(rt) = self.lock().rt.remove(id) {
+            rt.cancel.cancel();
+        }
+        self.refresh();
+    }
+
+    fn set_conn(&self, id: &str, conn: Conn, err: Option<String>) -> bool {
+        self.with_rt(id, |rt| {
+            let changed = rt.conn != conn;
+            rt.conn = conn;
+            if let Some(e) = err {
+                rt.last_error = e;
+            }
+            changed
+        })
+        .unwrap_or(false)
+    }
+
+    /// Read the member's event stream until cancelled, reconnecting with
+    /// back-off (100 ms doubling to 5 s). Each (re)connect asks the member
+    /// for its readiness and triggers a resync.
+    async fn watch_member(self: Arc<Self>, id: String, cancel: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !cancel.is_cancelled() {
+            let opened = self
+                .call(&id, "WatchEvents", |mut c| async move {
+                    c.watch_events(v1::WatchEventsRequest {
+                        registrar: true,
+                        ..Default::default()
+                    })
+                    .await
+                })
+                .await;
+            match opened {
+                Ok(mut stream) => {
+                    backoff = Duration::from_millis(100);
+                    if self.set_conn(&id, Conn::Connected, Some(String::new())) {
+                        self.emit(
+                            EventKind::Crud,
+                            EventLevel::Info,
+                            "instance-connected",
+                            &[("instance", &id)],
+                        );
+                    }
+                    if let Ok(info) = self
+                        .call(&id, "GetInstance", |mut c| async move {
+                            c.get_instance(v1::InstanceRef {
+                                instance_id: String::new(),
+                            })
+                            .await
+                        })
+                        .await
+                    {
+                        self.with_rt(&id, |rt| rt.ready = info.ready);
+                    }
+                    self.trigger_resync(&id);
+                    loop {
+                        let next = tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            n = stream.message() => n,
+                        };
+                        match next {
+                            Ok(Some(ev)) => self.republish(&id, ev),
+                            Ok(None) => break,
+                            Err(s) => {
+                                self.with_rt(&id, |rt| rt.last_error = s.message().to_string());
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(s) => {
+                    self.with_rt(&id, |rt| rt.last_error = s.message().to_string());
+                }
+            }
+            if cancel.is_cancelled() {
+                return;
+            }
+            if self.set_conn(&id, Conn::Unreachable, None) {
+                self.emit(
+                    EventKind::Crud,
+                    EventLevel::Warn,
+                    "instance-unreachable",
+                    &[("instance", &id)],
+                );
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Publish a member's event into the fleet broker, stamped with the
+    /// member's ID (whatever the member put in `instance`).
+    fn republish(&self, id: &str, ev: v1::Event) {
+        let kind = match ev.r#type.as_str() {
+            "log" => EventKind::Log,
+            "crud" => EventKind::Crud,
+            "failover" => EventKind::Failover,
+            _ => return,
+        };
+        let level = EventLevel::parse(&ev.level).unwrap_or(EventLevel::Info);
+        let ts = ev.ts.and_then(|t| {
+            SystemTime::UNIX_EPOCH.checked_add(Duration::new(
+                u64::try_from(t.seconds).ok()?,
+                u32::try_from(t.nanos).ok()?,
+            ))
+        });
+        self.with_rt(id, |rt| rt.last_seen = Some(SystemTime::now()));
+        self.broker.publish(
+            kind,
+            level,
+            id.to_string(),
+            ev.message,
+            ev.fields.into_iter().collect(),
+            ts,
+        );
+    }
+
+    /// Ask for a resync of member `id`; concurrent requests coalesce into
+    /// at most one running and one pending resync.
+    pub fn trigger_resync(self: &Arc<Self>, id: &str) {
+        let start = self
+            .with_rt(id, |rt| {
+                rt.resync_pending = true;
+                if rt.resync_running {
+                    false
+                } else {
+                    rt.resync_running = true;
+                    true
+                }
+            })
+            .unwrap_or(false);
+        if !start {
+            return;
+        }
+        let reg = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            loop {
+                let go = reg
+                    .with_rt(&id, |rt| {
+                        let p = rt.resync_pending;
+                        rt.resync_pending = false;
+                        if !p {
+                            rt.resync_running = false;
+                        }
+                        p
+                    })
+                    .unwrap_or(false);
+                if !go {
+                    return;
+                }
+                reg.resync(&id).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_names_are_grpc_style() {
+        assert_eq!(code_name(Code::Ok), "OK");
+        assert_eq!(code_name(Code::DeadlineExceeded), "DEADLINE_EXCEEDED");
+        assert_eq!(code_name(Code::FailedPrecondition), "FAILED_PRECONDITION");
+    }
+
+    #[test]
+    fn member_errors_keep_their_meaning() {
+        let e = member_err("a", "CreateBVI", &Status::failed_precondition("no evpn"));
+        assert!(matches!(e, Error::FailedPrecondition(_)));
+        assert!(e.to_string().contains("member a: CreateBVI: no evpn"));
+        assert!(matches!(
+            member_err("a", "X", &Status::unavailable("down")),
+            Error::Unavailable(_)
+        ));
+    }
+}
+
+#[cfg(test)]
+mod stamping {
+    use evpn_api::v1;
+    use evpn_daemon::events::EventFilter;
+    use futures::StreamExt;
+
+    use crate::testsupport::registry_unattached;
+
+    #[tokio::test]
+    async fn member_events_are_stamped_with_the_member_id() {
+        let spoof = v1::Event {
+            seq: 7,
+            r#type: "crud".into(),
+            level: "info".into(),
+            instance: "someone-else".into(),
+            message: "groupbvi-bound".into(),
+            fields: [("evpn".to_string(), "test".to_string())].into(),
+            ..Default::default()
+        };
+        let bogus = v1::Event {
+            r#type: "gossip".into(),
+            ..spoof.clone()
+        };
+        let (reg, _d, addr) = registry_unattached(vec![], vec![bogus, spoof], "1s").await;
+        let mut sub = reg.broker.subscribe(EventFilter {
+            instances: Some(["t".to_string()].into()),
+            ..Default::default()
+        });
+        reg.attach("t", &addr, true).unwrap();
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (e.instance.as_str(), e.message.as_str()),
+            ("t", "groupbvi-bound")
+        );
+        assert_eq!(e.fields["evpn"], "test");
+        assert_ne!(e.seq, 7, "seq is the fleet broker's own");
+    }
+}

@@ -1,0 +1,124 @@
+//! evpnr's own Prometheus series (prefix `evpnr_`), next to the common ones
+//! (gRPC requests, config, event subscribers and drops).
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrimaryLabels {
+    pub group: String,
+    pub instance: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    pub method: String,
+    pub code: String,
+}
+
+/// The registry's metric handles.
+#[derive(Clone)]
+pub struct RegistryMetrics {
+    pub instances: Family<StateLabels, Gauge>,
+    pub instances_ready: Gauge,
+    pub groups: Gauge,
+    pub group_primary: Family<PrimaryLabels, Gauge>,
+    pub moves: Family<ResultLabels, Counter>,
+    pub move_duration: Family<ResultLabels, Histogram>,
+    pub resyncs: Family<ResultLabels, Counter>,
+    pub member_rpcs: Family<RpcLabels, Counter>,
+    pub member_rpc_duration: Family<MethodLabels, Histogram>,
+}
+
+impl RegistryMetrics {
+    /// Create and register in `reg` (which carries the `evpnr` prefix).
+    pub fn register(reg: &mut Registry) -> Self {
+        let m = RegistryMetrics {
+            instances: Family::default(),
+            instances_ready: Gauge::default(),
+            groups: Gauge::default(),
+            group_primary: Family::default(),
+            moves: Family::default(),
+            move_duration: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+            }),
+            resyncs: Family::default(),
+            member_rpcs: Family::default(),
+            member_rpc_duration: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+            }),
+        };
+        reg.register(
+            "instances",
+            "Registered instances by connection state",
+            m.instances.clone(),
+        );
+        reg.register(
+            "instances_ready",
+            "Registered instances that reported ready",
+            m.instances_ready.clone(),
+        );
+        reg.register("groups", "Groups in the registry", m.groups.clone());
+        reg.register(
+            "group_primary",
+            "1 for the primary instance of each group that has one",
+            m.group_primary.clone(),
+        );
+        reg.register(
+            "moves",
+            "GroupBVI moves by result (ok, refused, failed)",
+            m.moves.clone(),
+        );
+        reg.register(
+            "move_duration_seconds",
+            "Duration of GroupBVI moves, release through bind, by result",
+            m.move_duration.clone(),
+        );
+        reg.register(
+            "resyncs",
+            "Member resyncs by result (unchanged, changed, failed)",
+            m.resyncs.clone(),
+        );
+        reg.register(
+            "member_rpcs",
+            "RPCs sent to member evpnds, by method and status code",
+            m.member_rpcs.clone(),
+        );
+        reg.register(
+            "member_rpc_duration_seconds",
+            "Latency of RPCs to member evpnds (streams: until the stream opened), by method",
+            m.member_rpc_duration.clone(),
+        );
+        m
+    }
+
+    /// Count one finished move.
+    pub fn moved(&self, result: &str, secs: f64) {
+        let l = ResultLabels {
+            result: result.into(),
+        };
+        self.moves.get_or_create(&l).inc();
+        self.move_duration.get_or_create(&l).observe(secs);
+    }
+}

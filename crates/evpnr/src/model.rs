@@ -1,0 +1,176 @@
+//! The registry's domain types: what is persisted (members, groups and their
+//! gateway identities) and the rules on them. No I/O, no wire types.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::SystemTime,
+};
+
+use evpn_model::Mac;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// A registered evpnd (persisted part).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    /// Address evpnr dials ("host:port").
+    pub grpc_address: String,
+    pub version: String,
+    pub registered_at: SystemTime,
+}
+
+/// A group's gateway identity: addresses bound on the primary with the vMAC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupBvi {
+    pub addresses: Vec<IpNet>,
+    pub created_at: SystemTime,
+    pub modified_at: SystemTime,
+}
+
+/// A group: one eVPN broadcast domain across its members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// Group ID; also the eVPN slug on every member.
+    pub id: String,
+    pub vni: u32,
+    pub import_rts: Vec<String>,
+    pub export_rts: Vec<String>,
+    pub mtu: u32,
+    pub vmac: Mac,
+    pub members: BTreeSet<String>,
+    /// The member that should hold the GroupBVI (intent).
+    pub primary: Option<String>,
+    /// Members that may hold the vMAC right now: a member is added before a
+    /// bind is sent to it and removed only once a release (or the deletion
+    /// of its eVPN) is confirmed. The actual holders are always a subset.
+    pub holders: BTreeSet<String>,
+    pub bvi: Option<GroupBvi>,
+    pub created_at: SystemTime,
+    pub modified_at: SystemTime,
+}
+
+impl Group {
+    /// The role `member` should have in this group's eVPN.
+    pub fn wanted_role(&self, member: &str) -> WantedRole {
+        let is_primary = self.primary.as_deref() == Some(member);
+        match (&self.bvi, is_primary) {
+            (Some(bvi), true) => {
+                if self.holders.iter().any(|h| h != member) {
+                    // Another member may still hold the vMAC (a move or a
+                    // release is not finished): binding now could make two
+                    // holders, so the bind waits for them to be released.
+                    WantedRole::PrimaryBlocked
+                } else {
+                    WantedRole::Primary {
+                        vmac: self.vmac,
+                        addresses: bvi.addresses.clone(),
+                    }
+                }
+            }
+            _ => WantedRole::Candidate,
+        }
+    }
+
+    /// The deterministic per-host MAC of `member`'s BVI in this group.
+    pub fn bvi_mac(&self, member: &str) -> Mac {
+        bvi_mac(&self.id, member)
+    }
+}
+
+/// The per-host BVI MAC of a member in a group: a locally administered
+/// unicast MAC derived from SHA-256 of (group ID, instance ID).
+pub fn bvi_mac(group: &str, member: &str) -> Mac {
+    Mac::derived(&[group, member])
+}
+
+/// What a member's BVI should be in one group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WantedRole {
+    /// Per-host MAC, no gateway addresses.
+    Candidate,
+    /// Holds the vMAC with these addresses.
+    Primary { vmac: Mac, addresses: Vec<IpNet> },
+    /// Should become primary but another member may still hold the vMAC:
+    /// leave its role as it is for now.
+    PrimaryBlocked,
+}
+
+/// Everything evpnr persists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub members: BTreeMap<String, Member>,
+    pub groups: BTreeMap<String, Group>,
+}
+
+impl State {
+    /// Groups `member` belongs to, sorted.
+    pub fn groups_of(&self, member: &str) -> Vec<String> {
+        self.groups
+            .values()
+            .filter(|g| g.members.contains(member))
+            .map(|g| g.id.clone())
+            .collect()
+    }
+}
+
+/// A fresh locally administered unicast vMAC from the group ID and the time.
+pub fn generate_vmac(group: &str, now: SystemTime) -> Mac {
+    let nanos = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+        .to_string();
+    Mac::derived(&["vmac", group, &nanos, &std::process::id().to_string()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group() -> Group {
+        let now = SystemTime::UNIX_EPOCH;
+        Group {
+            id: "test".into(),
+            vni: 100,
+            import_rts: vec![],
+            export_rts: vec![],
+            mtu: 1500,
+            vmac: "42:6c:fa:d6:82:98".parse().unwrap(),
+            members: ["a".to_string(), "b".to_string()].into(),
+            primary: Some("a".into()),
+            holders: BTreeSet::new(),
+            bvi: Some(GroupBvi {
+                addresses: vec!["172.16.0.32/24".parse().unwrap()],
+                created_at: now,
+                modified_at: now,
+            }),
+            created_at: now,
+            modified_at: now,
+        }
+    }
+
+    #[test]
+    fn primary_binds_only_when_no_one_else_may_hold_the_vmac() {
+        let mut g = group();
+        assert!(matches!(g.wanted_role("a"), WantedRole::Primary { .. }));
+        assert_eq!(g.wanted_role("b"), WantedRole::Candidate);
+        g.holders.insert("a".into());
+        assert!(matches!(g.wanted_role("a"), WantedRole::Primary { .. }));
+        g.holders.insert("b".into());
+        assert_eq!(g.wanted_role("a"), WantedRole::PrimaryBlocked);
+        g.bvi = None;
+        assert_eq!(g.wanted_role("a"), WantedRole::Candidate);
+    }
+
+    #[test]
+    fn generated_vmacs_are_local_unicast_and_distinct() {
+        let t = SystemTime::now();
+        let a = generate_vmac("test", t);
+        assert!(a.is_local() && !a.is_multicast());
+        assert_ne!(
+            a,
+            generate_vmac("test", t + std::time::Duration::from_nanos(1))
+        );
+        assert_eq!(bvi_mac("test", "a"), Mac::derived(&["test", "a"]));
+    }
+}

@@ -1,0 +1,417 @@
+//! Member configuration: resync (gated on the member being connected and
+//! ready), the configure chain (CreateEvpnInstance → CreateBVI → bind if
+//! primary) with rollback, and the bind/release primitives that keep the
+//! group's `holders` bookkeeping (a member is recorded as a possible holder
+//! before a bind is sent and forgotten only once a release is confirmed).
+//!
+//! Every function here that talks to a member expects the caller to hold
+//! that member's configuration lock.
+use std::{sync::Arc, time::SystemTime};
+
+use evpn_api::v1;
+use evpn_daemon::events::{EventKind, EventLevel};
+use evpn_model::{Error, Mac};
+use ipnet::IpNet;
+
+use crate::{
+    convert::prefix_to_proto,
+    members::member_err,
+    model::WantedRole,
+    plan::{Action, ActualBvi, ActualEvpn, Desired, plan},
+    registry::{Conn, Registry},
+};
+
+/// What a member reports: its eVPNs and BVIs.
+pub async fn actual(reg: &Registry, id: &str) -> Result<(Vec<ActualEvpn>, Vec<ActualBvi>), Error> {
+    let evpns = reg
+        .call(id, "ListEvpnInstances", |mut c| async move {
+            c.list_evpn_instances(v1::InstanceRef {
+                instance_id: String::new(),
+            })
+            .await
+        })
+        .await
+        .map_err(|s| member_err(id, "ListEvpnInstances", &s))?;
+    let bvis = reg
+        .call(id, "ListBVIs", |mut c| async move {
+            c.list_bv_is(v1::InstanceRef {
+                instance_id: String::new(),
+            })
+            .await
+        })
+        .await
+        .map_err(|s| member_err(id, "ListBVIs", &s))?;
+    let evpns = evpns
+        .evpn_instances
+        .into_iter()
+        .map(|e| ActualEvpn {
+            slug: e.slug,
+            vni: e.vni,
+            import_rts: e.import_route_targets,
+            export_rts: e.export_route_targets,
+        })
+        .collect();
+    let bvis = bvis
+        .bvis
+        .into_iter()
+        .map(|b| crate::convert::bvi_from_proto(id, b))
+        .collect::<Result<_, _>>()?;
+    Ok((evpns, bvis))
+}
+
+impl Registry {
+    /// Resync member `id` under its configuration lock: diff its eVPNs and
+    /// BVIs against its groups and apply the difference. Skipped (and
+    /// retried on the next trigger) while the member is not connected and
+    /// ready.
+    pub async fn resync(self: &Arc<Self>, id: &str) {
+        let lock = self.member_lock(id);
+        let _g = lock.lock().await;
+        match self.conn(id) {
+            Some((Conn::Connected, true)) => {}
+            _ => return,
+        }
+        let groups = self.read(|i| i.state.groups_of(id));
+        match self.converge(id, None).await {
+            Ok(0) => {
+                self.metrics.resyncs.get_or_create(&res("unchanged")).inc();
+                self.set_status(id, &groups, None);
+                tracing::debug!(instance = id, "resync-unchanged");
+            }
+            Ok(n) => {
+                self.metrics.resyncs.get_or_create(&res("changed")).inc();
+                self.set_status(id, &groups, None);
+                let n = n.to_string();
+                self.emit(
+                    EventKind::Crud,
+                    EventLevel::Info,
+                    "instance-resynced",
+                    &[("instance", id), ("changes", &n)],
+                );
+            }
+            Err(e) => {
+                self.metrics.resyncs.get_or_create(&res("failed")).inc();
+                self.set_status(id, &groups, Some(e.to_string()));
+                self.emit(
+                    EventKind::Crud,
+                    EventLevel::Error,
+                    "instance-resync-failed",
+                    &[("instance", id), ("error", &e.to_string())],
+                );
+            }
+        }
+    }
+
+    /// Record the outcome of configuring one membership.
+    pub fn mark_membership(&self, id: &str, group: &str, err: Option<String>) {
+        self.with_rt(id, |rt| {
+            let s = rt.memberships.entry(group.to_string()).or_default();
+            s.configured = err.is_none();
+            if err.is_none() {
+                s.last_resync = Some(SystemTime::now());
+            }
+            s.last_error = err.unwrap_or_default();
+        });
+    }
+
+    fn set_status(&self, id: &str, groups: &[String], err: Option<String>) {
+        self.with_rt(id, |rt| {
+            rt.memberships.retain(|g, _| groups.contains(g));
+            for g in groups {
+                let s = rt.memberships.entry(g.clone()).or_default();
+                s.configured = err.is_none();
+                s.last_error = err.clone().unwrap_or_default();
+                if err.is_none() {
+                    s.last_resync = Some(SystemTime::now());
+                }
+            }
+        });
+    }
+
+    /// Make member `id` match its groups (all of them, or only `only`, in
+    /// which case eVPNs of other groups are left alone). Returns the number
+    /// of changes made, or the first error (after trying every action).
+    pub async fn converge(self: &Arc<Self>, id: &str, only: Option<&str>) -> Result<usize, Error> {
+        let (mut evpns, mut bvis) = actual(self, id).await?;
+        if let Some(g) = only {
+            evpns.retain(|e| e.slug == g);
+            bvis.retain(|b| b.slug == g);
+        }
+        // Read the groups right before acting, not from an older snapshot.
+        let desired: Vec<Desired> = self.read(|i| {
+            i.state
+                .groups
+                .values()
+                .filter(|g| g.members.contains(id) && only.is_none_or(|o| o == g.id))
+                .map(|g| Desired::of(g, id))
+                .collect()
+        });
+        let actions = plan(&desired, &evpns, &bvis);
+        let n = actions.len();
+        // One failing group does not hold up the others: every action is
+        // tried, the first error is returned (the rest are logged).
+        let mut first = None;
+        for a in actions {
+            if let Err(e) = self.apply(id, a).await {
+                if first.is_some() {
+                    tracing::warn!(instance = id, error = %e, "resync-action-failed");
+                } else {
+                    first = Some(e);
+                }
+            }
+        }
+        first.map_or(Ok(n), Err)
+    }
+
+    async fn apply(self: &Arc<Self>, id: &str, a: Action) -> Result<(), Error> {
+        match a {
+            Action::DeleteEvpn { slug } => self.delete_evpn(id, &slug).await,
+            Action::Configure(d) => self.configure(id, &d, true).await,
+            Action::CreateBvi(d) => self.configure(id, &d, false).await,
+            Action::ReplaceBvi { group, mac, mtu } => self.replace_bvi(id, &group, mac, mtu).await,
+            Action::Bind { group, .. } => self.bind_if_primary(id, &group).await.map(|_| ()),
+            Action::Release { group } => self.release_on(id, &group, true).await,
+        }
+    }
+
+    /// Create the eVPN (if `create_evpn`) and the BVI, then bind if the
+    /// member is the primary. On any failure the eVPN is deleted again so a
+    /// half-built member never passes as configured.
+    async fn configure(
+        self: &Arc<Self>,
+        id: &str,
+        d: &Desired,
+        create_evpn: bool,
+    ) -> Result<(), Error> {
+        if create_evpn {
+            let req = v1::CreateEvpnInstanceRequest {
+                instance_id: String::new(),
+                slug: d.group.clone(),
+                vni: d.vni,
+                import_route_targets: d.import_rts.clone(),
+                export_route_targets: d.export_rts.clone(),
+                mtu: d.mtu,
+                ..Default::default()
+            };
+            self.call(id, "CreateEvpnInstance", |mut c| async move {
+                c.create_evpn_instance(req).await
+            })
+            .await
+            .map_err(|s| member_err(id, "CreateEvpnInstance", &s))?;
+        }
+        let result = async {
+            let req = v1::CreateBviRequest {
+                instance_id: String::new(),
+                slug: d.group.clone(),
+                mac: d.bvi_mac.to_string(),
+                mtu: d.mtu,
+            };
+            self.call(
+                id,
+                "CreateBVI",
+                |mut c| async move { c.create_bvi(req).await },
+            )
+            .await
+            .map_err(|s| member_err(id, "CreateBVI", &s))?;
+            if !matches!(d.role, WantedRole::Candidate) {
+                self.bind_if_primary(id, &d.group).await?;
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                let mac = d.bvi_mac.to_string();
+                self.emit(
+                    EventKind::Crud,
+                    EventLevel::Info,
+                    "member-configured",
+                    &[("instance", id), ("group", &d.group), ("mac", &mac)],
+                );
+                Ok(())
+            }
+            Err(e) => {
+                let rb = self.delete_evpn(id, &d.group).await;
+                let rolled = if rb.is_ok() { "true" } else { "false" };
+                self.emit(
+                    EventKind::Crud,
+                    EventLevel::Error,
+                    "member-configure-rolled-back",
+                    &[
+                        ("instance", id),
+                        ("group", &d.group),
+                        ("error", &e.to_string()),
+                        ("rolled-back", rolled),
+                    ],
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Delete an eVPN (and its BVI, which evpnd releases first) on a member;
+    /// NOT_FOUND counts as done.
+    pub async fn delete_evpn(self: &Arc<Self>, id: &str, slug: &str) -> Result<(), Error> {
+        let req = v1::EvpnRef {
+            instance_id: String::new(),
+            slug: slug.to_string(),
+        };
+        match self
+            .call(id, "DeleteEvpnInstance", |mut c| async move {
+                c.delete_evpn_instance(req).await
+            })
+            .await
+        {
+            Ok(_) => {
+                self.emit(
+                    EventKind::Crud,
+                    EventLevel::Info,
+                    "member-evpn-deleted",
+                    &[("instance", id), ("evpn", slug)],
+                );
+            }
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => return Err(member_err(id, "DeleteEvpnInstance", &s)),
+        }
+        self.released(id, slug, true)
+    }
+
+    async fn replace_bvi(&self, id: &str, group: &str, mac: Mac, mtu: u32) -> Result<(), Error> {
+        let req = v1::ReplaceBviRequest {
+            instance_id: String::new(),
+            slug: group.to_string(),
+            mac: mac.to_string(),
+            mtu,
+        };
+        self.call(
+            id,
+            "ReplaceBVI",
+            |mut c| async move { c.replace_bvi(req).await },
+        )
+        .await
+        .map_err(|s| member_err(id, "ReplaceBVI", &s))?;
+        let mtu = mtu.to_string();
+        self.emit(
+            EventKind::Crud,
+            EventLevel::Info,
+            "member-bvi-replaced",
+            &[("instance", id), ("group", group), ("mtu", &mtu)],
+        );
+        Ok(())
+    }
+
+    /// Bind the GroupBVI on `id` if, re-read under the registry lock right
+    /// now, it is the primary and no other member may hold the vMAC. Returns
+    /// whether it bound.
+    pub async fn bind_if_primary(self: &Arc<Self>, id: &str, group: &str) -> Result<bool, Error> {
+        let want = self.mutate(|s| {
+            let Some(g) = s.groups.get_mut(group) else {
+                return Ok(None);
+            };
+            match g.wanted_role(id) {
+                WantedRole::Primary { vmac, addresses } => {
+                    g.holders.insert(id.to_string());
+                    Ok(Some((vmac, addresses)))
+                }
+                _ => Ok(None),
+            }
+        })?;
+        let Some((vmac, addresses)) = want else {
+            return Ok(false);
+        };
+        // Resync-driven binds also wait for evidence that no other VTEP
+        // announces the vMAC (one poll when the fabric is already clean).
+        self.settle(id, group, vmac).await;
+        self.bind_on(id, group, vmac, &addresses).await?;
+        Ok(true)
+    }
+
+    /// Send the bind (the caller has recorded `id` as a holder already).
+    pub async fn bind_on(
+        &self,
+        id: &str,
+        group: &str,
+        vmac: Mac,
+        addresses: &[IpNet],
+    ) -> Result<(), Error> {
+        let req = v1::HostBindGroupBviRequest {
+            instance_id: String::new(),
+            slug: group.to_string(),
+            group_id: group.to_string(),
+            vmac: vmac.to_string(),
+            addresses: addresses.iter().map(prefix_to_proto).collect(),
+        };
+        self.call(id, "BindGroupBVI", |mut c| async move {
+            c.bind_group_bvi(req).await
+        })
+        .await
+        .map_err(|s| member_err(id, "BindGroupBVI", &s))?;
+        let mac = vmac.to_string();
+        self.emit(
+            EventKind::Failover,
+            EventLevel::Info,
+            "groupbvi-bound",
+            &[("instance", id), ("group", group), ("mac", &mac)],
+        );
+        Ok(())
+    }
+
+    /// Release the GroupBVI on `id` and, once confirmed, forget it as a
+    /// holder; with `notify`, resync the primary if that unblocks it (a move
+    /// binds by itself and passes false).
+    pub async fn release_on(
+        self: &Arc<Self>,
+        id: &str,
+        group: &str,
+        notify: bool,
+    ) -> Result<(), Error> {
+        let req = v1::HostReleaseGroupBviRequest {
+            instance_id: String::new(),
+            slug: group.to_string(),
+            group_id: group.to_string(),
+        };
+        match self
+            .call(id, "ReleaseGroupBVI", |mut c| async move {
+                c.release_group_bvi(req).await
+            })
+            .await
+        {
+            Ok(_) => {}
+            // No eVPN/BVI on the member: it cannot hold the vMAC.
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => return Err(member_err(id, "ReleaseGroupBVI", &s)),
+        }
+        self.emit(
+            EventKind::Failover,
+            EventLevel::Info,
+            "groupbvi-released",
+            &[("instance", id), ("group", group)],
+        );
+        self.released(id, group, notify)
+    }
+
+    /// Record that `id` no longer holds `group`'s vMAC. If that unblocks the
+    /// group's primary (no other possible holder left), resync the primary
+    /// so it binds.
+    fn released(self: &Arc<Self>, id: &str, group: &str, notify: bool) -> Result<(), Error> {
+        // Forgetting a holder may be lost in a crash: the stale entry only
+        // causes one more (idempotent) release after the restart.
+        let unblock = self.mutate_mem(|s| {
+            let g = s.groups.get_mut(group)?;
+            if !g.holders.remove(id) {
+                return None;
+            }
+            g.primary.clone().filter(|p| {
+                notify && p != id && matches!(g.wanted_role(p), WantedRole::Primary { .. })
+            })
+        });
+        if let Some(p) = unblock {
+            self.trigger_resync(&p);
+        }
+        Ok(())
+    }
+}
+
+fn res(r: &str) -> crate::metrics::ResultLabels {
+    crate::metrics::ResultLabels { result: r.into() }
+}

@@ -1,0 +1,372 @@
+//! The registry: members and groups behind one lock (`inner`, never held
+//! across an outbound RPC or an `.await`), per-member configuration locks
+//! (different members are configured concurrently, one member's operations
+//! never interleave), per-group locks (operations on one group, moves above
+//! all, are strictly serialised), persistence and observability.
+//!
+//! Lock order: group lock → member lock → `writer` → `inner`. Resync takes
+//! only its member's lock; it never takes a group lock. `writer` serialises
+//! changes of the persisted state; the disk write happens under `writer`
+//! only, so readers (who take `inner` alone) never wait for an fsync.
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
+};
+
+use evpn_api::v1::evpnd_client::EvpndClient;
+use evpn_daemon::events::{EventBroker, EventKind, EventLevel};
+use evpn_model::Error;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::{
+    config::Config,
+    metrics::{PrimaryLabels, RegistryMetrics, StateLabels},
+    model::{Group, State},
+    store::Store,
+};
+
+/// Connection state of a member as seen by evpnr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conn {
+    Connecting,
+    Connected,
+    Unreachable,
+}
+
+impl Conn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conn::Connecting => "connecting",
+            Conn::Connected => "connected",
+            Conn::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// Result of the last resync of one membership.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MembershipStatus {
+    pub configured: bool,
+    pub last_error: String,
+    pub last_resync: Option<SystemTime>,
+}
+
+/// Run-time (not persisted) state of a member.
+pub struct MemberRt {
+    pub conn: Conn,
+    pub ready: bool,
+    pub last_seen: Option<SystemTime>,
+    pub last_error: String,
+    pub client: EvpndClient<Channel>,
+    /// Cancels the member's event watcher.
+    pub cancel: CancellationToken,
+    pub memberships: BTreeMap<String, MembershipStatus>,
+    pub resync_pending: bool,
+    pub resync_running: bool,
+}
+
+/// Everything behind the registry lock.
+pub struct Inner {
+    pub state: State,
+    pub rt: BTreeMap<String, MemberRt>,
+}
+
+#[derive(Default)]
+struct KeyedLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl KeyedLocks {
+    fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key.to_string()).or_default().clone()
+    }
+}
+
+/// The registry. Shared as `Arc<Registry>`.
+pub struct Registry {
+    inner: Mutex<Inner>,
+    /// Serialises writers of the persisted state, so the disk write happens
+    /// outside `inner` and readers never wait for an fsync.
+    writer: Mutex<()>,
+    store: Store,
+    member_locks: KeyedLocks,
+    group_locks: KeyedLocks,
+    pub broker: EventBroker,
+    pub metrics: RegistryMetrics,
+    pub config: watch::Receiver<Arc<Config>>,
+    pub shutdown: CancellationToken,
+}
+
+impl Registry {
+    /// A registry over `state` (already loaded from `store`).
+    pub fn new(
+        state: State,
+        store: Store,
+        broker: EventBroker,
+        metrics: RegistryMetrics,
+        config: watch::Receiver<Arc<Config>>,
+        shutdown: CancellationToken,
+    ) -> Registry {
+        let r = Registry {
+            inner: Mutex::new(Inner {
+                state,
+                rt: BTreeMap::new(),
+            }),
+            writer: Mutex::new(()),
+            store,
+            member_locks: KeyedLocks::default(),
+            group_locks: KeyedLocks::default(),
+            broker,
+            metrics,
+            config,
+            shutdown,
+        };
+        r.refresh_gauges(&r.lock());
+        r
+    }
+
+    /// The configuration in effect.
+    pub fn cfg(&self) -> Arc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// The registry lock. Never hold the guard across an `.await`.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Read under the lock.
+    pub fn read<T>(&self, f: impl FnOnce(&Inner) -> T) -> T {
+        f(&self.lock())
+    }
+
+    /// Change the persisted state: `f` works on a copy, which is written to
+    /// disk and only then becomes the state in effect. An error from `f` or
+    /// from the disk leaves everything unchanged.
+    pub fn mutate<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
+        // Writers take `writer` first; `inner` is held only to copy and to
+        // publish, never during the disk write.
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self.lock().state.clone();
+        let out = f(&mut next)?;
+        if next != self.lock().state {
+            self.store.save(&next).map_err(|e| {
+                tracing::error!(error = %e, path = %self.store.path().display(), "state-save-failed");
+                Error::Unavailable(format!("cannot persist the registry state: {e}"))
+            })?;
+            let mut g = self.lock();
+            g.state = next;
+            self.refresh_gauges(&g);
+        }
+        Ok(out)
+    }
+
+    /// Change the state in memory only; it reaches the disk with the next
+    /// [`Registry::mutate`]. For changes that are safe to lose in a crash:
+    /// the in-memory intent of a move (a crash before the move persists its
+    /// bind falls back to the old primary), and forgetting a confirmed
+    /// holder (a stale entry only causes one more, idempotent release).
+    /// Saves an fsync per step on the move path.
+    pub fn mutate_mem<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.lock();
+        let out = f(&mut g.state);
+        self.refresh_gauges(&g);
+        out
+    }
+
+    /// Change run-time state of member `id` (if it exists). The gauges are
+    /// refreshed when its connection state or readiness changed.
+    pub fn with_rt<T>(&self, id: &str, f: impl FnOnce(&mut MemberRt) -> T) -> Option<T> {
+        let mut g = self.lock();
+        let rt = g.rt.get_mut(id)?;
+        let before = (rt.conn, rt.ready);
+        let out = f(rt);
+        if before != (rt.conn, rt.ready) {
+            self.refresh_gauges(&g);
+        }
+        Some(out)
+    }
+
+    /// Recompute the state gauges now (after members were added or removed).
+    pub fn refresh(&self) {
+        self.refresh_gauges(&self.lock());
+    }
+
+    /// A group (cloned), or NOT_FOUND.
+    pub fn group(&self, id: &str) -> Result<Group, Error> {
+        self.read(|i| i.state.groups.get(id).cloned())
+            .ok_or_else(|| Error::not_found(evpn_model::error::Object::Group, id))
+    }
+
+    /// The configuration lock of one member.
+    pub fn member_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.member_locks.get(id)
+    }
+
+    /// The lock serialising operations on one group.
+    pub fn group_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.group_locks.get(id)
+    }
+
+    /// Emit one structured log line and one event of `kind` (crud or
+    /// failover) with evpnr as origin (empty instance).
+    pub fn emit(&self, kind: EventKind, level: EventLevel, message: &str, fields: &[(&str, &str)]) {
+        let map: BTreeMap<String, String> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let json = serde_json::to_string(&map).unwrap_or_default();
+        match level {
+            EventLevel::Debug => tracing::debug!(kind = kind.as_str(), fields = %json, "{message}"),
+            EventLevel::Info => tracing::info!(kind = kind.as_str(), fields = %json, "{message}"),
+            EventLevel::Warn => tracing::warn!(kind = kind.as_str(), fields = %json, "{message}"),
+            EventLevel::Error => tracing::error!(kind = kind.as_str(), fields = %json, "{message}"),
+        }
+        if kind != EventKind::Log {
+            self.broker.emit(kind, level, message, map);
+        }
+    }
+
+    /// Recompute the state gauges (called with the lock held).
+    fn refresh_gauges(&self, g: &Inner) {
+        let m = &self.metrics;
+        for s in [Conn::Connecting, Conn::Connected, Conn::Unreachable] {
+            let n = g.rt.values().filter(|r| r.conn == s).count();
+            m.instances
+                .get_or_create(&StateLabels {
+                    state: s.as_str().into(),
+                })
+                .set(n as i64);
+        }
+        m.instances_ready
+            .set(g.rt.values().filter(|r| r.ready).count() as i64);
+        m.groups.set(g.state.groups.len() as i64);
+        m.group_primary.clear();
+        for grp in g.state.groups.values() {
+            if let Some(p) = &grp.primary {
+                m.group_primary
+                    .get_or_create(&PrimaryLabels {
+                        group: grp.id.clone(),
+                        instance: p.clone(),
+                    })
+                    .set(1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn registry(dir: &std::path::Path) -> Registry {
+        let cfg = crate::config::load(&crate::config::Args::parse_from(["evpnr"]))
+            .unwrap()
+            .cfg;
+        let (_tx, rx) = watch::channel(Arc::new(cfg));
+        let mut reg = prometheus_client::registry::Registry::default();
+        Registry::new(
+            State::default(),
+            Store::open(dir).unwrap(),
+            EventBroker::new("", 64),
+            RegistryMetrics::register(&mut reg),
+            rx,
+            CancellationToken::new(),
+        )
+    }
+
+    fn member(id: &str) -> crate::model::Member {
+        crate::model::Member {
+            id: id.into(),
+            grpc_address: "127.0.0.1:1".into(),
+            version: String::new(),
+            registered_at: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn mutate_persists_before_publishing_and_a_failed_save_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let r = registry(&state_dir);
+        r.mutate(|s| {
+            s.members.insert("a".into(), member("a"));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            Store::open(&state_dir)
+                .unwrap()
+                .load()
+                .unwrap()
+                .members
+                .len(),
+            1
+        );
+        // An error from the closure leaves everything as it was.
+        let e = r.mutate(|s| {
+            s.members.clear();
+            Err::<(), _>(Error::FailedPrecondition("no".into()))
+        });
+        assert!(e.is_err());
+        assert_eq!(r.read(|i| i.state.members.len()), 1);
+        // The disk refuses: the change is not published.
+        std::fs::remove_dir_all(&state_dir).unwrap();
+        let e = r
+            .mutate(|s| {
+                s.members.insert("b".into(), member("b"));
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(matches!(e, Error::Unavailable(_)), "{e}");
+        assert_eq!(r.read(|i| i.state.members.len()), 1);
+    }
+
+    #[test]
+    fn memory_only_changes_reach_the_disk_with_the_next_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = registry(dir.path());
+        r.mutate_mem(|s| {
+            s.members.insert("a".into(), member("a"));
+        });
+        assert!(
+            Store::open(dir.path())
+                .unwrap()
+                .load()
+                .unwrap()
+                .members
+                .is_empty()
+        );
+        r.mutate(|s| {
+            s.members.insert("b".into(), member("b"));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            Store::open(dir.path())
+                .unwrap()
+                .load()
+                .unwrap()
+                .members
+                .len(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn keyed_locks_serialise_one_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = registry(dir.path());
+        let a = r.member_lock("a");
+        let _held = a.lock().await;
+        // Another member's lock is free while "a" is held.
+        assert!(r.member_lock("b").try_lock().is_ok());
+        assert!(r.member_lock("a").try_lock().is_err());
+        // Group locks are a separate space.
+        assert!(r.group_lock("a").try_lock().is_ok());
+    }
+}

@@ -1,0 +1,116 @@
+//! Crash-safe persistence of the registry state: one JSON file written as
+//! temp file + fsync + rename + fsync of the directory, so after a crash at
+//! any moment the file holds either the old or the new state, never a torn
+//! one. A change is acknowledged only after it is on disk.
+use std::{
+    fs::{self, File},
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::State;
+
+const FILE: &str = "registry.json";
+const TMP: &str = "registry.json.tmp";
+const FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct OnDisk {
+    format: u32,
+    state: State,
+}
+
+/// The on-disk store in one directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Open (creating the directory if needed).
+    pub fn open(dir: &Path) -> std::io::Result<Store> {
+        fs::create_dir_all(dir)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Path of the state file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE)
+    }
+
+    /// Load the state; a missing file is an empty registry. A leftover temp
+    /// file (crash before the rename) is ignored and removed.
+    pub fn load(&self) -> anyhow::Result<State> {
+        let _ = fs::remove_file(self.dir.join(TMP));
+        let p = self.path();
+        let text = match fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", p.display())),
+        };
+        let d: OnDisk = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not a registry state file: {e}", p.display()))?;
+        if d.format != FORMAT {
+            anyhow::bail!("{}: unknown format {}", p.display(), d.format);
+        }
+        Ok(d.state)
+    }
+
+    /// Write the state durably.
+    pub fn save(&self, state: &State) -> std::io::Result<()> {
+        let text = serde_json::to_vec_pretty(&OnDisk {
+            format: FORMAT,
+            state: state.clone(),
+        })
+        .map_err(std::io::Error::other)?;
+        let tmp = self.dir.join(TMP);
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, self.path())?;
+        File::open(&self.dir)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Member;
+    use std::time::SystemTime;
+
+    #[test]
+    fn round_trip_and_torn_temp_file_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("sub")).unwrap();
+        assert_eq!(s.load().unwrap(), State::default());
+        let mut st = State::default();
+        st.members.insert(
+            "a".into(),
+            Member {
+                id: "a".into(),
+                grpc_address: "127.0.0.1:1".into(),
+                version: "0.1.0".into(),
+                registered_at: SystemTime::UNIX_EPOCH,
+            },
+        );
+        s.save(&st).unwrap();
+        // A crash after writing a partial temp file leaves the old state.
+        fs::write(dir.path().join("sub").join(TMP), b"{\"format\":1,\"sta").unwrap();
+        assert_eq!(s.load().unwrap(), st);
+        assert!(!dir.path().join("sub").join(TMP).exists());
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_an_empty_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        fs::write(s.path(), b"nope").unwrap();
+        assert!(s.load().is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! Test support: a scripted in-process Evpnd (GetMacAnnouncers answers from
+//! a queue, WatchEvents streams given events, everything else
+//! UNIMPLEMENTED) and a registry wired to it.
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
+
+use clap::Parser;
+use evpn_api::v1::{self, evpnd_server::Evpnd};
+use evpn_daemon::{events::EventBroker, impl_with_unimplemented, watch};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::{metrics::RegistryMetrics, model::State, registry::Registry, store::Store};
+
+pub type Answers = Vec<Result<v1::MacAnnouncers, Status>>;
+
+pub struct Scripted {
+    answers: Arc<Mutex<VecDeque<Result<v1::MacAnnouncers, Status>>>>,
+    events: Vec<v1::Event>,
+}
+
+impl_with_unimplemented! {
+impl Evpnd for Scripted {
+    unimplemented {
+        create_evpn_instance(v1::CreateEvpnInstanceRequest) -> v1::EvpnInstance = "CreateEvpnInstance";
+        list_evpn_instances(v1::InstanceRef) -> v1::EvpnInstanceList = "ListEvpnInstances";
+        get_evpn_instance(v1::EvpnRef) -> v1::EvpnInstance = "GetEvpnInstance";
+        set_evpn_instance_enabled(v1::SetEnabledRequest) -> v1::EvpnInstance = "SetEvpnInstanceEnabled";
+        delete_evpn_instance(v1::EvpnRef) -> v1::Empty = "DeleteEvpnInstance";
+        create_bvi(v1::CreateBviRequest) -> v1::Bvi = "CreateBVI";
+        list_bv_is(v1::InstanceRef) -> v1::BviList = "ListBVIs";
+        get_bvi(v1::EvpnRef) -> v1::Bvi = "GetBVI";
+        replace_bvi(v1::ReplaceBviRequest) -> v1::Bvi = "ReplaceBVI";
+        delete_bvi(v1::EvpnRef) -> v1::Empty = "DeleteBVI";
+        bind_group_bvi(v1::HostBindGroupBviRequest) -> v1::Bvi = "BindGroupBVI";
+        release_group_bvi(v1::HostReleaseGroupBviRequest) -> v1::Bvi = "ReleaseGroupBVI";
+        get_vpp_info(v1::InstanceRef) -> v1::VppInfo = "GetVPPInfo";
+        get_bird_info(v1::InstanceRef) -> v1::BirdInfo = "GetBirdInfo";
+        get_instance(v1::InstanceRef) -> v1::InstanceInfo = "GetInstance";
+    }
+
+    async fn get_mac_announcers(
+        &self,
+        _req: Request<v1::GetMacAnnouncersRequest>,
+    ) -> Result<Response<v1::MacAnnouncers>, Status> {
+        let next = self.answers.lock().unwrap().pop_front();
+        match next {
+            Some(a) => a.map(Response::new),
+            // Script exhausted: still announced.
+            None => Ok(Response::new(v1::MacAnnouncers {
+                vteps: vec!["192.0.2.9".into()],
+                local: false,
+            })),
+        }
+    }
+
+    type WatchEventsStream = watch::EventStream;
+
+    async fn watch_events(
+        &self,
+        req: Request<v1::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        if !req.get_ref().registrar {
+            return Err(Status::invalid_argument("evpnr subscribes as registrar"));
+        }
+        // The given events, then the stream stays open.
+        let evs: Vec<Result<v1::Event, Status>> = self.events.iter().cloned().map(Ok).collect();
+        Ok(Response::new(Box::pin(futures::StreamExt::chain(
+            futures::stream::iter(evs),
+            futures::stream::pending(),
+        ))))
+    }
+}
+}
+
+/// Serve a scripted Evpnd on 127.0.0.1:0 and return a registry (max-wait
+/// `max_wait`) with it attached as member "t" (ready).
+pub async fn registry_with(
+    answers: Answers,
+    events: Vec<v1::Event>,
+    max_wait: &str,
+) -> (Arc<Registry>, tempfile::TempDir) {
+    let (reg, dir, addr) = registry_unattached(answers, events, max_wait).await;
+    reg.attach("t", &addr, true).unwrap();
+    (reg, dir)
+}
+
+/// Like [`registry_with`], without attaching; returns the member address.
+pub async fn registry_unattached(
+    answers: Answers,
+    events: Vec<v1::Event>,
+    max_wait: &str,
+) -> (Arc<Registry>, tempfile::TempDir, String) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let svc = Scripted {
+        answers: Arc::new(Mutex::new(VecDeque::from(answers))),
+        events,
+    };
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(v1::evpnd_server::EvpndServer::new(svc))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(l)),
+    );
+    let mut cfg = crate::config::load(&crate::config::Args::parse_from(["evpnr"]))
+        .unwrap()
+        .cfg;
+    cfg.move_.max_wait = max_wait.parse().unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(Arc::new(cfg));
+    // Keep the channel open for the test's lifetime.
+    std::mem::forget(tx);
+    let dir = tempfile::tempdir().unwrap();
+    let mut preg = prometheus_client::registry::Registry::default();
+    let reg = Arc::new(Registry::new(
+        State::default(),
+        Store::open(dir.path()).unwrap(),
+        EventBroker::new("", 64),
+        RegistryMetrics::register(&mut preg),
+        rx,
+        CancellationToken::new(),
+    ));
+    (reg, dir, addr)
+}

@@ -1,0 +1,393 @@
+//! A fleet for evpnr tests: the real `evpnr` binary and real `evpnd`
+//! processes, each on its own in-process `vppsim` and its own real BIRD 2.20
+//! (linux dialect). Processes are killed in `Drop`. Tests that use a fleet
+//! take [`serial`] so that only one fleet runs at a time on a small machine.
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    net::TcpListener,
+    path::PathBuf,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use evpn_api::v1::{self, evpnr_client::EvpnrClient};
+use evpn_testkit::{
+    Daemon,
+    bird::{Bird, Version, bird_bin},
+};
+use tonic::transport::Channel;
+use vppsim::{SimHandle, SimOptions, VppSim};
+
+pub const EVPNR: &str = env!("CARGO_BIN_EXE_evpnr");
+pub const T: Duration = Duration::from_secs(30);
+
+/// Serialises fleet tests (each fleet runs several daemons and BIRDs).
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static M: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    M.get_or_init(|| tokio::sync::Mutex::new(())).lock().await
+}
+
+/// The evpnd binary next to evpnr's, built once per test run.
+pub fn evpnd_bin() -> PathBuf {
+    static B: OnceLock<PathBuf> = OnceLock::new();
+    B.get_or_init(|| {
+        let p = PathBuf::from(EVPNR).with_file_name("evpnd");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // Same profile as evpnr (benchmarks run release builds).
+        let release = p
+            .parent()
+            .and_then(|d| d.file_name())
+            .is_some_and(|n| n == "release");
+        let mut args = vec!["build", "--quiet", "-p", "evpnd"];
+        if release {
+            args.push("--release");
+        }
+        let st = std::process::Command::new(cargo)
+            .args(&args)
+            .status()
+            .expect("run cargo build -p evpnd");
+        assert!(st.success(), "cargo build -p evpnd failed");
+        assert!(p.exists(), "{} missing", p.display());
+        p
+    })
+    .clone()
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One router: vppsim + BIRD 2.20 + evpnd registering with evpnr.
+pub struct Host {
+    pub id: String,
+    pub n: u8,
+    pub sim: SimHandle,
+    pub bird: Bird,
+    pub evpnd: Option<Daemon>,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    registry: String,
+}
+
+impl Host {
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "evpnd:\n  instance-id: {id}\n  grpc-addr: 127.0.0.1:{port}\n  metrics-addr: 127.0.0.1:0\n  state-dir: {state}\n  registry: {reg}\n  dataplane: vpp\n  vpp:\n    api-socket: {vpp}\n    timeout: 2s\n  bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: linux\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.2.{n}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
+            id = self.id,
+            port = self.port,
+            n = self.n,
+            reg = self.registry,
+            state = self.dir.path().join("state").display(),
+            vpp = self.sim.socket_path().display(),
+            main = self.bird.main.display(),
+            sock = self.bird.sock.display(),
+            inc = self.bird.include.display(),
+        )
+    }
+
+    /// Start (or restart) evpnd.
+    pub fn start_evpnd(&mut self) {
+        let cfg = self.dir.path().join("evpnd.yaml");
+        std::fs::write(&cfg, self.config()).unwrap();
+        let d = Daemon::spawn(
+            evpnd_bin().to_str().unwrap(),
+            &["--config", cfg.to_str().unwrap()],
+            &[],
+        )
+        .unwrap();
+        self.evpnd = Some(d);
+    }
+
+    /// SIGKILL evpnd (VPP and BIRD keep their state).
+    pub fn kill_evpnd(&mut self) {
+        if let Some(d) = self.evpnd.take() {
+            let _ = d.signal(nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    /// Wall-clock ns of the vppsim journal entries that set a MAC on an
+    /// interface, as (wall_ns, sw_if_index, mac).
+    pub fn mac_changes(&self) -> Vec<(u64, u32, String)> {
+        self.sim
+            .journal()
+            .into_iter()
+            .filter(|e| e.retval == 0 && !e.injected)
+            .filter(|e| {
+                matches!(
+                    e.msg.as_str(),
+                    "create_loopback" | "create_loopback_instance" | "sw_interface_set_mac_address"
+                )
+            })
+            .filter_map(|e| {
+                Some((
+                    e.wall_ns,
+                    e.u32("sw_if_index")?,
+                    e.str("mac")?.to_lowercase(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Names of state-changing VPP calls in the journal (announcements
+    /// excluded).
+    pub fn changes(&self) -> Vec<String> {
+        self.sim
+            .journal()
+            .into_iter()
+            .filter(|e| e.msg != "arping")
+            .map(|e| e.msg)
+            .collect()
+    }
+
+    /// Interfaces that carry `mac` in this host's VPP now.
+    pub fn holds(&self, mac: &str) -> bool {
+        self.sim
+            .state()
+            .interfaces
+            .values()
+            .any(|i| i.mac.to_string().eq_ignore_ascii_case(mac))
+    }
+}
+
+/// evpnr plus hosts.
+pub struct Fleet {
+    pub evpnr: Option<Daemon>,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub hosts: Vec<Host>,
+}
+
+impl Fleet {
+    /// A fleet of hosts named `ids`, evpnr started; `None` (with a loud skip
+    /// notice) when BIRD 2.20 is missing outside CI.
+    pub async fn new(test: &str, ids: &[&str]) -> Option<Fleet> {
+        let bin = bird_bin(Version::V2_20, test)?;
+        let dir = tempfile::Builder::new()
+            .prefix("evpnr-fleet-")
+            .tempdir()
+            .unwrap();
+        let port = free_port();
+        let mut hosts = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let hdir = tempfile::Builder::new()
+                .prefix("evpnr-host-")
+                .tempdir()
+                .unwrap();
+            let sim = VppSim::start(hdir.path().join("vpp.sock"), SimOptions::default())
+                .await
+                .unwrap();
+            let bird = Bird::start(&bin, "evpn table evpntab;", None);
+            hosts.push(Host {
+                id: id.to_string(),
+                n: i as u8 + 1,
+                sim,
+                bird,
+                evpnd: None,
+                dir: hdir,
+                port: free_port(),
+                registry: format!("127.0.0.1:{port}"),
+            });
+        }
+        let mut f = Fleet {
+            evpnr: None,
+            dir,
+            port,
+            hosts,
+        };
+        f.start_evpnr();
+        Some(f)
+    }
+
+    /// Start (or restart) evpnr on its fixed port with its state dir.
+    pub fn start_evpnr(&mut self) {
+        let cfg = self.dir.path().join("evpnr.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: debug\n  state-dir: {}\n  member-timeout: 3s\n  move:\n    max-wait: 500ms\n",
+                self.port,
+                self.dir.path().join("state").display()
+            ),
+        )
+        .unwrap();
+        let d = Daemon::spawn(EVPNR, &["--config", cfg.to_str().unwrap()], &[]).unwrap();
+        d.grpc_url().unwrap();
+        self.evpnr = Some(d);
+    }
+
+    /// SIGKILL evpnr.
+    pub fn kill_evpnr(&mut self) {
+        if let Some(mut d) = self.evpnr.take() {
+            d.signal(nix::sys::signal::Signal::SIGKILL).unwrap();
+            let _ = d.wait_exit(T);
+        }
+    }
+
+    pub fn evpnr(&self) -> &Daemon {
+        self.evpnr.as_ref().expect("evpnr running")
+    }
+
+    pub async fn client(&self) -> EvpnrClient<Channel> {
+        EvpnrClient::connect(format!("http://127.0.0.1:{}", self.port))
+            .await
+            .unwrap()
+    }
+
+    pub fn host(&self, id: &str) -> &Host {
+        self.hosts.iter().find(|h| h.id == id).unwrap()
+    }
+
+    pub fn host_mut(&mut self, id: &str) -> &mut Host {
+        self.hosts.iter_mut().find(|h| h.id == id).unwrap()
+    }
+
+    /// Start every evpnd and wait until all are connected and ready.
+    pub async fn start_all(&mut self) {
+        for h in &mut self.hosts {
+            h.start_evpnd();
+        }
+        let ids: Vec<String> = self.hosts.iter().map(|h| h.id.clone()).collect();
+        for id in ids {
+            self.wait_ready(&id).await;
+        }
+    }
+
+    /// Wait until `id` is registered, connected and ready.
+    pub async fn wait_ready(&self, id: &str) {
+        let mut c = self.client().await;
+        let id = id.to_string();
+        wait_for(&format!("{id} connected and ready"), || {
+            let mut c = c.clone();
+            let id = id.clone();
+            async move {
+                c.list_instances(v1::Empty {}).await.ok().is_some_and(|l| {
+                    l.into_inner().instances.iter().any(|i| {
+                        i.instance_id == id
+                            && i.ready
+                            && i.state == v1::instance::State::Connected as i32
+                    })
+                })
+            }
+        })
+        .await;
+        let _ = c.list_instances(v1::Empty {}).await;
+    }
+
+    /// One host's BVI for `slug` as its evpnd reports it (through evpnr).
+    pub async fn bvi(&self, id: &str, slug: &str) -> Option<v1::Bvi> {
+        self.client()
+            .await
+            .get_bvi(v1::EvpnRef {
+                instance_id: id.into(),
+                slug: slug.into(),
+            })
+            .await
+            .ok()
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn group(&self, id: &str) -> v1::Group {
+        self.client()
+            .await
+            .get_group(v1::GroupRef {
+                group_id: id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// The evpnr metrics text.
+    pub fn metrics(&self) -> String {
+        evpn_testkit::http_get(&self.evpnr().metrics_addr().unwrap(), "/metrics")
+            .unwrap()
+            .1
+    }
+
+    /// Replay every host's MAC changes in wall-clock order and fail if two
+    /// hosts ever held `vmac` at the same time. `dead` gives hosts that died
+    /// (wall ns): from then on they count as holding nothing. Returns the
+    /// number of times a host took the vMAC.
+    pub fn check_vmac_exclusive(&self, vmac: &str, dead: &[(&str, u64)]) -> Result<usize, String> {
+        let vmac = vmac.to_lowercase();
+        let mut ev: Vec<(u64, usize, Option<u32>, String)> = Vec::new();
+        for (hi, h) in self.hosts.iter().enumerate() {
+            for (t, idx, mac) in h.mac_changes() {
+                ev.push((t, hi, Some(idx), mac));
+            }
+            for (id, t) in dead {
+                if *id == h.id {
+                    ev.push((*t, hi, None, String::new()));
+                }
+            }
+        }
+        ev.sort();
+        let mut holders: HashMap<(usize, u32), String> = HashMap::new();
+        let mut takes = 0;
+        for (t, hi, idx, mac) in ev {
+            match idx {
+                None => holders.retain(|(h, _), _| *h != hi),
+                Some(i) => {
+                    if mac == vmac {
+                        takes += 1;
+                    }
+                    holders.insert((hi, i), mac);
+                }
+            }
+            let owners: Vec<usize> = holders
+                .iter()
+                .filter(|(_, m)| **m == vmac)
+                .map(|((h, _), _)| *h)
+                .collect();
+            if owners.len() > 1 {
+                return Err(format!(
+                    "two holders of {vmac} at {t}: {:?}",
+                    owners
+                        .iter()
+                        .map(|h| &self.hosts[*h].id)
+                        .collect::<Vec<_>>()
+                ));
+            }
+        }
+        Ok(takes)
+    }
+}
+
+/// Poll `cond` (every 50 ms) until it holds; panics after [`T`].
+pub async fn wait_for<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + T;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Wall-clock now in ns.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+pub fn prefix(a: &str, l: u32) -> v1::Prefix {
+    v1::Prefix {
+        address: a.into(),
+        prefix_len: l,
+    }
+}

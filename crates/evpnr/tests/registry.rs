@@ -1,0 +1,366 @@
+//! evpnr on its own (no members): validation with precise codes and no
+//! change on bad input, persistence across kill -9, the WatchEvents
+//! snapshot, registration of an unreachable member, readiness gating.
+use std::time::Duration;
+
+use evpn_api::v1::{self, evpnr_client::EvpnrClient};
+use evpn_testkit::{Daemon, metric_value};
+use futures::StreamExt;
+use tonic::{Code, transport::Channel};
+
+const BIN: &str = env!("CARGO_BIN_EXE_evpnr");
+const T: Duration = Duration::from_secs(20);
+
+struct R {
+    d: Daemon,
+    state: std::path::PathBuf,
+}
+
+fn start(state: Option<std::path::PathBuf>) -> R {
+    let dir = tempfile::Builder::new()
+        .prefix("evpnr-r-")
+        .tempdir()
+        .unwrap();
+    let state = state.unwrap_or_else(|| dir.path().join("state"));
+    let s = state.display().to_string();
+    let d = Daemon::spawn_in(
+        dir,
+        BIN,
+        &[
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--state-dir",
+            &s,
+        ],
+        &[],
+    )
+    .unwrap();
+    R { d, state }
+}
+
+async fn client(r: &R) -> EvpnrClient<Channel> {
+    EvpnrClient::connect(r.d.grpc_url().unwrap()).await.unwrap()
+}
+
+fn group(id: &str, vni: u32) -> v1::CreateGroupRequest {
+    v1::CreateGroupRequest {
+        group_id: id.into(),
+        vni,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_precise_codes_and_changes_nothing() {
+    let r = start(None);
+    let mut c = client(&r).await;
+    let cases = [
+        (group("Bad", 100), Code::InvalidArgument, "group_id"),
+        (group("toolongname", 100), Code::InvalidArgument, "group_id"),
+        (group("x;y", 100), Code::InvalidArgument, "group_id"),
+        (group("test", 0), Code::InvalidArgument, "vni"),
+        (group("test", 1 << 24), Code::InvalidArgument, "vni"),
+        (
+            v1::CreateGroupRequest {
+                mtu: 100,
+                ..group("test", 100)
+            },
+            Code::InvalidArgument,
+            "mtu",
+        ),
+        (
+            v1::CreateGroupRequest {
+                vmac: "01:00:5e:00:00:01".into(),
+                ..group("test", 100)
+            },
+            Code::InvalidArgument,
+            "vmac",
+        ),
+        (
+            v1::CreateGroupRequest {
+                import_route_targets: vec!["65000:1; }".into()],
+                ..group("test", 100)
+            },
+            Code::InvalidArgument,
+            "import_route_targets[0]",
+        ),
+    ];
+    for (req, code, field) in cases {
+        let e = c.create_group(req.clone()).await.unwrap_err();
+        assert_eq!(e.code(), code, "{req:?}: {e:?}");
+        assert!(e.message().contains(field), "{req:?}: {e:?}");
+    }
+    assert!(
+        c.list_groups(v1::Empty {})
+            .await
+            .unwrap()
+            .into_inner()
+            .groups
+            .is_empty()
+    );
+    // A good group; duplicates and misses are precise.
+    let g = c
+        .create_group(v1::CreateGroupRequest {
+            vmac: "42:6C:FA:D6:82:98".into(),
+            import_route_targets: vec!["65000:100".into()],
+            ..group("test", 100)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((g.vmac.as_str(), g.mtu), ("42:6c:fa:d6:82:98", 1500));
+    assert_eq!(
+        c.create_group(group("test", 200)).await.unwrap_err().code(),
+        Code::AlreadyExists
+    );
+    assert_eq!(
+        c.create_group(group("other", 100))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::FailedPrecondition
+    );
+    let e = c
+        .add_group_member(v1::GroupMemberRequest {
+            group_id: "test".into(),
+            instance_id: "nobody".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = c
+        .move_group_bvi(v1::MoveGroupBviRequest {
+            group_id: "nope".into(),
+            instance_id: "a".into(),
+            force: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = c
+        .add_group_bvi_address(v1::GroupBviAddAddressRequest {
+            group_id: "test".into(),
+            address: Some(v1::Prefix {
+                address: "172.16.0.32".into(),
+                prefix_len: 24,
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "no GroupBVI yet: {e:?}");
+    c.create_group_bvi(v1::GroupBviRequest {
+        group_id: "test".into(),
+        addresses: vec![],
+    })
+    .await
+    .unwrap();
+    let e = c
+        .add_group_bvi_address(v1::GroupBviAddAddressRequest {
+            group_id: "test".into(),
+            address: Some(v1::Prefix {
+                address: "fe80::1".into(),
+                prefix_len: 64,
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let e = c
+        .get_bvi(v1::EvpnRef {
+            instance_id: "nobody".into(),
+            slug: "test".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+}
+
+#[tokio::test]
+async fn acknowledged_changes_survive_kill_9() {
+    // The state lives outside both daemons' temp dirs.
+    let keep = tempfile::Builder::new()
+        .prefix("evpnr-st-")
+        .tempdir()
+        .unwrap();
+    let r = start(Some(keep.path().join("state")));
+    let mut c = client(&r).await;
+    c.create_group(group("test", 100)).await.unwrap();
+    c.create_group_bvi(v1::GroupBviRequest {
+        group_id: "test".into(),
+        addresses: vec![v1::Prefix {
+            address: "172.16.0.32".into(),
+            prefix_len: 24,
+        }],
+    })
+    .await
+    .unwrap();
+    c.add_group_bvi_address(v1::GroupBviAddAddressRequest {
+        group_id: "test".into(),
+        address: Some(v1::Prefix {
+            address: "fec0::32".into(),
+            prefix_len: 64,
+        }),
+    })
+    .await
+    .unwrap();
+    let before = c
+        .get_group(v1::GroupRef {
+            group_id: "test".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let state = r.state.clone();
+    r.d.signal(nix::sys::signal::Signal::SIGKILL).unwrap();
+    drop(r);
+    let r2 = start(Some(state));
+    let mut c = client(&r2).await;
+    let after = c
+        .get_group(v1::GroupRef {
+            group_id: "test".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(before, after);
+    r2.d.wait_log("state-loaded", T).unwrap();
+}
+
+#[tokio::test]
+async fn watch_events_snapshot_then_live_crud_events() {
+    let r = start(None);
+    let mut c = client(&r).await;
+    c.create_group(group("test", 100)).await.unwrap();
+    let mut s = c
+        .watch_events(v1::WatchEventsRequest {
+            snapshot: true,
+            types: vec!["crud".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let e = s.next().await.unwrap().unwrap();
+    assert_eq!(
+        (e.r#type.as_str(), e.message.as_str()),
+        ("snapshot", "group")
+    );
+    assert_eq!(e.fields["group"], "test");
+    let e = s.next().await.unwrap().unwrap();
+    assert_eq!(e.message, "end-of-snapshot");
+    c.create_group(group("two", 200)).await.unwrap();
+    let e = tokio::time::timeout(T, s.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (e.r#type.as_str(), e.message.as_str()),
+        ("crud", "group-created")
+    );
+    assert_eq!(
+        (e.instance.as_str(), e.fields["group"].as_str()),
+        ("", "two")
+    );
+    // An instance filter that excludes evpnr's own records sees no groups.
+    let mut s2 = c
+        .watch_events(v1::WatchEventsRequest {
+            snapshot: true,
+            instances: vec!["someone".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(s2.next().await.unwrap().unwrap().message, "end-of-snapshot");
+}
+
+#[tokio::test]
+async fn unreachable_member_is_registered_but_never_configured() {
+    let r = start(None);
+    let mut c = client(&r).await;
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let resp = c
+        .register_instance(v1::RegisterInstanceRequest {
+            instance_id: "ghost".into(),
+            grpc_address: format!("127.0.0.1:{port}"),
+            version: "0.1.0".into(),
+            ready: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(resp.new_instance);
+    let e = c
+        .register_instance(v1::RegisterInstanceRequest {
+            instance_id: "ghost".into(),
+            grpc_address: "nowhere".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let l = c.list_instances(v1::Empty {}).await.unwrap().into_inner();
+        if l.instances[0].state == v1::instance::State::Unreachable as i32 {
+            assert!(!l.instances[0].last_error.is_empty());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{l:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.create_group(group("test", 100)).await.unwrap();
+    let e = c
+        .add_group_member(v1::GroupMemberRequest {
+            group_id: "test".into(),
+            instance_id: "ghost".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = c
+        .list_bv_is(v1::InstanceRef {
+            instance_id: "ghost".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    let st = c
+        .get_instance_status(v1::InstanceRef {
+            instance_id: "ghost".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(st.memberships.is_empty());
+    let body = evpn_testkit::http_get(&r.d.metrics_addr().unwrap(), "/metrics")
+        .unwrap()
+        .1;
+    assert_eq!(
+        metric_value(&body, "evpnr_instances", &["state=\"unreachable\""]),
+        Some(1.0),
+        "{body}"
+    );
+    // Forgetting it works although it cannot be reached.
+    c.delete_instance(v1::InstanceRef {
+        instance_id: "ghost".into(),
+    })
+    .await
+    .unwrap();
+    assert!(
+        c.list_instances(v1::Empty {})
+            .await
+            .unwrap()
+            .into_inner()
+            .instances
+            .is_empty()
+    );
+}
