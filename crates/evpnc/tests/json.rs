@@ -195,7 +195,6 @@ fn version_flag_and_environment_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 // The guard serialises whole tests (each has its own runtime).
 #[allow(clippy::await_holding_lock)]
-#[ignore = "needs evpnr registry (issue 6)"]
 async fn article_demo_with_json_against_a_fleet() {
     let _s = serial();
     let Some(f) = Fleet::start(

@@ -111,7 +111,6 @@ fn ctrl_c_stops_watch_and_keeps_the_shell() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 // The guard serialises whole tests (each has its own runtime).
 #[allow(clippy::await_holding_lock)]
-#[ignore = "needs evpnr registry (issue 6)"]
 async fn tab_completes_live_names() {
     let _s = serial();
     let r = Registry::start();

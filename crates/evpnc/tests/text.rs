@@ -37,7 +37,6 @@ fn watch_prints_compact_lines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 // The guard serialises whole tests (each has its own runtime).
 #[allow(clippy::await_holding_lock)]
-#[ignore = "needs evpnr registry (issue 6)"]
 async fn text_views_against_a_fleet() {
     let _s = serial();
     let Some(f) = Fleet::start("text_views_against_a_fleet", &["dpu0-ddln0", "dpu0-chplo0"]).await
