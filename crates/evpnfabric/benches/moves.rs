@@ -15,6 +15,10 @@ fn main() {
         eprintln!("moves bench: skipped, needs root");
         return;
     }
+    if let Err(e) = evpnfabric::netns::cleanup_on_signals() {
+        eprintln!("moves bench: {e:#}");
+        std::process::exit(1);
+    }
     let moves = std::env::var("MOVES")
         .ok()
         .and_then(|v| v.parse().ok())

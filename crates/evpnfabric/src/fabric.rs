@@ -233,6 +233,12 @@ impl Fabric {
             .prefix(&format!("evpnfabric-{}-", opts.prefix))
             .tempdir()?;
         let path = dir.path().to_path_buf();
+        crate::netns::track_dir(&path);
+        if let Some(b) = &opts.state_base {
+            for k in 1..=opts.routers {
+                crate::netns::track_dir(&b.join(format!("{}-r{k}", opts.prefix)));
+            }
+        }
         let p = opts.prefix.clone();
         let ul = Netns::create(&format!("{p}-ul"))?;
         let host = Netns::create(&format!("{p}-h"))?;
@@ -578,6 +584,12 @@ impl Fabric {
         }
         // Namespaces go with their Netns values; routers first.
         self.routers.clear();
+        crate::netns::untrack_dir(&self.path);
+        if let Some(b) = &self.opts.state_base {
+            for r in &self.routers {
+                crate::netns::untrack_dir(&b.join(format!("{}-{}", self.opts.prefix, r.id)));
+            }
+        }
         if self.opts.keep_dir
             && let Some(d) = self.dir.take()
         {

@@ -66,6 +66,11 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let a = Args::parse();
+    // Ctrl-C / SIGTERM must not leave namespaces or processes behind.
+    if let Err(e) = evpnfabric::netns::cleanup_on_signals() {
+        eprintln!("evpnfabric: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let mut fabric = FabricOpts::new(&format!("ef{}", std::process::id()));
     fabric.routers = a.routers;
     fabric.route_reflector = a.route_reflector;

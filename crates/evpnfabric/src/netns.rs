@@ -9,6 +9,78 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use std::sync::Mutex;
+
+/// What exists right now (namespaces, child pids, scratch directories), for
+/// the signal handler of [`cleanup_on_signals`].
+#[derive(Default)]
+struct Live {
+    ns: Vec<String>,
+    pids: Vec<u32>,
+    dirs: Vec<PathBuf>,
+}
+
+static LIVE: Mutex<Live> = Mutex::new(Live {
+    ns: Vec::new(),
+    pids: Vec::new(),
+    dirs: Vec::new(),
+});
+
+fn live() -> std::sync::MutexGuard<'static, Live> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Remember a scratch directory to remove if the program is killed by a
+/// signal (see [`cleanup_on_signals`]).
+pub fn track_dir(p: &Path) {
+    live().dirs.push(p.to_path_buf());
+}
+
+/// Forget a scratch directory (it was removed or kept on purpose).
+pub fn untrack_dir(p: &Path) {
+    live().dirs.retain(|d| d != p);
+}
+
+/// For programs (not tests): block SIGINT, SIGTERM and SIGHUP in the
+/// calling thread — call it first in `main`, before any other thread
+/// exists, so every thread inherits the mask (children get a clean mask
+/// from `std::process::Command`) — and wait for them on a dedicated thread
+/// that stops every child process, deletes every namespace and scratch
+/// directory the lab created, and exits with 128 + the signal number.
+/// Drops do the same on a normal exit, an error or a panic.
+pub fn cleanup_on_signals() -> anyhow::Result<()> {
+    use nix::sys::signal::{SigSet, Signal, kill};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set.thread_block()?;
+    std::thread::Builder::new()
+        .name("cleanup".into())
+        .spawn(move || {
+            let Ok(sig) = set.wait() else { return };
+            eprintln!("evpnfabric: {sig}: removing the lab");
+            let l = std::mem::take(&mut *live());
+            for pid in &l.pids {
+                let _ = kill(nix::unistd::Pid::from_raw(*pid as i32), Signal::SIGTERM);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            for pid in &l.pids {
+                let _ = kill(nix::unistd::Pid::from_raw(*pid as i32), Signal::SIGKILL);
+            }
+            for ns in l.ns.iter().rev() {
+                let _ = Command::new("ip")
+                    .args(["netns", "del", ns])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            for d in &l.dirs {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            std::process::exit(128 + sig as i32);
+        })?;
+    Ok(())
+}
 
 /// Run a command; error with its output on failure; returns stdout.
 pub fn run(args: &[&str]) -> anyhow::Result<String> {
@@ -46,6 +118,7 @@ impl Netns {
         let ns = Netns {
             name: name.to_string(),
         };
+        live().ns.push(name.to_string());
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
     }
@@ -96,6 +169,7 @@ impl Netns {
             .stderr(f)
             .spawn()
             .with_context(|| format!("spawn {args:?} in {}", self.name))?;
+        live().pids.push(child.id());
         Ok(Proc {
             child: Some(child),
             what: format!("{} in {}", args[0], self.name),
@@ -110,6 +184,7 @@ impl Drop for Netns {
             .args(["netns", "del", &self.name])
             .stderr(Stdio::null())
             .status();
+        live().ns.retain(|n| *n != self.name);
     }
 }
 
@@ -182,7 +257,9 @@ impl Proc {
         let Some(mut c) = self.child.take() else {
             return;
         };
-        let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+        let id = c.id();
+        live().pids.retain(|p| *p != id);
+        let pid = nix::unistd::Pid::from_raw(id as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
