@@ -55,6 +55,29 @@ pub fn leaf_evpn_routes(f: &Fabric, mac: &str) -> anyhow::Result<Vec<(String, Ve
     })
 }
 
+/// `evpn_<slug>` and `bridge_<slug>` are `up` in BIRD on routers `which`:
+/// the devices were hot-added while BIRD ran, so this is the bird.md §4.6
+/// recovery at work.
+pub fn check_protocols_up(f: &Fabric, slug: &str, which: &[usize]) -> anyhow::Result<()> {
+    for &i in which {
+        let r = &f.routers[i];
+        eventually(
+            Duration::from_secs(10),
+            &format!("evpn_{slug} and bridge_{slug} up on {}", r.id),
+            || {
+                let c = r.bird_client();
+                let ps = f.block_on(async move { c.show_protocols(None, false).await })?;
+                let up = |n: String| {
+                    ps.iter()
+                        .any(|p| p.name == n && p.state == bird_ctl::status::ProtoState::Up)
+                };
+                Ok(up(format!("evpn_{slug}")) && up(format!("bridge_{slug}")))
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Check that the leaf sees the vMAC from exactly `vtep`: one EVPN MAC
 /// route in BIRD's evpntab, the eVPN's eth table announcer, and the kernel
 /// FDB entry of the VXLAN device.
@@ -103,8 +126,9 @@ pub fn demo_direct(
             bail!("{} has no {bvi}: {links:?}", f.routers[i].id);
         }
     }
+    check_protocols_up(f, &gw.slug, &(0..n).collect::<Vec<_>>())?;
     say(&format!(
-        "eVPN {} (VNI {}) on {} routers; {bvi} on {}",
+        "eVPN {} (VNI {}) on {} routers, BIRD's evpn/bridge protocols up; {bvi} on {}",
         gw.slug,
         gw.vni,
         n,
@@ -304,8 +328,9 @@ pub fn setup_registry(
             Ok(f.evpn_links(i)?.contains(&bvi))
         })?;
     }
+    check_protocols_up(f, &gw.slug, &[0, 1, leaf])?;
     say(&format!(
-        "group {} (VNI {}, vMAC {}) with members {}: each has {bvi}",
+        "group {} (VNI {}, vMAC {}) with members {}: each has {bvi}, BIRD's evpn/bridge protocols up",
         gw.group,
         gw.vni,
         gw.vmac,
