@@ -69,7 +69,8 @@ fn field(line: &str, key: &str) -> Option<u64> {
 /// not one probe lost meanwhile. Then drift is repaired from the kernel's
 /// view: the vMAC's static FDB entry deleted behind evpnd's back (the vMAC
 /// is withdrawn from the fabric) is put back by the next reconcile, and the
-/// leaf sees the vMAC from r1 again.
+/// leaf sees the vMAC from r1 again. Finally an orphan eVPN (devices with
+/// our alias, unknown to the state) is removed at the next start.
 #[test]
 fn fabric_netns_restart_changes_nothing_and_repairs_fdb_drift() {
     let Some(o) = opts(
@@ -142,6 +143,46 @@ fn fabric_netns_restart_changes_nothing_and_repairs_fdb_drift() {
     let line = f.restart_evpnd(0).unwrap();
     assert_eq!(field(&line, "bvi_fixes"), Some(1), "{line}");
     check_one_announcer(&f, &cl, &gw, &r1).unwrap();
+    assert!(prober.wait_answered(Duration::from_secs(5)));
+
+    // An orphan (an eVPN's devices left behind by a crash before its state
+    // was persisted) is found by its bridge's alias and removed; the
+    // gateway is not touched.
+    let ns = &f.routers[1].ns;
+    ns.ip(&["link", "add", "brg-orph", "type", "bridge"])
+        .unwrap();
+    ns.ip(&[
+        "link",
+        "set",
+        "brg-orph",
+        "alias",
+        "vpp-evpn evpn=orph bd=10999",
+    ])
+    .unwrap();
+    ns.ip(&[
+        "link",
+        "add",
+        "vxl-orph",
+        "type",
+        "vxlan",
+        "id",
+        "999",
+        "local",
+        "10.0.0.2",
+        "dstport",
+        "4789",
+        "nolearning",
+    ])
+    .unwrap();
+    let line = f.restart_evpnd(1).unwrap();
+    assert_eq!(field(&line, "orphans_removed"), Some(1), "{line}");
+    assert_eq!(field(&line, "bvi_fixes"), Some(0), "{line}");
+    let links = f.evpn_links(1).unwrap();
+    assert!(
+        !links.iter().any(|l| l.ends_with("-orph")),
+        "orphan devices left: {links:?}"
+    );
+    assert!(links.contains(&"bvi-test".to_string()), "{links:?}");
     assert!(prober.wait_answered(Duration::from_secs(5)));
 }
 
