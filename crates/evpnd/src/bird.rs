@@ -92,6 +92,13 @@ impl Bird {
         }
         let mut acfg = ApplierConfig::new(&self.cfg.config, &self.cfg.include_dir);
         acfg.configure_timeout = self.cfg.timeout.0.max(std::time::Duration::from_secs(5));
+        // bird.md §4.6: with the linux dialect the bridge and VXLAN devices
+        // are created just before the snippet is applied, so BIRD 2.20 may
+        // keep `evpn_<slug>` in `start`; wait one device scan (matched to the
+        // main config's `scan time`) and restart it.
+        if let Some(rec) = acfg.verify.stuck_recovery.as_mut() {
+            rec.device_scan = self.cfg.device_scan.0;
+        }
         let a = Arc::new(
             Applier::new(self.client.clone(), acfg)
                 .map_err(|e| Error::Unavailable(format!("bird: {e}")))?,
@@ -177,6 +184,20 @@ impl Bird {
             protocols: Vec::new(),
         }])
         .await
+    }
+
+    /// bird.md §4.6 after the devices of an already configured eVPN were
+    /// (re)created: restart `evpn_<slug>` if it is stuck in `start`.
+    pub async fn recover_stuck(&self, slug: &str) -> Result<Vec<String>, Error> {
+        let r = self
+            .applier()?
+            .recover_stuck(&[slug])
+            .await
+            .map_err(apply_err)?;
+        if !r.is_empty() {
+            tracing::warn!(evpn = slug, restarted = ?r, "bird-stuck-evpn-restarted");
+        }
+        Ok(r)
     }
 
     /// Slugs whose snippet files are live.

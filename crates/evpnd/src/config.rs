@@ -139,6 +139,7 @@ struct BirdFile {
     dialect: Option<Dialect>,
     timeout: Option<HumanDuration>,
     vppevpn_template: Option<PathBuf>,
+    device_scan: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -183,6 +184,10 @@ pub struct BirdConfig {
     pub timeout: HumanDuration,
     /// File with the `vppevpn` protocol body template; None = built-in.
     pub vppevpn_template: Option<PathBuf>,
+    /// The `scan time` of BIRD's `protocol device` (bird.md §4.6: how long
+    /// to wait before restarting an `evpn_<slug>` stuck after its devices
+    /// were hot-added).
+    pub device_scan: HumanDuration,
 }
 
 /// Defaults for new eVPNs.
@@ -436,6 +441,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             }),
             timeout: dur(f.bird.timeout, "5s"),
             vppevpn_template: f.bird.vppevpn_template,
+            device_scan: dur(f.bird.device_scan, "5s"),
         },
         evpn: EvpnDefaults {
             vtep_address: f.evpn.vtep_address,

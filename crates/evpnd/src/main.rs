@@ -38,9 +38,7 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
             cfg.vpp.timeout.0,
             metrics.clone(),
         ),
-        config::Dataplane::Linux => anyhow::bail!(
-            "evpnd.dataplane: the linux dataplane is not available in this build yet; use vpp"
-        ),
+        config::Dataplane::Linux => dataplane::linux::LinuxDataplane::new()?,
     };
     let bird = Arc::new(bird::Bird::new(&cfg.bird, metrics.clone())?);
     let mgr = manager::Manager::new(cfg.clone(), dp, bird, daemon.broker.clone(), metrics)?;

@@ -73,6 +73,9 @@ pub(crate) fn ref_of(e: &Evpn) -> EvpnRef<'_> {
         bd_id: e.bd_id,
         vni: e.vni,
         mtu: e.bvi.as_ref().map_or(e.mtu, |b| b.mtu),
+        evpn_mtu: e.mtu,
+        vtep: Some(e.vtep),
+        instance_mac: e.bvi.as_ref().map(|b| b.instance_mac),
     }
 }
 
@@ -386,10 +389,13 @@ impl Manager {
                 self.dp.set_mtu(&ref_of(&e), mtu).await?;
             }
             if b.instance_mac != mac && b.binding.is_none() {
-                self.dp.set_mac(&ref_of(&e), mac).await?;
-                self.dp
-                    .set_link_local(&ref_of(&e), mac.link_local())
-                    .await?;
+                // The new MAC is the new per-host MAC (not a vMAC).
+                let r = EvpnRef {
+                    instance_mac: Some(mac),
+                    ..ref_of(&e)
+                };
+                self.dp.set_mac(&r, mac).await?;
+                self.dp.set_link_local(&r, mac.link_local()).await?;
             }
             Ok::<(), Error>(())
         };

@@ -120,6 +120,9 @@ pub async fn reconcile_evpn(m: &Manager, e: &Evpn, rep: &mut Report) -> Result<O
     }
     if m.bird.set(e).await? {
         rep.bird_changed += 1;
+    } else if !obs.bridge && m.dp.kind() == "linux" {
+        // Devices recreated under an unchanged snippet: bird.md §4.6.
+        m.bird.recover_stuck(&e.slug).await?;
     }
     let fixes = plan_bvi(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref());
     for f in &fixes {
@@ -149,6 +152,9 @@ pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) {
                 bd_id,
                 vni: 0,
                 mtu: 0,
+                evpn_mtu: 0,
+                vtep: None,
+                instance_mac: None,
             };
             async {
                 m.dp.delete_bvi(&r).await?;
@@ -224,6 +230,9 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
             bd_id: bd,
             vni: 0,
             mtu: 0,
+            evpn_mtu: 0,
+            vtep: None,
+            instance_mac: None,
         };
         tracing::warn!(bd, "reconcile-orphan");
         m.dp.delete_bvi(&r).await?;

@@ -131,7 +131,8 @@ impl Netlink {
         self.add_address_at(idx, name, net).await
     }
 
-    pub(crate) async fn add_address_at(&self, index: u32, name: &str, net: IpNet) -> Result<()> {
+    /// [`Netlink::add_address`] on interface index `index` (`name` is for messages).
+    pub async fn add_address_at(&self, index: u32, name: &str, net: IpNet) -> Result<()> {
         let mut req = self
             .handle()
             .address()
@@ -155,7 +156,8 @@ impl Netlink {
         self.delete_address_at(idx, name, net).await
     }
 
-    pub(crate) async fn delete_address_at(&self, index: u32, name: &str, net: IpNet) -> Result<()> {
+    /// [`Netlink::delete_address`] on interface index `index` (`name` is for messages).
+    pub async fn delete_address_at(&self, index: u32, name: &str, net: IpNet) -> Result<()> {
         self.handle()
             .address()
             .del(message(index, &net))

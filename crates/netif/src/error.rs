@@ -57,12 +57,15 @@ pub enum Op {
     SendNa,
     /// Receive a frame on a capture socket.
     Capture,
+    /// Set a link's alias (`IFLA_IFALIAS`).
+    SetAlias,
 }
 
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {
             Op::GetLink => "get link",
+            Op::SetAlias => "set alias",
             Op::ListLinks => "list links",
             Op::CreateBridge => "create bridge",
             Op::CreateVxlan => "create vxlan",

@@ -175,12 +175,8 @@ impl Netlink {
         self.add_fdb_static_at(idx, port, mac).await
     }
 
-    pub(crate) async fn add_fdb_static_at(
-        &self,
-        index: u32,
-        port: &str,
-        mac: MacAddr6,
-    ) -> Result<()> {
+    /// [`Netlink::add_fdb_static`] on port index `index` (`port` is for messages).
+    pub async fn add_fdb_static_at(&self, index: u32, port: &str, mac: MacAddr6) -> Result<()> {
         self.add_fdb_at(index, port, mac, FdbState::Static, false)
             .await
     }
@@ -247,7 +243,8 @@ impl Netlink {
         self.delete_fdb_at(idx, dev, mac, table, dst).await
     }
 
-    pub(crate) async fn delete_fdb_at(
+    /// [`Netlink::delete_fdb`] on device index `index` (`dev` is for messages).
+    pub async fn delete_fdb_at(
         &self,
         index: u32,
         dev: &str,

@@ -489,7 +489,8 @@ impl Netlink {
         self.set_mac_at(idx, name, mac).await
     }
 
-    pub(crate) async fn set_mac_at(&self, index: u32, name: &str, mac: MacAddr6) -> Result<()> {
+    /// [`Netlink::set_mac`] on interface index `index` (`name` is for messages).
+    pub async fn set_mac_at(&self, index: u32, name: &str, mac: MacAddr6) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index)
             .address(mac.as_bytes().to_vec())
             .build();
@@ -543,6 +544,41 @@ impl Netlink {
             )]))
             .build();
         self.change_at(Op::SetAddrGenMode, name, msg).await
+    }
+
+    /// Set the alias (`IFLA_IFALIAS`, what `ip link set … alias` sets) of link `index`. Owners
+    /// use it to tag devices with data the name cannot carry (e.g. an ID).
+    pub async fn set_alias_at(&self, index: u32, name: &str, alias: &str) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index)
+            .append_extra_attribute(LinkAttribute::IfAlias(alias.to_string()))
+            .build();
+        self.change_at(Op::SetAlias, name, msg).await
+    }
+
+    /// Every link's `(index, name, alias)`; links without an alias are left out.
+    pub async fn list_aliases(&self) -> Result<Vec<(u32, String, String)>> {
+        let msgs: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| Error::from_rtnl(Op::ListLinks, "all", e))?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| {
+                let alias = m.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfAlias(s) if !s.is_empty() => Some(s.clone()),
+                    _ => None,
+                })?;
+                let name = m.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfName(s) => Some(s.clone()),
+                    _ => None,
+                })?;
+                Some((m.header.index, name, alias))
+            })
+            .collect())
     }
 
     /// Write `/proc/sys/net/ipv6/conf/<name>/accept_dad` (in the calling thread's namespace).

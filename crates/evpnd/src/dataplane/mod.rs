@@ -6,11 +6,12 @@
 //! what is gone succeeds) so reconcile and retries can call them freely, and
 //! no method is called unless the manager decided a change is needed — the
 //! zero-change restart depends on it.
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 
+pub mod linux;
 pub mod vpp;
 
 /// What the dataplane needs to know about an eVPN.
@@ -19,7 +20,15 @@ pub struct EvpnRef<'a> {
     pub slug: &'a str,
     pub bd_id: u32,
     pub vni: u32,
+    /// The BVI's MTU (the eVPN's when there is no BVI).
     pub mtu: u32,
+    /// The eVPN's MTU (bridge and VXLAN device; linux).
+    pub evpn_mtu: u32,
+    /// Local VTEP address (the linux VXLAN device's `local`); None for orphans.
+    pub vtep: Option<IpAddr>,
+    /// The BVI's per-host MAC, when it has one (linux: any other MAC on the
+    /// BVI is a vMAC and gets the static FDB entry BIRD advertises).
+    pub instance_mac: Option<Mac>,
 }
 
 /// What is observed for one eVPN.

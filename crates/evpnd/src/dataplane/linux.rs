@@ -1,0 +1,1000 @@
+//! The Linux kernel dataplane (`dataplane: linux`): per eVPN a bridge
+//! `brg-<slug>` and a VXLAN device `vxl-<slug>` (VNI, local VTEP, port 4789,
+//! learning off) for BIRD's `bridge_<slug>` + `evpn_<slug>` protocols, and a
+//! veth BVI: `bvp-<slug>` is a bridge port (learning off), `bvi-<slug>`
+//! carries the per-host MAC, only a link-local (addrgenmode none,
+//! accept_dad 0) and, when bound, the vMAC and the gateway addresses.
+//! Everything goes through `netif` (rtnetlink; raw sockets for GARP/NA); no
+//! external program is ever run. Names come from `netif::names` (≤ 15 bytes,
+//! collision-free).
+//!
+//! Mapping onto the [`Dataplane`] trait (see `docs/fabric.md`):
+//! * `create_evpn` = `netif::Dataplane::ensure_evpn`, then the bridge's alias
+//!   is set to `vpp-evpn evpn=<slug> bd=<bd_id>` so `list_bridges` can find
+//!   orphans by ID after a crash.
+//! * `create_bvi` = `netif::plan_ensure_bvi` without its link-local actions
+//!   (the manager sets the link-local right after).
+//! * `set_mac` is where BIRD is told: a vMAC (any MAC other than the per-host
+//!   MAC in [`EvpnRef::instance_mac`]) gets a clean `static` FDB entry on the
+//!   port — BIRD's remote `extern_learn` entry is deleted first, `replace`
+//!   is never used (it would keep `extern_learn` and BIRD would silently not
+//!   advertise). Reverting to the per-host MAC deletes every managed entry on
+//!   the port explicitly (a learned one would linger for the 300 s ageing
+//!   time and keep the vMAC announced).
+//! * The link-local follows the current MAC, exactly as on VPP: EUI-64 of the
+//!   vMAC while bound, of the per-host MAC otherwise, always the only one.
+//!   The unsolicited NAs are sent from it; only the primary holds the vMAC,
+//!   so no two hosts share that link-local.
+//! * `observe` reports the MAC "as the fabric sees it": the BVI's MAC when
+//!   the port's FDB agrees with it (static entry for a vMAC, none for the
+//!   per-host MAC) and the all-zero MAC otherwise, so that reconcile re-runs
+//!   `set_mac` (idempotent) and repairs the FDB. A matching host yields zero
+//!   fixes.
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv6Addr},
+    sync::{Arc, Mutex},
+};
+
+use evpn_model::{Error, Mac};
+use ipnet::IpNet;
+use macaddr::MacAddr6;
+use netif::{
+    Action, BviSpec, EvpnSpec, FdbState, FdbTable, Netlink, Observed, Slug,
+    announce::{Announcer, NaFlags},
+    plan,
+};
+
+use super::{Dataplane, DpInfo, EvpnRef, ObservedBvi, ObservedEvpn};
+
+const ALIAS_PREFIX: &str = "vpp-evpn ";
+
+/// Interface indexes of one eVPN's four devices, cached so the hot path
+/// (bind/release: MAC, FDB, link-local, addresses) needs no name lookups.
+/// Filled by every full observe; dropped when devices are created or
+/// deleted; a cached index that no longer names the expected device falls
+/// back to a full observe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Idx {
+    bridge: u32,
+    vxlan: u32,
+    port: u32,
+    bvi: u32,
+}
+
+/// The Linux kernel dataplane.
+pub struct LinuxDataplane {
+    dp: netif::Dataplane,
+    info: DpInfo,
+    idx: Mutex<HashMap<String, Idx>>,
+    /// The managed FDB entries known to be on each eVPN's port (set after a
+    /// successful MAC change or an observe that found the port consistent).
+    /// When known, a MAC change skips the observe round (fast path).
+    port_macs: Mutex<HashMap<String, Vec<MacAddr6>>>,
+}
+
+fn nerr(e: netif::Error) -> Error {
+    if e.is_not_found() {
+        Error::FailedPrecondition(format!("netlink: {e}"))
+    } else {
+        Error::Internal(format!("netlink: {e}"))
+    }
+}
+
+fn mac6(m: Mac) -> MacAddr6 {
+    MacAddr6::from(m.0)
+}
+
+fn slug_of(s: &str) -> Result<Slug, Error> {
+    Slug::new(s).map_err(|e| Error::invalid("slug", e.to_string()))
+}
+
+/// The bridge's alias: who owns it and under which bridge-domain ID.
+pub fn alias(slug: &str, bd_id: u32) -> String {
+    format!("{ALIAS_PREFIX}evpn={slug} bd={bd_id}")
+}
+
+/// Parse [`alias`] back into `(slug, bd_id)`.
+pub fn parse_alias(s: &str) -> Option<(String, u32)> {
+    let rest = s.strip_prefix(ALIAS_PREFIX)?;
+    let mut slug = None;
+    let mut bd = None;
+    for kv in rest.split_whitespace() {
+        match kv.split_once('=') {
+            Some(("evpn", v)) => slug = Some(v.to_string()),
+            Some(("bd", v)) => bd = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((slug?, bd?))
+}
+
+fn is_ll(net: &IpNet) -> bool {
+    matches!(net.addr(), IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+/// True when the port's managed FDB entries match the BVI's MAC `cur`: one
+/// clean static entry for it when it is a vMAC (not `per_host`), none when
+/// it is the per-host MAC.
+pub fn fdb_consistent(obs: &Observed, cur: MacAddr6, per_host: Option<MacAddr6>) -> bool {
+    let entries = obs.port_entries();
+    if per_host.is_none_or(|p| p == cur) {
+        return entries.is_empty();
+    }
+    entries.len() == 1 && static_clean(obs, cur)
+}
+
+fn static_clean(obs: &Observed, mac: MacAddr6) -> bool {
+    match (obs.bridge_entry(mac), &obs.port) {
+        (Some(e), Some(p)) => e.index == p.index && e.state == FdbState::Static && !e.extern_learn,
+        _ => false,
+    }
+}
+
+fn name_of(obs: &Observed, index: u32) -> Option<String> {
+    [&obs.bridge, &obs.vxlan, &obs.port, &obs.bvi]
+        .into_iter()
+        .flatten()
+        .chain(obs.bridge_ports.iter())
+        .find(|l| l.index == index)
+        .map(|l| l.name.clone())
+}
+
+/// Plan setting the BVI's MAC to `mac` (sans-IO). A vMAC (≠ `per_host`):
+/// delete the bridge's current entry for it unless it is already our clean
+/// static one (BIRD's remote `extern_learn` entry), set the MAC, add the
+/// static entry on the port (this is what BIRD advertises), delete any other
+/// managed entry on the port. The per-host MAC: delete every managed entry on
+/// the port first (the withdrawal), then set the MAC.
+pub fn plan_set_mac(obs: &Observed, mac: MacAddr6, per_host: Option<MacAddr6>) -> Vec<Action> {
+    let n = &obs.names;
+    let mut out = Vec::new();
+    let Some(bvi) = &obs.bvi else { return out };
+    let vmac = per_host.is_some_and(|p| p != mac);
+    if !vmac {
+        for e in obs.port_entries() {
+            out.push(Action::DeleteFdb {
+                dev: n.port.clone(),
+                mac: e.mac,
+                table: FdbTable::Master,
+            });
+        }
+        if bvi.mac != Some(mac) {
+            out.push(Action::SetMac {
+                name: n.bvi.clone(),
+                mac,
+            });
+        }
+        return out;
+    }
+    let clean = static_clean(obs, mac);
+    if let Some(e) = obs.bridge_entry(mac)
+        && !clean
+    {
+        out.push(Action::DeleteFdb {
+            dev: name_of(obs, e.index).unwrap_or_else(|| n.vxlan.clone()),
+            mac,
+            table: FdbTable::Master,
+        });
+    }
+    if bvi.mac != Some(mac) {
+        out.push(Action::SetMac {
+            name: n.bvi.clone(),
+            mac,
+        });
+    }
+    if !clean {
+        out.push(Action::AddFdbStatic {
+            port: n.port.clone(),
+            mac,
+        });
+    }
+    for e in obs.port_entries() {
+        if e.mac != mac {
+            out.push(Action::DeleteFdb {
+                dev: n.port.clone(),
+                mac: e.mac,
+                table: FdbTable::Master,
+            });
+        }
+    }
+    out
+}
+
+/// The BVI pair exists and its two ends are each other's peers.
+fn paired(obs: &Observed) -> bool {
+    match (&obs.bvi, &obs.port) {
+        (Some(b), Some(p)) => b.link == Some(p.index) && p.link == Some(b.index),
+        _ => false,
+    }
+}
+
+/// What `observe` reports for a BVI (sans-IO; see the module docs).
+pub fn observed_bvi(obs: &Observed, per_host: Option<MacAddr6>) -> Option<ObservedBvi> {
+    if !paired(obs) {
+        return None;
+    }
+    let (bvi, port) = (obs.bvi.as_ref()?, obs.port.as_ref()?);
+    let cur = bvi.mac.unwrap_or(MacAddr6::nil());
+    let mac = if fdb_consistent(obs, cur, per_host) {
+        Mac(cur.into_array())
+    } else {
+        Mac([0; 6])
+    };
+    let ipv6_ok = |l: &netif::Link| {
+        l.addr_gen_mode
+            .is_none_or(|m| m == netif::AddrGenMode::None)
+            && l.accept_dad.is_none_or(|v| v == 0)
+    };
+    let mut addresses: Vec<IpNet> = obs
+        .bvi_addrs
+        .iter()
+        .filter(|a| !is_ll(&a.net) && !a.tentative && !a.dad_failed)
+        .map(|a| a.net)
+        .collect();
+    addresses.sort();
+    let lls: Vec<Ipv6Addr> = obs
+        .bvi_addrs
+        .iter()
+        .filter(|a| is_ll(&a.net) && a.net.prefix_len() == 64 && !a.tentative)
+        .filter_map(|a| match a.net.addr() {
+            IpAddr::V6(v6) => Some(v6),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    let all_ll = obs.bvi_addrs.iter().filter(|a| is_ll(&a.net)).count();
+    let link_local = (lls.len() == 1 && all_ll == 1).then(|| lls[0]);
+    let attached = obs
+        .bridge
+        .as_ref()
+        .is_some_and(|b| port.master == Some(b.index))
+        && port.port.is_some_and(|p| !p.learning);
+    Some(ObservedBvi {
+        handle: bvi.index,
+        mac,
+        mtu: if port.mtu != bvi.mtu {
+            port.mtu
+        } else {
+            bvi.mtu
+        },
+        // The port only needs IPv6 off (addrgenmode none); accept_dad
+        // matters on the BVI, which carries addresses.
+        up: bvi.up
+            && port.up
+            && ipv6_ok(bvi)
+            && port
+                .addr_gen_mode
+                .is_none_or(|m| m == netif::AddrGenMode::None),
+        attached,
+        addresses,
+        link_local,
+        linux: true,
+    })
+}
+
+impl LinuxDataplane {
+    /// Open a netlink connection in this process's network namespace (must
+    /// run inside a tokio runtime).
+    pub fn new() -> Result<Arc<Self>, Error> {
+        let nl = Netlink::connect().map_err(|e| Error::Unavailable(format!("netlink: {e}")))?;
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Ok(Arc::new(LinuxDataplane {
+            dp: netif::Dataplane::new(nl),
+            idx: Mutex::new(HashMap::new()),
+            port_macs: Mutex::new(HashMap::new()),
+            info: DpInfo {
+                connected: true,
+                version: format!("linux {release}"),
+                build_date: String::new(),
+                message_table_size: 0,
+                linux_cp: true,
+                missing_messages: Vec::new(),
+                last_error: String::new(),
+                connected_since_ms: crate::state::now_ms(),
+            },
+        }))
+    }
+
+    fn nl(&self) -> &Netlink {
+        self.dp.netlink()
+    }
+
+    async fn observe_slug(&self, slug: &Slug) -> Result<Observed, Error> {
+        let obs = self.dp.observe(slug).await.map_err(nerr)?;
+        let idx = match (&obs.bridge, &obs.vxlan, &obs.port, &obs.bvi) {
+            (Some(b), Some(v), Some(p), Some(i)) => Some(Idx {
+                bridge: b.index,
+                vxlan: v.index,
+                port: p.index,
+                bvi: i.index,
+            }),
+            _ => None,
+        };
+        let mut g = self.idx.lock().unwrap_or_else(|p| p.into_inner());
+        match idx {
+            Some(i) => g.insert(slug.as_str().to_string(), i),
+            None => g.remove(slug.as_str()),
+        };
+        Ok(obs)
+    }
+
+    fn cached(&self, slug: &Slug) -> Option<Idx> {
+        let g = self.idx.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(slug.as_str()).copied()
+    }
+
+    fn forget(&self, slug: &Slug) {
+        let mut g = self.idx.lock().unwrap_or_else(|p| p.into_inner());
+        g.remove(slug.as_str());
+        self.set_port_macs(slug, None);
+    }
+
+    fn set_port_macs(&self, slug: &Slug, v: Option<Vec<MacAddr6>>) {
+        let mut g = self.port_macs.lock().unwrap_or_else(|p| p.into_inner());
+        match v {
+            Some(v) => g.insert(slug.as_str().to_string(), v),
+            None => g.remove(slug.as_str()),
+        };
+    }
+
+    fn port_macs(&self, slug: &Slug) -> Option<Vec<MacAddr6>> {
+        let g = self.port_macs.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(slug.as_str()).cloned()
+    }
+
+    /// The MAC change without an observe, when the indexes and the port's
+    /// entries are known: stage 1 deletes the port's other entries (and,
+    /// for a vMAC, BIRD's remote entry on the VXLAN device, if any) and sets
+    /// the MAC; stage 2 adds the static entry. `Ok(false)`: not possible or
+    /// refused (e.g. EEXIST: someone else's entry); the caller falls back to
+    /// the observing path.
+    async fn set_mac_fast(&self, slug: &Slug, mac: MacAddr6, vmac: bool) -> Result<bool, Error> {
+        let (Some(ix), Some(known)) = (self.cached(slug), self.port_macs(slug)) else {
+            return Ok(false);
+        };
+        let nl = self.nl();
+        let n = slug.names();
+        let have = vmac && known.contains(&mac);
+        let stale: Vec<MacAddr6> = known
+            .iter()
+            .copied()
+            .filter(|m| !vmac || *m != mac)
+            .collect();
+        tracing::debug!(%mac, vmac, ?stale, "netlink-fast-set-mac");
+        let dels = futures::future::try_join_all(stale.iter().map(|m| {
+            let port = n.port.clone();
+            async move {
+                match nl
+                    .delete_fdb_at(ix.port, &port, *m, FdbTable::Master, None)
+                    .await
+                {
+                    Err(e) if !e.is_not_found() => Err(e),
+                    _ => Ok(()),
+                }
+            }
+        }));
+        let remote = async {
+            if !vmac || have {
+                return Ok(());
+            }
+            match nl
+                .delete_fdb_at(ix.vxlan, &n.vxlan, mac, FdbTable::Master, None)
+                .await
+            {
+                Err(e) if !e.is_not_found() => Err(e),
+                _ => Ok(()),
+            }
+        };
+        let setmac = nl.set_mac_at(ix.bvi, &n.bvi, mac);
+        if futures::try_join!(dels, remote, setmac).is_err() {
+            return Ok(false);
+        }
+        if vmac && !have {
+            match nl.add_fdb_static_at(ix.port, &n.port, mac).await {
+                Ok(()) => {}
+                Err(_) => return Ok(false),
+            }
+        }
+        self.set_port_macs(slug, Some(if vmac { vec![mac] } else { Vec::new() }));
+        Ok(true)
+    }
+
+    /// What [`plan_set_mac`] needs (the four devices and the bridge's FDB)
+    /// in one round of concurrent requests by cached index; a full observe
+    /// when nothing is cached or the cache is stale.
+    async fn observe_fdb(&self, slug: &Slug) -> Result<Observed, Error> {
+        if let Some(ix) = self.cached(slug) {
+            let nl = self.nl();
+            let r = futures::try_join!(
+                nl.link_by_index(ix.bridge),
+                nl.link_by_index(ix.vxlan),
+                nl.link_by_index(ix.port),
+                nl.link_by_index(ix.bvi),
+                nl.list_fdb_of_bridge(ix.bridge),
+            );
+            if let Ok((Some(b), Some(v), Some(p), Some(i), mut fdb)) = r {
+                let n = slug.names();
+                if b.name == n.bridge && v.name == n.vxlan && p.name == n.port && i.name == n.bvi {
+                    fdb.retain(|e| {
+                        (e.in_bridge() && e.master == Some(b.index))
+                            || (e.is_self && e.index == v.index)
+                    });
+                    let mut obs = Observed::empty(slug);
+                    (obs.bridge, obs.vxlan, obs.port, obs.bvi, obs.fdb) =
+                        (Some(b), Some(v), Some(p), Some(i), fdb);
+                    return Ok(obs);
+                }
+            }
+            self.forget(slug);
+        }
+        self.observe_slug(slug).await
+    }
+
+    /// The BVI's index (cached) and name.
+    async fn bvi_index(&self, slug: &Slug) -> Result<(u32, String), Error> {
+        let name = slug.names().bvi;
+        if let Some(ix) = self.cached(slug) {
+            return Ok((ix.bvi, name));
+        }
+        let i = self.nl().index_of(&name).await.map_err(nerr)?;
+        Ok((i, name))
+    }
+
+    async fn apply(&self, actions: &[Action], obs: &Observed) -> Result<(), Error> {
+        for a in actions {
+            tracing::debug!(action = %a, "netlink-apply");
+        }
+        self.dp.apply(actions, obs).await.map_err(nerr)
+    }
+
+    /// Apply [`plan_set_mac`]'s actions in two stages of concurrent requests
+    /// (they go down one netlink socket back to back): every deletion and
+    /// the MAC change, then the static entry (which must follow the deletion
+    /// of BIRD's remote entry). `obs` holds every index, so no lookups.
+    async fn apply_set_mac(&self, actions: &[Action], obs: &Observed) -> Result<(), Error> {
+        let (last, first): (Vec<&Action>, Vec<&Action>) = actions
+            .iter()
+            .partition(|a| matches!(a, Action::AddFdbStatic { .. }));
+        for stage in [first, last] {
+            for a in &stage {
+                tracing::debug!(action = %a, "netlink-apply");
+            }
+            futures::future::try_join_all(
+                stage
+                    .iter()
+                    .map(|a| self.dp.apply(std::slice::from_ref(*a), obs)),
+            )
+            .await
+            .map_err(nerr)?;
+        }
+        Ok(())
+    }
+
+    /// The slug owning bridge-domain `bd_id` per the bridges' aliases (an
+    /// orphan after a crash has no state entry, only its alias).
+    async fn slug_for(&self, e: &EvpnRef<'_>) -> Result<Slug, Error> {
+        let aliases = self.nl().list_aliases().await.map_err(nerr)?;
+        for (_, name, a) in aliases {
+            if let Some((s, bd)) = parse_alias(&a)
+                && bd == e.bd_id
+                && name.starts_with("brg-")
+            {
+                return slug_of(&s);
+            }
+        }
+        slug_of(e.slug)
+    }
+
+    async fn bridge_alias_ok(&self, obs: &Observed, e: &EvpnRef<'_>) -> Result<bool, Error> {
+        let Some(br) = &obs.bridge else {
+            return Ok(false);
+        };
+        let aliases = self.nl().list_aliases().await.map_err(nerr)?;
+        Ok(aliases
+            .iter()
+            .any(|(i, _, a)| *i == br.index && *a == alias(e.slug, e.bd_id)))
+    }
+}
+
+#[tonic::async_trait]
+impl Dataplane for LinuxDataplane {
+    fn kind(&self) -> &'static str {
+        "linux"
+    }
+
+    async fn info(&self) -> DpInfo {
+        self.info.clone()
+    }
+
+    async fn connect(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn observe(&self, e: &EvpnRef<'_>) -> Result<ObservedEvpn, Error> {
+        let slug = slug_of(e.slug)?;
+        let obs = self.observe_slug(&slug).await?;
+        let bridge = match e.vtep {
+            Some(vtep) => {
+                let spec = EvpnSpec {
+                    slug: slug.clone(),
+                    vni: e.vni,
+                    vtep,
+                    mtu: e.evpn_mtu,
+                };
+                plan::plan_ensure_evpn(&spec, &obs).is_ok_and(|a| a.is_empty())
+                    && self.bridge_alias_ok(&obs, e).await?
+            }
+            None => obs.bridge.is_some() && obs.vxlan.is_some(),
+        };
+        let bvi = observed_bvi(&obs, e.instance_mac.map(mac6));
+        // Remember the port's entries only when they agree with the MAC.
+        let consistent = bvi.as_ref().is_some_and(|b| b.mac != Mac([0; 6]));
+        self.set_port_macs(
+            &slug,
+            consistent.then(|| obs.port_entries().iter().map(|e| e.mac).collect()),
+        );
+        Ok(ObservedEvpn { bridge, bvi })
+    }
+
+    async fn list_bridges(&self, min: u32, max: u32) -> Result<Vec<u32>, Error> {
+        let aliases = self.nl().list_aliases().await.map_err(nerr)?;
+        let mut v: Vec<u32> = aliases
+            .iter()
+            .filter(|(_, name, _)| name.starts_with("brg-"))
+            .filter_map(|(_, _, a)| parse_alias(a).map(|(_, bd)| bd))
+            .filter(|bd| (min..=max).contains(bd))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        Ok(v)
+    }
+
+    async fn create_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let slug = slug_of(e.slug)?;
+        let vtep = e.vtep.ok_or_else(|| {
+            Error::FailedPrecondition(format!("evpn {:?} has no VTEP address", e.slug))
+        })?;
+        let spec = EvpnSpec {
+            slug: slug.clone(),
+            vni: e.vni,
+            vtep,
+            mtu: e.evpn_mtu,
+        };
+        self.forget(&slug);
+        let actions = self.dp.ensure_evpn(&spec).await.map_err(nerr)?;
+        if actions.iter().any(Action::changes_devices) {
+            tracing::info!(
+                evpn = e.slug,
+                actions = actions.len(),
+                "linux-evpn-devices-created"
+            );
+        }
+        let br = slug.names().bridge;
+        let idx = self.nl().index_of(&br).await.map_err(nerr)?;
+        self.nl()
+            .set_alias_at(idx, &br, &alias(e.slug, e.bd_id))
+            .await
+            .map_err(nerr)
+    }
+
+    async fn delete_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let slug = self.slug_for(e).await?;
+        self.forget(&slug);
+        self.dp.remove_evpn(&slug).await.map_err(nerr).map(|_| ())
+    }
+
+    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error> {
+        let slug = slug_of(e.slug)?;
+        self.forget(&slug);
+        let obs = self.observe_slug(&slug).await?;
+        let spec = BviSpec {
+            slug: slug.clone(),
+            mac: mac6(e.instance_mac.unwrap_or(mac)),
+            mtu: e.mtu,
+        };
+        let n = slug.names();
+        let actions: Vec<Action> = plan::plan_ensure_bvi(&spec, &obs)
+            .map_err(nerr)?
+            .into_iter()
+            .filter(|a| match a {
+                Action::AddAddress { net, .. } | Action::DeleteAddress { net, .. } => !is_ll(net),
+                Action::SetMaster { name, .. } | Action::SetLearning { name, .. } => {
+                    attached || *name != n.port
+                }
+                _ => true,
+            })
+            .collect();
+        self.apply(&actions, &obs).await?;
+        // A bound BVI recreated by reconcile: take the vMAC with its FDB entry.
+        let obs = self.observe_slug(&slug).await?;
+        let fix = plan_set_mac(&obs, mac6(mac), e.instance_mac.map(mac6));
+        self.apply(&fix, &obs).await?;
+        if !attached && obs.port.as_ref().is_some_and(|p| p.master.is_some()) {
+            self.nl().set_master(&n.port, None).await.map_err(nerr)?;
+        }
+        self.nl().index_of(&n.bvi).await.map_err(nerr)
+    }
+
+    async fn delete_bvi(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let slug = self.slug_for(e).await?;
+        self.forget(&slug);
+        let n = slug.names();
+        for name in [&n.bvi, &n.port] {
+            match self.nl().delete_link(name).await {
+                Ok(()) => {}
+                Err(err) if err.is_not_found() => {}
+                Err(err) => return Err(nerr(err)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_attached(&self, e: &EvpnRef<'_>, attached: bool) -> Result<(), Error> {
+        let n = slug_of(e.slug)?.names();
+        if attached {
+            self.nl()
+                .set_master(&n.port, Some(&n.bridge))
+                .await
+                .map_err(nerr)?;
+            self.nl()
+                .set_bridge_port(&n.port, Some(false), None)
+                .await
+                .map_err(nerr)
+        } else {
+            self.nl().set_master(&n.port, None).await.map_err(nerr)
+        }
+    }
+
+    async fn set_mac(&self, e: &EvpnRef<'_>, mac: Mac) -> Result<(), Error> {
+        tracing::debug!(%mac, "linux-set-mac");
+        let slug = slug_of(e.slug)?;
+        let per_host = e.instance_mac.map(mac6);
+        let vmac = per_host.is_some_and(|p| p != mac6(mac));
+        if self.set_mac_fast(&slug, mac6(mac), vmac).await? {
+            return Ok(());
+        }
+        self.set_port_macs(&slug, None);
+        let obs = self.observe_fdb(&slug).await?;
+        if obs.bvi.is_none() {
+            return Err(Error::FailedPrecondition(format!(
+                "{} does not exist",
+                slug.names().bvi
+            )));
+        }
+        let actions = plan_set_mac(&obs, mac6(mac), per_host);
+        self.apply_set_mac(&actions, &obs).await?;
+        self.set_port_macs(&slug, Some(if vmac { vec![mac6(mac)] } else { Vec::new() }));
+        Ok(())
+    }
+
+    async fn set_mtu(&self, e: &EvpnRef<'_>, mtu: u32) -> Result<(), Error> {
+        let n = slug_of(e.slug)?.names();
+        for name in [&n.port, &n.bvi] {
+            self.nl().set_mtu(name, mtu).await.map_err(nerr)?;
+        }
+        Ok(())
+    }
+
+    async fn set_up(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
+        let n = slug_of(e.slug)?.names();
+        for name in [&n.port, &n.bvi] {
+            self.nl().set_addr_gen_mode_none(name).await.map_err(nerr)?;
+            self.nl().set_accept_dad(name, 0).map_err(nerr)?;
+            self.nl().set_up(name, true).await.map_err(nerr)?;
+        }
+        Ok(())
+    }
+
+    async fn set_link_local(&self, e: &EvpnRef<'_>, ll: Ipv6Addr) -> Result<(), Error> {
+        let slug = slug_of(e.slug)?;
+        let (idx, name) = self.bvi_index(&slug).await?;
+        let addrs = match self.nl().list_addresses(Some(idx)).await {
+            Ok(a) => a,
+            Err(err) => {
+                self.forget(&slug);
+                return Err(nerr(err));
+            }
+        };
+        let want = IpNet::new(IpAddr::V6(ll), 64).map_err(|e| Error::Internal(e.to_string()))?;
+        let have = addrs
+            .iter()
+            .any(|a| a.net == want && !a.tentative && !a.dad_failed);
+        let stale: Vec<IpNet> = addrs
+            .iter()
+            .filter(|a| is_ll(&a.net) && !(a.net == want && !a.tentative && !a.dad_failed))
+            .map(|a| a.net)
+            .collect();
+        // Deletions and the addition go out together (one round trip).
+        let dels = futures::future::try_join_all(stale.iter().map(|net| {
+            tracing::debug!(net = %net, dev = %name, "netlink-delete-link-local");
+            let name = name.clone();
+            async move {
+                match self.nl().delete_address_at(idx, &name, *net).await {
+                    Err(err) if !err.is_not_found() => Err(err),
+                    _ => Ok(()),
+                }
+            }
+        }));
+        let add = async {
+            if have {
+                return Ok(());
+            }
+            tracing::debug!(net = %want, dev = %name, "netlink-add-link-local");
+            match self.nl().add_address_at(idx, &name, want).await {
+                Err(err) if !err.is_exists() => Err(err),
+                _ => Ok(()),
+            }
+        };
+        if let Err(err) = futures::try_join!(dels, add) {
+            self.forget(&slug);
+            return Err(nerr(err));
+        }
+        Ok(())
+    }
+
+    async fn add_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
+        tracing::debug!(net = %p, "netlink-add-address");
+        let slug = slug_of(e.slug)?;
+        let (idx, name) = self.bvi_index(&slug).await?;
+        match self.nl().add_address_at(idx, &name, p).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.is_exists() => Ok(()),
+            Err(err) => {
+                // A stale cached index: retry by name.
+                self.forget(&slug);
+                match self.nl().add_address(&name, p).await {
+                    Ok(()) => Ok(()),
+                    Err(e2) if e2.is_exists() => Ok(()),
+                    Err(_) => Err(nerr(err)),
+                }
+            }
+        }
+    }
+
+    async fn del_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
+        tracing::debug!(net = %p, "netlink-delete-address");
+        let slug = slug_of(e.slug)?;
+        let (idx, name) = self.bvi_index(&slug).await?;
+        match self.nl().delete_address_at(idx, &name, p).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                // Not there, or a stale cached index: check by name.
+                self.forget(&slug);
+                match self.nl().delete_address(&name, p).await {
+                    Ok(()) => Ok(()),
+                    Err(e2) if e2.is_not_found() => Ok(()),
+                    Err(_) if err.is_not_found() => Ok(()),
+                    Err(e2) => Err(nerr(e2)),
+                }
+            }
+        }
+    }
+
+    async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error> {
+        let name = slug_of(e.slug)?.names().bvi;
+        let link = self
+            .nl()
+            .link_by_name(&name)
+            .await
+            .map_err(nerr)?
+            .ok_or_else(|| Error::FailedPrecondition(format!("{name} does not exist")))?;
+        let mac = link.mac.unwrap_or(MacAddr6::nil());
+        let ann = Announcer::open(&name, link.index).map_err(nerr)?;
+        self.dp
+            .announce(&ann, mac, addrs, NaFlags::default())
+            .map_err(nerr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netif::{Addr, AddrGenMode, BridgePortInfo, FdbEntry, Link, LinkKind};
+
+    const PER_HOST: [u8; 6] = [2, 0, 0, 0, 1, 0x32];
+    const VMAC: [u8; 6] = [2, 0x42, 0, 0, 0, 1];
+    // Indexes: brg 10, vxl 11, bvp 12, bvi 13.
+
+    fn link(index: u32, name: &str, kind: LinkKind) -> Link {
+        Link {
+            index,
+            name: name.into(),
+            kind,
+            mac: Some(MacAddr6::new(0x0a, 0, 0, 0, 0, index as u8)),
+            mtu: 1500,
+            master: None,
+            up: true,
+            link: None,
+            vxlan: None,
+            bridge_stp: None,
+            bridge_vlan_filtering: None,
+            port: None,
+            addr_gen_mode: Some(AddrGenMode::None),
+            accept_dad: Some(0),
+        }
+    }
+
+    fn entry(mac: [u8; 6], index: u32, state: FdbState, extern_learn: bool) -> FdbEntry {
+        FdbEntry {
+            mac: MacAddr6::from(mac),
+            index,
+            master: Some(10),
+            vlan: None,
+            dst: None,
+            vni: None,
+            is_self: false,
+            is_master: true,
+            extern_learn,
+            sticky: false,
+            state,
+        }
+    }
+
+    fn addr(net: &str) -> Addr {
+        Addr {
+            index: 13,
+            net: net.parse().unwrap(),
+            nodad: true,
+            tentative: false,
+            dad_failed: false,
+            permanent: true,
+        }
+    }
+
+    /// A bound (vmac) or candidate host as evpnd leaves it.
+    fn host(bound: bool) -> Observed {
+        let slug = Slug::new("test").unwrap();
+        let mut o = Observed::empty(&slug);
+        let mut bvi = link(13, "bvi-test", LinkKind::Veth);
+        bvi.link = Some(12);
+        let mac = if bound { VMAC } else { PER_HOST };
+        bvi.mac = Some(MacAddr6::from(mac));
+        let mut port = link(12, "bvp-test", LinkKind::Veth);
+        port.link = Some(13);
+        port.master = Some(10);
+        port.port = Some(BridgePortInfo {
+            learning: false,
+            neigh_suppress: false,
+        });
+        port.accept_dad = Some(1);
+        let mut vx = link(11, "vxl-test", LinkKind::Vxlan);
+        vx.master = Some(10);
+        o.bridge = Some(link(10, "brg-test", LinkKind::Bridge));
+        o.vxlan = Some(vx.clone());
+        o.port = Some(port.clone());
+        o.bvi = Some(bvi);
+        o.bridge_ports = vec![vx, port];
+        let ll = Mac(mac).link_local();
+        o.bvi_addrs = vec![addr(&format!("{ll}/64"))];
+        // The port's own MAC: the kernel's local entry, never ours.
+        o.fdb = vec![entry(
+            [0x0a, 0, 0, 0, 0, 12],
+            12,
+            FdbState::Permanent,
+            false,
+        )];
+        if bound {
+            o.bvi_addrs.push(addr("172.16.0.1/24"));
+            o.bvi_addrs.push(addr("fec0::1/64"));
+            o.fdb.push(entry(VMAC, 12, FdbState::Static, false));
+        }
+        o
+    }
+
+    fn ph() -> Option<MacAddr6> {
+        Some(MacAddr6::from(PER_HOST))
+    }
+
+    #[test]
+    fn observe_matches_what_evpnd_set_so_reconcile_has_nothing_to_do() {
+        for bound in [false, true] {
+            let o = host(bound);
+            let b = observed_bvi(&o, ph()).unwrap();
+            let mac = if bound { VMAC } else { PER_HOST };
+            assert_eq!(b.mac, Mac(mac));
+            assert_eq!(b.link_local, Some(Mac(mac).link_local()));
+            assert!(b.up && b.attached && b.linux);
+            assert_eq!(b.mtu, 1500);
+            assert_eq!(b.addresses.len(), if bound { 2 } else { 0 });
+            assert!(plan_set_mac(&o, MacAddr6::from(mac), ph()).is_empty());
+        }
+    }
+
+    #[test]
+    fn observe_reports_a_missing_or_stale_fdb_entry_as_a_wrong_mac() {
+        // Bound, but the static entry is gone: the fabric does not see us.
+        let mut o = host(true);
+        o.fdb.retain(|e| e.state != FdbState::Static);
+        assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac([0; 6]));
+        // Candidate with a leftover vMAC entry (crash mid-release).
+        let mut o = host(false);
+        o.fdb.push(entry(VMAC, 12, FdbState::Static, false));
+        assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac([0; 6]));
+        // Two link-locals: none reported, so reconcile sets the right one.
+        let mut o = host(false);
+        o.bvi_addrs.push(addr("fe80::1/64"));
+        assert_eq!(observed_bvi(&o, ph()).unwrap().link_local, None);
+        // Learning on, or not in the bridge: not attached.
+        let mut o = host(false);
+        o.port.as_mut().unwrap().port = Some(BridgePortInfo {
+            learning: true,
+            neigh_suppress: false,
+        });
+        assert!(!observed_bvi(&o, ph()).unwrap().attached);
+        // A broken pair is no BVI (recreated by reconcile).
+        let mut o = host(false);
+        o.port.as_mut().unwrap().link = None;
+        assert!(observed_bvi(&o, ph()).is_none());
+    }
+
+    #[test]
+    fn bind_deletes_birds_remote_entry_before_adding_a_clean_static_one() {
+        let mut o = host(false);
+        // BIRD's entry for the vMAC, learned from the old primary.
+        o.fdb.push(entry(VMAC, 11, FdbState::Static, true));
+        let a = plan_set_mac(&o, MacAddr6::from(VMAC), ph());
+        let v = MacAddr6::from(VMAC);
+        assert_eq!(
+            a,
+            vec![
+                Action::DeleteFdb {
+                    dev: "vxl-test".into(),
+                    mac: v,
+                    table: FdbTable::Master,
+                },
+                Action::SetMac {
+                    name: "bvi-test".into(),
+                    mac: v,
+                },
+                Action::AddFdbStatic {
+                    port: "bvp-test".into(),
+                    mac: v,
+                },
+            ]
+        );
+        // Our own entry with extern_learn (a `replace` over BIRD's) is not
+        // clean: deleted and added again.
+        let mut o = host(true);
+        o.fdb.retain(|e| e.state != FdbState::Static);
+        o.fdb.push(entry(VMAC, 12, FdbState::Static, true));
+        let a = plan_set_mac(&o, v, ph());
+        assert!(matches!(&a[0], Action::DeleteFdb { dev, .. } if dev == "bvp-test"));
+        assert!(matches!(a.last(), Some(Action::AddFdbStatic { .. })));
+    }
+
+    #[test]
+    fn release_deletes_every_managed_port_entry_then_reverts_the_mac() {
+        let mut o = host(true);
+        // A learned leftover as well (would linger for the ageing time).
+        o.fdb
+            .push(entry([2, 0, 0, 0, 0, 9], 12, FdbState::Dynamic, false));
+        let a = plan_set_mac(&o, MacAddr6::from(PER_HOST), ph());
+        assert_eq!(a.len(), 3, "{a:?}");
+        assert!(
+            a[..2]
+                .iter()
+                .all(|x| matches!(x, Action::DeleteFdb { dev, .. } if dev == "bvp-test"))
+        );
+        assert_eq!(
+            a[2],
+            Action::SetMac {
+                name: "bvi-test".into(),
+                mac: MacAddr6::from(PER_HOST),
+            }
+        );
+        // Without a known per-host MAC every MAC is treated as per-host.
+        assert!(fdb_consistent(&host(false), MacAddr6::from(PER_HOST), None));
+    }
+
+    #[test]
+    fn alias_round_trips() {
+        assert_eq!(
+            parse_alias(&alias("red-1", 10007)),
+            Some(("red-1".to_string(), 10007))
+        );
+        assert_eq!(parse_alias("something else"), None);
+        assert_eq!(parse_alias("vpp-evpn evpn=x"), None);
+    }
+}

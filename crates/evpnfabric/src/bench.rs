@@ -1,0 +1,270 @@
+//! The move benchmark: planned break-before-make moves between r1 and r2
+//! with the host probing the gateway every 1 ms; per move the lost probes,
+//! the longest reply gap and the time until the leaf's FDB points at the
+//! new primary, for the evidence-based wait and for a fixed settle time.
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+use evpn_api::v1;
+
+use crate::{
+    demo,
+    fabric::Fabric,
+    prober::{Prober, WindowStats},
+    scenario::{self, Clients, FdbWatch, Gateway, MoveTimes, Wait},
+};
+
+/// One measured move.
+#[derive(Debug, Clone)]
+pub struct MoveResult {
+    /// The wait variant.
+    pub wait: Wait,
+    /// Old and new primary (router indexes).
+    pub from: usize,
+    /// See `from`.
+    pub to: usize,
+    /// RPC timestamps.
+    pub times: MoveTimes,
+    /// IPv4 probes over the move.
+    pub v4: WindowStats,
+    /// IPv6 probes over the move.
+    pub v6: WindowStats,
+    /// Time from the release until the leaf's FDB pointed at the new
+    /// primary, ms.
+    pub fdb_switch_ms: Option<f64>,
+}
+
+/// Nearest-rank percentile of `v` (sorted copy), `p` in 0..=100.
+pub fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * s.len() as f64).ceil().max(1.0) as usize;
+    s[rank.min(s.len()) - 1]
+}
+
+/// Run `moves` moves per wait variant (alternating r1 → r2 → r1 …).
+pub fn bench(
+    f: &Fabric,
+    gw: &Gateway,
+    moves: usize,
+    waits: &[Wait],
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<Vec<MoveResult>> {
+    let cl = Clients::connect(f)?;
+    scenario::setup(f, &cl, gw)?;
+    let epoch = Instant::now();
+    let prober = Prober::start(
+        &f.host.name,
+        gw.v4.0,
+        gw.v6.0,
+        Duration::from_millis(1),
+        epoch,
+    )?;
+    let watch = FdbWatch::start(&f.leaf().ns.name, &gw.vmac, epoch)?;
+    let (cl2, gw2) = (cl.clone(), gw.clone());
+    f.block_on(async move { scenario::bind(&cl2, 0, &gw2).await })?;
+    if !prober.wait_answered(Duration::from_secs(10)) {
+        bail!("pings not answered after the first bind");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut out = Vec::new();
+    let mut primary = 0;
+    for wait in waits {
+        for m in 0..moves {
+            let to = 1 - primary;
+            let (cl2, gw2, w) = (cl.clone(), gw.clone(), *wait);
+            let times =
+                f.block_on(
+                    async move { scenario::move_gw(&cl2, primary, to, &gw2, w, epoch).await },
+                )?;
+            // Let the replies (and the FDB events) come in.
+            std::thread::sleep(Duration::from_millis(300));
+            if !prober.wait_answered(Duration::from_secs(5)) {
+                bail!("pings not answered after move {} ({wait})", m + 1);
+            }
+            let (v4, v6) = prober.window(times.t0, times.bound + 50_000);
+            let fdb_switch_ms = watch
+                .switched_at(times.t0, f.routers[to].addr)
+                .map(|t| (t - times.t0) as f64 / 1000.0);
+            let r = MoveResult {
+                wait: *wait,
+                from: primary,
+                to,
+                times,
+                v4,
+                v6,
+                fdb_switch_ms,
+            };
+            say(&format!(
+                "{wait:>12} move {:>2} {}->{}: lost v4/v6 {}/{}, gap {:.1}/{:.1} ms, leaf FDB switch {}, release {:.1} ms, wait {:.1} ms, bind {:.1} ms",
+                m + 1,
+                f.routers[primary].id,
+                f.routers[to].id,
+                v4.lost,
+                v6.lost,
+                v4.gap_ms,
+                v6.gap_ms,
+                fdb_switch_ms.map_or("-".into(), |v| format!("{v:.1} ms")),
+                (times.released - times.t0) as f64 / 1000.0,
+                (times.waited - times.released) as f64 / 1000.0,
+                (times.bound - times.waited) as f64 / 1000.0,
+            ));
+            out.push(r);
+            primary = to;
+        }
+    }
+    Ok(out)
+}
+
+/// The same moves through evpnr: the group set up with CreateGroup,
+/// AddGroupMember, CreateGroupBVI and BindGroupBVI, then `moves` ×
+/// MoveGroupBVI between r1 and r2 (evpnr's release, evidence poll and bind).
+pub fn bench_registry(
+    f: &Fabric,
+    gw: &Gateway,
+    moves: usize,
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<Vec<MoveResult>> {
+    let (r, _cl, members) = demo::setup_registry(f, gw, say)?;
+    let epoch = Instant::now();
+    let prober = Prober::start(
+        &f.host.name,
+        gw.v4.0,
+        gw.v6.0,
+        Duration::from_millis(1),
+        epoch,
+    )?;
+    let watch = FdbWatch::start(&f.leaf().ns.name, &gw.vmac, epoch)?;
+    let mut rc = r.clone();
+    let req = v1::BindGroupBviRequest {
+        group_id: gw.group.clone(),
+        instance_id: members[0].clone(),
+    };
+    f.block_on(async move { rc.bind_group_bvi(req).await })?;
+    if !prober.wait_answered(Duration::from_secs(10)) {
+        bail!("pings not answered after BindGroupBVI");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut out = Vec::new();
+    let mut primary = 0;
+    for m in 0..moves {
+        let to = 1 - primary;
+        let mut rc = r.clone();
+        let req = v1::MoveGroupBviRequest {
+            group_id: gw.group.clone(),
+            instance_id: members[to].clone(),
+            force: false,
+        };
+        let t0 = prober.now_us();
+        f.block_on(async move { rc.move_group_bvi(req).await })?;
+        let t1 = prober.now_us();
+        std::thread::sleep(Duration::from_millis(300));
+        if !prober.wait_answered(Duration::from_secs(5)) {
+            bail!("pings not answered after MoveGroupBVI {}", m + 1);
+        }
+        let (v4, v6) = prober.window(t0, t1 + 50_000);
+        let fdb_switch_ms = watch
+            .switched_at(t0, f.routers[to].addr)
+            .map(|t| (t - t0) as f64 / 1000.0);
+        say(&format!(
+            "MoveGroupBVI {:>2} {}->{}: lost v4/v6 {}/{}, gap {:.1}/{:.1} ms, leaf FDB switch {}, RPC {:.1} ms",
+            m + 1,
+            members[primary],
+            members[to],
+            v4.lost,
+            v6.lost,
+            v4.gap_ms,
+            v6.gap_ms,
+            fdb_switch_ms.map_or("-".into(), |v| format!("{v:.1} ms")),
+            (t1 - t0) as f64 / 1000.0
+        ));
+        out.push(MoveResult {
+            wait: Wait::Registry,
+            from: primary,
+            to,
+            times: MoveTimes {
+                t0,
+                released: t0,
+                waited: t0,
+                bound: t1,
+            },
+            v4,
+            v6,
+            fdb_switch_ms,
+        });
+        primary = to;
+    }
+    Ok(out)
+}
+
+/// A table of p50 / p99 / max per wait variant (v4 and v6 pooled: two
+/// samples per move for loss and gap).
+pub fn summary(results: &[MoveResult]) -> String {
+    let mut s = String::from(
+        "| wait | moves | lost p50/p99/max | gap ms p50/p99/max | leaf FDB switch ms p50/p99/max | release / wait / bind ms p50 |\n|---|---|---|---|---|---|\n",
+    );
+    let mut waits: Vec<Wait> = Vec::new();
+    for r in results {
+        if !waits.contains(&r.wait) {
+            waits.push(r.wait);
+        }
+    }
+    for w in waits {
+        let rs: Vec<&MoveResult> = results.iter().filter(|r| r.wait == w).collect();
+        let lost: Vec<f64> = rs
+            .iter()
+            .flat_map(|r| [r.v4.lost as f64, r.v6.lost as f64])
+            .collect();
+        let gap: Vec<f64> = rs.iter().flat_map(|r| [r.v4.gap_ms, r.v6.gap_ms]).collect();
+        let fdb: Vec<f64> = rs.iter().filter_map(|r| r.fdb_switch_ms).collect();
+        let ms = |f: fn(&MoveTimes) -> u64| -> f64 {
+            percentile(
+                &rs.iter()
+                    .map(|r| f(&r.times) as f64 / 1000.0)
+                    .collect::<Vec<_>>(),
+                50.0,
+            )
+        };
+        let three = |v: &[f64], prec: usize| {
+            format!(
+                "{:.p$} / {:.p$} / {:.p$}",
+                percentile(v, 50.0),
+                percentile(v, 99.0),
+                percentile(v, 100.0),
+                p = prec
+            )
+        };
+        s.push_str(&format!(
+            "| {w} | {} | {} | {} | {} ({} of {} seen) | {:.1} / {:.1} / {:.1} |\n",
+            rs.len(),
+            three(&lost, 0),
+            three(&gap, 1),
+            three(&fdb, 1),
+            fdb.len(),
+            rs.len(),
+            ms(|t| t.released - t.t0),
+            ms(|t| t.waited - t.released),
+            ms(|t| t.bound - t.waited),
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 50.0), 2.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+}

@@ -1,0 +1,280 @@
+//! Network namespaces and child processes of the lab, removed on drop (also
+//! after a panic). Setting up the fabric uses `ip` (this is a lab tool; the
+//! daemons it runs never shell out).
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use std::sync::Mutex;
+
+/// What exists right now (namespaces, child pids, scratch directories), for
+/// the signal handler of [`cleanup_on_signals`].
+#[derive(Default)]
+struct Live {
+    ns: Vec<String>,
+    pids: Vec<u32>,
+    dirs: Vec<PathBuf>,
+}
+
+static LIVE: Mutex<Live> = Mutex::new(Live {
+    ns: Vec::new(),
+    pids: Vec::new(),
+    dirs: Vec::new(),
+});
+
+fn live() -> std::sync::MutexGuard<'static, Live> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Remember a scratch directory to remove if the program is killed by a
+/// signal (see [`cleanup_on_signals`]).
+pub fn track_dir(p: &Path) {
+    live().dirs.push(p.to_path_buf());
+}
+
+/// Forget a scratch directory (it was removed or kept on purpose).
+pub fn untrack_dir(p: &Path) {
+    live().dirs.retain(|d| d != p);
+}
+
+/// For programs (not tests): block SIGINT, SIGTERM and SIGHUP in the
+/// calling thread — call it first in `main`, before any other thread
+/// exists, so every thread inherits the mask (children get a clean mask
+/// from `std::process::Command`) — and wait for them on a dedicated thread
+/// that stops every child process, deletes every namespace and scratch
+/// directory the lab created, and exits with 128 + the signal number.
+/// Drops do the same on a normal exit, an error or a panic.
+pub fn cleanup_on_signals() -> anyhow::Result<()> {
+    use nix::sys::signal::{SigSet, Signal, kill};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set.thread_block()?;
+    std::thread::Builder::new()
+        .name("cleanup".into())
+        .spawn(move || {
+            let Ok(sig) = set.wait() else { return };
+            eprintln!("evpnfabric: {sig}: removing the lab");
+            let l = std::mem::take(&mut *live());
+            for pid in &l.pids {
+                let _ = kill(nix::unistd::Pid::from_raw(*pid as i32), Signal::SIGTERM);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            for pid in &l.pids {
+                let _ = kill(nix::unistd::Pid::from_raw(*pid as i32), Signal::SIGKILL);
+            }
+            for ns in l.ns.iter().rev() {
+                let _ = Command::new("ip")
+                    .args(["netns", "del", ns])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            for d in &l.dirs {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            std::process::exit(128 + sig as i32);
+        })?;
+    Ok(())
+}
+
+/// Run a command; error with its output on failure; returns stdout.
+pub fn run(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("{args:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A network namespace (`ip netns add`), deleted on drop.
+#[derive(Debug)]
+pub struct Netns {
+    /// Its name (`/run/netns/<name>`).
+    pub name: String,
+}
+
+impl Netns {
+    /// Create `name` (a stale one of the same name is deleted first) with
+    /// `lo` up.
+    pub fn create(name: &str) -> anyhow::Result<Netns> {
+        let _ = Command::new("ip")
+            .args(["netns", "del", name])
+            .stderr(Stdio::null())
+            .status();
+        run(&["ip", "netns", "add", name])?;
+        let ns = Netns {
+            name: name.to_string(),
+        };
+        live().ns.push(name.to_string());
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// `ip -n <ns> <args>`.
+    pub fn ip(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut v = vec!["ip", "-n", &self.name];
+        v.extend_from_slice(args);
+        run(&v)
+    }
+
+    /// `ip netns exec <ns> <args>`.
+    pub fn exec(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut v = vec!["ip", "netns", "exec", &self.name];
+        v.extend_from_slice(args);
+        run(&v)
+    }
+
+    /// `sysctl -qw key=value` inside the namespace.
+    pub fn sysctl(&self, key: &str, value: &str) -> anyhow::Result<()> {
+        self.exec(&["sysctl", "-qw", &format!("{key}={value}")])
+            .map(|_| ())
+    }
+
+    /// Names of the links in the namespace.
+    pub fn links(&self) -> anyhow::Result<Vec<String>> {
+        let out = self.ip(&["-o", "link", "show"])?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split(':').nth(1))
+            .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+            .collect())
+    }
+
+    /// Spawn `args` inside the namespace with stdout and stderr appended to
+    /// `log`.
+    pub fn spawn(&self, args: &[&str], log: &Path) -> anyhow::Result<Proc> {
+        let f = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| log.display().to_string())?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone()?)
+            .stderr(f)
+            .spawn()
+            .with_context(|| format!("spawn {args:?} in {}", self.name))?;
+        live().pids.push(child.id());
+        Ok(Proc {
+            child: Some(child),
+            what: format!("{} in {}", args[0], self.name),
+            log: log.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+        live().ns.retain(|n| *n != self.name);
+    }
+}
+
+/// Move the calling thread into network namespace `name` (threads it
+/// creates afterwards inherit it; sockets it opens belong to it).
+pub fn enter(name: &str) -> anyhow::Result<()> {
+    let f = File::open(Path::new("/run/netns").join(name))
+        .with_context(|| format!("open /run/netns/{name}"))?;
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("setns {name}"))?;
+    Ok(())
+}
+
+/// A child process (`ip netns exec` execs the program, so the pid is the
+/// program's), killed on drop.
+#[derive(Debug)]
+pub struct Proc {
+    child: Option<Child>,
+    /// What it is, for messages.
+    pub what: String,
+    /// Its stdout/stderr file.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Process ID.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Wait until the log contains `needle` (error if the process exits or
+    /// `timeout` passes).
+    pub fn wait_log(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_log_count(needle, 1, timeout)
+    }
+
+    /// Wait until the log contains `needle` at least `n` times.
+    pub fn wait_log_count(
+        &mut self,
+        needle: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if text.matches(needle).count() >= n {
+                return Ok(());
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Some(st) = c.try_wait()?
+            {
+                bail!(
+                    "{} exited with {st} before {needle:?}; log:\n{text}",
+                    self.what
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{}: no {needle:?} within {timeout:?}; log:\n{text}",
+                    self.what
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`.
+    pub fn stop(&mut self, grace: Duration) {
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        let id = c.id();
+        live().pids.retain(|p| *p != id);
+        let pid = nix::unistd::Pid::from_raw(id as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(2));
+    }
+}
