@@ -656,6 +656,12 @@ impl Run {
             let id = self.hosts[hi].clone();
             self.log(format!("step {step}: evpnd {id} restarted"));
         }
+        let n = self.fleet.respawn_exited()?;
+        if n > 0 {
+            self.log(format!(
+                "step {step}: {n} evpnd(s) had exited on their own (port taken); restarted on a new port"
+            ));
+        }
         Ok(())
     }
 
