@@ -292,9 +292,10 @@ impl Fleet {
 
     /// Restarts every evpnd that exited on its own (typically: its port was
     /// taken between picking it and binding it; it then gets a new one).
-    /// Returns how many were restarted.
-    pub fn respawn_exited(&mut self) -> anyhow::Result<usize> {
-        let mut n = 0;
+    /// Returns, per restarted evpnd, its ID and the last line of its log
+    /// (why it exited).
+    pub fn respawn_exited(&mut self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut n = Vec::new();
         for i in 0..self.hosts.len() {
             let exited = self.hosts[i]
                 .evpnd
@@ -305,13 +306,17 @@ impl Fleet {
             }
             let h = &mut self.hosts[i];
             h.evpnd = None;
+            let why = std::fs::read_to_string(h.dir.join("evpnd.log"))
+                .ok()
+                .and_then(|l| l.lines().last().map(str::to_string))
+                .unwrap_or_default();
+            n.push((h.id.clone(), why));
             h.grpc = format!("127.0.0.1:{}", free_port()?);
             std::fs::write(
                 h.config_path(),
                 std::fs::read_to_string(h.dir.join("evpnd.yaml.in"))?.replace("@GRPC@", &h.grpc),
             )?;
             self.start_evpnd(i)?;
-            n += 1;
         }
         Ok(n)
     }

@@ -656,11 +656,21 @@ impl Run {
             let id = self.hosts[hi].clone();
             self.log(format!("step {step}: evpnd {id} restarted"));
         }
-        let n = self.fleet.respawn_exited()?;
-        if n > 0 {
+        self.respawn(&format!("step {step}"))
+    }
+
+    /// Restart evpnds that exited on their own; anything but a port taken
+    /// before evpnd bound it is a violation (a crash).
+    fn respawn(&mut self, when: &str) -> anyhow::Result<()> {
+        for (id, why) in self.fleet.respawn_exited()? {
             self.log(format!(
-                "step {step}: {n} evpnd(s) had exited on their own (port taken); restarted on a new port"
+                "{when}: evpnd {id} had exited on its own ({why}); restarted on a new port"
             ));
+            if !why.contains("Address already in use") {
+                self.report
+                    .violations
+                    .push(format!("evpnd {id} exited on its own: {why}"));
+            }
         }
         Ok(())
     }
@@ -774,6 +784,7 @@ impl Run {
         if self.fleet.evpnr.is_none() {
             self.fleet.start_evpnr().await?;
         }
+        self.respawn("after the last step")?;
         self.log("faults stopped; every process running".into());
         if !self.fleet.start_all(Duration::from_secs(60)).await? {
             self.report.violations.push(
