@@ -48,6 +48,8 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         let interval = cfg.reconcile_interval.0;
         tokio::spawn(async move { reconcile::run(&mgr, interval, shutdown).await });
     }
+    let persister = mgr.persister();
+    tokio::spawn(persister.clone().run());
     let registered = Arc::new(AtomicBool::new(false));
     tokio::spawn(registrar::run(
         mgr.clone(),
@@ -63,12 +65,16 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         metrics: daemon.metrics.clone(),
         shutdown: daemon.shutdown.clone(),
     };
-    runner::serve(
+    let r = runner::serve(
         daemon,
         &cfg.grpc_addr,
         &cfg.metrics_addr,
         evpn_api::EVPND_SERVICE,
         EvpndServer::new(svc),
     )
-    .await
+    .await;
+    if let Err(e) = persister.flush() {
+        tracing::error!(error = %e, "state-save-failed");
+    }
+    r
 }

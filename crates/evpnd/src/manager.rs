@@ -56,7 +56,7 @@ pub struct Manager {
     pub cfg: Arc<Config>,
     pub dp: Arc<dyn Dataplane>,
     pub bird: Arc<Bird>,
-    store: Store,
+    persist: Arc<crate::state::Persister>,
     write: Mutex<HostState>,
     snapshot: RwLock<Arc<Snapshot>>,
     broker: EventBroker,
@@ -98,7 +98,7 @@ impl Manager {
             cfg,
             dp,
             bird,
-            store,
+            persist: crate::state::Persister::new(store),
             snapshot: RwLock::new(Arc::new(Snapshot {
                 state: state.clone(),
                 handles: BTreeMap::new(),
@@ -132,13 +132,34 @@ impl Manager {
         self.write.lock().await
     }
 
+    /// The background writer of write-behind saves; spawn it once.
+    pub fn persister(&self) -> Arc<crate::state::Persister> {
+        self.persist.clone()
+    }
+
+    /// Persist a binding change and publish it: write-behind when a registry
+    /// owns the bindings (see [`crate::state::Persister`]), else at once.
+    pub(crate) fn commit_binding(&self, st: &HostState) -> Result<(), Error> {
+        if self.cfg.registry.is_empty() {
+            return self.commit(st, None);
+        }
+        self.persist.save_behind(st);
+        self.publish(st, None);
+        Ok(())
+    }
+
     /// Persist `st` and publish it to readers.
     pub(crate) fn commit(
         &self,
         st: &HostState,
         handles: Option<BTreeMap<String, u32>>,
     ) -> Result<(), Error> {
-        self.store.save(st)?;
+        self.persist.save(st)?;
+        self.publish(st, handles);
+        Ok(())
+    }
+
+    fn publish(&self, st: &HostState, handles: Option<BTreeMap<String, u32>>) {
         let handles = handles.unwrap_or_else(|| self.snapshot().handles.clone());
         if let Ok(mut s) = self.snapshot.write() {
             *s = Arc::new(Snapshot {
@@ -147,7 +168,6 @@ impl Manager {
             });
         }
         self.update_gauges(st);
-        Ok(())
     }
 
     fn set_handle(&self, slug: &str, h: Option<u32>) {
@@ -527,7 +547,7 @@ impl Manager {
         b.modified_ms = now_ms();
         e.bvi = Some(b);
         st.evpns.insert(slug.to_string(), e.clone());
-        self.commit(&st, None)?;
+        self.commit_binding(&st)?;
         self.event(
             EventKind::Failover,
             "groupbvi-bound",
@@ -629,7 +649,7 @@ impl Manager {
         b.modified_ms = now_ms();
         e.bvi = Some(b);
         st.evpns.insert(slug.to_string(), e);
-        self.commit(st, None)?;
+        self.commit_binding(st)?;
         let group = if group.is_empty() {
             bind.group_id
         } else {

@@ -208,3 +208,140 @@ mod tests {
         assert!(matches!(st.load(), Err(Error::Internal(_))));
     }
 }
+
+/// Versioned persistence: synchronous saves and write-behind saves of the
+/// latest state, never letting an older state overwrite a newer one.
+///
+/// Write-behind is used only for binding changes when a registry owns the
+/// bindings: if evpnd dies before such a save, the state file is one bind or
+/// release behind the dataplane, and the start-up reconcile resolves it from
+/// what the dataplane actually holds (a binding the dataplane does not hold
+/// is dropped, one it holds that the file does not know is released), so
+/// the registry re-binds if needed. Every other change is saved before the
+/// RPC answers.
+pub struct Persister {
+    store: Store,
+    version: std::sync::atomic::AtomicU64,
+    /// Highest version on disk; held while writing.
+    written: std::sync::Mutex<u64>,
+    pending: std::sync::Mutex<Option<(u64, HostState)>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Persister {
+    /// A persister over `store`.
+    pub fn new(store: Store) -> std::sync::Arc<Persister> {
+        std::sync::Arc::new(Persister {
+            store,
+            version: Default::default(),
+            written: std::sync::Mutex::new(0),
+            pending: std::sync::Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    fn next(&self) -> u64 {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1
+    }
+
+    fn write(&self, v: u64, st: &HostState) -> Result<(), Error> {
+        let mut w = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        if v <= *w {
+            return Ok(());
+        }
+        self.store.save(st)?;
+        *w = v;
+        Ok(())
+    }
+
+    /// Save now; returns once `st` (or a newer state) is on disk.
+    pub fn save(&self, st: &HostState) -> Result<(), Error> {
+        let v = self.next();
+        self.write(v, st)
+    }
+
+    /// Save soon, in the background writer.
+    pub fn save_behind(&self, st: &HostState) {
+        let v = self.next();
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some((v, st.clone()));
+        self.wake.notify_one();
+    }
+
+    /// Write whatever is pending (also used at shutdown).
+    pub fn flush(&self) -> Result<(), Error> {
+        let p = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match p {
+            Some((v, st)) => self.write(v, &st),
+            None => Ok(()),
+        }
+    }
+
+    /// The background writer; runs until the task is dropped.
+    pub async fn run(self: std::sync::Arc<Self>) {
+        loop {
+            self.wake.notified().await;
+            let me = self.clone();
+            let r = tokio::task::spawn_blocking(move || me.flush()).await;
+            if let Ok(Err(e)) = r {
+                tracing::error!(error = %e, "state-save-failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod persister_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_older_state_never_overwrites_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Persister::new(Store::open(dir.path()).unwrap());
+        let mut a = HostState {
+            version: STATE_VERSION,
+            ..Default::default()
+        };
+        a.evpns.clear();
+        let mut b = a.clone();
+        b.version = STATE_VERSION;
+        p.save_behind(&a); // version 1, pending
+        let mut newer = b.clone();
+        newer.evpns.insert(
+            "x".into(),
+            Evpn {
+                slug: "x".into(),
+                vni: 1,
+                rd: "1:1".into(),
+                import_targets: vec![],
+                export_targets: vec![],
+                vtep: "192.0.2.1".parse().unwrap(),
+                enabled: true,
+                mtu: 1500,
+                bd_id: 1,
+                created_ms: 0,
+                modified_ms: 0,
+                bvi: None,
+            },
+        );
+        p.save(&newer).unwrap(); // version 2, on disk
+        p.flush().unwrap(); // the stale version 1 is skipped
+        let st = Store::open(dir.path()).unwrap().load().unwrap();
+        assert!(st.evpns.contains_key("x"));
+        p.save_behind(&a); // version 3 wins
+        p.flush().unwrap();
+        assert!(
+            Store::open(dir.path())
+                .unwrap()
+                .load()
+                .unwrap()
+                .evpns
+                .is_empty()
+        );
+    }
+}

@@ -195,7 +195,7 @@ async fn handle(sh: &Shared, conn: &mut Conn, body: &[u8]) -> Action {
     }
     let delay = sh.faults.lock().ok().and_then(|f| f.latency_for(&name));
     if let Some(d) = delay {
-        tokio::time::sleep(d).await;
+        precise_sleep(d).await;
     }
     let verdict = sh
         .faults
@@ -215,6 +215,20 @@ async fn handle(sh: &Shared, conn: &mut Conn, body: &[u8]) -> Action {
         err,
     };
     dispatch(&cx, &name, body)
+}
+
+/// Sleep for `d` with sub-millisecond precision: tokio's timer rounds up to
+/// its 1 ms tick (a 1 ms latency fault would cost 1-2 ms), so sleep on the
+/// timer until about 1 ms before the deadline and yield until it.
+async fn precise_sleep(d: std::time::Duration) {
+    let deadline = std::time::Instant::now() + d;
+    let coarse = d.saturating_sub(std::time::Duration::from_millis(2));
+    if !coarse.is_zero() {
+        tokio::time::sleep(coarse).await;
+    }
+    while std::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
 }
 
 fn handshake(sh: &Shared, conn: &mut Conn, body: &[u8]) {
