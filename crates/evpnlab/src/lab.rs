@@ -33,7 +33,9 @@ pub enum BirdMode {
         BIRD: real BIRD 2.20 when installed (linux snippet dialect), otherwise birdsim, a stand-in \
         for BIRD's control socket (vpp dialect). No root is needed. It prints evpnr's address, \
         streams the fleet's events, restarts an instance that dies, and removes everything on \
-        Ctrl-C.\n\nTry, in another terminal:  evpnc show instance"
+        Ctrl-C.\n\nTry, in another terminal:  evpnc show instance\n\nSubcommands: `evpnlab fabric …` runs \
+        the real-fabric lab (root; see evpnfabric --help), `evpnlab chaos …` the seeded chaos run \
+        (see evpnlab-chaos --help)."
 )]
 pub struct Args {
     /// Number of evpnd instances.
