@@ -18,11 +18,12 @@
 //! See docs/chaos.md.
 pub mod fleet;
 pub mod model;
+mod report;
+
+pub use report::{Config, Report};
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
-    fmt::Write as _,
-    path::PathBuf,
+    collections::BTreeSet,
     time::{Duration, Instant},
 };
 
@@ -31,140 +32,6 @@ use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 
 use fleet::{Fleet, FleetOptions};
 use model::Model;
-
-/// Parameters of one run.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Seed of the random generator: the same seed gives the same sequence
-    /// of operations and faults (timing still varies).
-    pub seed: u64,
-    /// Number of operations.
-    pub ops: usize,
-    /// Number of evpnd instances.
-    pub instances: usize,
-    /// Number of group names the operations draw from.
-    pub groups: usize,
-    /// Probability that a fault is injected before an operation.
-    pub fault_rate: f64,
-    /// Probability that a process is killed while an operation runs.
-    pub kill_rate: f64,
-    /// Bound for invariant 2, counted from the moment every process is
-    /// running and connected again.
-    pub converge_timeout: Duration,
-    /// Directory with the `evpnd` and `evpnr` binaries.
-    pub bin_dir: PathBuf,
-    /// Keep the working directory (logs, journals, state).
-    pub keep_dir: bool,
-    /// Print every step as it happens.
-    pub verbose: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            seed: 1,
-            ops: 300,
-            instances: 4,
-            groups: 3,
-            fault_rate: 0.25,
-            kill_rate: 0.06,
-            converge_timeout: Duration::from_secs(30),
-            bin_dir: PathBuf::new(),
-            keep_dir: false,
-            verbose: false,
-        }
-    }
-}
-
-/// What a run did and found.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    /// The seed (replay with it).
-    pub seed: u64,
-    /// Operations issued.
-    pub ops: usize,
-    /// Operations per RPC name and outcome (`OK` or the gRPC code).
-    pub outcomes: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Faults injected, per kind.
-    pub faults: BTreeMap<String, usize>,
-    /// Invariant violations (empty: the run passed).
-    pub violations: Vec<String>,
-    /// Times a host took a group's vMAC (from the journals).
-    pub vmac_takes: usize,
-    /// MAC-changing VPP calls replayed from the journals.
-    pub replayed: usize,
-    /// Time from "faults stopped, everything running" to converged.
-    pub converge: Option<Duration>,
-    /// Wall time of the whole run.
-    pub elapsed: Duration,
-    /// Every step, in order.
-    pub log: Vec<String>,
-    /// The working directory.
-    pub dir: PathBuf,
-}
-
-impl Report {
-    /// Whether every invariant held.
-    pub fn passed(&self) -> bool {
-        self.violations.is_empty()
-    }
-
-    /// A human-readable summary (the op log is separate).
-    pub fn summary(&self) -> String {
-        let mut s = String::new();
-        let ok: usize = self
-            .outcomes
-            .values()
-            .map(|m| m.get("OK").copied().unwrap_or(0))
-            .sum();
-        let faults: usize = self.faults.values().sum();
-        let _ = writeln!(
-            s,
-            "chaos: seed {} — {} operations ({} acknowledged, {} failed), {} faults injected, {} violations, {:.1} s",
-            self.seed,
-            self.ops,
-            ok,
-            self.ops - ok,
-            faults,
-            self.violations.len(),
-            self.elapsed.as_secs_f64()
-        );
-        let _ = writeln!(s, "operations:");
-        for (op, m) in &self.outcomes {
-            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            let _ = writeln!(s, "  {op:<22} {}", parts.join(", "));
-        }
-        let _ = writeln!(s, "faults:");
-        for (f, n) in &self.faults {
-            let _ = writeln!(s, "  {f:<22} {n}");
-        }
-        let _ = writeln!(
-            s,
-            "invariants: vMAC taken {} times, {} MAC-changing VPP calls replayed across hosts; converged {}",
-            self.vmac_takes,
-            self.replayed,
-            self.converge
-                .map(|d| format!("in {:.2} s", d.as_secs_f64()))
-                .unwrap_or_else(|| "never".into())
-        );
-        if self.passed() {
-            let _ = writeln!(s, "result: PASS (0 violations)");
-        } else {
-            let _ = writeln!(s, "result: FAIL — {} violation(s):", self.violations.len());
-            for v in &self.violations {
-                let _ = writeln!(s, "  - {v}");
-            }
-            let _ = writeln!(
-                s,
-                "replay: evpnlab-chaos --seed {} --ops {} (working directory {})",
-                self.seed,
-                self.ops,
-                self.dir.display()
-            );
-        }
-        s
-    }
-}
 
 /// One operation through evpnr's API.
 #[derive(Debug, Clone)]
@@ -902,70 +769,4 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failed_ops_widen_only_their_fields() {
-        let hosts = vec!["a".to_string(), "b".to_string()];
-        let pools = vec![("g0".to_string(), vec!["172.16.0.1/24".to_string()])];
-        let mut m = Model::new(&pools, &hosts);
-        let st = || Outcome::Failed(tonic::Status::unavailable("x"));
-        learn(
-            &mut m,
-            &Op::CreateGroup {
-                g: "g0".into(),
-                vni: 1000,
-            },
-            &st(),
-        );
-        assert_eq!(m.groups["g0"].exists, BTreeSet::from([false, true]));
-        assert_eq!(m.groups["g0"].members["a"], BTreeSet::from([false]));
-        learn(
-            &mut m,
-            &Op::Move {
-                g: "g0".into(),
-                h: "b".into(),
-            },
-            &st(),
-        );
-        assert_eq!(
-            m.groups["g0"].primary,
-            BTreeSet::from([None, Some("b".to_string())])
-        );
-        learn(
-            &mut m,
-            &Op::Bind {
-                g: "g0".into(),
-                h: "a".into(),
-            },
-            &Outcome::Done,
-        );
-        assert_eq!(
-            m.groups["g0"].primary,
-            BTreeSet::from([Some("a".to_string())])
-        );
-        learn(
-            &mut m,
-            &Op::Release {
-                g: "g0".into(),
-                h: "b".into(),
-            },
-            &Outcome::Done,
-        );
-        assert_eq!(
-            m.groups["g0"].primary,
-            BTreeSet::from([Some("a".to_string())])
-        );
-        learn(
-            &mut m,
-            &Op::Release {
-                g: "g0".into(),
-                h: "a".into(),
-            },
-            &Outcome::Done,
-        );
-        assert_eq!(m.groups["g0"].primary, BTreeSet::from([None]));
-        assert_eq!(model::prefix_key(&prefix("fec0:0::1/64")), "fec0::1/64");
-    }
-}
+mod tests;
