@@ -25,6 +25,26 @@ struct Lab {
     _work: tempfile::TempDir,
 }
 
+/// Stop the lab with SIGTERM so it stops its evpnr and evpnds (a SIGKILL
+/// would orphan them), also when the test fails.
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            for _ in 0..300 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.start_kill();
+        }
+    }
+}
+
 impl Lab {
     async fn start() -> Lab {
         for b in ["evpnd", "evpnr", "evpnc"] {
@@ -118,7 +138,7 @@ fn bvi_test(bvis: &[Value]) -> Option<(String, String, usize)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_article_demo_with_evpnc_json_against_the_lab() {
-    let mut lab = Lab::start().await;
+    let lab = Lab::start().await;
     let mut r = EvpnrClient::connect(format!("http://{}", lab.grpc))
         .await
         .unwrap();
@@ -257,5 +277,4 @@ async fn the_article_demo_with_evpnc_json_against_the_lab() {
         seen_bound >= 3,
         "the registry reported the binds of the moves"
     );
-    let _ = lab.child.start_kill();
 }
