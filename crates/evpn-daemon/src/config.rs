@@ -63,6 +63,30 @@ pub trait Validate {
     fn validate(&self) -> Result<(), SemanticError>;
 }
 
+/// The configuration text and its origin for messages: the file at `path`,
+/// or `default` (the embedded default) when no file is given.
+pub fn read_source(path: Option<&Path>, default: &str) -> Result<(String, String), ConfigError> {
+    match path {
+        Some(p) => Ok((
+            std::fs::read_to_string(p).map_err(|source| ConfigError::Io {
+                path: p.to_path_buf(),
+                source,
+            })?,
+            p.display().to_string(),
+        )),
+        None => Ok((default.to_string(), "embedded default".to_string())),
+    }
+}
+
+/// Semantic validation of a merged configuration, errors naming `origin`.
+pub fn check<T: Validate>(cfg: &T, origin: &str) -> Result<(), ConfigError> {
+    cfg.validate().map_err(|e| ConfigError::Semantic {
+        origin: origin.to_string(),
+        key: e.key,
+        reason: e.reason,
+    })
+}
+
 /// Parse YAML text with structural validation only (syntax, unknown or
 /// duplicate keys, types). `origin` names the source in messages.
 pub fn parse_structural<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, ConfigError> {
@@ -76,11 +100,7 @@ pub fn parse_structural<T: DeserializeOwned>(text: &str, origin: &str) -> Result
 /// `origin` names the source in messages (a path or "embedded default").
 pub fn parse<T: DeserializeOwned + Validate>(text: &str, origin: &str) -> Result<T, ConfigError> {
     let cfg: T = parse_structural(text, origin)?;
-    cfg.validate().map_err(|e| ConfigError::Semantic {
-        origin: origin.to_string(),
-        key: e.key,
-        reason: e.reason,
-    })?;
+    check(&cfg, origin)?;
     Ok(cfg)
 }
 

@@ -359,16 +359,7 @@ fn hostname_id() -> String {
 
 /// Load the configuration: file (or embedded default), then env/flags.
 pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
-    let (text, origin) = match &args.config {
-        Some(p) => (
-            std::fs::read_to_string(p).map_err(|source| ConfigError::Io {
-                path: p.clone(),
-                source,
-            })?,
-            p.display().to_string(),
-        ),
-        None => (DEFAULT_CONFIG.to_string(), "embedded default".to_string()),
-    };
+    let (text, origin) = config::read_source(args.config.as_deref(), DEFAULT_CONFIG)?;
     let f = config::parse_structural::<File>(&text, &origin)?.evpnd;
     let dur =
         |d: Option<HumanDuration>, s: &str| d.unwrap_or_else(|| s.parse().unwrap_or_default());
@@ -457,11 +448,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             }),
         },
     };
-    cfg.validate().map_err(|e| ConfigError::Semantic {
-        origin,
-        key: e.key,
-        reason: e.reason,
-    })?;
+    config::check(&cfg, &origin)?;
     Ok(Loaded { cfg, text })
 }
 

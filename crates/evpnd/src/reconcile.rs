@@ -111,9 +111,19 @@ pub struct Report {
 
 /// Make the dataplane and BIRD match one persisted eVPN; returns the
 /// number of changes and the BVI's observed handle.
-pub async fn reconcile_evpn(m: &Manager, e: &Evpn, rep: &mut Report) -> Result<Option<u32>, Error> {
+/// `observed` is a fresh observation of the dataplane when the caller
+/// already made one (it is not repeated).
+pub async fn reconcile_evpn(
+    m: &Manager,
+    e: &Evpn,
+    rep: &mut Report,
+    observed: Option<crate::dataplane::ObservedEvpn>,
+) -> Result<Option<u32>, Error> {
     let r = ref_of(e);
-    let obs = m.dp.observe(&r).await?;
+    let obs = match observed {
+        Some(o) => o,
+        None => m.dp.observe(&r).await?,
+    };
     if !obs.bridge {
         m.dp.create_evpn(&r).await?;
         rep.bridges_created += 1;
@@ -144,7 +154,7 @@ pub async fn reconcile_evpn(m: &Manager, e: &Evpn, rep: &mut Report) -> Result<O
 pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) {
     let mut rep = Report::default();
     let r = match e {
-        Some(e) => reconcile_evpn(m, e, &mut rep).await.map(|_| ()),
+        Some(e) => reconcile_evpn(m, e, &mut rep, None).await.map(|_| ()),
         None => {
             // Not persisted: nothing of it may remain.
             let r = EvpnRef {
@@ -179,10 +189,13 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
     for slug in slugs {
         let mut e = st.evpns[&slug].clone();
         let bound = e.bvi.as_ref().and_then(|b| b.binding.clone());
+        let mut observed = None;
         if !m.cfg.registry.is_empty()
             && let Some(bind) = bound
         {
-            let held = m.dp.observe(&ref_of(&e)).await?.bvi.map(|o| o.mac);
+            let obs = m.dp.observe(&ref_of(&e)).await?;
+            let held = obs.bvi.as_ref().map(|o| o.mac);
+            observed = Some(obs);
             if held != Some(bind.vmac)
                 && let Some(b) = e.bvi.as_mut()
             {
@@ -211,7 +224,7 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
                 );
             }
         }
-        if let Some(h) = reconcile_evpn(m, &e, &mut rep).await? {
+        if let Some(h) = reconcile_evpn(m, &e, &mut rep, observed).await? {
             handles.insert(slug.clone(), h);
         }
     }

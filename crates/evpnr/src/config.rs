@@ -160,16 +160,7 @@ fn dur(s: &str) -> HumanDuration {
 
 /// Load the configuration: file (or embedded default), then env/flags.
 pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
-    let (text, origin) = match &args.config {
-        Some(p) => (
-            std::fs::read_to_string(p).map_err(|source| ConfigError::Io {
-                path: p.clone(),
-                source,
-            })?,
-            p.display().to_string(),
-        ),
-        None => (DEFAULT_CONFIG.to_string(), "embedded default".to_string()),
-    };
+    let (text, origin) = config::read_source(args.config.as_deref(), DEFAULT_CONFIG)?;
     let file: File = config::parse_structural(&text, &origin)?;
     let f = file.evpnr;
     let m = f.move_.unwrap_or_default();
@@ -201,11 +192,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             poll_interval: m.poll_interval.unwrap_or_else(|| dur("1ms")),
         },
     };
-    cfg.validate().map_err(|e| ConfigError::Semantic {
-        origin,
-        key: e.key,
-        reason: e.reason,
-    })?;
+    config::check(&cfg, &origin)?;
     Ok(Loaded { cfg, text })
 }
 

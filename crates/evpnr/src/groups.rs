@@ -267,19 +267,7 @@ impl Registry {
                 (m.clone(), reg.converge(m, Some(&group)).await)
             }
         });
-        let failed: Vec<String> = futures::future::join_all(runs)
-            .await
-            .into_iter()
-            .filter_map(|(m, r)| r.err().map(|e| format!("{m}: {e}")))
-            .collect();
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Unavailable(format!(
-                "saved, but not applied on every member (resync retries): {}",
-                failed.join("; ")
-            )))
-        }
+        all_members(runs, "applied on every member").await
     }
 
     /// CreateGroupBVI: the gateway identity, unbound.
@@ -355,19 +343,7 @@ impl Registry {
                 (h.clone(), reg.release_on(h, &group, false).await)
             }
         });
-        let failed: Vec<String> = futures::future::join_all(runs)
-            .await
-            .into_iter()
-            .filter_map(|(m, r)| r.err().map(|e| format!("{m}: {e}")))
-            .collect();
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Unavailable(format!(
-                "saved, but not released everywhere (resync retries): {}",
-                failed.join("; ")
-            )))
-        }
+        all_members(runs, "released everywhere").await
     }
 
     /// AddGroupBVIAddress / DeleteGroupBVIAddress: persisted, then applied
@@ -537,4 +513,25 @@ fn addresses(g: &Group) -> String {
                 .join(",")
         })
         .unwrap_or_default()
+}
+
+/// Run per-member operations concurrently; an error lists every member that
+/// failed ("saved, but not <what>"; resync retries them).
+async fn all_members<F, T>(runs: impl IntoIterator<Item = F>, what: &str) -> Result<(), Error>
+where
+    F: std::future::Future<Output = (String, Result<T, Error>)>,
+{
+    let failed: Vec<String> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .filter_map(|(m, r)| r.err().map(|e| format!("{m}: {e}")))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Unavailable(format!(
+            "saved, but not {what} (resync retries): {}",
+            failed.join("; ")
+        )))
+    }
 }
