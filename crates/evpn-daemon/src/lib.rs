@@ -13,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod runner;
 pub mod serve;
+pub mod settle;
 pub mod signals;
 pub mod watch;
 

@@ -35,18 +35,23 @@ fn parse_level(name: &str) -> u8 {
 }
 
 /// Library targets that only log at warn and above.
+const NOISY: [&str; 8] = [
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tower",
+    "tonic",
+    "rustls",
+    "mio",
+    "tokio",
+];
+
 fn noisy(target: &str) -> bool {
-    [
-        "h2",
-        "hyper",
-        "hyper_util",
-        "tower",
-        "tonic",
-        "rustls",
-        "mio",
-    ]
-    .iter()
-    .any(|p| target == *p || target.starts_with(&format!("{p}::")))
+    NOISY.iter().any(|p| {
+        target
+            .strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
 }
 
 /// A per-layer filter whose maximum level can change at run time.
@@ -64,8 +69,15 @@ impl<S> Filter<S> for LevelGate {
         n <= self.max.load(Ordering::Relaxed)
     }
 
-    fn callsite_enabled(&self, _meta: &'static Metadata<'static>) -> Interest {
-        // Never cache: the level can change at run time.
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        let n = level_num(meta.level());
+        // Trace, and a library's records below warn, never pass whatever the
+        // run-time level: disable those call sites for good, so the hot
+        // paths of h2 and hyper do not ask on every frame.
+        if n > 4 || (n > 2 && noisy(meta.target())) {
+            return Interest::never();
+        }
+        // Otherwise ask each time: the level can change at run time.
         Interest::sometimes()
     }
 }
@@ -106,4 +118,19 @@ where
         .with(stdout)
         .try_init();
     LogHandle { max }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noisy_matches_whole_crate_paths_only() {
+        assert!(noisy("h2"));
+        assert!(noisy("h2::codec::framed_read"));
+        assert!(noisy("hyper_util::client"));
+        assert!(!noisy("h2x"));
+        assert!(!noisy("tonic_health"));
+        assert!(!noisy("evpnd::manager"));
+    }
 }

@@ -139,5 +139,6 @@ pub fn bvi_out(e: &Evpn, handle: Option<u32>) -> Option<v1::Bvi> {
         linux_interface: handle.is_some(),
         created_at: ts(b.created_ms),
         modified_at: ts(b.modified_ms),
+        settle: None,
     })
 }

@@ -10,7 +10,12 @@ use std::{
 };
 
 use evpn_api::v1::{self, evpnd_server::Evpnd};
-use evpn_daemon::{events::EventBroker, metrics::CommonMetrics, watch};
+use evpn_daemon::{
+    events::EventBroker,
+    metrics::CommonMetrics,
+    settle::{SettlePolicy, wait_for_evidence},
+    watch,
+};
 use evpn_model::{Error, Mac, error::Object, validate_slug};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -216,8 +221,33 @@ impl Evpnd for EvpndService {
         validate_slug("group_id", &r.group_id)?;
         let vmac = Mac::parse_unicast("vmac", &r.vmac)?;
         let addrs = convert::prefixes("addresses", &r.addresses)?;
+        let settle = r
+            .settle
+            .as_ref()
+            .map(SettlePolicy::from_proto)
+            .transpose()?;
+        // The evidence wait runs before the bind and outside the manager's
+        // lock: other eVPNs on this host are not held up by it.
+        let outcome = match settle {
+            Some(p) => {
+                let e = self.evpn(&r.slug)?;
+                let (bird, slug, mac) = (&self.mgr.bird, e.slug.as_str(), vmac.to_string());
+                let mac = mac.as_str();
+                let o = wait_for_evidence(p, move || async move {
+                    bird.mac_announcers(slug, mac)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+                .await;
+                tracing::debug!(evpn = slug, outcome = ?o, "settle-before-bind");
+                Some(o)
+            }
+            None => None,
+        };
         let e = self.mgr.bind(&r.slug, &r.group_id, vmac, addrs).await?;
-        ok(self.bvi(&e)?)
+        let mut b = self.bvi(&e)?;
+        b.settle = outcome.map(|o| o.to_proto());
+        ok(b)
     }
 
     async fn release_group_bvi(

@@ -126,6 +126,7 @@ pub async fn bind(cl: &Clients, i: usize, gw: &Gateway) -> anyhow::Result<()> {
         group_id: gw.group.clone(),
         vmac: gw.vmac.clone(),
         addresses: gw.prefixes(),
+        settle: None,
     })
     .await
     .with_context(|| format!("BindGroupBVI on {id}"))?;
@@ -162,7 +163,8 @@ pub async fn announcers(cl: &Clients, i: usize, gw: &Gateway) -> anyhow::Result<
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Wait {
     /// Poll the new primary (`GetMacAnnouncers`, every 1 ms) until no remote
-    /// VTEP announces the vMAC any more: what evpnr does.
+    /// VTEP announces the vMAC any more: the look evpnd takes before a bind
+    /// that evpnr sends with a settle wait.
     Evidence,
     /// A fixed settle time.
     Fixed(Duration),

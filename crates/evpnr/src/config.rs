@@ -7,6 +7,7 @@ use evpn_daemon::{
     config::{self, ConfigError, SemanticError, Validate},
     duration::HumanDuration,
     runner::{CommonSettings, Loaded},
+    settle::{MAX_WAIT_LIMIT, SettlePolicy},
 };
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +90,17 @@ pub struct MoveConfig {
     pub poll_interval: HumanDuration,
 }
 
+impl MoveConfig {
+    /// The evidence wait a bind after a release asks the member for.
+    pub fn policy(&self) -> SettlePolicy {
+        SettlePolicy {
+            min_settle: self.min_settle.0,
+            max_wait: self.max_wait.0,
+            poll_interval: self.poll_interval.0,
+        }
+    }
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -125,10 +137,18 @@ impl Validate for Config {
                 ),
             ));
         }
-        if self.move_.poll_interval.0.is_zero() {
+        if self.move_.max_wait.0.is_zero() || self.move_.max_wait.0 > MAX_WAIT_LIMIT {
+            return Err(SemanticError::new(
+                "evpnr.move.max-wait",
+                format!("must be greater than 0 and at most {MAX_WAIT_LIMIT:?}"),
+            ));
+        }
+        if self.move_.poll_interval.0.is_zero()
+            || self.move_.poll_interval.0 > self.move_.max_wait.0
+        {
             return Err(SemanticError::new(
                 "evpnr.move.poll-interval",
-                "must be greater than 0",
+                "must be greater than 0 and at most move.max-wait",
             ));
         }
         Ok(())

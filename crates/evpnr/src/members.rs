@@ -58,10 +58,27 @@ impl Registry {
         F: FnOnce(EvpndClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
+        self.call_longer(id, method, std::time::Duration::ZERO, f)
+            .await
+    }
+
+    /// [`Registry::call`] for an RPC that may legitimately take `extra`
+    /// longer than `member-timeout` (a bind that first waits for evidence).
+    pub async fn call_longer<T, F, Fut>(
+        &self,
+        id: &str,
+        method: &'static str,
+        extra: std::time::Duration,
+        f: F,
+    ) -> Result<T, Status>
+    where
+        F: FnOnce(EvpndClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
         let Some(c) = self.read(|i| i.rt.get(id).map(|r| r.client.clone())) else {
             return Err(Status::not_found(format!("instance {id:?} not found")));
         };
-        let timeout = self.cfg().member_timeout.0;
+        let timeout = self.cfg().member_timeout.0 + extra;
         let started = std::time::Instant::now();
         let r = match tokio::time::timeout(timeout, f(c)).await {
             Ok(r) => r.map(|r| r.into_inner()),

@@ -5,85 +5,50 @@
 use std::{collections::BTreeSet, sync::Arc, time::Instant};
 
 use evpn_api::v1;
-use evpn_daemon::events::{EventKind, EventLevel};
-use evpn_model::{Error, Mac, error::Object};
+use evpn_daemon::{
+    events::{EventKind, EventLevel},
+    settle::{SettleOutcome, Settled},
+};
+use evpn_model::{Error, error::Object};
 
 use crate::{
     model::Group,
     registry::{Conn, Registry},
 };
 
-/// How the wait between release and bind ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Settled {
-    /// The new primary's BIRD shows no other VTEP announcing the vMAC.
-    Evidence { polls: u32 },
-    /// Still announced after `move.max-wait`; the bind goes ahead.
-    TimedOut { vteps: Vec<String> },
-    /// The member cannot answer GetMacAnnouncers (UNIMPLEMENTED or an
-    /// error): only `move.min-settle` was waited.
-    NoEvidence(String),
-}
-
 impl Registry {
-    /// Wait until the fabric has absorbed the withdrawal of `vmac`: first
-    /// `move.min-settle`, then poll `target`'s BIRD (through its evpnd) every
-    /// `move.poll-interval` until no other VTEP announces the vMAC, for at
-    /// most `move.max-wait` in total.
-    pub async fn settle(&self, target: &str, group: &str, vmac: Mac) -> Settled {
-        let cfg = self.cfg();
-        let start = Instant::now();
-        let deadline = start + cfg.move_.max_wait.0;
-        if !cfg.move_.min_settle.0.is_zero() {
-            tokio::time::sleep(cfg.move_.min_settle.0).await;
-        }
-        let mut polls = 0;
-        let mut last: Option<Vec<String>> = None;
-        let out = loop {
-            polls += 1;
-            let req = v1::GetMacAnnouncersRequest {
-                instance_id: String::new(),
-                slug: group.to_string(),
-                mac: vmac.to_string(),
-            };
-            // A poll never outlasts max-wait, even if the member hangs.
-            let left = deadline.saturating_duration_since(Instant::now());
-            let poll = self.call(target, "GetMacAnnouncers", |mut c| async move {
-                c.get_mac_announcers(req).await
-            });
-            let answer = match tokio::time::timeout(left, poll).await {
-                Ok(a) => a,
-                Err(_) => match last {
-                    // The wait ran out while the last answer still showed
-                    // other VTEPs.
-                    Some(vteps) => break Settled::TimedOut { vteps },
-                    None => Err(tonic::Status::deadline_exceeded(
-                        "no answer within move.max-wait",
-                    )),
-                },
-            };
-            match answer {
-                Ok(a) if a.vteps.is_empty() => break Settled::Evidence { polls },
-                Ok(a) => {
-                    if Instant::now() + cfg.move_.poll_interval.0 > deadline {
-                        break Settled::TimedOut { vteps: a.vteps };
-                    }
-                    last = Some(a.vteps);
-                    tokio::time::sleep(cfg.move_.poll_interval.0).await;
-                }
-                Err(s) => break Settled::NoEvidence(format!("{:?}: {}", s.code(), s.message())),
-            }
+    /// Report how a member's evidence wait before a bind ended (the
+    /// `move-settled`, `move-settle-timeout` or `move-settle-no-evidence`
+    /// event).
+    pub fn settled(&self, target: &str, group: &str, outcome: Option<&v1::SettleOutcome>) {
+        let Some(o) = outcome.and_then(SettleOutcome::from_proto) else {
+            self.emit(
+                EventKind::Failover,
+                EventLevel::Warn,
+                "move-settle-no-evidence",
+                &[
+                    ("group", group),
+                    ("instance", target),
+                    (
+                        "error",
+                        "the member did not report an evidence wait (an evpnd older than evpnr?)",
+                    ),
+                    ("waited-ms", "0"),
+                ],
+            );
+            return;
         };
-        let waited = format!("{:.3}", start.elapsed().as_secs_f64() * 1e3);
-        match &out {
-            Settled::Evidence { polls } => self.emit(
+        let waited = format!("{:.3}", o.waited.as_secs_f64() * 1e3);
+        let polls = o.polls.to_string();
+        match &o.settled {
+            Settled::Evidence => self.emit(
                 EventKind::Failover,
                 EventLevel::Info,
                 "move-settled",
                 &[
                     ("group", group),
                     ("instance", target),
-                    ("polls", &polls.to_string()),
+                    ("polls", &polls),
                     ("waited-ms", &waited),
                 ],
             ),
@@ -95,6 +60,7 @@ impl Registry {
                     ("group", group),
                     ("instance", target),
                     ("vteps", &vteps.join(",")),
+                    ("polls", &polls),
                     ("waited-ms", &waited),
                 ],
             ),
@@ -110,7 +76,6 @@ impl Registry {
                 ],
             ),
         }
-        out
     }
 
     /// MoveGroupBVI: make `target` the primary, break-before-make.
@@ -222,14 +187,21 @@ impl Registry {
                 ("op", op),
             ],
         );
-        // The intent, in memory: from now on a resync of an old holder
-        // releases it instead of binding it again, and a resync of `target`
-        // binds only once no other possible holder is left. It reaches the
-        // disk with the bind below (one fsync per move); a crash before that
-        // falls back to the old primary, which is equally consistent.
+        // The intent: from now on a resync of an old holder releases it
+        // instead of binding it again, and a resync of `target` binds only
+        // once no other possible holder is left (`target` joins the possible
+        // holders now). It is written to disk while the releases run and is
+        // durable before the bind: a crash before that falls back to the old
+        // primary, a crash after it completes the move on restart; both are
+        // consistent, and nothing acknowledged is lost.
         self.mutate_mem(|s| {
             if let Some(g) = s.groups.get_mut(group) {
                 g.primary = Some(target.to_string());
+                g.holders.insert(target.to_string());
+                g.modified_at = std::time::SystemTime::now();
+                if let Some(b) = g.bvi.as_mut() {
+                    b.modified_at = g.modified_at;
+                }
             }
         });
         // Break: release on every possible holder, concurrently, each under
@@ -242,7 +214,7 @@ impl Registry {
                 (h.clone(), reg.release_on(h, group, false).await)
             }
         });
-        let results = futures::future::join_all(releases).await;
+        let (results, saved) = tokio::join!(futures::future::join_all(releases), self.persist());
         let mut skipped = Vec::new();
         for (h, r) in results {
             let Err(e) = r else { continue };
@@ -268,24 +240,17 @@ impl Registry {
             }
             return Err(self.move_failed(group, target, &from, e, start));
         }
-        // Wait for the fabric to absorb the withdrawal, then make.
-        let _ = self.settle(target, group, g.vmac).await;
+        if let Err(e) = saved {
+            self.restore_primary(group, old.clone());
+            return Err(self.move_failed(group, target, &from, e, start));
+        }
+        // Make: the target waits for evidence that the fabric absorbed the
+        // withdrawal, then binds (one round trip).
         let ml = self.member_lock(target);
         let _m = ml.lock().await;
-        let bind = self.mutate(|s| {
-            let g = s
-                .groups
-                .get_mut(group)
-                .ok_or_else(|| Error::not_found(Object::Group, group))?;
-            g.holders.insert(target.to_string());
-            g.modified_at = std::time::SystemTime::now();
-            let addrs = g.bvi.as_mut().map(|b| {
-                b.modified_at = g.modified_at;
-                b.addresses.clone()
-            });
-            Ok((g.vmac, addrs.unwrap_or_default()))
-        })?;
-        if let Err(e) = self.bind_on(target, group, bind.0, &bind.1).await {
+        let bind = self.group(group)?;
+        let bind = (bind.vmac, bind.bvi.map(|b| b.addresses).unwrap_or_default());
+        if let Err(e) = self.bind_on(target, group, bind.0, &bind.1, true).await {
             // Never leave a half-bound target: release it (best effort) and
             // leave the GroupBVI unassigned.
             let _ = self.release_on(target, group, false).await;
@@ -376,16 +341,18 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    //! The evidence wait against a scripted in-process Evpnd.
+    //! How a member's evidence wait before a bind becomes events, against a
+    //! scripted in-process Evpnd that runs the real wait loop.
     use std::time::Duration;
 
     use evpn_api::v1;
+    use evpn_daemon::events::{EventFilter, EventRecord};
+    use futures::StreamExt;
     use tonic::Status;
 
-    use super::Settled;
-    use crate::testsupport::registry_with;
+    use crate::testsupport::{Answers, registry_with};
 
-    fn announced(n: usize) -> Vec<Result<v1::MacAnnouncers, Status>> {
+    fn announced(n: usize) -> Answers {
         (0..n)
             .map(|_| {
                 Ok(v1::MacAnnouncers {
@@ -396,46 +363,57 @@ mod tests {
             .collect()
     }
 
+    /// Bind on the scripted member "t" with the evidence wait; the settle
+    /// event it produced.
+    async fn bind_and_settle(script: Answers, max_wait: &str) -> EventRecord {
+        let (reg, _d) = registry_with(script, vec![], max_wait).await;
+        let mut sub = reg.broker.subscribe(EventFilter::default());
+        let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
+        reg.bind_on("t", "test", vmac, &[], true).await.unwrap();
+        loop {
+            let e = tokio::time::timeout(Duration::from_secs(10), sub.next())
+                .await
+                .unwrap()
+                .unwrap();
+            if e.message.starts_with("move-settle") {
+                return (*e).clone();
+            }
+        }
+    }
+
     #[tokio::test]
     async fn waits_until_no_other_vtep_announces_the_vmac() {
         let mut script = announced(3);
         script.push(Ok(v1::MacAnnouncers::default()));
-        let (reg, _d) = registry_with(script, vec![], "2s").await;
-        let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
-        assert_eq!(
-            reg.settle("t", "test", vmac).await,
-            Settled::Evidence { polls: 4 }
-        );
+        let e = bind_and_settle(script, "2s").await;
+        assert_eq!(e.message, "move-settled");
+        assert_eq!(e.fields["polls"], "4");
+        assert_eq!(e.fields["instance"], "t");
     }
 
     #[tokio::test]
     async fn gives_up_after_max_wait_and_names_the_vteps() {
-        let (reg, _d) = registry_with(vec![], vec![], "300ms").await;
-        let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
         let t = std::time::Instant::now();
-        let out = reg.settle("t", "test", vmac).await;
-        assert_eq!(
-            out,
-            Settled::TimedOut {
-                vteps: vec!["192.0.2.9".into()]
-            }
-        );
+        let e = bind_and_settle(vec![], "300ms").await;
+        assert_eq!(e.message, "move-settle-timeout");
+        assert_eq!(e.fields["vteps"], "192.0.2.9");
         // Bounded (generously; not an assertion about speed).
         assert!(t.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]
-    async fn unimplemented_means_no_evidence() {
-        let (reg, _d) = registry_with(
-            vec![Err(Status::unimplemented("GetMacAnnouncers"))],
-            vec![],
-            "2s",
-        )
-        .await;
-        let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
-        assert!(matches!(
-            reg.settle("t", "test", vmac).await,
-            Settled::NoEvidence(e) if e.contains("Unimplemented")
-        ));
+    async fn a_max_wait_longer_than_member_timeout_does_not_cut_the_bind() {
+        // member-timeout is 500 ms here; the wait runs its full 1.5 s.
+        let e = bind_and_settle(vec![], "1500ms").await;
+        assert_eq!(e.message, "move-settle-timeout");
+        let waited: f64 = e.fields["waited-ms"].parse().unwrap();
+        assert!(waited >= 1400.0, "{waited}");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_bird_means_no_evidence() {
+        let e = bind_and_settle(vec![Err(Status::unavailable("bird down"))], "2s").await;
+        assert_eq!(e.message, "move-settle-no-evidence");
+        assert!(e.fields["error"].contains("bird down"), "{:?}", e.fields);
     }
 }

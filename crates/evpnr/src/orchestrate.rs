@@ -320,32 +320,41 @@ impl Registry {
             return Ok(false);
         };
         // Resync-driven binds also wait for evidence that no other VTEP
-        // announces the vMAC (one poll when the fabric is already clean).
-        self.settle(id, group, vmac).await;
-        self.bind_on(id, group, vmac, &addresses).await?;
+        // announces the vMAC (one look when the fabric is already clean).
+        self.bind_on(id, group, vmac, &addresses, true).await?;
         Ok(true)
     }
 
     /// Send the bind (the caller has recorded `id` as a holder already).
+    /// With `settle`, the member first waits for evidence that no other VTEP
+    /// announces the vMAC (`move.*` settings), in the same round trip.
     pub async fn bind_on(
         &self,
         id: &str,
         group: &str,
         vmac: Mac,
         addresses: &[IpNet],
+        settle: bool,
     ) -> Result<(), Error> {
+        let policy = settle.then(|| self.cfg().move_.policy());
         let req = v1::HostBindGroupBviRequest {
             instance_id: String::new(),
             slug: group.to_string(),
             group_id: group.to_string(),
             vmac: vmac.to_string(),
             addresses: addresses.iter().map(prefix_to_proto).collect(),
+            settle: policy.map(|p| p.to_proto()),
         };
-        self.call(id, "BindGroupBVI", |mut c| async move {
-            c.bind_group_bvi(req).await
-        })
-        .await
-        .map_err(|s| member_err(id, "BindGroupBVI", &s))?;
+        let extra = policy.map(|p| p.max_wait).unwrap_or_default();
+        let bvi = self
+            .call_longer(id, "BindGroupBVI", extra, |mut c| async move {
+                c.bind_group_bvi(req).await
+            })
+            .await
+            .map_err(|s| member_err(id, "BindGroupBVI", &s))?;
+        if settle {
+            self.settled(id, group, bvi.settle.as_ref());
+        }
         let mac = vmac.to_string();
         self.emit(
             EventKind::Failover,

@@ -163,6 +163,24 @@ impl Registry {
         Ok(out)
     }
 
+    /// Write the state in effect to disk, on a blocking thread (so an
+    /// fsync never stalls a runtime worker). Used after
+    /// [`Registry::mutate_mem`] when the change must be durable before it
+    /// is acknowledged but may run concurrently with other work.
+    pub async fn persist(self: &Arc<Self>) -> Result<(), Error> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _w = me.writer.lock().unwrap_or_else(|e| e.into_inner());
+            let st = me.lock().state.clone();
+            me.store.save(&st).map_err(|e| {
+                tracing::error!(error = %e, path = %me.store.path().display(), "state-save-failed");
+                Error::Unavailable(format!("cannot persist the registry state: {e}"))
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("state writer: {e}")))?
+    }
+
     /// Change the state in memory only; it reaches the disk with the next
     /// [`Registry::mutate`]. For changes that are safe to lose in a crash:
     /// the in-memory intent of a move (a crash before the move persists its

@@ -1,6 +1,7 @@
-//! Test support: a scripted in-process Evpnd (GetMacAnnouncers answers from
-//! a queue, WatchEvents streams given events, everything else
-//! UNIMPLEMENTED) and a registry wired to it.
+//! Test support: a scripted in-process Evpnd (BindGroupBVI runs the real
+//! evidence wait over answers from a queue, as GetMacAnnouncers does;
+//! WatchEvents streams given events; everything else UNIMPLEMENTED) and a
+//! registry wired to it.
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex},
@@ -8,7 +9,12 @@ use std::{
 
 use clap::Parser;
 use evpn_api::v1::{self, evpnd_server::Evpnd};
-use evpn_daemon::{events::EventBroker, impl_with_unimplemented, watch};
+use evpn_daemon::{
+    events::EventBroker,
+    impl_with_unimplemented,
+    settle::{SettlePolicy, wait_for_evidence},
+    watch,
+};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -34,7 +40,6 @@ impl Evpnd for Scripted {
         get_bvi(v1::EvpnRef) -> v1::Bvi = "GetBVI";
         replace_bvi(v1::ReplaceBviRequest) -> v1::Bvi = "ReplaceBVI";
         delete_bvi(v1::EvpnRef) -> v1::Empty = "DeleteBVI";
-        bind_group_bvi(v1::HostBindGroupBviRequest) -> v1::Bvi = "BindGroupBVI";
         release_group_bvi(v1::HostReleaseGroupBviRequest) -> v1::Bvi = "ReleaseGroupBVI";
         get_vpp_info(v1::InstanceRef) -> v1::VppInfo = "GetVPPInfo";
         get_bird_info(v1::InstanceRef) -> v1::BirdInfo = "GetBirdInfo";
@@ -45,15 +50,36 @@ impl Evpnd for Scripted {
         &self,
         _req: Request<v1::GetMacAnnouncersRequest>,
     ) -> Result<Response<v1::MacAnnouncers>, Status> {
-        let next = self.answers.lock().unwrap().pop_front();
-        match next {
-            Some(a) => a.map(Response::new),
-            // Script exhausted: still announced.
-            None => Ok(Response::new(v1::MacAnnouncers {
-                vteps: vec!["192.0.2.9".into()],
-                local: false,
-            })),
-        }
+        self.next_answer().map(Response::new)
+    }
+
+    async fn bind_group_bvi(
+        &self,
+        req: Request<v1::HostBindGroupBviRequest>,
+    ) -> Result<Response<v1::Bvi>, Status> {
+        let r = req.into_inner();
+        let settle = match &r.settle {
+            Some(w) => {
+                let p = SettlePolicy::from_proto(w)?;
+                let o = wait_for_evidence(p, || {
+                    let a = self
+                        .next_answer()
+                        .map(|a| a.vteps)
+                        .map_err(|s| format!("{:?}: {}", s.code(), s.message()));
+                    std::future::ready(a)
+                })
+                .await;
+                Some(o.to_proto())
+            }
+            None => None,
+        };
+        Ok(Response::new(v1::Bvi {
+            slug: r.slug,
+            mac: r.vmac,
+            group_id: r.group_id,
+            settle,
+            ..Default::default()
+        }))
     }
 
     type WatchEventsStream = watch::EventStream;
@@ -75,8 +101,22 @@ impl Evpnd for Scripted {
 }
 }
 
+impl Scripted {
+    /// The next scripted announcers; when the script is exhausted the vMAC
+    /// is still announced by 192.0.2.9.
+    fn next_answer(&self) -> Result<v1::MacAnnouncers, Status> {
+        let next = self.answers.lock().unwrap().pop_front();
+        next.unwrap_or_else(|| {
+            Ok(v1::MacAnnouncers {
+                vteps: vec!["192.0.2.9".into()],
+                local: false,
+            })
+        })
+    }
+}
+
 /// Serve a scripted Evpnd on 127.0.0.1:0 and return a registry (max-wait
-/// `max_wait`) with it attached as member "t" (ready).
+/// `max_wait`, member-timeout 500 ms) with it attached as member "t" (ready).
 pub async fn registry_with(
     answers: Answers,
     events: Vec<v1::Event>,
@@ -108,6 +148,8 @@ pub async fn registry_unattached(
         .unwrap()
         .cfg;
     cfg.move_.max_wait = max_wait.parse().unwrap();
+    // Short, so that tests can show a longer evidence wait is not cut.
+    cfg.member_timeout = "500ms".parse().unwrap();
     let (tx, rx) = tokio::sync::watch::channel(Arc::new(cfg));
     // Keep the channel open for the test's lifetime.
     std::mem::forget(tx);

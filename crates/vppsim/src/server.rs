@@ -217,18 +217,54 @@ async fn handle(sh: &Shared, conn: &mut Conn, body: &[u8]) -> Action {
     dispatch(&cx, &name, body)
 }
 
+/// A one-shot timerfd that owns its descriptor (so registering it with the
+/// reactor is I/O-safe: the descriptor lives exactly as long as the
+/// registration).
+struct Timer(nix::sys::timerfd::TimerFd);
+
+impl std::os::fd::AsRawFd for Timer {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
 /// Sleep for `d` with sub-millisecond precision: tokio's timer rounds up to
-/// its 1 ms tick (a 1 ms latency fault would cost 1-2 ms), so sleep on the
-/// timer until about 1 ms before the deadline and yield until it.
+/// its 1 ms tick (a 1 ms latency fault would cost 1-2 ms), so the wait is a
+/// one-shot timerfd (a high-resolution kernel timer) awaited through the
+/// reactor: no thread hand-off and no spinning, which would steal a core from
+/// the daemons under test on a small machine.
 async fn precise_sleep(d: std::time::Duration) {
-    let deadline = std::time::Instant::now() + d;
-    let coarse = d.saturating_sub(std::time::Duration::from_millis(2));
-    if !coarse.is_zero() {
-        tokio::time::sleep(coarse).await;
+    use nix::sys::{
+        time::TimeSpec,
+        timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags},
+    };
+    let deadline = tokio::time::Instant::now() + d;
+    let armed = TimerFd::new(
+        ClockId::CLOCK_MONOTONIC,
+        TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+    )
+    .and_then(|t| {
+        t.set(
+            Expiration::OneShot(TimeSpec::from_duration(d)),
+            TimerSetTimeFlags::empty(),
+        )?;
+        Ok(Timer(t))
+    })
+    .map_err(std::io::Error::from);
+    // `AsyncFd::new` is deprecated because it cannot check that the value
+    // owns its descriptor; `Timer` does (see above).
+    #[allow(deprecated)]
+    let armed = armed.and_then(tokio::io::unix::AsyncFd::new);
+    match armed {
+        Ok(fd) => {
+            if fd.readable().await.is_ok() {
+                return;
+            }
+        }
+        Err(e) => debug!(error = %e, "timerfd unavailable, using the coarse timer"),
     }
-    while std::time::Instant::now() < deadline {
-        tokio::task::yield_now().await;
-    }
+    tokio::time::sleep_until(deadline).await;
 }
 
 fn handshake(sh: &Shared, conn: &mut Conn, body: &[u8]) {
