@@ -45,6 +45,7 @@ struct Row {
     latency_ms: u64,
     mode: Mode,
     p50: f64,
+    p90: f64,
     p99: f64,
     max: f64,
     calls: f64,
@@ -156,6 +157,7 @@ async fn run(latency_ms: u64, moves: usize) -> Option<Vec<Row>> {
             latency_ms,
             mode,
             p50: pct(&ms, 0.5),
+            p90: pct(&ms, 0.9),
             p99: pct(&ms, 0.99),
             max: ms[ms.len() - 1],
             calls: calls as f64 / moves as f64,
@@ -193,12 +195,13 @@ async fn main() {
         for r in &rows {
             let vpp = r.calls * r.latency_ms as f64;
             println!(
-                "move latency, VPP calls at {} ms, {}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
+                "move latency, VPP calls at {} ms, {}: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
                  ({} moves, {:.0} state-changing VPP calls per move = {:.0} ms of VPP; \
                  p99 above that: {:.2} ms)",
                 r.latency_ms,
                 r.mode.name(),
                 r.p50,
+                r.p90,
                 r.p99,
                 r.max,
                 moves + moves % 2,
