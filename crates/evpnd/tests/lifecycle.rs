@@ -156,10 +156,29 @@ async fn every_rpc_against_vppsim_and_real_bird() {
         "{ch:?}"
     );
 
-    // Bind: MAC -> link-local -> addresses last; then GARP/NA.
+    // Bind after the evidence wait (real BIRD: no other VTEP announces the
+    // vMAC, so one look): MAC and link-local -> addresses last; then GARP/NA.
     h.sim.clear_journal();
-    let b = c.bind_group_bvi(bind_req()).await.unwrap().into_inner();
+    let settle = evpn_daemon::settle::SettlePolicy {
+        min_settle: Duration::ZERO,
+        max_wait: Duration::from_secs(2),
+        poll_interval: Duration::from_millis(1),
+    };
+    let b = c
+        .bind_group_bvi(v1::HostBindGroupBviRequest {
+            settle: Some(settle.to_proto()),
+            ..bind_req()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((b.mac.as_str(), b.role()), (VMAC, v1::bvi::Role::Primary));
+    let o = b.settle.expect("the answer reports the wait");
+    assert_eq!(
+        (o.result(), o.polls),
+        (v1::settle_outcome::Result::Evidence, 1),
+        "{o:?}"
+    );
     let ch = h.changes();
     assert_eq!(
         ch,
@@ -189,9 +208,11 @@ async fn every_rpc_against_vppsim_and_real_bird() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(arpings, 4, "two rounds of GARP + NA");
-    // Idempotent: the same bind changes nothing.
+    // Idempotent: the same bind changes nothing (and, not asked, reports no
+    // wait).
     h.sim.clear_journal();
-    c.bind_group_bvi(bind_req()).await.unwrap();
+    let again = c.bind_group_bvi(bind_req()).await.unwrap().into_inner();
+    assert_eq!(again.settle, None);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(h.sim.journal().is_empty(), "{:?}", h.sim.journal());
     // Metrics: VPP calls by message and result, eVPN count, BVI role, readiness.
@@ -500,6 +521,23 @@ async fn bad_input_is_rejected_naming_the_field_and_changes_nothing() {
                 .await
                 .unwrap_err(),
             "vni",
+        ),
+        (
+            c.bind_group_bvi(v1::HostBindGroupBviRequest {
+                settle: Some(v1::SettleWait {
+                    max_wait: None,
+                    ..evpn_daemon::settle::SettlePolicy {
+                        min_settle: Duration::ZERO,
+                        max_wait: Duration::from_secs(1),
+                        poll_interval: Duration::from_millis(1),
+                    }
+                    .to_proto()
+                }),
+                ..bind_req()
+            })
+            .await
+            .unwrap_err(),
+            "settle.max_wait",
         ),
         (
             c.bind_group_bvi(v1::HostBindGroupBviRequest {
