@@ -131,6 +131,9 @@ async fn serve_conn(sh: Arc<Shared>, stream: UnixStream) {
     };
     let mut buf = BytesMut::with_capacity(4096);
     let mut killed = false;
+    // When the message being handled is done: VPP starts a message that was
+    // already queued right then, not when it gets round to looking again.
+    let mut busy_until = tokio::time::Instant::now();
     'outer: loop {
         tokio::select! {
             r = rd.read_buf(&mut buf) => match r {
@@ -139,6 +142,7 @@ async fn serve_conn(sh: Arc<Shared>, stream: UnixStream) {
             },
             _ = kill.recv() => { killed = true; break; }
         }
+        let arrived = tokio::time::Instant::now();
         let frames = match split_frames(&mut buf) {
             Ok(f) => f,
             Err(e) => {
@@ -148,7 +152,7 @@ async fn serve_conn(sh: Arc<Shared>, stream: UnixStream) {
         };
         for body in frames {
             let act = tokio::select! {
-                a = handle(&sh, &mut conn, &body) => a,
+                a = handle(&sh, &mut conn, &body, arrived.max(busy_until), &mut busy_until) => a,
                 _ = kill.recv() => { killed = true; break 'outer; }
             };
             if let Action::Close = act {
@@ -172,7 +176,16 @@ async fn serve_conn(sh: Arc<Shared>, stream: UnixStream) {
     }
 }
 
-async fn handle(sh: &Shared, conn: &mut Conn, body: &[u8]) -> Action {
+/// Handle one message that VPP starts on at `start` (its arrival, or when
+/// the message before it was done); a latency fault makes it done at
+/// `start + latency`, recorded in `done`.
+async fn handle(
+    sh: &Shared,
+    conn: &mut Conn,
+    body: &[u8],
+    start: tokio::time::Instant,
+    done: &mut tokio::time::Instant,
+) -> Action {
     let Some(id) = msgs::body_msg_id(body) else {
         return Action::Continue;
     };
@@ -195,7 +208,8 @@ async fn handle(sh: &Shared, conn: &mut Conn, body: &[u8]) -> Action {
     }
     let delay = sh.faults.lock().ok().and_then(|f| f.latency_for(&name));
     if let Some(d) = delay {
-        precise_sleep(d).await;
+        *done = start + d;
+        precise_sleep_until(*done).await;
     }
     let verdict = sh
         .faults
@@ -229,17 +243,20 @@ impl std::os::fd::AsRawFd for Timer {
     }
 }
 
-/// Sleep for `d` with sub-millisecond precision: tokio's timer rounds up to
+/// Sleep until `deadline` with sub-millisecond precision: tokio's timer rounds up to
 /// its 1 ms tick (a 1 ms latency fault would cost 1-2 ms), so the wait is a
 /// one-shot timerfd (a high-resolution kernel timer) awaited through the
 /// reactor: no thread hand-off and no spinning, which would steal a core from
 /// the daemons under test on a small machine.
-async fn precise_sleep(d: std::time::Duration) {
+async fn precise_sleep_until(deadline: tokio::time::Instant) {
     use nix::sys::{
         time::TimeSpec,
         timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags},
     };
-    let deadline = tokio::time::Instant::now() + d;
+    let d = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if d.is_zero() {
+        return;
+    }
     let armed = TimerFd::new(
         ClockId::CLOCK_MONOTONIC,
         TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
