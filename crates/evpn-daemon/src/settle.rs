@@ -129,22 +129,29 @@ impl SettlePolicy {
             max_wait: duration_in("settle.max_wait", w.max_wait.as_ref())?,
             poll_interval: duration_in("settle.poll_interval", w.poll_interval.as_ref())?,
         };
-        if p.max_wait.is_zero() || p.max_wait > MAX_WAIT_LIMIT {
-            return Err(bad(
+        p.check().map_err(|(field, reason)| bad(field, reason))?;
+        Ok(p)
+    }
+
+    /// The rules every policy follows, as (offending field, reason); the
+    /// field is named as in the proto (`max_wait`), callers add their prefix.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.max_wait.is_zero() || self.max_wait > MAX_WAIT_LIMIT {
+            return Err((
                 "max_wait",
                 format!("must be more than 0 and at most {MAX_WAIT_LIMIT:?}"),
             ));
         }
-        if p.poll_interval.is_zero() || p.poll_interval > p.max_wait {
-            return Err(bad(
+        if self.poll_interval.is_zero() || self.poll_interval > self.max_wait {
+            return Err((
                 "poll_interval",
                 "must be more than 0 and at most max_wait".into(),
             ));
         }
-        if p.min_settle > p.max_wait {
-            return Err(bad("min_settle", "must be at most max_wait".into()));
+        if self.min_settle > self.max_wait {
+            return Err(("min_settle", "must be at most max_wait".into()));
         }
-        Ok(p)
+        Ok(())
     }
 
     /// The request field `settle`.

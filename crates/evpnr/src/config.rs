@@ -7,7 +7,7 @@ use evpn_daemon::{
     config::{self, ConfigError, SemanticError, Validate},
     duration::HumanDuration,
     runner::{CommonSettings, Loaded},
-    settle::{MAX_WAIT_LIMIT, SettlePolicy},
+    settle::SettlePolicy,
 };
 use serde::{Deserialize, Serialize};
 
@@ -128,28 +128,10 @@ impl Validate for Config {
                 "must be greater than 0",
             ));
         }
-        if self.move_.max_wait.0 < self.move_.min_settle.0 {
-            return Err(SemanticError::new(
-                "evpnr.move.max-wait",
-                format!(
-                    "{} is shorter than move.min-settle {}",
-                    self.move_.max_wait, self.move_.min_settle
-                ),
-            ));
-        }
-        if self.move_.max_wait.0.is_zero() || self.move_.max_wait.0 > MAX_WAIT_LIMIT {
-            return Err(SemanticError::new(
-                "evpnr.move.max-wait",
-                format!("must be greater than 0 and at most {MAX_WAIT_LIMIT:?}"),
-            ));
-        }
-        if self.move_.poll_interval.0.is_zero()
-            || self.move_.poll_interval.0 > self.move_.max_wait.0
-        {
-            return Err(SemanticError::new(
-                "evpnr.move.poll-interval",
-                "must be greater than 0 and at most move.max-wait",
-            ));
+        if let Err((field, reason)) = self.move_.policy().check() {
+            let field = format!("evpnr.move.{}", field.replace('_', "-"));
+            let reason = reason.replace("max_wait", "move.max-wait");
+            return Err(SemanticError::new(field, reason));
         }
         Ok(())
     }

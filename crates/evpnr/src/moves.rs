@@ -21,23 +21,16 @@ impl Registry {
     /// `move-settled`, `move-settle-timeout` or `move-settle-no-evidence`
     /// event).
     pub fn settled(&self, target: &str, group: &str, outcome: Option<&v1::SettleOutcome>) {
-        let Some(o) = outcome.and_then(SettleOutcome::from_proto) else {
-            self.emit(
-                EventKind::Failover,
-                EventLevel::Warn,
-                "move-settle-no-evidence",
-                &[
-                    ("group", group),
-                    ("instance", target),
-                    (
-                        "error",
-                        "the member did not report an evidence wait (an evpnd older than evpnr?)",
-                    ),
-                    ("waited-ms", "0"),
-                ],
-            );
-            return;
-        };
+        let o = outcome
+            .and_then(SettleOutcome::from_proto)
+            .unwrap_or(SettleOutcome {
+                settled: Settled::NoEvidence(
+                    "the member did not report an evidence wait (an evpnd older than evpnr?)"
+                        .into(),
+                ),
+                polls: 0,
+                waited: std::time::Duration::ZERO,
+            });
         let waited = format!("{:.3}", o.waited.as_secs_f64() * 1e3);
         let polls = o.polls.to_string();
         match &o.settled {

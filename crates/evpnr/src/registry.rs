@@ -152,15 +152,21 @@ impl Registry {
         let mut next = self.lock().state.clone();
         let out = f(&mut next)?;
         if next != self.lock().state {
-            self.store.save(&next).map_err(|e| {
-                tracing::error!(error = %e, path = %self.store.path().display(), "state-save-failed");
-                Error::Unavailable(format!("cannot persist the registry state: {e}"))
-            })?;
+            self.save(&next)?;
             let mut g = self.lock();
             g.state = next;
             self.refresh_gauges(&g);
         }
         Ok(out)
+    }
+
+    /// Write `st` to disk (the caller holds `writer`); a failure is logged
+    /// and is UNAVAILABLE.
+    fn save(&self, st: &State) -> Result<(), Error> {
+        self.store.save(st).map_err(|e| {
+            tracing::error!(error = %e, path = %self.store.path().display(), "state-save-failed");
+            Error::Unavailable(format!("cannot persist the registry state: {e}"))
+        })
     }
 
     /// Write the state in effect to disk, on a blocking thread (so an
@@ -172,10 +178,7 @@ impl Registry {
         tokio::task::spawn_blocking(move || {
             let _w = me.writer.lock().unwrap_or_else(|e| e.into_inner());
             let st = me.lock().state.clone();
-            me.store.save(&st).map_err(|e| {
-                tracing::error!(error = %e, path = %me.store.path().display(), "state-save-failed");
-                Error::Unavailable(format!("cannot persist the registry state: {e}"))
-            })
+            me.save(&st)
         })
         .await
         .map_err(|e| Error::Internal(format!("state writer: {e}")))?
