@@ -479,7 +479,7 @@ impl Manager {
         err
     }
 
-    /// BindGroupBVI: MAC and link-local → BIRD → addresses last → announce.
+    /// BindGroupBVI: MAC → BIRD → link-local → addresses last → announce.
     /// Idempotent; a bound BVI with other addresses gets exactly the diff.
     pub async fn bind(
         &self,
@@ -512,27 +512,28 @@ impl Manager {
         let steps = async {
             if b.binding.is_some() && old_mac != vmac {
                 // A different vMAC: release the old identity first (addresses first).
-                together(old_addrs.iter().map(|a| self.dp.del_address(&r, *a))).await?;
+                for a in &old_addrs {
+                    self.dp.del_address(&r, *a).await?;
+                }
             }
             if old_mac != vmac {
-                let (m, l) = futures::join!(
-                    self.dp.set_mac(&r, vmac),
-                    self.dp.set_link_local(&r, vmac.link_local())
-                );
-                m.and(l)?;
+                self.dp.set_mac(&r, vmac).await?;
                 if let Err(err) = self.bird.notify_mac(slug).await {
                     tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
                 }
+                self.dp.set_link_local(&r, vmac.link_local()).await?;
             }
             let keep: Vec<IpNet> = if old_mac == vmac {
                 old_addrs.clone()
             } else {
                 Vec::new()
             };
-            let stale = keep.iter().filter(|a| !addrs.contains(a));
-            together(stale.map(|a| self.dp.del_address(&r, *a))).await?;
-            let new = addrs.iter().filter(|a| !keep.contains(a));
-            together(new.map(|a| self.dp.add_address(&r, *a))).await?;
+            for a in keep.iter().filter(|a| !addrs.contains(a)) {
+                self.dp.del_address(&r, *a).await?;
+            }
+            for a in addrs.iter().filter(|a| !keep.contains(a)) {
+                self.dp.add_address(&r, *a).await?;
+            }
             Ok::<(), Error>(())
         };
         if let Err(err) = steps.await {
@@ -610,8 +611,7 @@ impl Manager {
         });
     }
 
-    /// ReleaseGroupBVI: addresses first → MAC and link-local → BIRD.
-    /// Idempotent.
+    /// ReleaseGroupBVI: addresses first → MAC → link-local → BIRD. Idempotent.
     pub async fn release(&self, slug: &str, group: &str) -> Result<Evpn, Error> {
         let mut st = self.lock().await;
         self.release_locked(&mut st, slug, group).await?;
@@ -634,12 +634,13 @@ impl Manager {
         self.bump_announce(slug);
         let r = ref_of(&e);
         let steps = async {
-            together(bind.addresses.iter().map(|a| self.dp.del_address(&r, *a))).await?;
-            let (m, l) = futures::join!(
-                self.dp.set_mac(&r, b.instance_mac),
-                self.dp.set_link_local(&r, b.instance_mac.link_local())
-            );
-            m.and(l)?;
+            for a in &bind.addresses {
+                self.dp.del_address(&r, *a).await?;
+            }
+            self.dp.set_mac(&r, b.instance_mac).await?;
+            self.dp
+                .set_link_local(&r, b.instance_mac.link_local())
+                .await?;
             if let Err(err) = self.bird.notify_mac(slug).await {
                 tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
             }
@@ -669,20 +670,4 @@ impl Manager {
         );
         Ok(())
     }
-}
-
-/// Run independent dataplane writes of one step together and wait for all of
-/// them; the first error, if any. On VPP they are pipelined on the API socket
-/// (VPP still executes them one after the other, in the order sent): the
-/// step costs one round trip instead of one per write. Steps that must be
-/// ordered (addresses after the MAC on a bind, before it on a release) are
-/// separate calls.
-async fn together<F>(writes: impl IntoIterator<Item = F>) -> Result<(), Error>
-where
-    F: std::future::Future<Output = Result<(), Error>>,
-{
-    futures::future::join_all(writes)
-        .await
-        .into_iter()
-        .collect()
 }
