@@ -6,6 +6,7 @@
 //! BIRD; the daemons bring their own config structs and services.
 pub mod build;
 pub mod config;
+pub mod detach;
 pub mod duration;
 pub mod events;
 pub mod grpc_metrics;

@@ -1,6 +1,8 @@
 //! The Evpnd gRPC service: validate at the edge, convert, delegate to the
 //! manager. Reads come from the manager's snapshot and never wait for a
-//! write; BIRD state in reads is bounded by a short timeout.
+//! write; BIRD state in reads is bounded by a short timeout. Writes run
+//! through `detach::to_completion`: a caller that disconnects or times out
+//! (evpnr killed mid-move, a member deadline) never stops one half way.
 use std::{
     sync::{
         Arc,
@@ -11,6 +13,7 @@ use std::{
 
 use evpn_api::v1::{self, evpnd_server::Evpnd};
 use evpn_daemon::{
+    detach::to_completion,
     events::EventBroker,
     metrics::CommonMetrics,
     settle::{SettlePolicy, wait_for_evidence},
@@ -98,7 +101,8 @@ impl Evpnd for EvpndService {
         let r = req.into_inner();
         self.check_instance(&r.instance_id)?;
         let n = convert::new_evpn(&self.cfg, &r)?;
-        let e = self.mgr.create_evpn(n).await?;
+        let mgr = self.mgr.clone();
+        let e = to_completion(async move { mgr.create_evpn(n).await }).await?;
         ok(evpn_out(&e))
     }
 
@@ -139,7 +143,8 @@ impl Evpnd for EvpndService {
         let r = req.into_inner();
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
-        let e = self.mgr.set_enabled(&r.slug, r.enabled).await?;
+        let mgr = self.mgr.clone();
+        let e = to_completion(async move { mgr.set_enabled(&r.slug, r.enabled).await }).await?;
         ok(evpn_out(&e))
     }
 
@@ -150,7 +155,8 @@ impl Evpnd for EvpndService {
         let r = req.into_inner();
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
-        self.mgr.delete_evpn(&r.slug).await?;
+        let mgr = self.mgr.clone();
+        to_completion(async move { mgr.delete_evpn(&r.slug).await }).await?;
         ok(v1::Empty {})
     }
 
@@ -163,7 +169,8 @@ impl Evpnd for EvpndService {
         validate_slug("slug", &r.slug)?;
         let mac = convert::opt_mac("mac", &r.mac)?;
         let mtu = convert::opt_mtu("mtu", r.mtu)?;
-        let e = self.mgr.create_bvi(&r.slug, mac, mtu).await?;
+        let mgr = self.mgr.clone();
+        let e = to_completion(async move { mgr.create_bvi(&r.slug, mac, mtu).await }).await?;
         ok(self.bvi(&e)?)
     }
 
@@ -199,7 +206,8 @@ impl Evpnd for EvpndService {
         validate_slug("slug", &r.slug)?;
         let mac = convert::opt_mac("mac", &r.mac)?;
         let mtu = convert::opt_mtu("mtu", r.mtu)?;
-        let e = self.mgr.replace_bvi(&r.slug, mac, mtu).await?;
+        let mgr = self.mgr.clone();
+        let e = to_completion(async move { mgr.replace_bvi(&r.slug, mac, mtu).await }).await?;
         ok(self.bvi(&e)?)
     }
 
@@ -207,7 +215,8 @@ impl Evpnd for EvpndService {
         let r = req.into_inner();
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
-        self.mgr.delete_bvi(&r.slug).await?;
+        let mgr = self.mgr.clone();
+        to_completion(async move { mgr.delete_bvi(&r.slug).await }).await?;
         ok(v1::Empty {})
     }
 
@@ -244,7 +253,11 @@ impl Evpnd for EvpndService {
             }
             None => None,
         };
-        let e = self.mgr.bind(&r.slug, &r.group_id, vmac, addrs).await?;
+        // From here on the bind runs to the end even if the caller goes away
+        // (see evpn_daemon::detach); the wait above may be abandoned freely.
+        let mgr = self.mgr.clone();
+        let (slug, group) = (r.slug.clone(), r.group_id.clone());
+        let e = to_completion(async move { mgr.bind(&slug, &group, vmac, addrs).await }).await?;
         let mut b = self.bvi(&e)?;
         b.settle = outcome.map(|o| o.to_proto());
         ok(b)
@@ -260,7 +273,8 @@ impl Evpnd for EvpndService {
         if !r.group_id.is_empty() {
             validate_slug("group_id", &r.group_id)?;
         }
-        let e = self.mgr.release(&r.slug, &r.group_id).await?;
+        let mgr = self.mgr.clone();
+        let e = to_completion(async move { mgr.release(&r.slug, &r.group_id).await }).await?;
         ok(self.bvi(&e)?)
     }
 

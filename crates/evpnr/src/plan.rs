@@ -19,6 +19,11 @@ pub struct Desired {
     /// The member's per-host BVI MAC in this group.
     pub bvi_mac: Mac,
     pub role: WantedRole,
+    /// The registry still counts the member as a possible holder of the
+    /// vMAC although it should not hold it (a move that never reached its
+    /// bind, a release that timed out). Only a confirmed release clears
+    /// that, and it may be what keeps the primary blocked.
+    pub recorded_holder: bool,
 }
 
 impl Desired {
@@ -32,6 +37,7 @@ impl Desired {
             mtu: group.mtu,
             bvi_mac: group.bvi_mac(member),
             role: group.wanted_role(member),
+            recorded_holder: group.holders.contains(member),
         }
     }
 }
@@ -107,7 +113,12 @@ fn role_action(d: &Desired, b: &ActualBvi) -> Option<Action> {
         }
         WantedRole::Candidate => {
             let holds = b.primary || !b.addresses.is_empty() || b.mac != b.instance_mac;
-            holds.then(|| Action::Release {
+            // A release also when the BVI looks clean but the registry still
+            // records the member as a holder: the release goes through the
+            // member's write path (after any write still running there), is
+            // a no-op in VPP when nothing is bound, and its confirmation is
+            // what lets the registry forget the holder and unblock the primary.
+            (holds || d.recorded_holder).then(|| Action::Release {
                 group: d.group.clone(),
             })
         }
@@ -181,6 +192,7 @@ mod tests {
             mtu: 1500,
             bvi_mac: mac("02:00:00:00:00:01"),
             role,
+            recorded_holder: false,
         }
     }
 
@@ -301,6 +313,16 @@ mod tests {
         let d = [desired("test", WantedRole::Candidate)];
         assert_eq!(
             plan(&d, &e, &[bvi("test", true)]),
+            vec![Action::Release {
+                group: "test".into()
+            }]
+        );
+        // Clean BVI but still a recorded holder: release (confirms it).
+        let mut d = [desired("test", WantedRole::Candidate)];
+        assert_eq!(plan(&d, &e, &[bvi("test", false)]), vec![]);
+        d[0].recorded_holder = true;
+        assert_eq!(
+            plan(&d, &e, &[bvi("test", false)]),
             vec![Action::Release {
                 group: "test".into()
             }]

@@ -1,11 +1,13 @@
 //! The Evpnr gRPC service: thin. Requests are validated and converted to
 //! domain values here, handed to the registry, and answers converted back.
 //! Every error goes through the one `evpn_model::Error` → status mapping;
-//! pass-through reads forward the member's own status.
+//! pass-through reads forward the member's own status. Every orchestrating
+//! write runs through `detach::to_completion`: a client that disconnects or
+//! times out never cuts a move or a member's configuration half way.
 use std::sync::Arc;
 
 use evpn_api::v1::{self, evpnr_server::Evpnr};
-use evpn_daemon::{metrics::CommonMetrics, watch};
+use evpn_daemon::{detach::to_completion, metrics::CommonMetrics, watch};
 use evpn_model::{
     Error, Mac, error::Object, validate_instance_id, validate_mtu, validate_slug, validate_vni,
 };
@@ -144,7 +146,8 @@ impl Evpnr for EvpnrService {
     async fn delete_instance(&self, req: Request<v1::InstanceRef>) -> R<v1::Empty> {
         let id = req.into_inner().instance_id;
         validate_instance_id("instance_id", &id)?;
-        self.reg.delete_instance(&id).await?;
+        let reg = self.reg.clone();
+        to_completion(async move { reg.delete_instance(&id).await }).await?;
         ok(v1::Empty {})
     }
 
@@ -190,7 +193,8 @@ impl Evpnr for EvpnrService {
     async fn delete_group(&self, req: Request<v1::GroupRef>) -> R<v1::Empty> {
         let id = req.into_inner().group_id;
         validate_slug("group_id", &id)?;
-        self.reg.delete_group(&id).await?;
+        let reg = self.reg.clone();
+        to_completion(async move { reg.delete_group(&id).await }).await?;
         ok(v1::Empty {})
     }
 
@@ -198,18 +202,18 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_instance_id("instance_id", &r.instance_id)?;
-        ok(group_to_proto(
-            &self.reg.add_member(&r.group_id, &r.instance_id).await?,
-        ))
+        let reg = self.reg.clone();
+        let g = to_completion(async move { reg.add_member(&r.group_id, &r.instance_id).await });
+        ok(group_to_proto(&g.await?))
     }
 
     async fn remove_group_member(&self, req: Request<v1::GroupMemberRequest>) -> R<v1::Group> {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_instance_id("instance_id", &r.instance_id)?;
-        ok(group_to_proto(
-            &self.reg.remove_member(&r.group_id, &r.instance_id).await?,
-        ))
+        let reg = self.reg.clone();
+        let g = to_completion(async move { reg.remove_member(&r.group_id, &r.instance_id).await });
+        ok(group_to_proto(&g.await?))
     }
 
     async fn create_group_bvi(&self, req: Request<v1::GroupBviRequest>) -> R<v1::Group> {
@@ -221,22 +225,26 @@ impl Evpnr for EvpnrService {
             .enumerate()
             .map(|(i, p)| prefix_from_proto(&format!("addresses[{i}]"), Some(p)))
             .collect::<Result<Vec<_>, _>>()?;
-        ok(group_to_proto(
-            &self.reg.create_bvi(&r.group_id, addrs).await?,
-        ))
+        let reg = self.reg.clone();
+        let g = to_completion(async move { reg.create_bvi(&r.group_id, addrs).await });
+        ok(group_to_proto(&g.await?))
     }
 
     async fn delete_group_bvi(&self, req: Request<v1::GroupRef>) -> R<v1::Group> {
         let id = req.into_inner().group_id;
         validate_slug("group_id", &id)?;
-        ok(group_to_proto(&self.reg.delete_bvi(&id).await?))
+        let reg = self.reg.clone();
+        let g = to_completion(async move { reg.delete_bvi(&id).await });
+        ok(group_to_proto(&g.await?))
     }
 
     async fn set_group_mtu(&self, req: Request<v1::SetGroupMtuRequest>) -> R<v1::Group> {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_mtu("mtu", r.mtu)?;
-        ok(group_to_proto(&self.reg.set_mtu(&r.group_id, r.mtu).await?))
+        let reg = self.reg.clone();
+        let g = to_completion(async move { reg.set_mtu(&r.group_id, r.mtu).await });
+        ok(group_to_proto(&g.await?))
     }
 
     async fn add_group_bvi_address(
@@ -246,9 +254,9 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         let a = prefix_from_proto("address", r.address.as_ref())?;
-        ok(group_to_proto(
-            &self.reg.change_address(&r.group_id, a, true).await?,
-        ))
+        let reg = self.reg.clone();
+        let g = to_completion(async move { reg.change_address(&r.group_id, a, true).await });
+        ok(group_to_proto(&g.await?))
     }
 
     async fn delete_group_bvi_address(
@@ -258,16 +266,17 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         let a = prefix_from_proto("address", r.address.as_ref())?;
-        ok(group_to_proto(
-            &self.reg.change_address(&r.group_id, a, false).await?,
-        ))
+        let reg = self.reg.clone();
+        let g = to_completion(async move { reg.change_address(&r.group_id, a, false).await });
+        ok(group_to_proto(&g.await?))
     }
 
     async fn bind_group_bvi(&self, req: Request<v1::BindGroupBviRequest>) -> R<v1::Empty> {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_instance_id("instance_id", &r.instance_id)?;
-        self.reg.bind_explicit(&r.group_id, &r.instance_id).await?;
+        let reg = self.reg.clone();
+        to_completion(async move { reg.bind_explicit(&r.group_id, &r.instance_id).await }).await?;
         ok(v1::Empty {})
     }
 
@@ -275,8 +284,8 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_instance_id("instance_id", &r.instance_id)?;
-        self.reg
-            .release_explicit(&r.group_id, &r.instance_id)
+        let reg = self.reg.clone();
+        to_completion(async move { reg.release_explicit(&r.group_id, &r.instance_id).await })
             .await?;
         ok(v1::Empty {})
     }
@@ -285,12 +294,10 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_instance_id("instance_id", &r.instance_id)?;
-        ok(group_to_proto(
-            &self
-                .reg
-                .move_bvi(&r.group_id, &r.instance_id, r.force)
-                .await?,
-        ))
+        let reg = self.reg.clone();
+        let g =
+            to_completion(async move { reg.move_bvi(&r.group_id, &r.instance_id, r.force).await });
+        ok(group_to_proto(&g.await?))
     }
 
     async fn list_evpn_instances(&self, req: Request<v1::InstanceRef>) -> R<v1::EvpnInstanceList> {
