@@ -840,3 +840,95 @@ async fn vpp_restart_with_a_registry_does_not_reclaim_the_vmac() {
             .any(|l| l.contains("groupbvi-dropped"))
     );
 }
+
+/// A caller that gives up in the middle of a bind (a client deadline, or
+/// evpnr killed mid-move) must not cut the bind between its VPP steps: the
+/// bind finishes, the record says so, and a release afterwards finds and
+/// undoes all of it (otherwise the vMAC stays in VPP unrecorded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bind_whose_caller_gives_up_still_completes() {
+    let Some(mut h) = Host::new("a_bind_whose_caller_gives_up_still_completes", "r1").await else {
+        return;
+    };
+    h.start_evpnd();
+    let mut c = h.client().await;
+    let evpn = c
+        .create_evpn_instance(create_req("test", 100))
+        .await
+        .unwrap()
+        .into_inner();
+    c.create_bvi(v1::CreateBviRequest {
+        slug: "test".into(),
+        mac: HOST_MAC.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    h.sim.clear_journal();
+    // Every VPP call takes 40 ms; the caller gives up after 60 ms, i.e.
+    // after the MAC change and before the addresses.
+    h.sim.faults().latency("*", Duration::from_millis(40));
+    let mut req = tonic::Request::new(bind_req());
+    req.set_timeout(Duration::from_millis(60));
+    let e = c.bind_group_bvi(req).await.unwrap_err();
+    assert!(
+        matches!(
+            e.code(),
+            tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+        ),
+        "the caller gave up: {e:?}"
+    );
+    let get = || {
+        let mut c = c.clone();
+        async move {
+            c.get_bvi(v1::EvpnRef {
+                slug: "test".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    let mut b = get().await;
+    for _ in 0..100 {
+        if b.role() == v1::bvi::Role::Primary {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        b = get().await;
+    }
+    assert_eq!((b.mac.as_str(), b.role()), (VMAC, v1::bvi::Role::Primary));
+    assert_eq!(
+        h.changes(),
+        vec![
+            "sw_interface_set_mac_address",
+            "sw_interface_ip6_set_link_local_address",
+            "sw_interface_add_del_address",
+            "sw_interface_add_del_address"
+        ],
+        "the whole bind ran"
+    );
+    // The release that follows undoes all of it.
+    h.sim.faults().reset();
+    let r = c
+        .release_group_bvi(v1::HostReleaseGroupBviRequest {
+            slug: "test".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.mac.as_str(), r.role()),
+        (HOST_MAC, v1::bvi::Role::Candidate)
+    );
+    let lo = h
+        .sim
+        .state()
+        .interface_by_name(&format!("loop{}", evpn.bridge_domain_id))
+        .cloned()
+        .unwrap();
+    assert_eq!(lo.mac.to_string(), HOST_MAC);
+    assert!(lo.addresses.is_empty(), "{:?}", lo.addresses);
+}

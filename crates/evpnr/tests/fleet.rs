@@ -820,3 +820,48 @@ async fn random_operations_and_kills_never_make_two_holders() {
     wait_converged(&f, Some(to), &vmac).await;
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 }
+
+/// A move refused because the old primary's release failed (its VPP hung)
+/// leaves the target recorded as a possible holder. The target's resync must
+/// confirm that with a release, or the primary stays blocked for good: live
+/// address changes would be acknowledged and never reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_move_does_not_block_the_primary() {
+    let _s = serial().await;
+    let Some(f) = Fleet::new("refused_move_does_not_block_the_primary", &[A, B]).await else {
+        return;
+    };
+    let mut f = f;
+    f.start_all().await;
+    let vmac = demo_group(&f).await;
+    bind(&f, A).await;
+    wait_converged(&f, Some(A), &vmac).await;
+    // A's release hangs in VPP (evpnd's VPP timeout, 2 s, ends it).
+    f.host(A).sim.faults().hang("sw_interface_set_mac_address");
+    let e = move_to(&f, B, false).await.unwrap_err();
+    f.host(A).sim.faults().reset();
+    assert!(
+        matches!(
+            e.code(),
+            tonic::Code::FailedPrecondition | tonic::Code::DeadlineExceeded
+        ),
+        "{e:?}"
+    );
+    wait_converged(&f, Some(A), &vmac).await;
+    // A live change reaches the primary.
+    f.client()
+        .await
+        .add_group_bvi_address(v1::GroupBviAddAddressRequest {
+            group_id: "test".into(),
+            address: Some(prefix("172.16.0.33", 24)),
+        })
+        .await
+        .unwrap();
+    wait_for("the new address on A", || async {
+        f.bvi(A, "test")
+            .await
+            .is_some_and(|b| b.addresses.len() == 3 && b.role == PRIMARY)
+    })
+    .await;
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+}
