@@ -3,24 +3,76 @@
 //! tonic drops a handler's future when the client disconnects or its
 //! deadline passes. For a write that means stopping between two steps: a
 //! VPP interface that already has the group's vMAC but no addresses, and a
-//! record that never learnt of it. Handlers that change state therefore run
-//! the change as its own task and only *wait* for it; when the caller is
-//! gone, the task still finishes (including its own rollback on failure) and
+//! record that never learnt of it. Handlers that change state therefore wrap
+//! the change in [`to_completion`]: it runs in the handler's task while the
+//! caller waits, and is handed to a task of its own if the handler is dropped
+//! first; either way it finishes (including its own rollback on failure) and
 //! the next operation finds a state the record describes.
-use std::future::Future;
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
 
 use evpn_model::Error;
 
-/// Spawn `op` and wait for it. Dropping the returned future does not cancel
-/// `op`. A panic inside `op` is reported as an internal error.
-pub async fn to_completion<T, F>(op: F) -> Result<T, Error>
+/// Wait for `op`; if the returned future is dropped before `op` is done,
+/// `op` goes on as a task of its own and runs to its end (its result is then
+/// only in its own logs and events).
+///
+/// While the caller waits, `op` is polled in the caller's task: no extra task
+/// and no cross-thread wake-up on the latency path of a bind or a move.
+pub fn to_completion<T, F>(op: F) -> ToCompletion<F>
 where
     F: Future<Output = Result<T, Error>> + Send + 'static,
     T: Send + 'static,
 {
-    match tokio::spawn(op).await {
-        Ok(r) => r,
-        Err(e) => Err(Error::Internal(format!("operation task failed: {e}"))),
+    ToCompletion {
+        op: Some(Box::pin(op)),
+    }
+}
+
+/// The future of [`to_completion`].
+#[must_use = "the operation only runs when awaited"]
+pub struct ToCompletion<F: Future + Send + 'static>
+where
+    F::Output: Send + 'static,
+{
+    op: Option<Pin<Box<F>>>,
+}
+
+impl<F: Future + Send + 'static> Future for ToCompletion<F>
+where
+    F::Output: Send + 'static,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let Some(op) = self.op.as_mut() else {
+            panic!("ToCompletion polled after it completed");
+        };
+        let out = op.as_mut().poll(cx);
+        if out.is_ready() {
+            self.op = None;
+        }
+        out
+    }
+}
+
+impl<F: Future + Send + 'static> Drop for ToCompletion<F>
+where
+    F::Output: Send + 'static,
+{
+    fn drop(&mut self) {
+        let Some(op) = self.op.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                tracing::debug!("caller gone; the operation runs to its end");
+                drop(rt.spawn(op));
+            }
+            // Only outside a runtime (never in the daemons): nothing can run it.
+            Err(_) => tracing::error!("caller gone outside a runtime; operation abandoned"),
+        }
     }
 }
 
@@ -59,20 +111,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn results_and_panics_come_back() {
+    async fn results_come_back() {
         assert_eq!(to_completion(async { Ok::<_, Error>(7) }).await.unwrap(), 7);
         let e = to_completion(async { Err::<(), _>(Error::invalid("f", "bad")) })
             .await
             .unwrap_err();
         assert!(e.to_string().contains("bad"), "{e}");
-        let p = to_completion(async {
-            if true {
-                panic!("boom");
-            }
-            Ok::<(), Error>(())
-        })
-        .await
-        .unwrap_err();
-        assert!(matches!(p, Error::Internal(_)), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn the_operation_runs_in_the_callers_task() {
+        // Nothing spawned while the caller waits: a task-local is visible.
+        tokio::task_local! { static K: u8; }
+        let v = K
+            .scope(9, to_completion(async { Ok::<_, Error>(K.get()) }))
+            .await
+            .unwrap();
+        assert_eq!(v, 9);
     }
 }

@@ -479,7 +479,7 @@ impl Manager {
         err
     }
 
-    /// BindGroupBVI: MAC → BIRD → link-local → addresses last → announce.
+    /// BindGroupBVI: MAC and link-local → BIRD → addresses last → announce.
     /// Idempotent; a bound BVI with other addresses gets exactly the diff.
     pub async fn bind(
         &self,
@@ -512,28 +512,27 @@ impl Manager {
         let steps = async {
             if b.binding.is_some() && old_mac != vmac {
                 // A different vMAC: release the old identity first (addresses first).
-                for a in &old_addrs {
-                    self.dp.del_address(&r, *a).await?;
-                }
+                together(old_addrs.iter().map(|a| self.dp.del_address(&r, *a))).await?;
             }
             if old_mac != vmac {
-                self.dp.set_mac(&r, vmac).await?;
+                let (m, l) = futures::join!(
+                    self.dp.set_mac(&r, vmac),
+                    self.dp.set_link_local(&r, vmac.link_local())
+                );
+                m.and(l)?;
                 if let Err(err) = self.bird.notify_mac(slug).await {
                     tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
                 }
-                self.dp.set_link_local(&r, vmac.link_local()).await?;
             }
             let keep: Vec<IpNet> = if old_mac == vmac {
                 old_addrs.clone()
             } else {
                 Vec::new()
             };
-            for a in keep.iter().filter(|a| !addrs.contains(a)) {
-                self.dp.del_address(&r, *a).await?;
-            }
-            for a in addrs.iter().filter(|a| !keep.contains(a)) {
-                self.dp.add_address(&r, *a).await?;
-            }
+            let stale = keep.iter().filter(|a| !addrs.contains(a));
+            together(stale.map(|a| self.dp.del_address(&r, *a))).await?;
+            let new = addrs.iter().filter(|a| !keep.contains(a));
+            together(new.map(|a| self.dp.add_address(&r, *a))).await?;
             Ok::<(), Error>(())
         };
         if let Err(err) = steps.await {
@@ -611,7 +610,8 @@ impl Manager {
         });
     }
 
-    /// ReleaseGroupBVI: addresses first → MAC → link-local → BIRD. Idempotent.
+    /// ReleaseGroupBVI: addresses first → MAC and link-local → BIRD.
+    /// Idempotent.
     pub async fn release(&self, slug: &str, group: &str) -> Result<Evpn, Error> {
         let mut st = self.lock().await;
         self.release_locked(&mut st, slug, group).await?;
@@ -634,13 +634,12 @@ impl Manager {
         self.bump_announce(slug);
         let r = ref_of(&e);
         let steps = async {
-            for a in &bind.addresses {
-                self.dp.del_address(&r, *a).await?;
-            }
-            self.dp.set_mac(&r, b.instance_mac).await?;
-            self.dp
-                .set_link_local(&r, b.instance_mac.link_local())
-                .await?;
+            together(bind.addresses.iter().map(|a| self.dp.del_address(&r, *a))).await?;
+            let (m, l) = futures::join!(
+                self.dp.set_mac(&r, b.instance_mac),
+                self.dp.set_link_local(&r, b.instance_mac.link_local())
+            );
+            m.and(l)?;
             if let Err(err) = self.bird.notify_mac(slug).await {
                 tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
             }
@@ -670,4 +669,20 @@ impl Manager {
         );
         Ok(())
     }
+}
+
+/// Run independent dataplane writes of one step together and wait for all of
+/// them; the first error, if any. On VPP they are pipelined on the API socket
+/// (VPP still executes them one after the other, in the order sent): the
+/// step costs one round trip instead of one per write. Steps that must be
+/// ordered (addresses after the MAC on a bind, before it on a release) are
+/// separate calls.
+async fn together<F>(writes: impl IntoIterator<Item = F>) -> Result<(), Error>
+where
+    F: std::future::Future<Output = Result<(), Error>>,
+{
+    futures::future::join_all(writes)
+        .await
+        .into_iter()
+        .collect()
 }

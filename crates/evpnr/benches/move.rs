@@ -104,7 +104,8 @@ fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<f64> {
 }
 
 async fn run(latency_ms: u64, moves: usize) -> Option<Vec<Row>> {
-    let mut f = Fleet::new("bench move", &["r1", "r2"]).await?;
+    // evpnr as shipped (log level info; the tests run it at debug).
+    let mut f = Fleet::with_log_level("bench move", &["r1", "r2"], "info").await?;
     f.start_all().await;
     let mut c = f.client().await;
     let g = c

@@ -521,12 +521,15 @@ impl Dataplane for VppDataplane {
     async fn set_link_local(&self, e: &EvpnRef<'_>, ll: Ipv6Addr) -> Result<(), Error> {
         let c = self.client().await?;
         let idx = self.loop_index(&c, e.bd_id).await?;
-        self.op(
-            "sw_interface_ip6_set_link_local_address",
-            c.sw_interface_ip6_set_link_local_address(idx, ll),
-        )
-        .await?;
-        self.linux_link_local(e.slug, ll).await
+        // The Linux side does not depend on VPP's: both at once.
+        let (v, l) = futures::join!(
+            self.op(
+                "sw_interface_ip6_set_link_local_address",
+                c.sw_interface_ip6_set_link_local_address(idx, ll),
+            ),
+            self.linux_link_local(e.slug, ll)
+        );
+        v.and(l)
     }
 
     async fn add_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {

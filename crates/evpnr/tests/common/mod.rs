@@ -166,12 +166,20 @@ pub struct Fleet {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub hosts: Vec<Host>,
+    /// evpnr's log level: `debug` for tests, the shipped default `info`
+    /// for benchmarks.
+    pub evpnr_log_level: &'static str,
 }
 
 impl Fleet {
     /// A fleet of hosts named `ids`, evpnr started; `None` (with a loud skip
     /// notice) when BIRD 2.20 is missing outside CI.
     pub async fn new(test: &str, ids: &[&str]) -> Option<Fleet> {
+        Self::with_log_level(test, ids, "debug").await
+    }
+
+    /// Like [`Fleet::new`] with evpnr logging at `level`.
+    pub async fn with_log_level(test: &str, ids: &[&str], level: &'static str) -> Option<Fleet> {
         let bin = bird_bin(Version::V2_20, test)?;
         let dir = tempfile::Builder::new()
             .prefix("evpnr-fleet-")
@@ -201,6 +209,7 @@ impl Fleet {
         }
         let mut f = Fleet {
             evpnr: None,
+            evpnr_log_level: level,
             dir,
             port,
             hosts,
@@ -215,8 +224,9 @@ impl Fleet {
         std::fs::write(
             &cfg,
             format!(
-                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: debug\n  state-dir: {}\n  member-timeout: 3s\n  move:\n    max-wait: 500ms\n",
+                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: {}\n  state-dir: {}\n  member-timeout: 3s\n  move:\n    max-wait: 500ms\n",
                 self.port,
+                self.evpnr_log_level,
                 self.dir.path().join("state").display()
             ),
         )
