@@ -13,6 +13,14 @@ use crate::{
     metrics::CommonMetrics,
 };
 
+/// How long a `WatchEvents` stream holds an event that ended a quiet spell
+/// before sending it (and everything published meanwhile with it). An event
+/// is published right where it happens, usually just before the RPC that
+/// caused it answers; sending it at once made the stream compete with that
+/// answer for the CPU and the connection (measured: +0.3-0.5 ms per member
+/// answer in a move). `ts` still says when the event happened.
+pub const DELIVERY_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// The stream type of every `WatchEvents` implementation.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<v1::Event, tonic::Status>> + Send>>;
 
@@ -81,7 +89,8 @@ impl Drop for SubscriberGuard {
 /// Build a `WatchEvents` stream: subscribe first (so nothing is missed), then
 /// emit `snapshot` (if any, followed by an "end-of-snapshot" marker), then
 /// live events until the subscriber lags (dropped and counted) or
-/// `shutdown` fires (the stream ends cleanly with OK).
+/// `shutdown` fires (the stream ends cleanly with OK). Live events are sent
+/// in order, at most about [`DELIVERY_DELAY`] (plus a timer tick) late.
 pub fn watch(
     broker: &EventBroker,
     filter: EventFilter,
@@ -113,17 +122,26 @@ pub fn watch(
         (sub, shutdown, guard, metrics, false),
         |(mut sub, shutdown, guard, metrics, mut closing)| async move {
             loop {
-                let next = if closing {
-                    match sub.next().now_or_never() {
-                        Some(n) => n,
-                        None => return None,
-                    }
+                let next = if let Some(n) = sub.next().now_or_never() {
+                    n
+                } else if closing {
+                    return None;
                 } else {
-                    tokio::select! {
+                    let n = tokio::select! {
                         biased;
                         _ = shutdown.cancelled() => { closing = true; continue; }
                         next = sub.next() => next,
+                    };
+                    // After a quiet spell: let the RPC that caused this event
+                    // answer first, then send the burst together.
+                    if n.is_some() {
+                        tokio::select! {
+                            biased;
+                            _ = shutdown.cancelled() => closing = true,
+                            _ = tokio::time::sleep(DELIVERY_DELAY) => {}
+                        }
                     }
+                    n
                 };
                 return match next {
                     Some(e) => Some((Ok(to_proto(&e)), (sub, shutdown, guard, metrics, closing))),
