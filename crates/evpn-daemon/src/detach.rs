@@ -8,6 +8,13 @@
 //! caller waits, and is handed to a task of its own if the handler is dropped
 //! first; either way it finishes (including its own rollback on failure) and
 //! the next operation finds a state the record describes.
+//!
+//! Limits: a write still running when the process stops (after the
+//! shutdown drain, or `kill -9`) is cut; evpnd's start-up reconcile and
+//! evpnr's resync repair what it left, as after any crash. In evpnr the
+//! wrapped operation includes waiting for the group's lock, so a client that
+//! gave up while queued behind a slow move still gets its operation done
+//! later (the events and the registry show it).
 use std::{
     future::Future,
     pin::Pin,

@@ -122,7 +122,9 @@ pub fn watch(
         (sub, shutdown, guard, metrics, false),
         |(mut sub, shutdown, guard, metrics, mut closing)| async move {
             loop {
-                let next = if let Some(n) = sub.next().now_or_never() {
+                // `unconstrained`: a spent task budget must not pass for "no
+                // event ready" (which would end a closing stream early).
+                let next = if let Some(n) = tokio::task::unconstrained(sub.next()).now_or_never() {
                     n
                 } else if closing {
                     return None;

@@ -187,16 +187,31 @@ impl Registry {
         // durable before the bind: a crash before that falls back to the old
         // primary, a crash after it completes the move on restart; both are
         // consistent, and nothing acknowledged is lost.
-        self.mutate_mem(|s| {
-            if let Some(g) = s.groups.get_mut(group) {
-                g.primary = Some(target.to_string());
-                g.holders.insert(target.to_string());
-                g.modified_at = std::time::SystemTime::now();
-                if let Some(b) = g.bvi.as_mut() {
-                    b.modified_at = g.modified_at;
-                }
+        // The holders are read again in the same step that writes the intent:
+        // a resync that bound the old primary since the read above (it may,
+        // as long as the intent is not written) is released too.
+        let now_others: BTreeSet<String> = self.mutate_mem(|s| {
+            let Some(g) = s.groups.get_mut(group) else {
+                return BTreeSet::new();
+            };
+            g.primary = Some(target.to_string());
+            g.holders.insert(target.to_string());
+            g.modified_at = std::time::SystemTime::now();
+            if let Some(b) = g.bvi.as_mut() {
+                b.modified_at = g.modified_at;
             }
+            g.holders.iter().filter(|h| *h != target).cloned().collect()
         });
+        let late: Vec<String> = now_others
+            .difference(&others)
+            .filter(|h| self.conn(h).is_none_or(|(c, _)| c != Conn::Connected))
+            .cloned()
+            .collect();
+        if !late.is_empty() && !force {
+            self.restore_primary(group, old.clone());
+            return Err(self.refuse(group, target, &from, &late, start));
+        }
+        let others: BTreeSet<String> = others.union(&now_others).cloned().collect();
         // Break: release on every possible holder, concurrently, each under
         // its own member lock.
         let releases = others.iter().map(|h| {
@@ -244,10 +259,11 @@ impl Registry {
         let bind = self.group(group)?;
         let bind = (bind.vmac, bind.bvi.map(|b| b.addresses).unwrap_or_default());
         if let Err(e) = self.bind_on(target, group, bind.0, &bind.1, true).await {
-            // Never leave a half-bound target: release it (best effort) and
-            // leave the GroupBVI unassigned.
-            let _ = self.release_on(target, group, false).await;
+            // Never leave a half-bound target: leave the GroupBVI unassigned,
+            // then release it (best effort; only a non-primary is forgotten
+            // as a holder once released).
             self.restore_primary(group, None);
+            let _ = self.release_on(target, group, false).await;
             return Err(self.move_failed(group, target, &from, e, start));
         }
         let secs = start.elapsed().as_secs_f64();
@@ -401,6 +417,44 @@ mod tests {
         assert_eq!(e.message, "move-settle-timeout");
         let waited: f64 = e.fields["waited-ms"].parse().unwrap();
         assert!(waited >= 1400.0, "{waited}");
+    }
+
+    /// A confirmed release forgets a possible holder, but never the primary:
+    /// a move to that member may have written its intent after the release
+    /// was planned (a resync) and be about to bind it.
+    #[tokio::test]
+    async fn a_confirmed_release_never_forgets_the_primary() {
+        let (reg, _d) = registry_with(vec![], vec![], "1s").await;
+        reg.create_group(crate::groups::NewGroup {
+            id: "test".into(),
+            vni: 100,
+            mtu: 1500,
+            vmac: None,
+            import_rts: vec![],
+            export_rts: vec![],
+        })
+        .unwrap();
+        let holders =
+            |reg: &crate::registry::Registry| reg.read(|i| i.state.groups["test"].holders.clone());
+        // "t" is the primary and a possible holder: a release keeps it.
+        reg.mutate(|s| {
+            let g = s.groups.get_mut("test").unwrap();
+            g.members.insert("t".into());
+            g.primary = Some("t".into());
+            g.holders.insert("t".into());
+            Ok(())
+        })
+        .unwrap();
+        reg.release_on("t", "test", true).await.unwrap();
+        assert!(holders(&reg).contains("t"));
+        // Not the primary: the confirmed release forgets it.
+        reg.mutate(|s| {
+            s.groups.get_mut("test").unwrap().primary = None;
+            Ok(())
+        })
+        .unwrap();
+        reg.release_on("t", "test", true).await.unwrap();
+        assert!(holders(&reg).is_empty());
     }
 
     #[tokio::test]

@@ -407,7 +407,12 @@ impl Registry {
         // causes one more (idempotent) release after the restart.
         let unblock = self.mutate_mem(|s| {
             let g = s.groups.get_mut(group)?;
-            if !g.holders.remove(id) {
+            // The primary stays a possible holder: a move to it may have
+            // written its intent after this release was planned and be about
+            // to bind it (it waits for this member's lock). Forgetting it
+            // now would leave a bound primary off the list, and a later move
+            // would not release it.
+            if g.primary.as_deref() == Some(id) || !g.holders.remove(id) {
                 return None;
             }
             g.primary.clone().filter(|p| {

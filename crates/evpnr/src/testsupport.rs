@@ -1,7 +1,7 @@
 //! Test support: a scripted in-process Evpnd (BindGroupBVI runs the real
 //! evidence wait over answers from a queue, as GetMacAnnouncers does;
-//! WatchEvents streams given events; everything else UNIMPLEMENTED) and a
-//! registry wired to it.
+//! ReleaseGroupBVI confirms; WatchEvents streams given events; everything
+//! else UNIMPLEMENTED) and a registry wired to it.
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex},
@@ -40,7 +40,6 @@ impl Evpnd for Scripted {
         get_bvi(v1::EvpnRef) -> v1::Bvi = "GetBVI";
         replace_bvi(v1::ReplaceBviRequest) -> v1::Bvi = "ReplaceBVI";
         delete_bvi(v1::EvpnRef) -> v1::Empty = "DeleteBVI";
-        release_group_bvi(v1::HostReleaseGroupBviRequest) -> v1::Bvi = "ReleaseGroupBVI";
         get_vpp_info(v1::InstanceRef) -> v1::VppInfo = "GetVPPInfo";
         get_bird_info(v1::InstanceRef) -> v1::BirdInfo = "GetBirdInfo";
         get_instance(v1::InstanceRef) -> v1::InstanceInfo = "GetInstance";
@@ -78,6 +77,18 @@ impl Evpnd for Scripted {
             mac: r.vmac,
             group_id: r.group_id,
             settle,
+            ..Default::default()
+        }))
+    }
+
+    async fn release_group_bvi(
+        &self,
+        req: Request<v1::HostReleaseGroupBviRequest>,
+    ) -> Result<Response<v1::Bvi>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(v1::Bvi {
+            slug: r.slug,
+            role: v1::bvi::Role::Candidate as i32,
             ..Default::default()
         }))
     }
