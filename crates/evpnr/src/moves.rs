@@ -457,6 +457,32 @@ mod tests {
         assert!(holders(&reg).is_empty());
     }
 
+    /// A member that left a group while it could not release stays a
+    /// possible holder there; once its eVPN is gone, its resync confirms a
+    /// release, so the group's primary is not blocked for good.
+    #[tokio::test]
+    async fn resync_clears_a_holder_that_left_the_group() {
+        let (reg, _d) = registry_with(vec![], vec![], "1s").await;
+        reg.create_group(crate::groups::NewGroup {
+            id: "test".into(),
+            vni: 100,
+            mtu: 1500,
+            vmac: None,
+            import_rts: vec![],
+            export_rts: vec![],
+        })
+        .unwrap();
+        reg.mutate(|s| {
+            s.groups.get_mut("test").unwrap().holders.insert("t".into());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(reg.converge("t", None).await.unwrap(), 1);
+        assert!(reg.read(|i| i.state.groups["test"].holders.is_empty()));
+        // Nothing left to do.
+        assert_eq!(reg.converge("t", None).await.unwrap(), 0);
+    }
+
     #[tokio::test]
     async fn an_unreadable_bird_means_no_evidence() {
         let e = bind_and_settle(vec![Err(Status::unavailable("bird down"))], "2s").await;

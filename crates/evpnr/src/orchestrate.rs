@@ -138,15 +138,31 @@ impl Registry {
             bvis.retain(|b| b.slug == g);
         }
         // Read the groups right before acting, not from an older snapshot.
-        let desired: Vec<Desired> = self.read(|i| {
-            i.state
-                .groups
-                .values()
-                .filter(|g| g.members.contains(id) && only.is_none_or(|o| o == g.id))
-                .map(|g| Desired::of(g, id))
-                .collect()
+        let (desired, left): (Vec<Desired>, Vec<String>) = self.read(|i| {
+            let mine = |g: &&crate::model::Group| only.is_none_or(|o| o == g.id);
+            let groups = || i.state.groups.values().filter(mine);
+            (
+                groups()
+                    .filter(|g| g.members.contains(id))
+                    .map(|g| Desired::of(g, id))
+                    .collect(),
+                // Groups the member left while it could not release; still
+                // recorded as a possible holder there.
+                groups()
+                    .filter(|g| !g.members.contains(id) && g.holders.contains(id))
+                    .map(|g| g.id.clone())
+                    .collect(),
+            )
         });
-        let actions = plan(&desired, &evpns, &bvis);
+        let mut actions = plan(&desired, &evpns, &bvis);
+        // Such a group's eVPN, if still there, is deleted by the plan (which
+        // confirms the release); if it is gone already, a release (answered
+        // NOT_FOUND) confirms it, so the group's primary is not blocked for good.
+        for g in left {
+            if !evpns.iter().any(|e| e.slug == g) {
+                actions.push(Action::Release { group: g });
+            }
+        }
         let n = actions.len();
         // One failing group does not hold up the others: every action is
         // tried, the first error is returned (the rest are logged).

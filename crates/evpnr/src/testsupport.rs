@@ -1,7 +1,7 @@
 //! Test support: a scripted in-process Evpnd (BindGroupBVI runs the real
 //! evidence wait over answers from a queue, as GetMacAnnouncers does;
-//! ReleaseGroupBVI confirms; WatchEvents streams given events; everything
-//! else UNIMPLEMENTED) and a registry wired to it.
+//! ReleaseGroupBVI confirms; the host has no eVPNs; WatchEvents streams given
+//! events; everything else UNIMPLEMENTED) and a registry wired to it.
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex},
@@ -31,12 +31,10 @@ impl_with_unimplemented! {
 impl Evpnd for Scripted {
     unimplemented {
         create_evpn_instance(v1::CreateEvpnInstanceRequest) -> v1::EvpnInstance = "CreateEvpnInstance";
-        list_evpn_instances(v1::InstanceRef) -> v1::EvpnInstanceList = "ListEvpnInstances";
         get_evpn_instance(v1::EvpnRef) -> v1::EvpnInstance = "GetEvpnInstance";
         set_evpn_instance_enabled(v1::SetEnabledRequest) -> v1::EvpnInstance = "SetEvpnInstanceEnabled";
         delete_evpn_instance(v1::EvpnRef) -> v1::Empty = "DeleteEvpnInstance";
         create_bvi(v1::CreateBviRequest) -> v1::Bvi = "CreateBVI";
-        list_bv_is(v1::InstanceRef) -> v1::BviList = "ListBVIs";
         get_bvi(v1::EvpnRef) -> v1::Bvi = "GetBVI";
         replace_bvi(v1::ReplaceBviRequest) -> v1::Bvi = "ReplaceBVI";
         delete_bvi(v1::EvpnRef) -> v1::Empty = "DeleteBVI";
@@ -79,6 +77,21 @@ impl Evpnd for Scripted {
             settle,
             ..Default::default()
         }))
+    }
+
+    /// A host with no eVPNs.
+    async fn list_evpn_instances(
+        &self,
+        _req: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::EvpnInstanceList>, Status> {
+        Ok(Response::new(v1::EvpnInstanceList::default()))
+    }
+
+    async fn list_bv_is(
+        &self,
+        _req: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::BviList>, Status> {
+        Ok(Response::new(v1::BviList::default()))
     }
 
     async fn release_group_bvi(
