@@ -419,12 +419,8 @@ mod tests {
         assert!(waited >= 1400.0, "{waited}");
     }
 
-    /// A confirmed release forgets a possible holder, but never the primary:
-    /// a move to that member may have written its intent after the release
-    /// was planned (a resync) and be about to bind it.
-    #[tokio::test]
-    async fn a_confirmed_release_never_forgets_the_primary() {
-        let (reg, _d) = registry_with(vec![], vec![], "1s").await;
+    /// Group "test" (no members yet).
+    fn new_group(reg: &crate::registry::Registry) {
         reg.create_group(crate::groups::NewGroup {
             id: "test".into(),
             vni: 100,
@@ -434,6 +430,15 @@ mod tests {
             export_rts: vec![],
         })
         .unwrap();
+    }
+
+    /// A confirmed release forgets a possible holder, but never the primary:
+    /// a move to that member may have written its intent after the release
+    /// was planned (a resync) and be about to bind it.
+    #[tokio::test]
+    async fn a_confirmed_release_never_forgets_the_primary() {
+        let (reg, _d) = registry_with(vec![], vec![], "1s").await;
+        new_group(&reg);
         let holders =
             |reg: &crate::registry::Registry| reg.read(|i| i.state.groups["test"].holders.clone());
         // "t" is the primary and a possible holder: a release keeps it.
@@ -463,15 +468,7 @@ mod tests {
     #[tokio::test]
     async fn resync_clears_a_holder_that_left_the_group() {
         let (reg, _d) = registry_with(vec![], vec![], "1s").await;
-        reg.create_group(crate::groups::NewGroup {
-            id: "test".into(),
-            vni: 100,
-            mtu: 1500,
-            vmac: None,
-            import_rts: vec![],
-            export_rts: vec![],
-        })
-        .unwrap();
+        new_group(&reg);
         reg.mutate(|s| {
             s.groups.get_mut("test").unwrap().holders.insert("t".into());
             Ok(())
