@@ -65,6 +65,17 @@ impl EvpndService {
             .ok_or_else(|| Error::not_found(Object::Evpn, slug))
     }
 
+    /// Run a write on the manager to its end, even if the caller goes away
+    /// (`detach::to_completion`).
+    async fn write<T, F, Fut>(&self, op: F) -> Result<T, Error>
+    where
+        F: FnOnce(Arc<Manager>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        to_completion(op(self.mgr.clone())).await
+    }
+
     async fn bird_protocols(&self) -> Option<Vec<bird_ctl::ProtocolInfo>> {
         tokio::time::timeout(BIRD_READ_TIMEOUT, self.mgr.bird.protocols())
             .await
@@ -101,8 +112,9 @@ impl Evpnd for EvpndService {
         let r = req.into_inner();
         self.check_instance(&r.instance_id)?;
         let n = convert::new_evpn(&self.cfg, &r)?;
-        let mgr = self.mgr.clone();
-        let e = to_completion(async move { mgr.create_evpn(n).await }).await?;
+        let e = self
+            .write(|m| async move { m.create_evpn(n).await })
+            .await?;
         ok(evpn_out(&e))
     }
 
@@ -143,8 +155,9 @@ impl Evpnd for EvpndService {
         let r = req.into_inner();
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
-        let mgr = self.mgr.clone();
-        let e = to_completion(async move { mgr.set_enabled(&r.slug, r.enabled).await }).await?;
+        let e = self
+            .write(|m| async move { m.set_enabled(&r.slug, r.enabled).await })
+            .await?;
         ok(evpn_out(&e))
     }
 
@@ -155,8 +168,8 @@ impl Evpnd for EvpndService {
         let r = req.into_inner();
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
-        let mgr = self.mgr.clone();
-        to_completion(async move { mgr.delete_evpn(&r.slug).await }).await?;
+        self.write(|m| async move { m.delete_evpn(&r.slug).await })
+            .await?;
         ok(v1::Empty {})
     }
 
@@ -169,8 +182,9 @@ impl Evpnd for EvpndService {
         validate_slug("slug", &r.slug)?;
         let mac = convert::opt_mac("mac", &r.mac)?;
         let mtu = convert::opt_mtu("mtu", r.mtu)?;
-        let mgr = self.mgr.clone();
-        let e = to_completion(async move { mgr.create_bvi(&r.slug, mac, mtu).await }).await?;
+        let e = self
+            .write(|m| async move { m.create_bvi(&r.slug, mac, mtu).await })
+            .await?;
         ok(self.bvi(&e)?)
     }
 
@@ -206,8 +220,9 @@ impl Evpnd for EvpndService {
         validate_slug("slug", &r.slug)?;
         let mac = convert::opt_mac("mac", &r.mac)?;
         let mtu = convert::opt_mtu("mtu", r.mtu)?;
-        let mgr = self.mgr.clone();
-        let e = to_completion(async move { mgr.replace_bvi(&r.slug, mac, mtu).await }).await?;
+        let e = self
+            .write(|m| async move { m.replace_bvi(&r.slug, mac, mtu).await })
+            .await?;
         ok(self.bvi(&e)?)
     }
 
@@ -215,8 +230,8 @@ impl Evpnd for EvpndService {
         let r = req.into_inner();
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
-        let mgr = self.mgr.clone();
-        to_completion(async move { mgr.delete_bvi(&r.slug).await }).await?;
+        self.write(|m| async move { m.delete_bvi(&r.slug).await })
+            .await?;
         ok(v1::Empty {})
     }
 
@@ -255,9 +270,10 @@ impl Evpnd for EvpndService {
         };
         // From here on the bind runs to the end even if the caller goes away
         // (see evpn_daemon::detach); the wait above may be abandoned freely.
-        let mgr = self.mgr.clone();
         let (slug, group) = (r.slug.clone(), r.group_id.clone());
-        let e = to_completion(async move { mgr.bind(&slug, &group, vmac, addrs).await }).await?;
+        let e = self
+            .write(|m| async move { m.bind(&slug, &group, vmac, addrs).await })
+            .await?;
         let mut b = self.bvi(&e)?;
         b.settle = outcome.map(|o| o.to_proto());
         ok(b)
@@ -273,8 +289,9 @@ impl Evpnd for EvpndService {
         if !r.group_id.is_empty() {
             validate_slug("group_id", &r.group_id)?;
         }
-        let mgr = self.mgr.clone();
-        let e = to_completion(async move { mgr.release(&r.slug, &r.group_id).await }).await?;
+        let e = self
+            .write(|m| async move { m.release(&r.slug, &r.group_id).await })
+            .await?;
         ok(self.bvi(&e)?)
     }
 

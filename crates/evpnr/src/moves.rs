@@ -160,11 +160,7 @@ impl Registry {
         let old = g.primary.clone();
         let from = old.clone().unwrap_or_default();
         let force_s = force.to_string();
-        let down: Vec<String> = others
-            .iter()
-            .filter(|h| self.conn(h).is_none_or(|(c, _)| c != Conn::Connected))
-            .cloned()
-            .collect();
+        let down = self.unreachable(others.iter());
         if !down.is_empty() && !force {
             return Err(self.refuse(group, target, &from, &down, start));
         }
@@ -202,11 +198,7 @@ impl Registry {
             }
             g.holders.iter().filter(|h| *h != target).cloned().collect()
         });
-        let late: Vec<String> = now_others
-            .difference(&others)
-            .filter(|h| self.conn(h).is_none_or(|(c, _)| c != Conn::Connected))
-            .cloned()
-            .collect();
+        let late = self.unreachable(now_others.difference(&others));
         if !late.is_empty() && !force {
             self.restore_primary(group, old.clone());
             return Err(self.refuse(group, target, &from, &late, start));
@@ -282,6 +274,13 @@ impl Registry {
             ],
         );
         self.group(group)
+    }
+
+    /// The members of `ids` that are not connected right now.
+    fn unreachable<'a>(&self, ids: impl Iterator<Item = &'a String>) -> Vec<String> {
+        ids.filter(|h| self.conn(h).is_none_or(|(c, _)| c != Conn::Connected))
+            .cloned()
+            .collect()
     }
 
     fn restore_primary(self: &Arc<Self>, group: &str, primary: Option<String>) {

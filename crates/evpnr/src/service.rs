@@ -54,6 +54,17 @@ impl EvpnrService {
         }
     }
 
+    /// Run an orchestrating write to its end, even if the client goes away
+    /// (`detach::to_completion`).
+    async fn orchestrate<T, F, Fut>(&self, op: F) -> Result<T, Error>
+    where
+        F: FnOnce(Arc<Registry>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        to_completion(op(self.reg.clone())).await
+    }
+
     /// Forward a read or setter to member `id` (its status is returned as
     /// the member gave it).
     async fn forward<T, F, Fut>(&self, id: &str, method: &'static str, f: F) -> R<T>
@@ -146,8 +157,8 @@ impl Evpnr for EvpnrService {
     async fn delete_instance(&self, req: Request<v1::InstanceRef>) -> R<v1::Empty> {
         let id = req.into_inner().instance_id;
         validate_instance_id("instance_id", &id)?;
-        let reg = self.reg.clone();
-        to_completion(async move { reg.delete_instance(&id).await }).await?;
+        self.orchestrate(|reg| async move { reg.delete_instance(&id).await })
+            .await?;
         ok(v1::Empty {})
     }
 
@@ -193,8 +204,8 @@ impl Evpnr for EvpnrService {
     async fn delete_group(&self, req: Request<v1::GroupRef>) -> R<v1::Empty> {
         let id = req.into_inner().group_id;
         validate_slug("group_id", &id)?;
-        let reg = self.reg.clone();
-        to_completion(async move { reg.delete_group(&id).await }).await?;
+        self.orchestrate(|reg| async move { reg.delete_group(&id).await })
+            .await?;
         ok(v1::Empty {})
     }
 
@@ -202,8 +213,8 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_instance_id("instance_id", &r.instance_id)?;
-        let reg = self.reg.clone();
-        let g = to_completion(async move { reg.add_member(&r.group_id, &r.instance_id).await });
+        let g = self
+            .orchestrate(|reg| async move { reg.add_member(&r.group_id, &r.instance_id).await });
         ok(group_to_proto(&g.await?))
     }
 
@@ -211,8 +222,8 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_instance_id("instance_id", &r.instance_id)?;
-        let reg = self.reg.clone();
-        let g = to_completion(async move { reg.remove_member(&r.group_id, &r.instance_id).await });
+        let g = self
+            .orchestrate(|reg| async move { reg.remove_member(&r.group_id, &r.instance_id).await });
         ok(group_to_proto(&g.await?))
     }
 
@@ -225,16 +236,14 @@ impl Evpnr for EvpnrService {
             .enumerate()
             .map(|(i, p)| prefix_from_proto(&format!("addresses[{i}]"), Some(p)))
             .collect::<Result<Vec<_>, _>>()?;
-        let reg = self.reg.clone();
-        let g = to_completion(async move { reg.create_bvi(&r.group_id, addrs).await });
+        let g = self.orchestrate(|reg| async move { reg.create_bvi(&r.group_id, addrs).await });
         ok(group_to_proto(&g.await?))
     }
 
     async fn delete_group_bvi(&self, req: Request<v1::GroupRef>) -> R<v1::Group> {
         let id = req.into_inner().group_id;
         validate_slug("group_id", &id)?;
-        let reg = self.reg.clone();
-        let g = to_completion(async move { reg.delete_bvi(&id).await });
+        let g = self.orchestrate(|reg| async move { reg.delete_bvi(&id).await });
         ok(group_to_proto(&g.await?))
     }
 
@@ -242,8 +251,7 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_mtu("mtu", r.mtu)?;
-        let reg = self.reg.clone();
-        let g = to_completion(async move { reg.set_mtu(&r.group_id, r.mtu).await });
+        let g = self.orchestrate(|reg| async move { reg.set_mtu(&r.group_id, r.mtu).await });
         ok(group_to_proto(&g.await?))
     }
 
@@ -254,8 +262,8 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         let a = prefix_from_proto("address", r.address.as_ref())?;
-        let reg = self.reg.clone();
-        let g = to_completion(async move { reg.change_address(&r.group_id, a, true).await });
+        let g =
+            self.orchestrate(|reg| async move { reg.change_address(&r.group_id, a, true).await });
         ok(group_to_proto(&g.await?))
     }
 
@@ -266,8 +274,8 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         let a = prefix_from_proto("address", r.address.as_ref())?;
-        let reg = self.reg.clone();
-        let g = to_completion(async move { reg.change_address(&r.group_id, a, false).await });
+        let g =
+            self.orchestrate(|reg| async move { reg.change_address(&r.group_id, a, false).await });
         ok(group_to_proto(&g.await?))
     }
 
@@ -275,8 +283,8 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_instance_id("instance_id", &r.instance_id)?;
-        let reg = self.reg.clone();
-        to_completion(async move { reg.bind_explicit(&r.group_id, &r.instance_id).await }).await?;
+        self.orchestrate(|reg| async move { reg.bind_explicit(&r.group_id, &r.instance_id).await })
+            .await?;
         ok(v1::Empty {})
     }
 
@@ -284,9 +292,10 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_instance_id("instance_id", &r.instance_id)?;
-        let reg = self.reg.clone();
-        to_completion(async move { reg.release_explicit(&r.group_id, &r.instance_id).await })
-            .await?;
+        self.orchestrate(
+            |reg| async move { reg.release_explicit(&r.group_id, &r.instance_id).await },
+        )
+        .await?;
         ok(v1::Empty {})
     }
 
@@ -294,9 +303,9 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         validate_instance_id("instance_id", &r.instance_id)?;
-        let reg = self.reg.clone();
-        let g =
-            to_completion(async move { reg.move_bvi(&r.group_id, &r.instance_id, r.force).await });
+        let g = self.orchestrate(|reg| async move {
+            reg.move_bvi(&r.group_id, &r.instance_id, r.force).await
+        });
         ok(group_to_proto(&g.await?))
     }
 
