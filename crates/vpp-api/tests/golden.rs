@@ -1,5 +1,5 @@
 //! Byte-exact codec tests against frames captured from a real VPP 25.10
-//! (`shared/vpp-golden/vectors.json`).
+//! (`testdata/vpp-golden/vectors.json`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -12,8 +12,8 @@ fn golden_dir() -> PathBuf {
     if let Ok(d) = std::env::var("VPP_GOLDEN_DIR") {
         return PathBuf::from(d);
     }
-    // <repo root>/../shared/vpp-golden
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vpp-golden")
+    // <repo root>/testdata/vpp-golden (captured from VPP 25.10; see its README)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vpp-golden")
 }
 
 fn vectors() -> Vec<Value> {

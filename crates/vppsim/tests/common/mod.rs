@@ -8,12 +8,12 @@ use serde_json::Value;
 use vpp_api::{Client, ClientConfig};
 use vppsim::{SimHandle, SimOptions, VppSim};
 
-/// `VPP_GOLDEN_DIR`, else `<repo root>/../shared/vpp-golden`.
+/// `VPP_GOLDEN_DIR`, else `<repo root>/testdata/vpp-golden` (captured from VPP 25.10; see its README).
 pub fn golden_dir() -> PathBuf {
     if let Ok(d) = std::env::var("VPP_GOLDEN_DIR") {
         return PathBuf::from(d);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vpp-golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vpp-golden")
 }
 
 /// The 130 golden frames.
