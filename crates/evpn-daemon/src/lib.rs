@@ -4,12 +4,15 @@
 //!
 //! Architecture invariant: nothing here knows about eVPNs, groups, VPP or
 //! BIRD; the daemons bring their own config structs and services.
+pub mod backoff;
 pub mod build;
 pub mod config;
 pub mod detach;
 pub mod duration;
 pub mod events;
+pub mod fsutil;
 pub mod grpc_metrics;
+pub mod identity;
 pub mod logging;
 pub mod metrics;
 pub mod runner;

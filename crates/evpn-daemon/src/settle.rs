@@ -94,7 +94,7 @@ where
 /// Longest accepted `max_wait` (a bind RPC must not hang for hours).
 pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(600);
 
-fn duration_in(field: &str, d: Option<&pbjson_types::Duration>) -> Result<Duration, Error> {
+pub fn duration_in(field: &str, d: Option<&pbjson_types::Duration>) -> Result<Duration, Error> {
     let Some(d) = d else {
         return Ok(Duration::ZERO);
     };
@@ -110,7 +110,7 @@ fn duration_in(field: &str, d: Option<&pbjson_types::Duration>) -> Result<Durati
     Ok(Duration::new(secs, nanos))
 }
 
-fn duration_out(d: Duration) -> pbjson_types::Duration {
+pub fn duration_out(d: Duration) -> pbjson_types::Duration {
     pbjson_types::Duration {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),

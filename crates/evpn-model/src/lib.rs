@@ -5,10 +5,12 @@
 //! here before it can reach a BIRD snippet, an interface name or the
 //! dataplane; validation errors name the field and the reason.
 pub mod error;
+pub mod hostport;
 pub mod mac;
 pub mod validate;
 
 pub use error::{Error, Result};
+pub use hostport::validate_host_port;
 pub use mac::Mac;
 pub use validate::{
     MTU_DEFAULT, MTU_MAX, MTU_MIN, SLUG_MAX_LEN, VNI_MAX, parse_prefix, validate_instance_id,

@@ -122,6 +122,7 @@ async fn tab_completes_live_names() {
             grpc_address: "127.0.0.1:1".into(),
             version: "test".into(),
             ready: false,
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -47,6 +47,11 @@ pub struct Args {
     /// evpnr address (host:port) to register with; empty runs standalone.
     #[arg(long, env = "EVPND_REGISTRY", value_name = "ADDR")]
     pub registry: Option<String>,
+    /// Take over this instance ID's registration in evpnr even if the address
+    /// it was registered at did not prove to be gone (it timed out). Only when
+    /// you know the old host is dead: two evpnds with one ID is a split brain.
+    #[arg(long, env = "EVPND_REGISTRY_FORCE")]
+    pub registry_force: bool,
     /// Directory for evpnd's persistent state.
     #[arg(long, env = "EVPND_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -106,6 +111,7 @@ struct FileConfig {
     metrics_addr: Option<String>,
     log_level: Option<String>,
     registry: Option<String>,
+    heartbeat_interval: Option<HumanDuration>,
     state_dir: Option<PathBuf>,
     dataplane: Option<Dataplane>,
     reconcile_interval: Option<HumanDuration>,
@@ -217,6 +223,10 @@ pub struct Config {
     pub metrics_addr: String,
     pub log_level: String,
     pub registry: String,
+    /// Interval of the heartbeats sent to the registry.
+    pub heartbeat_interval: HumanDuration,
+    /// Force the registration (see `Args::registry_force`).
+    pub registry_force: bool,
     pub state_dir: PathBuf,
     pub dataplane: Dataplane,
     /// Period of the drift-repairing reconcile after start-up (0 = only at start).
@@ -235,10 +245,15 @@ impl Validate for Config {
         config::check_listen_addr("evpnd.advertise-addr", &self.advertise_addr, false)?;
         config::check_listen_addr("evpnd.metrics-addr", &self.metrics_addr, true)?;
         config::check_log_level("evpnd.log-level", &self.log_level)?;
-        if !self.registry.is_empty() && !self.registry.contains(':') {
+        if !self.registry.is_empty() {
+            evpn_model::validate_host_port("registry", &self.registry)
+                .map_err(|e| SemanticError::new("evpnd.registry", e.to_string()))?;
+        }
+        let hb = self.heartbeat_interval.0;
+        if hb < std::time::Duration::from_millis(10) || hb > std::time::Duration::from_secs(60) {
             return Err(SemanticError::new(
-                "evpnd.registry",
-                format!("{:?} is not host:port", self.registry),
+                "evpnd.heartbeat-interval",
+                "must be between 10ms and 60s",
             ));
         }
         for (k, p) in [
@@ -392,6 +407,8 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             .or(f.log_level)
             .unwrap_or_else(|| "info".into()),
         registry: args.registry.clone().or(f.registry).unwrap_or_default(),
+        heartbeat_interval: dur(f.heartbeat_interval, "1s"),
+        registry_force: args.registry_force,
         state_dir: args
             .state_dir
             .clone()

@@ -3,6 +3,7 @@ mod bird;
 mod config;
 mod convert;
 mod dataplane;
+mod epoch;
 mod manager;
 mod metrics;
 mod reconcile;
@@ -51,14 +52,17 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
     let persister = mgr.persister();
     tokio::spawn(persister.clone().run());
     let registered = Arc::new(AtomicBool::new(false));
+    let epoch = epoch::EpochGuard::open(&cfg.state_dir, &cfg.instance_id, &cfg.registry)?;
     tokio::spawn(registrar::run(
         mgr.clone(),
+        epoch.clone(),
         registered.clone(),
         daemon.shutdown.clone(),
     ));
     let svc = service::EvpndService {
         cfg: cfg.clone(),
         mgr,
+        epoch,
         registered,
         started_at: std::time::SystemTime::now(),
         broker: daemon.broker.clone(),

@@ -1,33 +1,84 @@
-//! Registration with evpnr: register at start, report readiness, and keep
-//! registering (heartbeat) so a restarted evpnr learns about this host again.
-//! Failures back off exponentially with jitter; nothing here ever touches
-//! the dataplane, so an evpnr outage never disturbs this host.
+//! Registration with evpnr and liveness: register at start (and whenever the
+//! registry forgets this host), then send heartbeats on a stream of their own
+//! every `evpnd.heartbeat-interval` and at once when readiness changes. evpnr
+//! derives this member's liveness from the heartbeats' age. Failures back off
+//! exponentially with jitter; nothing here ever touches the dataplane, so an
+//! evpnr outage never disturbs this host.
 use std::{
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use evpn_api::v1::{self, evpnr_client::EvpnrClient};
-use rand::Rng;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
 
-use crate::manager::Manager;
+use crate::{epoch::EpochGuard, manager::Manager};
 
-/// Heartbeat interval while registered.
-pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often readiness is looked at between heartbeats.
+const READY_POLL: Duration = Duration::from_millis(50);
 
-/// Back-off after the `n`-th consecutive failure: 0.5 s doubling up to 30 s,
-/// with ±25 % jitter so a fleet does not re-register in lock step.
-pub fn backoff(n: u32, jitter: f64) -> Duration {
-    let base = 0.5_f64 * 2f64.powi(n.min(6) as i32);
-    Duration::from_secs_f64(base.min(30.0) * (1.0 + 0.25 * jitter.clamp(-1.0, 1.0)))
+/// Missed acks after which the stream is considered dead and dropped.
+const ACK_MISSES: u32 = 3;
+
+/// Back-off after a failed registration: 0.5 s doubling up to 30 s, jittered.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+
+/// Compare the registry's epoch with the highest this host accepted: a newer
+/// one is persisted; an older one means a stale registry (logged loudly; its
+/// state-changing calls are refused by the epoch guard).
+async fn check_epoch(epoch: &EpochGuard, registry: &str, e: u64) {
+    if e == 0 {
+        return;
+    }
+    if let Err(err) = epoch.observe(e).await {
+        tracing::error!(registry, epoch = e, error = %err, "registry-epoch-stale");
+    }
+}
+
+async fn register(
+    m: &Manager,
+    epoch: &EpochGuard,
+    url: &str,
+) -> Result<(EvpnrClient<Channel>, v1::RegisterInstanceResponse, bool), tonic::Status> {
+    let cfg = &m.cfg;
+    let ch = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut c = EvpnrClient::new(ch);
+    let ready = m.is_ready();
+    if cfg.registry_force {
+        tracing::warn!(registry = %cfg.registry, "registry-force-register");
+    }
+    let r = c
+        .register_instance(v1::RegisterInstanceRequest {
+            instance_id: cfg.instance_id.clone(),
+            grpc_address: cfg.advertise_addr.clone(),
+            version: evpn_daemon::build::VERSION.into(),
+            ready,
+            force: cfg.registry_force,
+            registry_epoch: epoch.highest().await,
+        })
+        .await?
+        .into_inner();
+    Ok((c, r, ready))
 }
 
 /// Run until `shutdown`; `registered` mirrors the current registration.
-pub async fn run(m: Arc<Manager>, registered: Arc<AtomicBool>, shutdown: CancellationToken) {
+pub async fn run(
+    m: Arc<Manager>,
+    epoch: Arc<EpochGuard>,
+    registered: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) {
     let cfg = m.cfg.clone();
     if cfg.registry.is_empty() {
         tracing::info!("registry-disabled");
@@ -35,97 +86,104 @@ pub async fn run(m: Arc<Manager>, registered: Arc<AtomicBool>, shutdown: Cancell
     }
     let url = format!("http://{}", cfg.registry);
     let mut failures: u32 = 0;
-    let mut reported_ready: Option<bool> = None;
     loop {
-        let attempt = async {
-            let ch = tonic::transport::Endpoint::from_shared(url.clone())
-                .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(5))
-                .connect()
-                .await
-                .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-            let mut c = EvpnrClient::new(ch);
-            let ready = m.is_ready();
-            let r = c
-                .register_instance(v1::RegisterInstanceRequest {
-                    instance_id: cfg.instance_id.clone(),
-                    grpc_address: cfg.advertise_addr.clone(),
-                    version: evpn_daemon::build::VERSION.into(),
-                    ready,
-                })
-                .await?
-                .into_inner();
-            Ok::<_, tonic::Status>((c, r.new_instance, ready))
+        let why = match register(&m, &epoch, &url).await {
+            Ok((client, r, ready)) => {
+                check_epoch(&epoch, &cfg.registry, r.registry_epoch).await;
+                if !registered.swap(true, Ordering::SeqCst) || r.new_instance {
+                    tracing::info!(registry = %cfg.registry, new_instance = r.new_instance, ready, epoch = r.registry_epoch, "registry-registered");
+                }
+                let interval = evpn_daemon::settle::duration_in(
+                    "heartbeat_interval",
+                    r.heartbeat_interval.as_ref(),
+                )
+                .ok()
+                .filter(|d| !d.is_zero())
+                .unwrap_or(cfg.heartbeat_interval.0);
+                let started = Instant::now();
+                let st = heartbeats(&m, &epoch, client, interval, &shutdown).await;
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                // A stream that ends at once does not reset the back-off.
+                if started.elapsed() > interval * 10 {
+                    failures = 0;
+                }
+                st
+            }
+            Err(st) => st,
         };
-        let (mut client, new_instance, ready) = match attempt.await {
-            Ok(x) => x,
-            Err(st) => {
-                if registered.swap(false, Ordering::SeqCst) || failures == 0 {
-                    tracing::warn!(registry = %cfg.registry, error = %st.message(), code = ?st.code(), "registry-register-failed");
-                }
-                let d = backoff(failures, rand::rng().random_range(-1.0..1.0));
-                failures = failures.saturating_add(1);
-                tokio::select! { _ = tokio::time::sleep(d) => continue, _ = shutdown.cancelled() => return }
-            }
-        };
-        if !registered.swap(true, Ordering::SeqCst) || new_instance {
-            tracing::info!(registry = %cfg.registry, new_instance, ready, "registry-registered");
-            reported_ready = Some(ready);
+        if registered.swap(false, Ordering::SeqCst) || failures == 0 {
+            tracing::warn!(registry = %cfg.registry, error = %why.message(), code = ?why.code(), "registry-register-failed");
         }
-        failures = 0;
-        // Heartbeat: report readiness changes at once, re-register periodically.
-        loop {
-            let ready = m.is_ready();
-            if reported_ready != Some(ready) {
-                match client
-                    .report_ready(v1::ReportReadyRequest {
-                        instance_id: cfg.instance_id.clone(),
-                        ready,
-                    })
-                    .await
-                {
-                    Ok(_) => {
-                        tracing::info!(ready, "registry-ready-reported");
-                        reported_ready = Some(ready);
-                    }
-                    Err(st) => {
-                        tracing::warn!(error = %st.message(), "registry-report-ready-failed");
-                        break;
-                    }
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = shutdown.cancelled() => return,
-            }
-            if m.is_ready() == reported_ready.unwrap_or(false) {
-                // Sleep out the heartbeat, waking early when readiness flips.
-                let mut waited = Duration::ZERO;
-                while waited < HEARTBEAT && m.is_ready() == reported_ready.unwrap_or(false) {
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => waited += Duration::from_millis(200),
-                        _ = shutdown.cancelled() => return,
-                    }
-                }
-                if waited >= HEARTBEAT {
-                    break; // re-register (detects an evpnr that forgot us)
-                }
-            }
-        }
+        let d = evpn_daemon::backoff::jittered(BACKOFF.0, BACKOFF.1, failures);
+        failures = failures.saturating_add(1);
+        tokio::select! { _ = tokio::time::sleep(d) => {}, _ = shutdown.cancelled() => return }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_caps_and_jitters() {
-        assert_eq!(backoff(0, 0.0), Duration::from_millis(500));
-        assert_eq!(backoff(1, 0.0), Duration::from_secs(1));
-        assert_eq!(backoff(20, 0.0), Duration::from_secs(30));
-        assert!(backoff(3, 1.0) > backoff(3, 0.0));
-        assert!(backoff(3, -1.0) < backoff(3, 0.0));
+/// Send heartbeats until the stream ends, acks stop coming or `shutdown`;
+/// returns why it ended.
+async fn heartbeats(
+    m: &Manager,
+    epoch: &EpochGuard,
+    mut client: EvpnrClient<Channel>,
+    interval: Duration,
+    shutdown: &CancellationToken,
+) -> tonic::Status {
+    let cfg = &m.cfg;
+    let (tx, rx) = tokio::sync::mpsc::channel::<v1::HeartbeatRequest>(8);
+    let mut seq = 0u64;
+    let mut ready = m.is_ready();
+    let beat = |seq: u64, ready: bool| v1::HeartbeatRequest {
+        instance_id: cfg.instance_id.clone(),
+        seq,
+        ready,
+    };
+    // The first heartbeat goes with the stream's opening.
+    seq += 1;
+    if tx.try_send(beat(seq, ready)).is_err() {
+        return tonic::Status::internal("heartbeat queue");
+    }
+    let mut acks = match client
+        .heartbeat(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(st) => return st,
+    };
+    let mut last_sent = Instant::now();
+    let mut last_ack = Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return tonic::Status::cancelled("shutdown"),
+            a = acks.message() => match a {
+                Ok(Some(ack)) => {
+                    last_ack = Instant::now();
+                    check_epoch(epoch, &cfg.registry, ack.registry_epoch).await;
+                }
+                Ok(None) => return tonic::Status::unavailable("the registry ended the heartbeat stream"),
+                Err(st) => return st,
+            },
+            _ = tokio::time::sleep(READY_POLL.min(interval)) => {}
+        }
+        let now_ready = m.is_ready();
+        if now_ready != ready || last_sent.elapsed() >= interval {
+            if now_ready != ready {
+                tracing::info!(ready = now_ready, "registry-ready-reported");
+            }
+            ready = now_ready;
+            seq += 1;
+            if tx.send(beat(seq, ready)).await.is_err() {
+                return tonic::Status::unavailable("heartbeat stream closed");
+            }
+            last_sent = Instant::now();
+        }
+        if last_ack.elapsed() > interval * ACK_MISSES + Duration::from_secs(1) {
+            return tonic::Status::deadline_exceeded(format!(
+                "no heartbeat ack from the registry for {:?}",
+                last_ack.elapsed()
+            ));
+        }
     }
 }

@@ -27,6 +27,7 @@ use crate::{
     config::{Config, Dialect},
     convert::{self, bvi_out, evpn_out},
     dataplane::vpp::bvi_name,
+    epoch::EpochGuard,
     manager::Manager,
 };
 
@@ -37,6 +38,7 @@ const BIRD_READ_TIMEOUT: Duration = Duration::from_millis(300);
 pub struct EvpndService {
     pub cfg: Arc<Config>,
     pub mgr: Arc<Manager>,
+    pub epoch: Arc<EpochGuard>,
     pub registered: Arc<AtomicBool>,
     pub started_at: SystemTime,
     pub broker: EventBroker,
@@ -63,6 +65,15 @@ impl EvpndService {
             .get(slug)
             .cloned()
             .ok_or_else(|| Error::not_found(Object::Evpn, slug))
+    }
+
+    /// A state-changing call's request, once `epoch` admitted its caller
+    /// (meant for this instance; from the registry when one is configured;
+    /// not from a registry epoch older than one already obeyed).
+    async fn admitted<T>(&self, req: Request<T>) -> Result<T, Error> {
+        let (md, _, r) = req.into_parts();
+        self.epoch.admit(&md).await?;
+        Ok(r)
     }
 
     /// Run a write on the manager to its end, even if the caller goes away
@@ -109,7 +120,7 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::CreateEvpnInstanceRequest>,
     ) -> Result<Response<v1::EvpnInstance>, Status> {
-        let r = req.into_inner();
+        let r = self.admitted(req).await?;
         self.check_instance(&r.instance_id)?;
         let n = convert::new_evpn(&self.cfg, &r)?;
         let e = self
@@ -152,7 +163,7 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::SetEnabledRequest>,
     ) -> Result<Response<v1::EvpnInstance>, Status> {
-        let r = req.into_inner();
+        let r = self.admitted(req).await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
         let e = self
@@ -165,7 +176,7 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::EvpnRef>,
     ) -> Result<Response<v1::Empty>, Status> {
-        let r = req.into_inner();
+        let r = self.admitted(req).await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
         self.write(|m| async move { m.delete_evpn(&r.slug).await })
@@ -177,7 +188,7 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::CreateBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
-        let r = req.into_inner();
+        let r = self.admitted(req).await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
         let mac = convert::opt_mac("mac", &r.mac)?;
@@ -215,7 +226,7 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::ReplaceBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
-        let r = req.into_inner();
+        let r = self.admitted(req).await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
         let mac = convert::opt_mac("mac", &r.mac)?;
@@ -227,7 +238,7 @@ impl Evpnd for EvpndService {
     }
 
     async fn delete_bvi(&self, req: Request<v1::EvpnRef>) -> Result<Response<v1::Empty>, Status> {
-        let r = req.into_inner();
+        let r = self.admitted(req).await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
         self.write(|m| async move { m.delete_bvi(&r.slug).await })
@@ -239,7 +250,7 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::HostBindGroupBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
-        let r = req.into_inner();
+        let r = self.admitted(req).await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
         validate_slug("group_id", &r.group_id)?;
@@ -283,7 +294,7 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::HostReleaseGroupBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
-        let r = req.into_inner();
+        let r = self.admitted(req).await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
         if !r.group_id.is_empty() {
@@ -426,6 +437,7 @@ impl Evpnd for EvpndService {
             registry_address: c.registry.clone(),
             registered: self.registered.load(Ordering::SeqCst),
             evpn_count: self.mgr.snapshot().state.evpns.len() as u32,
+            registry_epoch: self.epoch.highest().await,
             started_at: Some(pbjson_types::Timestamp {
                 seconds: since.as_secs() as i64,
                 nanos: since.subsec_nanos() as i32,

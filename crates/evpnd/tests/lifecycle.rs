@@ -716,7 +716,8 @@ async fn an_unreachable_registry_never_disturbs_the_host() {
     let v = d.wait_log("registry-register-failed", T).unwrap();
     assert_eq!(v["level"], "WARN");
     h.evpnd = Some(d);
-    let mut c = h.client().await;
+    // Writes by hand are refused on a managed evpnd; these act as its registry.
+    let mut c = h.registry_client(1).await;
     c.create_evpn_instance(create_req("test", 100))
         .await
         .unwrap();
@@ -767,7 +768,7 @@ async fn bound_host_after_vpp_restart(test: &str, registry: bool) -> Option<(Hos
         .unwrap();
     d.wait_log("reconcile-finished", T).unwrap();
     h.evpnd = Some(d);
-    let mut c = h.client().await;
+    let mut c = h.registry_client(1).await;
     c.create_evpn_instance(create_req("test", 100))
         .await
         .unwrap();

@@ -296,6 +296,7 @@ async fn main() {
                 grpc_address: addr,
                 version: "bench".into(),
                 ready: true,
+                ..Default::default()
             })
             .await
             .unwrap();

@@ -68,6 +68,27 @@ struct FileConfig {
     member_timeout: Option<HumanDuration>,
     #[serde(rename = "move")]
     move_: Option<MoveFile>,
+    liveness: Option<LivenessFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct LivenessFile {
+    heartbeat_interval: Option<HumanDuration>,
+    suspect_after: Option<HumanDuration>,
+    dead_after: Option<HumanDuration>,
+}
+
+/// How a member's liveness is derived from its heartbeats.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LivenessConfig {
+    /// Interval the evpnds are asked to send heartbeats at.
+    pub heartbeat_interval: HumanDuration,
+    /// A member whose last heartbeat is older is suspect (calls fail fast).
+    pub suspect_after: HumanDuration,
+    /// A member whose last heartbeat is older is dead.
+    pub dead_after: HumanDuration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +133,7 @@ pub struct Config {
     pub member_timeout: HumanDuration,
     #[serde(rename = "move")]
     pub move_: MoveConfig,
+    pub liveness: LivenessConfig,
 }
 
 impl Validate for Config {
@@ -126,6 +148,27 @@ impl Validate for Config {
             return Err(SemanticError::new(
                 "evpnr.member-timeout",
                 "must be greater than 0",
+            ));
+        }
+        let l = &self.liveness;
+        if l.heartbeat_interval.0 < std::time::Duration::from_millis(10)
+            || l.heartbeat_interval.0 > std::time::Duration::from_secs(60)
+        {
+            return Err(SemanticError::new(
+                "evpnr.liveness.heartbeat-interval",
+                "must be between 10ms and 60s",
+            ));
+        }
+        if l.suspect_after.0 <= l.heartbeat_interval.0 {
+            return Err(SemanticError::new(
+                "evpnr.liveness.suspect-after",
+                "must be longer than liveness.heartbeat-interval (3 intervals or more is usual)",
+            ));
+        }
+        if l.dead_after.0 <= l.suspect_after.0 {
+            return Err(SemanticError::new(
+                "evpnr.liveness.dead-after",
+                "must be longer than liveness.suspect-after",
             ));
         }
         if let Err((field, reason)) = self.move_.policy().check() {
@@ -166,6 +209,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
     let file: File = config::parse_structural(&text, &origin)?;
     let f = file.evpnr;
     let m = f.move_.unwrap_or_default();
+    let lv = f.liveness.unwrap_or_default();
     let cfg = Config {
         grpc_addr: args
             .grpc_addr
@@ -192,6 +236,11 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             min_settle: m.min_settle.unwrap_or_default(),
             max_wait: m.max_wait.unwrap_or_else(|| dur("2s")),
             poll_interval: m.poll_interval.unwrap_or_else(|| dur("1ms")),
+        },
+        liveness: LivenessConfig {
+            heartbeat_interval: lv.heartbeat_interval.unwrap_or_else(|| dur("1s")),
+            suspect_after: lv.suspect_after.unwrap_or_else(|| dur("3s")),
+            dead_after: lv.dead_after.unwrap_or_else(|| dur("10s")),
         },
     };
     config::check(&cfg, &origin)?;

@@ -6,6 +6,7 @@ use evpn_api::v1;
 use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 
+use crate::liveness::Liveness;
 use crate::{
     model::{Group, Member},
     plan::ActualBvi,
@@ -114,6 +115,21 @@ pub fn instance_to_proto(m: &Member, rt: Option<&MemberRt>, groups: Vec<String>)
         last_seen: rt.and_then(|r| r.last_seen).map(ts),
         groups,
         last_error: rt.map(|r| r.last_error.clone()).unwrap_or_default(),
+        liveness: rt.map_or(v1::instance::Liveness::Unspecified, |r| {
+            liveness_to_proto(r.liveness)
+        }) as i32,
+        heartbeat_age: rt
+            .and_then(|r| r.last_heartbeat)
+            .map(|t| evpn_daemon::settle::duration_out(t.elapsed())),
+    }
+}
+
+fn liveness_to_proto(l: Liveness) -> v1::instance::Liveness {
+    match l {
+        Liveness::Unknown => v1::instance::Liveness::Unspecified,
+        Liveness::Alive => v1::instance::Liveness::Alive,
+        Liveness::Suspect => v1::instance::Liveness::Suspect,
+        Liveness::Dead => v1::instance::Liveness::Dead,
     }
 }
 

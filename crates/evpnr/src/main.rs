@@ -2,6 +2,7 @@
 mod config;
 mod convert;
 mod groups;
+mod liveness;
 mod members;
 mod metrics;
 mod model;
@@ -39,7 +40,17 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
             cfg.state_dir.display()
         )
     })?;
-    let state = store.load()?;
+    let mut state = store.load()?;
+    // A new epoch for this run, durable before any member hears from us, so
+    // the evpnds can tell this registry from an older one still running.
+    state.epoch += 1;
+    store.save(&state).map_err(|e| {
+        anyhow::anyhow!(
+            "evpnr.state-dir: cannot save the new registry epoch to {}: {e}",
+            store.path().display()
+        )
+    })?;
+    tracing::info!(epoch = state.epoch, "registry-epoch");
     let metrics = metrics::RegistryMetrics::register(&mut daemon.registry);
     let reg = Arc::new(registry::Registry::new(
         state,
@@ -69,6 +80,7 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         groups = n_groups,
         "state-loaded"
     );
+    reg.spawn_liveness();
     let svc = service::EvpnrService {
         reg,
         metrics: daemon.metrics.clone(),

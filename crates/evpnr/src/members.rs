@@ -2,26 +2,47 @@
 //! call bounded by `member-timeout` and counted by method and code; the
 //! member's event stream (registrar mode) read with back-off, stamped with the
 //! member's ID and published into the fleet broker; coalesced resync triggers.
-use std::{future::Future, sync::Arc, time::Duration, time::SystemTime};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
 
 use evpn_api::v1::{self, evpnd_client::EvpndClient};
-use evpn_daemon::events::{EventKind, EventLevel};
+use evpn_daemon::{
+    events::{EventKind, EventLevel},
+    identity::Stamp,
+};
 use evpn_model::Error;
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, Status, transport::Channel};
+use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 
 use crate::{
     metrics::RpcLabels,
     registry::{Conn, MemberRt, Registry},
 };
 
-/// A lazily connecting client for `addr` ("host:port").
-pub fn client(addr: &str, timeout: Duration) -> Result<EvpndClient<Channel>, Error> {
+/// Back-off of a member's event stream: 100 ms doubling to 5 s, jittered; it
+/// is reset only by a stream that stayed open for `STABLE`.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+const STABLE: Duration = Duration::from_secs(10);
+
+/// A member's client: every call carries a [`Stamp`] with the instance it
+/// is meant for and the registry epoch, so the evpnd can refuse a call meant
+/// for someone else or coming from a stale registry.
+pub type MemberClient = EvpndClient<InterceptedService<Channel, Stamp>>;
+
+/// A lazily connecting client for member `id` at `addr` ("host:port").
+pub fn client(id: &str, addr: &str, timeout: Duration, epoch: u64) -> Result<MemberClient, Error> {
+    evpn_model::validate_host_port("grpc_address", addr)?;
     let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Error::invalid("grpc_address", format!("{addr:?}: {e}")))?
+        .map_err(|e| Error::invalid("grpc_address", e.to_string()))?
         .connect_timeout(timeout)
         .tcp_nodelay(true);
-    Ok(EvpndClient::new(ep.connect_lazy()))
+    Ok(EvpndClient::with_interceptor(
+        ep.connect_lazy(),
+        Stamp::new(id, epoch),
+    ))
 }
 
 /// A member's status turned into a registry error (orchestration). The
@@ -55,7 +76,7 @@ impl Registry {
     /// (or UNAVAILABLE / DEADLINE_EXCEEDED for transport problems).
     pub async fn call<T, F, Fut>(&self, id: &str, method: &'static str, f: F) -> Result<T, Status>
     where
-        F: FnOnce(EvpndClient<Channel>) -> Fut,
+        F: FnOnce(MemberClient) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         self.call_longer(id, method, std::time::Duration::ZERO, f)
@@ -72,12 +93,26 @@ impl Registry {
         f: F,
     ) -> Result<T, Status>
     where
-        F: FnOnce(EvpndClient<Channel>) -> Fut,
+        F: FnOnce(MemberClient) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let Some(c) = self.read(|i| i.rt.get(id).map(|r| r.client.clone())) else {
             return Err(Status::not_found(format!("instance {id:?} not found")));
         };
+        // A member already known to be unresponsive costs no member timeout;
+        // the connection-keeping calls still go out so it is seen coming back.
+        if !matches!(method, "WatchEvents" | "GetInstance") {
+            let (age, l) = self.liveness(id);
+            if l.unresponsive() {
+                let st = Status::unavailable(format!(
+                    "member {id} is {}: no heartbeat for {:.1} s; not calling {method}",
+                    l.as_str(),
+                    age.unwrap_or_default().as_secs_f64()
+                ));
+                self.count_rpc(method, st.code(), Duration::ZERO);
+                return Err(st);
+            }
+        }
         let timeout = self.cfg().member_timeout.0 + extra;
         let started = std::time::Instant::now();
         let r = match tokio::time::timeout(timeout, f(c)).await {
@@ -90,12 +125,21 @@ impl Registry {
             Ok(_) => Code::Ok,
             Err(s) => s.code(),
         };
+        self.count_rpc(method, code, started.elapsed());
+        self.with_rt(id, |rt| match &r {
+            Ok(_) => rt.last_seen = Some(SystemTime::now()),
+            Err(s) => rt.last_error = format!("{method}: {}", s.message()),
+        });
+        r
+    }
+
+    fn count_rpc(&self, method: &str, code: Code, took: Duration) {
         self.metrics
             .member_rpc_duration
             .get_or_create(&crate::metrics::MethodLabels {
                 method: method.into(),
             })
-            .observe(started.elapsed().as_secs_f64());
+            .observe(took.as_secs_f64());
         self.metrics
             .member_rpcs
             .get_or_create(&RpcLabels {
@@ -103,11 +147,28 @@ impl Registry {
                 code: code_name(code),
             })
             .inc();
-        self.with_rt(id, |rt| match &r {
-            Ok(_) => rt.last_seen = Some(SystemTime::now()),
-            Err(s) => rt.last_error = format!("{method}: {}", s.message()),
-        });
-        r
+    }
+
+    /// Ask the evpnd at member `id`'s address who it is: Ok(its readiness)
+    /// only if it is `id`.
+    async fn verify_identity(&self, id: &str) -> Result<bool, String> {
+        let info = self
+            .call(id, "GetInstance", |mut c| async move {
+                c.get_instance(v1::InstanceRef {
+                    instance_id: String::new(),
+                })
+                .await
+            })
+            .await
+            .map_err(|s| format!("GetInstance: {}", s.message()))?;
+        if info.instance_id != id {
+            let addr = self.read(|i| i.rt.get(id).map(|r| r.addr.clone()).unwrap_or_default());
+            return Err(format!(
+                "identity mismatch: the evpnd at {addr} is instance {}, not {id:?}; not using it",
+                evpn_model::hostport::short(&info.instance_id)
+            ));
+        }
+        Ok(info.ready)
     }
 
     /// Connection state and readiness of a member, if registered.
@@ -131,7 +192,7 @@ impl Registry {
     /// Start (or restart) the run-time side of member `id`: a new client
     /// and event watcher. The old watcher, if any, is cancelled.
     pub fn attach(self: &Arc<Self>, id: &str, addr: &str, ready: bool) -> Result<(), Error> {
-        let client = client(addr, self.cfg().member_timeout.0)?;
+        let client = client(id, addr, self.cfg().member_timeout.0, self.epoch())?;
         let cancel = self.shutdown.child_token();
         {
             let mut g = self.lock();
@@ -147,6 +208,9 @@ impl Registry {
                     memberships: Default::default(),
                     resync_pending: false,
                     resync_running: false,
+                    last_heartbeat: None,
+                    liveness: crate::liveness::Liveness::Unknown,
+                    addr: addr.to_string(),
                 },
             );
             if let Some(old) = old {
@@ -156,6 +220,11 @@ impl Registry {
                     n.resync_running = old.resync_running;
                     n.resync_pending = old.resync_pending;
                     n.memberships = old.memberships;
+                    // Same process re-dialled: keep its heartbeat history.
+                    if old.addr == n.addr {
+                        n.last_heartbeat = old.last_heartbeat;
+                        n.liveness = old.liveness;
+                    }
                 }
             }
         }
@@ -186,11 +255,14 @@ impl Registry {
         .unwrap_or(false)
     }
 
-    /// Read the member's event stream until cancelled, reconnecting with
-    /// back-off (100 ms doubling to 5 s). Each (re)connect asks the member
-    /// for its readiness and triggers a resync.
+    /// Read the member's event stream until cancelled, reconnecting with a
+    /// jittered back-off that only a stream open for `STABLE` resets (a
+    /// member whose stream opens and closes at once is not re-dialled in a
+    /// tight loop). After each (re)connect the evpnd must prove it is this
+    /// instance (`GetInstance`) before it counts as connected; then its
+    /// readiness is taken and a resync triggered.
     async fn watch_member(self: Arc<Self>, id: String, cancel: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
+        let mut failures: u32 = 0;
         while !cancel.is_cancelled() {
             let opened = self
                 .call(&id, "WatchEvents", |mut c| async move {
@@ -201,44 +273,53 @@ impl Registry {
                     .await
                 })
                 .await;
+            let began = Instant::now();
             match opened {
-                Ok(mut stream) => {
-                    backoff = Duration::from_millis(100);
-                    if self.set_conn(&id, Conn::Connected, Some(String::new())) {
-                        self.emit(
-                            EventKind::Crud,
-                            EventLevel::Info,
-                            "instance-connected",
-                            &[("instance", &id)],
-                        );
-                    }
-                    if let Ok(info) = self
-                        .call(&id, "GetInstance", |mut c| async move {
-                            c.get_instance(v1::InstanceRef {
-                                instance_id: String::new(),
-                            })
-                            .await
-                        })
-                        .await
-                    {
-                        self.with_rt(&id, |rt| rt.ready = info.ready);
-                    }
-                    self.trigger_resync(&id);
-                    loop {
-                        let next = tokio::select! {
-                            _ = cancel.cancelled() => return,
-                            n = stream.message() => n,
-                        };
-                        match next {
-                            Ok(Some(ev)) => self.republish(&id, ev),
-                            Ok(None) => break,
-                            Err(s) => {
-                                self.with_rt(&id, |rt| rt.last_error = s.message().to_string());
-                                break;
+                Ok(mut stream) => match self.verify_identity(&id).await {
+                    Ok(ready) => {
+                        if self.set_conn(&id, Conn::Connected, Some(String::new())) {
+                            self.emit(
+                                EventKind::Crud,
+                                EventLevel::Info,
+                                "instance-connected",
+                                &[("instance", &id)],
+                            );
+                        }
+                        self.with_rt(&id, |rt| rt.ready = ready);
+                        self.trigger_resync(&id);
+                        loop {
+                            let next = tokio::select! {
+                                _ = cancel.cancelled() => return,
+                                n = stream.message() => n,
+                            };
+                            match next {
+                                Ok(Some(ev)) => self.republish(&id, ev),
+                                Ok(None) => break,
+                                Err(s) => {
+                                    self.with_rt(&id, |rt| rt.last_error = s.message().to_string());
+                                    break;
+                                }
                             }
                         }
                     }
-                }
+                    Err(why) => {
+                        let new = self
+                            .with_rt(&id, |rt| {
+                                let new = rt.last_error != why;
+                                rt.last_error = why.clone();
+                                new
+                            })
+                            .unwrap_or(false);
+                        if new && why.starts_with("identity mismatch") {
+                            self.emit(
+                                EventKind::Crud,
+                                EventLevel::Error,
+                                "instance-identity-mismatch",
+                                &[("instance", &id), ("reason", &why)],
+                            );
+                        }
+                    }
+                },
                 Err(s) => {
                     self.with_rt(&id, |rt| rt.last_error = s.message().to_string());
                 }
@@ -254,11 +335,15 @@ impl Registry {
                     &[("instance", &id)],
                 );
             }
+            if began.elapsed() >= STABLE {
+                failures = 0;
+            }
+            let d = evpn_daemon::backoff::jittered(BACKOFF.0, BACKOFF.1, failures);
+            failures = failures.saturating_add(1);
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(d) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 

@@ -33,6 +33,11 @@ pub struct RpcLabels {
     pub code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstanceLabels {
+    pub instance: String,
+}
+
 /// The registry's metric handles.
 #[derive(Clone)]
 pub struct RegistryMetrics {
@@ -45,6 +50,8 @@ pub struct RegistryMetrics {
     pub resyncs: Family<ResultLabels, Counter>,
     pub member_rpcs: Family<RpcLabels, Counter>,
     pub member_rpc_duration: Family<MethodLabels, Histogram>,
+    pub liveness: Family<StateLabels, Gauge>,
+    pub heartbeat_age: Family<InstanceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl RegistryMetrics {
@@ -68,7 +75,19 @@ impl RegistryMetrics {
                     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 ])
             }),
+            liveness: Family::default(),
+            heartbeat_age: Family::default(),
         };
+        reg.register(
+            "instances_liveness",
+            "Registered instances by liveness (unknown, alive, suspect, dead)",
+            m.liveness.clone(),
+        );
+        reg.register(
+            "member_heartbeat_age_seconds",
+            "Age of each member's last heartbeat (-1: none yet)",
+            m.heartbeat_age.clone(),
+        );
         reg.register(
             "instances",
             "Registered instances by connection state",

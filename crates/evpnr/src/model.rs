@@ -100,6 +100,11 @@ pub enum WantedRole {
 pub struct State {
     pub members: BTreeMap<String, Member>,
     pub groups: BTreeMap<String, Group>,
+    /// The registry epoch: incremented and saved at every start, before
+    /// any member is dialled; every state-changing call to a member carries
+    /// it (see `evpn_daemon::identity`).
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl State {

@@ -14,12 +14,10 @@ use std::{
     time::SystemTime,
 };
 
-use evpn_api::v1::evpnd_client::EvpndClient;
 use evpn_daemon::events::{EventBroker, EventKind, EventLevel};
 use evpn_model::Error;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::{
     config::Config,
@@ -60,12 +58,18 @@ pub struct MemberRt {
     pub ready: bool,
     pub last_seen: Option<SystemTime>,
     pub last_error: String,
-    pub client: EvpndClient<Channel>,
+    pub client: crate::members::MemberClient,
     /// Cancels the member's event watcher.
     pub cancel: CancellationToken,
     pub memberships: BTreeMap<String, MembershipStatus>,
     pub resync_pending: bool,
     pub resync_running: bool,
+    /// When the last heartbeat arrived (None: none since attach).
+    pub last_heartbeat: Option<std::time::Instant>,
+    /// Liveness as last derived (`liveness::classify`).
+    pub liveness: crate::liveness::Liveness,
+    /// The address the client dials.
+    pub addr: String,
 }
 
 /// Everything behind the registry lock.
@@ -130,6 +134,11 @@ impl Registry {
     /// The configuration in effect.
     pub fn cfg(&self) -> Arc<Config> {
         self.config.borrow().clone()
+    }
+
+    /// This run's registry epoch (see `State::epoch`).
+    pub fn epoch(&self) -> u64 {
+        self.read(|i| i.state.epoch)
     }
 
     /// The registry lock. Never hold the guard across an `.await`.
@@ -264,6 +273,20 @@ impl Registry {
         }
         m.instances_ready
             .set(g.rt.values().filter(|r| r.ready).count() as i64);
+        use crate::liveness::Liveness;
+        for s in [
+            Liveness::Unknown,
+            Liveness::Alive,
+            Liveness::Suspect,
+            Liveness::Dead,
+        ] {
+            let n = g.rt.values().filter(|r| r.liveness == s).count();
+            m.liveness
+                .get_or_create(&StateLabels {
+                    state: s.as_str().into(),
+                })
+                .set(n as i64);
+        }
         m.groups.set(g.state.groups.len() as i64);
         m.group_primary.clear();
         for grp in g.state.groups.values() {

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     convert::{group_to_proto, instance_to_proto, membership_to_proto, prefix_from_proto, ts},
-    groups::NewGroup,
+    groups::{NewGroup, Registration},
     registry::Registry,
 };
 
@@ -69,7 +69,7 @@ impl EvpnrService {
     /// the member gave it).
     async fn forward<T, F, Fut>(&self, id: &str, method: &'static str, f: F) -> R<T>
     where
-        F: FnOnce(v1::evpnd_client::EvpndClient<tonic::transport::Channel>) -> Fut,
+        F: FnOnce(crate::members::MemberClient) -> Fut,
         Fut: std::future::Future<Output = Result<Response<T>, Status>>,
     {
         self.instance_ref(id)?;
@@ -85,20 +85,95 @@ impl Evpnr for EvpnrService {
     ) -> R<v1::RegisterInstanceResponse> {
         let r = req.into_inner();
         validate_instance_id("instance_id", &r.instance_id)?;
-        if r.grpc_address.is_empty() || !r.grpc_address.contains(':') {
-            return Err(Error::invalid(
-                "grpc_address",
-                format!("{:?} is not host:port", r.grpc_address),
-            )
-            .into());
-        }
+        evpn_model::validate_host_port("grpc_address", &r.grpc_address)?;
         let (at, new) = self
-            .reg
-            .register(&r.instance_id, &r.grpc_address, &r.version, r.ready)?;
+            .orchestrate(|reg| async move {
+                reg.register(Registration {
+                    id: &r.instance_id,
+                    addr: &r.grpc_address,
+                    version: &r.version,
+                    ready: r.ready,
+                    force: r.force,
+                    member_epoch: r.registry_epoch,
+                })
+                .await
+            })
+            .await?;
         ok(v1::RegisterInstanceResponse {
             registered_at: Some(ts(at)),
             new_instance: new,
+            registry_epoch: self.reg.epoch(),
+            heartbeat_interval: Some(evpn_daemon::settle::duration_out(
+                self.reg.cfg().liveness.heartbeat_interval.0,
+            )),
         })
+    }
+
+    type HeartbeatStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<v1::HeartbeatAck, Status>> + Send + 'static>,
+    >;
+
+    async fn heartbeat(
+        &self,
+        req: Request<tonic::Streaming<v1::HeartbeatRequest>>,
+    ) -> R<Self::HeartbeatStream> {
+        let mut inbound = req.into_inner();
+        let first = inbound.message().await?.ok_or_else(|| {
+            Error::invalid("heartbeat", "the stream ended before its first heartbeat")
+        })?;
+        validate_instance_id("instance_id", &first.instance_id)?;
+        let id = first.instance_id.clone();
+        let reg = self.reg.clone();
+        if !reg.heartbeat_seen(&id) {
+            return Err(Error::not_found(Object::Instance, &id).into());
+        }
+        reg.report_ready(&id, first.ready)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let shutdown = self.shutdown.clone();
+        let ack = |seq| v1::HeartbeatAck {
+            seq,
+            registry_epoch: reg.epoch(),
+        };
+        let _ = tx.try_send(Ok(ack(first.seq)));
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    n = inbound.message() => n,
+                };
+                let hb = match next {
+                    Ok(Some(hb)) => hb,
+                    Ok(None) | Err(_) => return,
+                };
+                if hb.instance_id != id {
+                    let _ = tx
+                        .send(Err(Error::invalid(
+                            "instance_id",
+                            "changed within one heartbeat stream",
+                        )
+                        .into()))
+                        .await;
+                    return;
+                }
+                if !reg.heartbeat_seen(&id) {
+                    let _ = tx
+                        .send(Err(Error::not_found(Object::Instance, &id).into()))
+                        .await;
+                    return;
+                }
+                if reg.report_ready(&id, hb.ready).is_err() {
+                    return;
+                }
+                let a = v1::HeartbeatAck {
+                    seq: hb.seq,
+                    registry_epoch: reg.epoch(),
+                };
+                if tx.send(Ok(a)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
 
     async fn report_ready(&self, req: Request<v1::ReportReadyRequest>) -> R<v1::Empty> {

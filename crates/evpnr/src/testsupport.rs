@@ -40,7 +40,18 @@ impl Evpnd for Scripted {
         delete_bvi(v1::EvpnRef) -> v1::Empty = "DeleteBVI";
         get_vpp_info(v1::InstanceRef) -> v1::VppInfo = "GetVPPInfo";
         get_bird_info(v1::InstanceRef) -> v1::BirdInfo = "GetBirdInfo";
-        get_instance(v1::InstanceRef) -> v1::InstanceInfo = "GetInstance";
+    }
+
+    /// This scripted evpnd is instance "t" (the ID tests attach it as).
+    async fn get_instance(
+        &self,
+        _req: Request<v1::InstanceRef>,
+    ) -> Result<Response<v1::InstanceInfo>, Status> {
+        Ok(Response::new(v1::InstanceInfo {
+            instance_id: "t".into(),
+            ready: true,
+            ..Default::default()
+        }))
     }
 
     async fn get_mac_announcers(

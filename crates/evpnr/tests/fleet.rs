@@ -569,20 +569,14 @@ async fn mtu_on_all_members_and_resync_repairs_drift() {
         assert_eq!(f.bvi(id, "test").await.unwrap().mtu, 9000, "{id}");
     }
     // Drift behind evpnr's back: A loses its eVPN, B gains a stale one.
-    let mut a =
-        evpn_api::v1::evpnd_client::EvpndClient::connect(format!("http://{}", f.host(A).addr()))
-            .await
-            .unwrap();
+    let mut a = f.evpnd_as_registry(A).await;
     a.delete_evpn_instance(v1::EvpnRef {
         instance_id: String::new(),
         slug: "test".into(),
     })
     .await
     .unwrap();
-    let mut b =
-        evpn_api::v1::evpnd_client::EvpndClient::connect(format!("http://{}", f.host(B).addr()))
-            .await
-            .unwrap();
+    let mut b = f.evpnd_as_registry(B).await;
     b.create_evpn_instance(v1::CreateEvpnInstanceRequest {
         slug: "stale".into(),
         vni: 999,
@@ -590,7 +584,7 @@ async fn mtu_on_all_members_and_resync_repairs_drift() {
     })
     .await
     .unwrap();
-    // A member's periodic re-registration triggers a resync that repairs it.
+    // evpnr's periodic resync of every ready member repairs it.
     wait_for("A repaired and B cleaned", || {
         let f = &f;
         async move {

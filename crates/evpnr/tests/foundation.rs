@@ -50,6 +50,7 @@ const EVPNR_RPCS: &[&str] = &[
     "ReleaseGroupBVI",
     "MoveGroupBVI",
     "ReportReady",
+    "Heartbeat",
     "ListEvpnInstances",
     "GetEvpnInstance",
     "SetEvpnInstanceEnabled",

@@ -293,6 +293,7 @@ async fn unreachable_member_is_registered_but_never_configured() {
             grpc_address: format!("127.0.0.1:{port}"),
             version: "0.1.0".into(),
             ready: true,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -92,6 +92,22 @@ impl Host {
             .unwrap()
     }
 
+    /// A client that acts as this host's registry: every call is stamped
+    /// with this instance's ID and registry epoch `epoch`, as evpnr's are.
+    pub async fn registry_client(
+        &self,
+        epoch: u64,
+    ) -> EvpndClient<
+        tonic::service::interceptor::InterceptedService<Channel, evpn_daemon::identity::Stamp>,
+    > {
+        let ch = Channel::from_shared(self.evpnd().grpc_url().unwrap())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        EvpndClient::with_interceptor(ch, evpn_daemon::identity::Stamp::new(&self.id, epoch))
+    }
+
     /// Kill evpnd with SIGKILL (a crash).
     pub fn crash(&mut self) {
         if let Some(d) = self.evpnd.take() {

@@ -294,6 +294,32 @@ impl Fleet {
         let _ = c.list_instances(v1::Empty {}).await;
     }
 
+    /// A client to host `id`'s evpnd that acts as its registry (stamped with
+    /// the epoch the evpnd has accepted): for making drift behind evpnr's
+    /// back, which a managed evpnd refuses from anyone else.
+    pub async fn evpnd_as_registry(
+        &self,
+        id: &str,
+    ) -> evpn_api::v1::evpnd_client::EvpndClient<
+        tonic::service::interceptor::InterceptedService<Channel, evpn_daemon::identity::Stamp>,
+    > {
+        let ch = Channel::from_shared(format!("http://{}", self.host(id).addr()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let epoch = evpn_api::v1::evpnd_client::EvpndClient::new(ch.clone())
+            .get_instance(v1::InstanceRef::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .registry_epoch;
+        evpn_api::v1::evpnd_client::EvpndClient::with_interceptor(
+            ch,
+            evpn_daemon::identity::Stamp::new(id, epoch),
+        )
+    }
+
     /// One host's BVI for `slug` as its evpnd reports it (through evpnr).
     pub async fn bvi(&self, id: &str, slug: &str) -> Option<v1::Bvi> {
         self.client()

@@ -1,0 +1,177 @@
+//! Member liveness, defined once for everything that builds on it: an evpnd
+//! sends heartbeats on a stream of its own (`Evpnr.Heartbeat`); the state is
+//! derived from the age of the last one. `classify` is the rule (sans-IO,
+//! table-tested); `Registry::update_liveness` applies it, emits the
+//! transitions as `failover` events and keeps the metrics.
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use evpn_daemon::events::{EventKind, EventLevel};
+
+use crate::{config::LivenessConfig, registry::Registry};
+
+/// Period of the background resync of every ready member.
+pub const RESYNC_EVERY: Duration = Duration::from_secs(5);
+
+/// A member's liveness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// No heartbeat since evpnr started or since the member (re)registered.
+    Unknown,
+    /// Last heartbeat younger than `suspect-after`.
+    Alive,
+    /// Older than `suspect-after`: calls to it fail fast.
+    Suspect,
+    /// Older than `dead-after`.
+    Dead,
+}
+
+impl Liveness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Unknown => "unknown",
+            Liveness::Alive => "alive",
+            Liveness::Suspect => "suspect",
+            Liveness::Dead => "dead",
+        }
+    }
+
+    /// Whether calls to the member should fail at once instead of waiting
+    /// for `member-timeout`.
+    pub fn unresponsive(self) -> bool {
+        matches!(self, Liveness::Suspect | Liveness::Dead)
+    }
+}
+
+/// The rule: liveness from the age of the last heartbeat.
+pub fn classify(age: Option<Duration>, cfg: &LivenessConfig) -> Liveness {
+    match age {
+        None => Liveness::Unknown,
+        Some(a) if a >= cfg.dead_after.0 => Liveness::Dead,
+        Some(a) if a >= cfg.suspect_after.0 => Liveness::Suspect,
+        Some(_) => Liveness::Alive,
+    }
+}
+
+impl Registry {
+    /// Record a heartbeat of member `id`; false if it is not registered.
+    pub fn heartbeat_seen(self: &Arc<Self>, id: &str) -> bool {
+        let known = self
+            .with_rt(id, |rt| {
+                rt.last_heartbeat = Some(Instant::now());
+                rt.last_seen = Some(std::time::SystemTime::now());
+            })
+            .is_some();
+        if known {
+            self.update_liveness(id);
+        }
+        known
+    }
+
+    /// Age of member `id`'s last heartbeat and its liveness now.
+    pub fn liveness(&self, id: &str) -> (Option<Duration>, Liveness) {
+        let cfg = self.cfg();
+        let age = self
+            .read(|i| i.rt.get(id).and_then(|r| r.last_heartbeat))
+            .map(|t| t.elapsed());
+        (age, classify(age, &cfg.liveness))
+    }
+
+    /// Re-derive member `id`'s liveness; a change is emitted as a
+    /// `failover` event (alive: info, suspect: warn, dead: error).
+    pub fn update_liveness(&self, id: &str) {
+        let (age, now) = self.liveness(id);
+        let Some(was) = self.with_rt(id, |rt| std::mem::replace(&mut rt.liveness, now)) else {
+            return;
+        };
+        let age_ms = age.map_or(String::new(), |a| a.as_millis().to_string());
+        self.metrics
+            .heartbeat_age
+            .get_or_create(&crate::metrics::InstanceLabels {
+                instance: id.to_string(),
+            })
+            .set(age.map_or(-1.0, |a| a.as_secs_f64()));
+        if was == now {
+            return;
+        }
+        self.refresh();
+        let (name, level) = match now {
+            Liveness::Alive => ("instance-alive", EventLevel::Info),
+            Liveness::Suspect => ("instance-suspect", EventLevel::Warn),
+            Liveness::Dead => ("instance-dead", EventLevel::Error),
+            Liveness::Unknown => return,
+        };
+        self.emit(
+            EventKind::Failover,
+            level,
+            name,
+            &[
+                ("instance", id),
+                ("previous", was.as_str()),
+                ("heartbeat_age_ms", &age_ms),
+            ],
+        );
+    }
+
+    /// Re-derive every member's liveness periodically until shutdown, and
+    /// resync every ready member every `RESYNC_EVERY` (drift made behind
+    /// evpnr's back is repaired even when nothing else happens).
+    pub fn spawn_liveness(self: &Arc<Self>) {
+        let reg = self.clone();
+        tokio::spawn(async move {
+            let mut last_resync = Instant::now();
+            loop {
+                let tick = (reg.cfg().liveness.heartbeat_interval.0 / 4)
+                    .clamp(Duration::from_millis(5), Duration::from_millis(250));
+                tokio::select! {
+                    _ = reg.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(tick) => {}
+                }
+                let ids: Vec<String> = reg.read(|i| i.rt.keys().cloned().collect());
+                for id in &ids {
+                    reg.update_liveness(id);
+                }
+                if last_resync.elapsed() >= RESYNC_EVERY {
+                    last_resync = Instant::now();
+                    for id in &ids {
+                        if reg.read(|i| i.rt.get(id).is_some_and(|r| r.ready)) {
+                            reg.trigger_resync(id);
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evpn_daemon::duration::HumanDuration;
+
+    #[test]
+    fn classify_table() {
+        let cfg = LivenessConfig {
+            heartbeat_interval: HumanDuration(Duration::from_secs(1)),
+            suspect_after: HumanDuration(Duration::from_secs(3)),
+            dead_after: HumanDuration(Duration::from_secs(10)),
+        };
+        let ms = |n| Some(Duration::from_millis(n));
+        let table = [
+            (None, Liveness::Unknown),
+            (ms(0), Liveness::Alive),
+            (ms(2_999), Liveness::Alive),
+            (ms(3_000), Liveness::Suspect),
+            (ms(9_999), Liveness::Suspect),
+            (ms(10_000), Liveness::Dead),
+            (ms(86_400_000), Liveness::Dead),
+        ];
+        for (age, want) in table {
+            assert_eq!(classify(age, &cfg), want, "{age:?}");
+        }
+        assert!(!Liveness::Unknown.unresponsive() && !Liveness::Alive.unresponsive());
+        assert!(Liveness::Suspect.unresponsive() && Liveness::Dead.unresponsive());
+    }
+}
