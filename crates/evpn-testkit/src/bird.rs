@@ -160,6 +160,11 @@ impl Bird {
         }
     }
 
+    /// The BIRD process ID (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills BIRD and starts it again with the same files.
     pub fn restart_process(&mut self) {
         self.kill();
