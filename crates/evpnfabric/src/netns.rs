@@ -274,6 +274,9 @@ impl Proc {
     /// SIGKILL is reported on stderr (a graceful stop never falls back
     /// silently).
     pub fn stop(&mut self, grace: Duration) {
+        if self.child.is_none() {
+            return;
+        }
         if let Err(e) = self.terminate(grace) {
             eprintln!("evpnfabric: {e:#}");
         }
