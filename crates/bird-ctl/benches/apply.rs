@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use evpn_testkit::child::CleanSpawn;
+
 use bird_ctl::{
     Applier, ApplierConfig, BirdClient, Change, ClientOptions, Dialect, EvpnSnippet, EvpnSpec,
     Renderer,
@@ -54,7 +56,7 @@ fn start(bin: &str) -> Bird {
         .arg("-P")
         .arg(dir.path().join("bird.pid"))
         .stdout(Stdio::null())
-        .spawn()
+        .spawn_clean()
         .expect("spawn bird");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !sock.exists() {

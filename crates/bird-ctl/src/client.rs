@@ -2,7 +2,9 @@
 //!
 //! One command at a time per connection (an internal mutex), a timeout per command, and a
 //! reconnect on the next call after any connection-level error (I/O, timeout, protocol
-//! violation). Async `+` lines are collected into each [`Reply`].
+//! violation) or after a command whose future was dropped before its reply was read to
+//! the end: a kept connection is always at a command boundary. Async `+` lines are
+//! collected into each [`Reply`].
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -210,11 +212,15 @@ impl BirdClient {
             )));
         }
         let mut guard = self.conn.lock().await;
-        if guard.is_none() {
-            *guard = Some(self.open().await?);
-        }
-        let Some(conn) = guard.as_mut() else {
-            return Err(BirdError::Io("not connected".into()));
+        // The connection is moved out of the slot for the whole exchange and put back only
+        // once the reply's final line was read. If this future is dropped half-way (an outer
+        // `timeout`, a `select!`, a cancelled gRPC call), `conn` is dropped with it: the
+        // socket is closed and the next command reconnects, instead of reading the reply
+        // of the command abandoned here (issue 13 item 3). No reply can ever be read by
+        // another command than the one that wrote its request.
+        let mut conn = match guard.take() {
+            Some(c) => c,
+            None => self.open().await?,
         };
         let fut = async {
             let mut line = Vec::with_capacity(cmd.len() + 1);
@@ -232,19 +238,18 @@ impl BirdClient {
         };
         match res {
             Ok(r) => {
+                // The reply is complete: the stream is at a command boundary again.
+                *guard = Some(conn);
                 tracing::trace!(cmd, code = r.code, lines = r.lines.len(), "bird reply");
                 for a in &r.async_lines {
                     tracing::debug!(line = %a, "bird async message");
                 }
                 Ok(r)
             }
-            Err(e) => {
-                if e.is_connection_error() {
-                    // The stream position is unknown now; reconnect on the next call.
-                    *guard = None;
-                }
-                Err(e)
-            }
+            // I/O, timeout or protocol violation (failure replies are complete replies and
+            // come back as `Ok`): the stream position is unknown, so `conn` is dropped here
+            // and the next call reconnects.
+            Err(e) => Err(e),
         }
     }
 

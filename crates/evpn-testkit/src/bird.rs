@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use crate::child::CleanSpawn;
 use std::time::{Duration, Instant};
 
 /// Which BIRD.
@@ -141,7 +143,7 @@ impl Bird {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         let _ = std::fs::remove_file(&self.sock);
-        let child = cmd.spawn().expect("spawn bird");
+        let child = cmd.spawn_clean().expect("spawn bird");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.sock.exists() {
@@ -156,6 +158,11 @@ impl Bird {
             assert!(Instant::now() < deadline, "bird socket did not appear");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The BIRD process ID (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills BIRD and starts it again with the same files.

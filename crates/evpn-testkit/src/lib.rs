@@ -12,6 +12,9 @@ use std::{
 };
 
 pub mod bird;
+pub mod child;
+
+use child::CleanSpawn;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -52,7 +55,7 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().with_context(|| format!("spawn {bin}"))?;
+        let mut child = cmd.spawn_clean().with_context(|| format!("spawn {bin}"))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let lines = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let l2 = lines.clone();

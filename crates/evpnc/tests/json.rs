@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use evpn_testkit::child::CleanSpawn;
 use serde_json::{Value, json};
 
 /// One command line per action of the tree (names that do not exist yet).
@@ -356,7 +357,7 @@ fn piped_script_runs_line_by_line() {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_clean()
         .unwrap();
     child
         .stdin

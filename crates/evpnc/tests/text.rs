@@ -6,6 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::*;
+use evpn_testkit::child::CleanSpawn;
 
 /// Column start of `word` in `line` (chars).
 fn col(line: &str, word: &str) -> usize {
@@ -139,7 +140,7 @@ async fn text_views_against_a_fleet() {
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .spawn()
+        .spawn_clean()
         .unwrap();
     let wj = Command::new(EVPNC)
         .args([
@@ -155,7 +156,7 @@ async fn text_views_against_a_fleet() {
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .spawn()
+        .spawn_clean()
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     text(vec!["group", "test", "mtu", "9000"]).await;

@@ -264,7 +264,14 @@ impl Manager {
         };
         // Validate the snippet before touching anything.
         self.bird.render(&e)?;
-        self.dp.create_evpn(&ref_of(&e)).await?;
+        if let Err(err) = self.dp.create_evpn(&ref_of(&e)).await {
+            if matches!(err, Error::Timeout(_)) {
+                // VPP may still create it after the timeout (issue 13 item 3); the heal reads
+                // behind that call and removes what is not recorded.
+                crate::reconcile::heal(self, None, &e.slug, e.bd_id).await;
+            }
+            return Err(err);
+        }
         if let Err(err) = self.bird.set(&e).await {
             if let Err(rb) = self.dp.delete_evpn(&ref_of(&e)).await {
                 tracing::error!(slug = %e.slug, error = %rb, "rollback-failed");
@@ -324,7 +331,9 @@ impl Manager {
             let mut back = e.clone();
             back.enabled = !enabled;
             let _ = self.bird.set(&back).await;
-            return Err(err);
+            // And the dataplane: a call that timed out may still be executed by VPP, after
+            // the timeout (issue 13 item 3); the heal reads behind it and undoes it.
+            return Err(self.heal_after(&st, slug, err).await);
         }
         st.evpns.insert(slug.to_string(), e.clone());
         self.commit(&st, None)?;

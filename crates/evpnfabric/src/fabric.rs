@@ -410,7 +410,11 @@ impl Fabric {
                 .count()
         };
         if let Some(mut p) = r.evpnd.take() {
-            p.stop(Duration::from_secs(5));
+            // A restart is graceful: an evpnd that needs SIGKILL is an error.
+            let st = p.terminate(Duration::from_secs(5))?;
+            if !st.success() {
+                bail!("{}: stopped with {st}", p.what);
+            }
         }
         let before = count(&log);
         let cfg = r.dir.join("evpnd.yaml");

@@ -9,6 +9,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use evpn_testkit::child::CleanSpawn;
 use std::sync::Mutex;
 
 /// What exists right now (namespaces, child pids, scratch directories), for
@@ -41,24 +42,41 @@ pub fn untrack_dir(p: &Path) {
     live().dirs.retain(|d| d != p);
 }
 
-/// For programs (not tests): block SIGINT, SIGTERM and SIGHUP in the
-/// calling thread — call it first in `main`, before any other thread
-/// exists, so every thread inherits the mask (children get a clean mask
-/// from `std::process::Command`) — and wait for them on a dedicated thread
-/// that stops every child process, deletes every namespace and scratch
-/// directory the lab created, and exits with 128 + the signal number.
-/// Drops do the same on a normal exit, an error or a panic.
+/// For programs (not tests): on SIGINT, SIGTERM or SIGHUP, stop every child
+/// process, delete every namespace and scratch directory the lab created,
+/// and exit with 128 + the signal number. Drops do the same on a normal
+/// exit, an error or a panic.
+///
+/// The signals are caught by handlers (tokio's, on a thread of its own), not
+/// by blocking them for a `sigwait` thread: a blocked mask is inherited by
+/// every child, so the evpnds and BIRDs the lab starts would ignore SIGTERM
+/// and SIGHUP (issue 13 item 18). Children are started with
+/// `evpn_testkit::child::CleanSpawn` as well, so even a mask this program
+/// inherited does not reach them.
 pub fn cleanup_on_signals() -> anyhow::Result<()> {
-    use nix::sys::signal::{SigSet, Signal, kill};
-    let mut set = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        set.add(s);
-    }
-    set.thread_block()?;
+    use nix::sys::signal::{Signal, kill};
+    use tokio::signal::unix::{SignalKind, signal};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Installed here (not in the thread) so that they are in place when this returns.
+    let (mut int, mut term, mut hup) = rt.block_on(async {
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+        ))
+    })?;
     std::thread::Builder::new()
         .name("cleanup".into())
         .spawn(move || {
-            let Ok(sig) = set.wait() else { return };
+            let sig = rt.block_on(async {
+                tokio::select! {
+                    _ = int.recv() => Signal::SIGINT,
+                    _ = term.recv() => Signal::SIGTERM,
+                    _ = hup.recv() => Signal::SIGHUP,
+                }
+            });
             eprintln!("evpnfabric: {sig}: removing the lab");
             let l = std::mem::take(&mut *live());
             for pid in &l.pids {
@@ -167,7 +185,7 @@ impl Netns {
             .stdin(Stdio::null())
             .stdout(f.try_clone()?)
             .stderr(f)
-            .spawn()
+            .spawn_clean()
             .with_context(|| format!("spawn {args:?} in {}", self.name))?;
         live().pids.push(child.id());
         Ok(Proc {
@@ -252,10 +270,23 @@ impl Proc {
         }
     }
 
-    /// SIGTERM, then SIGKILL after `grace`.
+    /// SIGTERM, then SIGKILL after `grace`; a process that needed the
+    /// SIGKILL is reported on stderr (a graceful stop never falls back
+    /// silently).
     pub fn stop(&mut self, grace: Duration) {
-        let Some(mut c) = self.child.take() else {
+        if self.child.is_none() {
             return;
+        }
+        if let Err(e) = self.terminate(grace) {
+            eprintln!("evpnfabric: {e:#}");
+        }
+    }
+
+    /// SIGTERM and wait up to `grace` for the exit; returns the exit status.
+    /// Error (after a SIGKILL) when the process did not stop in time.
+    pub fn terminate(&mut self, grace: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let Some(mut c) = self.child.take() else {
+            bail!("{} was already stopped", self.what);
         };
         let id = c.id();
         live().pids.retain(|p| *p != id);
@@ -263,13 +294,17 @@ impl Proc {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = c.try_wait() {
-                return;
+            if let Some(st) = c.try_wait()? {
+                return Ok(st);
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = c.kill();
         let _ = c.wait();
+        bail!(
+            "{} (pid {id}) did not stop within {grace:?} of SIGTERM and was killed",
+            self.what
+        )
     }
 }
 

@@ -9,6 +9,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use evpn_api::v1::{self, evpnd_client::EvpndClient, evpnr_client::EvpnrClient};
+use evpn_testkit::child::CleanSpawn;
 use tokio::process::{Child, Command};
 
 /// Which BIRD each instance gets.
@@ -106,7 +107,7 @@ fn spawn(bin: &Path, args: &[String], log: &Path) -> anyhow::Result<Child> {
         .stdout(log_file(log)?)
         .stderr(log_file(log)?)
         .kill_on_drop(true)
-        .spawn()
+        .spawn_clean()
         .with_context(|| format!("start {}", bin.display()))
 }
 

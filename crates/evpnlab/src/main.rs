@@ -23,6 +23,10 @@ fn delegate() -> Option<ExitCode> {
         _ => return None,
     };
     let bin = std::env::current_exe().ok()?.with_file_name(tool);
+    // The tool inherits this thread's signal mask: make sure it can be stopped and reloaded.
+    if let Err(e) = evpn_testkit::child::unblock_stop_and_reload_signals() {
+        eprintln!("evpnlab: {e}");
+    }
     let err = std::process::Command::new(&bin).args(argv).exec();
     eprintln!(
         "evpnlab: cannot run {}: {err} (build the workspace first: scripts/lab.sh does)",

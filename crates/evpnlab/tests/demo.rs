@@ -7,6 +7,7 @@
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use evpn_api::v1::{self, evpnr_client::EvpnrClient};
+use evpn_testkit::child::CleanSpawn;
 use serde_json::Value;
 
 fn sibling(name: &str) -> PathBuf {
@@ -68,7 +69,7 @@ impl Lab {
             .arg(&ready)
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
-            .spawn()
+            .spawn_clean()
             .unwrap();
         for _ in 0..600 {
             if ready.exists() {

@@ -4,6 +4,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use evpn_api::v1::{self, evpnd_client::EvpndClient, evpnr_client::EvpnrClient};
+use evpn_testkit::child::CleanSpawn;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -49,7 +50,7 @@ async fn lab_starts_streams_restarts_and_cleans_up() {
         .arg(&ready)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
-        .spawn()
+        .spawn_clean()
         .unwrap();
     let mut up = false;
     for _ in 0..600 {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use evpn_testkit::child::CleanSpawn;
 use serde_json::{Value, json};
 
 /// A spawned `vppsim`, killed on drop.
@@ -32,7 +33,7 @@ impl Proc {
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
+            .spawn_clean()
             .expect("spawn vppsim");
         let p = Proc { child, dir };
         let t0 = Instant::now();

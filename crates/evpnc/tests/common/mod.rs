@@ -20,6 +20,7 @@ use std::{
 };
 
 use evpn_api::v1::{self, evpnr_client::EvpnrClient};
+use evpn_testkit::child::CleanSpawn;
 use evpn_testkit::{
     Daemon,
     bird::{Bird, Version, bird_bin},
@@ -285,7 +286,7 @@ impl Pty {
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave))
-            .spawn()
+            .spawn_clean()
             .expect("spawn evpnc");
         let master = std::fs::File::from(pty.master);
         let buf = Arc::new(Mutex::new(Vec::new()));

@@ -12,6 +12,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use evpn_api::v1::{self, evpnd_client::EvpndClient, evpnr_client::EvpnrClient};
+use evpn_testkit::child::CleanSpawn;
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
 
@@ -34,7 +35,7 @@ fn spawn(bin: &Path, cfg: &Path, log: &Path) -> anyhow::Result<Child> {
         .stdout(out.try_clone()?)
         .stderr(out)
         .kill_on_drop(true)
-        .spawn()
+        .spawn_clean()
         .with_context(|| format!("start {}", bin.display()))
 }
 
