@@ -12,6 +12,8 @@ use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 
 pub mod linux;
+mod linux_drift;
+mod linux_fdb;
 pub mod vpp;
 
 /// What the dataplane needs to know about an eVPN.
@@ -112,4 +114,11 @@ pub trait Dataplane: Send + Sync + 'static {
     async fn del_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error>;
     /// One round of gratuitous ARP (IPv4) / unsolicited NA (IPv6) for `addrs`.
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error>;
+    /// Start watching the dataplane for changes made behind evpnd's back to
+    /// what it manages; each message (a short reason for the log) asks for
+    /// a reconcile. Called once, inside the runtime. `None`: the dataplane
+    /// cannot be watched (only the periodic reconcile repairs drift).
+    fn drift_events(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        None
+    }
 }
