@@ -46,9 +46,15 @@ fn sh(f: &Fabric, i: usize, args: &[&str]) -> String {
         .unwrap_or_else(|e| panic!("{args:?} on {}: {e:#}", f.routers[i].id))
 }
 
+/// Run a read-only `args` in router `i`'s namespace; empty if it fails
+/// (e.g. the device is gone).
+fn read(f: &Fabric, i: usize, args: &[&str]) -> String {
+    f.routers[i].ns.exec(args).unwrap_or_default()
+}
+
 /// Router `i`'s bridge FDB lines for `mac` (lower case, as `bridge` prints).
 fn fdb_of(f: &Fabric, i: usize, mac: &str) -> Vec<String> {
-    sh(f, i, &["bridge", "fdb", "show", "br", "brg-test"])
+    read(f, i, &["bridge", "fdb", "show", "br", "brg-test"])
         .lines()
         .filter(|l| l.starts_with(mac))
         .map(str::to_string)
@@ -58,7 +64,7 @@ fn fdb_of(f: &Fabric, i: usize, mac: &str) -> Vec<String> {
 /// The vMAC is held the way a primary must hold it: on the BVI, with one
 /// clean static entry on the BVI port and nothing else for it.
 fn holds_vmac(f: &Fabric, i: usize, gw: &Gateway) -> bool {
-    let link = sh(f, i, &["ip", "-o", "link", "show", "bvi-test"]);
+    let link = read(f, i, &["ip", "-o", "link", "show", "bvi-test"]);
     let fdb = fdb_of(f, i, &gw.vmac);
     link.contains(&format!("link/ether {} ", gw.vmac))
         && fdb.len() == 1
@@ -69,8 +75,10 @@ fn holds_vmac(f: &Fabric, i: usize, gw: &Gateway) -> bool {
 /// No static entry for the vMAC anywhere in router `i`'s bridge and the BVI
 /// does not carry it: what a candidate must look like.
 fn candidate_clean(f: &Fabric, i: usize, gw: &Gateway) -> bool {
-    let link = sh(f, i, &["ip", "-o", "link", "show", "bvi-test"]);
-    !link.contains(&gw.vmac) && !fdb_of(f, i, &gw.vmac).iter().any(|l| l.contains("static"))
+    let link = read(f, i, &["ip", "-o", "link", "show", "bvi-test"]);
+    !link.is_empty()
+        && !link.contains(&gw.vmac)
+        && !fdb_of(f, i, &gw.vmac).iter().any(|l| l.contains("static"))
 }
 
 fn repaired(f: &Fabric, what: &str, ok: impl Fn() -> bool) {
@@ -118,7 +126,7 @@ fn fabric_netns_drift_is_repaired_at_once() {
     let v4 = format!("{}/{}", gw.v4.0, gw.v4.1);
     sh(&f, 0, &["ip", "addr", "del", &v4, "dev", "bvi-test"]);
     repaired(&f, "gateway address restored", || {
-        sh(&f, 0, &["ip", "-o", "addr", "show", "dev", "bvi-test"]).contains(&v4)
+        read(&f, 0, &["ip", "-o", "addr", "show", "dev", "bvi-test"]).contains(&v4)
     });
 
     sh(
@@ -158,14 +166,14 @@ fn fabric_netns_drift_is_repaired_at_once() {
     sh(&f, 0, &["ip", "link", "del", "brg-test"]);
     repaired(&f, "bridge recreated with the vMAC", || {
         holds_vmac(&f, 0, &gw)
-            && sh(&f, 0, &["ip", "-o", "link", "show", "master", "brg-test"]).contains("vxl-test")
+            && read(&f, 0, &["ip", "-o", "link", "show", "master", "brg-test"]).contains("vxl-test")
     });
 
     sh(
         &f,
         1,
         &[
-            "bridge", "fdb", "add", &gw.vmac, "dev", "bvp-test", "master", "static",
+            "bridge", "fdb", "replace", &gw.vmac, "dev", "bvp-test", "master", "static",
         ],
     );
     repaired(&f, "foreign entry gone from the candidate's port", || {
