@@ -402,9 +402,21 @@ impl Fabric {
         Ok(f)
     }
 
-    /// Restart router `i`'s evpnd (SIGTERM, then the same command) and wait
-    /// for its start-up reconcile; returns that `reconcile-finished` log
-    /// line.
+    /// Stop router `i`'s evpnd gracefully (SIGTERM); [`Fabric::restart_evpnd`]
+    /// starts it again (e.g. to change the kernel while no evpnd watches).
+    pub fn stop_evpnd(&mut self, i: usize) -> anyhow::Result<()> {
+        if let Some(mut p) = self.routers[i].evpnd.take() {
+            let st = p.terminate(Duration::from_secs(5))?;
+            if !st.success() {
+                bail!("{}: stopped with {st}", p.what);
+            }
+        }
+        Ok(())
+    }
+
+    /// Restart router `i`'s evpnd (SIGTERM unless stopped, then the same
+    /// command) and wait for its start-up reconcile; returns that
+    /// `reconcile-finished` log line.
     pub fn restart_evpnd(&mut self, i: usize) -> anyhow::Result<String> {
         let r = &mut self.routers[i];
         let log = r.dir.join("evpnd.log");
