@@ -26,10 +26,12 @@
 //!   The unsolicited NAs are sent from it; only the primary holds the vMAC,
 //!   so no two hosts share that link-local.
 //! * `observe` reports the MAC "as the fabric sees it": the BVI's MAC when
-//!   the port's FDB agrees with it (static entry for a vMAC, none for the
-//!   per-host MAC) and the all-zero MAC otherwise, so that reconcile re-runs
-//!   `set_mac` (idempotent) and repairs the FDB. A matching host yields zero
-//!   fixes.
+//!   the FDB agrees with it (static entry on the port for a vMAC, none for
+//!   the per-host MAC, no static entry on the VXLAN device: `linux_fdb.rs`)
+//!   and the all-zero MAC otherwise, so that reconcile re-runs `set_mac`
+//!   (idempotent) and repairs the FDB. A matching host yields zero fixes.
+//! * `drift_events` watches netlink for changes to the managed devices
+//!   (`linux_drift.rs`) so that reconcile repairs them at once.
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv6Addr},
