@@ -677,6 +677,7 @@ impl Manager {
         }
         st.evpns.insert(slug.to_string(), e);
         self.commit_binding(st)?;
+        let withdrawn = crate::reconcile::verify_withdrawn(self, slug, bind.vmac).await;
         let group = if group.is_empty() {
             bind.group_id
         } else {
@@ -691,7 +692,7 @@ impl Manager {
                 ("mac", bind.vmac.to_string()),
             ],
         );
-        Ok(())
+        withdrawn
     }
 }
 

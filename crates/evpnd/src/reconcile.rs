@@ -305,6 +305,63 @@ pub async fn verify(m: &Manager, e: &Evpn, what: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// How long BIRD may take to withdraw a released vMAC before evpnd
+/// restarts its bridge protocol ([`verify_withdrawn`]), and again after it.
+pub const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
+
+/// After a release (linux dialect): BIRD must no longer announce `vmac`
+/// from this host. BIRD learns the FDB from netlink notifications and
+/// ignores `extern_learn` entries as its own; when another VTEP's route was
+/// installed over our static entry (it moves to the VXLAN device as
+/// `extern_learn … static`), BIRD never sees our entry go and keeps
+/// announcing it — the leaf keeps sending the vMAC here. Poll BIRD for up
+/// to [`WITHDRAW_GRACE`], then restart the bridge protocol (BIRD re-reads
+/// the FDB; on a candidate that only re-announces the ports' own MACs) and
+/// poll again. BIRD unreachable: logged only (the dataplane is released);
+/// still announcing after the restart: an error.
+pub async fn verify_withdrawn(m: &Manager, slug: &str, vmac: evpn_model::Mac) -> Result<(), Error> {
+    let mac = vmac.to_string();
+    let gone = async || {
+        let until = tokio::time::Instant::now() + WITHDRAW_GRACE;
+        loop {
+            if !m.bird.announces_locally(slug, &mac).await? {
+                return Ok::<bool, Error>(true);
+            }
+            if tokio::time::Instant::now() >= until {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let check = async {
+        if gone().await? {
+            return Ok(());
+        }
+        tracing::warn!(evpn = slug, mac = %mac, "bird-stale-local-route");
+        m.bird.restart_bridge(slug).await?;
+        if !gone().await? {
+            return Err(Error::Internal(format!(
+                "release of evpn {slug:?} did not take effect in BIRD: it still announces {mac} \
+                 from {} after a restart",
+                bird_ctl::snippet::bridge_protocol(slug)
+            )));
+        }
+        m.event(
+            evpn_daemon::events::EventKind::Failover,
+            "bird-stale-route-cleared",
+            &[("evpn", slug.to_string()), ("mac", mac.clone())],
+        );
+        Ok(())
+    };
+    match check.await {
+        Err(Error::Unavailable(e)) => {
+            tracing::warn!(evpn = slug, error = %e, "bird-withdraw-unverified");
+            Ok(())
+        }
+        r => r,
+    }
+}
+
 /// Drift-triggered passes: at most one per [`DRIFT_MIN_GAP`]; while
 /// consecutive passes each repair something (a change that keeps coming
 /// back), the gap doubles up to [`DRIFT_MAX_GAP`]; a pass that finds
@@ -365,6 +422,9 @@ pub async fn run(m: &Manager, interval: Duration, shutdown: tokio_util::sync::Ca
     }
     let mut pacer = Pacer::default();
     let mut next_tick = tokio::time::Instant::now() + interval;
+    // A drift-triggered pass failed: try again once paced, without waiting
+    // for another event.
+    let mut retry = false;
     loop {
         let tick = async {
             if interval.is_zero() {
@@ -374,6 +434,9 @@ pub async fn run(m: &Manager, interval: Duration, shutdown: tokio_util::sync::Ca
         };
         let why = tokio::select! {
             _ = tick => None,
+            _ = tokio::time::sleep_until(
+                pacer.earliest().unwrap_or_else(tokio::time::Instant::now)
+            ), if retry => Some("retry after a failed pass".to_string()),
             w = next_drift(&mut drift) => match w {
                 Some(w) => Some(w),
                 None => {
@@ -398,7 +461,9 @@ pub async fn run(m: &Manager, interval: Duration, shutdown: tokio_util::sync::Ca
             next_tick = tokio::time::Instant::now() + interval;
         }
         let started = tokio::time::Instant::now();
-        let repaired = match reconcile_once(m).await {
+        let result = reconcile_once(m).await;
+        let failed = result.is_err();
+        let repaired = match result {
             Ok(rep) if rep != Report::default() => {
                 tracing::warn!(
                     bridges_created = rep.bridges_created,
@@ -413,13 +478,15 @@ pub async fn run(m: &Manager, interval: Duration, shutdown: tokio_util::sync::Ca
             Ok(_) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "reconcile-failed");
-                // Retried on the next trigger, paced like a repair.
+                // Paced like a repair: a failure that persists backs off.
                 true
             }
         };
         if why.is_some() {
             pacer.done(started, repaired);
         }
+        // Any pass that succeeds covers a pending retry.
+        retry = failed && (why.is_some() || retry);
     }
 }
 
