@@ -9,6 +9,7 @@ mod moves;
 mod orchestrate;
 mod plan;
 mod registry;
+mod rules;
 mod service;
 mod snapshot;
 mod store;
