@@ -302,8 +302,11 @@ impl Registry {
                 return Err(Error::exists(Object::GroupBvi, group));
             }
             rules::check_address_set("addresses", &addrs)?;
-            let members = g.members.clone();
-            rules::check_shared_members(s, group, &members, &addrs, "addresses")?;
+            // The gateway identity comes into use: its vMAC must be unique
+            // where it can meet (a state stored before this rule may not be).
+            let current = g.clone();
+            rules::check_macs(s, &current, "group_id")?;
+            rules::check_shared_members(s, group, &current.members, &addrs, "addresses")?;
             let g = s
                 .groups
                 .get_mut(group)

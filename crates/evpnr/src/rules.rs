@@ -126,7 +126,9 @@ pub fn check_shared_members(
 /// Whether the broadcast domains of two groups can meet: the same VNI, or a
 /// route target in common (import or export, either way round; a
 /// conservative reading, since a third party importing a shared export
-/// target sees both groups' MACs).
+/// target sees both groups' MACs). An empty side means each member's
+/// default, `<local-as>:<vni>` (evpnd), which evpnr cannot see the AS of:
+/// it meets any target of the other group whose number is this VNI.
 pub fn domains_meet(a: &Group, b: &Group) -> Option<String> {
     if a.vni == b.vni {
         return Some(format!("both use vni {}", a.vni));
@@ -134,10 +136,19 @@ pub fn domains_meet(a: &Group, b: &Group) -> Option<String> {
     let rts = |g: &Group| -> BTreeSet<String> {
         g.import_rts.iter().chain(&g.export_rts).cloned().collect()
     };
-    rts(a)
-        .intersection(&rts(b))
-        .next()
-        .map(|rt| format!("route target {rt} in common"))
+    let (ra, rb) = (rts(a), rts(b));
+    if let Some(rt) = ra.intersection(&rb).next() {
+        return Some(format!("route target {rt} in common"));
+    }
+    let defaults = |g: &Group, other: &BTreeSet<String>| -> Option<String> {
+        let uses_default = g.import_rts.is_empty() || g.export_rts.is_empty();
+        let vni = g.vni.to_string();
+        other
+            .iter()
+            .find(|rt| uses_default && rt.rsplit(':').next() == Some(vni.as_str()))
+            .map(|rt| format!("route target {rt} may be the default target of {}", g.id))
+    };
+    defaults(a, &rb).or_else(|| defaults(b, &ra))
 }
 
 /// The MACs `g` brings into its broadcast domain: its vMAC and each
@@ -306,6 +317,9 @@ mod tests {
             (group("b", 200, &[], &["65000:1"], &[]), true),
             (group("b", 200, &["65000:1"], &[], &[]), true),
             (group("b", 200, &["65000:3"], &["65000:4"], &[]), false),
+            // An empty side is each member's default, <local-as>:<vni>.
+            (group("b", 200, &["65000:100"], &["65000:3"], &[]), false),
+            (group("b", 1, &[], &["65000:3"], &[]), true),
         ];
         for (b, want) in cases {
             assert_eq!(domains_meet(&a, &b).is_some(), want, "{b:?}");
