@@ -447,6 +447,7 @@ pub async fn run(ctx: &Ctx, cmd: &Command) -> Result<Flow, CliError> {
                 instance_id: a.req("instance")?.to_string(),
                 slug: a.req("evpn")?.to_string(),
                 enabled,
+                force: a.has("force"),
             };
             let text = format!(
                 "instance {} evpn {} {}",

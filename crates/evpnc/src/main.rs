@@ -2,6 +2,7 @@
 //! and docs/cli.md.
 mod commands;
 mod complete;
+mod guard;
 mod help;
 mod model;
 mod parse;

@@ -596,6 +596,13 @@ pub fn build() -> Tree {
         "Disable the eVPN without deleting it (rendered as disabled;)",
     );
     t.act(x, EvpnDisable);
+    let f = t.word(
+        x,
+        "force",
+        "Disable even the primary's eVPN: its gateway goes down, the GroupBVI is unassigned",
+    );
+    t.nodes[f].flag = Some("force");
+    t.act(f, EvpnDisable);
     let x = t.word(
         i,
         "delete",

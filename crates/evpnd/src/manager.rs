@@ -518,6 +518,12 @@ impl Manager {
         {
             return Ok(e);
         }
+        // Already bound with this vMAC for this group: only the address set
+        // changes (its own event; `groupbvi-bound` means a new claim).
+        let addresses_only = b
+            .binding
+            .as_ref()
+            .is_some_and(|x| x.vmac == vmac && x.group_id == group);
         let steps = async {
             if b.binding.is_some() && old_mac != vmac {
                 // A different vMAC: release the old identity first (addresses first).
@@ -556,9 +562,14 @@ impl Manager {
         e.bvi = Some(b);
         st.evpns.insert(slug.to_string(), e.clone());
         self.commit_binding(&st)?;
+        let (kind, name) = if addresses_only {
+            (EventKind::Crud, "groupbvi-addresses-changed")
+        } else {
+            (EventKind::Failover, "groupbvi-bound")
+        };
         self.event(
-            EventKind::Failover,
-            "groupbvi-bound",
+            kind,
+            name,
             &[
                 ("evpn", slug.to_string()),
                 ("group", group.to_string()),

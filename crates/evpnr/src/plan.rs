@@ -80,6 +80,8 @@ pub enum Action {
         group: String,
         vmac: Mac,
         addresses: Vec<IpNet>,
+        /// The member holds the vMAC already; only its addresses differ.
+        addresses_only: bool,
     },
     /// Release the GroupBVI.
     Release { group: String },
@@ -109,6 +111,7 @@ fn role_action(d: &Desired, b: &ActualBvi) -> Option<Action> {
                 group: d.group.clone(),
                 vmac: *vmac,
                 addresses: addresses.clone(),
+                addresses_only: b.primary && b.mac == *vmac,
             })
         }
         WantedRole::Candidate => {

@@ -16,7 +16,8 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     convert::{group_to_proto, instance_to_proto, membership_to_proto, prefix_from_proto, ts},
-    groups::{NewGroup, Registration},
+    groups::NewGroup,
+    registration::Registration,
     registry::Registry,
 };
 
@@ -415,25 +416,17 @@ impl Evpnr for EvpnrService {
     ) -> R<v1::EvpnInstance> {
         let r = req.into_inner();
         validate_slug("slug", &r.slug)?;
-        let id = r.instance_id.clone();
-        let out = self
-            .forward(&id, "SetEvpnInstanceEnabled", |mut c| async move {
-                c.set_evpn_instance_enabled(v1::SetEnabledRequest {
-                    instance_id: String::new(),
-                    ..r
-                })
-                .await
-            })
-            .await?;
-        let e = out.get_ref();
-        let enabled = e.enabled.to_string();
-        self.reg.emit(
-            evpn_daemon::events::EventKind::Crud,
-            evpn_daemon::events::EventLevel::Info,
-            "member-evpn-enabled-set",
-            &[("instance", &id), ("evpn", &e.slug), ("enabled", &enabled)],
-        );
-        Ok(out)
+        self.instance_ref(&r.instance_id)?;
+        // The member's own status comes back as it gave it (inner result).
+        let reg = self.reg.clone();
+        let e = to_completion(async move {
+            Ok::<_, Error>(
+                reg.set_evpn_enabled(&r.instance_id, &r.slug, r.enabled, r.force)
+                    .await,
+            )
+        })
+        .await??;
+        ok(e)
     }
 
     async fn list_bv_is(&self, req: Request<v1::InstanceRef>) -> R<v1::BviList> {

@@ -365,3 +365,138 @@ async fn unreachable_member_is_registered_but_never_configured() {
             .is_empty()
     );
 }
+
+fn v4(a: &str, l: u32) -> v1::Prefix {
+    v1::Prefix {
+        address: a.into(),
+        prefix_len: l,
+    }
+}
+
+/// Issue 13 item 5: an address set is checked whole before it is stored;
+/// an overlap is refused naming the field and the address it overlaps.
+#[tokio::test]
+async fn overlapping_gateway_addresses_are_refused_before_they_are_stored() {
+    let r = start(None);
+    let mut c = client(&r).await;
+    c.create_group(group("test", 100)).await.unwrap();
+    let e = c
+        .create_group_bvi(v1::GroupBviRequest {
+            group_id: "test".into(),
+            addresses: vec![v4("172.16.0.32", 24), v4("172.16.0.32", 25)],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("addresses[1]") && e.message().contains("172.16.0.32/24"),
+        "{e:?}"
+    );
+    let e = c
+        .create_group_bvi(v1::GroupBviRequest {
+            group_id: "test".into(),
+            addresses: vec![v4("fec0::32", 64), v4("fec0::32", 64)],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "duplicates: {e:?}");
+    let g = c
+        .get_group(v1::GroupRef {
+            group_id: "test".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(g.group_bvi.is_none(), "stored after a refusal: {g:?}");
+
+    c.create_group_bvi(v1::GroupBviRequest {
+        group_id: "test".into(),
+        addresses: vec![v4("172.16.0.32", 24)],
+    })
+    .await
+    .unwrap();
+    for bad in [
+        v4("172.16.0.32", 25),
+        v4("172.16.0.40", 28),
+        v4("172.16.0.0", 16),
+    ] {
+        let e = c
+            .add_group_bvi_address(v1::GroupBviAddAddressRequest {
+                group_id: "test".into(),
+                address: Some(bad.clone()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{bad:?}: {e:?}");
+        assert!(
+            e.message().starts_with("address:") && e.message().contains("172.16.0.32/24"),
+            "{bad:?}: {e:?}"
+        );
+    }
+    // A second address of the same subnet and length is what VPP allows.
+    c.add_group_bvi_address(v1::GroupBviAddAddressRequest {
+        group_id: "test".into(),
+        address: Some(v4("172.16.0.33", 24)),
+    })
+    .await
+    .unwrap();
+    let g = c
+        .get_group(v1::GroupRef {
+            group_id: "test".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let got: Vec<String> = g
+        .group_bvi
+        .unwrap()
+        .addresses
+        .iter()
+        .map(|p| format!("{}/{}", p.address, p.prefix_len))
+        .collect();
+    assert_eq!(got, ["172.16.0.32/24", "172.16.0.33/24"]);
+}
+
+/// Issue 13 item 4: two groups may share a vMAC only where their broadcast
+/// domains cannot meet; the refusal names the other group and why.
+#[tokio::test]
+async fn a_vmac_is_refused_where_broadcast_domains_can_meet() {
+    let r = start(None);
+    let mut c = client(&r).await;
+    let vmac = "42:6c:fa:d6:82:98";
+    c.create_group(v1::CreateGroupRequest {
+        vmac: vmac.into(),
+        import_route_targets: vec!["65000:1".into()],
+        export_route_targets: vec!["65000:1".into()],
+        ..group("first", 100)
+    })
+    .await
+    .unwrap();
+    // An import target in common: refused.
+    let e = c
+        .create_group(v1::CreateGroupRequest {
+            vmac: vmac.to_uppercase(),
+            import_route_targets: vec!["65000:1".into()],
+            export_route_targets: vec!["65000:2".into()],
+            ..group("second", 200)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let m = e.message();
+    assert!(
+        m.starts_with("vmac:") && m.contains("group first") && m.contains("65000:1"),
+        "{e:?}"
+    );
+    // Disjoint route targets: allowed.
+    c.create_group(v1::CreateGroupRequest {
+        vmac: vmac.into(),
+        import_route_targets: vec!["65000:3".into()],
+        export_route_targets: vec!["65000:3".into()],
+        ..group("second", 200)
+    })
+    .await
+    .unwrap();
+    let l = c.list_groups(v1::Empty {}).await.unwrap().into_inner();
+    assert_eq!(l.groups.len(), 2);
+}
