@@ -370,6 +370,15 @@ impl Registry {
             match (add, has) {
                 (true, true) => return Err(Error::exists(Object::Address, addr.to_string())),
                 (false, false) => return Err(Error::not_found(Object::Address, addr.to_string())),
+                (true, false) if b.addresses.len() >= evpn_model::BVI_ADDRESSES_MAX => {
+                    return Err(Error::invalid(
+                        "address",
+                        format!(
+                            "the GroupBVI has {} addresses already, the most allowed",
+                            b.addresses.len()
+                        ),
+                    ));
+                }
                 (true, false) => b.addresses.push(addr),
                 (false, true) => b.addresses.retain(|a| *a != addr),
             }

@@ -9,13 +9,18 @@ use std::sync::Arc;
 use evpn_api::v1::{self, evpnr_server::Evpnr};
 use evpn_daemon::{detach::to_completion, metrics::CommonMetrics, watch};
 use evpn_model::{
-    Error, Mac, error::Object, validate_instance_id, validate_mtu, validate_slug, validate_vni,
+    BVI_ADDRESSES_MAX, Error, GRPC_ADDRESS_MAX_LEN, Mac, VERSION_MAX_LEN, canonical_route_targets,
+    error::Object, excerpt, validate_count, validate_instance_id, validate_mtu, validate_slug,
+    validate_text, validate_vni,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    convert::{group_to_proto, instance_to_proto, membership_to_proto, prefix_from_proto, ts},
+    convert::{
+        group_to_proto, instance_to_proto, membership_to_proto, prefix_from_proto,
+        prefix_syntax_from_proto, ts,
+    },
     groups::NewGroup,
     registry::Registry,
 };
@@ -31,17 +36,6 @@ type R<T> = Result<Response<T>, Status>;
 
 fn ok<T>(t: T) -> R<T> {
     Ok(Response::new(t))
-}
-
-fn route_targets(field: &str, v: &[String]) -> Result<Vec<String>, Error> {
-    v.iter()
-        .enumerate()
-        .map(|(i, s)| {
-            bird_ctl::RouteTarget::parse(&format!("{field}[{i}]"), s)
-                .map(|rt| rt.to_string())
-                .map_err(|e| Error::invalid(e.field, e.reason))
-        })
-        .collect()
 }
 
 impl EvpnrService {
@@ -85,10 +79,12 @@ impl Evpnr for EvpnrService {
     ) -> R<v1::RegisterInstanceResponse> {
         let r = req.into_inner();
         validate_instance_id("instance_id", &r.instance_id)?;
+        validate_text("version", &r.version, VERSION_MAX_LEN)?;
+        validate_text("grpc_address", &r.grpc_address, GRPC_ADDRESS_MAX_LEN)?;
         if r.grpc_address.is_empty() || !r.grpc_address.contains(':') {
             return Err(Error::invalid(
                 "grpc_address",
-                format!("{:?} is not host:port", r.grpc_address),
+                format!("{} is not host:port", excerpt(&r.grpc_address)),
             )
             .into());
         }
@@ -195,8 +191,8 @@ impl Evpnr for EvpnrService {
             vni: r.vni,
             mtu,
             vmac,
-            import_rts: route_targets("import_route_targets", &r.import_route_targets)?,
-            export_rts: route_targets("export_route_targets", &r.export_route_targets)?,
+            import_rts: canonical_route_targets("import_route_targets", &r.import_route_targets)?,
+            export_rts: canonical_route_targets("export_route_targets", &r.export_route_targets)?,
         };
         ok(group_to_proto(&self.reg.create_group(n)?))
     }
@@ -230,6 +226,7 @@ impl Evpnr for EvpnrService {
     async fn create_group_bvi(&self, req: Request<v1::GroupBviRequest>) -> R<v1::Group> {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
+        validate_count("addresses", r.addresses.len(), BVI_ADDRESSES_MAX)?;
         let addrs = r
             .addresses
             .iter()
@@ -273,7 +270,9 @@ impl Evpnr for EvpnrService {
     ) -> R<v1::Group> {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
-        let a = prefix_from_proto("address", r.address.as_ref())?;
+        // Syntax only: an address stored before a class was refused must
+        // stay removable.
+        let a = prefix_syntax_from_proto("address", r.address.as_ref())?;
         let g =
             self.orchestrate(|reg| async move { reg.change_address(&r.group_id, a, false).await });
         ok(group_to_proto(&g.await?))
