@@ -48,6 +48,25 @@ impl EvpnrService {
         }
     }
 
+    /// A warn-level `address-deprecated` event for each accepted gateway
+    /// address of a deprecated class (site-local `fec0::/10`, RFC 3879).
+    fn warn_deprecated(&self, group: &str, addrs: &[ipnet::IpNet]) {
+        for a in addrs {
+            if let Some(why) = evpn_model::addr::gateway_warning(a) {
+                self.reg.emit(
+                    evpn_daemon::events::EventKind::Crud,
+                    evpn_daemon::events::EventLevel::Warn,
+                    "address-deprecated",
+                    &[
+                        ("group", group),
+                        ("address", &a.to_string()),
+                        ("reason", why),
+                    ],
+                );
+            }
+        }
+    }
+
     /// Run an orchestrating write to its end, even if the client goes away
     /// (`detach::to_completion`).
     async fn orchestrate<T, F, Fut>(&self, op: F) -> Result<T, Error>
@@ -233,8 +252,11 @@ impl Evpnr for EvpnrService {
             .enumerate()
             .map(|(i, p)| prefix_from_proto(&format!("addresses[{i}]"), Some(p)))
             .collect::<Result<Vec<_>, _>>()?;
+        let (id, warn) = (r.group_id.clone(), addrs.clone());
         let g = self.orchestrate(|reg| async move { reg.create_bvi(&r.group_id, addrs).await });
-        ok(group_to_proto(&g.await?))
+        let g = g.await?;
+        self.warn_deprecated(&id, &warn);
+        ok(group_to_proto(&g))
     }
 
     async fn delete_group_bvi(&self, req: Request<v1::GroupRef>) -> R<v1::Group> {
@@ -259,9 +281,12 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         let a = prefix_from_proto("address", r.address.as_ref())?;
+        let id = r.group_id.clone();
         let g =
             self.orchestrate(|reg| async move { reg.change_address(&r.group_id, a, true).await });
-        ok(group_to_proto(&g.await?))
+        let g = g.await?;
+        self.warn_deprecated(&id, &[a]);
+        ok(group_to_proto(&g))
     }
 
     async fn delete_group_bvi_address(
