@@ -332,6 +332,11 @@ pub fn validate(key: &str, kind: Kind, source: Source, v: &str) -> Result<String
                 field: key.into(),
                 reason: format!("prefix length {} is not a number", evpn_model::excerpt(l)),
             })?;
+            // Naming an address to remove checks only its syntax: one
+            // stored before a class was refused must stay removable.
+            if matches!(source, Source::GroupAddresses) {
+                return Ok(evpn_model::addr::parse_prefix_syntax(key, a, len)?.to_string());
+            }
             return Ok(evpn_model::parse_prefix(key, a, len)?.to_string());
         }
         Kind::RouteTarget => return route_target(key, v),

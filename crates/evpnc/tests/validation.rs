@@ -55,4 +55,8 @@ fn route_targets_and_addresses_use_the_shared_rules() {
     let (code, err) = evpnc(&["group", "test", "bvi", "address", "add", "172.16.0.255/24"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("broadcast"), "{err}");
+    // Removing one checks only the syntax (it may predate the rule): it
+    // goes to evpnr, which is not there.
+    let (code, err) = evpnc(&["group", "test", "bvi", "address", "del", "172.16.0.255/24"]);
+    assert!(err.contains("UNAVAILABLE"), "{code}: {err}");
 }
