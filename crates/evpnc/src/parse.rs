@@ -84,9 +84,13 @@ impl fmt::Display for ParseError {
                 expected,
             } => {
                 if path.is_empty() {
-                    write!(f, "unknown command {word:?}")?;
+                    write!(f, "unknown command {}", evpn_model::excerpt(word))?;
                 } else {
-                    write!(f, "unknown word {word:?} after {path:?}")?;
+                    write!(
+                        f,
+                        "unknown word {} after {path:?}",
+                        evpn_model::excerpt(word)
+                    )?;
                 }
                 if expected.is_empty() {
                     f.write_str("; nothing more is expected")
@@ -95,7 +99,12 @@ impl fmt::Display for ParseError {
                 }
             }
             ParseError::Ambiguous { word, candidates } => {
-                write!(f, "ambiguous {word:?}: could be {}", candidates.join(", "))
+                write!(
+                    f,
+                    "ambiguous {}: could be {}",
+                    evpn_model::excerpt(word),
+                    candidates.join(", ")
+                )
             }
             ParseError::Incomplete { path, expected } => {
                 write!(
