@@ -74,7 +74,7 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         &cfg.grpc_addr,
         &cfg.metrics_addr,
         evpn_api::EVPND_SERVICE,
-        EvpndServer::new(svc),
+        EvpndServer::new(svc).max_decoding_message_size(evpn_model::REQUEST_MAX_BYTES),
     )
     .await;
     if let Err(e) = persister.flush() {

@@ -93,7 +93,7 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         &cfg.grpc_addr,
         &cfg.metrics_addr,
         evpn_api::EVPNR_SERVICE,
-        EvpnrServer::new(svc),
+        EvpnrServer::new(svc).max_decoding_message_size(evpn_model::REQUEST_MAX_BYTES),
     )
     .await
 }
