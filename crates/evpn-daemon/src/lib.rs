@@ -7,6 +7,7 @@
 pub mod build;
 pub mod config;
 pub mod detach;
+pub mod durable;
 pub mod duration;
 pub mod events;
 pub mod grpc_metrics;

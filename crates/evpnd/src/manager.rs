@@ -62,6 +62,10 @@ pub struct Manager {
     broker: EventBroker,
     metrics: EvpndMetrics,
     ready: AtomicBool,
+    /// The state file was missing at start: until a reconcile has seen that
+    /// the dataplane and BIRD hold no managed object, nothing is removed
+    /// (see [`Manager::hold_missing_state`]).
+    state_missing: AtomicBool,
     /// Bumped on every bind/release, so a running announce schedule stops
     /// when the BVI changes role again.
     announce_gen: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
@@ -91,14 +95,16 @@ impl Manager {
         bird: Arc<Bird>,
         broker: EventBroker,
         metrics: EvpndMetrics,
+        health: evpn_daemon::durable::StoreHealth,
     ) -> Result<Arc<Manager>, Error> {
         let store = Store::open(&cfg.state_dir)?;
+        let state_missing = !store.exists();
         let state = store.load()?;
         let m = Arc::new(Manager {
             cfg,
             dp,
             bird,
-            persist: crate::state::Persister::new(store),
+            persist: crate::state::Persister::new(store, Some(health)),
             snapshot: RwLock::new(Arc::new(Snapshot {
                 state: state.clone(),
                 handles: BTreeMap::new(),
@@ -107,6 +113,7 @@ impl Manager {
             broker,
             metrics,
             ready: AtomicBool::new(false),
+            state_missing: AtomicBool::new(state_missing),
             announce_gen: Arc::default(),
         });
         m.update_gauges(&m.snapshot().state);
@@ -128,6 +135,66 @@ impl Manager {
         self.metrics.ready.set(1);
     }
 
+    /// FAILED_PRECONDITION while writes are refused (the state file is
+    /// missing but managed objects exist; see [`Manager::hold_missing_state`]).
+    pub fn check_writable(&self) -> Result<(), Error> {
+        match self.persist.health().and_then(|h| h.held()) {
+            Some(reason) => Err(Error::FailedPrecondition(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the state file was missing at start and no reconcile has yet
+    /// shown the host to be free of managed objects.
+    pub(crate) fn state_missing(&self) -> bool {
+        self.state_missing.load(Ordering::SeqCst) && !self.persist.file_exists()
+    }
+
+    /// A reconcile found no managed object: the missing state file means a
+    /// fresh host.
+    pub(crate) fn state_missing_resolved(&self) {
+        self.state_missing.store(false, Ordering::SeqCst);
+    }
+
+    /// The state file is missing but the dataplane or BIRD hold managed
+    /// objects (`bridges`, `snippets`): the file was lost, not empty. Never
+    /// remove them on that alone: keep everything as it is, refuse writes,
+    /// report unhealthy and emit `state-file-missing` (error) once, until an
+    /// operator restores the file or confirms an empty state (runbook).
+    pub(crate) fn hold_missing_state(&self, bridges: &[u32], snippets: &[String]) {
+        let Some(h) = self.persist.health() else {
+            return;
+        };
+        if h.held().is_some() {
+            return;
+        }
+        let path = self.persist.path().display().to_string();
+        let bds = bridges
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let sn = snippets.join(",");
+        let reason = format!(
+            "the state file {path} is missing but this host has managed objects (bridge \
+             domains [{bds}], BIRD snippets [{sn}]); nothing is changed until an operator \
+             restores the file or confirms an empty state (docs/runbook.md)"
+        );
+        h.hold(&reason);
+        tracing::error!(
+            path,
+            bridge_domains = bds,
+            snippets = sn,
+            "state-file-missing"
+        );
+        self.broker.emit(
+            EventKind::Crud,
+            EventLevel::Error,
+            "state-file-missing",
+            fields(&[("path", path), ("bridge-domains", bds), ("snippets", sn)]),
+        );
+    }
+
     pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'_, HostState> {
         self.write.lock().await
     }
@@ -137,15 +204,42 @@ impl Manager {
         self.persist.clone()
     }
 
-    /// Persist a binding change and publish it: write-behind when a registry
-    /// owns the bindings (see [`crate::state::Persister`]), else at once.
-    pub(crate) fn commit_binding(&self, st: &HostState) -> Result<(), Error> {
+    /// Persist a binding change of `slug` and publish it: write-behind when
+    /// a registry owns the bindings (see [`crate::state::Persister`]), else
+    /// at once (healed back like [`Manager::commit_or_heal`] if the save
+    /// fails).
+    pub(crate) async fn commit_binding(&self, st: &mut HostState, slug: &str) -> Result<(), Error> {
         if self.cfg.registry.is_empty() {
-            return self.commit(st, None);
+            return self.commit_or_heal(st, slug, 0).await;
         }
         self.persist.save_behind(st);
         self.publish(st, None);
         Ok(())
+    }
+
+    /// Persist `st` (changed in `slug`, whose bridge domain is `bd_id`) and
+    /// publish it. If the save fails, `st` goes back to the last committed
+    /// state and `slug`'s dataplane and BIRD snippet are healed back to it:
+    /// nothing the state file does not have stays behind (a created eVPN is
+    /// removed again, a bind is released), so a restart from the file never
+    /// contradicts what was answered.
+    pub(crate) async fn commit_or_heal(
+        &self,
+        st: &mut HostState,
+        slug: &str,
+        bd_id: u32,
+    ) -> Result<(), Error> {
+        let Err(err) = self.commit(st, None) else {
+            return Ok(());
+        };
+        let bd = st.evpns.get(slug).map_or(bd_id, |e| e.bd_id);
+        *st = self.snapshot().state.clone();
+        let e = st.evpns.get(slug);
+        crate::reconcile::heal(self, e, slug, bd).await;
+        if e.is_none() {
+            self.set_handle(slug, None);
+        }
+        Err(err)
     }
 
     /// Persist `st` and publish it to readers.
@@ -272,7 +366,7 @@ impl Manager {
             return Err(err);
         }
         st.evpns.insert(e.slug.clone(), e.clone());
-        self.commit(&st, None)?;
+        self.commit_or_heal(&mut st, &e.slug, e.bd_id).await?;
         self.event(
             EventKind::Crud,
             "evpn-created",
@@ -297,7 +391,7 @@ impl Manager {
             return Err(self.heal_after(&st, slug, err).await);
         }
         st.evpns.remove(slug);
-        self.commit(&st, None)?;
+        self.commit_or_heal(&mut st, slug, e.bd_id).await?;
         self.event(
             EventKind::Crud,
             "evpn-deleted",
@@ -327,7 +421,7 @@ impl Manager {
             return Err(err);
         }
         st.evpns.insert(slug.to_string(), e.clone());
-        self.commit(&st, None)?;
+        self.commit_or_heal(&mut st, slug, e.bd_id).await?;
         let msg = if enabled {
             "evpn-enabled"
         } else {
@@ -379,7 +473,7 @@ impl Manager {
             }
         };
         st.evpns.insert(slug.to_string(), e.clone());
-        self.commit(&st, None)?;
+        self.commit_or_heal(&mut st, slug, e.bd_id).await?;
         self.set_handle(slug, Some(h));
         self.event(
             EventKind::Crud,
@@ -427,7 +521,7 @@ impl Manager {
         b.modified_ms = now_ms();
         e.bvi = Some(b);
         st.evpns.insert(slug.to_string(), e.clone());
-        self.commit(&st, None)?;
+        self.commit_or_heal(&mut st, slug, e.bd_id).await?;
         self.event(
             EventKind::Crud,
             "bvi-replaced",
@@ -461,7 +555,7 @@ impl Manager {
         let mut n = e.clone();
         n.bvi = None;
         st.evpns.insert(slug.to_string(), n);
-        self.commit(st, None)?;
+        self.commit_or_heal(st, slug, e.bd_id).await?;
         self.set_handle(slug, None);
         self.event(
             EventKind::Crud,
@@ -546,7 +640,7 @@ impl Manager {
         b.modified_ms = now_ms();
         e.bvi = Some(b);
         st.evpns.insert(slug.to_string(), e.clone());
-        self.commit_binding(&st)?;
+        self.commit_binding(&mut st, slug).await?;
         self.event(
             EventKind::Failover,
             "groupbvi-bound",
@@ -652,7 +746,7 @@ impl Manager {
         b.modified_ms = now_ms();
         e.bvi = Some(b);
         st.evpns.insert(slug.to_string(), e);
-        self.commit_binding(st)?;
+        self.commit_binding(st, slug).await?;
         let group = if group.is_empty() {
             bind.group_id
         } else {

@@ -41,9 +41,15 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
     })?;
     let state = store.load()?;
     let metrics = metrics::RegistryMetrics::register(&mut daemon.registry);
+    let health = evpn_daemon::durable::StoreHealth::register(
+        &mut daemon.registry,
+        daemon.broker.clone(),
+        daemon.serving.clone(),
+    );
     let reg = Arc::new(registry::Registry::new(
         state,
         store,
+        health,
         daemon.broker.clone(),
         metrics,
         daemon.config.clone(),
@@ -69,6 +75,7 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         groups = n_groups,
         "state-loaded"
     );
+    tokio::spawn(reg.clone().retry_store());
     let svc = service::EvpnrService {
         reg,
         metrics: daemon.metrics.clone(),
