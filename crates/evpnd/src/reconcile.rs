@@ -246,6 +246,10 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
         .collect();
     if m.state_missing() {
         if orphans.is_empty() && orphan_snippets.is_empty() {
+            // A fresh host: write the (empty) file now, so that from here on
+            // a missing file means a lost one, while objects a crash leaves
+            // before the first save are still orphans.
+            m.commit(&st, None)?;
             m.state_missing_resolved();
         } else {
             // A lost state file is not an empty one: remove nothing.
