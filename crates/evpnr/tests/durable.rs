@@ -203,3 +203,97 @@ async fn store_fault_mid_move_never_two_holders_and_resumes_by_itself() {
     wait_converged(&f, B, &vmac).await;
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 }
+
+/// A size-limited tmpfs mounted over a directory (root); unmounted on drop.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("run mount");
+        assert!(st.success(), "mount tmpfs on {}", dir.display());
+        Tmpfs {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Fill the file system until it refuses more data.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.dir.join("filler")).unwrap();
+        let chunk = vec![0u8; 16 * 1024];
+        loop {
+            if let Err(e) = f.write_all(&chunk).and_then(|_| f.sync_all()) {
+                assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
+                return;
+            }
+        }
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.dir.join("filler")).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// The same sequence at process level with a real full file system: evpnr's
+/// state directory is a size-limited tmpfs that is filled up mid-life. A
+/// move fails UNAVAILABLE, nothing binds while the disk is full (not even
+/// after a kill -9 and a restart), and freeing space resumes orchestration
+/// without a restart. Needs root (mount).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tmpfs_full_state_dir_pauses_moves_then_resumes() {
+    const TEST: &str = "tmpfs_full_state_dir_pauses_moves_then_resumes";
+    if !evpn_testkit::bird::require_root(TEST) {
+        return;
+    }
+    let _s = serial().await;
+    let Some(mut f) = Fleet::new(TEST, &[A, B]).await else {
+        return;
+    };
+    // evpnr has loaded its (empty) state; from now on it saves to the tmpfs.
+    let fs = Tmpfs::mount(&state_dir(&f), "512k");
+    f.start_all().await;
+    let vmac = group_on_a(&f).await;
+    wait_converged(&f, A, &vmac).await;
+
+    fs.fill();
+    let n = f.evpnr().lines().len();
+    assert_unavailable(move_to(&f, B).await, "No space left on device");
+    f.evpnr().wait_log_after(n, "resync-paused", T).unwrap();
+    assert!(!f.host(B).holds(&vmac), "B bound from an unsaved state");
+    assert_eq!(f.group("test").await.primary_instance_id, A);
+    assert_eq!(health(&f).await, ServingStatus::NotServing);
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+
+    f.kill_evpnr();
+    f.start_evpnr();
+    wait_converged(&f, A, &vmac).await;
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+
+    let n = f.evpnr().lines().len();
+    assert_unavailable(move_to(&f, B).await, "No space left on device");
+    fs.free();
+    f.evpnr()
+        .wait_log_after(n, "state-store-recovered", T)
+        .unwrap();
+    wait_converged(&f, A, &vmac).await;
+    assert_eq!(health(&f).await, ServingStatus::Serving);
+    move_to(&f, B).await.unwrap();
+    wait_converged(&f, B, &vmac).await;
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    // `fs` is unmounted before `f` removes its directories.
+}
