@@ -145,9 +145,11 @@ impl Manager {
     }
 
     /// Whether the state file was missing at start and no reconcile has yet
-    /// shown the host to be free of managed objects.
+    /// shown the host to be free of managed objects. Stays set until a
+    /// restart even if the file reappears: the state in memory is still the
+    /// empty one, and reconciling with it would remove everything.
     pub(crate) fn state_missing(&self) -> bool {
-        self.state_missing.load(Ordering::SeqCst) && !self.persist.file_exists()
+        self.state_missing.load(Ordering::SeqCst)
     }
 
     /// A reconcile found no managed object: the missing state file means a

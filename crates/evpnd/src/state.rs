@@ -310,11 +310,6 @@ impl Persister {
         self.health.as_ref()
     }
 
-    /// Whether the state file exists.
-    pub fn file_exists(&self) -> bool {
-        self.store.exists()
-    }
-
     /// Path of the state file.
     pub fn path(&self) -> &Path {
         self.store.path()
