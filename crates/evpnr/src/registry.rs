@@ -472,6 +472,56 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_write_that_changes_nothing_still_saves_pending_memory_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = registry(dir.path());
+        r.mutate_mem(|s| {
+            s.members.insert("a".into(), member("a"));
+        });
+        // The caller would act on this result (a bind): it must be on disk.
+        r.mutate(|_| Ok(())).unwrap();
+        let disk = Store::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(disk.members.len(), 1);
+    }
+
+    #[test]
+    fn a_failing_store_pauses_until_a_save_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = registry(dir.path());
+        assert!(r.store_ok().is_ok());
+        r.mutate_mem(|s| {
+            s.members.insert("a".into(), member("a"));
+        });
+        std::fs::write(dir.path().join(evpn_daemon::durable::FAULT_FILE), "erofs").unwrap();
+        // Nothing new is published, and a no-op write fails too while
+        // memory-only changes are pending.
+        let e = r
+            .mutate(|s| {
+                s.members.insert("b".into(), member("b"));
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("Read-only file system"), "{e}");
+        assert!(r.mutate(|_| Ok(())).is_err());
+        assert_eq!(r.read(|i| i.state.members.len()), 1);
+        let e = r.store_ok().unwrap_err();
+        assert!(matches!(e, Error::Unavailable(_)), "{e}");
+        assert!(e.to_string().contains("Read-only file system"), "{e}");
+        std::fs::remove_file(dir.path().join(evpn_daemon::durable::FAULT_FILE)).unwrap();
+        r.mutate(|_| Ok(())).unwrap();
+        assert!(r.store_ok().is_ok());
+        assert_eq!(
+            Store::open(dir.path())
+                .unwrap()
+                .load()
+                .unwrap()
+                .members
+                .len(),
+            1
+        );
+    }
+
     #[tokio::test]
     async fn keyed_locks_serialise_one_key_only() {
         let dir = tempfile::tempdir().unwrap();
