@@ -66,6 +66,12 @@ async fn failed_state_save_rolls_back_create_evpn_instance() {
     c.create_evpn_instance(create_req("blue", 200))
         .await
         .unwrap();
+    c.create_bvi(v1::CreateBviRequest {
+        slug: "blue".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let before = h.sim.state();
     std::fs::write(state_dir(&h).join(".fault"), "enospc").unwrap();
     let e = c
@@ -80,6 +86,29 @@ async fn failed_state_save_rolls_back_create_evpn_instance() {
     assert_eq!(st.interfaces, before.interfaces);
     assert!(h.snippet("test").is_none(), "live snippet left behind");
     assert!(h.snippet("blue").is_some());
+    // A standalone bind that cannot be saved is released again: a restart
+    // from the file would not hold the gateway, so the host does not either.
+    let e = c
+        .bind_group_bvi(v1::HostBindGroupBviRequest {
+            slug: "blue".into(),
+            group_id: "blue".into(),
+            vmac: VMAC.into(),
+            addresses: vec![v1::Prefix {
+                address: "172.16.0.32".into(),
+                prefix_len: 24,
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect_err("the save fails");
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    let st = h.sim.state();
+    assert!(
+        st.interfaces
+            .values()
+            .all(|i| i.mac.to_string() != VMAC && i.addresses.is_empty()),
+        "{st:?}"
+    );
     let list = c
         .list_evpn_instances(v1::InstanceRef::default())
         .await
