@@ -177,10 +177,8 @@ impl Manager {
         let bd = st.evpns.get(slug).map_or(bd_id, |e| e.bd_id);
         *st = self.snapshot().state.clone();
         let e = st.evpns.get(slug);
-        crate::reconcile::heal(self, e, slug, bd).await;
-        if e.is_none() {
-            self.set_handle(slug, None);
-        }
+        let h = crate::reconcile::heal(self, e, slug, bd).await;
+        self.set_handle(slug, h);
         Err(err)
     }
 

@@ -150,11 +150,16 @@ pub async fn reconcile_evpn(
 }
 
 /// After a write failed half-way: bring that eVPN back to its persisted
-/// (last committed) state, best effort, so a retry starts clean.
-pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) {
+/// (last committed) state, best effort, so a retry starts clean. Returns
+/// the BVI's handle as observed after the heal (`None` without a BVI or
+/// when the heal failed).
+pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) -> Option<u32> {
     let mut rep = Report::default();
+    let mut handle = None;
     let r = match e {
-        Some(e) => reconcile_evpn(m, e, &mut rep, None).await.map(|_| ()),
+        Some(e) => reconcile_evpn(m, e, &mut rep, None)
+            .await
+            .map(|h| handle = h),
         None => {
             // Not persisted: nothing of it may remain.
             let r = EvpnRef {
@@ -178,6 +183,7 @@ pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) {
         Ok(()) => tracing::info!(evpn = slug, fixes = rep.bvi_fixes, "heal-finished"),
         Err(err) => tracing::warn!(evpn = slug, error = %err, "heal-failed"),
     }
+    handle
 }
 
 /// One reconcile pass under the write lock.
