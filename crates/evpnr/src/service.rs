@@ -76,6 +76,8 @@ impl EvpnrService {
         Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
         T: Send + 'static,
     {
+        // Paused while the state store fails (UNAVAILABLE, naming its error).
+        self.reg.store_ok()?;
         to_completion(op(self.reg.clone())).await
     }
 
