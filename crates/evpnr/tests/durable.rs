@@ -87,6 +87,18 @@ async fn wait_converged(f: &Fleet, primary: &str, vmac: &str) {
     .await;
 }
 
+/// evpnr restarted on a full disk: its epoch is not on disk, so it stays
+/// paused — not serving, nothing bound, the file's primary still named.
+async fn restarted_paused(f: &Fleet, vmac: &str) {
+    f.evpnr().wait_log("registry-epoch-not-saved", T).unwrap();
+    assert_eq!(health(f).await, ServingStatus::NotServing);
+    f.wait_ready(A).await;
+    f.wait_ready(B).await;
+    assert_eq!(f.group("test").await.primary_instance_id, A);
+    assert!(!f.host(B).holds(vmac), "B bound while paused");
+    f.check_vmac_exclusive(vmac, &[]).unwrap();
+}
+
 async fn health(f: &Fleet) -> ServingStatus {
     let ch = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", f.port))
         .unwrap()
@@ -175,12 +187,13 @@ async fn store_fault_mid_move_never_two_holders_and_resumes_by_itself() {
     assert_unavailable(mtu, "state store");
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 
-    // 2. kill -9 and a restart while the disk is still full: the fleet
-    // converges on the file's primary, with one holder at every moment.
+    // 2. kill -9 and a restart while the disk is still full: the new run's
+    // registry epoch cannot be saved, so evpnr starts paused (reads only)
+    // and binds nothing: the file's primary stays released until the disk
+    // takes writes, never two holders.
     f.kill_evpnr();
     f.start_evpnr();
-    wait_converged(&f, A, &vmac).await;
-    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    restarted_paused(&f, &vmac).await;
 
     // 3. Fail a move again, then free the disk: without a restart, the
     // pending state is saved, a recovery event is emitted, resyncs rebind
@@ -281,8 +294,7 @@ async fn tmpfs_full_state_dir_pauses_moves_then_resumes() {
 
     f.kill_evpnr();
     f.start_evpnr();
-    wait_converged(&f, A, &vmac).await;
-    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    restarted_paused(&f, &vmac).await;
 
     let n = f.evpnr().lines().len();
     assert_unavailable(move_to(&f, B).await, "No space left on device");
