@@ -118,7 +118,7 @@ evpnc - the vpp-evpn operator CLI; it talks only to evpnr
                        mutations without an answer, {{\"error\": \"...\"}} on failure
   -color[=true|false]  colour text output (default: on when stdout is a terminal
                        and NO_COLOR is unset)
-  -timeout <duration>  deadline of each RPC, e.g. 500ms, 5s, 1m (default 10s)
+  -timeout <duration>  deadline of each RPC, e.g. 500ms, 5s, 1m (default 30s)
   -version             print the version and exit
   -help                print this text and exit
   Flags come before the command; -flag, --flag and -flag=value all work.

@@ -2,6 +2,7 @@
 //! and docs/cli.md.
 mod commands;
 mod complete;
+mod guard;
 mod help;
 mod model;
 mod parse;
@@ -23,8 +24,11 @@ use crate::render::Paint;
 
 /// evpnr's default gRPC address.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:9190";
-/// Default deadline of each RPC.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default deadline of each RPC: longer than evpnr's longest bound with its
+/// default settings (a join's configure chain: three member calls of
+/// member-timeout 5 s each plus move.max-wait 2 s = 17 s), so the CLI never
+/// gives up on an operation the server is still finishing.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `evpnc <version> (commit <commit>)`.
 pub fn version_line() -> String {

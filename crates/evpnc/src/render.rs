@@ -362,6 +362,7 @@ pub fn instances(l: &v1::InstanceList, p: Paint, now: i64) -> String {
                 dash(&i.grpc_address),
                 enum_word(i.state().as_str_name()),
                 yes(i.ready),
+                liveness(i),
                 dash(&i.version),
                 list(&i.groups),
                 ago(i.last_seen.as_ref(), now),
@@ -374,6 +375,7 @@ pub fn instances(l: &v1::InstanceList, p: Paint, now: i64) -> String {
             "ADDRESS",
             "STATE",
             "READY",
+            "LIVENESS",
             "VERSION",
             "GROUPS",
             "LAST SEEN",
@@ -381,6 +383,19 @@ pub fn instances(l: &v1::InstanceList, p: Paint, now: i64) -> String {
         &rows,
         p,
     )
+}
+
+/// `alive (0.4s)`: the liveness and the age of the last heartbeat; `-`
+/// before the first heartbeat.
+fn liveness(i: &v1::Instance) -> String {
+    match (i.liveness(), &i.heartbeat_age) {
+        (v1::instance::Liveness::Unspecified, _) | (_, None) => "-".into(),
+        (l, Some(a)) => format!(
+            "{} ({:.1}s)",
+            enum_word(l.as_str_name()),
+            a.seconds as f64 + f64::from(a.nanos) / 1e9
+        ),
+    }
 }
 
 /// `show group`.
@@ -692,6 +707,11 @@ mod tests {
                         seconds: NOW - 180,
                         nanos: 0,
                     }),
+                    liveness: v1::instance::Liveness::Suspect as i32,
+                    heartbeat_age: Some(pbjson_types::Duration {
+                        seconds: 3,
+                        nanos: 400_000_000,
+                    }),
                     ..Default::default()
                 },
                 v1::Instance {
@@ -706,15 +726,15 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[0],
-            "INSTANCE    ADDRESS     STATE        READY  VERSION  GROUPS  LAST SEEN"
+            "INSTANCE    ADDRESS     STATE        READY  LIVENESS        VERSION  GROUPS  LAST SEEN"
         );
         assert_eq!(
             lines[1],
-            "dpu0-ddln0  [::1]:9191  connected    yes    0.1.0    test    3m ago"
+            "dpu0-ddln0  [::1]:9191  connected    yes    suspect (3.4s)  0.1.0    test    3m ago"
         );
         assert_eq!(
             lines[2],
-            "r1          -           unreachable  no     -        -       -"
+            "r1          -           unreachable  no     -               -        -       -"
         );
         let coloured = instances(&l, Paint { color: true }, NOW);
         assert_ne!(coloured, plain);

@@ -107,6 +107,38 @@ pub fn report(ctx: &Ctx, e: &CliError) {
     }
 }
 
+/// Ask before a command that takes a gateway down, naming each one. Only
+/// `y` or `yes` goes ahead; a confirmed `evpn … disable` is sent with
+/// `force` (evpnr refuses it on a bound primary otherwise).
+fn confirmed(
+    rt: &Runtime,
+    ctx: &Ctx,
+    rl: &mut Editor<ShellHelper, FileHistory>,
+    cmd: &mut parse::Command,
+) -> anyhow::Result<bool> {
+    let risk = rt.block_on(crate::guard::at_risk_now(ctx, cmd));
+    if risk.is_empty() {
+        return Ok(true);
+    }
+    println!("{} this takes down:", ctx.paint.bad("warning:"));
+    for r in &risk {
+        println!("  {r}");
+    }
+    let answer = match rl.readline("Proceed? [y/N] ") {
+        Ok(a) => a,
+        Err(ReadlineError::Interrupted | ReadlineError::Eof) => String::new(),
+        Err(e) => return Err(e.into()),
+    };
+    if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        println!("not done");
+        return Ok(false);
+    }
+    if cmd.action == crate::tree::Action::EvpnDisable && !cmd.args.has("force") {
+        cmd.args.0.push(("force", "force".into()));
+    }
+    Ok(true)
+}
+
 /// Run the shell until quit/exit/Ctrl-D. Returns the process exit status:
 /// 0, or with a non-terminal stdin (a script piped in) the status of the
 /// last failed command.
@@ -162,7 +194,7 @@ pub fn run(rt: &Runtime, ctx: Ctx, tree: Arc<Tree>) -> anyhow::Result<u8> {
                 let _ = rl.save_history(h);
             }
         }
-        let cmd = match parse::parse(&tree, &line) {
+        let mut cmd = match parse::parse(&tree, &line) {
             Ok(Some(c)) => c,
             Ok(None) => continue,
             Err(e) => {
@@ -172,6 +204,9 @@ pub fn run(rt: &Runtime, ctx: Ctx, tree: Arc<Tree>) -> anyhow::Result<u8> {
                 continue;
             }
         };
+        if interactive && !confirmed(rt, &ctx, &mut rl, &mut cmd)? {
+            continue;
+        }
         match rt.block_on(commands::run(&ctx, &cmd)) {
             Ok(Flow::Quit) => break,
             Ok(Flow::Continue) => {}

@@ -596,6 +596,13 @@ pub fn build() -> Tree {
         "Disable the eVPN without deleting it (rendered as disabled;)",
     );
     t.act(x, EvpnDisable);
+    let f = t.word(
+        x,
+        "force",
+        "Disable even the primary's eVPN: its gateway goes down, the GroupBVI is unassigned",
+    );
+    t.nodes[f].flag = Some("force");
+    t.act(f, EvpnDisable);
     let x = t.word(
         i,
         "delete",
@@ -696,7 +703,7 @@ mod tests {
             .filter_map(|n| t.nodes[n].action)
             .flat_map(|a| a.rpcs().iter().copied())
             .collect();
-        // The contract itself: every rpc of service Evpnr except the two
+        // The contract itself: every rpc of service Evpnr except the three
         // that only evpnd calls.
         let proto = include_str!("../../../proto/evpn/v1/evpnr.proto");
         let all: BTreeSet<&str> = proto
@@ -704,7 +711,7 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix("rpc "))
             .filter_map(|l| l.split('(').next())
             .map(str::trim)
-            .filter(|r| !matches!(*r, "RegisterInstance" | "ReportReady"))
+            .filter(|r| !matches!(*r, "RegisterInstance" | "ReportReady" | "Heartbeat"))
             .collect();
         assert!(all.len() >= 26, "{all:?}");
         assert_eq!(seen, all);

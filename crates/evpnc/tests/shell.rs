@@ -161,3 +161,152 @@ async fn tab_completes_live_names() {
     .await
     .unwrap();
 }
+
+/// Issue 13 item 13: the interactive shell asks before a command that takes
+/// a gateway down and names it; `n` changes nothing, `y` goes ahead (a
+/// confirmed disable is sent with force). One-shot commands run as typed:
+/// evpnr refuses disabling the bound primary's eVPN without `force`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn destructive_commands_ask_naming_the_gateway_one_shot_runs_as_typed() {
+    let _s = serial();
+    let (a, b) = ("dpu0-ddln0", "dpu0-chplo0");
+    let Some(f) = Fleet::start(
+        "destructive_commands_ask_naming_the_gateway_one_shot_runs_as_typed",
+        &[a, b],
+    )
+    .await
+    else {
+        return;
+    };
+    let mut c = f.registry.client().await;
+    c.create_group(v1::CreateGroupRequest {
+        group_id: "test".into(),
+        vni: 100,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for id in [a, b] {
+        c.add_group_member(v1::GroupMemberRequest {
+            group_id: "test".into(),
+            instance_id: id.into(),
+        })
+        .await
+        .unwrap();
+    }
+    c.create_group_bvi(v1::GroupBviRequest {
+        group_id: "test".into(),
+        addresses: vec![v1::Prefix {
+            address: "172.16.0.32".into(),
+            prefix_len: 24,
+        }],
+    })
+    .await
+    .unwrap();
+    let bc = c.clone();
+    let bind = move |id: &'static str| {
+        let mut c = bc.clone();
+        async move {
+            c.bind_group_bvi(v1::BindGroupBviRequest {
+                group_id: "test".into(),
+                instance_id: id.into(),
+            })
+            .await
+            .unwrap();
+        }
+    };
+    bind(a).await;
+    let pc = c.clone();
+    let primary = move || {
+        let mut c = pc.clone();
+        async move {
+            c.get_group(v1::GroupRef {
+                group_id: "test".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .primary_instance_id
+        }
+    };
+
+    let addr = f.registry.addr.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut sh = Pty::spawn(&["-server", &addr]);
+        sh.expect("evpn> ");
+        sh.send("group test delete\r");
+        sh.expect("this takes down:");
+        sh.expect("group test: gateway 172.16.0.32/24 (vMAC ");
+        sh.expect(") on dpu0-ddln0");
+        sh.expect("Proceed? [y/N] ");
+        sh.send("n\r");
+        sh.expect("not done");
+        sh.expect("evpn> ");
+        // A command that takes nothing down is not asked.
+        sh.send("group test member remove dpu0-chplo0\r");
+        sh.expect("member dpu0-chplo0 in group test removed");
+        sh.expect("evpn> ");
+        sh.send("instance dpu0-ddln0 evpn test disable\r");
+        sh.expect("group test: gateway 172.16.0.32/24");
+        sh.expect("Proceed? [y/N] ");
+        sh.send("y\r");
+        sh.expect("instance dpu0-ddln0 evpn test disabled");
+        sh.expect("evpn> ");
+        sh.send("quit\r");
+        assert_eq!(sh.wait(), Some(0));
+    })
+    .await
+    .unwrap();
+    assert!(
+        c.get_group(v1::GroupRef {
+            group_id: "test".into()
+        })
+        .await
+        .is_ok()
+    );
+    assert_eq!(primary().await, "", "the confirmed disable unassigned it");
+
+    // One-shot: run as typed, never asked.
+    let s = f.registry.addr.clone();
+    let one = move |args: &'static [&'static str]| {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || evpnc(&s, args))
+    };
+    let o = one(&["instance", "dpu0-ddln0", "evpn", "test", "enable"])
+        .await
+        .unwrap();
+    assert_eq!(o.code, 0, "{o:?}");
+    bind(a).await;
+    let o = one(&["instance", "dpu0-ddln0", "evpn", "test", "disable"])
+        .await
+        .unwrap();
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        o.stderr.contains("FAILED_PRECONDITION")
+            && o.stderr.contains("172.16.0.32/24")
+            && o.stderr.contains("force"),
+        "{o:?}"
+    );
+    assert_eq!(primary().await, a);
+    let o = one(&["instance", "dpu0-ddln0", "evpn", "test", "disable", "force"])
+        .await
+        .unwrap();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(primary().await, "");
+    let o = one(&["instance", "dpu0-ddln0", "evpn", "test", "enable"])
+        .await
+        .unwrap();
+    assert_eq!(o.code, 0, "{o:?}");
+    bind(a).await;
+    let o = one(&["group", "test", "delete"]).await.unwrap();
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(!o.stdout.contains("Proceed"), "{o:?}");
+    assert!(
+        c.get_group(v1::GroupRef {
+            group_id: "test".into()
+        })
+        .await
+        .is_err()
+    );
+}

@@ -173,15 +173,23 @@ async fn checks_catch_two_holders_drift_and_lost_changes() {
 
     // Host 1 binds the vMAC behind the registry's back: two holders, and
     // the dataplane no longer matches the registry.
+    // (A managed evpnd takes it only from its registry: the call carries
+    // the registry's epoch, as a stale registry's would.)
     let mut d1 = f.hosts[1].client().unwrap();
-    d1.bind_group_bvi(v1::HostBindGroupBviRequest {
+    let epoch = d1
+        .get_instance(v1::InstanceRef::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .registry_epoch;
+    let mut req = tonic::Request::new(v1::HostBindGroupBviRequest {
         slug: "g0".into(),
         group_id: "g0".into(),
         vmac: g.vmac.clone(),
         ..Default::default()
-    })
-    .await
-    .unwrap();
+    });
+    evpn_daemon::identity::CallIdentity::stamp(req.metadata_mut(), &f.hosts[1].id, epoch);
+    d1.bind_group_bvi(req).await.unwrap();
     let c = f
         .check_exclusive(std::slice::from_ref(&g.vmac))
         .unwrap_err();

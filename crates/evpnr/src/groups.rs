@@ -10,8 +10,9 @@ use evpn_model::{Error, Mac, error::Object};
 use ipnet::IpNet;
 
 use crate::{
-    model::{Group, GroupBvi, Member, generate_vmac},
+    model::{Group, GroupBvi, generate_vmac},
     registry::Registry,
+    rules,
 };
 
 /// A validated CreateGroup request.
@@ -57,6 +58,7 @@ impl Registry {
                 created_at: now,
                 modified_at: now,
             };
+            rules::check_macs(s, &g, "vmac")?;
             s.groups.insert(n.id.clone(), g.clone());
             Ok(g)
         })?;
@@ -86,6 +88,7 @@ impl Registry {
                 .remove(id)
                 .ok_or_else(|| Error::not_found(Object::Group, id))
         })?;
+        self.gateway_down(&g, "group-deleted");
         let leaves = g.members.iter().map(|m| {
             let reg = self.clone();
             async move {
@@ -135,6 +138,14 @@ impl Registry {
                 return Err(Error::exists(Object::Member, id));
             }
             touch(g);
+            // The joining member's per-host MAC must be unique where it can
+            // meet, and its FIB must be able to hold this GroupBVI next to
+            // those of its other groups.
+            let g = g.clone();
+            rules::check_macs(s, &g, "instance_id")?;
+            let joining = [id.to_string()].into();
+            let addrs = g.bvi.as_ref().map_or(&[][..], |b| &b.addresses[..]);
+            rules::check_shared_members(s, group, &joining, addrs, "instance_id")?;
             Ok(())
         })?;
         let ml = self.member_lock(id);
@@ -177,11 +188,12 @@ impl Registry {
     pub async fn remove_member(self: &Arc<Self>, group: &str, id: &str) -> Result<Group, Error> {
         let gl = self.group_lock(group);
         let _g = gl.lock().await;
-        let was_primary = self.mutate(|s| {
+        let (was_primary, before) = self.mutate(|s| {
             let g = s
                 .groups
                 .get_mut(group)
                 .ok_or_else(|| Error::not_found(Object::Group, group))?;
+            let before = g.clone();
             if !g.members.remove(id) {
                 return Err(Error::not_found(Object::Member, id));
             }
@@ -190,8 +202,11 @@ impl Registry {
                 g.primary = None;
             }
             touch(g);
-            Ok(p)
+            Ok((p, before))
         })?;
+        if was_primary {
+            self.gateway_down(&before, "primary-removed");
+        }
         let ml = self.member_lock(id);
         let _m = ml.lock().await;
         let left = async {
@@ -286,9 +301,19 @@ impl Registry {
             if g.bvi.is_some() {
                 return Err(Error::exists(Object::GroupBvi, group));
             }
+            rules::check_address_set("addresses", &addrs)?;
+            // The gateway identity comes into use: its vMAC must be unique
+            // where it can meet (a state stored before this rule may not be).
+            let current = g.clone();
+            rules::check_macs(s, &current, "group_id")?;
+            rules::check_shared_members(s, group, &current.members, &addrs, "addresses")?;
+            let g = s
+                .groups
+                .get_mut(group)
+                .ok_or_else(|| Error::not_found(Object::Group, group))?;
             let now = SystemTime::now();
             g.bvi = Some(GroupBvi {
-                addresses: dedup(addrs),
+                addresses: addrs,
                 created_at: now,
                 modified_at: now,
             });
@@ -318,17 +343,20 @@ impl Registry {
             if g.bvi.is_none() {
                 return Err(Error::not_found(Object::GroupBvi, group));
             }
+            let before = g.clone();
             g.bvi = None;
             g.primary = None;
             touch(g);
-            Ok(g.clone())
+            Ok((g.clone(), before))
         })?;
+        let (g, before) = g;
         self.emit(
             EventKind::Crud,
             EventLevel::Info,
             "groupbvi-deleted",
             &[("group", group)],
         );
+        self.gateway_down(&before, "groupbvi-deleted");
         self.release_holders(&g).await?;
         self.group(group)
     }
@@ -346,8 +374,14 @@ impl Registry {
         all_members(runs, "released everywhere").await
     }
 
-    /// AddGroupBVIAddress / DeleteGroupBVIAddress: persisted, then applied
-    /// live on the primary (a repeated bind converges its addresses).
+    /// AddGroupBVIAddress / DeleteGroupBVIAddress. The new address set is
+    /// checked whole (no duplicate, no overlap on the one interface, no
+    /// overlap with a GroupBVI of another group on a shared member), then
+    /// applied on the primary, and stored only once the primary accepted it
+    /// (under the primary's lock, so a resync cannot undo it in between):
+    /// a primary's refusal changes nothing anywhere. A primary that cannot
+    /// be reached does not refuse: the change is stored and applied by its
+    /// resync (UNAVAILABLE "saved, but not applied").
     pub async fn change_address(
         self: &Arc<Self>,
         group: &str,
@@ -356,7 +390,58 @@ impl Registry {
     ) -> Result<Group, Error> {
         let gl = self.group_lock(group);
         let _g = gl.lock().await;
-        let g = self.mutate(|s| {
+        let g = self.group(group)?;
+        let b = g
+            .bvi
+            .as_ref()
+            .ok_or_else(|| Error::not_found(Object::GroupBvi, group))?;
+        let next = rules::edit_address_set("address", &b.addresses, addr, add)?;
+        if next.len() > evpn_model::BVI_ADDRESSES_MAX {
+            return Err(Error::invalid(
+                "address",
+                format!(
+                    "the GroupBVI has {} addresses already, the most allowed",
+                    b.addresses.len()
+                ),
+            ));
+        }
+        if add {
+            self.read(|i| {
+                rules::check_shared_members(&i.state, group, &g.members, &[addr], "address")
+            })?;
+        }
+        let a = addr.to_string();
+        let mut deferred = None;
+        let ml = g.primary.as_deref().map(|p| self.member_lock(p));
+        let _m = match &ml {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        };
+        if let Some(p) = &g.primary {
+            match self.apply_addresses(p, group, &next).await {
+                Ok(()) => {}
+                Err(e @ (Error::Unavailable(_) | Error::Timeout(_))) => deferred = Some(e),
+                Err(e) => {
+                    self.emit(
+                        EventKind::Crud,
+                        EventLevel::Warn,
+                        "groupbvi-address-refused",
+                        &[
+                            ("group", group),
+                            ("instance", p),
+                            ("address", &a),
+                            ("add", &add.to_string()),
+                            ("error", &e.to_string()),
+                        ],
+                    );
+                    return Err(Error::FailedPrecondition(format!(
+                        "address: the primary {p} refused {} {a}: {e}; nothing was changed",
+                        if add { "adding" } else { "deleting" }
+                    )));
+                }
+            }
+        }
+        let stored = self.mutate(|s| {
             let g = s
                 .groups
                 .get_mut(group)
@@ -366,18 +451,19 @@ impl Registry {
                 .bvi
                 .as_mut()
                 .ok_or_else(|| Error::not_found(Object::GroupBvi, group))?;
-            let has = b.addresses.contains(&addr);
-            match (add, has) {
-                (true, true) => return Err(Error::exists(Object::Address, addr.to_string())),
-                (false, false) => return Err(Error::not_found(Object::Address, addr.to_string())),
-                (true, false) => b.addresses.push(addr),
-                (false, true) => b.addresses.retain(|a| *a != addr),
-            }
+            b.addresses = next;
             b.modified_at = now;
             g.modified_at = now;
-            Ok(g.clone())
-        })?;
-        let a = addr.to_string();
+            Ok(())
+        });
+        if let Err(e) = stored {
+            // The primary may have more than the registry now: its resync
+            // converges it back to what is stored.
+            if let Some(p) = &g.primary {
+                self.trigger_resync(p);
+            }
+            return Err(e);
+        }
         self.emit(
             EventKind::Crud,
             EventLevel::Info,
@@ -388,167 +474,101 @@ impl Registry {
             },
             &[("group", group), ("address", &a)],
         );
-        if let Some(p) = &g.primary {
-            let ml = self.member_lock(p);
-            let _m = ml.lock().await;
-            self.bind_if_primary(p, group).await?;
+        if let (Some(e), Some(p)) = (deferred, &g.primary) {
+            return Err(Error::Unavailable(format!(
+                "saved, but not applied on the primary {p} (its resync applies it): {e}"
+            )));
         }
         self.group(group)
     }
 
-    /// RegisterInstance: store (or update) the member, dial it, watch its
-    /// events; a resync follows once it is connected, has proved its
-    /// identity and is ready. Returns (registered_at, new_instance).
-    ///
-    /// A known ID registering from another address is refused unless the
-    /// old address is provably gone (`old_address_gone`) or `force` is set.
-    pub async fn register(
+    /// SetEvpnInstanceEnabled through evpnr. Disabling the eVPN of a
+    /// group's bound primary would take the gateway down behind the
+    /// registry's back: refused (FAILED_PRECONDITION, naming the gateway)
+    /// unless `force`; with `force` the GroupBVI is left unassigned first
+    /// (persisted, `gateway-down`), the member released, then the eVPN
+    /// disabled. Anything else is passed through; the member's status comes
+    /// back as it gave it.
+    pub async fn set_evpn_enabled(
         self: &Arc<Self>,
-        r: Registration<'_>,
-    ) -> Result<(SystemTime, bool), Error> {
-        let Registration {
-            id,
-            addr,
-            version,
-            ready,
-            force,
-            member_epoch,
-        } = r;
-        let now = SystemTime::now();
-        evpn_model::validate_host_port("grpc_address", addr)?;
-        let epoch = self.epoch();
-        if member_epoch > epoch {
-            self.emit(
-                EventKind::Crud,
-                EventLevel::Error,
-                "registry-epoch-stale",
-                &[
-                    ("instance", id),
-                    ("registry_epoch", &epoch.to_string()),
-                    ("member_epoch", &member_epoch.to_string()),
-                ],
-            );
-            return Err(Error::FailedPrecondition(format!(
-                "this registry's epoch {epoch} is older than epoch {member_epoch}, which \
-                 instance {id} has already accepted: this registry is stale (another, newer \
-                 evpnr ran since); see docs/runbook.md"
-            )));
-        }
-        let old_addr = self.read(|i| i.state.members.get(id).map(|m| m.grpc_address.clone()));
-        if let Some(old) = old_addr.filter(|o| o != addr) {
-            match self.old_address_gone(id, &old).await {
-                Ok(why) => {
-                    tracing::info!(instance = id, old = %old, new = %addr, why, "instance-address-changed")
-                }
-                Err(why) if force => {
-                    self.emit(
-                        EventKind::Crud,
-                        EventLevel::Warn,
-                        "instance-registration-forced",
-                        &[
-                            ("instance", id),
-                            ("old_address", &old),
-                            ("address", addr),
-                            ("reason", &why),
-                        ],
-                    );
-                }
-                Err(why) => {
-                    self.emit(
-                        EventKind::Crud,
-                        EventLevel::Warn,
-                        "instance-registration-refused",
-                        &[
-                            ("instance", id),
-                            ("old_address", &old),
-                            ("address", addr),
-                            ("reason", &why),
-                        ],
-                    );
-                    return Err(Error::FailedPrecondition(format!(
-                        "instance {id} is registered at {old}, and {why}; refusing to move it \
-                         to {addr} (if the old host is dead, register with force)"
-                    )));
-                }
+        id: &str,
+        slug: &str,
+        enabled: bool,
+        force: bool,
+    ) -> Result<evpn_api::v1::EvpnInstance, tonic::Status> {
+        let gl = self.group_lock(slug);
+        let _g = gl.lock().await;
+        let bound = self
+            .group(slug)
+            .ok()
+            .filter(|g| !enabled && g.bvi.is_some() && g.primary.as_deref() == Some(id));
+        if let Some(g) = bound {
+            if !force {
+                return Err(Error::FailedPrecondition(format!(
+                    "instance {id} is the primary of group {slug}: disabling its eVPN takes \
+                     the gateway down (vmac {}, addresses {}); move the GroupBVI first, or \
+                     set force",
+                    g.vmac,
+                    or_none(&addresses(&g))
+                ))
+                .into());
             }
+            self.mutate(|s| {
+                if let Some(g) = s.groups.get_mut(slug) {
+                    g.primary = None;
+                    touch(g);
+                }
+                Ok(())
+            })?;
+            self.gateway_down(&g, "evpn-disabled");
         }
-        let (new, changed) = self.mutate(|s| {
-            let old = s.members.get(id).cloned();
-            let m = Member {
-                id: id.to_string(),
-                grpc_address: addr.to_string(),
-                version: version.to_string(),
-                registered_at: old.as_ref().map_or(now, |o| o.registered_at),
-            };
-            let changed = old.as_ref() != Some(&m);
-            s.members.insert(id.to_string(), m);
-            Ok((old.is_none(), changed))
-        })?;
-        let same_addr = !new && !changed;
-        let alive = self.read(|i| i.rt.contains_key(id));
-        if same_addr && alive {
-            // A repeated registration: keep the connection and watcher.
-            self.with_rt(id, |rt| rt.ready = ready);
-            if ready {
-                self.trigger_resync(id);
-            }
-            return Ok((now, false));
+        let ml = self.member_lock(id);
+        let _m = ml.lock().await;
+        if !enabled && self.group(slug).is_ok_and(|g| g.holders.contains(id)) {
+            // A (former) holder is released before its eVPN goes dark, so
+            // the registry never counts on a gateway that is not there.
+            self.release_on(id, slug, false).await?;
         }
-        self.attach(id, addr, ready)?;
-        let (n, r) = (new.to_string(), ready.to_string());
+        let req = evpn_api::v1::SetEnabledRequest {
+            instance_id: String::new(),
+            slug: slug.to_string(),
+            enabled,
+            force: false,
+        };
+        let e = self
+            .call(id, "SetEvpnInstanceEnabled", |mut c| async move {
+                c.set_evpn_instance_enabled(req).await
+            })
+            .await?;
+        let on = e.enabled.to_string();
         self.emit(
             EventKind::Crud,
             EventLevel::Info,
-            "instance-registered",
-            &[
-                ("instance", id),
-                ("address", addr),
-                ("new", &n),
-                ("ready", &r),
-                ("version", version),
-            ],
+            "member-evpn-enabled-set",
+            &[("instance", id), ("evpn", &e.slug), ("enabled", &on)],
         );
-        Ok((now, new))
+        Ok(e)
     }
 
-    /// Whether member `id`'s old address is provably gone: Ok(why) when the
-    /// connection is refused or another instance answers there; Err(why)
-    /// when it still answers as `id` or does not answer in time (a timeout is
-    /// not proof: the host may be hung or cut off and still hold the vMAC).
-    async fn old_address_gone(&self, id: &str, old: &str) -> Result<&'static str, String> {
-        let timeout = self.cfg().member_timeout.0;
-        let probe = async {
-            let ep = tonic::transport::Endpoint::from_shared(format!("http://{old}"))
-                .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
-                .connect_timeout(timeout);
-            let ch = ep.connect().await.map_err(|e| {
-                let refused = std::error::Error::source(&e)
-                    .and_then(|s| s.downcast_ref::<std::io::Error>())
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
-                    || format!("{e:?}").contains("ConnectionRefused");
-                if refused {
-                    tonic::Status::unavailable("refused")
-                } else {
-                    tonic::Status::deadline_exceeded(e.to_string())
-                }
-            })?;
-            evpn_api::v1::evpnd_client::EvpndClient::new(ch)
-                .get_instance(evpn_api::v1::InstanceRef::default())
-                .await
-                .map(|r| r.into_inner().instance_id)
+    /// Emit `gateway-down` (warn) when `g` (as it was before an operation)
+    /// had a primary with a GroupBVI: the operation took that gateway down.
+    pub fn gateway_down(&self, g: &Group, cause: &str) {
+        let (Some(p), Some(_)) = (&g.primary, &g.bvi) else {
+            return;
         };
-        match tokio::time::timeout(timeout, probe).await {
-            Ok(Err(s)) if s.message() == "refused" => Ok("the old address refuses connections"),
-            Ok(Ok(other)) if other != id => Ok("another instance answers at the old address"),
-            Ok(Ok(_)) => Err(format!("it still answers there as {id}")),
-            Ok(Err(s)) => Err(format!(
-                "the old address did not answer ({}), which does not prove it is gone",
-                s.message()
-            )),
-            Err(_) => Err(format!(
-                "the old address did not answer within {timeout:?}, which does not prove it is gone"
-            )),
-        }
+        let vmac = g.vmac.to_string();
+        self.emit(
+            EventKind::Failover,
+            EventLevel::Warn,
+            "gateway-down",
+            &[
+                ("group", &g.id),
+                ("instance", p),
+                ("vmac", &vmac),
+                ("addresses", &addresses(g)),
+                ("cause", cause),
+            ],
+        );
     }
 
     /// ReportReady.
@@ -599,21 +619,8 @@ impl Registry {
     }
 }
 
-/// What a RegisterInstance asks for (validated at the edge).
-pub struct Registration<'a> {
-    pub id: &'a str,
-    pub addr: &'a str,
-    pub version: &'a str,
-    pub ready: bool,
-    pub force: bool,
-    /// The highest registry epoch the member has accepted.
-    pub member_epoch: u64,
-}
-
-fn dedup(mut v: Vec<IpNet>) -> Vec<IpNet> {
-    let mut seen = std::collections::BTreeSet::new();
-    v.retain(|a| seen.insert(*a));
-    v
+fn or_none(s: &str) -> &str {
+    if s.is_empty() { "none" } else { s }
 }
 
 fn addresses(g: &Group) -> String {

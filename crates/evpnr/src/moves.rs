@@ -13,14 +13,25 @@ use evpn_model::{Error, error::Object};
 
 use crate::{
     model::Group,
+    orchestrate::BindMode,
     registry::{Conn, Registry},
 };
 
 impl Registry {
-    /// Report how a member's evidence wait before a bind ended (the
+    /// Report how a member's evidence wait before a bind ended: the
     /// `move-settled`, `move-settle-timeout` or `move-settle-no-evidence`
-    /// event).
-    pub fn settled(&self, target: &str, group: &str, outcome: Option<&v1::SettleOutcome>) {
+    /// event for a bind that is part of MoveGroupBVI / BindGroupBVI
+    /// (`is_move`), `bind-settled`, `bind-settle-timeout` or
+    /// `bind-settle-no-evidence` for any other bind (resync, a joining or
+    /// unblocked primary).
+    pub fn settled(
+        &self,
+        target: &str,
+        group: &str,
+        is_move: bool,
+        outcome: Option<&v1::SettleOutcome>,
+    ) {
+        let name = |s: &str| format!("{}-{s}", if is_move { "move" } else { "bind" });
         let o = outcome
             .and_then(SettleOutcome::from_proto)
             .unwrap_or(SettleOutcome {
@@ -37,7 +48,7 @@ impl Registry {
             Settled::Evidence => self.emit(
                 EventKind::Failover,
                 EventLevel::Info,
-                "move-settled",
+                &name("settled"),
                 &[
                     ("group", group),
                     ("instance", target),
@@ -48,7 +59,7 @@ impl Registry {
             Settled::TimedOut { vteps } => self.emit(
                 EventKind::Failover,
                 EventLevel::Warn,
-                "move-settle-timeout",
+                &name("settle-timeout"),
                 &[
                     ("group", group),
                     ("instance", target),
@@ -60,7 +71,7 @@ impl Registry {
             Settled::NoEvidence(e) => self.emit(
                 EventKind::Failover,
                 EventLevel::Warn,
-                "move-settle-no-evidence",
+                &name("settle-no-evidence"),
                 &[
                     ("group", group),
                     ("instance", target),
@@ -106,7 +117,7 @@ impl Registry {
     pub async fn release_explicit(self: &Arc<Self>, group: &str, id: &str) -> Result<Group, Error> {
         let gl = self.group_lock(group);
         let _g = gl.lock().await;
-        self.mutate(|s| {
+        let before = self.mutate(|s| {
             let g = s
                 .groups
                 .get_mut(group)
@@ -114,6 +125,7 @@ impl Registry {
             if !g.members.contains(id) {
                 return Err(Error::not_found(Object::Member, id));
             }
+            let before = g.clone();
             if g.primary.as_deref() == Some(id) {
                 g.primary = None;
                 g.modified_at = std::time::SystemTime::now();
@@ -121,8 +133,9 @@ impl Registry {
                     b.modified_at = g.modified_at;
                 }
             }
-            Ok(())
+            Ok(before)
         })?;
+        self.gateway_down(&before, "released");
         let ml = self.member_lock(id);
         let _m = ml.lock().await;
         self.release_on(id, group, false).await?;
@@ -139,6 +152,9 @@ impl Registry {
         op: &str,
     ) -> Result<Group, Error> {
         let start = Instant::now();
+        // Nothing moves while the state store fails: the intent could not
+        // be made durable before the bind.
+        self.store_ok()?;
         // Re-read the group under the lock right before acting.
         let g = self.group(group)?;
         if !g.members.contains(target) {
@@ -250,7 +266,10 @@ impl Registry {
         let _m = ml.lock().await;
         let bind = self.group(group)?;
         let bind = (bind.vmac, bind.bvi.map(|b| b.addresses).unwrap_or_default());
-        if let Err(e) = self.bind_on(target, group, bind.0, &bind.1, true).await {
+        if let Err(e) = self
+            .bind_on(target, group, bind.0, &bind.1, BindMode::Move)
+            .await
+        {
             // Never leave a half-bound target: leave the GroupBVI unassigned,
             // then release it (best effort; only a non-primary is forgotten
             // as a holder once released).
@@ -283,15 +302,27 @@ impl Registry {
             .collect()
     }
 
+    /// Undo a move's intent: `primary` becomes the group's primary again.
+    /// If that cannot be saved (the store fails), it is still undone in
+    /// memory (the state on disk never had the intent, or has it with the
+    /// target as a possible holder, so both agree on who may bind); the
+    /// store's retry loop saves it, and until then nothing binds.
     fn restore_primary(self: &Arc<Self>, group: &str, primary: Option<String>) {
-        let touched = self.mutate(|s| {
+        let undo = |s: &mut crate::model::State| {
             let Some(g) = s.groups.get_mut(group) else {
-                return Ok(vec![]);
+                return vec![];
             };
-            g.primary = primary;
-            Ok(g.members.iter().cloned().collect::<Vec<_>>())
-        });
-        for m in touched.unwrap_or_default() {
+            g.primary = primary.clone();
+            g.members.iter().cloned().collect::<Vec<_>>()
+        };
+        let touched = match self.mutate(|s| Ok(undo(s))) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(group, error = %e, "move-undo-not-persisted");
+                self.mutate_mem(undo)
+            }
+        };
+        for m in touched {
             self.trigger_resync(&m);
         }
     }
@@ -377,7 +408,9 @@ mod tests {
         let (reg, _d) = registry_with(script, vec![], max_wait).await;
         let mut sub = reg.broker.subscribe(EventFilter::default());
         let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
-        reg.bind_on("t", "test", vmac, &[], true).await.unwrap();
+        reg.bind_on("t", "test", vmac, &[], crate::orchestrate::BindMode::Move)
+            .await
+            .unwrap();
         loop {
             let e = tokio::time::timeout(Duration::from_secs(10), sub.next())
                 .await

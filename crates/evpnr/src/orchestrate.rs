@@ -71,6 +71,12 @@ impl Registry {
             Some((Conn::Connected, true)) => {}
             _ => return,
         }
+        // Paused while the state store fails; every member is resynced when
+        // it recovers.
+        if let Err(e) = self.store_ok() {
+            tracing::debug!(instance = id, error = %e, "resync-paused");
+            return;
+        }
         let groups = self.read(|i| i.state.groups_of(id));
         match self.converge(id, None).await {
             Ok(0) => {
@@ -185,7 +191,18 @@ impl Registry {
             Action::Configure(d) => self.configure(id, &d, true).await,
             Action::CreateBvi(d) => self.configure(id, &d, false).await,
             Action::ReplaceBvi { group, mac, mtu } => self.replace_bvi(id, &group, mac, mtu).await,
-            Action::Bind { group, .. } => self.bind_if_primary(id, &group).await.map(|_| ()),
+            Action::Bind {
+                group,
+                addresses_only,
+                ..
+            } => {
+                let mode = if addresses_only {
+                    BindMode::Addresses
+                } else {
+                    BindMode::Resync
+                };
+                self.bind_if_primary(id, &group, mode).await.map(|_| ())
+            }
             Action::Release { group } => self.release_on(id, &group, true).await,
         }
     }
@@ -230,7 +247,7 @@ impl Registry {
             .await
             .map_err(|s| member_err(id, "CreateBVI", &s))?;
             if !matches!(d.role, WantedRole::Candidate) {
-                self.bind_if_primary(id, &d.group).await?;
+                self.bind_if_primary(id, &d.group, BindMode::Resync).await?;
             }
             Ok::<_, Error>(())
         }
@@ -319,7 +336,12 @@ impl Registry {
     /// Bind the GroupBVI on `id` if, re-read under the registry lock right
     /// now, it is the primary and no other member may hold the vMAC. Returns
     /// whether it bound.
-    pub async fn bind_if_primary(self: &Arc<Self>, id: &str, group: &str) -> Result<bool, Error> {
+    pub async fn bind_if_primary(
+        self: &Arc<Self>,
+        id: &str,
+        group: &str,
+        mode: BindMode,
+    ) -> Result<bool, Error> {
         let want = self.mutate(|s| {
             let Some(g) = s.groups.get_mut(group) else {
                 return Ok(None);
@@ -335,23 +357,59 @@ impl Registry {
         let Some((vmac, addresses)) = want else {
             return Ok(false);
         };
-        // Resync-driven binds also wait for evidence that no other VTEP
-        // announces the vMAC (one look when the fabric is already clean).
-        self.bind_on(id, group, vmac, &addresses, true).await?;
+        self.bind_on(id, group, vmac, &addresses, mode).await?;
         Ok(true)
     }
 
+    /// Give the primary `id` of `group` the address set `addresses` (not
+    /// stored yet: the caller stores it once this succeeded). A primary that
+    /// is a recorded holder already holds the vMAC and only gets the new
+    /// set (no evidence wait, `groupbvi-addresses-applied`); one that is not
+    /// is bound for real (evidence wait, `groupbvi-bound`). Nothing is sent
+    /// while the bind is blocked by another possible holder.
+    pub async fn apply_addresses(
+        self: &Arc<Self>,
+        id: &str,
+        group: &str,
+        addresses: &[IpNet],
+    ) -> Result<(), Error> {
+        let want = self.mutate(|s| {
+            let Some(g) = s.groups.get_mut(group) else {
+                return Ok(None);
+            };
+            match g.wanted_role(id) {
+                WantedRole::Primary { vmac, .. } => {
+                    let claim = g.holders.insert(id.to_string());
+                    Ok(Some((vmac, claim)))
+                }
+                _ => Ok(None),
+            }
+        })?;
+        let Some((vmac, claim)) = want else {
+            return Ok(());
+        };
+        let mode = if claim {
+            BindMode::Resync
+        } else {
+            BindMode::Addresses
+        };
+        self.bind_on(id, group, vmac, addresses, mode).await
+    }
+
     /// Send the bind (the caller has recorded `id` as a holder already).
-    /// With `settle`, the member first waits for evidence that no other VTEP
-    /// announces the vMAC (`move.*` settings), in the same round trip.
+    /// A claim of the vMAC (`Move`, `Resync`) first waits, on the member,
+    /// for evidence that no other VTEP announces the vMAC (`move.*`
+    /// settings), in the same round trip; an address change of a holder
+    /// (`Addresses`) does not.
     pub async fn bind_on(
         &self,
         id: &str,
         group: &str,
         vmac: Mac,
         addresses: &[IpNet],
-        settle: bool,
+        mode: BindMode,
     ) -> Result<(), Error> {
+        let settle = mode != BindMode::Addresses;
         let policy = settle.then(|| self.cfg().move_.policy());
         let req = v1::HostBindGroupBviRequest {
             instance_id: String::new(),
@@ -369,15 +427,34 @@ impl Registry {
             .await
             .map_err(|s| member_err(id, "BindGroupBVI", &s))?;
         if settle {
-            self.settled(id, group, bvi.settle.as_ref());
+            self.settled(id, group, mode == BindMode::Move, bvi.settle.as_ref());
         }
         let mac = vmac.to_string();
-        self.emit(
-            EventKind::Failover,
-            EventLevel::Info,
-            "groupbvi-bound",
-            &[("instance", id), ("group", group), ("mac", &mac)],
-        );
+        let a = addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        if mode == BindMode::Addresses {
+            self.emit(
+                EventKind::Crud,
+                EventLevel::Info,
+                "groupbvi-addresses-applied",
+                &[("instance", id), ("group", group), ("addresses", &a)],
+            );
+        } else {
+            self.emit(
+                EventKind::Failover,
+                EventLevel::Info,
+                "groupbvi-bound",
+                &[
+                    ("instance", id),
+                    ("group", group),
+                    ("mac", &mac),
+                    ("addresses", &a),
+                ],
+            );
+        }
         Ok(())
     }
 
@@ -440,6 +517,21 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// Why a bind is sent; decides the evidence wait and the event names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindMode {
+    /// Part of MoveGroupBVI / BindGroupBVI: evidence wait reported as
+    /// `move-settle*`, then `groupbvi-bound`.
+    Move,
+    /// Any other claim of the vMAC (resync, a joining primary, a primary
+    /// unblocked by a release): evidence wait reported as `bind-settle*`,
+    /// then `groupbvi-bound`.
+    Resync,
+    /// The member holds the vMAC already; only its address set changes
+    /// (no evidence wait, `groupbvi-addresses-applied`).
+    Addresses,
 }
 
 fn res(r: &str) -> crate::metrics::ResultLabels {

@@ -517,6 +517,7 @@ async fn hung_member_times_out_and_does_not_block_others() {
             instance_id: B.into(),
             slug: "test".into(),
             enabled: false,
+            force: false,
         })
         .await
         .unwrap()

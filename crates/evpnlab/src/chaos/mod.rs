@@ -184,6 +184,7 @@ async fn execute(mut c: Client, op: Op) -> Outcome {
                 instance_id: h,
                 slug: g,
                 enabled: on,
+                force: false,
             })
             .await
         {
