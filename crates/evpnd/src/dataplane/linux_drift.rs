@@ -58,7 +58,9 @@ pub(super) fn drift_of(ev: &Event, idx: &HashMap<String, Idx>) -> Option<String>
 
 /// Open the watcher and forward [`drift_of`]'s reasons into a channel of
 /// one (a pending reason is enough: further ones coalesce into it).
-/// `None` (logged) when the netlink subscription cannot be opened.
+/// `None` (logged) when the netlink subscription cannot be opened. If the
+/// socket ends later (e.g. its receive buffer overflowed and events were
+/// lost), one pass is asked for and the watcher is reopened after 1 s.
 pub(super) fn spawn(idx: Arc<Mutex<HashMap<String, Idx>>>) -> Option<mpsc::Receiver<String>> {
     let mut w = match Watcher::open() {
         Ok(w) => w,
@@ -69,21 +71,35 @@ pub(super) fn spawn(idx: Arc<Mutex<HashMap<String, Idx>>>) -> Option<mpsc::Recei
     };
     let (tx, rx) = mpsc::channel(1);
     tokio::spawn(async move {
-        while let Some(ev) = w.next().await {
-            let why = {
-                let g = idx.lock().unwrap_or_else(|p| p.into_inner());
-                drift_of(&ev, &g)
-            };
-            let Some(why) = why else { continue };
-            tracing::debug!(reason = %why, "drift-event");
-            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(why) {
+        loop {
+            while let Some(ev) = w.next().await {
+                let why = {
+                    let g = idx.lock().unwrap_or_else(|p| p.into_inner());
+                    drift_of(&ev, &g)
+                };
+                let Some(why) = why else { continue };
+                tracing::debug!(reason = %why, "drift-event");
+                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(why) {
+                    return;
+                }
+            }
+            tracing::warn!("drift-watch-ended");
+            if let Err(mpsc::error::TrySendError::Closed(_)) =
+                tx.try_send("drift watch ended: events may be lost".into())
+            {
                 return;
             }
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                match Watcher::open() {
+                    Ok(n) => {
+                        w = n;
+                        break;
+                    }
+                    Err(err) => tracing::warn!(error = %err, "drift-watch-unavailable"),
+                }
+            }
         }
-        // The socket is gone (e.g. its receive buffer overflowed): one last
-        // pass; the periodic reconcile remains.
-        tracing::warn!("drift-watch-ended");
-        let _ = tx.try_send("drift watch ended".into());
     });
     Some(rx)
 }
