@@ -334,6 +334,8 @@ pub async fn verify(m: &Manager, e: &Evpn, what: &str) -> Result<(), Error> {
 /// How long BIRD may take to withdraw a released vMAC before evpnd
 /// restarts its bridge protocol ([`verify_withdrawn`]), and again after it.
 pub const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
+/// The most [`verify_withdrawn`] adds to a release (a hung BIRD).
+pub const WITHDRAW_CHECK_MAX: Duration = Duration::from_secs(2);
 
 /// After a release (linux dialect): BIRD must no longer announce `vmac`
 /// from this host. BIRD learns the FDB from netlink notifications and
@@ -343,8 +345,10 @@ pub const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
 /// announcing it — the leaf keeps sending the vMAC here. Poll BIRD for up
 /// to [`WITHDRAW_GRACE`], then restart the bridge protocol (BIRD re-reads
 /// the FDB; on a candidate that only re-announces the ports' own MACs) and
-/// poll again. BIRD unreachable: logged only (the dataplane is released);
-/// still announcing after the restart: an error.
+/// poll again. Still announcing after the restart: an error. BIRD failing
+/// or not answering within [`WITHDRAW_CHECK_MAX`]: logged only (the
+/// dataplane is released; the new primary's evidence wait still sees a
+/// VTEP that announces).
 pub async fn verify_withdrawn(m: &Manager, slug: &str, vmac: evpn_model::Mac) -> Result<(), Error> {
     let mac = vmac.to_string();
     let gone = async || {
@@ -359,32 +363,42 @@ pub async fn verify_withdrawn(m: &Manager, slug: &str, vmac: evpn_model::Mac) ->
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
+    // Ok(withdrawn); Err: BIRD could not be asked.
     let check = async {
         if gone().await? {
-            return Ok(());
+            return Ok(true);
         }
         tracing::warn!(evpn = slug, mac = %mac, "bird-stale-local-route");
         m.bird.restart_bridge(slug).await?;
-        if !gone().await? {
-            return Err(Error::Internal(format!(
-                "release of evpn {slug:?} did not take effect in BIRD: it still announces {mac} \
-                 from {} after a restart",
-                bird_ctl::snippet::bridge_protocol(slug)
-            )));
+        let withdrawn = gone().await?;
+        if withdrawn {
+            m.event(
+                evpn_daemon::events::EventKind::Failover,
+                "bird-stale-route-cleared",
+                &[("evpn", slug.to_string()), ("mac", mac.clone())],
+            );
         }
-        m.event(
-            evpn_daemon::events::EventKind::Failover,
-            "bird-stale-route-cleared",
-            &[("evpn", slug.to_string()), ("mac", mac.clone())],
-        );
-        Ok(())
+        Ok::<bool, Error>(withdrawn)
     };
-    match check.await {
-        Err(Error::Unavailable(e)) => {
+    match tokio::time::timeout(WITHDRAW_CHECK_MAX, check).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(Error::Internal(format!(
+            "release of evpn {slug:?} did not take effect in BIRD: it still announces {mac} \
+             from {} after a restart",
+            bird_ctl::snippet::bridge_protocol(slug)
+        ))),
+        Ok(Err(e)) => {
             tracing::warn!(evpn = slug, error = %e, "bird-withdraw-unverified");
             Ok(())
         }
-        r => r,
+        Err(_) => {
+            tracing::warn!(
+                evpn = slug,
+                error = "BIRD did not answer in time",
+                "bird-withdraw-unverified"
+            );
+            Ok(())
+        }
     }
 }
 
