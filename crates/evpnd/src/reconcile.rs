@@ -528,6 +528,7 @@ mod tests {
     fn the_linux_side_is_part_of_the_desired_bvi() {
         let b = bvi(true);
         let ll = Fix::LinkLocal(b.current_mac().link_local());
+        let full = obs_of(&b);
         let mut no_lcp = obs_of(&b);
         no_lcp.linux = None;
         let mut no_lcp_no_ll = no_lcp.clone();
@@ -545,7 +546,7 @@ mod tests {
             // Not wanted (off, or auto without the plugin): nothing.
             (false, Some(&no_lcp), vec![]),
             // Present: nothing.
-            (true, Some(&obs_of(&b)), vec![]),
+            (true, Some(&full), vec![]),
             // No BVI yet: create, pair, link-local, then addresses.
             (
                 true,
