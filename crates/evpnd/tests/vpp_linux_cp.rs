@@ -172,15 +172,19 @@ async fn a_pair_missing_after_a_vpp_restart_is_repaired() {
     create(&h).await.unwrap();
     assert_eq!(pairs(&h), 1);
     // VPP comes back on a host where the TAP cannot be made (yet).
+    h.sim.clear_journal();
     h.sim.faults().lcp_tap_fail(true);
     h.sim.faults().restart();
-    until("the loopback rebuilt", || async {
-        h.sim.state().interface_by_name("loop10000").is_some()
-    })
-    .await;
-    until("the BVI reported without its Linux side", || async {
-        !get_bvi(&h).await.linux_interface
-    })
+    until(
+        "the pair refused after the loopback was rebuilt",
+        || async {
+            h.sim.state().interface_by_name("loop10000").is_some()
+                && h.sim
+                    .journal()
+                    .iter()
+                    .any(|e| e.msg == "lcp_itf_pair_add_del_v3" && e.retval == -11)
+        },
+    )
     .await;
     h.sim.faults().lcp_tap_fail(false);
     until("the pair repaired", || async {
