@@ -191,3 +191,32 @@ async fn vpp_down_is_reported_at_once_and_the_reconnect_needs_no_tick() {
     );
     assert_eq!(vpp_health(&h).await, v1::Health::Ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_set_down_behind_evpnds_back_is_repaired_without_a_tick() {
+    let Some(h) = host("vpp_if_event_repair", false).await else {
+        return;
+    };
+    let idx = h
+        .sim
+        .state()
+        .interface_by_name("loop10000")
+        .expect("loopback")
+        .sw_if_index;
+    // An operator (another API client) sets the BVI admin-down.
+    let other = vpp_api::Client::connect(vpp_api::ClientConfig::new(h.sim.socket_path()))
+        .await
+        .unwrap();
+    other
+        .sw_interface_set_flags(vpp_api::SwIfIndex(idx), false)
+        .await
+        .unwrap();
+    let took = until("the loopback admin-up again", || async {
+        h.sim
+            .state()
+            .interface_by_name("loop10000")
+            .is_some_and(|i| i.admin_up)
+    })
+    .await;
+    println!("repaired {} ms after the interface event", took.as_millis());
+}
