@@ -241,6 +241,32 @@ impl Bird {
             .map_err(bird_err)
     }
 
+    /// Linux dialect: whether BIRD has a route for `mac` from the eVPN's
+    /// own bridge protocol, i.e. announces it as a MAC of this host.
+    /// Always false for other dialects.
+    pub async fn announces_locally(&self, slug: &str, mac: &str) -> Result<bool, Error> {
+        if self.cfg.dialect != CfgDialect::Linux {
+            return Ok(false);
+        }
+        let proto = bird_ctl::snippet::bridge_protocol(slug);
+        let routes = self
+            .client
+            .show_route_eth(&bird_ctl::snippet::eth_table(slug), mac, None)
+            .await
+            .map_err(bird_err)?;
+        Ok(routes.iter().any(|r| r.proto == proto))
+    }
+
+    /// Linux dialect: restart the eVPN's bridge protocol, so that BIRD
+    /// re-reads the kernel's FDB.
+    pub async fn restart_bridge(&self, slug: &str) -> Result<(), Error> {
+        self.client
+            .restart(&bird_ctl::snippet::bridge_protocol(slug))
+            .await
+            .map(|_| ())
+            .map_err(bird_err)
+    }
+
     /// Remote VTEPs that announce `mac` in the eVPN's eth table.
     pub async fn mac_announcers(&self, slug: &str, mac: &str) -> Result<Vec<String>, Error> {
         let table = bird_ctl::snippet::eth_table(slug);

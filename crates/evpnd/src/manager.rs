@@ -550,8 +550,9 @@ impl Manager {
         err
     }
 
-    /// BindGroupBVI: MAC and link-local → BIRD → addresses last → announce.
-    /// Idempotent; a bound BVI with other addresses gets exactly the diff.
+    /// BindGroupBVI: MAC and link-local → BIRD → addresses last → verify
+    /// (read back; heal or fail) → announce. Idempotent; a bound BVI with
+    /// other addresses gets exactly the diff.
     pub async fn bind(
         &self,
         slug: &str,
@@ -578,6 +579,10 @@ impl Manager {
             .as_ref()
             .is_some_and(|x| x.vmac == vmac && x.addresses == addrs && x.group_id == group)
         {
+            // Nothing to change, but the dataplane may have drifted.
+            if let Err(err) = crate::reconcile::verify(self, &e, "bind").await {
+                return Err(self.heal_after(&st, slug, err).await);
+            }
             return Ok(e);
         }
         // Already bound with this vMAC for this group: only the address set
@@ -622,6 +627,9 @@ impl Manager {
         });
         b.modified_ms = now_ms();
         e.bvi = Some(b);
+        if let Err(err) = crate::reconcile::verify(self, &e, "bind").await {
+            return Err(self.heal_after(&st, slug, err).await);
+        }
         st.evpns.insert(slug.to_string(), e.clone());
         self.commit_binding(&mut st, slug).await?;
         let (kind, name) = if addresses_only {
@@ -692,8 +700,8 @@ impl Manager {
         });
     }
 
-    /// ReleaseGroupBVI: addresses first → MAC and link-local → BIRD.
-    /// Idempotent.
+    /// ReleaseGroupBVI: addresses first → MAC and link-local → BIRD →
+    /// verify (read back; heal or fail). Idempotent.
     pub async fn release(&self, slug: &str, group: &str) -> Result<Evpn, Error> {
         let mut st = self.lock().await;
         self.release_locked(&mut st, slug, group).await?;
@@ -711,6 +719,10 @@ impl Manager {
             return Err(Error::not_found(Object::Bvi, slug));
         };
         let Some(bind) = b.binding.clone() else {
+            // Nothing to change, but the dataplane may have drifted.
+            if let Err(err) = crate::reconcile::verify(self, &e, "release").await {
+                return Err(self.heal_after(st, slug, err).await);
+            }
             return Ok(());
         };
         self.bump_announce(slug);
@@ -733,8 +745,12 @@ impl Manager {
         b.binding = None;
         b.modified_ms = now_ms();
         e.bvi = Some(b);
+        if let Err(err) = crate::reconcile::verify(self, &e, "release").await {
+            return Err(self.heal_after(st, slug, err).await);
+        }
         st.evpns.insert(slug.to_string(), e);
         self.commit_binding(st, slug).await?;
+        let withdrawn = crate::reconcile::verify_withdrawn(self, slug, bind.vmac).await;
         let group = if group.is_empty() {
             bind.group_id
         } else {
@@ -749,7 +765,7 @@ impl Manager {
                 ("mac", bind.vmac.to_string()),
             ],
         );
-        Ok(())
+        withdrawn
     }
 }
 

@@ -2,6 +2,10 @@
 //! reading first (dumps, not assumptions) and changing only what differs.
 //! A host that already matches sees zero state-changing calls.
 //!
+//! The same pass runs periodically and at once when the dataplane reports a
+//! change behind evpnd's back (paced: [`Pacer`]), and [`verify`] applies the
+//! same rule after every bind and release.
+//!
 //! The decision is sans-IO ([`plan_bvi`]); the loop around it is thin.
 use std::{collections::BTreeMap, time::Duration};
 
@@ -340,6 +344,114 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
     Ok(rep)
 }
 
+/// After a bind or release: read back what the dataplane now has for `e`
+/// (the state about to be committed) and compare it with what `e` wants
+/// (the same rule as reconcile: [`plan_bvi`]). A difference is healed once
+/// (logged and reported as an event) and read back again; what still
+/// differs is an error naming it, so the call never reports a silent
+/// success. `what` names the call for the log.
+pub async fn verify(m: &Manager, e: &Evpn, what: &str) -> Result<(), Error> {
+    let r = ref_of(e);
+    let obs = m.dp.observe(&r).await?;
+    let fixes = plan_bvi(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref());
+    if fixes.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(evpn = %e.slug, call = what, fixes = ?fixes, "dataplane-verify-mismatch");
+    for f in &fixes {
+        apply_fix(m, e, f).await?;
+    }
+    let obs = m.dp.observe(&r).await?;
+    let left = plan_bvi(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref());
+    if !left.is_empty() {
+        return Err(Error::Internal(format!(
+            "{what} of evpn {:?} did not take effect on the dataplane; still differs: {left:?}",
+            e.slug
+        )));
+    }
+    m.event(
+        evpn_daemon::events::EventKind::Failover,
+        "dataplane-verify-healed",
+        &[
+            ("evpn", e.slug.clone()),
+            ("call", what.to_string()),
+            ("fixes", format!("{fixes:?}")),
+        ],
+    );
+    Ok(())
+}
+
+/// How long BIRD may take to withdraw a released vMAC before evpnd
+/// restarts its bridge protocol ([`verify_withdrawn`]), and again after it.
+pub const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
+/// The most [`verify_withdrawn`] adds to a release (a hung BIRD).
+pub const WITHDRAW_CHECK_MAX: Duration = Duration::from_secs(2);
+
+/// After a release (linux dialect): BIRD must no longer announce `vmac`
+/// from this host. BIRD learns the FDB from netlink notifications and
+/// ignores `extern_learn` entries as its own; when another VTEP's route was
+/// installed over our static entry (it moves to the VXLAN device as
+/// `extern_learn … static`), BIRD never sees our entry go and keeps
+/// announcing it — the leaf keeps sending the vMAC here. Poll BIRD for up
+/// to [`WITHDRAW_GRACE`], then restart the bridge protocol (BIRD re-reads
+/// the FDB; on a candidate that only re-announces the ports' own MACs) and
+/// poll again. Still announcing after the restart: an error. BIRD failing
+/// or not answering within [`WITHDRAW_CHECK_MAX`]: logged only (the
+/// dataplane is released; the new primary's evidence wait still sees a
+/// VTEP that announces).
+pub async fn verify_withdrawn(m: &Manager, slug: &str, vmac: evpn_model::Mac) -> Result<(), Error> {
+    let mac = vmac.to_string();
+    let gone = async || {
+        let until = tokio::time::Instant::now() + WITHDRAW_GRACE;
+        loop {
+            if !m.bird.announces_locally(slug, &mac).await? {
+                return Ok::<bool, Error>(true);
+            }
+            if tokio::time::Instant::now() >= until {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    // Ok(withdrawn); Err: BIRD could not be asked.
+    let check = async {
+        if gone().await? {
+            return Ok(true);
+        }
+        tracing::warn!(evpn = slug, mac = %mac, "bird-stale-local-route");
+        m.bird.restart_bridge(slug).await?;
+        let withdrawn = gone().await?;
+        if withdrawn {
+            m.event(
+                evpn_daemon::events::EventKind::Failover,
+                "bird-stale-route-cleared",
+                &[("evpn", slug.to_string()), ("mac", mac.clone())],
+            );
+        }
+        Ok::<bool, Error>(withdrawn)
+    };
+    match tokio::time::timeout(WITHDRAW_CHECK_MAX, check).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(Error::Internal(format!(
+            "release of evpn {slug:?} did not take effect in BIRD: it still announces {mac} \
+             from {} after a restart",
+            bird_ctl::snippet::bridge_protocol(slug)
+        ))),
+        Ok(Err(e)) => {
+            tracing::warn!(evpn = slug, error = %e, "bird-withdraw-unverified");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(
+                evpn = slug,
+                error = "BIRD did not answer in time",
+                "bird-withdraw-unverified"
+            );
+            Ok(())
+        }
+    }
+}
+
 /// Drift-triggered passes: at most one per [`DRIFT_MIN_GAP`]; while
 /// consecutive passes each repair something (a change that keeps coming
 /// back), the gap doubles up to [`DRIFT_MAX_GAP`]; a pass that finds
@@ -400,6 +512,9 @@ pub async fn run(m: &Manager, interval: Duration, shutdown: tokio_util::sync::Ca
     }
     let mut pacer = Pacer::default();
     let mut next_tick = tokio::time::Instant::now() + interval;
+    // A drift-triggered pass failed: try again once paced, without waiting
+    // for another event.
+    let mut retry = false;
     loop {
         let tick = async {
             if interval.is_zero() {
@@ -409,6 +524,9 @@ pub async fn run(m: &Manager, interval: Duration, shutdown: tokio_util::sync::Ca
         };
         let why = tokio::select! {
             _ = tick => None,
+            _ = tokio::time::sleep_until(
+                pacer.earliest().unwrap_or_else(tokio::time::Instant::now)
+            ), if retry => Some("retry after a failed pass".to_string()),
             w = next_drift(&mut drift) => match w {
                 Some(w) => Some(w),
                 None => {
@@ -433,7 +551,9 @@ pub async fn run(m: &Manager, interval: Duration, shutdown: tokio_util::sync::Ca
             next_tick = tokio::time::Instant::now() + interval;
         }
         let started = tokio::time::Instant::now();
-        let repaired = match reconcile_once(m).await {
+        let result = reconcile_once(m).await;
+        let failed = result.is_err();
+        let repaired = match result {
             Ok(rep) if rep != Report::default() => {
                 tracing::warn!(
                     bridges_created = rep.bridges_created,
@@ -448,13 +568,15 @@ pub async fn run(m: &Manager, interval: Duration, shutdown: tokio_util::sync::Ca
             Ok(_) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "reconcile-failed");
-                // Retried on the next trigger, paced like a repair.
+                // Paced like a repair: a failure that persists backs off.
                 true
             }
         };
         if why.is_some() {
             pacer.done(started, repaired);
         }
+        // Any pass that succeeds covers a pending retry.
+        retry = failed && (why.is_some() || retry);
     }
 }
 

@@ -12,6 +12,8 @@ use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 
 pub mod linux;
+mod linux_drift;
+mod linux_fdb;
 pub mod vpp;
 
 /// What the dataplane needs to know about an eVPN.
