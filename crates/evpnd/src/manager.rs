@@ -30,6 +30,7 @@ use crate::{
     state::{Binding, Bvi, Evpn, HostState, Store, now_ms},
 };
 
+mod linux_side;
 mod missing;
 
 /// A validated request to create an eVPN (defaults already filled in).
@@ -45,12 +46,32 @@ pub struct NewEvpn {
     pub mtu: u32,
 }
 
+/// What the dataplane said about a BVI the last time it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handle {
+    /// Dataplane handle (VPP sw_if_index).
+    pub index: u32,
+    /// The Linux side's interface name, from the dataplane's answer
+    /// (VPP: the linux-cp pair); `None` when it has none.
+    pub linux: Option<String>,
+}
+
+impl Handle {
+    /// From an observation.
+    pub fn of(o: &crate::dataplane::ObservedBvi) -> Handle {
+        Handle {
+            index: o.handle,
+            linux: o.linux.clone(),
+        }
+    }
+}
+
 /// What reads see.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub state: HostState,
-    /// Observed dataplane handle per slug (VPP sw_if_index).
-    pub handles: BTreeMap<String, u32>,
+    /// Observed dataplane handle per slug.
+    pub handles: BTreeMap<String, Handle>,
 }
 
 /// The manager.
@@ -71,6 +92,9 @@ pub struct Manager {
     /// Bumped on every bind/release, so a running announce schedule stops
     /// when the BVI changes role again.
     announce_gen: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
+    /// BVIs whose Linux side VPP refused (`vpp.linux-cp: auto`): slug →
+    /// reason ([`Manager::ensure_linux_side`]).
+    linux_missing: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 pub(crate) fn ref_of(e: &Evpn) -> EvpnRef<'_> {
@@ -117,6 +141,7 @@ impl Manager {
             ready: AtomicBool::new(false),
             state_missing: AtomicBool::new(state_missing),
             announce_gen: Arc::default(),
+            linux_missing: Default::default(),
         });
         m.update_gauges(&m.snapshot().state);
         Ok(m)
@@ -186,14 +211,14 @@ impl Manager {
     pub(crate) fn commit(
         &self,
         st: &HostState,
-        handles: Option<BTreeMap<String, u32>>,
+        handles: Option<BTreeMap<String, Handle>>,
     ) -> Result<(), Error> {
         self.persist.save(st)?;
         self.publish(st, handles);
         Ok(())
     }
 
-    fn publish(&self, st: &HostState, handles: Option<BTreeMap<String, u32>>) {
+    fn publish(&self, st: &HostState, handles: Option<BTreeMap<String, Handle>>) {
         let handles = handles.unwrap_or_else(|| self.snapshot().handles.clone());
         if let Ok(mut s) = self.snapshot.write() {
             *s = Arc::new(Snapshot {
@@ -204,7 +229,7 @@ impl Manager {
         self.update_gauges(st);
     }
 
-    fn set_handle(&self, slug: &str, h: Option<u32>) {
+    fn set_handle(&self, slug: &str, h: Option<Handle>) {
         if let Ok(mut s) = self.snapshot.write() {
             let mut n = (**s).clone();
             match h {
@@ -215,7 +240,7 @@ impl Manager {
         }
     }
 
-    pub(crate) fn publish_handles(&self, handles: BTreeMap<String, u32>) {
+    pub(crate) fn publish_handles(&self, handles: BTreeMap<String, Handle>) {
         if let Ok(mut s) = self.snapshot.write() {
             let mut n = (**s).clone();
             n.handles = handles;
@@ -407,9 +432,11 @@ impl Manager {
         });
         let r = ref_of(&e);
         let made = async {
-            let h = self.dp.create_bvi(&r, mac, e.enabled).await?;
+            let index = self.dp.create_bvi(&r, mac, e.enabled).await?;
+            // After MAC and MTU, before the link-local (set on both sides).
+            let linux = self.ensure_linux_side(&e).await?;
             self.dp.set_link_local(&r, mac.link_local()).await?;
-            Ok::<u32, Error>(h)
+            Ok::<Handle, Error>(Handle { index, linux })
         }
         .await;
         let h = match made {
@@ -506,6 +533,7 @@ impl Manager {
         st.evpns.insert(slug.to_string(), n);
         self.commit_or_heal(st, slug, e.bd_id).await?;
         self.set_handle(slug, None);
+        self.linux_side_ok(slug);
         self.event(
             EventKind::Crud,
             "bvi-deleted",
@@ -641,7 +669,7 @@ impl Manager {
 
     /// Announce `addrs` on the paced schedule; a later bind or release of
     /// the same BVI bumps its generation and stops this schedule.
-    fn spawn_announce(&self, e: &Evpn, addrs: Vec<IpNet>) {
+    pub(crate) fn spawn_announce(&self, e: &Evpn, addrs: Vec<IpNet>) {
         let generation = self.bump_announce(&e.slug);
         if addrs.is_empty() || self.cfg.announce.schedule.is_empty() {
             return;

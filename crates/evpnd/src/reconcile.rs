@@ -14,7 +14,7 @@ use ipnet::IpNet;
 
 use crate::{
     dataplane::{EvpnRef, ObservedBvi},
-    manager::{Manager, ref_of},
+    manager::{Handle, Manager, ref_of},
     state::{Bvi, Evpn},
 };
 
@@ -28,6 +28,9 @@ pub enum Fix {
     Attach(bool),
     DelAddress(IpNet),
     Mac(evpn_model::Mac),
+    /// Make the Linux side (VPP: the linux-cp pair); after MAC and MTU,
+    /// before the link-local (which is set on both sides).
+    LinuxSide,
     LinkLocal(std::net::Ipv6Addr),
     AddAddress(IpNet),
 }
@@ -81,6 +84,34 @@ pub fn plan_bvi(enabled: bool, want: Option<&Bvi>, have: Option<&ObservedBvi>) -
     out
 }
 
+/// [`plan_bvi`] with the Linux side as part of the desired BVI: when
+/// `linux` (the dataplane wants a separately made Linux side, see
+/// [`crate::dataplane::Dataplane::linux_side_wanted`]) and the observed BVI
+/// has none (or there is no BVI yet), [`Fix::LinuxSide`] goes before the
+/// link-local and the addresses.
+pub fn plan(
+    enabled: bool,
+    want: Option<&Bvi>,
+    have: Option<&ObservedBvi>,
+    linux: bool,
+) -> Vec<Fix> {
+    let mut out = plan_bvi(enabled, want, have);
+    if linux && want.is_some() && have.is_none_or(|o| o.linux.is_none()) {
+        let at = out
+            .iter()
+            .position(|f| matches!(f, Fix::LinkLocal(_) | Fix::AddAddress(_)))
+            .unwrap_or(out.len());
+        out.insert(at, Fix::LinuxSide);
+        // The Linux side gets its link-local with the fix (set on both sides).
+        if let Some(b) = want
+            && !out.iter().any(|f| matches!(f, Fix::LinkLocal(_)))
+        {
+            out.insert(at + 1, Fix::LinkLocal(b.current_mac().link_local()));
+        }
+    }
+    out
+}
+
 async fn apply_fix(m: &Manager, e: &Evpn, f: &Fix) -> Result<(), Error> {
     let r = ref_of(e);
     match f {
@@ -99,6 +130,7 @@ async fn apply_fix(m: &Manager, e: &Evpn, f: &Fix) -> Result<(), Error> {
         Fix::Attach(a) => m.dp.set_attached(&r, *a).await,
         Fix::DelAddress(a) => m.dp.del_address(&r, *a).await,
         Fix::Mac(mac) => m.dp.set_mac(&r, *mac).await,
+        Fix::LinuxSide => m.ensure_linux_side(e).await.map(|_| ()),
         Fix::LinkLocal(ll) => m.dp.set_link_local(&r, *ll).await,
         Fix::AddAddress(a) => m.dp.add_address(&r, *a).await,
     }
@@ -114,7 +146,9 @@ pub struct Report {
 }
 
 /// Make the dataplane and BIRD match one persisted eVPN; returns the
-/// number of changes and the BVI's observed handle.
+/// number of changes and the BVI's observed handle. Gateway addresses it
+/// had to add again (VPP restarted) are announced (GARP/NA) on the bind's
+/// schedule.
 /// `observed` is a fresh observation of the dataplane when the caller
 /// already made one (it is not repeated).
 pub async fn reconcile_evpn(
@@ -122,7 +156,7 @@ pub async fn reconcile_evpn(
     e: &Evpn,
     rep: &mut Report,
     observed: Option<crate::dataplane::ObservedEvpn>,
-) -> Result<Option<u32>, Error> {
+) -> Result<Option<Handle>, Error> {
     let r = ref_of(e);
     let obs = match observed {
         Some(o) => o,
@@ -138,26 +172,42 @@ pub async fn reconcile_evpn(
         // Devices recreated under an unchanged snippet: bird.md §4.6.
         m.bird.recover_stuck(&e.slug).await?;
     }
-    let fixes = plan_bvi(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref());
+    let linux = m.dp.linux_side_wanted().await;
+    let fixes = plan(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref(), linux);
     for f in &fixes {
         tracing::info!(evpn = %e.slug, fix = ?f, "reconcile-fix");
         apply_fix(m, e, f).await?;
     }
     rep.bvi_fixes += fixes.len();
-    if e.bvi.is_none() {
+    let Some(b) = e.bvi.as_ref() else {
         return Ok(None);
+    };
+    if b.binding.is_some() {
+        let added: Vec<IpNet> = fixes
+            .iter()
+            .filter_map(|f| match f {
+                Fix::AddAddress(a) => Some(*a),
+                _ => None,
+            })
+            .collect();
+        if !added.is_empty() {
+            m.spawn_announce(e, added);
+        }
     }
-    if fixes.contains(&Fix::Create) {
-        return Ok(m.dp.observe(&r).await?.bvi.map(|b| b.handle));
+    if obs.bvi.as_ref().is_some_and(|o| o.linux.is_some()) {
+        m.linux_side_ok(&e.slug);
     }
-    Ok(obs.bvi.map(|b| b.handle))
+    if fixes.contains(&Fix::Create) || fixes.contains(&Fix::LinuxSide) {
+        return Ok(m.dp.observe(&r).await?.bvi.as_ref().map(Handle::of));
+    }
+    Ok(obs.bvi.as_ref().map(Handle::of))
 }
 
 /// After a write failed half-way: bring that eVPN back to its persisted
 /// (last committed) state, best effort, so a retry starts clean. Returns
 /// the BVI's handle as observed after the heal (`None` without a BVI or
 /// when the heal failed).
-pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) -> Option<u32> {
+pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) -> Option<Handle> {
     let mut rep = Report::default();
     let mut handle = None;
     let r = match e {
@@ -592,8 +642,46 @@ mod tests {
             attached: true,
             addresses,
             link_local: Some(b.current_mac().link_local()),
-            linux: true,
+            linux: Some("bvi-test".into()),
         }
+    }
+
+    #[test]
+    fn the_linux_side_is_part_of_the_desired_bvi() {
+        let b = bvi(true);
+        let ll = Fix::LinkLocal(b.current_mac().link_local());
+        let full = obs_of(&b);
+        let mut no_lcp = obs_of(&b);
+        no_lcp.linux = None;
+        let mut no_lcp_no_ll = no_lcp.clone();
+        no_lcp_no_ll.link_local = None;
+        let addrs: Vec<Fix> = b
+            .current_addresses()
+            .into_iter()
+            .map(Fix::AddAddress)
+            .collect();
+        // (linux wanted, observed) -> plan
+        let table: Vec<(bool, Option<&ObservedBvi>, Vec<Fix>)> = vec![
+            // Missing pair: made, then the link-local on both sides.
+            (true, Some(&no_lcp), vec![Fix::LinuxSide, ll.clone()]),
+            (true, Some(&no_lcp_no_ll), vec![Fix::LinuxSide, ll.clone()]),
+            // Not wanted (off, or auto without the plugin): nothing.
+            (false, Some(&no_lcp), vec![]),
+            // Present: nothing.
+            (true, Some(&full), vec![]),
+            // No BVI yet: create, pair, link-local, then addresses.
+            (
+                true,
+                None,
+                [vec![Fix::Create, Fix::LinuxSide, ll.clone()], addrs.clone()].concat(),
+            ),
+            (false, None, [vec![Fix::Create, ll.clone()], addrs].concat()),
+        ];
+        for (i, (linux, have, want)) in table.into_iter().enumerate() {
+            assert_eq!(plan(true, Some(&b), have, linux), want, "row {i}");
+        }
+        // No desired BVI: a pair never matters.
+        assert_eq!(plan(true, None, Some(&no_lcp), true), vec![Fix::Delete]);
     }
 
     #[test]

@@ -184,7 +184,7 @@ pub fn observed_bvi(obs: &Observed, per_host: Option<MacAddr6>) -> Option<Observ
         attached,
         addresses,
         link_local,
-        linux: true,
+        linux: Some(bvi.name.clone()),
     })
 }
 
@@ -705,6 +705,11 @@ impl Dataplane for LinuxDataplane {
         self.dp
             .announce(&ann, mac, addrs, NaFlags::default())
             .map_err(nerr)
+    }
+
+    /// The veth's Linux end is the BVI itself: made with it.
+    async fn ensure_linux_side(&self, e: &EvpnRef<'_>) -> Result<super::LinuxSide, Error> {
+        Ok(super::LinuxSide::Present(slug_of(e.slug)?.names().bvi))
     }
 }
 

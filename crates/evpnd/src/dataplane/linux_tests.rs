@@ -106,7 +106,7 @@ fn observe_matches_what_evpnd_set_so_reconcile_has_nothing_to_do() {
         let mac = if bound { VMAC } else { PER_HOST };
         assert_eq!(b.mac, Mac(mac));
         assert_eq!(b.link_local, Some(Mac(mac).link_local()));
-        assert!(b.up && b.attached && b.linux);
+        assert!(b.up && b.attached && b.linux.is_some());
         assert_eq!(b.mtu, 1500);
         assert_eq!(b.addresses.len(), if bound { 2 } else { 0 });
         assert!(plan_set_mac(&o, MacAddr6::from(mac), ph()).is_empty());
