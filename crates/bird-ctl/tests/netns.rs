@@ -1,5 +1,5 @@
 //! `linux`-dialect eVPNs on real BIRD 2.20 inside network namespaces with kernel bridge and
-//! VXLAN devices (bird.md §4.5, §4.6). Needs root.
+//! VXLAN devices (`docs/bird-notes.md` §4.5, §4.6). Needs root.
 
 mod common;
 
@@ -194,7 +194,7 @@ async fn netns_hot_added_vxlan_is_recovered_without_flapping_others() {
     assert_eq!(h1_before[0].state, ProtoState::Up);
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    // Devices created while BIRD runs (bird.md §4.6), then the snippet applied.
+    // Devices created while BIRD runs (`docs/bird-notes.md` §4.6), then the snippet applied.
     ns.bridge_vxlan("br-h2", "vx-h2", 102, "10.0.0.1", 4790);
     let rep = a
         .apply(vec![set(&r, &spec("h2", 102, "10.0.0.1"))])

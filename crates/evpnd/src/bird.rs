@@ -92,7 +92,7 @@ impl Bird {
         }
         let mut acfg = ApplierConfig::new(&self.cfg.config, &self.cfg.include_dir);
         acfg.configure_timeout = self.cfg.timeout.0.max(std::time::Duration::from_secs(5));
-        // bird.md §4.6: with the linux dialect the bridge and VXLAN devices
+        // `docs/bird-notes.md` §4.6: with the linux dialect the bridge and VXLAN devices
         // are created just before the snippet is applied, so BIRD 2.20 may
         // keep `evpn_<slug>` in `start`; wait one device scan (matched to the
         // main config's `scan time`) and restart it.
@@ -186,7 +186,7 @@ impl Bird {
         .await
     }
 
-    /// bird.md §4.6 after the devices of an already configured eVPN were
+    /// `docs/bird-notes.md` §4.6 after the devices of an already configured eVPN were
     /// (re)created: restart `evpn_<slug>` if it is stuck in `start`.
     pub async fn recover_stuck(&self, slug: &str) -> Result<Vec<String>, Error> {
         let r = self

@@ -220,7 +220,7 @@ pub struct BirdConfig {
     pub timeout: HumanDuration,
     /// File with the `vppevpn` protocol body template; None = built-in.
     pub vppevpn_template: Option<PathBuf>,
-    /// The `scan time` of BIRD's `protocol device` (bird.md §4.6: how long
+    /// The `scan time` of BIRD's `protocol device` (`docs/bird-notes.md` §4.6: how long
     /// to wait before restarting an `evpn_<slug>` stuck after its devices
     /// were hot-added).
     pub device_scan: HumanDuration,

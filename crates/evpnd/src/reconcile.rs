@@ -169,7 +169,7 @@ pub async fn reconcile_evpn(
     if m.bird.set(e).await? {
         rep.bird_changed += 1;
     } else if !obs.bridge && m.dp.kind() == "linux" {
-        // Devices recreated under an unchanged snippet: bird.md §4.6.
+        // Devices recreated under an unchanged snippet: `docs/bird-notes.md` §4.6.
         m.bird.recover_stuck(&e.slug).await?;
     }
     let linux = m.dp.linux_side_wanted().await;

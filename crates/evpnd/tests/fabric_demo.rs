@@ -35,7 +35,7 @@ fn logs(f: &Fabric) -> String {
         .join("\n")
 }
 
-/// The design article's demo: eVPN + BVI on two candidates (each gains
+/// The design article's demo (`docs/design.md`): eVPN + BVI on two candidates (each gains
 /// bvi-test), the GroupBVI with an IPv4 and an IPv6 prefix bound on r1 →
 /// the host's pings are answered and its neighbour entries point at the
 /// vMAC; four moves back and forth → after each, BIRD's evpntab on the leaf

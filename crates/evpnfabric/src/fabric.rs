@@ -58,7 +58,7 @@ pub struct FabricOpts {
     /// BIRD 2.20 binary.
     pub bird_bin: PathBuf,
     /// BIRD's `protocol device { scan time }` in seconds (evpnd's
-    /// `bird.device-scan` is set to match, bird.md §4.6).
+    /// `bird.device-scan` is set to match, `docs/bird-notes.md` §4.6).
     pub device_scan_s: u32,
     /// evpnd's announce schedule.
     pub announce: Vec<String>,
