@@ -70,6 +70,24 @@ impl Registry {
         known
     }
 
+    /// One heartbeat of member `id` with its readiness: recorded, and the
+    /// readiness applied when it changed (a change triggers a resync; an
+    /// unchanged one does not — the periodic resync covers drift).
+    /// NOT_FOUND if `id` is not registered (the evpnd registers again).
+    pub fn heartbeat(self: &Arc<Self>, id: &str, ready: bool) -> Result<(), evpn_model::Error> {
+        if !self.heartbeat_seen(id) {
+            return Err(evpn_model::Error::not_found(
+                evpn_model::error::Object::Instance,
+                id,
+            ));
+        }
+        let changed = self.read(|i| i.rt.get(id).is_some_and(|r| r.ready != ready));
+        if changed {
+            self.report_ready(id, ready)?;
+        }
+        Ok(())
+    }
+
     /// Age of member `id`'s last heartbeat and its liveness now.
     pub fn liveness(&self, id: &str) -> (Option<Duration>, Liveness) {
         let cfg = self.cfg();

@@ -142,17 +142,13 @@ impl Evpnr for EvpnrService {
         validate_instance_id("instance_id", &first.instance_id)?;
         let id = first.instance_id.clone();
         let reg = self.reg.clone();
-        if !reg.heartbeat_seen(&id) {
-            return Err(Error::not_found(Object::Instance, &id).into());
-        }
-        reg.report_ready(&id, first.ready)?;
+        reg.heartbeat(&id, first.ready)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let shutdown = self.shutdown.clone();
-        let ack = |seq| v1::HeartbeatAck {
-            seq,
+        let _ = tx.try_send(Ok(v1::HeartbeatAck {
+            seq: first.seq,
             registry_epoch: reg.epoch(),
-        };
-        let _ = tx.try_send(Ok(ack(first.seq)));
+        }));
         tokio::spawn(async move {
             loop {
                 let next = tokio::select! {
@@ -173,13 +169,8 @@ impl Evpnr for EvpnrService {
                         .await;
                     return;
                 }
-                if !reg.heartbeat_seen(&id) {
-                    let _ = tx
-                        .send(Err(Error::not_found(Object::Instance, &id).into()))
-                        .await;
-                    return;
-                }
-                if reg.report_ready(&id, hb.ready).is_err() {
+                if let Err(e) = reg.heartbeat(&id, hb.ready) {
+                    let _ = tx.send(Err(e.into())).await;
                     return;
                 }
                 let a = v1::HeartbeatAck {
