@@ -198,14 +198,41 @@ impl VppDataplane {
         Ok(found)
     }
 
+    /// The sw_if_index of `loop<bd_id>`, for a write. VPP reuses freed
+    /// indexes (its pools hand out the most recently freed one first), so a
+    /// cached index may by now name someone else's interface: it is checked
+    /// against the interface's name before it is used, and re-resolved by
+    /// name when it does not match (issue 14 item 4).
     async fn loop_index(&self, c: &Client, bd_id: u32) -> Result<SwIfIndex, Error> {
-        if let Some(i) = self
+        let cached = self
             .index
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&bd_id)
-        {
-            return Ok(SwIfIndex(*i));
+            .copied();
+        if let Some(i) = cached {
+            let now = self
+                .op(
+                    "sw_interface_dump",
+                    c.sw_interface_dump(InterfaceFilter::Index(SwIfIndex(i))),
+                )
+                .await?;
+            if now
+                .iter()
+                .any(|d| d.sw_if_index == i && d.interface_name == lo_name(bd_id))
+            {
+                return Ok(SwIfIndex(i));
+            }
+            tracing::warn!(
+                bd = bd_id,
+                sw_if_index = i,
+                now = now
+                    .first()
+                    .map(|d| d.interface_name.as_str())
+                    .unwrap_or("nothing"),
+                "vpp-index-stale"
+            );
+            self.remember(bd_id, None);
         }
         self.find_loop(c, bd_id)
             .await?
@@ -319,6 +346,13 @@ impl Dataplane for VppDataplane {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 match events.recv().await {
+                    // A deleted interface's index may be handed out again at once.
+                    Ok(vpp_api::ClientEvent::Interface(ev)) if ev.deleted => {
+                        index
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .retain(|_, i| *i != ev.sw_if_index);
+                    }
                     Ok(vpp_api::ClientEvent::Interface(_)) => {}
                     Ok(_) | Err(RecvError::Lagged(_)) => {
                         index.lock().unwrap_or_else(|p| p.into_inner()).clear();

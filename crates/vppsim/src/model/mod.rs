@@ -380,7 +380,11 @@ impl Model {
     }
 
     fn alloc_if(&mut self) -> u32 {
-        // VPP's pools reuse the most recently freed index first.
+        // VPP's pools reuse the most recently freed index first: in 25.10,
+        // `vnet_create_sw_interface_no_callbacks` (src/vnet/interface.c) takes
+        // the index with `pool_get (im->sw_interfaces, sw)`, and `_pool_get`
+        // (src/vppinfra/pool.h) pops the last entry of `free_indices`, which
+        // `_pool_put_index` appends to (`vnet_delete_sw_interface`'s `pool_put`).
         self.free_if.pop().unwrap_or_else(|| {
             let i = self.next_if;
             self.next_if += 1;
