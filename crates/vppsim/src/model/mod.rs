@@ -46,6 +46,8 @@ pub mod rv {
     pub const BD_NOT_MODIFIABLE: i32 = -121;
     /// BD_ID_EXCEED_MAX
     pub const BD_ID_EXCEED_MAX: i32 = -122;
+    /// ADDRESS_IN_USE
+    pub const ADDRESS_IN_USE: i32 = -105;
     /// UNSUPPORTED
     pub const UNSUPPORTED: i32 = -126;
     /// DUPLICATE_IF_ADDRESS
@@ -570,9 +572,14 @@ impl Model {
         }
         let pos = i.addresses.iter().position(|a| a.addr == p.addr);
         if is_add {
-            if pos.is_some() {
-                return (rv::DUPLICATE_IF_ADDRESS, f);
+            if let Some((rv, other)) = self.overlap(idx, p) {
+                let mut f = f;
+                f.insert("conflicts_with".into(), json!(other));
+                return (rv, f);
             }
+            let Some(i) = self.iface_mut(idx) else {
+                return (rv::INVALID_SW_IF_INDEX, f);
+            };
             if p.addr.is_ipv6() && i.ip6_link_local.is_none() {
                 // Adding the first IPv6 address enables IPv6 (EUI-64 link-local).
                 i.ip6_link_local = Some(i.mac.eui64_link_local());
@@ -588,6 +595,45 @@ impl Model {
                 _ => (rv::ADDRESS_NOT_FOUND_FOR_INTERFACE, f),
             }
         }
+    }
+
+    /// VPP 25.10 refuses an interface address that overlaps one already on
+    /// any interface of the same FIB (vppsim has one FIB): in either
+    /// direction, the one prefix contains the other's address. Only another
+    /// address of the same prefix length on the same interface is allowed;
+    /// the same address again is refused too. IPv4 answers -105
+    /// ADDRESS_IN_USE (`ip4_add_del_interface_address_internal`,
+    /// src/vnet/ip/ip4_forward.c), IPv6 -127 DUPLICATE_IF_ADDRESS
+    /// (`ip6_add_del_interface_address`, src/vnet/ip/ip6_forward.c).
+    /// Returns the retval and `"<prefix> on <interface>"` of the conflict.
+    fn overlap(&self, idx: u32, p: Prefix) -> Option<(i32, String)> {
+        let covers = |net: &Prefix, a: IpAddr| match (net.addr, a) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let m = u32::MAX.checked_shl(32 - u32::from(net.len)).unwrap_or(0);
+                u32::from(n) & m == u32::from(a) & m
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let m = u128::MAX.checked_shl(128 - u32::from(net.len)).unwrap_or(0);
+                u128::from(n) & m == u128::from(a) & m
+            }
+            _ => false,
+        };
+        self.st.interfaces.values().find_map(|i| {
+            i.addresses.iter().find_map(|x| {
+                if !(covers(x, p.addr) || covers(&p, x.addr)) {
+                    return None;
+                }
+                if i.sw_if_index == idx && x.len == p.len && x.addr != p.addr {
+                    return None;
+                }
+                let rv = if p.addr.is_ipv4() {
+                    rv::ADDRESS_IN_USE
+                } else {
+                    rv::DUPLICATE_IF_ADDRESS
+                };
+                Some((rv, format!("{x} on {}", i.name)))
+            })
+        })
     }
 
     /// `sw_interface_ip6_set_link_local_address`.
