@@ -31,6 +31,7 @@ use crate::{
 };
 
 mod missing;
+mod overlap;
 
 /// A validated request to create an eVPN (defaults already filled in).
 #[derive(Debug, Clone)]
@@ -551,6 +552,11 @@ impl Manager {
             .is_some_and(|x| x.vmac == vmac && x.addresses == addrs && x.group_id == group)
         {
             return Ok(e);
+        }
+        // Refused up front: an overlap with another interface of the FIB.
+        if !addrs.is_empty() {
+            let others = self.dp.other_addresses(&r).await?;
+            overlap::check_foreign_overlap(&addrs, &others)?;
         }
         // Already bound with this vMAC for this group: only the address set
         // changes (its own event; `groupbvi-bound` means a new claim).

@@ -772,6 +772,10 @@ impl Dataplane for LinuxDataplane {
         }
     }
 
+    async fn other_addresses(&self, e: &EvpnRef<'_>) -> Result<Vec<(String, IpNet)>, Error> {
+        super::linux_table::other_addresses(self.nl(), &slug_of(e.slug)?.names().bvi).await
+    }
+
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error> {
         let name = slug_of(e.slug)?.names().bvi;
         let link = self

@@ -12,6 +12,7 @@ use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 
 pub mod linux;
+mod linux_table;
 pub mod vpp;
 
 /// What the dataplane needs to know about an eVPN.
@@ -110,6 +111,11 @@ pub trait Dataplane: Send + Sync + 'static {
     async fn add_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error>;
     /// Remove a global address.
     async fn del_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error>;
+    /// Global addresses (no link-local) on the interfaces of the BVI's
+    /// routing table other than the BVI, with each interface's name (a bind
+    /// checks its addresses against them: one FIB cannot hold overlapping
+    /// subnets on two interfaces).
+    async fn other_addresses(&self, e: &EvpnRef<'_>) -> Result<Vec<(String, IpNet)>, Error>;
     /// One round of gratuitous ARP (IPv4) / unsolicited NA (IPv6) for `addrs`.
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error>;
 }

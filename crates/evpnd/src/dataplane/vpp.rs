@@ -586,6 +586,39 @@ impl Dataplane for VppDataplane {
         .await
     }
 
+    /// Every interface but `loop<bd_id>`. VPP's check covers the
+    /// interfaces of the BVI's FIB; evpnd's BVIs are in the default table
+    /// and evpnd does not read other interfaces' tables, so it compares with
+    /// all of them (docs/vpp-errors.md).
+    async fn other_addresses(&self, e: &EvpnRef<'_>) -> Result<Vec<(String, IpNet)>, Error> {
+        let c = self.client().await?;
+        let ours = lo_name(e.bd_id);
+        let ifs = self
+            .op(
+                "sw_interface_dump",
+                c.sw_interface_dump(InterfaceFilter::All),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for i in ifs.iter().filter(|i| i.interface_name != ours) {
+            for v6 in [false, true] {
+                let ps = self
+                    .op(
+                        "ip_address_dump",
+                        c.ip_address_dump(SwIfIndex(i.sw_if_index), v6),
+                    )
+                    .await?;
+                out.extend(
+                    ps.iter()
+                        .filter(|p| !is_link_local(p))
+                        .filter_map(|p| IpNet::new(p.addr, p.len).ok())
+                        .map(|n| (i.interface_name.clone(), n)),
+                );
+            }
+        }
+        Ok(out)
+    }
+
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error> {
         let c = self.client().await?;
         let idx = self.loop_index(&c, e.bd_id).await?;
