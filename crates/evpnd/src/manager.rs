@@ -331,6 +331,18 @@ impl Manager {
     pub async fn delete_evpn(&self, slug: &str) -> Result<(), Error> {
         let mut st = self.lock().await;
         let e = Self::get(&st, slug)?.clone();
+        // VPP refuses to delete a bridge domain with members (BD_IN_USE): refused
+        // before the BVI is released or anything else is removed.
+        let users = self.dp.bridge_users(&ref_of(&e)).await?;
+        if !users.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "evpn {slug:?}: bridge domain {} is still used by {}; remove {} from the \
+                 bridge domain first; nothing was deleted",
+                e.bd_id,
+                users.join(", "),
+                if users.len() == 1 { "it" } else { "them" }
+            )));
+        }
         if e.bvi.is_some() {
             self.delete_bvi_locked(&mut st, slug).await?;
         }

@@ -91,6 +91,14 @@ pub trait Dataplane: Send + Sync + 'static {
     async fn create_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error>;
     /// Delete the bridge domain (the BVI must be gone).
     async fn delete_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error>;
+    /// Interfaces in the eVPN's bridge domain other than its BVI and its own
+    /// VXLAN side, by name: while there are any, VPP refuses to delete the
+    /// bridge domain (BD_IN_USE), so a delete is refused up front. The
+    /// Linux kernel detaches other ports when the bridge goes: none.
+    async fn bridge_users(&self, e: &EvpnRef<'_>) -> Result<Vec<String>, Error> {
+        let _ = e;
+        Ok(Vec::new())
+    }
     /// Create the BVI interface with `mac` and `mtu`, admin up, attached to
     /// the bridge domain as BVI if `attached`, with its Linux side (MAC and
     /// MTU are set before the Linux side is created). Returns its handle.

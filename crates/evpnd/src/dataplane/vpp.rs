@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use tokio::sync::Mutex;
 use vpp_api::{
     BridgeDomainConfig, Client, ClientConfig, InterfaceFilter, L2PortType, LcpPairConfig,
-    SwIfIndex, VppError,
+    RetvalClass, SwIfIndex, VppError,
     msgs::{self, Message},
     wire::{MacAddress, Prefix},
 };
@@ -73,7 +73,29 @@ fn map_err(e: VppError) -> Error {
             Error::Unavailable(format!("vpp: {e}"))
         }
         VppError::MissingMessage { .. } => Error::FailedPrecondition(format!("vpp: {e}")),
+        VppError::Retval { msg, retval, name } => refusal(msg, retval, name),
         other => Error::Internal(format!("vpp: {other}")),
+    }
+}
+
+/// A VPP refusal as a domain error: the code from vpp-api's retval table,
+/// the message with VPP's name for it and what it means (docs/vpp-errors.md).
+fn refusal(msg: &str, retval: i32, name: &str) -> Error {
+    let Some(info) = vpp_api::retval_info(retval) else {
+        return Error::Internal(format!("vpp: {msg}: VPP returned {retval} ({name})"));
+    };
+    let text = format!(
+        "vpp: {msg} refused with {name} ({retval}): {}",
+        info.meaning
+    );
+    match info.class {
+        RetvalClass::Conflict | RetvalClass::Unsupported => Error::FailedPrecondition(text),
+        RetvalClass::Invalid => Error::invalid(
+            msg,
+            format!("VPP refused it with {name} ({retval}): {}", info.meaning),
+        ),
+        RetvalClass::Retry => Error::Unavailable(text),
+        RetvalClass::Ok | RetvalClass::Internal => Error::Internal(text),
     }
 }
 
@@ -452,6 +474,49 @@ impl Dataplane for VppDataplane {
         let c = self.client().await?;
         self.op("bridge_domain_add_del_v2", c.bridge_domain_delete(e.bd_id))
             .await
+    }
+
+    /// Members of the bridge domain but `loop<bd_id>` and the VXLAN tunnels
+    /// with the eVPN's VNI (BIRD's, which go with its snippet).
+    async fn bridge_users(&self, e: &EvpnRef<'_>) -> Result<Vec<String>, Error> {
+        let c = self.client().await?;
+        let bds = self
+            .op("bridge_domain_dump", c.bridge_domain_dump(Some(e.bd_id)))
+            .await?;
+        let Some(bd) = bds.into_iter().find(|b| b.bd_id == e.bd_id) else {
+            return Ok(Vec::new());
+        };
+        if bd.sw_if_details.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ifs = self
+            .op(
+                "sw_interface_dump",
+                c.sw_interface_dump(InterfaceFilter::All),
+            )
+            .await?;
+        let ours = lo_name(e.bd_id);
+        let mut users = Vec::new();
+        for m in &bd.sw_if_details {
+            let i = ifs.iter().find(|i| i.sw_if_index == m.sw_if_index);
+            let name = i.map_or("?", |i| i.interface_name.as_str());
+            if name == ours {
+                continue;
+            }
+            if name.starts_with("vxlan_tunnel") {
+                let t = self
+                    .op(
+                        "vxlan_tunnel_v2_dump",
+                        c.vxlan_tunnel_dump(SwIfIndex(m.sw_if_index)),
+                    )
+                    .await?;
+                if t.iter().any(|t| t.vni == e.vni) {
+                    continue;
+                }
+            }
+            users.push(format!("{name} (sw_if_index {})", m.sw_if_index));
+        }
+        Ok(users)
     }
 
     async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error> {

@@ -12,55 +12,9 @@ use serde_json::{Value, json};
 use vpp_api::msgs::{self, SW_IF_INDEX_NONE};
 use vpp_api::{MacAddress, Prefix};
 
-/// `vnet_api_error` codes used by the model.
-pub mod rv {
-    /// INVALID_SW_IF_INDEX
-    pub const INVALID_SW_IF_INDEX: i32 = -2;
-    /// NO_SUCH_ENTRY
-    pub const NO_SUCH_ENTRY: i32 = -6;
-    /// INVALID_VALUE
-    pub const INVALID_VALUE: i32 = -7;
-    /// SYSCALL_ERROR_1 (what TAP creation returns without /dev/vhost-net)
-    pub const SYSCALL_ERROR_1: i32 = -11;
-    /// FEATURE_DISABLED
-    pub const FEATURE_DISABLED: i32 = -30;
-    /// INVALID_REGISTRATION
-    pub const INVALID_REGISTRATION: i32 = -31;
-    /// ADDRESS_NOT_FOUND_FOR_INTERFACE
-    pub const ADDRESS_NOT_FOUND_FOR_INTERFACE: i32 = -60;
-    /// IP6_NOT_ENABLED
-    pub const IP6_NOT_ENABLED: i32 = -62;
-    /// INVALID_ARGUMENT
-    pub const INVALID_ARGUMENT: i32 = -73;
-    /// TUNNEL_EXIST
-    pub const TUNNEL_EXIST: i32 = -75;
-    /// VALUE_EXIST
-    pub const VALUE_EXIST: i32 = -81;
-    /// SAME_SRC_DST
-    pub const SAME_SRC_DST: i32 = -82;
-    /// BD_ALREADY_EXISTS
-    pub const BD_ALREADY_EXISTS: i32 = -119;
-    /// BD_IN_USE
-    pub const BD_IN_USE: i32 = -120;
-    /// BD_NOT_MODIFIABLE
-    pub const BD_NOT_MODIFIABLE: i32 = -121;
-    /// BD_ID_EXCEED_MAX
-    pub const BD_ID_EXCEED_MAX: i32 = -122;
-    /// ADDRESS_IN_USE
-    pub const ADDRESS_IN_USE: i32 = -105;
-    /// UNSUPPORTED
-    pub const UNSUPPORTED: i32 = -126;
-    /// DUPLICATE_IF_ADDRESS
-    pub const DUPLICATE_IF_ADDRESS: i32 = -127;
-    /// INSTANCE_IN_USE
-    pub const INSTANCE_IN_USE: i32 = -147;
-    /// NON_ETHERNET
-    pub const NON_ETHERNET: i32 = -151;
-    /// BD_ALREADY_HAS_BVI
-    pub const BD_ALREADY_HAS_BVI: i32 = -152;
-    /// EAGAIN (call again with the returned cursor)
-    pub const EAGAIN: i32 = -165;
-}
+/// `vnet_api_error` codes: vpp-api's table is the one source for the
+/// client's names and meanings and for the fake's answers.
+pub use vpp_api::rv;
 
 /// Default L3 MTU of new loopbacks (`ethernet { default-mtu }`).
 pub const DEFAULT_MTU: u32 = 9000;
