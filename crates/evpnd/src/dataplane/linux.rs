@@ -362,7 +362,8 @@ impl LinuxDataplane {
             .copied()
             .filter(|m| !vmac || *m != mac)
             .collect();
-        tracing::debug!(%mac, vmac, ?stale, "netlink-fast-set-mac");
+        let gone: Vec<String> = stale.iter().map(|m| m.to_string().to_lowercase()).collect();
+        tracing::debug!(%mac, vmac, stale = %gone.join(","), "netlink-fast-set-mac");
         let dels = futures::future::try_join_all(stale.iter().map(|m| {
             let port = n.port.clone();
             async move {
