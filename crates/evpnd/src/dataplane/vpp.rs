@@ -654,7 +654,9 @@ impl Dataplane for VppDataplane {
     /// Every interface but `loop<bd_id>`. VPP's check covers the
     /// interfaces of the BVI's FIB; evpnd's BVIs are in the default table
     /// and evpnd does not read other interfaces' tables, so it compares with
-    /// all of them (docs/vpp-errors.md).
+    /// all of them (docs/vpp-errors.md). VPP dumps addresses per interface
+    /// and family: the dumps are sent at once (one connection, pipelined),
+    /// so a bind on a host with many interfaces does not wait for each.
     async fn other_addresses(&self, e: &EvpnRef<'_>) -> Result<Vec<(String, IpNet)>, Error> {
         let c = self.client().await?;
         let ours = lo_name(e.bd_id);
@@ -664,24 +666,33 @@ impl Dataplane for VppDataplane {
                 c.sw_interface_dump(InterfaceFilter::All),
             )
             .await?;
-        let mut out = Vec::new();
-        for i in ifs.iter().filter(|i| i.interface_name != ours) {
-            for v6 in [false, true] {
-                let ps = self
-                    .op(
-                        "ip_address_dump",
-                        c.ip_address_dump(SwIfIndex(i.sw_if_index), v6),
+        let dumps = ifs
+            .iter()
+            .filter(|i| i.interface_name != ours)
+            .flat_map(|i| [(i, false), (i, true)])
+            .map(|(i, v6)| {
+                let c = c.clone();
+                async move {
+                    let ps = self
+                        .op(
+                            "ip_address_dump",
+                            c.ip_address_dump(SwIfIndex(i.sw_if_index), v6),
+                        )
+                        .await?;
+                    Ok::<_, Error>(
+                        ps.iter()
+                            .filter(|p| !is_link_local(p))
+                            .filter_map(|p| IpNet::new(p.addr, p.len).ok())
+                            .map(|n| (i.interface_name.clone(), n))
+                            .collect::<Vec<_>>(),
                     )
-                    .await?;
-                out.extend(
-                    ps.iter()
-                        .filter(|p| !is_link_local(p))
-                        .filter_map(|p| IpNet::new(p.addr, p.len).ok())
-                        .map(|n| (i.interface_name.clone(), n)),
-                );
-            }
-        }
-        Ok(out)
+                }
+            });
+        Ok(futures::future::try_join_all(dumps)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error> {
