@@ -279,6 +279,9 @@ async fn overlapping_subnets_in_one_fib_are_refused() {
         .await
         .expect("del");
     add(b, "10.1.1.2/24").await.expect("free again");
+    // One FIB: every interface is in table 0.
+    assert_eq!(c.sw_interface_get_table(b, false).await.expect("table"), 0);
+    assert_eq!(rv(c.sw_interface_get_table(SwIfIndex(99), true).await), -2);
 }
 
 #[tokio::test]

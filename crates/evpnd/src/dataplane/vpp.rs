@@ -651,12 +651,11 @@ impl Dataplane for VppDataplane {
         .await
     }
 
-    /// Every interface but `loop<bd_id>`. VPP's check covers the
-    /// interfaces of the BVI's FIB; evpnd's BVIs are in the default table
-    /// and evpnd does not read other interfaces' tables, so it compares with
-    /// all of them (docs/vpp-errors.md). VPP dumps addresses per interface
-    /// and family: the dumps are sent at once (one connection, pipelined),
-    /// so a bind on a host with many interfaces does not wait for each.
+    /// The interfaces in `loop<bd_id>`'s FIB (per family, from
+    /// `sw_interface_get_table`) but `loop<bd_id>` itself. VPP dumps tables
+    /// and addresses per interface and family: the calls are sent at once
+    /// (one connection, pipelined), so a bind on a host with many
+    /// interfaces does not wait for each.
     async fn other_addresses(&self, e: &EvpnRef<'_>) -> Result<Vec<(String, IpNet)>, Error> {
         let c = self.client().await?;
         let ours = lo_name(e.bd_id);
@@ -666,32 +665,37 @@ impl Dataplane for VppDataplane {
                 c.sw_interface_dump(InterfaceFilter::All),
             )
             .await?;
-        let dumps = ifs
+        let reads = ifs
             .iter()
-            .filter(|i| i.interface_name != ours)
             .flat_map(|i| [(i, false), (i, true)])
             .map(|(i, v6)| {
                 let c = c.clone();
                 async move {
-                    let ps = self
-                        .op(
-                            "ip_address_dump",
-                            c.ip_address_dump(SwIfIndex(i.sw_if_index), v6),
-                        )
-                        .await?;
-                    Ok::<_, Error>(
-                        ps.iter()
-                            .filter(|p| !is_link_local(p))
-                            .filter_map(|p| IpNet::new(p.addr, p.len).ok())
-                            .map(|n| (i.interface_name.clone(), n))
-                            .collect::<Vec<_>>(),
-                    )
+                    let idx = SwIfIndex(i.sw_if_index);
+                    let (table, ps) = futures::try_join!(
+                        self.op("sw_interface_get_table", c.sw_interface_get_table(idx, v6)),
+                        self.op("ip_address_dump", c.ip_address_dump(idx, v6)),
+                    )?;
+                    Ok::<_, Error>((i.interface_name.as_str(), v6, table, ps))
                 }
             });
-        Ok(futures::future::try_join_all(dumps)
-            .await?
-            .into_iter()
-            .flatten()
+        let all = futures::future::try_join_all(reads).await?;
+        // The BVI's table per family (the default table when it is gone).
+        let table_of = |v6: bool| {
+            all.iter()
+                .find(|(n, f, _, _)| *n == ours && *f == v6)
+                .map_or(0, |(_, _, t, _)| *t)
+        };
+        let (t4, t6) = (table_of(false), table_of(true));
+        Ok(all
+            .iter()
+            .filter(|(n, v6, t, _)| *n != ours && *t == if *v6 { t6 } else { t4 })
+            .flat_map(|(n, _, _, ps)| {
+                ps.iter()
+                    .filter(|p| !is_link_local(p))
+                    .filter_map(|p| IpNet::new(p.addr, p.len).ok())
+                    .map(|net| (n.to_string(), net))
+            })
             .collect())
     }
 
