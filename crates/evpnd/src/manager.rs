@@ -31,7 +31,7 @@ use crate::{
 };
 
 mod missing;
-mod overlap;
+pub(crate) mod overlap;
 
 /// A validated request to create an eVPN (defaults already filled in).
 #[derive(Debug, Clone)]

@@ -57,10 +57,12 @@ pub struct VppDataplane {
     conn: Mutex<Conn>,
     metrics: EvpndMetrics,
     netlink: Option<netif::Netlink>,
-    /// `loop<bd_id>` → sw_if_index, so an operation costs one VPP call, not
-    /// a dump plus the call. Cleared whenever the connection drops or is
-    /// re-established (VPP may have restarted and reused indexes) and on
-    /// any error; filled by dumps and creations.
+    /// `loop<bd_id>` → sw_if_index, so a write needs a one-interface dump
+    /// (by index, to check the name: VPP reuses freed indexes) instead of a
+    /// dump of every interface filtered by name. Cleared whenever the
+    /// connection drops or is re-established (VPP may have restarted and
+    /// reused indexes) and on any error; entries of a deleted interface are
+    /// dropped on its `sw_interface_event`; filled by dumps and creations.
     index: IndexCache,
 }
 
