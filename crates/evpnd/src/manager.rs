@@ -31,7 +31,7 @@ use crate::{
 };
 
 mod missing;
-pub(crate) mod overlap;
+mod overlap;
 
 /// A validated request to create an eVPN (defaults already filled in).
 #[derive(Debug, Clone)]

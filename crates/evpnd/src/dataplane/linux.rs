@@ -739,7 +739,6 @@ impl Dataplane for LinuxDataplane {
         tracing::debug!(net = %p, "netlink-add-address");
         let slug = slug_of(e.slug)?;
         let (idx, name) = self.bvi_index(&slug).await?;
-        super::linux_table::refuse_overlap(self.nl(), &name, p).await?;
         match self.nl().add_address_at(idx, &name, p).await {
             Ok(()) => Ok(()),
             Err(err) if err.is_exists() => Ok(()),

@@ -66,15 +66,6 @@ pub(crate) async fn other_addresses(
     Ok(others_in_table(bvi, &links, &addrs))
 }
 
-/// Refuse `p` on `bvi` when it overlaps an address on another link of its
-/// table: the kernel would take it and route ambiguously (VPP refuses it
-/// itself). Covers the reconcile's re-adds; a bind checks all its addresses
-/// before it changes anything.
-pub(crate) async fn refuse_overlap(nl: &Netlink, bvi: &str, p: IpNet) -> Result<(), Error> {
-    let others = other_addresses(nl, bvi).await?;
-    crate::manager::overlap::check_foreign_overlap(&[p], &others)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
