@@ -104,5 +104,12 @@ async fn a_reused_sw_if_index_never_gets_the_vmac() {
         st.interfaces[&old], foreign_before,
         "foreign interface untouched"
     );
+    let touched: Vec<_> = h
+        .sim
+        .journal()
+        .into_iter()
+        .filter(|e| e.seq > created_at && e.fields.get("sw_if_index") == Some(&old.into()))
+        .collect();
+    assert!(touched.is_empty(), "written later: {touched:?}");
     h.sim.check_mac_exclusive(Some(VMAC)).unwrap();
 }

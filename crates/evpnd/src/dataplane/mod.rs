@@ -72,8 +72,9 @@ pub struct DpInfo {
 }
 
 /// The dataplane operations. Errors are domain errors: `Unavailable` when
-/// the dataplane cannot be reached, `Timeout` when it does not answer,
-/// `Internal` for a refused operation (with the dataplane's reason).
+/// the dataplane cannot be reached, `Timeout` when it does not answer; a
+/// refused operation is classified by the dataplane's reason (VPP: by
+/// vpp-api's retval table, docs/vpp-errors.md), `Internal` when unknown.
 #[tonic::async_trait]
 pub trait Dataplane: Send + Sync + 'static {
     /// "vpp" or "linux".
