@@ -16,7 +16,7 @@ pub enum RetvalClass {
     /// VPP cannot do this here: a feature, plugin or system resource is
     /// missing (`FAILED_PRECONDITION`).
     Unsupported,
-    /// Temporary; try again (`UNAVAILABLE`).
+    /// Temporary; try again (evpnd: `ABORTED`).
     Retry,
     /// Unexpected (`INTERNAL`).
     Internal,

@@ -96,7 +96,9 @@ fn refusal(msg: &str, retval: i32, name: &str) -> Error {
             msg,
             format!("VPP refused it with {name} ({retval}): {}", info.meaning),
         ),
-        RetvalClass::Retry => Error::Unavailable(text),
+        // VPP answered: not UNAVAILABLE, which callers (evpnr's forced
+        // moves) read as "the member cannot be reached".
+        RetvalClass::Retry => Error::Aborted(text),
         RetvalClass::Ok | RetvalClass::Internal => Error::Internal(text),
     }
 }
