@@ -3,7 +3,7 @@
 #   * Debian's bird2 (2.0.12 on bookworm) at /usr/sbin/bird, its packaged service stopped and disabled;
 #   * iproute2 (ip, bridge) and python3;
 #   * BIRD 2.20 from Debian sid: the sid bird2 binary .deb plus the sid libc6 .deb unpacked into a
-#     private cache directory and run through the sid loader (reference/bird.md §4.2). The system
+#     private cache directory and run through the sid loader (`docs/bird-notes.md` §4.2). The system
 #     libc is never touched. Wrappers: /usr/local/bin/bird-2.20 and /usr/local/bin/birdc-2.20.
 #
 # The package mirror is read from the machine's own apt sources; none is hard-coded here.

@@ -1,4 +1,4 @@
-//! Atomic apply of snippet changes (`reference/bird.md` §5).
+//! Atomic apply of snippet changes (`docs/bird-notes.md` §5).
 //!
 //! 1. Stage a candidate tree: a persistent sibling staging directory (`.<include dir>.staging`,
 //!    a dot name that no include glob matches) synchronised with the live snippets (hard links,

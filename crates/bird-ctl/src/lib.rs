@@ -1,5 +1,5 @@
 //! BIRD control plane for `evpnd`: a control-socket client, the per-eVPN snippet renderer and
-//! the atomic apply of snippet changes, following `reference/bird.md`.
+//! the atomic apply of snippet changes, following `docs/bird-notes.md`.
 //!
 //! * [`proto`]: sans-IO reply parser (`NNNN-`, `NNNN `, continuations, `+` async lines).
 //! * [`client`]: async [`BirdClient`] over the control socket, and the [`BirdControl`] trait.

@@ -1,4 +1,4 @@
-//! Sans-IO parser for the BIRD control-socket reply format (`reference/bird.md` §1).
+//! Sans-IO parser for the BIRD control-socket reply format (`docs/bird-notes.md` §1).
 //!
 //! Feed it one line at a time (without the trailing `\n`); it yields a [`Reply`] when a final
 //! line (`NNNN ` — four digits and a space) arrives. Lines starting with `+` are asynchronous

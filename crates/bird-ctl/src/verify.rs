@@ -1,4 +1,4 @@
-//! Verification after `configure` and the §4.6 recovery (hot-added VXLAN devices on BIRD 2.20):
+//! Verification after `configure` and the `docs/bird-notes.md` §4.6 recovery (hot-added VXLAN devices on BIRD 2.20):
 //! an `evpn_<slug>` protocol stuck in `start` while its `bridge_<slug>` companion is `up` is
 //! restarted, alone, after one device-protocol scan.
 

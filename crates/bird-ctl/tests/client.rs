@@ -142,7 +142,7 @@ async fn enable_disable_restart() {
         c.enable("nosuch").await,
         Err(BirdError::NoSuchProtocol(_))
     ));
-    // Runtime disable does not survive configure (bird.md §3.4).
+    // Runtime disable does not survive configure (`docs/bird-notes.md` §3.4).
     c.disable("p1").await.unwrap();
     c.configure().await.unwrap();
     let p = &c.show_protocols(Some("p1"), false).await.unwrap()[0];
@@ -289,7 +289,7 @@ async fn configure_in_progress_is_polled_to_completion() {
     bird.write_snippet("p1.conf", STATIC_P1);
     let c = bird.client().await;
     c.configure().await.unwrap();
-    // Disabling through the file stops the protocol: 0004 (bird.md §3.4), or 0003 if it was
+    // Disabling through the file stops the protocol: 0004 (`docs/bird-notes.md` §3.4), or 0003 if it was
     // already done by the time the reply was written.
     bird.write_snippet(
         "p1.conf",

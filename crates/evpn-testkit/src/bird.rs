@@ -250,7 +250,7 @@ impl Netns {
         run(&v);
     }
 
-    /// Creates a bridge and a VXLAN device enslaved to it, both up (bird.md §4.5).
+    /// Creates a bridge and a VXLAN device enslaved to it, both up (`docs/bird-notes.md` §4.5).
     pub fn bridge_vxlan(&self, br: &str, vx: &str, vni: u32, local: &str, port: u16) {
         self.ip(&["link", "add", br, "type", "bridge"]);
         self.ip(&["link", "set", br, "up"]);

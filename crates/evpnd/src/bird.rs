@@ -92,7 +92,7 @@ impl Bird {
         }
         let mut acfg = ApplierConfig::new(&self.cfg.config, &self.cfg.include_dir);
         acfg.configure_timeout = self.cfg.timeout.0.max(std::time::Duration::from_secs(5));
-        // bird.md §4.6: with the linux dialect the bridge and VXLAN devices
+        // `docs/bird-notes.md` §4.6: with the linux dialect the bridge and VXLAN devices
         // are created just before the snippet is applied, so BIRD 2.20 may
         // keep `evpn_<slug>` in `start`; wait one device scan (matched to the
         // main config's `scan time`) and restart it.
@@ -186,7 +186,7 @@ impl Bird {
         .await
     }
 
-    /// bird.md §4.6 after the devices of an already configured eVPN were
+    /// `docs/bird-notes.md` §4.6 after the devices of an already configured eVPN were
     /// (re)created: restart `evpn_<slug>` if it is stuck in `start`.
     pub async fn recover_stuck(&self, slug: &str) -> Result<Vec<String>, Error> {
         let r = self
@@ -236,6 +236,32 @@ impl Bird {
             .replace("{slug}", slug);
         self.client
             .command(&cmd)
+            .await
+            .map(|_| ())
+            .map_err(bird_err)
+    }
+
+    /// Linux dialect: whether BIRD has a route for `mac` from the eVPN's
+    /// own bridge protocol, i.e. announces it as a MAC of this host.
+    /// Always false for other dialects.
+    pub async fn announces_locally(&self, slug: &str, mac: &str) -> Result<bool, Error> {
+        if self.cfg.dialect != CfgDialect::Linux {
+            return Ok(false);
+        }
+        let proto = bird_ctl::snippet::bridge_protocol(slug);
+        let routes = self
+            .client
+            .show_route_eth(&bird_ctl::snippet::eth_table(slug), mac, None)
+            .await
+            .map_err(bird_err)?;
+        Ok(routes.iter().any(|r| r.proto == proto))
+    }
+
+    /// Linux dialect: restart the eVPN's bridge protocol, so that BIRD
+    /// re-reads the kernel's FDB.
+    pub async fn restart_bridge(&self, slug: &str) -> Result<(), Error> {
+        self.client
+            .restart(&bird_ctl::snippet::bridge_protocol(slug))
             .await
             .map(|_| ())
             .map_err(bird_err)

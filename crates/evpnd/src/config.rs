@@ -96,6 +96,33 @@ pub enum Dialect {
     Linux,
 }
 
+/// Whether BVIs get a Linux side through VPP's linux-cp plugin
+/// (`evpnd.vpp.linux-cp`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinuxCp {
+    /// Required: a BVI without its Linux side is an error.
+    On,
+    /// Never create linux-cp pairs.
+    Off,
+    /// Create the pair when the plugin is loaded; a refused pair leaves the
+    /// BVI without a Linux side (reported, retried at each reconcile).
+    #[default]
+    Auto,
+}
+
+impl LinuxCp {
+    /// Whether a BVI should have its Linux side, given whether VPP has the
+    /// linux-cp plugin loaded. The one place for this rule.
+    pub fn wanted(self, plugin_loaded: bool) -> bool {
+        match self {
+            LinuxCp::On => true,
+            LinuxCp::Off => false,
+            LinuxCp::Auto => plugin_loaded,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -132,6 +159,7 @@ struct VppFile {
     timeout: Option<HumanDuration>,
     bridge_domain_min: Option<u32>,
     bridge_domain_max: Option<u32>,
+    linux_cp: Option<LinuxCp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +198,8 @@ pub struct VppConfig {
     pub timeout: HumanDuration,
     pub bridge_domain_min: u32,
     pub bridge_domain_max: u32,
+    /// linux-cp mode for BVIs.
+    pub linux_cp: LinuxCp,
 }
 
 /// BIRD settings.
@@ -190,7 +220,7 @@ pub struct BirdConfig {
     pub timeout: HumanDuration,
     /// File with the `vppevpn` protocol body template; None = built-in.
     pub vppevpn_template: Option<PathBuf>,
-    /// The `scan time` of BIRD's `protocol device` (bird.md §4.6: how long
+    /// The `scan time` of BIRD's `protocol device` (`docs/bird-notes.md` §4.6: how long
     /// to wait before restarting an `evpn_<slug>` stuck after its devices
     /// were hot-added).
     pub device_scan: HumanDuration,
@@ -421,6 +451,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             timeout: dur(f.vpp.timeout, "5s"),
             bridge_domain_min: f.vpp.bridge_domain_min.unwrap_or(10000),
             bridge_domain_max: f.vpp.bridge_domain_max.unwrap_or(10999),
+            linux_cp: f.vpp.linux_cp.unwrap_or_default(),
         },
         bird: BirdConfig {
             config: f
@@ -520,6 +551,46 @@ mod tests {
         assert_eq!(l.cfg.advertise_addr, l.cfg.grpc_addr);
         let args = Args::parse_from(["evpnd", "--instance-id", "r1", "--dataplane", "linux"]);
         assert_eq!(load(&args).unwrap().cfg.bird.dialect, Dialect::Linux);
+    }
+
+    #[test]
+    fn linux_cp_modes_parse_and_default_to_auto() {
+        assert_eq!(
+            load(&Args::parse_from(["evpnd", "--instance-id", "r1"]))
+                .unwrap()
+                .cfg
+                .vpp
+                .linux_cp,
+            LinuxCp::Auto
+        );
+        let dir = tempfile::tempdir().unwrap();
+        for (text, want) in [
+            ("on", Some(LinuxCp::On)),
+            ("off", Some(LinuxCp::Off)),
+            ("auto", Some(LinuxCp::Auto)),
+            ("yes", None),
+        ] {
+            let p = dir.path().join("c.yaml");
+            std::fs::write(&p, format!("evpnd:\n  vpp:\n    linux-cp: {text}\n")).unwrap();
+            let args = Args::parse_from([
+                "evpnd",
+                "--instance-id",
+                "r1",
+                "--config",
+                p.to_str().unwrap(),
+            ]);
+            assert_eq!(load(&args).ok().map(|l| l.cfg.vpp.linux_cp), want, "{text}");
+        }
+        // (mode, plugin loaded) -> wanted
+        for (m, plugin, want) in [
+            (LinuxCp::On, false, true),
+            (LinuxCp::On, true, true),
+            (LinuxCp::Off, true, false),
+            (LinuxCp::Auto, true, true),
+            (LinuxCp::Auto, false, false),
+        ] {
+            assert_eq!(m.wanted(plugin), want, "{m:?} {plugin}");
+        }
     }
 
     #[test]

@@ -9,7 +9,11 @@ use evpn_model::{
 };
 use ipnet::IpNet;
 
-use crate::{config::Config, dataplane::vpp::bvi_name, manager::NewEvpn, state::Evpn};
+use crate::{
+    config::Config,
+    manager::{Handle, NewEvpn},
+    state::Evpn,
+};
 
 pub fn ts(ms: u64) -> Option<pbjson_types::Timestamp> {
     (ms > 0).then(|| pbjson_types::Timestamp {
@@ -122,12 +126,14 @@ pub fn evpn_out(e: &Evpn) -> v1::EvpnInstance {
 }
 
 /// Domain BVI → wire; `None` when the eVPN has no BVI.
-pub fn bvi_out(e: &Evpn, handle: Option<u32>) -> Option<v1::Bvi> {
+/// The Linux interface (name and presence) is what the dataplane said at
+/// its last read (`handle`), not derived from the slug.
+pub fn bvi_out(e: &Evpn, handle: Option<&Handle>) -> Option<v1::Bvi> {
     let b = e.bvi.as_ref()?;
     let mac = b.current_mac();
     Some(v1::Bvi {
         slug: e.slug.clone(),
-        interface_name: bvi_name(&e.slug),
+        interface_name: handle.and_then(|h| h.linux.clone()).unwrap_or_default(),
         mac: mac.to_string(),
         instance_mac: b.instance_mac.to_string(),
         mtu: b.mtu,
@@ -144,8 +150,8 @@ pub fn bvi_out(e: &Evpn, handle: Option<u32>) -> Option<v1::Bvi> {
             .map(|x| x.group_id.clone())
             .unwrap_or_default(),
         addresses: b.current_addresses().iter().map(prefix_out).collect(),
-        sw_if_index: handle.unwrap_or(0),
-        linux_interface: handle.is_some(),
+        sw_if_index: handle.map_or(0, |h| h.index),
+        linux_interface: handle.is_some_and(|h| h.linux.is_some()),
         created_at: ts(b.created_ms),
         modified_at: ts(b.modified_ms),
         settle: None,

@@ -40,6 +40,7 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         config::Dataplane::Vpp => dataplane::vpp::VppDataplane::new(
             &cfg.vpp.api_socket,
             cfg.vpp.timeout.0,
+            cfg.vpp.linux_cp,
             metrics.clone(),
         ),
         config::Dataplane::Linux => dataplane::linux::LinuxDataplane::new()?,

@@ -30,6 +30,7 @@ use crate::{
     state::{Binding, Bvi, Evpn, HostState, Store, now_ms},
 };
 
+mod linux_side;
 mod missing;
 mod overlap;
 
@@ -46,12 +47,32 @@ pub struct NewEvpn {
     pub mtu: u32,
 }
 
+/// What the dataplane said about a BVI the last time it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handle {
+    /// Dataplane handle (VPP sw_if_index).
+    pub index: u32,
+    /// The Linux side's interface name, from the dataplane's answer
+    /// (VPP: the linux-cp pair); `None` when it has none.
+    pub linux: Option<String>,
+}
+
+impl Handle {
+    /// From an observation.
+    pub fn of(o: &crate::dataplane::ObservedBvi) -> Handle {
+        Handle {
+            index: o.handle,
+            linux: o.linux.clone(),
+        }
+    }
+}
+
 /// What reads see.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub state: HostState,
-    /// Observed dataplane handle per slug (VPP sw_if_index).
-    pub handles: BTreeMap<String, u32>,
+    /// Observed dataplane handle per slug.
+    pub handles: BTreeMap<String, Handle>,
 }
 
 /// The manager.
@@ -72,6 +93,9 @@ pub struct Manager {
     /// Bumped on every bind/release, so a running announce schedule stops
     /// when the BVI changes role again.
     announce_gen: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
+    /// BVIs whose Linux side VPP refused (`vpp.linux-cp: auto`): slug →
+    /// reason ([`Manager::ensure_linux_side`]).
+    linux_missing: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 pub(crate) fn ref_of(e: &Evpn) -> EvpnRef<'_> {
@@ -118,6 +142,7 @@ impl Manager {
             ready: AtomicBool::new(false),
             state_missing: AtomicBool::new(state_missing),
             announce_gen: Arc::default(),
+            linux_missing: Default::default(),
         });
         m.update_gauges(&m.snapshot().state);
         Ok(m)
@@ -187,14 +212,14 @@ impl Manager {
     pub(crate) fn commit(
         &self,
         st: &HostState,
-        handles: Option<BTreeMap<String, u32>>,
+        handles: Option<BTreeMap<String, Handle>>,
     ) -> Result<(), Error> {
         self.persist.save(st)?;
         self.publish(st, handles);
         Ok(())
     }
 
-    fn publish(&self, st: &HostState, handles: Option<BTreeMap<String, u32>>) {
+    fn publish(&self, st: &HostState, handles: Option<BTreeMap<String, Handle>>) {
         let handles = handles.unwrap_or_else(|| self.snapshot().handles.clone());
         if let Ok(mut s) = self.snapshot.write() {
             *s = Arc::new(Snapshot {
@@ -205,7 +230,7 @@ impl Manager {
         self.update_gauges(st);
     }
 
-    fn set_handle(&self, slug: &str, h: Option<u32>) {
+    fn set_handle(&self, slug: &str, h: Option<Handle>) {
         if let Ok(mut s) = self.snapshot.write() {
             let mut n = (**s).clone();
             match h {
@@ -216,7 +241,7 @@ impl Manager {
         }
     }
 
-    pub(crate) fn publish_handles(&self, handles: BTreeMap<String, u32>) {
+    pub(crate) fn publish_handles(&self, handles: BTreeMap<String, Handle>) {
         if let Ok(mut s) = self.snapshot.write() {
             let mut n = (**s).clone();
             n.handles = handles;
@@ -420,9 +445,11 @@ impl Manager {
         });
         let r = ref_of(&e);
         let made = async {
-            let h = self.dp.create_bvi(&r, mac, e.enabled).await?;
+            let index = self.dp.create_bvi(&r, mac, e.enabled).await?;
+            // After MAC and MTU, before the link-local (set on both sides).
+            let linux = self.ensure_linux_side(&e).await?;
             self.dp.set_link_local(&r, mac.link_local()).await?;
-            Ok::<u32, Error>(h)
+            Ok::<Handle, Error>(Handle { index, linux })
         }
         .await;
         let h = match made {
@@ -519,6 +546,7 @@ impl Manager {
         st.evpns.insert(slug.to_string(), n);
         self.commit_or_heal(st, slug, e.bd_id).await?;
         self.set_handle(slug, None);
+        self.linux_side_ok(slug);
         self.event(
             EventKind::Crud,
             "bvi-deleted",
@@ -535,8 +563,9 @@ impl Manager {
         err
     }
 
-    /// BindGroupBVI: MAC and link-local → BIRD → addresses last → announce.
-    /// Idempotent; a bound BVI with other addresses gets exactly the diff.
+    /// BindGroupBVI: MAC and link-local → BIRD → addresses last → verify
+    /// (read back; heal or fail) → announce. Idempotent; a bound BVI with
+    /// other addresses gets exactly the diff.
     pub async fn bind(
         &self,
         slug: &str,
@@ -563,6 +592,10 @@ impl Manager {
             .as_ref()
             .is_some_and(|x| x.vmac == vmac && x.addresses == addrs && x.group_id == group)
         {
+            // Nothing to change, but the dataplane may have drifted.
+            if let Err(err) = crate::reconcile::verify(self, &e, "bind").await {
+                return Err(self.heal_after(&st, slug, err).await);
+            }
             return Ok(e);
         }
         // Refused up front: an overlap with another interface of the FIB.
@@ -612,6 +645,9 @@ impl Manager {
         });
         b.modified_ms = now_ms();
         e.bvi = Some(b);
+        if let Err(err) = crate::reconcile::verify(self, &e, "bind").await {
+            return Err(self.heal_after(&st, slug, err).await);
+        }
         st.evpns.insert(slug.to_string(), e.clone());
         self.commit_binding(&mut st, slug).await?;
         let (kind, name) = if addresses_only {
@@ -651,7 +687,7 @@ impl Manager {
 
     /// Announce `addrs` on the paced schedule; a later bind or release of
     /// the same BVI bumps its generation and stops this schedule.
-    fn spawn_announce(&self, e: &Evpn, addrs: Vec<IpNet>) {
+    pub(crate) fn spawn_announce(&self, e: &Evpn, addrs: Vec<IpNet>) {
         let generation = self.bump_announce(&e.slug);
         if addrs.is_empty() || self.cfg.announce.schedule.is_empty() {
             return;
@@ -682,8 +718,8 @@ impl Manager {
         });
     }
 
-    /// ReleaseGroupBVI: addresses first → MAC and link-local → BIRD.
-    /// Idempotent.
+    /// ReleaseGroupBVI: addresses first → MAC and link-local → BIRD →
+    /// verify (read back; heal or fail). Idempotent.
     pub async fn release(&self, slug: &str, group: &str) -> Result<Evpn, Error> {
         let mut st = self.lock().await;
         self.release_locked(&mut st, slug, group).await?;
@@ -701,6 +737,10 @@ impl Manager {
             return Err(Error::not_found(Object::Bvi, slug));
         };
         let Some(bind) = b.binding.clone() else {
+            // Nothing to change, but the dataplane may have drifted.
+            if let Err(err) = crate::reconcile::verify(self, &e, "release").await {
+                return Err(self.heal_after(st, slug, err).await);
+            }
             return Ok(());
         };
         self.bump_announce(slug);
@@ -723,8 +763,12 @@ impl Manager {
         b.binding = None;
         b.modified_ms = now_ms();
         e.bvi = Some(b);
+        if let Err(err) = crate::reconcile::verify(self, &e, "release").await {
+            return Err(self.heal_after(st, slug, err).await);
+        }
         st.evpns.insert(slug.to_string(), e);
         self.commit_binding(st, slug).await?;
+        let withdrawn = crate::reconcile::verify_withdrawn(self, slug, bind.vmac).await;
         let group = if group.is_empty() {
             bind.group_id
         } else {
@@ -739,7 +783,7 @@ impl Manager {
                 ("mac", bind.vmac.to_string()),
             ],
         );
-        Ok(())
+        withdrawn
     }
 }
 

@@ -2,6 +2,10 @@
 //! reading first (dumps, not assumptions) and changing only what differs.
 //! A host that already matches sees zero state-changing calls.
 //!
+//! The same pass runs periodically and at once when the dataplane reports a
+//! change behind evpnd's back (paced: [`Pacer`]), and [`verify`] applies the
+//! same rule after every bind and release.
+//!
 //! The decision is sans-IO ([`plan_bvi`]); the loop around it is thin.
 use std::{collections::BTreeMap, time::Duration};
 
@@ -10,7 +14,7 @@ use ipnet::IpNet;
 
 use crate::{
     dataplane::{EvpnRef, ObservedBvi},
-    manager::{Manager, ref_of},
+    manager::{Handle, Manager, ref_of},
     state::{Bvi, Evpn},
 };
 
@@ -24,6 +28,9 @@ pub enum Fix {
     Attach(bool),
     DelAddress(IpNet),
     Mac(evpn_model::Mac),
+    /// Make the Linux side (VPP: the linux-cp pair); after MAC and MTU,
+    /// before the link-local (which is set on both sides).
+    LinuxSide,
     LinkLocal(std::net::Ipv6Addr),
     AddAddress(IpNet),
 }
@@ -77,6 +84,34 @@ pub fn plan_bvi(enabled: bool, want: Option<&Bvi>, have: Option<&ObservedBvi>) -
     out
 }
 
+/// [`plan_bvi`] with the Linux side as part of the desired BVI: when
+/// `linux` (the dataplane wants a separately made Linux side, see
+/// [`crate::dataplane::Dataplane::linux_side_wanted`]) and the observed BVI
+/// has none (or there is no BVI yet), [`Fix::LinuxSide`] goes before the
+/// link-local and the addresses.
+pub fn plan(
+    enabled: bool,
+    want: Option<&Bvi>,
+    have: Option<&ObservedBvi>,
+    linux: bool,
+) -> Vec<Fix> {
+    let mut out = plan_bvi(enabled, want, have);
+    if linux && want.is_some() && have.is_none_or(|o| o.linux.is_none()) {
+        let at = out
+            .iter()
+            .position(|f| matches!(f, Fix::LinkLocal(_) | Fix::AddAddress(_)))
+            .unwrap_or(out.len());
+        out.insert(at, Fix::LinuxSide);
+        // The Linux side gets its link-local with the fix (set on both sides).
+        if let Some(b) = want
+            && !out.iter().any(|f| matches!(f, Fix::LinkLocal(_)))
+        {
+            out.insert(at + 1, Fix::LinkLocal(b.current_mac().link_local()));
+        }
+    }
+    out
+}
+
 async fn apply_fix(m: &Manager, e: &Evpn, f: &Fix) -> Result<(), Error> {
     let r = ref_of(e);
     match f {
@@ -95,6 +130,7 @@ async fn apply_fix(m: &Manager, e: &Evpn, f: &Fix) -> Result<(), Error> {
         Fix::Attach(a) => m.dp.set_attached(&r, *a).await,
         Fix::DelAddress(a) => m.dp.del_address(&r, *a).await,
         Fix::Mac(mac) => m.dp.set_mac(&r, *mac).await,
+        Fix::LinuxSide => m.ensure_linux_side(e).await.map(|_| ()),
         Fix::LinkLocal(ll) => m.dp.set_link_local(&r, *ll).await,
         Fix::AddAddress(a) => m.dp.add_address(&r, *a).await,
     }
@@ -110,7 +146,9 @@ pub struct Report {
 }
 
 /// Make the dataplane and BIRD match one persisted eVPN; returns the
-/// number of changes and the BVI's observed handle.
+/// number of changes and the BVI's observed handle. Gateway addresses it
+/// had to add again (VPP restarted) are announced (GARP/NA) on the bind's
+/// schedule.
 /// `observed` is a fresh observation of the dataplane when the caller
 /// already made one (it is not repeated).
 pub async fn reconcile_evpn(
@@ -118,7 +156,7 @@ pub async fn reconcile_evpn(
     e: &Evpn,
     rep: &mut Report,
     observed: Option<crate::dataplane::ObservedEvpn>,
-) -> Result<Option<u32>, Error> {
+) -> Result<Option<Handle>, Error> {
     let r = ref_of(e);
     let obs = match observed {
         Some(o) => o,
@@ -131,29 +169,45 @@ pub async fn reconcile_evpn(
     if m.bird.set(e).await? {
         rep.bird_changed += 1;
     } else if !obs.bridge && m.dp.kind() == "linux" {
-        // Devices recreated under an unchanged snippet: bird.md §4.6.
+        // Devices recreated under an unchanged snippet: `docs/bird-notes.md` §4.6.
         m.bird.recover_stuck(&e.slug).await?;
     }
-    let fixes = plan_bvi(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref());
+    let linux = m.dp.linux_side_wanted().await;
+    let fixes = plan(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref(), linux);
     for f in &fixes {
         tracing::info!(evpn = %e.slug, fix = ?f, "reconcile-fix");
         apply_fix(m, e, f).await?;
     }
     rep.bvi_fixes += fixes.len();
-    if e.bvi.is_none() {
+    let Some(b) = e.bvi.as_ref() else {
         return Ok(None);
+    };
+    if b.binding.is_some() {
+        let added: Vec<IpNet> = fixes
+            .iter()
+            .filter_map(|f| match f {
+                Fix::AddAddress(a) => Some(*a),
+                _ => None,
+            })
+            .collect();
+        if !added.is_empty() {
+            m.spawn_announce(e, added);
+        }
     }
-    if fixes.contains(&Fix::Create) {
-        return Ok(m.dp.observe(&r).await?.bvi.map(|b| b.handle));
+    if obs.bvi.as_ref().is_some_and(|o| o.linux.is_some()) {
+        m.linux_side_ok(&e.slug);
     }
-    Ok(obs.bvi.map(|b| b.handle))
+    if fixes.contains(&Fix::Create) || fixes.contains(&Fix::LinuxSide) {
+        return Ok(m.dp.observe(&r).await?.bvi.as_ref().map(Handle::of));
+    }
+    Ok(obs.bvi.as_ref().map(Handle::of))
 }
 
 /// After a write failed half-way: bring that eVPN back to its persisted
 /// (last committed) state, best effort, so a retry starts clean. Returns
 /// the BVI's handle as observed after the heal (`None` without a BVI or
 /// when the heal failed).
-pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) -> Option<u32> {
+pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) -> Option<Handle> {
     let mut rep = Report::default();
     let mut handle = None;
     let r = match e {
@@ -290,30 +344,239 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
     Ok(rep)
 }
 
+/// After a bind or release: read back what the dataplane now has for `e`
+/// (the state about to be committed) and compare it with what `e` wants
+/// (the same rule as reconcile: [`plan_bvi`]). A difference is healed once
+/// (logged and reported as an event) and read back again; what still
+/// differs is an error naming it, so the call never reports a silent
+/// success. `what` names the call for the log.
+pub async fn verify(m: &Manager, e: &Evpn, what: &str) -> Result<(), Error> {
+    let r = ref_of(e);
+    let obs = m.dp.observe(&r).await?;
+    let fixes = plan_bvi(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref());
+    if fixes.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(evpn = %e.slug, call = what, fixes = ?fixes, "dataplane-verify-mismatch");
+    for f in &fixes {
+        apply_fix(m, e, f).await?;
+    }
+    let obs = m.dp.observe(&r).await?;
+    let left = plan_bvi(e.enabled, e.bvi.as_ref(), obs.bvi.as_ref());
+    if !left.is_empty() {
+        return Err(Error::Internal(format!(
+            "{what} of evpn {:?} did not take effect on the dataplane; still differs: {left:?}",
+            e.slug
+        )));
+    }
+    m.event(
+        evpn_daemon::events::EventKind::Failover,
+        "dataplane-verify-healed",
+        &[
+            ("evpn", e.slug.clone()),
+            ("call", what.to_string()),
+            ("fixes", format!("{fixes:?}")),
+        ],
+    );
+    Ok(())
+}
+
+/// How long BIRD may take to withdraw a released vMAC before evpnd
+/// restarts its bridge protocol ([`verify_withdrawn`]), and again after it.
+pub const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
+/// The most [`verify_withdrawn`] adds to a release (a hung BIRD).
+pub const WITHDRAW_CHECK_MAX: Duration = Duration::from_secs(2);
+
+/// After a release (linux dialect): BIRD must no longer announce `vmac`
+/// from this host. BIRD learns the FDB from netlink notifications and
+/// ignores `extern_learn` entries as its own; when another VTEP's route was
+/// installed over our static entry (it moves to the VXLAN device as
+/// `extern_learn … static`), BIRD never sees our entry go and keeps
+/// announcing it — the leaf keeps sending the vMAC here. Poll BIRD for up
+/// to [`WITHDRAW_GRACE`], then restart the bridge protocol (BIRD re-reads
+/// the FDB; on a candidate that only re-announces the ports' own MACs) and
+/// poll again. Still announcing after the restart: an error. BIRD failing
+/// or not answering within [`WITHDRAW_CHECK_MAX`]: logged only (the
+/// dataplane is released; the new primary's evidence wait still sees a
+/// VTEP that announces).
+pub async fn verify_withdrawn(m: &Manager, slug: &str, vmac: evpn_model::Mac) -> Result<(), Error> {
+    let mac = vmac.to_string();
+    let gone = async || {
+        let until = tokio::time::Instant::now() + WITHDRAW_GRACE;
+        loop {
+            if !m.bird.announces_locally(slug, &mac).await? {
+                return Ok::<bool, Error>(true);
+            }
+            if tokio::time::Instant::now() >= until {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    // Ok(withdrawn); Err: BIRD could not be asked.
+    let check = async {
+        if gone().await? {
+            return Ok(true);
+        }
+        tracing::warn!(evpn = slug, mac = %mac, "bird-stale-local-route");
+        m.bird.restart_bridge(slug).await?;
+        let withdrawn = gone().await?;
+        if withdrawn {
+            m.event(
+                evpn_daemon::events::EventKind::Failover,
+                "bird-stale-route-cleared",
+                &[("evpn", slug.to_string()), ("mac", mac.clone())],
+            );
+        }
+        Ok::<bool, Error>(withdrawn)
+    };
+    match tokio::time::timeout(WITHDRAW_CHECK_MAX, check).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(Error::Internal(format!(
+            "release of evpn {slug:?} did not take effect in BIRD: it still announces {mac} \
+             from {} after a restart",
+            bird_ctl::snippet::bridge_protocol(slug)
+        ))),
+        Ok(Err(e)) => {
+            tracing::warn!(evpn = slug, error = %e, "bird-withdraw-unverified");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(
+                evpn = slug,
+                error = "BIRD did not answer in time",
+                "bird-withdraw-unverified"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Drift-triggered passes: at most one per [`DRIFT_MIN_GAP`]; while
+/// consecutive passes each repair something (a change that keeps coming
+/// back), the gap doubles up to [`DRIFT_MAX_GAP`]; a pass that finds
+/// nothing to repair resets it. Sans-IO: the loop feeds it the times.
+#[derive(Debug, Clone, Default)]
+pub struct Pacer {
+    last: Option<tokio::time::Instant>,
+    repairs_in_a_row: u32,
+}
+
+/// The least time between two drift-triggered reconcile passes.
+pub const DRIFT_MIN_GAP: Duration = Duration::from_millis(100);
+/// The most the gap grows to while the same drift keeps coming back.
+pub const DRIFT_MAX_GAP: Duration = Duration::from_secs(5);
+
+impl Pacer {
+    /// The current gap between two passes.
+    pub fn gap(&self) -> Duration {
+        let doublings = self.repairs_in_a_row.saturating_sub(1).min(16);
+        (DRIFT_MIN_GAP * 2u32.pow(doublings)).min(DRIFT_MAX_GAP)
+    }
+
+    /// When the next drift-triggered pass may start (`None`: now).
+    pub fn earliest(&self) -> Option<tokio::time::Instant> {
+        self.last.map(|t| t + self.gap())
+    }
+
+    /// A drift-triggered pass started at `at`; it repaired something or not.
+    pub fn done(&mut self, at: tokio::time::Instant, repaired: bool) {
+        self.last = Some(at);
+        self.repairs_in_a_row = if repaired {
+            self.repairs_in_a_row.saturating_add(1)
+        } else {
+            0
+        };
+    }
+}
+
+/// The next drift reason; `None` when the watch is gone (or there is none:
+/// then this never completes).
+async fn next_drift(rx: &mut Option<tokio::sync::mpsc::Receiver<String>>) -> Option<String> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Reconcile until it succeeds (back-off 0.5 s .. 15 s), mark ready, then
 /// keep reconciling every `interval` (a pass over a matching host only reads)
-/// so a restarted VPP or a manual change is repaired.
+/// so a restarted VPP or a manual change is repaired, and at once (paced by
+/// [`Pacer`]) whenever the dataplane reports a change behind evpnd's back
+/// ([`crate::dataplane::Dataplane::drift_events`]).
 pub async fn run(m: &Manager, interval: Duration, shutdown: tokio_util::sync::CancellationToken) {
+    let mut drift = m.dp.drift_events();
     run_until_ready(m, shutdown.clone()).await;
-    if interval.is_zero() {
+    if interval.is_zero() && drift.is_none() {
         return;
     }
+    let mut pacer = Pacer::default();
+    let mut next_tick = tokio::time::Instant::now() + interval;
+    // A drift-triggered pass failed: try again once paced, without waiting
+    // for another event.
+    let mut retry = false;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+        let tick = async {
+            if interval.is_zero() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep_until(next_tick).await;
+        };
+        let why = tokio::select! {
+            _ = tick => None,
+            _ = tokio::time::sleep_until(
+                pacer.earliest().unwrap_or_else(tokio::time::Instant::now)
+            ), if retry => Some("retry after a failed pass".to_string()),
+            w = next_drift(&mut drift) => match w {
+                Some(w) => Some(w),
+                None => {
+                    drift = None;
+                    continue;
+                }
+            },
             _ = shutdown.cancelled() => return,
+        };
+        if why.is_some() {
+            if let Some(t) = pacer.earliest() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(t) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+            // Whatever arrived meanwhile is covered by this pass.
+            if let Some(rx) = drift.as_mut() {
+                while rx.try_recv().is_ok() {}
+            }
+        } else {
+            next_tick = tokio::time::Instant::now() + interval;
         }
-        match reconcile_once(m).await {
-            Ok(rep) if rep != Report::default() => tracing::warn!(
-                bridges_created = rep.bridges_created,
-                bvi_fixes = rep.bvi_fixes,
-                orphans_removed = rep.orphans_removed,
-                bird_changed = rep.bird_changed,
-                "reconcile-repaired-drift"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "reconcile-failed"),
+        let started = tokio::time::Instant::now();
+        let result = reconcile_once(m).await;
+        let failed = result.is_err();
+        let repaired = match result {
+            Ok(rep) if rep != Report::default() => {
+                tracing::warn!(
+                    bridges_created = rep.bridges_created,
+                    bvi_fixes = rep.bvi_fixes,
+                    orphans_removed = rep.orphans_removed,
+                    bird_changed = rep.bird_changed,
+                    trigger = why.as_deref().unwrap_or("interval"),
+                    "reconcile-repaired-drift"
+                );
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "reconcile-failed");
+                // Paced like a repair: a failure that persists backs off.
+                true
+            }
+        };
+        if why.is_some() {
+            pacer.done(started, repaired);
         }
+        // Any pass that succeeds covers a pending retry.
+        retry = failed && (why.is_some() || retry);
     }
 }
 
@@ -379,8 +642,46 @@ mod tests {
             attached: true,
             addresses,
             link_local: Some(b.current_mac().link_local()),
-            linux: true,
+            linux: Some("bvi-test".into()),
         }
+    }
+
+    #[test]
+    fn the_linux_side_is_part_of_the_desired_bvi() {
+        let b = bvi(true);
+        let ll = Fix::LinkLocal(b.current_mac().link_local());
+        let full = obs_of(&b);
+        let mut no_lcp = obs_of(&b);
+        no_lcp.linux = None;
+        let mut no_lcp_no_ll = no_lcp.clone();
+        no_lcp_no_ll.link_local = None;
+        let addrs: Vec<Fix> = b
+            .current_addresses()
+            .into_iter()
+            .map(Fix::AddAddress)
+            .collect();
+        // (linux wanted, observed) -> plan
+        let table: Vec<(bool, Option<&ObservedBvi>, Vec<Fix>)> = vec![
+            // Missing pair: made, then the link-local on both sides.
+            (true, Some(&no_lcp), vec![Fix::LinuxSide, ll.clone()]),
+            (true, Some(&no_lcp_no_ll), vec![Fix::LinuxSide, ll.clone()]),
+            // Not wanted (off, or auto without the plugin): nothing.
+            (false, Some(&no_lcp), vec![]),
+            // Present: nothing.
+            (true, Some(&full), vec![]),
+            // No BVI yet: create, pair, link-local, then addresses.
+            (
+                true,
+                None,
+                [vec![Fix::Create, Fix::LinuxSide, ll.clone()], addrs.clone()].concat(),
+            ),
+            (false, None, [vec![Fix::Create, ll.clone()], addrs].concat()),
+        ];
+        for (i, (linux, have, want)) in table.into_iter().enumerate() {
+            assert_eq!(plan(true, Some(&b), have, linux), want, "row {i}");
+        }
+        // No desired BVI: a pair never matters.
+        assert_eq!(plan(true, None, Some(&no_lcp), true), vec![Fix::Delete]);
     }
 
     #[test]
@@ -421,6 +722,38 @@ mod tests {
             .unwrap();
         assert!(del_at < mac_at, "{plan:?}");
         assert!(!plan.iter().any(|f| matches!(f, Fix::AddAddress(_))));
+    }
+
+    #[test]
+    fn drift_passes_are_paced_and_back_off_while_the_drift_returns() {
+        let t0 = tokio::time::Instant::now();
+        let ms = Duration::from_millis;
+        let mut p = Pacer::default();
+        assert_eq!(p.earliest(), None, "the first pass runs at once");
+        // (repaired?, gap after the pass)
+        let table = [
+            (true, 100),
+            (true, 200),
+            (true, 400),
+            (true, 800),
+            (true, 1600),
+            (true, 3200),
+            (true, 5000),
+            (true, 5000),
+            (false, 100),
+            (true, 100),
+            (false, 100),
+        ];
+        for (i, (repaired, gap)) in table.into_iter().enumerate() {
+            let at = t0 + ms(i as u64 * 10_000);
+            p.done(at, repaired);
+            assert_eq!(p.gap(), ms(gap), "pass {i}");
+            assert_eq!(p.earliest(), Some(at + ms(gap)), "pass {i}");
+        }
+        for _ in 0..100 {
+            p.done(t0, true);
+        }
+        assert_eq!(p.gap(), DRIFT_MAX_GAP);
     }
 
     #[test]

@@ -96,8 +96,8 @@ impl EvpndService {
     }
 
     fn bvi(&self, e: &crate::state::Evpn) -> Result<v1::Bvi, Error> {
-        let h = self.mgr.snapshot().handles.get(&e.slug).copied();
-        bvi_out(e, h).ok_or_else(|| Error::not_found(Object::Bvi, &e.slug))
+        let snap = self.mgr.snapshot();
+        bvi_out(e, snap.handles.get(&e.slug)).ok_or_else(|| Error::not_found(Object::Bvi, &e.slug))
     }
 }
 
@@ -211,7 +211,7 @@ impl Evpnd for EvpndService {
                 .state
                 .evpns
                 .values()
-                .filter_map(|e| bvi_out(e, snap.handles.get(&e.slug).copied()))
+                .filter_map(|e| bvi_out(e, snap.handles.get(&e.slug)))
                 .collect(),
         })
     }
@@ -343,7 +343,7 @@ impl Evpnd for EvpndService {
             message_table_size: i.message_table_size,
             linux_cp: i.linux_cp,
             missing_messages: i.missing_messages,
-            last_error: i.last_error,
+            last_error: with_linux_missing(i.last_error, &self.mgr.linux_missing()),
             connected_since: if i.connected {
                 convert::ts(i.connected_since_ms)
             } else {
@@ -489,4 +489,19 @@ impl Evpnd for EvpndService {
             self.metrics.clone(),
         )))
     }
+}
+
+/// VPP's last error, followed by the BVIs VPP refused a Linux side
+/// (`vpp.linux-cp: auto`), so GetVPPInfo shows both.
+fn with_linux_missing(last: String, missing: &[(String, String)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if !last.is_empty() {
+        parts.push(last);
+    }
+    parts.extend(
+        missing
+            .iter()
+            .map(|(slug, why)| format!("BVI of evpn {slug:?} has no Linux side: {why}")),
+    );
+    parts.join("; ")
 }

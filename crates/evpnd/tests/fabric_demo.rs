@@ -35,7 +35,7 @@ fn logs(f: &Fabric) -> String {
         .join("\n")
 }
 
-/// The design article's demo: eVPN + BVI on two candidates (each gains
+/// The design article's demo (`docs/design.md`): eVPN + BVI on two candidates (each gains
 /// bvi-test), the GroupBVI with an IPv4 and an IPv6 prefix bound on r1 →
 /// the host's pings are answered and its neighbour entries point at the
 /// vMAC; four moves back and forth → after each, BIRD's evpntab on the leaf
@@ -67,9 +67,9 @@ fn field(line: &str, key: &str) -> Option<u64> {
 /// Restarting evpnd on the primary, the candidate and the leaf reconciles
 /// from what the kernel and BIRD have and changes nothing: zero fixes and
 /// not one probe lost meanwhile. Then drift is repaired from the kernel's
-/// view: the vMAC's static FDB entry deleted behind evpnd's back (the vMAC
-/// is withdrawn from the fabric) is put back by the next reconcile, and the
-/// leaf sees the vMAC from r1 again. Finally an orphan eVPN (devices with
+/// view: the vMAC's static FDB entry deleted while evpnd was down (the vMAC
+/// is withdrawn from the fabric) is put back by the start-up reconcile, and
+/// the leaf sees the vMAC from r1 again. Finally an orphan eVPN (devices with
 /// our alias, unknown to the state) is removed at the next start.
 #[test]
 fn fabric_netns_restart_changes_nothing_and_repairs_fdb_drift() {
@@ -127,7 +127,9 @@ fn fabric_netns_restart_changes_nothing_and_repairs_fdb_drift() {
     assert!(s4.sent > 100, "{s4:?}");
     assert_eq!((s4.lost, s6.lost), (0, 0), "probes lost during restarts");
 
-    // Drift: the vMAC's static entry on r1's port removed by hand.
+    // Drift while r1's evpnd is down (a running evpnd repairs it at once:
+    // fabric_drift.rs): the vMAC's static entry on r1's port removed by hand.
+    f.stop_evpnd(0).unwrap();
     f.routers[0]
         .ns
         .exec(&[

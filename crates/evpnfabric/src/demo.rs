@@ -1,4 +1,4 @@
-//! The design article's demo on the real fabric, with every claim checked:
+//! The design article's demo (`docs/design.md`) on the real fabric, with every claim checked:
 //! a group (here: the eVPN on every router and a BVI on each candidate),
 //! a GroupBVI bound on one → the host's pings are answered and its
 //! neighbour entries point at the vMAC; moves back and forth → BIRD on the
@@ -56,7 +56,7 @@ pub fn leaf_evpn_routes(f: &Fabric, mac: &str) -> anyhow::Result<Vec<(String, Ve
 }
 
 /// `evpn_<slug>` and `bridge_<slug>` are `up` in BIRD on routers `which`:
-/// the devices were hot-added while BIRD ran, so this is the bird.md §4.6
+/// the devices were hot-added while BIRD ran, so this is the `docs/bird-notes.md` §4.6
 /// recovery at work.
 pub fn check_protocols_up(f: &Fabric, slug: &str, which: &[usize]) -> anyhow::Result<()> {
     for &i in which {

@@ -58,10 +58,13 @@ pub struct FabricOpts {
     /// BIRD 2.20 binary.
     pub bird_bin: PathBuf,
     /// BIRD's `protocol device { scan time }` in seconds (evpnd's
-    /// `bird.device-scan` is set to match, bird.md §4.6).
+    /// `bird.device-scan` is set to match, `docs/bird-notes.md` §4.6).
     pub device_scan_s: u32,
     /// evpnd's announce schedule.
     pub announce: Vec<String>,
+    /// evpnd's `reconcile-interval` (e.g. `300s` in a test that must see
+    /// drift repaired by something other than the periodic pass).
+    pub reconcile_interval: String,
     /// Keep the scratch directory (logs) after the run.
     pub keep_dir: bool,
     /// Where the evpnds' state directories go (`<base>/<prefix>-rK`);
@@ -90,6 +93,7 @@ impl FabricOpts {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            reconcile_interval: "30s".into(),
             keep_dir: false,
             state_base: None,
         }
@@ -197,7 +201,7 @@ fn bird_conf(opts: &FabricOpts, k: usize, dir: &Path, include: &Path) -> String 
 fn evpnd_conf(opts: &FabricOpts, r: &Router, registry: &str) -> String {
     format!(
         "evpnd:\n  instance-id: {id}\n  grpc-addr: \"{a}:{EVPND_PORT}\"\n  metrics-addr: \"127.0.0.1:9291\"\n  \
-         registry: \"{registry}\"\n  state-dir: {state}\n  dataplane: linux\n  reconcile-interval: 30s\n  \
+         registry: \"{registry}\"\n  state-dir: {state}\n  dataplane: linux\n  reconcile-interval: {ri}\n  \
          bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: linux\n    \
          timeout: 5s\n    device-scan: {scan}s\n  evpn:\n    vtep-address: {a}\n    local-as: 65000\n  \
          announce:\n    schedule: [{sched}]\n",
@@ -213,6 +217,7 @@ fn evpnd_conf(opts: &FabricOpts, r: &Router, registry: &str) -> String {
         inc = r.include_dir.display(),
         scan = opts.device_scan_s,
         sched = opts.announce.join(", "),
+        ri = opts.reconcile_interval,
     )
 }
 
@@ -397,9 +402,21 @@ impl Fabric {
         Ok(f)
     }
 
-    /// Restart router `i`'s evpnd (SIGTERM, then the same command) and wait
-    /// for its start-up reconcile; returns that `reconcile-finished` log
-    /// line.
+    /// Stop router `i`'s evpnd gracefully (SIGTERM); [`Fabric::restart_evpnd`]
+    /// starts it again (e.g. to change the kernel while no evpnd watches).
+    pub fn stop_evpnd(&mut self, i: usize) -> anyhow::Result<()> {
+        if let Some(mut p) = self.routers[i].evpnd.take() {
+            let st = p.terminate(Duration::from_secs(5))?;
+            if !st.success() {
+                bail!("{}: stopped with {st}", p.what);
+            }
+        }
+        Ok(())
+    }
+
+    /// Restart router `i`'s evpnd (SIGTERM unless stopped, then the same
+    /// command) and wait for its start-up reconcile; returns that
+    /// `reconcile-finished` log line.
     pub fn restart_evpnd(&mut self, i: usize) -> anyhow::Result<String> {
         let r = &mut self.routers[i];
         let log = r.dir.join("evpnd.log");

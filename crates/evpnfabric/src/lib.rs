@@ -8,7 +8,7 @@
 //! * [`prober`]: a fixed-rate (1 ms) ICMP/ICMPv6 echo prober for the host.
 //! * [`scenario`]: the gateway group through the evpnds' RPCs, moves
 //!   (release → wait → bind), the leaf's FDB watcher.
-//! * [`demo`]: the design article's demo with every claim checked.
+//! * [`demo`]: the design article's demo (`docs/design.md`) with every claim checked.
 //! * [`bench`]: the move benchmark (evidence-based wait vs a fixed settle).
 //!
 //! Invariants: nothing is added to the root namespace (all management

@@ -2,7 +2,7 @@
 //!
 //! One echo request per family every `interval`, never waiting for replies
 //! (iputils `ping -i 0.01` really sends every ~16 ms and stalls on
-//! outstanding replies, `move-baseline.md` §8). Raw sockets (root; no
+//! outstanding replies, `docs/fabric.md` baseline §8). Raw sockets (root; no
 //! `unsafe`: socket2 does the work), opened by a thread that entered the
 //! namespace. Every probe's send time and reply time is kept, in µs since a
 //! shared epoch, so the caller can cut windows around moves.

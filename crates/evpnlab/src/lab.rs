@@ -202,6 +202,28 @@ async fn wait_ready(grpc: &str, what: &str) -> anyhow::Result<()> {
     bail!("{what} did not become ready within 15 s")
 }
 
+/// Wait until evpnr itself sees every instance in `ids` connected (its
+/// identity checked) and ready: only then is the lab usable through evpnr.
+async fn wait_registry_sees(evpnr: &str, ids: &[String]) -> anyhow::Result<()> {
+    let url = format!("http://{evpnr}");
+    for _ in 0..300 {
+        if let Ok(mut c) = EvpnrClient::connect(url.clone()).await
+            && let Ok(l) = c.list_instances(v1::Empty {}).await
+            && ids.iter().all(|id| {
+                l.get_ref().instances.iter().any(|i| {
+                    &i.instance_id == id
+                        && i.ready
+                        && i.state == v1::instance::State::Connected as i32
+                })
+            })
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("evpnr did not see every instance connected and ready within 15 s")
+}
+
 async fn wait_evpnr(grpc: &str) -> anyhow::Result<()> {
     for _ in 0..300 {
         if EvpnrClient::connect(format!("http://{grpc}")).await.is_ok() {
@@ -373,6 +395,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("see {}", inst.dir.join("evpnd.log").display()))?;
     }
+    let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+    wait_registry_sees(&args.grpc_addr, &ids).await?;
     let desc = serde_json::json!({
         "evpnr": args.grpc_addr,
         "dir": dir,

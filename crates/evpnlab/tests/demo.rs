@@ -1,4 +1,4 @@
-//! The design article's demo, played against the lab using only
+//! The design article's demo (`docs/design.md`), played against the lab using only
 //! `evpnc -json`, checking every output, and the fleet event stream of the
 //! same run: create group `test`; add both instances (each gains
 //! `bvi-test`); create the GroupBVI with 172.16.0.32/24 and fec0::32/64;

@@ -20,54 +20,6 @@ const B: &str = "dpu0-chplo0";
 const PRIMARY: i32 = v1::bvi::Role::Primary as i32;
 const CANDIDATE: i32 = v1::bvi::Role::Candidate as i32;
 
-/// Group `test` with both hosts as members and a GroupBVI bound on A;
-/// returns the vMAC.
-async fn group_on_a(f: &Fleet) -> String {
-    let mut c = f.client().await;
-    let g = c
-        .create_group(v1::CreateGroupRequest {
-            group_id: "test".into(),
-            vni: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    for id in [A, B] {
-        c.add_group_member(v1::GroupMemberRequest {
-            group_id: "test".into(),
-            instance_id: id.into(),
-        })
-        .await
-        .unwrap();
-    }
-    c.create_group_bvi(v1::GroupBviRequest {
-        group_id: "test".into(),
-        addresses: vec![prefix("172.16.0.32", 24), prefix("fec0::32", 64)],
-    })
-    .await
-    .unwrap();
-    c.bind_group_bvi(v1::BindGroupBviRequest {
-        group_id: "test".into(),
-        instance_id: A.into(),
-    })
-    .await
-    .unwrap();
-    g.vmac
-}
-
-async fn move_to(f: &Fleet, id: &str) -> Result<v1::Group, tonic::Status> {
-    f.client()
-        .await
-        .move_group_bvi(v1::MoveGroupBviRequest {
-            group_id: "test".into(),
-            instance_id: id.into(),
-            force: false,
-        })
-        .await
-        .map(|r| r.into_inner())
-}
-
 /// Wait until `primary` holds the GroupBVI and every other member is a
 /// candidate, as the registry and the members (and their VPPs) report it.
 async fn wait_converged(f: &Fleet, primary: &str, vmac: &str) {
@@ -85,6 +37,18 @@ async fn wait_converged(f: &Fleet, primary: &str, vmac: &str) {
         true
     })
     .await;
+}
+
+/// evpnr restarted on a full disk: its epoch is not on disk, so it stays
+/// paused — not serving, nothing bound, the file's primary still named.
+async fn restarted_paused(f: &Fleet, vmac: &str) {
+    f.evpnr().wait_log("registry-epoch-not-saved", T).unwrap();
+    assert_eq!(health(f).await, ServingStatus::NotServing);
+    f.wait_ready(A).await;
+    f.wait_ready(B).await;
+    assert_eq!(f.group("test").await.primary_instance_id, A);
+    assert!(!f.host(B).holds(vmac), "B bound while paused");
+    f.check_vmac_exclusive(vmac, &[]).unwrap();
 }
 
 async fn health(f: &Fleet) -> ServingStatus {
@@ -142,14 +106,14 @@ async fn store_fault_mid_move_never_two_holders_and_resumes_by_itself() {
         return;
     };
     f.start_all().await;
-    let vmac = group_on_a(&f).await;
+    let vmac = f.test_group(Some(A)).await;
     wait_converged(&f, A, &vmac).await;
     assert_eq!(health(&f).await, ServingStatus::Serving);
 
     // 1. The disk fills up; the next move cannot persist its intent.
     inject(&f, "enospc");
     let n = f.evpnr().lines().len();
-    assert_unavailable(move_to(&f, B).await, "No space left on device");
+    assert_unavailable(f.move_to(B, false).await, "No space left on device");
     f.evpnr()
         .wait_log_after(n, "state-store-failed", T)
         .unwrap();
@@ -163,7 +127,7 @@ async fn store_fault_mid_move_never_two_holders_and_resumes_by_itself() {
     // Reads work; the registry does not claim the move happened.
     assert_eq!(f.group("test").await.primary_instance_id, A);
     // Mutating RPCs are refused, naming the store's error.
-    assert_unavailable(move_to(&f, B).await, "No space left on device");
+    assert_unavailable(f.move_to(B, false).await, "No space left on device");
     let mtu = f
         .client()
         .await
@@ -175,18 +139,19 @@ async fn store_fault_mid_move_never_two_holders_and_resumes_by_itself() {
     assert_unavailable(mtu, "state store");
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 
-    // 2. kill -9 and a restart while the disk is still full: the fleet
-    // converges on the file's primary, with one holder at every moment.
+    // 2. kill -9 and a restart while the disk is still full: the new run's
+    // registry epoch cannot be saved, so evpnr starts paused (reads only)
+    // and binds nothing: the file's primary stays released until the disk
+    // takes writes, never two holders.
     f.kill_evpnr();
     f.start_evpnr();
-    wait_converged(&f, A, &vmac).await;
-    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    restarted_paused(&f, &vmac).await;
 
     // 3. Fail a move again, then free the disk: without a restart, the
     // pending state is saved, a recovery event is emitted, resyncs rebind
     // the primary, and moves work again.
     let n = f.evpnr().lines().len();
-    assert_unavailable(move_to(&f, B).await, "No space left on device");
+    assert_unavailable(f.move_to(B, false).await, "No space left on device");
     f.evpnr().wait_log_after(n, "resync-paused", T).unwrap();
     assert!(!f.host(B).holds(&vmac));
     clear(&f);
@@ -199,7 +164,7 @@ async fn store_fault_mid_move_never_two_holders_and_resumes_by_itself() {
         metric_value(&f.metrics(), "evpnr_store_healthy", &[]),
         Some(1.0)
     );
-    move_to(&f, B).await.unwrap();
+    f.move_to(B, false).await.unwrap();
     wait_converged(&f, B, &vmac).await;
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 }
@@ -267,12 +232,12 @@ async fn tmpfs_full_state_dir_pauses_moves_then_resumes() {
     // evpnr has loaded its (empty) state; from now on it saves to the tmpfs.
     let fs = Tmpfs::mount(&state_dir(&f), "512k");
     f.start_all().await;
-    let vmac = group_on_a(&f).await;
+    let vmac = f.test_group(Some(A)).await;
     wait_converged(&f, A, &vmac).await;
 
     fs.fill();
     let n = f.evpnr().lines().len();
-    assert_unavailable(move_to(&f, B).await, "No space left on device");
+    assert_unavailable(f.move_to(B, false).await, "No space left on device");
     f.evpnr().wait_log_after(n, "resync-paused", T).unwrap();
     assert!(!f.host(B).holds(&vmac), "B bound from an unsaved state");
     assert_eq!(f.group("test").await.primary_instance_id, A);
@@ -281,18 +246,17 @@ async fn tmpfs_full_state_dir_pauses_moves_then_resumes() {
 
     f.kill_evpnr();
     f.start_evpnr();
-    wait_converged(&f, A, &vmac).await;
-    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    restarted_paused(&f, &vmac).await;
 
     let n = f.evpnr().lines().len();
-    assert_unavailable(move_to(&f, B).await, "No space left on device");
+    assert_unavailable(f.move_to(B, false).await, "No space left on device");
     fs.free();
     f.evpnr()
         .wait_log_after(n, "state-store-recovered", T)
         .unwrap();
     wait_converged(&f, A, &vmac).await;
     assert_eq!(health(&f).await, ServingStatus::Serving);
-    move_to(&f, B).await.unwrap();
+    f.move_to(B, false).await.unwrap();
     wait_converged(&f, B, &vmac).await;
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
     // `fs` is unmounted before `f` removes its directories.

@@ -19,48 +19,6 @@ fn role(b: &Option<v1::Bvi>) -> i32 {
 const PRIMARY: i32 = v1::bvi::Role::Primary as i32;
 const CANDIDATE: i32 = v1::bvi::Role::Candidate as i32;
 
-/// Group `test` with both hosts as members and a GroupBVI with an IPv4 and an
-/// IPv6 address; returns the vMAC.
-async fn demo_group(f: &Fleet) -> String {
-    let mut c = f.client().await;
-    let g = c
-        .create_group(v1::CreateGroupRequest {
-            group_id: "test".into(),
-            vni: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    for id in [A, B] {
-        c.add_group_member(v1::GroupMemberRequest {
-            group_id: "test".into(),
-            instance_id: id.into(),
-        })
-        .await
-        .unwrap();
-    }
-    c.create_group_bvi(v1::GroupBviRequest {
-        group_id: "test".into(),
-        addresses: vec![prefix("172.16.0.32", 24), prefix("fec0::32", 64)],
-    })
-    .await
-    .unwrap();
-    g.vmac
-}
-
-async fn move_to(f: &Fleet, id: &str, force: bool) -> Result<v1::Group, tonic::Status> {
-    f.client()
-        .await
-        .move_group_bvi(v1::MoveGroupBviRequest {
-            group_id: "test".into(),
-            instance_id: id.into(),
-            force,
-        })
-        .await
-        .map(|r| r.into_inner())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_flow_with_moves_never_two_holders() {
     let _s = serial().await;
@@ -78,7 +36,7 @@ async fn demo_flow_with_moves_never_two_holders() {
         .unwrap()
         .into_inner();
 
-    let vmac = demo_group(&f).await;
+    let vmac = f.test_group(None).await;
     // Both joined: each has bvi-test with its derived per-host MAC.
     for id in [A, B] {
         let b = f.bvi(id, "test").await.expect("bvi-test");
@@ -111,7 +69,7 @@ async fn demo_flow_with_moves_never_two_holders() {
 
     // Move back and forth.
     for (to, other) in [(B, A), (A, B), (B, A)] {
-        let g = move_to(&f, to, false).await.unwrap();
+        let g = f.move_to(to, false).await.unwrap();
         assert_eq!(g.primary_instance_id, to);
         assert_eq!(role(&f.bvi(to, "test").await), PRIMARY);
         assert_eq!(role(&f.bvi(other, "test").await), CANDIDATE);
@@ -254,7 +212,7 @@ async fn restart_with_matching_fleet_makes_no_vpp_changes() {
         return;
     };
     f.start_all().await;
-    let vmac = demo_group(&f).await;
+    let vmac = f.test_group(None).await;
     bind(&f, A).await;
     wait_converged(&f, Some(A), &vmac).await;
     f.kill_evpnr();
@@ -297,7 +255,7 @@ async fn evpnr_killed_mid_move_converges() {
         return;
     };
     f.start_all().await;
-    let vmac = demo_group(&f).await;
+    let vmac = f.test_group(None).await;
     bind(&f, A).await;
     // Slow VPPs so that the kill lands inside the move.
     for h in &f.hosts {
@@ -338,7 +296,7 @@ async fn evpnr_killed_mid_move_converges() {
     assert_eq!(g.group_bvi.unwrap().addresses.len(), 2);
     // And the group still moves.
     let other = if p == A { B } else { A };
-    move_to(&f, other, false).await.unwrap();
+    f.move_to(other, false).await.unwrap();
     wait_converged(&f, Some(other), &vmac).await;
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 }
@@ -351,7 +309,7 @@ async fn unreachable_old_primary_is_refused_then_forced() {
         return;
     };
     f.start_all().await;
-    let vmac = demo_group(&f).await;
+    let vmac = f.test_group(None).await;
     bind(&f, A).await;
     // A's host dies (its evpnd, and from now on its dataplane counts as gone).
     f.host_mut(A).kill_evpnd();
@@ -369,13 +327,13 @@ async fn unreachable_old_primary_is_refused_then_forced() {
             .any(|i| i.instance_id == A && i.state == v1::instance::State::Unreachable as i32)
     })
     .await;
-    let e = move_to(&f, B, false).await.unwrap_err();
+    let e = f.move_to(B, false).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("force"), "{e:?}");
     assert_eq!(f.group("test").await.primary_instance_id, A);
     assert_eq!(role(&f.bvi(B, "test").await), CANDIDATE);
     // Forced: B binds although A could not release.
-    let g = move_to(&f, B, true).await.unwrap();
+    let g = f.move_to(B, true).await.unwrap();
     assert_eq!(g.primary_instance_id, B);
     assert_eq!(role(&f.bvi(B, "test").await), PRIMARY);
     f.check_vmac_exclusive(&vmac, &[(A, dead)]).unwrap();
@@ -389,7 +347,7 @@ async fn unreachable_old_primary_is_refused_then_forced() {
     f.wait_ready(A).await;
     wait_converged(&f, Some(B), &vmac).await;
     // With A reachable again, moves work without force.
-    move_to(&f, A, false).await.unwrap();
+    f.move_to(A, false).await.unwrap();
     wait_converged(&f, Some(A), &vmac).await;
 }
 
@@ -400,7 +358,7 @@ async fn member_killed_mid_move_converges() {
         return;
     };
     f.start_all().await;
-    let vmac = demo_group(&f).await;
+    let vmac = f.test_group(None).await;
     bind(&f, A).await;
     // B (the new primary) is slow, and dies while it binds.
     f.host(B)
@@ -440,7 +398,7 @@ async fn member_killed_mid_move_converges() {
     wait_converged(&f, None, &vmac).await;
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
     // The group is usable again.
-    move_to(&f, B, false).await.unwrap();
+    f.move_to(B, false).await.unwrap();
     wait_converged(&f, Some(B), &vmac).await;
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
     assert!(metric_value(&f.metrics(), "evpnr_moves_total", &["result=\"failed\""]).is_some());
@@ -455,7 +413,7 @@ async fn hung_member_times_out_and_does_not_block_others() {
     };
     let mut f = f;
     f.start_all().await;
-    demo_group(&f).await;
+    f.test_group(None).await;
     let stop = |sig| f.host(A).evpnd.as_ref().unwrap().signal(sig).unwrap();
     stop(nix::sys::signal::Signal::SIGSTOP);
     let mut c1 = f.client().await;
@@ -555,7 +513,7 @@ async fn mtu_on_all_members_and_resync_repairs_drift() {
         return;
     };
     f.start_all().await;
-    demo_group(&f).await;
+    f.test_group(None).await;
     let mut c = f.client().await;
     let g = c
         .set_group_mtu(v1::SetGroupMtuRequest {
@@ -708,15 +666,8 @@ async fn random_operations_and_kills_never_make_two_holders() {
         return;
     };
     f.start_all().await;
-    let vmac = demo_group(&f).await;
-    f.client()
-        .await
-        .add_group_member(v1::GroupMemberRequest {
-            group_id: "test".into(),
-            instance_id: C.into(),
-        })
-        .await
-        .unwrap();
+    // All three hosts are members.
+    let vmac = f.test_group(None).await;
     // RANDOM_SEED reproduces or explores other sequences.
     let seed = std::env::var("RANDOM_SEED")
         .ok()
@@ -729,7 +680,7 @@ async fn random_operations_and_kills_never_make_two_holders() {
         let id = ids[rng.next(3)];
         let mut c = f.client().await;
         match rng.next(10) {
-            0..=3 | 7 => match move_to(&f, id, false).await {
+            0..=3 | 7 => match f.move_to(id, false).await {
                 Ok(_) => moved += 1,
                 Err(e) => eprintln!("step {step}: move to {id}: {:?} {}", e.code(), e.message()),
             },
@@ -811,7 +762,7 @@ async fn random_operations_and_kills_never_make_two_holders() {
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
     // And it still moves.
     let to = if p == A { B } else { A };
-    move_to(&f, to, false).await.unwrap();
+    f.move_to(to, false).await.unwrap();
     wait_converged(&f, Some(to), &vmac).await;
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 }
@@ -828,12 +779,12 @@ async fn refused_move_does_not_block_the_primary() {
     };
     let mut f = f;
     f.start_all().await;
-    let vmac = demo_group(&f).await;
+    let vmac = f.test_group(None).await;
     bind(&f, A).await;
     wait_converged(&f, Some(A), &vmac).await;
     // A's release hangs in VPP (evpnd's VPP timeout, 2 s, ends it).
     f.host(A).sim.faults().hang("sw_interface_set_mac_address");
-    let e = move_to(&f, B, false).await.unwrap_err();
+    let e = f.move_to(B, false).await.unwrap_err();
     f.host(A).sim.faults().reset();
     assert!(
         matches!(

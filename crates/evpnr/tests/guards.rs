@@ -13,32 +13,6 @@ use tonic::{Code, Streaming, transport::Channel};
 const A: &str = "dpu0-ddln0";
 const B: &str = "dpu0-chplo0";
 
-/// Group `test` (vni 100) with A and B as members and a GroupBVI with
-/// 172.16.0.32/24 and fec0::32/64, bound on A; returns the vMAC.
-async fn bound_on_a(f: &Fleet) -> String {
-    let mut c = f.client().await;
-    let g = c
-        .create_group(v1::CreateGroupRequest {
-            group_id: "test".into(),
-            vni: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    for id in [A, B] {
-        member(&mut c, "test", id, true).await.unwrap();
-    }
-    c.create_group_bvi(v1::GroupBviRequest {
-        group_id: "test".into(),
-        addresses: vec![prefix("172.16.0.32", 24), prefix("fec0::32", 64)],
-    })
-    .await
-    .unwrap();
-    bind(&mut c, A).await;
-    g.vmac
-}
-
 async fn bind(c: &mut EvpnrClient<Channel>, id: &str) {
     c.bind_group_bvi(v1::BindGroupBviRequest {
         group_id: "test".into(),
@@ -154,7 +128,7 @@ async fn conflicting_address_is_refused_and_a_move_still_ends_bound() {
         return;
     };
     f.start_all().await;
-    let vmac = bound_on_a(&f).await;
+    let vmac = f.test_group(Some(A)).await;
     wait_bound(&f, A, &vmac).await;
     let mut c = f.client().await;
     let want = ["172.16.0.32/24", "fec0::32/64"];
@@ -317,7 +291,7 @@ async fn destructive_operations_are_guarded_and_report_the_gateway_down() {
         return;
     };
     f.start_all().await;
-    let vmac = bound_on_a(&f).await;
+    let vmac = f.test_group(Some(A)).await;
     wait_bound(&f, A, &vmac).await;
     let mut c = f.client().await;
     let mut ev = events(&f).await;
@@ -408,7 +382,7 @@ async fn address_edits_are_not_reported_as_binds() {
         return;
     };
     f.start_all().await;
-    let vmac = bound_on_a(&f).await;
+    let vmac = f.test_group(Some(A)).await;
     wait_bound(&f, A, &vmac).await;
     let mut c = f.client().await;
     let mut ev = events(&f).await;

@@ -8,50 +8,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Fleet, prefix, serial, wait_for};
+use common::{Fleet, serial, wait_for};
 use evpn_api::v1::{self, evpnd_client::EvpndClient};
 use evpn_daemon::identity::CallIdentity;
 use tonic::Code;
 
 const A: &str = "dpu0-ddln0";
 const B: &str = "dpu0-chplo0";
-
-/// Group `test` on A and B with a GroupBVI bound on A; returns the vMAC.
-async fn bound_group(f: &Fleet) -> String {
-    let mut c = f.client().await;
-    let g = c
-        .create_group(v1::CreateGroupRequest {
-            group_id: "test".into(),
-            vni: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    for id in [A, B] {
-        c.add_group_member(v1::GroupMemberRequest {
-            group_id: "test".into(),
-            instance_id: id.into(),
-        })
-        .await
-        .unwrap();
-    }
-    c.create_group_bvi(v1::GroupBviRequest {
-        group_id: "test".into(),
-        addresses: vec![prefix("172.16.0.32", 24)],
-    })
-    .await
-    .unwrap();
-    c.move_group_bvi(v1::MoveGroupBviRequest {
-        group_id: "test".into(),
-        instance_id: A.into(),
-        force: false,
-    })
-    .await
-    .unwrap();
-    assert!(f.host(A).holds(&g.vmac));
-    g.vmac
-}
 
 fn register(id: &str, addr: &str, force: bool) -> v1::RegisterInstanceRequest {
     v1::RegisterInstanceRequest {
@@ -93,7 +56,7 @@ async fn registration_cannot_take_over_a_live_instance() {
         return;
     };
     f.start_all().await;
-    let vmac = bound_group(&f).await;
+    let vmac = f.test_group(Some(A)).await;
     let mut c = f.client().await;
     let e = c
         .register_instance(register(A, &f.host(B).addr(), false))
@@ -131,7 +94,7 @@ async fn an_evpnd_that_is_not_the_instance_is_never_trusted() {
         return;
     };
     f.start_all().await;
-    let vmac = bound_group(&f).await;
+    let vmac = f.test_group(Some(A)).await;
     f.host_mut(A).kill_evpnd();
     let mut c = f.client().await;
     c.register_instance(register(A, &f.host(B).addr(), false))
@@ -197,7 +160,7 @@ async fn a_managed_evpnd_obeys_only_its_current_registry() {
         return;
     };
     f.start_all().await;
-    let vmac = bound_group(&f).await;
+    let vmac = f.test_group(Some(A)).await;
     let bind = || v1::HostBindGroupBviRequest {
         instance_id: B.into(),
         slug: "test".into(),
@@ -269,7 +232,7 @@ async fn a_hung_primary_is_seen_by_its_heartbeats() {
         return;
     };
     f.start_all().await;
-    let vmac = bound_group(&f).await;
+    let vmac = f.test_group(Some(A)).await;
     wait_for("A alive", || async {
         instance(&f, A).await.liveness == v1::instance::Liveness::Alive as i32
     })

@@ -418,7 +418,7 @@ async fn overlapping_gateway_addresses_are_refused_before_they_are_stored() {
     for bad in [
         v4("172.16.0.32", 25),
         v4("172.16.0.40", 28),
-        v4("172.16.0.0", 16),
+        v4("172.16.0.1", 16),
     ] {
         let e = c
             .add_group_bvi_address(v1::GroupBviAddAddressRequest {

@@ -82,7 +82,7 @@ impl Dataplane {
     /// Bridge + VXLAN device of an eVPN (see [`plan::plan_ensure_evpn`]). Create them before
     /// the BIRD snippet that names them is applied. If the returned actions include a device
     /// change ([`Action::changes_devices`]) while BIRD was already running, BIRD 2.20 may need
-    /// the `bird.md` §4.6 treatment (device scan, then `restart` of the evpn protocol).
+    /// the `docs/bird-notes.md` §4.6 treatment (device scan, then `restart` of the evpn protocol).
     pub async fn ensure_evpn(&self, spec: &EvpnSpec) -> Result<Vec<Action>> {
         let obs = self.observe(&spec.slug).await?;
         let actions = plan::plan_ensure_evpn(spec, &obs)?;

@@ -156,7 +156,7 @@ pub enum Action {
 impl Action {
     /// True for an action that creates or deletes a device. After an [`crate::Dataplane::ensure_evpn`]
     /// that did this while BIRD was running, BIRD 2.20 may keep the EVPN protocol in `start`
-    /// ("Interface … is not VXLAN"): the caller must apply the `bird.md` §4.6 mitigation (wait
+    /// ("Interface … is not VXLAN"): the caller must apply the `docs/bird-notes.md` §4.6 mitigation (wait
     /// for a device scan, then `restart` the evpn protocol).
     pub fn changes_devices(&self) -> bool {
         matches!(

@@ -2,7 +2,7 @@
 //!
 //! For evidence-based waiting (e.g. "BIRD's remote entry for the vMAC is gone") and for
 //! noticing outside changes that call for a reconcile. Polling dumps is the expensive way
-//! to do this (`move-baseline.md` §8).
+//! to do this (`docs/fabric.md` baseline §8).
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;

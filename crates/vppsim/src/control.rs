@@ -8,6 +8,7 @@
 //! | `{"cmd":"hang","msg":"control_ping"}` | swallow matching requests (`msg` defaults to `*`) |
 //! | `{"cmd":"disconnect"}` | close every client connection now |
 //! | `{"cmd":"disconnect","msg":"X"}` | close the connection when the next X arrives |
+//! | `{"cmd":"restart"}` | VPP restart: connections closed, state and indexes wiped (faults, journal and `lcp_tap_fail` stay) |
 //! | `{"cmd":"error_on_nth","msg":"X","n":2,"retval":-1}` | answer the 2nd X with -1 |
 //! | `{"cmd":"lcp_tap_fail","enable":true}` | linux-cp pair creation fails with -11 |
 //! | `{"cmd":"lcp_get_page","n":2}` | `lcp_itf_pair_get` yields (-165) every 2 details (`n` null = off) |
@@ -86,6 +87,10 @@ pub(crate) fn command(sh: &Shared, v: &Value) -> Value {
             } else {
                 let _ = sh.kill.send(());
             }
+            json!({"ok": true})
+        }
+        "restart" => {
+            sh.restart();
             json!({"ok": true})
         }
         "error_on_nth" => {

@@ -290,6 +290,11 @@ impl FaultControl<'_> {
     pub fn disconnect_now(&self) {
         let _ = self.sh.kill.send(());
     }
+    /// Restarts VPP: connections closed, state, interface indexes and event
+    /// subscriptions wiped (see `Shared::restart`); faults and journal stay.
+    pub fn restart(&self) {
+        self.sh.restart();
+    }
     /// Answers the `n`-th (1-based, from now) matching call with `retval`.
     pub fn error_on_nth(&self, msg: &str, n: u64, retval: i32) {
         self.with(|f| {

@@ -52,6 +52,24 @@ impl Shared {
         }
     }
 
+    /// A VPP restart: every client connection closes, the dataplane state,
+    /// the interface-index allocator and the event subscriptions are gone
+    /// (a fresh `Model`); the host's conditions (`lcp_tap_fail`, the lcp page
+    /// size), the journal and the faults stay. The socket keeps listening,
+    /// so "VPP is back" is the moment this returns.
+    pub fn restart(&self) {
+        if let Ok(mut m) = self.model.lock() {
+            let mut fresh = Model::new();
+            fresh.lcp_tap_fail = m.lcp_tap_fail;
+            fresh.lcp_get_page = m.lcp_get_page;
+            *m = fresh;
+        }
+        if let Ok(mut s) = self.subscribers.lock() {
+            s.clear();
+        }
+        let _ = self.kill.send(());
+    }
+
     /// Sends the coalesced interface events to every subscriber.
     pub fn flush_events(&self) {
         let events = match self.model.lock() {

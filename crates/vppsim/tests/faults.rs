@@ -287,3 +287,70 @@ async fn control_socket_drives_faults_and_reads_journal() {
     control(&ctl, json!({"cmd":"clear_journal"})).await;
     assert!(sim.handle.journal().is_empty());
 }
+
+#[tokio::test]
+async fn restart_wipes_state_indexes_and_connections_and_keeps_host_faults() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ctl = dir.path().join("ctl.sock");
+    let sim = Sim::start(SimOptions {
+        control_path: Some(ctl.clone()),
+        lcp_tap_fail: true,
+        ..SimOptions::default()
+    })
+    .await;
+    let c = sim.client().await;
+    let mut ev = c.subscribe();
+    c.want_interface_events(7).await.expect("want");
+    let first = c
+        .create_loopback_instance(MacAddress([2, 0, 0, 0, 0, 1]), Some(1))
+        .await
+        .expect("loop1");
+    c.bridge_domain_add(&vpp_api::BridgeDomainConfig::new(10))
+        .await
+        .expect("bd");
+    for via_control in [false, true] {
+        // Events of the previous round (creations) first.
+        while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(100), ev.recv()).await {
+            assert!(
+                matches!(e, ClientEvent::Interface(_) | ClientEvent::Reconnected),
+                "{e:?}"
+            );
+        }
+        if via_control {
+            assert_eq!(control(&ctl, json!({"cmd":"restart"})).await["ok"], true);
+        } else {
+            sim.handle.faults().restart();
+        }
+        match tokio::time::timeout(Duration::from_secs(2), ev.recv()).await {
+            Ok(Ok(ClientEvent::Disconnected)) => {}
+            other => panic!("{other:?}"),
+        }
+        let st = sim.handle.state();
+        assert!(st.interface_by_name("loop1").is_none(), "state wiped");
+        assert!(st.bridge_domains.is_empty());
+        assert_eq!(sim.handle.event_subscribers(), 0, "subscriptions gone");
+        // Reconnect (auto): a fresh VPP allocates indexes from the start
+        // again, so the first loopback gets the index the first one had.
+        let again = c
+            .create_loopback_instance(MacAddress([2, 0, 0, 0, 0, 1]), Some(1))
+            .await
+            .expect("loop1 again");
+        assert_eq!(again, first, "index allocation restarted");
+        c.bridge_domain_add(&vpp_api::BridgeDomainConfig::new(10))
+            .await
+            .expect("bd again");
+        // The host's condition survives a VPP restart.
+        let r = c
+            .lcp_itf_pair_add(&LcpPairConfig {
+                sw_if_index: again,
+                host_if_name: "bvi-x".into(),
+                tun: false,
+                netns: String::new(),
+            })
+            .await;
+        assert!(
+            matches!(r, Err(VppError::Retval { retval: -11, .. })),
+            "{r:?}"
+        );
+    }
+}

@@ -26,10 +26,12 @@
 //!   The unsolicited NAs are sent from it; only the primary holds the vMAC,
 //!   so no two hosts share that link-local.
 //! * `observe` reports the MAC "as the fabric sees it": the BVI's MAC when
-//!   the port's FDB agrees with it (static entry for a vMAC, none for the
-//!   per-host MAC) and the all-zero MAC otherwise, so that reconcile re-runs
-//!   `set_mac` (idempotent) and repairs the FDB. A matching host yields zero
-//!   fixes.
+//!   the FDB agrees with it (static entry on the port for a vMAC, none for
+//!   the per-host MAC, no static entry on the VXLAN device: `linux_fdb.rs`)
+//!   and the all-zero MAC otherwise, so that reconcile re-runs `set_mac`
+//!   (idempotent) and repairs the FDB. A matching host yields zero fixes.
+//! * `drift_events` watches netlink for changes to the managed devices
+//!   (`linux_drift.rs`) so that reconcile repairs them at once.
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv6Addr},
@@ -40,11 +42,12 @@ use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 use macaddr::MacAddr6;
 use netif::{
-    Action, BviSpec, EvpnSpec, FdbState, FdbTable, Netlink, Observed, Slug,
+    Action, BviSpec, EvpnSpec, FdbTable, Netlink, Observed, Slug,
     announce::{Announcer, NaFlags},
     plan,
 };
 
+pub use super::linux_fdb::{fdb_consistent, plan_set_mac};
 use super::{Dataplane, DpInfo, EvpnRef, ObservedBvi, ObservedEvpn};
 
 const ALIAS_PREFIX: &str = "vpp-evpn ";
@@ -55,18 +58,19 @@ const ALIAS_PREFIX: &str = "vpp-evpn ";
 /// deleted; a cached index that no longer names the expected device falls
 /// back to a full observe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Idx {
-    bridge: u32,
-    vxlan: u32,
-    port: u32,
-    bvi: u32,
+pub(super) struct Idx {
+    pub(super) bridge: u32,
+    pub(super) vxlan: u32,
+    pub(super) port: u32,
+    pub(super) bvi: u32,
 }
 
 /// The Linux kernel dataplane.
 pub struct LinuxDataplane {
     dp: netif::Dataplane,
     info: DpInfo,
-    idx: Mutex<HashMap<String, Idx>>,
+    /// Shared with the drift watcher, which maps kernel events to eVPNs by it.
+    idx: Arc<Mutex<HashMap<String, Idx>>>,
     /// The managed FDB entries known to be on each eVPN's port (set after a
     /// successful MAC change or an observe that found the port consistent).
     /// When known, a MAC change skips the observe round (fast path).
@@ -111,94 +115,6 @@ pub fn parse_alias(s: &str) -> Option<(String, u32)> {
 
 fn is_ll(net: &IpNet) -> bool {
     matches!(net.addr(), IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
-}
-
-/// True when the port's managed FDB entries match the BVI's MAC `cur`: one
-/// clean static entry for it when it is a vMAC (not `per_host`), none when
-/// it is the per-host MAC.
-pub fn fdb_consistent(obs: &Observed, cur: MacAddr6, per_host: Option<MacAddr6>) -> bool {
-    let entries = obs.port_entries();
-    if per_host.is_none_or(|p| p == cur) {
-        return entries.is_empty();
-    }
-    entries.len() == 1 && static_clean(obs, cur)
-}
-
-fn static_clean(obs: &Observed, mac: MacAddr6) -> bool {
-    match (obs.bridge_entry(mac), &obs.port) {
-        (Some(e), Some(p)) => e.index == p.index && e.state == FdbState::Static && !e.extern_learn,
-        _ => false,
-    }
-}
-
-fn name_of(obs: &Observed, index: u32) -> Option<String> {
-    [&obs.bridge, &obs.vxlan, &obs.port, &obs.bvi]
-        .into_iter()
-        .flatten()
-        .chain(obs.bridge_ports.iter())
-        .find(|l| l.index == index)
-        .map(|l| l.name.clone())
-}
-
-/// Plan setting the BVI's MAC to `mac` (sans-IO). A vMAC (≠ `per_host`):
-/// delete the bridge's current entry for it unless it is already our clean
-/// static one (BIRD's remote `extern_learn` entry), set the MAC, add the
-/// static entry on the port (this is what BIRD advertises), delete any other
-/// managed entry on the port. The per-host MAC: delete every managed entry on
-/// the port first (the withdrawal), then set the MAC.
-pub fn plan_set_mac(obs: &Observed, mac: MacAddr6, per_host: Option<MacAddr6>) -> Vec<Action> {
-    let n = &obs.names;
-    let mut out = Vec::new();
-    let Some(bvi) = &obs.bvi else { return out };
-    let vmac = per_host.is_some_and(|p| p != mac);
-    if !vmac {
-        for e in obs.port_entries() {
-            out.push(Action::DeleteFdb {
-                dev: n.port.clone(),
-                mac: e.mac,
-                table: FdbTable::Master,
-            });
-        }
-        if bvi.mac != Some(mac) {
-            out.push(Action::SetMac {
-                name: n.bvi.clone(),
-                mac,
-            });
-        }
-        return out;
-    }
-    let clean = static_clean(obs, mac);
-    if let Some(e) = obs.bridge_entry(mac)
-        && !clean
-    {
-        out.push(Action::DeleteFdb {
-            dev: name_of(obs, e.index).unwrap_or_else(|| n.vxlan.clone()),
-            mac,
-            table: FdbTable::Master,
-        });
-    }
-    if bvi.mac != Some(mac) {
-        out.push(Action::SetMac {
-            name: n.bvi.clone(),
-            mac,
-        });
-    }
-    if !clean {
-        out.push(Action::AddFdbStatic {
-            port: n.port.clone(),
-            mac,
-        });
-    }
-    for e in obs.port_entries() {
-        if e.mac != mac {
-            out.push(Action::DeleteFdb {
-                dev: n.port.clone(),
-                mac: e.mac,
-                table: FdbTable::Master,
-            });
-        }
-    }
-    out
 }
 
 /// The BVI pair exists and its two ends are each other's peers.
@@ -268,7 +184,7 @@ pub fn observed_bvi(obs: &Observed, per_host: Option<MacAddr6>) -> Option<Observ
         attached,
         addresses,
         link_local,
-        linux: true,
+        linux: Some(bvi.name.clone()),
     })
 }
 
@@ -282,7 +198,7 @@ impl LinuxDataplane {
             .unwrap_or_default();
         Ok(Arc::new(LinuxDataplane {
             dp: netif::Dataplane::new(nl),
-            idx: Mutex::new(HashMap::new()),
+            idx: Arc::new(Mutex::new(HashMap::new())),
             port_macs: Mutex::new(HashMap::new()),
             info: DpInfo {
                 connected: true,
@@ -777,6 +693,10 @@ impl Dataplane for LinuxDataplane {
         super::linux_table::other_addresses(self.nl(), &slug_of(e.slug)?.names().bvi).await
     }
 
+    fn drift_events(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        super::linux_drift::spawn(self.idx.clone())
+    }
+
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error> {
         let name = slug_of(e.slug)?.names().bvi;
         let link = self
@@ -790,6 +710,11 @@ impl Dataplane for LinuxDataplane {
         self.dp
             .announce(&ann, mac, addrs, NaFlags::default())
             .map_err(nerr)
+    }
+
+    /// The veth's Linux end is the BVI itself: made with it.
+    async fn ensure_linux_side(&self, e: &EvpnRef<'_>) -> Result<super::LinuxSide, Error> {
+        Ok(super::LinuxSide::Present(slug_of(e.slug)?.names().bvi))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Unit tests of the Linux dataplane's pure planning and observation.
 use super::*;
+use crate::dataplane::linux_fdb::stray_statics;
+use netif::FdbState;
 use netif::{Addr, AddrGenMode, BridgePortInfo, FdbEntry, Link, LinkKind};
 
 const PER_HOST: [u8; 6] = [2, 0, 0, 0, 1, 0x32];
@@ -104,7 +106,7 @@ fn observe_matches_what_evpnd_set_so_reconcile_has_nothing_to_do() {
         let mac = if bound { VMAC } else { PER_HOST };
         assert_eq!(b.mac, Mac(mac));
         assert_eq!(b.link_local, Some(Mac(mac).link_local()));
-        assert!(b.up && b.attached && b.linux);
+        assert!(b.up && b.attached && b.linux.is_some());
         assert_eq!(b.mtu, 1500);
         assert_eq!(b.addresses.len(), if bound { 2 } else { 0 });
         assert!(plan_set_mac(&o, MacAddr6::from(mac), ph()).is_empty());
@@ -195,6 +197,46 @@ fn release_deletes_every_managed_port_entry_then_reverts_the_mac() {
     );
     // Without a known per-host MAC every MAC is treated as per-host.
     assert!(fdb_consistent(&host(false), MacAddr6::from(PER_HOST), None));
+}
+
+#[test]
+fn a_static_entry_on_the_vxlan_device_is_wrong_and_deleted() {
+    let v = MacAddr6::from(VMAC);
+    let del_on_vxlan = |mac: MacAddr6| Action::DeleteFdb {
+        dev: "vxl-test".into(),
+        mac,
+        table: FdbTable::Master,
+    };
+    // A released candidate whose old static entry BIRD moved onto the
+    // VXLAN device (`extern_learn … static`): not what a candidate may
+    // have; reported as a wrong MAC, and the per-host set_mac deletes it.
+    let mut o = host(false);
+    o.fdb.push(entry(VMAC, 11, FdbState::Static, true));
+    assert_eq!(stray_statics(&o).len(), 1);
+    assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac([0; 6]));
+    assert_eq!(
+        plan_set_mac(&o, MacAddr6::from(PER_HOST), ph()),
+        vec![del_on_vxlan(v)]
+    );
+    // The same by hand (static, not extern_learn).
+    let mut o = host(false);
+    o.fdb.push(entry(VMAC, 11, FdbState::Static, false));
+    assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac([0; 6]));
+    // BIRD's own remote entry (extern_learn, not static) is fine.
+    let mut o = host(false);
+    o.fdb.push(entry(VMAC, 11, FdbState::Dynamic, true));
+    assert!(stray_statics(&o).is_empty());
+    assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac(PER_HOST));
+    // A primary with another MAC pinned static on the VXLAN device: wrong;
+    // set_mac deletes it and keeps its own clean entry.
+    let other = [2, 0, 0, 0, 0, 0x77];
+    let mut o = host(true);
+    o.fdb.push(entry(other, 11, FdbState::Static, false));
+    assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac([0; 6]));
+    assert_eq!(
+        plan_set_mac(&o, v, ph()),
+        vec![del_on_vxlan(MacAddr6::from(other))]
+    );
 }
 
 #[test]

@@ -12,6 +12,8 @@ use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 
 pub mod linux;
+mod linux_drift;
+mod linux_fdb;
 mod linux_table;
 pub mod vpp;
 
@@ -54,8 +56,21 @@ pub struct ObservedBvi {
     /// Global addresses (no link-local), sorted.
     pub addresses: Vec<IpNet>,
     pub link_local: Option<Ipv6Addr>,
-    /// The Linux side (linux-cp pair / veth) exists.
-    pub linux: bool,
+    /// The Linux side's interface name, as the dataplane reports it (VPP:
+    /// the linux-cp pair's host interface); `None` when there is none.
+    pub linux: Option<String>,
+}
+
+/// The outcome of [`Dataplane::ensure_linux_side`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinuxSide {
+    /// The Linux side exists (now); its interface name.
+    Present(String),
+    /// This dataplane or its configuration wants no Linux side.
+    NotWanted,
+    /// The dataplane refused to create it and the configuration allows a BVI
+    /// without it (`vpp.linux-cp: auto`); the reason, for the operator.
+    Refused(String),
 }
 
 /// Dataplane health for GetVPPInfo / metrics.
@@ -74,7 +89,7 @@ pub struct DpInfo {
 /// The dataplane operations. Errors are domain errors: `Unavailable` when
 /// the dataplane cannot be reached, `Timeout` when it does not answer; a
 /// refused operation is classified by the dataplane's reason (VPP: by
-/// vpp-api's retval table, docs/vpp-errors.md), `Internal` when unknown.
+/// vpp-api's retval table, docs/vpp.md), `Internal` when unknown.
 #[tonic::async_trait]
 pub trait Dataplane: Send + Sync + 'static {
     /// "vpp" or "linux".
@@ -101,8 +116,10 @@ pub trait Dataplane: Send + Sync + 'static {
         Ok(Vec::new())
     }
     /// Create the BVI interface with `mac` and `mtu`, admin up, attached to
-    /// the bridge domain as BVI if `attached`, with its Linux side (MAC and
-    /// MTU are set before the Linux side is created). Returns its handle.
+    /// the bridge domain as BVI if `attached`. The Linux side comes with it
+    /// where it is part of the interface (linux: the veth); where it is a
+    /// separate object (VPP's linux-cp pair) it is made by
+    /// [`Dataplane::ensure_linux_side`], after MAC and MTU. Returns its handle.
     async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error>;
     /// Delete the BVI interface and its Linux side.
     async fn delete_bvi(&self, e: &EvpnRef<'_>) -> Result<(), Error>;
@@ -127,4 +144,22 @@ pub trait Dataplane: Send + Sync + 'static {
     async fn other_addresses(&self, e: &EvpnRef<'_>) -> Result<Vec<(String, IpNet)>, Error>;
     /// One round of gratuitous ARP (IPv4) / unsolicited NA (IPv6) for `addrs`.
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error>;
+    /// Whether BVIs must have a separately made Linux side now (VPP: the
+    /// `vpp.linux-cp` setting and whether the plugin is loaded). When true,
+    /// a BVI observed without it is repaired with `ensure_linux_side`.
+    async fn linux_side_wanted(&self) -> bool {
+        false
+    }
+    /// Make the BVI's Linux side if it is wanted and missing (idempotent).
+    /// `Err` when it is required and cannot be made, or the dataplane fails.
+    async fn ensure_linux_side(&self, _e: &EvpnRef<'_>) -> Result<LinuxSide, Error> {
+        Ok(LinuxSide::NotWanted)
+    }
+    /// Start watching the dataplane for changes made behind evpnd's back to
+    /// what it manages; each message (a short reason for the log) asks for
+    /// a reconcile. Called once, inside the runtime. `None`: the dataplane
+    /// cannot be watched (only the periodic reconcile repairs drift).
+    fn drift_events(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        None
+    }
 }

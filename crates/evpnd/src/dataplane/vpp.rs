@@ -1,12 +1,18 @@
 //! The VPP dataplane: a bridge domain per eVPN, a loopback `loop<bd_id>` as
-//! its BVI, mirrored into Linux as `bvi-<slug>` by linux-cp when the plugin
-//! is loaded. Thin: every method is a few VPP API calls through
+//! its BVI, mirrored into Linux as `bvi-<slug>` by linux-cp as
+//! `vpp.linux-cp` says. Thin: every method is a few VPP API calls through
 //! [`vpp_api::Client`], each timed out, counted and mapped to a domain error.
+//!
+//! The connection is watched: when it drops, [`Dataplane::info`] says so at
+//! once and a background task reconnects (100 ms, doubling to 2 s); when it
+//! is back (VPP may have restarted with nothing), and when a
+//! `sw_interface_event` says one of our loopbacks went down or away, a
+//! reconcile is asked for through [`Dataplane::drift_events`].
 use std::{
     future::Future,
     net::{IpAddr, Ipv6Addr},
-    sync::Arc,
-    time::Instant,
+    sync::{Arc, Weak},
+    time::{Duration, Instant},
 };
 
 use evpn_model::{Error, Mac};
@@ -19,8 +25,11 @@ use vpp_api::{
     wire::{MacAddress, Prefix},
 };
 
-use super::{Dataplane, DpInfo, EvpnRef, ObservedBvi, ObservedEvpn};
-use crate::metrics::{CallLabels, EvpndMetrics, MsgLabels};
+use super::{Dataplane, DpInfo, EvpnRef, LinuxSide, ObservedBvi, ObservedEvpn};
+use crate::{
+    config::LinuxCp,
+    metrics::{CallLabels, EvpndMetrics, MsgLabels},
+};
 
 /// Messages evpnd cannot work without (name_crc, from the typed messages).
 const REQUIRED: &[&str] = &[
@@ -54,7 +63,14 @@ struct Conn {
 /// The VPP dataplane.
 pub struct VppDataplane {
     cfg: ClientConfig,
+    /// `vpp.linux-cp`.
+    linux_cp: LinuxCp,
     conn: Mutex<Conn>,
+    /// This dataplane, for the connection watcher.
+    me: Weak<VppDataplane>,
+    /// Reconcile requests (connection back, contradicting interface event).
+    wake: tokio::sync::mpsc::Sender<String>,
+    wake_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<String>>>,
     metrics: EvpndMetrics,
     netlink: Option<netif::Netlink>,
     /// `loop<bd_id>` → sw_if_index, so a write needs a one-interface dump
@@ -81,7 +97,7 @@ fn map_err(e: VppError) -> Error {
 }
 
 /// A VPP refusal as a domain error: the code from vpp-api's retval table,
-/// the message with VPP's name for it and what it means (docs/vpp-errors.md).
+/// the message with VPP's name for it and what it means (docs/vpp.md).
 fn refusal(msg: &str, retval: i32, name: &str) -> Error {
     let Some(info) = vpp_api::retval_info(retval) else {
         return Error::Internal(format!("vpp: {msg}: VPP returned {retval} ({name})"));
@@ -123,26 +139,103 @@ pub fn bvi_name(slug: &str) -> String {
 }
 
 impl VppDataplane {
-    /// A dataplane for `socket` with `timeout` per request. Does not connect.
+    /// A dataplane for `socket` with `timeout` per request and the
+    /// `vpp.linux-cp` mode. Does not connect.
     pub fn new(
         socket: &std::path::Path,
         timeout: std::time::Duration,
+        linux_cp: LinuxCp,
         metrics: EvpndMetrics,
     ) -> Arc<Self> {
         let mut cfg = ClientConfig::new(socket);
         cfg.request_timeout = timeout;
         cfg.connect_timeout = timeout;
         cfg.client_name = "vpp-evpn-evpnd".into();
-        Arc::new(VppDataplane {
+        let (wake, rx) = tokio::sync::mpsc::channel(16);
+        Arc::new_cyclic(|me| VppDataplane {
             cfg,
+            linux_cp,
             conn: Mutex::new(Conn {
                 client: None,
                 info: DpInfo::default(),
             }),
+            me: me.clone(),
+            wake,
+            wake_rx: std::sync::Mutex::new(Some(rx)),
             metrics,
             netlink: netif::Netlink::connect().ok(),
             index: Default::default(),
         })
+    }
+
+    /// Ask for a reconcile (dropped when one is already queued).
+    fn wake(&self, why: &str) {
+        let _ = self.wake.try_send(why.to_string());
+    }
+
+    /// The connection watcher (one per client): keeps `info` true to the
+    /// connection, reconnects when it drops, and asks for a reconcile when
+    /// it is back or when an interface event contradicts what we made.
+    fn watch(&self, client: &Client) {
+        let mut events = client.subscribe();
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let ev = events.recv().await;
+                let Some(dp) = me.upgrade() else { return };
+                match ev {
+                    Ok(vpp_api::ClientEvent::Interface(ev)) => {
+                        let ours = dp
+                            .index
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .values()
+                            .any(|i| *i == ev.sw_if_index);
+                        if ours && (ev.deleted || ev.flags & 1 == 0) {
+                            dp.forget_all();
+                            dp.wake("vpp-interface-event");
+                        }
+                    }
+                    Ok(vpp_api::ClientEvent::Disconnected) => {
+                        dp.forget_all();
+                        dp.mark_down("connection to VPP lost").await;
+                        tracing::warn!("vpp-disconnected");
+                        drop(dp);
+                        let mut delay = Duration::from_millis(100);
+                        loop {
+                            let Some(d) = me.upgrade() else { return };
+                            match d.connect().await {
+                                Ok(()) => break,
+                                Err(e) => tracing::debug!(error = %e, "vpp-reconnect-failed"),
+                            }
+                            drop(d);
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(2));
+                        }
+                    }
+                    Ok(vpp_api::ClientEvent::Reconnected) => {
+                        dp.forget_all();
+                        // A reconnect inside a request leaves `info` stale.
+                        if let Err(e) = dp.connect().await {
+                            tracing::warn!(error = %e, "vpp-reconnect-unusable");
+                        }
+                        tracing::info!("vpp-reconnected");
+                        dp.wake("vpp-reconnected");
+                    }
+                    Err(RecvError::Lagged(_)) => dp.forget_all(),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// The connection is gone: say so (GetVPPInfo, metrics) at once.
+    async fn mark_down(&self, why: &str) {
+        self.metrics.vpp_connected.set(0);
+        let mut c = self.conn.lock().await;
+        c.info.connected = false;
+        c.info.last_error = why.to_string();
     }
 
     async fn client(&self) -> Result<Client, Error> {
@@ -163,6 +256,19 @@ impl VppDataplane {
     where
         F: Future<Output = Result<T, VppError>>,
     {
+        self.op_vpp(msg, f).await.map_err(|e| {
+            let e = map_err(e);
+            tracing::debug!(msg, error = %e, "vpp-api-error");
+            e
+        })
+    }
+
+    /// [`Self::op`] keeping VPP's error, for a caller that treats a refusal
+    /// (a retval) differently from a lost VPP.
+    async fn op_vpp<T, F>(&self, msg: &'static str, f: F) -> Result<T, VppError>
+    where
+        F: Future<Output = Result<T, VppError>>,
+    {
         let t = Instant::now();
         let r = f.await;
         self.metrics
@@ -180,15 +286,9 @@ impl VppDataplane {
             self.forget_all();
         }
         if let Err(VppError::Disconnected | VppError::Io(_)) = &r {
-            self.metrics.vpp_connected.set(0);
-            let mut c = self.conn.lock().await;
-            c.info.connected = false;
+            self.mark_down("connection to VPP lost").await;
         }
-        r.map_err(|e| {
-            let e = map_err(e);
-            tracing::debug!(msg, error = %e, "vpp-api-error");
-            e
-        })
+        r
     }
 
     fn forget_all(&self) {
@@ -317,23 +417,43 @@ impl Dataplane for VppDataplane {
     }
 
     async fn info(&self) -> DpInfo {
-        self.conn.lock().await.info.clone()
+        let c = self.conn.lock().await;
+        let mut i = c.info.clone();
+        // True to the socket, not to the last call.
+        i.connected &= c.client.as_ref().is_some_and(Client::is_connected);
+        i
     }
 
     async fn connect(&self) -> Result<(), Error> {
         let mut conn = self.conn.lock().await;
-        if conn.client.as_ref().is_some_and(Client::is_connected) {
-            return Ok(());
-        }
-        let client = match Client::connect(self.cfg.clone()).await {
-            Ok(c) => c,
-            Err(e) => {
-                conn.info.connected = false;
-                conn.info.last_error = e.to_string();
-                self.metrics.vpp_connected.set(0);
-                return Err(map_err(e));
-            }
+        // One client for the daemon's life: its watcher reconnects it.
+        let (client, fresh) = match conn.client.clone() {
+            Some(c) if c.is_connected() && conn.info.connected => return Ok(()),
+            // Connected (a request reconnected it) but not yet checked.
+            Some(c) if c.is_connected() => (c, false),
+            Some(c) => match c.reconnect().await {
+                Ok(()) => (c, false),
+                Err(e) => {
+                    conn.info.connected = false;
+                    conn.info.last_error = e.to_string();
+                    self.metrics.vpp_connected.set(0);
+                    return Err(map_err(e));
+                }
+            },
+            None => match Client::connect(self.cfg.clone()).await {
+                Ok(c) => (c, true),
+                Err(e) => {
+                    conn.info.connected = false;
+                    conn.info.last_error = e.to_string();
+                    self.metrics.vpp_connected.set(0);
+                    return Err(map_err(e));
+                }
+            },
         };
+        if fresh {
+            self.watch(&client);
+            conn.client = Some(client.clone());
+        }
         let mut info = DpInfo {
             connected: true,
             connected_since_ms: crate::state::now_ms(),
@@ -361,34 +481,27 @@ impl Dataplane for VppDataplane {
                 info.missing_messages.join(", ")
             );
             info.last_error = e.clone();
+            info.connected = false;
             conn.info = info;
             return Err(Error::FailedPrecondition(e));
         }
+        if self.linux_cp == LinuxCp::On && !info.linux_cp {
+            let e = "vpp.linux-cp is on but VPP has no linux-cp plugin \
+                     (lcp_itf_pair_add_del_v3 missing): load the plugin or set \
+                     vpp.linux-cp to auto or off"
+                .to_string();
+            info.last_error = e.clone();
+            info.connected = false;
+            conn.info = info;
+            return Err(Error::FailedPrecondition(e));
+        }
+        if fresh && let Err(e) = client.want_interface_events(std::process::id()).await {
+            // Only the early repair on interface events is lost.
+            tracing::warn!(error = %e, "vpp-interface-events-unavailable");
+        }
         tracing::info!(version = %info.version, linux_cp = info.linux_cp, "vpp-connect");
         self.forget_all();
-        let mut events = client.subscribe();
-        let index = self.index.clone();
-        tokio::spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                match events.recv().await {
-                    // A deleted interface's index may be handed out again at once.
-                    Ok(vpp_api::ClientEvent::Interface(ev)) if ev.deleted => {
-                        index
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .retain(|_, i| *i != ev.sw_if_index);
-                    }
-                    Ok(vpp_api::ClientEvent::Interface(_)) => {}
-                    Ok(_) | Err(RecvError::Lagged(_)) => {
-                        index.lock().unwrap_or_else(|p| p.into_inner()).clear();
-                    }
-                    Err(RecvError::Closed) => return,
-                }
-            }
-        });
         conn.info = info;
-        conn.client = Some(client);
         self.metrics.vpp_connected.set(1);
         Ok(())
     }
@@ -428,13 +541,15 @@ impl Dataplane for VppDataplane {
             .await
             .ok()
             .filter(|a| !a.is_unspecified());
+        // What VPP says, whatever the mode (a pair made before counts).
         let linux = if self.has_lcp().await {
             self.op("lcp_itf_pair_get", c.lcp_itf_pair_get())
                 .await?
-                .iter()
-                .any(|p| p.phy_sw_if_index == lo.sw_if_index)
+                .into_iter()
+                .find(|p| p.phy_sw_if_index == lo.sw_if_index)
+                .map(|p| p.host_if_name)
         } else {
-            false
+            None
         };
         Ok(ObservedEvpn {
             bridge: bd.is_some(),
@@ -549,19 +664,69 @@ impl Dataplane for VppDataplane {
             )
             .await?;
         }
-        if self.has_lcp().await {
-            self.op(
+        Ok(idx.0)
+    }
+
+    async fn linux_side_wanted(&self) -> bool {
+        self.linux_cp.wanted(self.has_lcp().await)
+    }
+
+    async fn ensure_linux_side(&self, e: &EvpnRef<'_>) -> Result<LinuxSide, Error> {
+        let plugin = self.has_lcp().await;
+        if !self.linux_cp.wanted(plugin) {
+            return Ok(LinuxSide::NotWanted);
+        }
+        let c = self.client().await?;
+        if !plugin {
+            return Err(Error::FailedPrecondition(
+                "vpp.linux-cp is on but VPP has no linux-cp plugin: load it or set \
+                 vpp.linux-cp to auto or off"
+                    .into(),
+            ));
+        }
+        let idx = self.loop_index(&c, e.bd_id).await?;
+        let pairs = self.op("lcp_itf_pair_get", c.lcp_itf_pair_get()).await?;
+        if let Some(p) = pairs.into_iter().find(|p| p.phy_sw_if_index == idx.0) {
+            return Ok(LinuxSide::Present(p.host_if_name));
+        }
+        let name = bvi_name(e.slug);
+        let r = self
+            .op_vpp(
                 "lcp_itf_pair_add_del_v3",
                 c.lcp_itf_pair_add(&LcpPairConfig {
                     sw_if_index: idx,
-                    host_if_name: bvi_name(e.slug),
+                    host_if_name: name.clone(),
                     tun: false,
                     netns: String::new(),
                 }),
             )
-            .await?;
+            .await;
+        match r {
+            Ok(_) => Ok(LinuxSide::Present(name)),
+            // A refusal (a retval), not a lost or hung VPP.
+            Err(why @ VppError::Retval { .. }) => {
+                let why = format!(
+                    "VPP refused the linux-cp pair {name} for {}: {why}",
+                    lo_name(e.bd_id)
+                );
+                if self.linux_cp == LinuxCp::On {
+                    Err(Error::FailedPrecondition(format!(
+                        "{why}; vpp.linux-cp is on, so a BVI without its Linux side is \
+                         an error (set vpp.linux-cp to auto to run without it)"
+                    )))
+                } else {
+                    Ok(LinuxSide::Refused(why))
+                }
+            }
+            Err(other) => Err(map_err(other)),
         }
-        Ok(idx.0)
+    }
+
+    fn drift_events(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        self.wake_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     async fn delete_bvi(&self, e: &EvpnRef<'_>) -> Result<(), Error> {

@@ -320,6 +320,58 @@ impl Fleet {
         )
     }
 
+    /// Group `test` (VNI 100) with every host as a member and a GroupBVI
+    /// with 172.16.0.32/24 and fec0::32/64, bound on `primary` when given;
+    /// returns the vMAC.
+    pub async fn test_group(&self, primary: Option<&str>) -> String {
+        let mut c = self.client().await;
+        let g = c
+            .create_group(v1::CreateGroupRequest {
+                group_id: "test".into(),
+                vni: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        for h in &self.hosts {
+            c.add_group_member(v1::GroupMemberRequest {
+                group_id: "test".into(),
+                instance_id: h.id.clone(),
+            })
+            .await
+            .unwrap();
+        }
+        c.create_group_bvi(v1::GroupBviRequest {
+            group_id: "test".into(),
+            addresses: vec![prefix("172.16.0.32", 24), prefix("fec0::32", 64)],
+        })
+        .await
+        .unwrap();
+        if let Some(p) = primary {
+            c.bind_group_bvi(v1::BindGroupBviRequest {
+                group_id: "test".into(),
+                instance_id: p.into(),
+            })
+            .await
+            .unwrap();
+        }
+        g.vmac
+    }
+
+    /// MoveGroupBVI of group `test` to `id`.
+    pub async fn move_to(&self, id: &str, force: bool) -> Result<v1::Group, tonic::Status> {
+        self.client()
+            .await
+            .move_group_bvi(v1::MoveGroupBviRequest {
+                group_id: "test".into(),
+                instance_id: id.into(),
+                force,
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
     /// One host's BVI for `slug` as its evpnd reports it (through evpnr).
     pub async fn bvi(&self, id: &str, slug: &str) -> Option<v1::Bvi> {
         self.client()

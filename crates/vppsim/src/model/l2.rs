@@ -245,7 +245,12 @@ impl Model {
             return (rv::VALUE_EXIST, none, none, f);
         }
         if self.lcp_tap_fail {
-            // What a host without /dev/vhost-net answers (golden seq 74).
+            // What a host without /dev/vhost-net answers (golden seq 74):
+            // tap_create_if (src/plugins/tap/tap.c) fails to open it with
+            // SYSCALL_ERROR_1, lcp_itf_pair_create
+            // (src/plugins/linux-cp/lcp_interface.c) returns that retval
+            // with no TAP and no pair left, and the v3 handler
+            // (src/plugins/linux-cp/lcp_api.c) replies with both indexes ~0.
             return (rv::SYSCALL_ERROR_1, none, none, f);
         }
         let (phy_mac, phy_mtu) = (phy.mac, phy.mtu[0]);
