@@ -26,6 +26,18 @@ fn in_v6(ip: Ipv6Addr, net: u128, len: u32) -> bool {
     u128::from(ip) & mask == net & mask
 }
 
+/// Whether `a` and `b` cannot sit on two interfaces of one FIB (routing
+/// table): their subnets overlap. VPP 25.10 refuses the second one
+/// (`-105 ADDRESS_IN_USE` for IPv4 in `ip4_add_del_interface_address_internal`,
+/// src/vnet/ip/ip4_forward.c; `-127 DUPLICATE_IF_ADDRESS` for IPv6 in
+/// `ip6_add_del_interface_address`, src/vnet/ip/ip6_forward.c); Linux takes
+/// it, but which interface a destination is routed to becomes ambiguous.
+/// The one rule for evpnr (groups sharing a member) and evpnd (addresses on
+/// interfaces it does not own, both dataplanes).
+pub fn conflicts_across_interfaces(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(b) || b.contains(a)
+}
+
 /// Why an address of any use is not a unicast address of a host (the
 /// classes refused for both gateways and VTEPs), or `None`.
 fn unicast_refusal(ip: IpAddr) -> Option<&'static str> {

@@ -6,9 +6,17 @@ use sha2::{Digest, Sha256};
 
 use crate::{Error, validate::excerpt};
 
-/// A 48-bit MAC address. Displays as lower-case `aa:bb:cc:dd:ee:ff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+/// A 48-bit MAC address. Displays as lower-case `aa:bb:cc:dd:ee:ff`, and
+/// so does its `Debug` (what `?field` in a log line and `{:?}` of a
+/// containing type print), never as a byte array.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Mac(pub [u8; 6]);
+
+impl fmt::Debug for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 impl Mac {
     /// True for a group (multicast/broadcast) address.
@@ -135,6 +143,21 @@ impl<'de> serde::Deserialize<'de> for Mac {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 14 item 7: logs printed `Mac(Mac([66, 108, …]))` (a reconcile
+    /// fix `?f`); a MAC prints as a MAC wherever it is formatted.
+    #[test]
+    fn debug_prints_a_mac_not_bytes() {
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        enum Fix {
+            Mac(Mac),
+        }
+        let m = Mac([0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98]);
+        assert_eq!(format!("{m:?}"), "42:6c:fa:d6:82:98");
+        assert_eq!(format!("{:?}", Fix::Mac(m)), "Mac(42:6c:fa:d6:82:98)");
+        assert_eq!(format!("{:?}", Some(m)), "Some(42:6c:fa:d6:82:98)");
+    }
 
     #[test]
     fn parse_and_display_round_trip() {

@@ -493,12 +493,53 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
         },
     };
     config::check(&cfg, &origin)?;
+    for w in cfg.warnings() {
+        // On stderr, so `--check` shows it too; run() logs it again.
+        eprintln!("evpnd: warning: {w}");
+    }
     Ok(Loaded { cfg, text })
+}
+
+impl Config {
+    /// Settings that are accepted but probably wrong (printed by `--check`,
+    /// logged as `config-warning` at start).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.dataplane == Dataplane::Vpp && self.bird.dialect == Dialect::Linux {
+            w.push(
+                "dataplane: vpp with bird.dialect: linux: BIRD's evpn protocol will look for \
+                 Linux bridges and VXLAN devices that the VPP dataplane does not create, so no \
+                 EVPN routes are exchanged for these eVPNs; use bird.dialect: vpp (IPng's BIRD \
+                 with the vppevpn protocol). Only test set-ups with a BIRD stand-in need this"
+                    .to_string(),
+            );
+        }
+        w
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 14 item 7: `dataplane: vpp` with `bird.dialect: linux` was
+    /// accepted silently.
+    #[test]
+    fn vpp_dataplane_with_the_linux_dialect_is_warned_about() {
+        let mut c = load(&Args::parse_from(["evpnd", "--instance-id", "r1"]))
+            .unwrap()
+            .cfg;
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        c.bird.dialect = Dialect::Linux;
+        let w = c.warnings();
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("bird.dialect") && w[0].contains("vpp"),
+            "{w:?}"
+        );
+        c.dataplane = Dataplane::Linux;
+        assert!(c.warnings().is_empty());
+    }
     use clap::Parser;
 
     #[test]

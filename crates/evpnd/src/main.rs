@@ -31,6 +31,9 @@ fn main() -> ExitCode {
 async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyhow::Result<()> {
     let cfg = Arc::new(loaded.cfg.clone());
     let mut daemon = runner::Daemon::init("evpnd", &cfg.instance_id, &loaded);
+    for w in cfg.warnings() {
+        tracing::warn!(warning = %w, "config-warning");
+    }
     daemon.spawn_reloader(move || config::load(&args))?;
     let metrics = metrics::EvpndMetrics::register(&mut daemon.registry);
     let dp: Arc<dyn dataplane::Dataplane> = match cfg.dataplane {

@@ -32,6 +32,7 @@ use crate::{
 
 mod linux_side;
 mod missing;
+mod overlap;
 
 /// A validated request to create an eVPN (defaults already filled in).
 #[derive(Debug, Clone)]
@@ -355,6 +356,18 @@ impl Manager {
     pub async fn delete_evpn(&self, slug: &str) -> Result<(), Error> {
         let mut st = self.lock().await;
         let e = Self::get(&st, slug)?.clone();
+        // VPP refuses to delete a bridge domain with members (BD_IN_USE): refused
+        // before the BVI is released or anything else is removed.
+        let users = self.dp.bridge_users(&ref_of(&e)).await?;
+        if !users.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "evpn {slug:?}: bridge domain {} is still used by {}; remove {} from the \
+                 bridge domain first; nothing was deleted",
+                e.bd_id,
+                users.join(", "),
+                if users.len() == 1 { "it" } else { "them" }
+            )));
+        }
         if e.bvi.is_some() {
             self.delete_bvi_locked(&mut st, slug).await?;
         }
@@ -584,6 +597,11 @@ impl Manager {
                 return Err(self.heal_after(&st, slug, err).await);
             }
             return Ok(e);
+        }
+        // Refused up front: an overlap with another interface of the FIB.
+        if !addrs.is_empty() {
+            let others = self.dp.other_addresses(&r).await?;
+            overlap::check_foreign_overlap(&addrs, &others)?;
         }
         // Already bound with this vMAC for this group: only the address set
         // changes (its own event; `groupbvi-bound` means a new claim).

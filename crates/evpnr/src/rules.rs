@@ -24,12 +24,7 @@ pub fn conflicts_on_one_interface(new: &IpNet, old: &IpNet) -> bool {
     overlap && new.prefix_len() != old.prefix_len()
 }
 
-/// Whether `a` and `b` cannot sit on two interfaces of one FIB: VPP refuses
-/// an IPv4 prefix that overlaps one on another interface of the same table
-/// (`-105 ADDRESS_IN_USE`), and on Linux the route would be ambiguous.
-pub fn conflicts_across_interfaces(a: &IpNet, b: &IpNet) -> bool {
-    matches!((a, b), (IpNet::V4(_), IpNet::V4(_))) && (a.contains(b) || b.contains(a))
-}
+pub use evpn_model::addr::conflicts_across_interfaces;
 
 /// Check a GroupBVI's whole address set (`field` names the request field,
 /// `fields[i]` the element): no exact duplicate, no two prefixes that one
@@ -113,7 +108,7 @@ pub fn check_shared_members(
             if let Some(b) = theirs.iter().find(|b| conflicts_across_interfaces(a, b)) {
                 return Err(Error::FailedPrecondition(format!(
                     "{field}: {a} overlaps {b} of group {} on their shared member {m} \
-                     (one host cannot hold overlapping IPv4 subnets on two interfaces); \
+                     (one host cannot hold overlapping subnets on two interfaces); \
                      nothing was changed",
                     other.id
                 )));
@@ -228,12 +223,15 @@ mod tests {
     }
 
     #[test]
-    fn two_interfaces_refuse_any_ipv4_overlap() {
+    fn two_interfaces_refuse_any_overlap() {
         let cases = [
             ("10.1.1.1/24", "10.1.1.2/24", true),
             ("10.1.1.1/24", "10.1.0.1/16", true),
             ("10.1.1.1/24", "10.1.2.1/24", false),
-            ("fec0::1/64", "fec0::2/64", false),
+            // VPP refuses IPv6 overlaps across interfaces too (-127).
+            ("fec0::1/64", "fec0::2/64", true),
+            ("fec0::1/64", "fec0:0:0:1::1/64", false),
+            ("10.1.1.1/24", "fec0::1/64", false),
         ];
         for (a, b, want) in cases {
             assert_eq!(conflicts_across_interfaces(&n(a), &n(b)), want, "{a} {b}");
@@ -379,7 +377,7 @@ mod tests {
     }
 
     #[test]
-    fn shared_members_cannot_hold_overlapping_ipv4_subnets() {
+    fn shared_members_cannot_hold_overlapping_subnets() {
         let mut other = group("other", 200, &[], &[], &["a", "b"]);
         other.bvi = Some(GroupBvi {
             addresses: vec![n("10.1.1.1/24"), n("fec0::1/64")],
@@ -398,6 +396,8 @@ mod tests {
         );
         check_shared_members(&st, "test", &alone, &[n("10.1.1.2/24")], "address").unwrap();
         check_shared_members(&st, "test", &shared, &[n("10.1.2.1/24")], "address").unwrap();
-        check_shared_members(&st, "test", &shared, &[n("fec0::2/64")], "address").unwrap();
+        // IPv6 too: VPP refuses an overlapping IPv6 subnet on another interface (-127).
+        check_shared_members(&st, "test", &shared, &[n("fec0::2/64")], "address").unwrap_err();
+        check_shared_members(&st, "test", &shared, &[n("fec0:0:0:1::2/64")], "address").unwrap();
     }
 }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::retval::{RetvalClass, retval_info, retval_name};
+
 /// Why a body could not be decoded. Decoders return this instead of panicking.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -31,90 +33,6 @@ pub enum DecodeError {
     /// A count field announced more elements than could possibly fit.
     #[error("element count {0} exceeds the body")]
     Count(usize),
-}
-
-/// Name of a VPP `vnet_api_error` code (`src/vnet/error.h`), e.g. `-2` →
-/// `INVALID_SW_IF_INDEX`. Unknown codes give `None`.
-pub fn retval_name(retval: i32) -> Option<&'static str> {
-    Some(match retval {
-        0 => "OK",
-        -1 => "UNSPECIFIED",
-        -2 => "INVALID_SW_IF_INDEX",
-        -3 => "NO_SUCH_FIB",
-        -4 => "NO_SUCH_INNER_FIB",
-        -5 => "NO_SUCH_LABEL",
-        -6 => "NO_SUCH_ENTRY",
-        -7 => "INVALID_VALUE",
-        -8 => "INVALID_VALUE_2",
-        -9 => "UNIMPLEMENTED",
-        -10 => "INVALID_SW_IF_INDEX_2",
-        -11 => "SYSCALL_ERROR_1",
-        -12 => "SYSCALL_ERROR_2",
-        -13 => "SYSCALL_ERROR_3",
-        -14 => "SYSCALL_ERROR_4",
-        -15 => "SYSCALL_ERROR_5",
-        -16 => "SYSCALL_ERROR_6",
-        -17 => "SYSCALL_ERROR_7",
-        -18 => "SYSCALL_ERROR_8",
-        -19 => "SYSCALL_ERROR_9",
-        -20 => "SYSCALL_ERROR_10",
-        -30 => "FEATURE_DISABLED",
-        -31 => "INVALID_REGISTRATION",
-        -50 => "NEXT_HOP_NOT_IN_FIB",
-        -51 => "UNKNOWN_DESTINATION",
-        -54 => "NO_MATCHING_INTERFACE",
-        -55 => "INVALID_VLAN",
-        -56 => "VLAN_ALREADY_EXISTS",
-        -57 => "INVALID_SRC_ADDRESS",
-        -58 => "INVALID_DST_ADDRESS",
-        -59 => "ADDRESS_LENGTH_MISMATCH",
-        -60 => "ADDRESS_NOT_FOUND_FOR_INTERFACE",
-        -61 => "ADDRESS_NOT_DELETABLE",
-        -62 => "IP6_NOT_ENABLED",
-        -63 => "NO_SUCH_NODE",
-        -65 => "NO_SUCH_TABLE",
-        -71 => "INVALID_INTERFACE",
-        -73 => "INVALID_ARGUMENT",
-        -74 => "UNEXPECTED_INTF_STATE",
-        -75 => "TUNNEL_EXIST",
-        -76 => "INVALID_DECAP_NEXT",
-        -77 => "RESPONSE_NOT_READY",
-        -78 => "NOT_CONNECTED",
-        -79 => "IF_ALREADY_EXISTS",
-        -81 => "VALUE_EXIST",
-        -82 => "SAME_SRC_DST",
-        -88 => "IP_PREFIX_INVALID",
-        -97 => "INVALID_ADDRESS_FAMILY",
-        -105 => "ADDRESS_IN_USE",
-        -106 => "ADDRESS_NOT_IN_USE",
-        -107 => "QUEUE_FULL",
-        -114 => "ADDRESS_FOUND_FOR_INTERFACE",
-        -116 => "ENTRY_ALREADY_EXISTS",
-        -119 => "BD_ALREADY_EXISTS",
-        -120 => "BD_IN_USE",
-        -121 => "BD_NOT_MODIFIABLE",
-        -122 => "BD_ID_EXCEED_MAX",
-        -123 => "SUBIF_DOESNT_EXIST",
-        -126 => "UNSUPPORTED",
-        -127 => "DUPLICATE_IF_ADDRESS",
-        -133 => "ILLEGAL_NAME",
-        -144 => "INIT_FAILED",
-        -145 => "NETLINK_ERROR",
-        -147 => "INSTANCE_IN_USE",
-        -151 => "NON_ETHERNET",
-        -152 => "BD_ALREADY_HAS_BVI",
-        -155 => "RSRC_IN_USE",
-        -160 => "NO_CHANGE",
-        -162 => "LIMIT_EXCEEDED",
-        -165 => "EAGAIN",
-        -166 => "INVALID_VALUE_4",
-        -167 => "BUSY",
-        -168 => "BUG",
-        -169 => "FEATURE_ALREADY_DISABLED",
-        -170 => "FEATURE_ALREADY_ENABLED",
-        -171 => "INVALID_PREFIX_LENGTH",
-        _ => return None,
-    })
 }
 
 /// A `name_crc` string such as `lcp_itf_pair_add_del_v3_40482b80`, displayed
@@ -202,6 +120,12 @@ impl VppError {
             retval,
             name: retval_name(retval).unwrap_or("UNKNOWN"),
         }
+    }
+    /// What the retval of a [`VppError::Retval`] means (operator wording),
+    /// and its class; `None` for other errors and unknown retvals.
+    pub fn retval_meaning(&self) -> Option<(&'static str, RetvalClass)> {
+        let r = retval_info(self.retval_code()?)?;
+        Some((r.meaning, r.class))
     }
     /// The raw retval if this is a [`VppError::Retval`].
     pub fn retval_code(&self) -> Option<i32> {

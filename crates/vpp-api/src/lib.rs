@@ -6,7 +6,8 @@
 //! * [`table`]: VPP's `name_crc` → id table from the handshake.
 //! * [`client`]: async tokio client (request/reply, dumps, cursor gets,
 //!   events, timeouts, reconnect) and the typed operations in `ops`.
-//! * [`error`]: [`VppError`] with VPP's error names.
+//! * [`error`]: the client's [`VppError`] type.
+//! * [`retval`]: VPP's error codes: names, meanings, classes (one table).
 
 #![warn(missing_docs)]
 
@@ -14,15 +15,17 @@ pub mod client;
 pub mod error;
 pub mod msgs;
 mod ops;
+pub mod retval;
 pub mod table;
 pub mod wire;
 
 pub use client::{Client, ClientConfig, ClientEvent, VersionInfo};
-pub use error::{DecodeError, NameCrc, VppError, retval_name};
+pub use error::{DecodeError, NameCrc, VppError};
 pub use ops::{
     BridgeDomainConfig, InterfaceFilter, L2PortType, L2fibEntry, LcpPairConfig, LcpPairCreated,
     Neighbor, SwIfIndex, VxlanTunnel,
 };
+pub use retval::{RetvalClass, RetvalInfo, retval_class, retval_info, retval_name, rv};
 pub use table::MsgTable;
 pub use wire::{MacAddress, Prefix};
 

@@ -305,6 +305,17 @@ impl Client {
         Ok(r.ip)
     }
 
+    /// `sw_interface_get_table`: the interface's VRF id for IPv4 or IPv6.
+    pub async fn sw_interface_get_table(&self, sw_if_index: SwIfIndex, ipv6: bool) -> Result<u32> {
+        let r = self
+            .call(&msgs::SwInterfaceGetTable {
+                sw_if_index: sw_if_index.0,
+                is_ipv6: ipv6,
+            })
+            .await?;
+        Ok(r.vrf_id)
+    }
+
     /// `sw_interface_set_mtu` with `[L3, IP4, IP6, MPLS]` (0 = inherit L3).
     /// Use this one for loopbacks/BVIs, e.g. `[1500, 0, 0, 0]`.
     pub async fn sw_interface_set_mtu(&self, sw_if_index: SwIfIndex, mtu: [u32; 4]) -> Result<()> {

@@ -538,6 +538,20 @@ fn dispatch(cx: &Cx<'_>, name: &str, body: &[u8]) -> Action {
                 )
             })
         }
+        n if n == SwInterfaceGetTable::NAME_CRC => {
+            cx.unary::<SwInterfaceGetTable>(body, false, |m, r| {
+                // vppsim has one FIB (table 0) per family.
+                let retval = if m.st.interfaces.contains_key(&r.sw_if_index) {
+                    0
+                } else {
+                    rv::INVALID_SW_IF_INDEX
+                };
+                (
+                    SwInterfaceGetTableReply { retval, vrf_id: 0 },
+                    Fields::new(),
+                )
+            })
+        }
         n if n == SwInterfaceDump::NAME_CRC => cx.dump::<SwInterfaceDump>(body, |m, r| {
             let filter = r.name_filter_valid.then_some(r.name_filter.as_str());
             m.interface_details(r.sw_if_index, filter)

@@ -171,7 +171,8 @@ async fn addresses_and_link_local() {
             c.sw_interface_add_del_address(l, pfx("172.16.0.32/24"), true)
                 .await
         ),
-        -127
+        -105,
+        "the same IPv4 address again conflicts with itself (ADDRESS_IN_USE)"
     );
     assert_eq!(
         c.ip_address_dump(l, false).await.expect("v4"),
@@ -231,6 +232,56 @@ async fn addresses_and_link_local() {
             .expect("none")
             .is_empty()
     );
+}
+
+/// VPP 25.10 refuses overlapping subnets on interfaces of one FIB:
+/// `ip4_add_del_interface_address_internal` (-105 ADDRESS_IN_USE) and
+/// `ip6_add_del_interface_address` (-127 DUPLICATE_IF_ADDRESS).
+#[tokio::test]
+async fn overlapping_subnets_in_one_fib_are_refused() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let c = sim.client().await;
+    let a = c
+        .create_loopback_instance(MacAddress::ZERO, Some(1))
+        .await
+        .expect("a");
+    let b = c
+        .create_loopback_instance(MacAddress::ZERO, Some(2))
+        .await
+        .expect("b");
+    let add = |i, p: &str| c.sw_interface_add_del_address(i, pfx(p), true);
+    add(a, "10.1.1.1/24").await.expect("first");
+    // Another interface, same subnet, wider, narrower: all refused.
+    assert_eq!(rv(add(b, "10.1.1.2/24").await), -105);
+    assert_eq!(rv(add(b, "10.1.0.1/16").await), -105);
+    assert_eq!(rv(add(b, "10.1.1.129/25").await), -105);
+    // The same interface: another address of the same length is allowed,
+    // another length is not.
+    add(a, "10.1.1.2/24")
+        .await
+        .expect("same length, same interface");
+    assert_eq!(rv(add(a, "10.1.1.3/25").await), -105);
+    // Disjoint subnets are fine.
+    add(b, "10.1.2.1/24").await.expect("disjoint");
+    add(a, "2001:db8::1/64").await.expect("v6");
+    assert_eq!(rv(add(b, "2001:db8::2/64").await), -127);
+    add(b, "2001:db8:1::1/64").await.expect("disjoint v6");
+    let st = sim.handle.state();
+    assert_eq!(
+        st.interface_by_name("loop2").map(|i| i.addresses.clone()),
+        Some(vec![pfx("10.1.2.1/24"), pfx("2001:db8:1::1/64")])
+    );
+    // Once the first address is gone, the other interface may take the subnet.
+    c.sw_interface_add_del_address(a, pfx("10.1.1.1/24"), false)
+        .await
+        .expect("del");
+    c.sw_interface_add_del_address(a, pfx("10.1.1.2/24"), false)
+        .await
+        .expect("del");
+    add(b, "10.1.1.2/24").await.expect("free again");
+    // One FIB: every interface is in table 0.
+    assert_eq!(c.sw_interface_get_table(b, false).await.expect("table"), 0);
+    assert_eq!(rv(c.sw_interface_get_table(SwIfIndex(99), true).await), -2);
 }
 
 #[tokio::test]

@@ -278,7 +278,8 @@ impl LinuxDataplane {
             .copied()
             .filter(|m| !vmac || *m != mac)
             .collect();
-        tracing::debug!(%mac, vmac, ?stale, "netlink-fast-set-mac");
+        let gone: Vec<String> = stale.iter().map(|m| m.to_string().to_lowercase()).collect();
+        tracing::debug!(%mac, vmac, stale = %gone.join(","), "netlink-fast-set-mac");
         let dels = futures::future::try_join_all(stale.iter().map(|m| {
             let port = n.port.clone();
             async move {
@@ -686,6 +687,10 @@ impl Dataplane for LinuxDataplane {
                 }
             }
         }
+    }
+
+    async fn other_addresses(&self, e: &EvpnRef<'_>) -> Result<Vec<(String, IpNet)>, Error> {
+        super::linux_table::other_addresses(self.nl(), &slug_of(e.slug)?.names().bvi).await
     }
 
     fn drift_events(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 pub mod linux;
 mod linux_drift;
 mod linux_fdb;
+mod linux_table;
 pub mod vpp;
 
 /// What the dataplane needs to know about an eVPN.
@@ -86,8 +87,9 @@ pub struct DpInfo {
 }
 
 /// The dataplane operations. Errors are domain errors: `Unavailable` when
-/// the dataplane cannot be reached, `Timeout` when it does not answer,
-/// `Internal` for a refused operation (with the dataplane's reason).
+/// the dataplane cannot be reached, `Timeout` when it does not answer; a
+/// refused operation is classified by the dataplane's reason (VPP: by
+/// vpp-api's retval table, docs/vpp.md), `Internal` when unknown.
 #[tonic::async_trait]
 pub trait Dataplane: Send + Sync + 'static {
     /// "vpp" or "linux".
@@ -105,6 +107,14 @@ pub trait Dataplane: Send + Sync + 'static {
     async fn create_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error>;
     /// Delete the bridge domain (the BVI must be gone).
     async fn delete_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error>;
+    /// Interfaces in the eVPN's bridge domain other than its BVI and its own
+    /// VXLAN side, by name: while there are any, VPP refuses to delete the
+    /// bridge domain (BD_IN_USE), so a delete is refused up front. The
+    /// Linux kernel detaches other ports when the bridge goes: none.
+    async fn bridge_users(&self, e: &EvpnRef<'_>) -> Result<Vec<String>, Error> {
+        let _ = e;
+        Ok(Vec::new())
+    }
     /// Create the BVI interface with `mac` and `mtu`, admin up, attached to
     /// the bridge domain as BVI if `attached`. The Linux side comes with it
     /// where it is part of the interface (linux: the veth); where it is a
@@ -127,6 +137,11 @@ pub trait Dataplane: Send + Sync + 'static {
     async fn add_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error>;
     /// Remove a global address.
     async fn del_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error>;
+    /// Global addresses (no link-local) on the interfaces of the BVI's
+    /// routing table other than the BVI, with each interface's name (a bind
+    /// checks its addresses against them: one FIB cannot hold overlapping
+    /// subnets on two interfaces).
+    async fn other_addresses(&self, e: &EvpnRef<'_>) -> Result<Vec<(String, IpNet)>, Error>;
     /// One round of gratuitous ARP (IPv4) / unsolicited NA (IPv6) for `addrs`.
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error>;
     /// Whether BVIs must have a separately made Linux side now (VPP: the

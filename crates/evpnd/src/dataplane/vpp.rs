@@ -20,7 +20,7 @@ use ipnet::IpNet;
 use tokio::sync::Mutex;
 use vpp_api::{
     BridgeDomainConfig, Client, ClientConfig, InterfaceFilter, L2PortType, LcpPairConfig,
-    SwIfIndex, VppError,
+    RetvalClass, SwIfIndex, VppError,
     msgs::{self, Message},
     wire::{MacAddress, Prefix},
 };
@@ -73,10 +73,12 @@ pub struct VppDataplane {
     wake_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<String>>>,
     metrics: EvpndMetrics,
     netlink: Option<netif::Netlink>,
-    /// `loop<bd_id>` → sw_if_index, so an operation costs one VPP call, not
-    /// a dump plus the call. Cleared whenever the connection drops or is
-    /// re-established (VPP may have restarted and reused indexes) and on
-    /// any error; filled by dumps and creations.
+    /// `loop<bd_id>` → sw_if_index, so a write needs a one-interface dump
+    /// (by index, to check the name: VPP reuses freed indexes) instead of a
+    /// dump of every interface filtered by name. Cleared whenever the
+    /// connection drops or is re-established (VPP may have restarted and
+    /// reused indexes) and on any error; entries of a deleted interface are
+    /// dropped on its `sw_interface_event`; filled by dumps and creations.
     index: IndexCache,
 }
 
@@ -89,7 +91,31 @@ fn map_err(e: VppError) -> Error {
             Error::Unavailable(format!("vpp: {e}"))
         }
         VppError::MissingMessage { .. } => Error::FailedPrecondition(format!("vpp: {e}")),
+        VppError::Retval { msg, retval, name } => refusal(msg, retval, name),
         other => Error::Internal(format!("vpp: {other}")),
+    }
+}
+
+/// A VPP refusal as a domain error: the code from vpp-api's retval table,
+/// the message with VPP's name for it and what it means (docs/vpp.md).
+fn refusal(msg: &str, retval: i32, name: &str) -> Error {
+    let Some(info) = vpp_api::retval_info(retval) else {
+        return Error::Internal(format!("vpp: {msg}: VPP returned {retval} ({name})"));
+    };
+    let text = format!(
+        "vpp: {msg} refused with {name} ({retval}): {}",
+        info.meaning
+    );
+    match info.class {
+        RetvalClass::Conflict | RetvalClass::Unsupported => Error::FailedPrecondition(text),
+        RetvalClass::Invalid => Error::invalid(
+            msg,
+            format!("VPP refused it with {name} ({retval}): {}", info.meaning),
+        ),
+        // VPP answered: not UNAVAILABLE, which callers (evpnr's forced
+        // moves) read as "the member cannot be reached".
+        RetvalClass::Retry => Error::Aborted(text),
+        RetvalClass::Ok | RetvalClass::Internal => Error::Internal(text),
     }
 }
 
@@ -298,14 +324,41 @@ impl VppDataplane {
         Ok(found)
     }
 
+    /// The sw_if_index of `loop<bd_id>`, for a write. VPP reuses freed
+    /// indexes (its pools hand out the most recently freed one first), so a
+    /// cached index may by now name someone else's interface: it is checked
+    /// against the interface's name before it is used, and re-resolved by
+    /// name when it does not match (issue 14 item 4).
     async fn loop_index(&self, c: &Client, bd_id: u32) -> Result<SwIfIndex, Error> {
-        if let Some(i) = self
+        let cached = self
             .index
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&bd_id)
-        {
-            return Ok(SwIfIndex(*i));
+            .copied();
+        if let Some(i) = cached {
+            let now = self
+                .op(
+                    "sw_interface_dump",
+                    c.sw_interface_dump(InterfaceFilter::Index(SwIfIndex(i))),
+                )
+                .await?;
+            if now
+                .iter()
+                .any(|d| d.sw_if_index == i && d.interface_name == lo_name(bd_id))
+            {
+                return Ok(SwIfIndex(i));
+            }
+            tracing::warn!(
+                bd = bd_id,
+                sw_if_index = i,
+                now = now
+                    .first()
+                    .map(|d| d.interface_name.as_str())
+                    .unwrap_or("nothing"),
+                "vpp-index-stale"
+            );
+            self.remember(bd_id, None);
         }
         self.find_loop(c, bd_id)
             .await?
@@ -542,6 +595,49 @@ impl Dataplane for VppDataplane {
             .await
     }
 
+    /// Members of the bridge domain but `loop<bd_id>` and the VXLAN tunnels
+    /// with the eVPN's VNI (BIRD's, which go with its snippet).
+    async fn bridge_users(&self, e: &EvpnRef<'_>) -> Result<Vec<String>, Error> {
+        let c = self.client().await?;
+        let bds = self
+            .op("bridge_domain_dump", c.bridge_domain_dump(Some(e.bd_id)))
+            .await?;
+        let Some(bd) = bds.into_iter().find(|b| b.bd_id == e.bd_id) else {
+            return Ok(Vec::new());
+        };
+        if bd.sw_if_details.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ifs = self
+            .op(
+                "sw_interface_dump",
+                c.sw_interface_dump(InterfaceFilter::All),
+            )
+            .await?;
+        let ours = lo_name(e.bd_id);
+        let mut users = Vec::new();
+        for m in &bd.sw_if_details {
+            let i = ifs.iter().find(|i| i.sw_if_index == m.sw_if_index);
+            let name = i.map_or("?", |i| i.interface_name.as_str());
+            if name == ours {
+                continue;
+            }
+            if name.starts_with("vxlan_tunnel") {
+                let t = self
+                    .op(
+                        "vxlan_tunnel_v2_dump",
+                        c.vxlan_tunnel_dump(SwIfIndex(m.sw_if_index)),
+                    )
+                    .await?;
+                if t.iter().any(|t| t.vni == e.vni) {
+                    continue;
+                }
+            }
+            users.push(format!("{name} (sw_if_index {})", m.sw_if_index));
+        }
+        Ok(users)
+    }
+
     async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error> {
         let c = self.client().await?;
         let idx = self
@@ -722,6 +818,54 @@ impl Dataplane for VppDataplane {
             c.sw_interface_add_del_address(idx, prefix(p), false),
         )
         .await
+    }
+
+    /// The interfaces in `loop<bd_id>`'s FIB (per family, from
+    /// `sw_interface_get_table`) but `loop<bd_id>` itself. VPP dumps tables
+    /// and addresses per interface and family: the calls are sent at once
+    /// (one connection, pipelined), so a bind on a host with many
+    /// interfaces does not wait for each.
+    async fn other_addresses(&self, e: &EvpnRef<'_>) -> Result<Vec<(String, IpNet)>, Error> {
+        let c = self.client().await?;
+        let ours = lo_name(e.bd_id);
+        let ifs = self
+            .op(
+                "sw_interface_dump",
+                c.sw_interface_dump(InterfaceFilter::All),
+            )
+            .await?;
+        let reads = ifs
+            .iter()
+            .flat_map(|i| [(i, false), (i, true)])
+            .map(|(i, v6)| {
+                let c = c.clone();
+                async move {
+                    let idx = SwIfIndex(i.sw_if_index);
+                    let (table, ps) = futures::try_join!(
+                        self.op("sw_interface_get_table", c.sw_interface_get_table(idx, v6)),
+                        self.op("ip_address_dump", c.ip_address_dump(idx, v6)),
+                    )?;
+                    Ok::<_, Error>((i.interface_name.as_str(), v6, table, ps))
+                }
+            });
+        let all = futures::future::try_join_all(reads).await?;
+        // The BVI's table per family (the default table when it is gone).
+        let table_of = |v6: bool| {
+            all.iter()
+                .find(|(n, f, _, _)| *n == ours && *f == v6)
+                .map_or(0, |(_, _, t, _)| *t)
+        };
+        let (t4, t6) = (table_of(false), table_of(true));
+        Ok(all
+            .iter()
+            .filter(|(n, v6, t, _)| *n != ours && *t == if *v6 { t6 } else { t4 })
+            .flat_map(|(n, _, _, ps)| {
+                ps.iter()
+                    .filter(|p| !is_link_local(p))
+                    .filter_map(|p| IpNet::new(p.addr, p.len).ok())
+                    .map(|net| (n.to_string(), net))
+            })
+            .collect())
     }
 
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error> {

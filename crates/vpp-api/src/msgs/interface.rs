@@ -231,6 +231,26 @@ impl_reply!(SwInterfaceIp6GetLinkLocalAddressReply {
 });
 
 message! {
+    /// `sw_interface_get_table`: the FIB (VRF id) of an interface for one family.
+    Request SwInterfaceGetTable = "sw_interface_get_table", "2d033de4" {
+        /// Interface.
+        sw_if_index: u32,
+        /// IPv6 (true) or IPv4.
+        is_ipv6: bool,
+    }
+}
+message! {
+    /// `sw_interface_get_table_reply`.
+    Reply SwInterfaceGetTableReply = "sw_interface_get_table_reply", "a6eb0109" {
+        /// Result code (-2: no such interface).
+        retval: i32,
+        /// VRF id (0 = the default table).
+        vrf_id: u32,
+    }
+}
+impl_reply!(SwInterfaceGetTableReply { vrf_id: 0 });
+
+message! {
     /// `ip_address_dump`: interface addresses of one family.
     Request IpAddressDump = "ip_address_dump", "2d033de4" {
         /// Interface.

@@ -12,53 +12,9 @@ use serde_json::{Value, json};
 use vpp_api::msgs::{self, SW_IF_INDEX_NONE};
 use vpp_api::{MacAddress, Prefix};
 
-/// `vnet_api_error` codes used by the model.
-pub mod rv {
-    /// INVALID_SW_IF_INDEX
-    pub const INVALID_SW_IF_INDEX: i32 = -2;
-    /// NO_SUCH_ENTRY
-    pub const NO_SUCH_ENTRY: i32 = -6;
-    /// INVALID_VALUE
-    pub const INVALID_VALUE: i32 = -7;
-    /// SYSCALL_ERROR_1 (what TAP creation returns without /dev/vhost-net)
-    pub const SYSCALL_ERROR_1: i32 = -11;
-    /// FEATURE_DISABLED
-    pub const FEATURE_DISABLED: i32 = -30;
-    /// INVALID_REGISTRATION
-    pub const INVALID_REGISTRATION: i32 = -31;
-    /// ADDRESS_NOT_FOUND_FOR_INTERFACE
-    pub const ADDRESS_NOT_FOUND_FOR_INTERFACE: i32 = -60;
-    /// IP6_NOT_ENABLED
-    pub const IP6_NOT_ENABLED: i32 = -62;
-    /// INVALID_ARGUMENT
-    pub const INVALID_ARGUMENT: i32 = -73;
-    /// TUNNEL_EXIST
-    pub const TUNNEL_EXIST: i32 = -75;
-    /// VALUE_EXIST
-    pub const VALUE_EXIST: i32 = -81;
-    /// SAME_SRC_DST
-    pub const SAME_SRC_DST: i32 = -82;
-    /// BD_ALREADY_EXISTS
-    pub const BD_ALREADY_EXISTS: i32 = -119;
-    /// BD_IN_USE
-    pub const BD_IN_USE: i32 = -120;
-    /// BD_NOT_MODIFIABLE
-    pub const BD_NOT_MODIFIABLE: i32 = -121;
-    /// BD_ID_EXCEED_MAX
-    pub const BD_ID_EXCEED_MAX: i32 = -122;
-    /// UNSUPPORTED
-    pub const UNSUPPORTED: i32 = -126;
-    /// DUPLICATE_IF_ADDRESS
-    pub const DUPLICATE_IF_ADDRESS: i32 = -127;
-    /// INSTANCE_IN_USE
-    pub const INSTANCE_IN_USE: i32 = -147;
-    /// NON_ETHERNET
-    pub const NON_ETHERNET: i32 = -151;
-    /// BD_ALREADY_HAS_BVI
-    pub const BD_ALREADY_HAS_BVI: i32 = -152;
-    /// EAGAIN (call again with the returned cursor)
-    pub const EAGAIN: i32 = -165;
-}
+/// `vnet_api_error` codes: vpp-api's table is the one source for the
+/// client's names and meanings and for the fake's answers.
+pub use vpp_api::rv;
 
 /// Default L3 MTU of new loopbacks (`ethernet { default-mtu }`).
 pub const DEFAULT_MTU: u32 = 9000;
@@ -380,7 +336,11 @@ impl Model {
     }
 
     fn alloc_if(&mut self) -> u32 {
-        // VPP's pools reuse the most recently freed index first.
+        // VPP's pools reuse the most recently freed index first: in 25.10,
+        // `vnet_create_sw_interface_no_callbacks` (src/vnet/interface.c) takes
+        // the index with `pool_get (im->sw_interfaces, sw)`, and `_pool_get`
+        // (src/vppinfra/pool.h) pops the last entry of `free_indices`, which
+        // `_pool_put_index` appends to (`vnet_delete_sw_interface`'s `pool_put`).
         self.free_if.pop().unwrap_or_else(|| {
             let i = self.next_if;
             self.next_if += 1;
@@ -566,9 +526,14 @@ impl Model {
         }
         let pos = i.addresses.iter().position(|a| a.addr == p.addr);
         if is_add {
-            if pos.is_some() {
-                return (rv::DUPLICATE_IF_ADDRESS, f);
+            if let Some((rv, other)) = self.overlap(idx, p) {
+                let mut f = f;
+                f.insert("conflicts_with".into(), json!(other));
+                return (rv, f);
             }
+            let Some(i) = self.iface_mut(idx) else {
+                return (rv::INVALID_SW_IF_INDEX, f);
+            };
             if p.addr.is_ipv6() && i.ip6_link_local.is_none() {
                 // Adding the first IPv6 address enables IPv6 (EUI-64 link-local).
                 i.ip6_link_local = Some(i.mac.eui64_link_local());
@@ -584,6 +549,45 @@ impl Model {
                 _ => (rv::ADDRESS_NOT_FOUND_FOR_INTERFACE, f),
             }
         }
+    }
+
+    /// VPP 25.10 refuses an interface address that overlaps one already on
+    /// any interface of the same FIB (vppsim has one FIB): in either
+    /// direction, the one prefix contains the other's address. Only another
+    /// address of the same prefix length on the same interface is allowed;
+    /// the same address again is refused too. IPv4 answers -105
+    /// ADDRESS_IN_USE (`ip4_add_del_interface_address_internal`,
+    /// src/vnet/ip/ip4_forward.c), IPv6 -127 DUPLICATE_IF_ADDRESS
+    /// (`ip6_add_del_interface_address`, src/vnet/ip/ip6_forward.c).
+    /// Returns the retval and `"<prefix> on <interface>"` of the conflict.
+    fn overlap(&self, idx: u32, p: Prefix) -> Option<(i32, String)> {
+        let covers = |net: &Prefix, a: IpAddr| match (net.addr, a) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let m = u32::MAX.checked_shl(32 - u32::from(net.len)).unwrap_or(0);
+                u32::from(n) & m == u32::from(a) & m
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let m = u128::MAX.checked_shl(128 - u32::from(net.len)).unwrap_or(0);
+                u128::from(n) & m == u128::from(a) & m
+            }
+            _ => false,
+        };
+        self.st.interfaces.values().find_map(|i| {
+            i.addresses.iter().find_map(|x| {
+                if !(covers(x, p.addr) || covers(&p, x.addr)) {
+                    return None;
+                }
+                if i.sw_if_index == idx && x.len == p.len && x.addr != p.addr {
+                    return None;
+                }
+                let rv = if p.addr.is_ipv4() {
+                    rv::ADDRESS_IN_USE
+                } else {
+                    rv::DUPLICATE_IF_ADDRESS
+                };
+                Some((rv, format!("{x} on {}", i.name)))
+            })
+        })
     }
 
     /// `sw_interface_ip6_set_link_local_address`.

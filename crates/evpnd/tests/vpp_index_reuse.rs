@@ -1,0 +1,115 @@
+//! Issue 14 item 4: VPP reuses a freed `sw_if_index`. When the BVI's loopback
+//! is deleted behind evpnd's back and another interface is created (and gets
+//! the freed index), a bind must not put the vMAC or the gateway address on
+//! that foreign interface; the BVI is recreated instead.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use evpn_api::v1;
+use vpp_api::{Client, ClientConfig, MacAddress, SwIfIndex};
+
+const VMAC: &str = "42:6c:fa:d6:82:98";
+
+fn bind_req() -> v1::HostBindGroupBviRequest {
+    v1::HostBindGroupBviRequest {
+        slug: "test".into(),
+        group_id: "test".into(),
+        vmac: VMAC.into(),
+        addresses: vec![v1::Prefix {
+            address: "172.16.0.32".into(),
+            prefix_len: 24,
+        }],
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_sw_if_index_never_gets_the_vmac() {
+    let Some(mut h) = Host::new("a_reused_sw_if_index_never_gets_the_vmac", "r1").await else {
+        return;
+    };
+    h.start_evpnd();
+    let mut c = h.client().await;
+    let bd = c
+        .create_evpn_instance(v1::CreateEvpnInstanceRequest {
+            slug: "test".into(),
+            vni: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .bridge_domain_id;
+    c.create_bvi(v1::CreateBviRequest {
+        slug: "test".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ours = format!("loop{bd}");
+    let old = h.sim.state().interface_by_name(&ours).unwrap().sw_if_index;
+
+    // An operator, behind evpnd's back: delete the loopback, create another.
+    let op = Client::connect(ClientConfig::new(h.sim.socket_path()))
+        .await
+        .unwrap();
+    op.delete_loopback(SwIfIndex(old)).await.unwrap();
+    let foreign = op
+        .create_loopback_instance(MacAddress::ZERO, None)
+        .await
+        .unwrap();
+    assert_eq!(foreign.0, old, "VPP hands the freed index out again");
+    let created_at = h.sim.journal().last().unwrap().seq;
+    let foreign_before = h.sim.state().interfaces[&old].clone();
+    assert_ne!(foreign_before.name, ours);
+
+    // The bind may fail (its BVI vanished) but must not touch the foreign interface.
+    let first = c.bind_group_bvi(bind_req()).await;
+    let touched: Vec<_> = h
+        .sim
+        .journal()
+        .into_iter()
+        .filter(|e| e.seq > created_at && e.fields.get("sw_if_index") == Some(&old.into()))
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "evpnd wrote to the foreign interface {}: {touched:?} (bind: {first:?})",
+        foreign_before.name
+    );
+    assert_eq!(h.sim.state().interfaces[&old], foreign_before);
+
+    // The BVI comes back as a new interface, and a bind lands on it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if c.bind_group_bvi(bind_req()).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the BVI was not recreated");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let st = h.sim.state();
+    let bvi = st.interface_by_name(&ours).expect("BVI recreated");
+    assert_ne!(bvi.sw_if_index, old);
+    assert_eq!(bvi.mac.to_string(), VMAC);
+    assert_eq!(
+        bvi.addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["172.16.0.32/24"]
+    );
+    assert_eq!(
+        st.interfaces[&old], foreign_before,
+        "foreign interface untouched"
+    );
+    let touched: Vec<_> = h
+        .sim
+        .journal()
+        .into_iter()
+        .filter(|e| e.seq > created_at && e.fields.get("sw_if_index") == Some(&old.into()))
+        .collect();
+    assert!(touched.is_empty(), "written later: {touched:?}");
+    h.sim.check_mac_exclusive(Some(VMAC)).unwrap();
+}
