@@ -293,7 +293,16 @@ impl Registry {
                                 n = stream.message() => n,
                             };
                             match next {
-                                Ok(Some(ev)) => self.republish(&id, ev),
+                                Ok(Some(ev)) => {
+                                    // The member lost a binding behind the
+                                    // registry's back (its VPP restarted):
+                                    // resync it now, not at the next tick.
+                                    let lost = ev.message == "groupbvi-dropped";
+                                    self.republish(&id, ev);
+                                    if lost {
+                                        self.trigger_resync(&id);
+                                    }
+                                }
                                 Ok(None) => break,
                                 Err(s) => {
                                     self.with_rt(&id, |rt| rt.last_error = s.message().to_string());
