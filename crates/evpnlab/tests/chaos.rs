@@ -87,12 +87,19 @@ async fn chaos_run_has_no_violations() {
         "kill-9-evpnr",
         "vpp-error",
         "bird-configure-fail",
+        "cancel-evpnr-call",
     ] {
         assert!(
             r.faults.get(kind).copied().unwrap_or(0) > 0,
             "no {kind} fault:\n{summary}"
         );
     }
+    // Attempts that must be refused were made (each was judged above: an
+    // accepted one is a violation).
+    assert!(
+        r.adversary.values().flat_map(|m| m.values()).sum::<usize>() > 0,
+        "no adversarial attempt:\n{summary}"
+    );
 }
 
 async fn fleet(n: usize) -> Fleet {
@@ -171,17 +178,33 @@ async fn checks_catch_two_holders_drift_and_lost_changes() {
     assert!(ok.is_empty(), "{ok:?}");
     assert!(model.check(std::slice::from_ref(&g)).is_empty());
 
-    // Host 1 binds the vMAC behind the registry's back: two holders, and
-    // the dataplane no longer matches the registry.
+    // Host 1 binds the vMAC behind the registry's back. Without the
+    // registry's epoch its evpnd refuses (what the run's epoch-less attempts
+    // count on) ...
     let mut d1 = f.hosts[1].client().unwrap();
-    d1.bind_group_bvi(v1::HostBindGroupBviRequest {
+    let bind = || v1::HostBindGroupBviRequest {
         slug: "g0".into(),
         group_id: "g0".into(),
         vmac: g.vmac.clone(),
         ..Default::default()
-    })
-    .await
-    .unwrap();
+    };
+    let e = d1.bind_group_bvi(bind()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    f.check_exclusive(std::slice::from_ref(&g.vmac)).unwrap();
+    // ... so act as the registry: its epoch, addressed to host 1. Two
+    // holders, and the dataplane no longer matches the registry.
+    let info = d1
+        .get_instance(v1::InstanceRef::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(info.registry_epoch > 0, "{info:?}");
+    let mut req = tonic::Request::new(bind());
+    req.metadata_mut()
+        .insert("evpn-instance-id", info.instance_id.parse().unwrap());
+    req.metadata_mut()
+        .insert("evpn-registry-epoch", info.registry_epoch.into());
+    d1.bind_group_bvi(req).await.unwrap();
     let c = f
         .check_exclusive(std::slice::from_ref(&g.vmac))
         .unwrap_err();
