@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use crate::validate::{self, RouteDistinguisher, RouteTarget, ValidationError};
+use crate::validate::{self, RouteDistinguisher, RouteTarget, ToBird, ValidationError};
 
 /// Unvalidated description of one eVPN, as an API caller or the state file provides it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -39,6 +39,9 @@ pub struct EvpnSnippet {
     enabled: bool,
 }
 
+/// A target list: the shared rules of [`evpn_model::rt`] (count, grammar), but a repeated target
+/// is dropped rather than refused — the API edges refuse repeats, and a state file written before
+/// they did must still render.
 fn targets(field: &str, v: &[String]) -> Result<Vec<RouteTarget>, ValidationError> {
     if v.is_empty() {
         return Err(ValidationError::new(
@@ -46,9 +49,7 @@ fn targets(field: &str, v: &[String]) -> Result<Vec<RouteTarget>, ValidationErro
             "at least one route target is required",
         ));
     }
-    if v.len() > 64 {
-        return Err(ValidationError::new(field, "more than 64 route targets"));
-    }
+    evpn_model::validate_count(field, v.len(), evpn_model::ROUTE_TARGETS_MAX)?;
     let mut out: Vec<RouteTarget> = Vec::with_capacity(v.len());
     for (i, s) in v.iter().enumerate() {
         let rt = RouteTarget::parse(&format!("{field}[{i}]"), s)?;
@@ -68,12 +69,7 @@ impl EvpnSnippet {
         let import_targets = targets("import_targets", &spec.import_targets)?;
         let export_targets = targets("export_targets", &spec.export_targets)?;
         let ra = spec.router_address;
-        if ra.is_unspecified() || ra.is_multicast() || ra.is_loopback() {
-            return Err(ValidationError::new(
-                "router_address",
-                format!("{ra} is not a usable unicast VTEP address"),
-            ));
-        }
+        evpn_model::validate_vtep("router_address", ra)?;
         Ok(Self {
             slug: spec.slug.clone(),
             vni: spec.vni,

@@ -7,13 +7,12 @@
 //!   `vppevpn_<slug>`, `ethtab_<slug>`) have no such limit; slugs containing `-` are rendered as
 //!   single-quoted BIRD symbols (`'evpn_a-b'`).
 //! * **Linux interface names**: 1–15 bytes of `[A-Za-z0-9_.-]`, not `.`/`..`.
-//! * **VNI**: 1 ..= 2^24 − 1. **RD**: `<asn16>:<u32>`, `<asn32>:<u16>` (asn > 65535) or
-//!   `<ipv4>:<u16>`. **Route target**: `<asn16>:<u32>` or `<asn32>:<u16>` (BIRD's `(rt, a, b)`
-//!   literal; the IPv4 form is not accepted by BIRD inside target sets).
+//! * **VNI**: 1 ..= 2^24 − 1. **RD** and **route target**: the grammar shared by every program,
+//!   [`evpn_model::rt`] (re-exported here); the IPv4 route-target form is not accepted by BIRD
+//!   inside target sets.
 
-use std::fmt;
-use std::net::Ipv4Addr;
-use std::str::FromStr;
+pub use evpn_model::rt::{RouteDistinguisher, RouteTarget};
+use evpn_model::validate::excerpt;
 
 /// Maximum slug length.
 pub const SLUG_MAX: usize = 10;
@@ -49,12 +48,16 @@ pub fn slug(s: &str) -> Result<(), ValidationError> {
         return f("must not be empty".into());
     }
     if s.len() > SLUG_MAX {
-        return f(format!("{s:?} is longer than {SLUG_MAX} characters"));
+        return f(format!(
+            "{} is longer than {SLUG_MAX} characters",
+            excerpt(s)
+        ));
     }
     let b = s.as_bytes();
     if !(b[0].is_ascii_lowercase() || b[0].is_ascii_digit()) {
         return f(format!(
-            "{s:?} must start with a lower-case letter or digit"
+            "{} must start with a lower-case letter or digit",
+            excerpt(s)
         ));
     }
     if let Some(c) = s
@@ -62,7 +65,8 @@ pub fn slug(s: &str) -> Result<(), ValidationError> {
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
     {
         return f(format!(
-            "{s:?} contains {c:?}; allowed are a-z, 0-9, '_' and '-'"
+            "{} contains {c:?}; allowed are a-z, 0-9, '_' and '-'",
+            excerpt(s)
         ));
     }
     Ok(())
@@ -72,17 +76,21 @@ pub fn slug(s: &str) -> Result<(), ValidationError> {
 pub fn ifname(field: &str, s: &str) -> Result<(), ValidationError> {
     let f = |r: String| Err(ValidationError::new(field, r));
     if s.is_empty() || s.len() > IFNAME_MAX {
-        return f(format!("{s:?} must be 1 to {IFNAME_MAX} characters"));
+        return f(format!(
+            "{} must be 1 to {IFNAME_MAX} characters",
+            excerpt(s)
+        ));
     }
     if s == "." || s == ".." {
-        return f(format!("{s:?} is not a valid interface name"));
+        return f(format!("{} is not a valid interface name", excerpt(s)));
     }
     if let Some(c) = s
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
     {
         return f(format!(
-            "{s:?} contains {c:?}; allowed are A-Z, a-z, 0-9, '_', '-', '.'"
+            "{} contains {c:?}; allowed are A-Z, a-z, 0-9, '_', '-', '.'",
+            excerpt(s)
         ));
     }
     Ok(())
@@ -93,17 +101,17 @@ pub fn ifname(field: &str, s: &str) -> Result<(), ValidationError> {
 pub fn symbol(field: &str, s: &str) -> Result<String, ValidationError> {
     let f = |r: String| Err(ValidationError::new(field, r));
     if s.is_empty() || s.len() > 64 {
-        return f(format!("{s:?} must be 1 to 64 characters"));
+        return f(format!("{} must be 1 to 64 characters", excerpt(s)));
     }
     let b = s.as_bytes();
     if !(b[0].is_ascii_alphabetic() || b[0] == b'_') {
-        return f(format!("{s:?} must start with a letter or '_'"));
+        return f(format!("{} must start with a letter or '_'", excerpt(s)));
     }
     if let Some(c) = s
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
     {
-        return f(format!("{s:?} contains {c:?}"));
+        return f(format!("{} contains {c:?}", excerpt(s)));
     }
     Ok(if s.contains('-') {
         format!("'{s}'")
@@ -127,7 +135,7 @@ pub fn mac(s: &str) -> Result<String, ValidationError> {
     {
         return Err(ValidationError::new(
             "mac",
-            format!("{s:?} is not of the form aa:bb:cc:dd:ee:ff"),
+            format!("{} is not of the form aa:bb:cc:dd:ee:ff", excerpt(s)),
         ));
     }
     Ok(s.to_ascii_lowercase())
@@ -144,103 +152,26 @@ pub fn vni(v: u32) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn parse_u<T: FromStr>(field: &str, what: &str, s: &str) -> Result<T, ValidationError> {
-    if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
-    {
-        return Err(ValidationError::new(
-            field,
-            format!("{what} {s:?} is not a decimal number"),
-        ));
-    }
-    s.parse::<T>()
-        .map_err(|_| ValidationError::new(field, format!("{what} {s:?} is out of range")))
-}
-
-/// A route distinguisher.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum RouteDistinguisher {
-    /// Type 0: 2-byte ASN : 4-byte number.
-    As2(u16, u32),
-    /// Type 1: IPv4 address : 2-byte number.
-    Ip4(Ipv4Addr, u16),
-    /// Type 2: 4-byte ASN (> 65535) : 2-byte number.
-    As4(u32, u16),
-}
-
-impl RouteDistinguisher {
-    /// Parses `65000:100`, `4200000000:100` or `10.0.0.1:100`.
-    pub fn parse(field: &str, s: &str) -> Result<Self, ValidationError> {
-        let (a, b) = s
-            .split_once(':')
-            .ok_or_else(|| ValidationError::new(field, format!("{s:?} is not <admin>:<number>")))?;
-        if a.contains('.') {
-            let ip = Ipv4Addr::from_str(a).map_err(|_| {
-                ValidationError::new(field, format!("{a:?} is not an IPv4 address"))
-            })?;
-            return Ok(Self::Ip4(ip, parse_u(field, "assigned number", b)?));
-        }
-        let asn: u32 = parse_u(field, "ASN", a)?;
-        if asn <= 0xffff {
-            Ok(Self::As2(asn as u16, parse_u(field, "assigned number", b)?))
-        } else {
-            Ok(Self::As4(
-                asn,
-                parse_u(field, "assigned number (16 bits for a 4-byte ASN)", b)?,
-            ))
+impl From<evpn_model::Error> for ValidationError {
+    fn from(e: evpn_model::Error) -> Self {
+        match e {
+            evpn_model::Error::InvalidArgument { field, reason } => Self { field, reason },
+            other => Self::new("value", other.to_string()),
         }
     }
 }
 
-impl fmt::Display for RouteDistinguisher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::As2(a, n) => write!(f, "{a}:{n}"),
-            Self::Ip4(a, n) => write!(f, "{a}:{n}"),
-            Self::As4(a, n) => write!(f, "{a}:{n}"),
-        }
-    }
+/// The BIRD literal of a route target, e.g. `(rt, 65000, 100)`.
+pub trait ToBird {
+    /// The BIRD literal.
+    fn to_bird(&self) -> String;
 }
 
-/// A route target extended community `(rt, <asn>, <number>)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum RouteTarget {
-    /// 2-byte ASN : 4-byte number.
-    As2(u16, u32),
-    /// 4-byte ASN (> 65535) : 2-byte number.
-    As4(u32, u16),
-}
-
-impl RouteTarget {
-    /// Parses `65000:100` or `4200000000:100` (an optional `rt:` / `target:` prefix is allowed).
-    pub fn parse(field: &str, s: &str) -> Result<Self, ValidationError> {
-        let s2 = s
-            .strip_prefix("rt:")
-            .or_else(|| s.strip_prefix("target:"))
-            .unwrap_or(s);
-        match RouteDistinguisher::parse(field, s2)? {
-            RouteDistinguisher::As2(a, n) => Ok(Self::As2(a, n)),
-            RouteDistinguisher::As4(a, n) => Ok(Self::As4(a, n)),
-            RouteDistinguisher::Ip4(..) => Err(ValidationError::new(
-                field,
-                format!("{s:?}: IPv4-form route targets are not supported; use <asn>:<number>"),
-            )),
-        }
-    }
-
-    /// The BIRD literal, e.g. `(rt, 65000, 100)`.
-    pub fn to_bird(&self) -> String {
+impl ToBird for RouteTarget {
+    fn to_bird(&self) -> String {
         match self {
             Self::As2(a, n) => format!("(rt, {a}, {n})"),
             Self::As4(a, n) => format!("(rt, {a}, {n})"),
-        }
-    }
-}
-
-impl fmt::Display for RouteTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::As2(a, n) => write!(f, "{a}:{n}"),
-            Self::As4(a, n) => write!(f, "{a}:{n}"),
         }
     }
 }

@@ -36,9 +36,7 @@ fn addr() -> impl Strategy<Value = IpAddr> {
         any::<u32>().prop_map(|v| IpAddr::V4(Ipv4Addr::from(v))),
         any::<u128>().prop_map(|v| IpAddr::V6(Ipv6Addr::from(v))),
     ]
-    .prop_filter("unicast", |a| {
-        !(a.is_unspecified() || a.is_multicast() || a.is_loopback())
-    })
+    .prop_filter("unicast", |a| evpn_model::addr::vtep_refusal(*a).is_none())
 }
 
 fn valid_spec() -> impl Strategy<Value = EvpnSpec> {

@@ -50,7 +50,10 @@ impl EventLevel {
             "info" => Ok(EventLevel::Info),
             "warn" | "warning" => Ok(EventLevel::Warn),
             "error" => Ok(EventLevel::Error),
-            _ => Err(format!("{s:?} is not a level (debug, info, warn, error)")),
+            _ => Err(format!(
+                "{} is not a level (debug, info, warn, error)",
+                evpn_model::excerpt(s)
+            )),
         }
     }
 
@@ -91,7 +94,10 @@ impl EventKind {
             "log" => Ok(EventKind::Log),
             "crud" => Ok(EventKind::Crud),
             "failover" => Ok(EventKind::Failover),
-            _ => Err(format!("{s:?} is not an event type (log, crud, failover)")),
+            _ => Err(format!(
+                "{} is not an event type (log, crud, failover)",
+                evpn_model::excerpt(s)
+            )),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod build;
 pub mod config;
 pub mod detach;
+pub mod durable;
 pub mod duration;
 pub mod events;
 pub mod fsutil;

@@ -78,6 +78,9 @@ pub struct Daemon<C> {
     /// The configuration in effect (changes on successful SIGHUP reloads).
     pub config: watch::Receiver<Arc<C>>,
     config_tx: watch::Sender<Arc<C>>,
+    /// The daemon's gRPC health (SERVING while true); the daemon sets it to
+    /// false while it cannot do its job (e.g. its state store fails).
+    pub serving: watch::Sender<bool>,
 }
 
 impl<C: CommonSettings + Clone + Send + Sync + 'static> Daemon<C> {
@@ -106,6 +109,7 @@ impl<C: CommonSettings + Clone + Send + Sync + 'static> Daemon<C> {
             shutdown: CancellationToken::new(),
             config,
             config_tx,
+            serving: watch::channel(true).0,
         }
     }
 
@@ -194,8 +198,9 @@ where
             daemon.shutdown.clone(),
         ))
     };
-    let (_health, health, refl_v1, refl_v1alpha) =
+    let (reporter, health, refl_v1, refl_v1alpha) =
         crate::serve::health_and_reflection(&[service_name, ""]).await?;
+    crate::serve::follow_serving(reporter, service_name, daemon.serving.subscribe());
     tracing::info!(addr = %grpc_local, "grpc-listening");
     let shutdown = daemon.shutdown.clone();
     // Small request/response RPCs: disable Nagle, or every answer waits for

@@ -48,6 +48,30 @@ pub fn spawn_metrics(
     })
 }
 
+/// Report `service` and "" as SERVING or NOT_SERVING following `serving`,
+/// until the channel closes.
+pub fn follow_serving(
+    reporter: tonic_health::server::HealthReporter,
+    service: &'static str,
+    mut serving: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let status = if *serving.borrow_and_update() {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            for s in [service, ""] {
+                reporter.set_service_status(s, status).await;
+            }
+            if serving.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 /// gRPC health (with `services` reported SERVING) and reflection (v1 and
 /// v1alpha) listing the evpn.v1 API and the health service.
 pub async fn health_and_reflection(

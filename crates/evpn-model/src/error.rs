@@ -38,10 +38,10 @@ pub enum Error {
     #[error("invalid {field}: {reason}")]
     InvalidArgument { field: String, reason: String },
     /// The named object does not exist (`NOT_FOUND`).
-    #[error("{what} {name:?} not found")]
+    #[error("{what} {} not found", crate::validate::excerpt(.name))]
     NotFound { what: Object, name: String },
     /// The named object exists already (`ALREADY_EXISTS`).
-    #[error("{what} {name:?} already exists")]
+    #[error("{what} {} already exists", crate::validate::excerpt(.name))]
     AlreadyExists { what: Object, name: String },
     /// The system is not in a state that allows the operation
     /// (`FAILED_PRECONDITION`), e.g. a move whose old primary is unreachable.
@@ -106,7 +106,12 @@ impl From<Error> for tonic::Status {
             Error::Unimplemented(_) => Code::Unimplemented,
             Error::Internal(_) => Code::Internal,
         };
-        tonic::Status::new(code, e.to_string())
+        // Bounded whatever built the message: a status message travels in
+        // HTTP/2 headers, and an oversized one turns into RESOURCE_EXHAUSTED.
+        tonic::Status::new(
+            code,
+            crate::validate::truncate(&e.to_string(), crate::validate::ERROR_MAX_LEN),
+        )
     }
 }
 
@@ -139,6 +144,9 @@ mod tests {
             assert_eq!(s.code(), code);
             assert_eq!(s.message(), msg);
         }
+        let s: tonic::Status = Error::Internal("x".repeat(1 << 20)).into();
+        assert!(s.message().len() <= crate::validate::ERROR_MAX_LEN);
+        assert!(s.message().ends_with('…'));
         let s: tonic::Status = Error::invalid("vni", "must be below 2^24").into();
         assert_eq!(s.message(), "invalid vni: must be below 2^24");
     }

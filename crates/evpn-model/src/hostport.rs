@@ -2,7 +2,7 @@
 //! `grpc_address` in `RegisterInstance`). Only `host:port` is accepted: host
 //! is an IPv4 literal, a bracketed IPv6 literal or a DNS name (RFC 1123
 //! labels); port is 1..65535. No scheme, user, path, query or fragment.
-use crate::Error;
+use crate::{Error, validate::excerpt};
 
 /// Longest accepted `host:port` (a full DNS name, `:`, five digits).
 pub const HOSTPORT_MAX_LEN: usize = 253 + 6;
@@ -10,7 +10,7 @@ pub const HOSTPORT_MAX_LEN: usize = 253 + 6;
 /// Validate `v` as `host:port`; the error names `field` and quotes at most a
 /// short prefix of `v`.
 pub fn validate_host_port(field: &str, v: &str) -> Result<(), Error> {
-    let bad = |why: &str| Error::invalid(field, format!("{} is not host:port: {why}", short(v)));
+    let bad = |why: &str| Error::invalid(field, format!("{} is not host:port: {why}", excerpt(v)));
     if v.is_empty() {
         return Err(Error::invalid(field, "required (host:port)"));
     }
@@ -63,16 +63,6 @@ fn dns_name(h: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// At most 32 characters of `v`, quoted, with `…` when cut: what an error may
-/// echo of bad input.
-pub fn short(v: &str) -> String {
-    const MAX: usize = 32;
-    match v.char_indices().nth(MAX) {
-        None => format!("{v:?}"),
-        Some((i, _)) => format!("{:?}…", &v[..i]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,12 +107,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.len() < 120, "{e}");
-    }
-
-    #[test]
-    fn short_cuts_on_a_char_boundary() {
-        assert_eq!(short("abc"), "\"abc\"");
-        let s = "é".repeat(40);
-        assert!(short(&s).ends_with('…'));
     }
 }

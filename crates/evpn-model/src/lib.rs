@@ -3,16 +3,24 @@
 //! Architecture invariant: this crate does no I/O and knows nothing about
 //! gRPC wire types, VPP or BIRD. Everything an API caller sends is validated
 //! here before it can reach a BIRD snippet, an interface name or the
-//! dataplane; validation errors name the field and the reason.
+//! dataplane; validation errors name the field and the reason, and quote at
+//! most a short prefix of bad input ([`excerpt`]). The rules and limits are
+//! tabled in `docs/validation.md`.
+pub mod addr;
 pub mod error;
 pub mod hostport;
 pub mod mac;
+pub mod rt;
 pub mod validate;
 
+pub use addr::{parse_prefix, parse_vtep, validate_vtep};
 pub use error::{Error, Result};
 pub use hostport::validate_host_port;
 pub use mac::Mac;
+pub use rt::{RouteDistinguisher, RouteTarget, canonical_route_targets, parse_route_targets};
 pub use validate::{
-    MTU_DEFAULT, MTU_MAX, MTU_MIN, SLUG_MAX_LEN, VNI_MAX, parse_prefix, validate_instance_id,
-    validate_mtu, validate_slug, validate_vni,
+    BVI_ADDRESSES_MAX, ERROR_MAX_LEN, EXCERPT_CHARS, GRPC_ADDRESS_MAX_LEN, MTU_DEFAULT, MTU_MAX,
+    MTU_MIN, REQUEST_MAX_BYTES, ROUTE_TARGETS_MAX, SLUG_MAX_LEN, VERSION_MAX_LEN, VNI_MAX, excerpt,
+    truncate, validate_count, validate_instance_id, validate_mtu, validate_slug, validate_text,
+    validate_vni,
 };

@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr};
 
 use sha2::{Digest, Sha256};
 
-use crate::Error;
+use crate::{Error, validate::excerpt};
 
 /// A 48-bit MAC address. Displays as lower-case `aa:bb:cc:dd:ee:ff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -100,13 +100,18 @@ impl FromStr for Mac {
         let parts: Vec<&str> = s.split([':', '-']).collect();
         if parts.len() != 6 {
             return Err(format!(
-                "{s:?} is not a MAC address (expected six hex octets like 02:00:5e:10:00:01)"
+                "{} is not a MAC address (expected six hex octets like 02:00:5e:10:00:01)",
+                excerpt(s)
             ));
         }
         let mut out = [0u8; 6];
         for (o, p) in out.iter_mut().zip(&parts) {
             if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!("{s:?} is not a MAC address (bad octet {p:?})"));
+                return Err(format!(
+                    "{} is not a MAC address (bad octet {})",
+                    excerpt(s),
+                    excerpt(p)
+                ));
             }
             *o = u8::from_str_radix(p, 16).map_err(|e| e.to_string())?;
         }

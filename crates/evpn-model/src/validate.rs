@@ -1,9 +1,5 @@
 //! Validation of every identifier and number an API caller or a config file
 //! can send. Errors are [`Error::InvalidArgument`] naming the field.
-use std::net::IpAddr;
-
-use ipnet::IpNet;
-
 use crate::Error;
 
 /// Longest eVPN slug / group ID. Keeps `bvi-<slug>` (and the Linux
@@ -19,6 +15,88 @@ pub const MTU_MIN: u32 = 576;
 pub const MTU_MAX: u32 = 9216;
 /// MTU used when none is configured.
 pub const MTU_DEFAULT: u32 = 1500;
+/// Longest `version` an instance may register with.
+pub const VERSION_MAX_LEN: usize = 64;
+/// Longest `grpc_address` (`host:port`: a 253-byte DNS name, or a
+/// bracketed IPv6 address, plus `:` and a 5-digit port).
+pub const GRPC_ADDRESS_MAX_LEN: usize = 261;
+/// Most route targets in one import or export list.
+pub const ROUTE_TARGETS_MAX: usize = 64;
+/// Most gateway addresses on one GroupBVI / in one bind.
+pub const BVI_ADDRESSES_MAX: usize = 32;
+/// Largest gRPC request either daemon decodes (`OUT_OF_RANGE` above it).
+/// Large enough that an oversized single field still gets a precise
+/// `INVALID_ARGUMENT` naming it, three orders of magnitude above any valid
+/// request.
+pub const REQUEST_MAX_BYTES: usize = 2 * 1024 * 1024;
+/// Characters of bad input an error message quotes (see [`excerpt`]).
+pub const EXCERPT_CHARS: usize = 32;
+/// Longest error message sent to a client; anything longer is cut (the
+/// `tonic::Status` conversion enforces it, whatever built the message).
+pub const ERROR_MAX_LEN: usize = 1024;
+
+/// Untrusted input as an error message quotes it: Debug-quoted, at most
+/// [`EXCERPT_CHARS`] characters, and when cut, followed by `…` and the
+/// input's length. Every error that quotes input uses this.
+pub fn excerpt(s: &str) -> String {
+    let mut it = s.chars();
+    let head: String = it.by_ref().take(EXCERPT_CHARS).collect();
+    if it.next().is_some() {
+        format!("{head:?}… ({} bytes)", s.len())
+    } else {
+        format!("{head:?}")
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when
+/// cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let ell = "…";
+    let mut end = max.saturating_sub(ell.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ell}", &s[..end])
+}
+
+/// A free-text field (e.g. a `version`): at most `max` bytes of printable
+/// ASCII (no control characters, which would forge log lines).
+pub fn validate_text(field: &str, s: &str, max: usize) -> Result<(), Error> {
+    if s.len() > max {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{} is {} bytes long; at most {max} are allowed",
+                excerpt(s),
+                s.len()
+            ),
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| !(' '..='~').contains(c)) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{} contains {c:?}; only printable ASCII is allowed",
+                excerpt(s)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A list field: at most `max` entries.
+pub fn validate_count(field: &str, n: usize, max: usize) -> Result<(), Error> {
+    if n > max {
+        return Err(Error::invalid(
+            field,
+            format!("{n} entries; at most {max} are allowed"),
+        ));
+    }
+    Ok(())
+}
 
 /// An eVPN slug or group ID: `[a-z]([a-z0-9-]*[a-z0-9])?`, at most
 /// [`SLUG_MAX_LEN`] bytes. It becomes part of Linux interface names
@@ -34,7 +112,8 @@ pub fn validate_slug(field: &str, s: &str) -> Result<(), Error> {
         return Err(Error::invalid(
             field,
             format!(
-                "{s:?} is {} bytes long; at most {SLUG_MAX_LEN} are allowed",
+                "{} is {} bytes long; at most {SLUG_MAX_LEN} are allowed",
+                excerpt(s),
                 s.len()
             ),
         ));
@@ -43,7 +122,7 @@ pub fn validate_slug(field: &str, s: &str) -> Result<(), Error> {
     if !b[0].is_ascii_lowercase() {
         return Err(Error::invalid(
             field,
-            format!("{s:?} must start with a lower-case letter"),
+            format!("{} must start with a lower-case letter", excerpt(s)),
         ));
     }
     if let Some(c) = s
@@ -52,13 +131,16 @@ pub fn validate_slug(field: &str, s: &str) -> Result<(), Error> {
     {
         return Err(Error::invalid(
             field,
-            format!("{s:?} contains {c:?}; only a-z, 0-9 and '-' are allowed"),
+            format!(
+                "{} contains {c:?}; only a-z, 0-9 and '-' are allowed",
+                excerpt(s)
+            ),
         ));
     }
     if s.ends_with('-') {
         return Err(Error::invalid(
             field,
-            format!("{s:?} must not end with '-'"),
+            format!("{} must not end with '-'", excerpt(s)),
         ));
     }
     Ok(())
@@ -85,13 +167,16 @@ pub fn validate_instance_id(field: &str, s: &str) -> Result<(), Error> {
     {
         return Err(Error::invalid(
             field,
-            format!("{s:?} contains {c:?}; only a-z, 0-9 and '-' are allowed"),
+            format!(
+                "{} contains {c:?}; only a-z, 0-9 and '-' are allowed",
+                excerpt(s)
+            ),
         ));
     }
     if s.starts_with('-') || s.ends_with('-') {
         return Err(Error::invalid(
             field,
-            format!("{s:?} must not start or end with '-'"),
+            format!("{} must not start or end with '-'", excerpt(s)),
         ));
     }
     Ok(())
@@ -117,47 +202,6 @@ pub fn validate_mtu(field: &str, mtu: u32) -> Result<(), Error> {
         ));
     }
     Ok(())
-}
-
-/// An interface address with prefix length (`address` + `prefix_len`). The
-/// address must be a usable unicast host address: not unspecified, multicast,
-/// loopback or IPv6 link-local (those are managed by evpnd), and the length
-/// must be 1..=32 (IPv4) or 1..=128 (IPv6).
-pub fn parse_prefix(field: &str, address: &str, prefix_len: u32) -> Result<IpNet, Error> {
-    let ip: IpAddr = address.parse().map_err(|_| {
-        Error::invalid(field, format!("{address:?} is not an IPv4 or IPv6 address"))
-    })?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    if prefix_len == 0 || prefix_len > max {
-        return Err(Error::invalid(
-            field,
-            format!("prefix length {prefix_len} is out of range 1..={max} for {ip}"),
-        ));
-    }
-    if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
-        return Err(Error::invalid(
-            field,
-            format!("{ip} is not a unicast host address"),
-        ));
-    }
-    if let IpAddr::V6(v6) = ip
-        && v6.segments()[0] & 0xffc0 == 0xfe80
-    {
-        return Err(Error::invalid(
-            field,
-            format!("{ip} is link-local; evpnd manages the link-local itself"),
-        ));
-    }
-    if let IpAddr::V4(v4) = ip
-        && v4.is_broadcast()
-    {
-        return Err(Error::invalid(
-            field,
-            format!("{ip} is not a unicast host address"),
-        ));
-    }
-    // prefix_len <= max was checked, so this cannot fail.
-    IpNet::new(ip, prefix_len as u8).map_err(|e| Error::invalid(field, e.to_string()))
 }
 
 #[cfg(test)]
@@ -208,35 +252,6 @@ mod tests {
         assert!(validate_mtu("mtu", 575).is_err());
         assert!(validate_mtu("mtu", 1500).is_ok());
         assert!(validate_mtu("mtu", 9217).is_err());
-    }
-
-    #[test]
-    fn prefixes() {
-        assert_eq!(
-            parse_prefix("p", "172.16.0.32", 24).unwrap().to_string(),
-            "172.16.0.32/24"
-        );
-        assert_eq!(
-            parse_prefix("p", "fec0::32", 64).unwrap().to_string(),
-            "fec0::32/64"
-        );
-        for (a, l) in [
-            ("172.16.0.32", 33),
-            ("172.16.0.32", 0),
-            ("fec0::32", 129),
-            ("0.0.0.0", 8),
-            ("224.0.0.1", 24),
-            ("fe80::1", 64),
-            ("::1", 128),
-            ("x", 24),
-            ("172.16.0.32/24", 24),
-        ] {
-            let e = parse_prefix("address", a, l).unwrap_err();
-            assert!(
-                e.to_string().starts_with("invalid address: "),
-                "{a}/{l}: {e}"
-            );
-        }
     }
 
     proptest! {

@@ -188,7 +188,7 @@ fn prefix(s: &str) -> Result<v1::Prefix, CliError> {
     let (a, l) = s.split_once('/').ok_or_else(|| {
         CliError::Parse(ParseError::Invalid {
             field: "prefix".into(),
-            reason: format!("{s:?} is not <address>/<length>"),
+            reason: format!("{} is not <address>/<length>", evpn_model::excerpt(s)),
         })
     })?;
     Ok(v1::Prefix {
@@ -202,7 +202,7 @@ fn num(args: &Args, key: &str) -> Result<u32, CliError> {
     v.parse().map_err(|_| {
         CliError::Parse(ParseError::Invalid {
             field: key.into(),
-            reason: format!("{v:?} is not a number"),
+            reason: format!("{} is not a number", evpn_model::excerpt(v)),
         })
     })
 }
@@ -304,6 +304,11 @@ pub async fn run(ctx: &Ctx, cmd: &Command) -> Result<Flow, CliError> {
             let mut exp = imp.clone();
             imp.extend(a.all("import-target"));
             exp.extend(a.all("export-target"));
+            // The list rules (count, no repeats) as evpnr and evpnd apply them.
+            evpn_model::parse_route_targets("import_route_targets", &imp)
+                .map_err(ParseError::from)?;
+            evpn_model::parse_route_targets("export_route_targets", &exp)
+                .map_err(ParseError::from)?;
             let req = v1::CreateGroupRequest {
                 group_id: group()?,
                 vni: num(a, "vni")?,
@@ -352,8 +357,10 @@ pub async fn run(ctx: &Ctx, cmd: &Command) -> Result<Flow, CliError> {
             ctx.done(&r, text)?;
         }
         CreateGroupBvi => {
-            let addresses = a
-                .all("address")
+            let all = a.all("address");
+            evpn_model::validate_count("addresses", all.len(), evpn_model::BVI_ADDRESSES_MAX)
+                .map_err(ParseError::from)?;
+            let addresses = all
                 .iter()
                 .map(|s| prefix(s))
                 .collect::<Result<Vec<_>, _>>()?;

@@ -84,9 +84,13 @@ impl fmt::Display for ParseError {
                 expected,
             } => {
                 if path.is_empty() {
-                    write!(f, "unknown command {word:?}")?;
+                    write!(f, "unknown command {}", evpn_model::excerpt(word))?;
                 } else {
-                    write!(f, "unknown word {word:?} after {path:?}")?;
+                    write!(
+                        f,
+                        "unknown word {} after {path:?}",
+                        evpn_model::excerpt(word)
+                    )?;
                 }
                 if expected.is_empty() {
                     f.write_str("; nothing more is expected")
@@ -95,7 +99,12 @@ impl fmt::Display for ParseError {
                 }
             }
             ParseError::Ambiguous { word, candidates } => {
-                write!(f, "ambiguous {word:?}: could be {}", candidates.join(", "))
+                write!(
+                    f,
+                    "ambiguous {}: could be {}",
+                    evpn_model::excerpt(word),
+                    candidates.join(", ")
+                )
             }
             ParseError::Incomplete { path, expected } => {
                 write!(
@@ -303,7 +312,7 @@ pub fn validate(key: &str, kind: Kind, source: Source, v: &str) -> Result<String
     let num = |v: &str| -> Result<u32, ParseError> {
         v.parse::<u32>().map_err(|_| ParseError::Invalid {
             field: key.to_string(),
-            reason: format!("{v:?} is not a number"),
+            reason: format!("{} is not a number", evpn_model::excerpt(v)),
         })
     };
     match kind {
@@ -323,12 +332,20 @@ pub fn validate(key: &str, kind: Kind, source: Source, v: &str) -> Result<String
         Kind::Prefix => {
             let (a, l) = v.split_once('/').ok_or_else(|| ParseError::Invalid {
                 field: key.into(),
-                reason: format!("{v:?} is not <address>/<length>, e.g. 172.16.0.32/24"),
+                reason: format!(
+                    "{} is not <address>/<length>, e.g. 172.16.0.32/24",
+                    evpn_model::excerpt(v)
+                ),
             })?;
             let len = l.parse::<u32>().map_err(|_| ParseError::Invalid {
                 field: key.into(),
-                reason: format!("prefix length {l:?} is not a number"),
+                reason: format!("prefix length {} is not a number", evpn_model::excerpt(l)),
             })?;
+            // Naming an address to remove checks only its syntax: one
+            // stored before a class was refused must stay removable.
+            if matches!(source, Source::GroupAddresses) {
+                return Ok(evpn_model::addr::parse_prefix_syntax(key, a, len)?.to_string());
+            }
             return Ok(evpn_model::parse_prefix(key, a, len)?.to_string());
         }
         Kind::RouteTarget => return route_target(key, v),
@@ -344,7 +361,11 @@ pub fn validate(key: &str, kind: Kind, source: Source, v: &str) -> Result<String
                 [one] => Ok(one.to_string()),
                 [] => Err(ParseError::Invalid {
                     field: key.into(),
-                    reason: format!("{v:?} is not one of {}", words.join(", ")),
+                    reason: format!(
+                        "{} is not one of {}",
+                        evpn_model::excerpt(v),
+                        words.join(", ")
+                    ),
                 }),
                 _ => Err(ParseError::Ambiguous {
                     word: v.into(),
@@ -358,45 +379,10 @@ pub fn validate(key: &str, kind: Kind, source: Source, v: &str) -> Result<String
 
 /// A route target in any of the accepted spellings — `65000:100`,
 /// `rt:65000:100`, `target:65000:100` or BIRD's `(rt, 65000, 100)` — as
-/// the API's canonical `<asn>:<number>`. A 2-byte ASN takes a 4-byte
-/// number; a 4-byte ASN a 2-byte number.
+/// the API's canonical `<asn>:<number>`: the grammar evpnd and evpnr apply
+/// ([`evpn_model::RouteTarget::parse`]).
 pub fn route_target(key: &str, v: &str) -> Result<String, ParseError> {
-    let bad = |why: &str| ParseError::Invalid {
-        field: key.into(),
-        reason: format!("{v:?} {why}; use <asn>:<number>, e.g. rt:65000:100"),
-    };
-    let t = v.trim();
-    let (a, n) = if let Some(inner) = t.strip_prefix('(').and_then(|s| s.strip_suffix(')')) {
-        let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
-        match parts.as_slice() {
-            ["rt", a, n] => (*a, *n),
-            _ => return Err(bad("is not a route target")),
-        }
-    } else {
-        let s = t
-            .strip_prefix("rt:")
-            .or_else(|| t.strip_prefix("target:"))
-            .unwrap_or(t);
-        s.split_once(':')
-            .ok_or_else(|| bad("is not a route target"))?
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(a) || !digits(n) {
-        return Err(bad("is not a route target"));
-    }
-    let (asn, num) = match (a.parse::<u64>(), n.parse::<u64>()) {
-        (Ok(a), Ok(n)) => (a, n),
-        _ => return Err(bad("is out of range")),
-    };
-    let ok = if asn <= 0xffff {
-        num <= 0xffff_ffff
-    } else {
-        asn <= 0xffff_ffff && num <= 0xffff
-    };
-    if !ok {
-        return Err(bad("is out of range"));
-    }
-    Ok(format!("{asn}:{num}"))
+    Ok(evpn_model::RouteTarget::parse(key, v)?.to_string())
 }
 
 #[cfg(test)]

@@ -297,13 +297,9 @@ impl Validate for Config {
         }
         evpn_model::validate_mtu("mtu", self.evpn.mtu)
             .map_err(|e| SemanticError::new("evpnd.evpn.mtu", e.to_string()))?;
-        if let Some(a) = self.evpn.vtep_address
-            && (a.is_unspecified() || a.is_multicast())
-        {
-            return Err(SemanticError::new(
-                "evpnd.evpn.vtep-address",
-                format!("{a} is not a unicast address"),
-            ));
+        if let Some(a) = self.evpn.vtep_address {
+            evpn_model::validate_vtep("vtep-address", a)
+                .map_err(|e| SemanticError::new("evpnd.evpn.vtep-address", e.to_string()))?;
         }
         if self.announce.schedule.windows(2).any(|w| w[1] < w[0]) {
             return Err(SemanticError::new(

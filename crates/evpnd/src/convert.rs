@@ -3,7 +3,10 @@
 use std::net::IpAddr;
 
 use evpn_api::v1;
-use evpn_model::{Error, Mac, parse_prefix, validate_mtu, validate_slug, validate_vni};
+use evpn_model::{
+    BVI_ADDRESSES_MAX, Error, Mac, RouteDistinguisher, RouteTarget, canonical_route_targets,
+    parse_prefix, parse_vtep, validate_count, validate_mtu, validate_slug, validate_vni,
+};
 use ipnet::IpNet;
 
 use crate::{config::Config, dataplane::vpp::bvi_name, manager::NewEvpn, state::Evpn};
@@ -29,32 +32,37 @@ pub fn new_evpn(cfg: &Config, r: &v1::CreateEvpnInstanceRequest) -> Result<NewEv
             )
         })?
     } else {
-        r.vtep_address.parse().map_err(|_| {
-            Error::invalid(
-                "vtep_address",
-                format!("{:?} is not an IP address", r.vtep_address),
-            )
-        })?
+        parse_vtep("vtep_address", &r.vtep_address)?
     };
     let rd = if r.rd.is_empty() {
-        format!("{vtep}:{}", r.vni)
+        RouteDistinguisher::derived(vtep, r.vni)?
     } else {
-        r.rd.clone()
-    };
-    let default_rt = format!("{}:{}", cfg.evpn.local_as, r.vni);
-    let rts = |v: &Vec<String>| {
-        if v.is_empty() {
-            vec![default_rt.clone()]
-        } else {
-            v.clone()
+        RouteDistinguisher::parse("rd", &r.rd)?
+    }
+    .to_string();
+    let rts = |field: &str, v: &[String]| -> Result<Vec<String>, Error> {
+        if !v.is_empty() {
+            return canonical_route_targets(field, v);
+        }
+        // The default must not fail later under a name the caller never set.
+        let d = format!("{}:{}", cfg.evpn.local_as, r.vni);
+        match RouteTarget::parse(field, &d) {
+            Ok(rt) => Ok(vec![rt.to_string()]),
+            Err(_) => Err(Error::invalid(
+                field,
+                format!(
+                    "empty, and the default <local-as>:<vni> {d} is not a route target \
+                     (a 4-byte ASN takes a 16-bit number); set route targets"
+                ),
+            )),
         }
     };
     Ok(NewEvpn {
         slug: r.slug.clone(),
         vni: r.vni,
         rd,
-        import_targets: rts(&r.import_route_targets),
-        export_targets: rts(&r.export_route_targets),
+        import_targets: rts("import_route_targets", &r.import_route_targets)?,
+        export_targets: rts("export_route_targets", &r.export_route_targets)?,
         vtep,
         enabled: r.enabled.unwrap_or(true),
         mtu,
@@ -82,6 +90,7 @@ pub fn opt_mtu(field: &str, v: u32) -> Result<Option<u32>, Error> {
 
 /// Gateway addresses of a bind request.
 pub fn prefixes(field: &str, v: &[v1::Prefix]) -> Result<Vec<IpNet>, Error> {
+    validate_count(field, v.len(), BVI_ADDRESSES_MAX)?;
     v.iter()
         .enumerate()
         .map(|(i, p)| parse_prefix(&format!("{field}[{i}]"), &p.address, p.prefix_len))

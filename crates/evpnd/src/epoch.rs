@@ -62,7 +62,7 @@ impl EpochGuard {
         {
             return Err(Error::FailedPrecondition(format!(
                 "this call is meant for instance {:?}, but this evpnd is {:?}: refused",
-                evpn_model::hostport::short(t),
+                evpn_model::excerpt(t),
                 self.instance_id
             )));
         }

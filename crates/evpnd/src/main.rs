@@ -42,7 +42,19 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         config::Dataplane::Linux => dataplane::linux::LinuxDataplane::new()?,
     };
     let bird = Arc::new(bird::Bird::new(&cfg.bird, metrics.clone())?);
-    let mgr = manager::Manager::new(cfg.clone(), dp, bird, daemon.broker.clone(), metrics)?;
+    let health = evpn_daemon::durable::StoreHealth::register(
+        &mut daemon.registry,
+        daemon.broker.clone(),
+        daemon.serving.clone(),
+    );
+    let mgr = manager::Manager::new(
+        cfg.clone(),
+        dp,
+        bird,
+        daemon.broker.clone(),
+        metrics,
+        health,
+    )?;
     {
         let mgr = mgr.clone();
         let shutdown = daemon.shutdown.clone();
@@ -74,7 +86,7 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         &cfg.grpc_addr,
         &cfg.metrics_addr,
         evpn_api::EVPND_SERVICE,
-        EvpndServer::new(svc),
+        EvpndServer::new(svc).max_decoding_message_size(evpn_model::REQUEST_MAX_BYTES),
     )
     .await;
     if let Err(e) = persister.flush() {

@@ -30,6 +30,8 @@ use crate::{
     state::{Binding, Bvi, Evpn, HostState, Store, now_ms},
 };
 
+mod missing;
+
 /// A validated request to create an eVPN (defaults already filled in).
 #[derive(Debug, Clone)]
 pub struct NewEvpn {
@@ -62,6 +64,10 @@ pub struct Manager {
     broker: EventBroker,
     metrics: EvpndMetrics,
     ready: AtomicBool,
+    /// The state file was missing at start: until a reconcile has seen that
+    /// the dataplane and BIRD hold no managed object, nothing is removed
+    /// (see [`Manager::hold_missing_state`]).
+    state_missing: AtomicBool,
     /// Bumped on every bind/release, so a running announce schedule stops
     /// when the BVI changes role again.
     announce_gen: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
@@ -91,14 +97,16 @@ impl Manager {
         bird: Arc<Bird>,
         broker: EventBroker,
         metrics: EvpndMetrics,
+        health: evpn_daemon::durable::StoreHealth,
     ) -> Result<Arc<Manager>, Error> {
         let store = Store::open(&cfg.state_dir)?;
+        let state_missing = !store.exists();
         let state = store.load()?;
         let m = Arc::new(Manager {
             cfg,
             dp,
             bird,
-            persist: crate::state::Persister::new(store),
+            persist: crate::state::Persister::new(store, Some(health)),
             snapshot: RwLock::new(Arc::new(Snapshot {
                 state: state.clone(),
                 handles: BTreeMap::new(),
@@ -107,6 +115,7 @@ impl Manager {
             broker,
             metrics,
             ready: AtomicBool::new(false),
+            state_missing: AtomicBool::new(state_missing),
             announce_gen: Arc::default(),
         });
         m.update_gauges(&m.snapshot().state);
@@ -137,15 +146,40 @@ impl Manager {
         self.persist.clone()
     }
 
-    /// Persist a binding change and publish it: write-behind when a registry
-    /// owns the bindings (see [`crate::state::Persister`]), else at once.
-    pub(crate) fn commit_binding(&self, st: &HostState) -> Result<(), Error> {
+    /// Persist a binding change of `slug` and publish it: write-behind when
+    /// a registry owns the bindings (see [`crate::state::Persister`]), else
+    /// at once (healed back like [`Manager::commit_or_heal`] if the save
+    /// fails).
+    pub(crate) async fn commit_binding(&self, st: &mut HostState, slug: &str) -> Result<(), Error> {
         if self.cfg.registry.is_empty() {
-            return self.commit(st, None);
+            return self.commit_or_heal(st, slug, 0).await;
         }
         self.persist.save_behind(st);
         self.publish(st, None);
         Ok(())
+    }
+
+    /// Persist `st` (changed in `slug`, whose bridge domain is `bd_id`) and
+    /// publish it. If the save fails, `st` goes back to the last committed
+    /// state and `slug`'s dataplane and BIRD snippet are healed back to it:
+    /// nothing the state file does not have stays behind (a created eVPN is
+    /// removed again, a bind is released), so a restart from the file never
+    /// contradicts what was answered.
+    pub(crate) async fn commit_or_heal(
+        &self,
+        st: &mut HostState,
+        slug: &str,
+        bd_id: u32,
+    ) -> Result<(), Error> {
+        let Err(err) = self.commit(st, None) else {
+            return Ok(());
+        };
+        let bd = st.evpns.get(slug).map_or(bd_id, |e| e.bd_id);
+        *st = self.snapshot().state.clone();
+        let e = st.evpns.get(slug);
+        let h = crate::reconcile::heal(self, e, slug, bd).await;
+        self.set_handle(slug, h);
+        Err(err)
     }
 
     /// Persist `st` and publish it to readers.
@@ -279,7 +313,7 @@ impl Manager {
             return Err(err);
         }
         st.evpns.insert(e.slug.clone(), e.clone());
-        self.commit(&st, None)?;
+        self.commit_or_heal(&mut st, &e.slug, e.bd_id).await?;
         self.event(
             EventKind::Crud,
             "evpn-created",
@@ -304,7 +338,7 @@ impl Manager {
             return Err(self.heal_after(&st, slug, err).await);
         }
         st.evpns.remove(slug);
-        self.commit(&st, None)?;
+        self.commit_or_heal(&mut st, slug, e.bd_id).await?;
         self.event(
             EventKind::Crud,
             "evpn-deleted",
@@ -336,7 +370,7 @@ impl Manager {
             return Err(self.heal_after(&st, slug, err).await);
         }
         st.evpns.insert(slug.to_string(), e.clone());
-        self.commit(&st, None)?;
+        self.commit_or_heal(&mut st, slug, e.bd_id).await?;
         let msg = if enabled {
             "evpn-enabled"
         } else {
@@ -388,7 +422,7 @@ impl Manager {
             }
         };
         st.evpns.insert(slug.to_string(), e.clone());
-        self.commit(&st, None)?;
+        self.commit_or_heal(&mut st, slug, e.bd_id).await?;
         self.set_handle(slug, Some(h));
         self.event(
             EventKind::Crud,
@@ -436,7 +470,7 @@ impl Manager {
         b.modified_ms = now_ms();
         e.bvi = Some(b);
         st.evpns.insert(slug.to_string(), e.clone());
-        self.commit(&st, None)?;
+        self.commit_or_heal(&mut st, slug, e.bd_id).await?;
         self.event(
             EventKind::Crud,
             "bvi-replaced",
@@ -470,7 +504,7 @@ impl Manager {
         let mut n = e.clone();
         n.bvi = None;
         st.evpns.insert(slug.to_string(), n);
-        self.commit(st, None)?;
+        self.commit_or_heal(st, slug, e.bd_id).await?;
         self.set_handle(slug, None);
         self.event(
             EventKind::Crud,
@@ -561,7 +595,7 @@ impl Manager {
         b.modified_ms = now_ms();
         e.bvi = Some(b);
         st.evpns.insert(slug.to_string(), e.clone());
-        self.commit_binding(&st)?;
+        self.commit_binding(&mut st, slug).await?;
         let (kind, name) = if addresses_only {
             (EventKind::Crud, "groupbvi-addresses-changed")
         } else {
@@ -672,7 +706,7 @@ impl Manager {
         b.modified_ms = now_ms();
         e.bvi = Some(b);
         st.evpns.insert(slug.to_string(), e);
-        self.commit_binding(st)?;
+        self.commit_binding(st, slug).await?;
         let group = if group.is_empty() {
             bind.group_id
         } else {

@@ -150,11 +150,16 @@ pub async fn reconcile_evpn(
 }
 
 /// After a write failed half-way: bring that eVPN back to its persisted
-/// (last committed) state, best effort, so a retry starts clean.
-pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) {
+/// (last committed) state, best effort, so a retry starts clean. Returns
+/// the BVI's handle as observed after the heal (`None` without a BVI or
+/// when the heal failed).
+pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) -> Option<u32> {
     let mut rep = Report::default();
+    let mut handle = None;
     let r = match e {
-        Some(e) => reconcile_evpn(m, e, &mut rep, None).await.map(|_| ()),
+        Some(e) => reconcile_evpn(m, e, &mut rep, None)
+            .await
+            .map(|h| handle = h),
         None => {
             // Not persisted: nothing of it may remain.
             let r = EvpnRef {
@@ -168,6 +173,7 @@ pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) {
             };
             async {
                 m.dp.delete_bvi(&r).await?;
+                m.bird.remove(slug).await?;
                 m.dp.delete_evpn(&r).await
             }
             .await
@@ -177,6 +183,7 @@ pub async fn heal(m: &Manager, e: Option<&Evpn>, slug: &str, bd_id: u32) {
         Ok(()) => tracing::info!(evpn = slug, fixes = rep.bvi_fixes, "heal-finished"),
         Err(err) => tracing::warn!(evpn = slug, error = %err, "heal-failed"),
     }
+    handle
 }
 
 /// One reconcile pass under the write lock.
@@ -231,13 +238,34 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
     // Orphans: bridge domains in our range (and their loopbacks) that the
     // state does not know, e.g. after a crash between create and persist.
     let used: Vec<u32> = st.evpns.values().map(|e| e.bd_id).collect();
-    for bd in
+    let orphans: Vec<u32> =
         m.dp.list_bridges(m.cfg.vpp.bridge_domain_min, m.cfg.vpp.bridge_domain_max)
             .await?
-    {
-        if used.contains(&bd) {
-            continue;
+            .into_iter()
+            .filter(|bd| !used.contains(bd))
+            .collect();
+    let orphan_snippets: Vec<String> = m
+        .bird
+        .live_slugs()?
+        .into_iter()
+        .filter(|s| !st.evpns.contains_key(s))
+        .collect();
+    if m.state_missing() {
+        if orphans.is_empty() && orphan_snippets.is_empty() {
+            // A fresh host: write the (empty) file now, so that from here on
+            // a missing file means a lost one, while objects a crash leaves
+            // before the first save are still orphans.
+            m.commit(&st, None)?;
+            m.state_missing_resolved();
+        } else {
+            // A lost state file is not an empty one: remove nothing.
+            m.hold_missing_state(&orphans, &orphan_snippets);
+            drop(st);
+            m.publish_handles(handles);
+            return Ok(rep);
         }
+    }
+    for bd in orphans {
         let r = EvpnRef {
             slug: "orphan",
             bd_id: bd,
@@ -252,12 +280,10 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
         m.dp.delete_evpn(&r).await?;
         rep.orphans_removed += 1;
     }
-    for slug in m.bird.live_slugs()? {
-        if !st.evpns.contains_key(&slug) {
-            tracing::warn!(evpn = %slug, "reconcile-orphan-snippet");
-            m.bird.remove(&slug).await?;
-            rep.bird_changed += 1;
-        }
+    for slug in orphan_snippets {
+        tracing::warn!(evpn = %slug, "reconcile-orphan-snippet");
+        m.bird.remove(&slug).await?;
+        rep.bird_changed += 1;
     }
     drop(st);
     m.publish_handles(handles);

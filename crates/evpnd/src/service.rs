@@ -84,6 +84,7 @@ impl EvpndService {
         Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
         T: Send + 'static,
     {
+        self.mgr.check_writable()?;
         to_completion(op(self.mgr.clone())).await
     }
 

@@ -103,9 +103,31 @@ impl Store {
     }
 
     /// Path of the state file.
-    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Whether the state file exists.
+    pub fn exists(&self) -> bool {
+        self.path.exists()
+    }
+
+    /// Whether the state directory takes a durable write now (a small file
+    /// written, fsynced and removed; fails like a save while a fault is
+    /// injected).
+    pub fn probe(&self) -> Result<(), Error> {
+        let io = |e: std::io::Error| {
+            Error::Unavailable(format!("write to {}: {e}", self.dir().display()))
+        };
+        evpn_daemon::durable::injected_fault(self.dir()).map_err(io)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(self.dir()).map_err(io)?;
+        tmp.write_all(b"probe").map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)
     }
 
     /// Load the state; a missing file is an empty state.
@@ -138,11 +160,13 @@ impl Store {
         }
     }
 
-    /// Atomically replace the state file.
+    /// Atomically replace the state file. Fails while a fault is injected
+    /// (see [`evpn_daemon::durable::injected_fault`]).
     pub fn save(&self, s: &HostState) -> Result<(), Error> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dir = self.dir();
         let io =
             |e: std::io::Error| Error::Unavailable(format!("write {}: {e}", self.path.display()));
+        evpn_daemon::durable::injected_fault(dir).map_err(io)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         let bytes = serde_json::to_vec_pretty(s).map_err(|e| Error::Internal(e.to_string()))?;
         tmp.write_all(&bytes).map_err(io)?;
@@ -221,6 +245,9 @@ mod tests {
 /// RPC answers.
 pub struct Persister {
     store: Store,
+    /// Health of the store (metrics, events, gRPC health); `None` in unit
+    /// tests.
+    health: Option<evpn_daemon::durable::StoreHealth>,
     version: std::sync::atomic::AtomicU64,
     /// Highest version on disk; held while writing.
     written: std::sync::Mutex<u64>,
@@ -230,9 +257,13 @@ pub struct Persister {
 
 impl Persister {
     /// A persister over `store`.
-    pub fn new(store: Store) -> std::sync::Arc<Persister> {
+    pub fn new(
+        store: Store,
+        health: Option<evpn_daemon::durable::StoreHealth>,
+    ) -> std::sync::Arc<Persister> {
         std::sync::Arc::new(Persister {
             store,
+            health,
             version: Default::default(),
             written: std::sync::Mutex::new(0),
             pending: std::sync::Mutex::new(None),
@@ -251,9 +282,42 @@ impl Persister {
         if v <= *w {
             return Ok(());
         }
-        self.store.save(st)?;
+        self.record(self.store.save(st))?;
         *w = v;
         Ok(())
+    }
+
+    /// Record the outcome of a save (or probe) in the store's health.
+    fn record(&self, r: Result<(), Error>) -> Result<(), Error> {
+        if let Some(h) = &self.health {
+            match &r {
+                Ok(()) => {
+                    h.ok(self.store.path());
+                }
+                Err(e) => {
+                    if h.failed(self.store.path(), &e.to_string()) {
+                        // Wake the background writer: it retries from now on.
+                        self.wake.notify_one();
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    /// The store's health, if tracked.
+    pub fn health(&self) -> Option<&evpn_daemon::durable::StoreHealth> {
+        self.health.as_ref()
+    }
+
+    /// Path of the state file.
+    pub fn path(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// True while saves fail.
+    pub fn failing(&self) -> bool {
+        self.health.as_ref().is_some_and(|h| h.error().is_some())
     }
 
     /// Save now; returns once `st` (or a newer state) is on disk.
@@ -269,7 +333,8 @@ impl Persister {
         self.wake.notify_one();
     }
 
-    /// Write whatever is pending (also used at shutdown).
+    /// Write whatever is pending (also used at shutdown). A failed write
+    /// stays pending (unless a newer state was queued meanwhile).
     pub fn flush(&self) -> Result<(), Error> {
         let p = self
             .pending
@@ -277,20 +342,47 @@ impl Persister {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         match p {
-            Some((v, st)) => self.write(v, &st),
+            Some((v, st)) => self.write(v, &st).inspect_err(|_| {
+                let mut g = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                if g.is_none() {
+                    *g = Some((v, st));
+                }
+            }),
             None => Ok(()),
         }
     }
 
-    /// The background writer; runs until the task is dropped.
+    /// The background writer; runs until the task is dropped. While saves
+    /// fail it retries (1 s, doubling to 8 s): the pending write-behind
+    /// save, or else a probe of the directory, so the store reports healthy
+    /// again once the disk takes writes.
     pub async fn run(self: std::sync::Arc<Self>) {
+        const MIN: std::time::Duration = std::time::Duration::from_secs(1);
+        const MAX: std::time::Duration = std::time::Duration::from_secs(8);
+        let mut delay = MIN;
         loop {
-            self.wake.notified().await;
-            let me = self.clone();
-            let r = tokio::task::spawn_blocking(move || me.flush()).await;
-            if let Ok(Err(e)) = r {
-                tracing::error!(error = %e, "state-save-failed");
+            if self.failing() {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            } else {
+                self.wake.notified().await;
             }
+            let me = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                me.flush()?;
+                if me.failing() {
+                    me.record(me.store.probe())?;
+                }
+                Ok::<(), Error>(())
+            })
+            .await;
+            delay = if self.failing() {
+                (delay * 2).min(MAX)
+            } else {
+                MIN
+            };
         }
     }
 }
@@ -302,7 +394,7 @@ mod persister_tests {
     #[tokio::test]
     async fn an_older_state_never_overwrites_a_newer_one() {
         let dir = tempfile::tempdir().unwrap();
-        let p = Persister::new(Store::open(dir.path()).unwrap());
+        let p = Persister::new(Store::open(dir.path()).unwrap(), None);
         let mut a = HostState {
             version: STATE_VERSION,
             ..Default::default()

@@ -191,19 +191,16 @@ async fn checks_catch_two_holders_drift_and_lost_changes() {
     let e = d1.bind_group_bvi(bind()).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
     f.check_exclusive(std::slice::from_ref(&g.vmac)).unwrap();
-    // ... so act as the registry: its epoch, addressed to host 1. Two
+    // ... so act as a (stale) registry: its epoch, addressed to host 1. Two
     // holders, and the dataplane no longer matches the registry.
-    let info = d1
+    let epoch = d1
         .get_instance(v1::InstanceRef::default())
         .await
         .unwrap()
-        .into_inner();
-    assert!(info.registry_epoch > 0, "{info:?}");
+        .into_inner()
+        .registry_epoch;
     let mut req = tonic::Request::new(bind());
-    req.metadata_mut()
-        .insert("evpn-instance-id", info.instance_id.parse().unwrap());
-    req.metadata_mut()
-        .insert("evpn-registry-epoch", info.registry_epoch.into());
+    evpn_daemon::identity::CallIdentity::stamp(req.metadata_mut(), &f.hosts[1].id, epoch);
     d1.bind_group_bvi(req).await.unwrap();
     let c = f
         .check_exclusive(std::slice::from_ref(&g.vmac))

@@ -36,13 +36,20 @@ pub fn prefix_from_proto(field: &str, p: Option<&v1::Prefix>) -> Result<IpNet, E
     evpn_model::parse_prefix(field, &p.address, p.prefix_len)
 }
 
+/// Wire prefix → domain prefix, syntax and length only (no address-class
+/// rules): for naming an address to remove.
+pub fn prefix_syntax_from_proto(field: &str, p: Option<&v1::Prefix>) -> Result<IpNet, Error> {
+    let p = p.ok_or_else(|| Error::invalid(field, "is required"))?;
+    evpn_model::addr::parse_prefix_syntax(field, &p.address, p.prefix_len)
+}
+
 /// A member's BVI (as it reports it) → the resync's view. A malformed
 /// answer is an error naming the member.
 pub fn bvi_from_proto(id: &str, b: v1::Bvi) -> Result<ActualBvi, Error> {
     let bad = |what: &str, e: String| {
         Error::Internal(format!(
-            "member {id} reported a bad BVI {:?}: {what}: {e}",
-            b.slug
+            "member {id} reported a bad BVI {}: {what}: {e}",
+            evpn_model::excerpt(&b.slug)
         ))
     };
     let mac: Mac = b.mac.parse().map_err(|e| bad("mac", e))?;
@@ -56,7 +63,7 @@ pub fn bvi_from_proto(id: &str, b: v1::Bvi) -> Result<ActualBvi, Error> {
         let ip: std::net::IpAddr = p
             .address
             .parse()
-            .map_err(|_| bad("addresses", p.address.clone()))?;
+            .map_err(|_| bad("addresses", evpn_model::excerpt(&p.address)))?;
         let n = u8::try_from(p.prefix_len)
             .ok()
             .and_then(|l| IpNet::new(ip, l).ok())

@@ -396,6 +396,15 @@ impl Registry {
             .as_ref()
             .ok_or_else(|| Error::not_found(Object::GroupBvi, group))?;
         let next = rules::edit_address_set("address", &b.addresses, addr, add)?;
+        if next.len() > evpn_model::BVI_ADDRESSES_MAX {
+            return Err(Error::invalid(
+                "address",
+                format!(
+                    "the GroupBVI has {} addresses already, the most allowed",
+                    b.addresses.len()
+                ),
+            ));
+        }
         if add {
             self.read(|i| {
                 rules::check_shared_members(&i.state, group, &g.members, &[addr], "address")

@@ -42,26 +42,34 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
             cfg.state_dir.display()
         )
     })?;
-    let mut state = store.load()?;
-    // A new epoch for this run, durable before any member hears from us, so
-    // the evpnds can tell this registry from an older one still running.
-    state.epoch += 1;
-    store.save(&state).map_err(|e| {
-        anyhow::anyhow!(
-            "evpnr.state-dir: cannot save the new registry epoch to {}: {e}",
-            store.path().display()
-        )
-    })?;
-    tracing::info!(epoch = state.epoch, "registry-epoch");
+    let state = store.load()?;
     let metrics = metrics::RegistryMetrics::register(&mut daemon.registry);
+    let health = evpn_daemon::durable::StoreHealth::register(
+        &mut daemon.registry,
+        daemon.broker.clone(),
+        daemon.serving.clone(),
+    );
     let reg = Arc::new(registry::Registry::new(
         state,
         store,
+        health,
         daemon.broker.clone(),
         metrics,
         daemon.config.clone(),
         daemon.shutdown.clone(),
     ));
+    // A new epoch for this run, so the evpnds can tell this registry from
+    // an older one still running. Until it is on disk nothing is sent to a
+    // member but reads: a failed save pauses orchestration (`store_ok`) and
+    // `retry_store` finishes it when the disk takes writes again.
+    let epoch = reg.mutate_mem(|s| {
+        s.epoch += 1;
+        s.epoch
+    });
+    match reg.persist().await {
+        Ok(()) => tracing::info!(epoch, "registry-epoch"),
+        Err(e) => tracing::error!(epoch, error = %e, "registry-epoch-not-saved"),
+    }
     // Dial every persisted member; each resyncs once connected and ready.
     let members: Vec<(String, String)> = reg.read(|i| {
         i.state
@@ -83,6 +91,7 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         "state-loaded"
     );
     reg.spawn_liveness();
+    tokio::spawn(reg.clone().retry_store());
     let svc = service::EvpnrService {
         reg,
         metrics: daemon.metrics.clone(),
@@ -93,7 +102,7 @@ async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyh
         &cfg.grpc_addr,
         &cfg.metrics_addr,
         evpn_api::EVPNR_SERVICE,
-        EvpnrServer::new(svc),
+        EvpnrServer::new(svc).max_decoding_message_size(evpn_model::REQUEST_MAX_BYTES),
     )
     .await
 }

@@ -165,7 +165,7 @@ impl Registry {
             let addr = self.read(|i| i.rt.get(id).map(|r| r.addr.clone()).unwrap_or_default());
             return Err(format!(
                 "identity mismatch: the evpnd at {addr} is instance {}, not {id:?}; not using it",
-                evpn_model::hostport::short(&info.instance_id)
+                evpn_model::excerpt(&info.instance_id)
             ));
         }
         Ok(info.ready)

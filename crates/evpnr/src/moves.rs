@@ -152,6 +152,9 @@ impl Registry {
         op: &str,
     ) -> Result<Group, Error> {
         let start = Instant::now();
+        // Nothing moves while the state store fails: the intent could not
+        // be made durable before the bind.
+        self.store_ok()?;
         // Re-read the group under the lock right before acting.
         let g = self.group(group)?;
         if !g.members.contains(target) {
@@ -299,15 +302,27 @@ impl Registry {
             .collect()
     }
 
+    /// Undo a move's intent: `primary` becomes the group's primary again.
+    /// If that cannot be saved (the store fails), it is still undone in
+    /// memory (the state on disk never had the intent, or has it with the
+    /// target as a possible holder, so both agree on who may bind); the
+    /// store's retry loop saves it, and until then nothing binds.
     fn restore_primary(self: &Arc<Self>, group: &str, primary: Option<String>) {
-        let touched = self.mutate(|s| {
+        let undo = |s: &mut crate::model::State| {
             let Some(g) = s.groups.get_mut(group) else {
-                return Ok(vec![]);
+                return vec![];
             };
-            g.primary = primary;
-            Ok(g.members.iter().cloned().collect::<Vec<_>>())
-        });
-        for m in touched.unwrap_or_default() {
+            g.primary = primary.clone();
+            g.members.iter().cloned().collect::<Vec<_>>()
+        };
+        let touched = match self.mutate(|s| Ok(undo(s))) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(group, error = %e, "move-undo-not-persisted");
+                self.mutate_mem(undo)
+            }
+        };
+        for m in touched {
             self.trigger_resync(&m);
         }
     }

@@ -71,6 +71,12 @@ impl Registry {
             Some((Conn::Connected, true)) => {}
             _ => return,
         }
+        // Paused while the state store fails; every member is resynced when
+        // it recovers.
+        if let Err(e) = self.store_ok() {
+            tracing::debug!(instance = id, error = %e, "resync-paused");
+            return;
+        }
         let groups = self.read(|i| i.state.groups_of(id));
         match self.converge(id, None).await {
             Ok(0) => {

@@ -32,8 +32,8 @@ impl Desired {
         Desired {
             group: group.id.clone(),
             vni: group.vni,
-            import_rts: group.import_rts.clone(),
-            export_rts: group.export_rts.clone(),
+            import_rts: unique_rts(&group.import_rts),
+            export_rts: unique_rts(&group.export_rts),
             mtu: group.mtu,
             bvi_mac: group.bvi_mac(member),
             role: group.wanted_role(member),
@@ -89,7 +89,17 @@ pub enum Action {
 
 /// Canonical form of a route target ("65000:100"), or the text as is.
 fn canonical_rt(s: &str) -> String {
-    bird_ctl::RouteTarget::parse("rt", s).map_or_else(|_| s.to_string(), |r| r.to_string())
+    evpn_model::RouteTarget::parse("rt", s).map_or_else(|_| s.to_string(), |r| r.to_string())
+}
+
+/// `v` canonical, without repeats: a group stored before repeats were
+/// refused must not be refused by its members.
+fn unique_rts(v: &[String]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    v.iter()
+        .map(|s| canonical_rt(s))
+        .filter(|s| seen.insert(s.clone()))
+        .collect()
 }
 
 fn rts_match(want: &[String], have: &[String]) -> bool {

@@ -14,7 +14,10 @@ use std::{
     time::SystemTime,
 };
 
-use evpn_daemon::events::{EventBroker, EventKind, EventLevel};
+use evpn_daemon::{
+    durable::StoreHealth,
+    events::{EventBroker, EventKind, EventLevel},
+};
 use evpn_model::Error;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -76,6 +79,10 @@ pub struct MemberRt {
 pub struct Inner {
     pub state: State,
     pub rt: BTreeMap<String, MemberRt>,
+    /// `state` has changes that are not on disk yet (from
+    /// [`Registry::mutate_mem`], or kept after a failed save): the next
+    /// write saves even if it changes nothing itself.
+    dirty: bool,
 }
 
 #[derive(Default)]
@@ -95,6 +102,13 @@ pub struct Registry {
     /// outside `inner` and readers never wait for an fsync.
     writer: Mutex<()>,
     store: Store,
+    /// Health of `store`. While a save fails, orchestration is paused (no
+    /// moves, binds or resyncs; mutating RPCs answer UNAVAILABLE) until a
+    /// save succeeds again ([`Registry::retry_store`]).
+    pub health: StoreHealth,
+    /// Members to resync when the store recovers (sent by `save`, acted on
+    /// by [`Registry::retry_store`]).
+    resume: watch::Sender<Vec<String>>,
     member_locks: KeyedLocks,
     group_locks: KeyedLocks,
     pub broker: EventBroker,
@@ -108,6 +122,7 @@ impl Registry {
     pub fn new(
         state: State,
         store: Store,
+        health: StoreHealth,
         broker: EventBroker,
         metrics: RegistryMetrics,
         config: watch::Receiver<Arc<Config>>,
@@ -117,9 +132,12 @@ impl Registry {
             inner: Mutex::new(Inner {
                 state,
                 rt: BTreeMap::new(),
+                dirty: false,
             }),
             writer: Mutex::new(()),
             store,
+            health,
+            resume: watch::channel(Vec::new()).0,
             member_locks: KeyedLocks::default(),
             group_locks: KeyedLocks::default(),
             broker,
@@ -152,30 +170,63 @@ impl Registry {
     }
 
     /// Change the persisted state: `f` works on a copy, which is written to
-    /// disk and only then becomes the state in effect. An error from `f` or
-    /// from the disk leaves everything unchanged.
+    /// disk (with any memory-only change still pending) and only then
+    /// becomes the state in effect. An error from `f` or from the disk
+    /// leaves everything unchanged. A caller that acts on the result (a
+    /// bind) therefore acts only on a state that is on disk.
     pub fn mutate<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Error>) -> Result<T, Error> {
         // Writers take `writer` first; `inner` is held only to copy and to
         // publish, never during the disk write.
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut next = self.lock().state.clone();
+        let (mut next, dirty) = {
+            let g = self.lock();
+            (g.state.clone(), g.dirty)
+        };
         let out = f(&mut next)?;
-        if next != self.lock().state {
+        if dirty || next != self.lock().state {
             self.save(&next)?;
             let mut g = self.lock();
             g.state = next;
+            g.dirty = false;
             self.refresh_gauges(&g);
         }
         Ok(out)
     }
 
-    /// Write `st` to disk (the caller holds `writer`); a failure is logged
-    /// and is UNAVAILABLE.
+    /// Write `st` to disk (the caller holds `writer`); a failure is recorded
+    /// in [`Registry::health`] (which pauses orchestration) and is
+    /// UNAVAILABLE. The first success after failures resumes it: every
+    /// member is resynced.
     fn save(&self, st: &State) -> Result<(), Error> {
-        self.store.save(st).map_err(|e| {
-            tracing::error!(error = %e, path = %self.store.path().display(), "state-save-failed");
-            Error::Unavailable(format!("cannot persist the registry state: {e}"))
-        })
+        let path = self.store.path();
+        match self.store.save(st) {
+            Ok(()) => {
+                if self.health.ok(&path) {
+                    let ids: Vec<String> = self.lock().rt.keys().cloned().collect();
+                    self.resume.send_replace(ids);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.health.failed(&path, &e.to_string());
+                Err(Error::Unavailable(format!(
+                    "cannot persist the registry state to {}: {e}",
+                    path.display()
+                )))
+            }
+        }
+    }
+
+    /// UNAVAILABLE, naming the store's error, while the state store fails:
+    /// nothing that needs the disk to justify it may run then.
+    pub fn store_ok(&self) -> Result<(), Error> {
+        match self.health.error() {
+            None => Ok(()),
+            Some(e) => Err(Error::Unavailable(format!(
+                "the registry state store is failing ({e}); orchestration is paused until \
+                 a save succeeds (see docs/runbook.md, \"Disk full\")"
+            ))),
+        }
     }
 
     /// Write the state in effect to disk, on a blocking thread (so an
@@ -187,10 +238,47 @@ impl Registry {
         tokio::task::spawn_blocking(move || {
             let _w = me.writer.lock().unwrap_or_else(|e| e.into_inner());
             let st = me.lock().state.clone();
-            me.save(&st)
+            me.save(&st)?;
+            me.lock().dirty = false;
+            Ok(())
         })
         .await
         .map_err(|e| Error::Internal(format!("state writer: {e}")))?
+    }
+
+    /// While the state store fails, retry saving the state in effect (1 s,
+    /// doubling to 8 s); the first success resumes orchestration (see
+    /// [`Registry::save`]), which also resyncs every member. Runs until
+    /// shutdown.
+    pub async fn retry_store(self: Arc<Self>) {
+        const MIN: std::time::Duration = std::time::Duration::from_secs(1);
+        const MAX: std::time::Duration = std::time::Duration::from_secs(8);
+        let mut resume = self.resume.subscribe();
+        let mut delay = MIN;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                r = resume.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    let ids = resume.borrow_and_update().clone();
+                    for id in ids {
+                        self.trigger_resync(&id);
+                    }
+                    continue;
+                }
+                _ = self.shutdown.cancelled() => return,
+            }
+            if self.health.error().is_none() {
+                delay = MIN;
+                continue;
+            }
+            delay = match self.persist().await {
+                Ok(()) => MIN,
+                Err(_) => (delay * 2).min(MAX),
+            };
+        }
     }
 
     /// Change the state in memory only; it reaches the disk with the next
@@ -203,6 +291,7 @@ impl Registry {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut g = self.lock();
         let out = f(&mut g.state);
+        g.dirty = true;
         self.refresh_gauges(&g);
         out
     }
@@ -316,6 +405,11 @@ mod tests {
         Registry::new(
             State::default(),
             Store::open(dir).unwrap(),
+            evpn_daemon::durable::StoreHealth::register(
+                &mut reg,
+                EventBroker::new("", 64),
+                watch::channel(true).0,
+            ),
             EventBroker::new("", 64),
             RegistryMetrics::register(&mut reg),
             rx,
@@ -398,6 +492,56 @@ mod tests {
                 .members
                 .len(),
             2
+        );
+    }
+
+    #[test]
+    fn a_write_that_changes_nothing_still_saves_pending_memory_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = registry(dir.path());
+        r.mutate_mem(|s| {
+            s.members.insert("a".into(), member("a"));
+        });
+        // The caller would act on this result (a bind): it must be on disk.
+        r.mutate(|_| Ok(())).unwrap();
+        let disk = Store::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(disk.members.len(), 1);
+    }
+
+    #[test]
+    fn a_failing_store_pauses_until_a_save_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = registry(dir.path());
+        assert!(r.store_ok().is_ok());
+        r.mutate_mem(|s| {
+            s.members.insert("a".into(), member("a"));
+        });
+        std::fs::write(dir.path().join(evpn_daemon::durable::FAULT_FILE), "erofs").unwrap();
+        // Nothing new is published, and a no-op write fails too while
+        // memory-only changes are pending.
+        let e = r
+            .mutate(|s| {
+                s.members.insert("b".into(), member("b"));
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("Read-only file system"), "{e}");
+        assert!(r.mutate(|_| Ok(())).is_err());
+        assert_eq!(r.read(|i| i.state.members.len()), 1);
+        let e = r.store_ok().unwrap_err();
+        assert!(matches!(e, Error::Unavailable(_)), "{e}");
+        assert!(e.to_string().contains("Read-only file system"), "{e}");
+        std::fs::remove_file(dir.path().join(evpn_daemon::durable::FAULT_FILE)).unwrap();
+        r.mutate(|_| Ok(())).unwrap();
+        assert!(r.store_ok().is_ok());
+        assert_eq!(
+            Store::open(dir.path())
+                .unwrap()
+                .load()
+                .unwrap()
+                .members
+                .len(),
+            1
         );
     }
 

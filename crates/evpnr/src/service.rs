@@ -9,13 +9,18 @@ use std::sync::Arc;
 use evpn_api::v1::{self, evpnr_server::Evpnr};
 use evpn_daemon::{detach::to_completion, metrics::CommonMetrics, watch};
 use evpn_model::{
-    Error, Mac, error::Object, validate_instance_id, validate_mtu, validate_slug, validate_vni,
+    BVI_ADDRESSES_MAX, Error, GRPC_ADDRESS_MAX_LEN, Mac, VERSION_MAX_LEN, canonical_route_targets,
+    error::Object, validate_count, validate_instance_id, validate_mtu, validate_slug,
+    validate_text, validate_vni,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    convert::{group_to_proto, instance_to_proto, membership_to_proto, prefix_from_proto, ts},
+    convert::{
+        group_to_proto, instance_to_proto, membership_to_proto, prefix_from_proto,
+        prefix_syntax_from_proto, ts,
+    },
     groups::NewGroup,
     registration::Registration,
     registry::Registry,
@@ -34,17 +39,6 @@ fn ok<T>(t: T) -> R<T> {
     Ok(Response::new(t))
 }
 
-fn route_targets(field: &str, v: &[String]) -> Result<Vec<String>, Error> {
-    v.iter()
-        .enumerate()
-        .map(|(i, s)| {
-            bird_ctl::RouteTarget::parse(&format!("{field}[{i}]"), s)
-                .map(|rt| rt.to_string())
-                .map_err(|e| Error::invalid(e.field, e.reason))
-        })
-        .collect()
-}
-
 impl EvpnrService {
     fn instance_ref(&self, id: &str) -> Result<(), Error> {
         validate_instance_id("instance_id", id)?;
@@ -52,6 +46,25 @@ impl EvpnrService {
             Ok(())
         } else {
             Err(Error::not_found(Object::Instance, id))
+        }
+    }
+
+    /// A warn-level `address-deprecated` event for each accepted gateway
+    /// address of a deprecated class (site-local `fec0::/10`, RFC 3879).
+    fn warn_deprecated(&self, group: &str, addrs: &[ipnet::IpNet]) {
+        for a in addrs {
+            if let Some(why) = evpn_model::addr::gateway_warning(a) {
+                self.reg.emit(
+                    evpn_daemon::events::EventKind::Crud,
+                    evpn_daemon::events::EventLevel::Warn,
+                    "address-deprecated",
+                    &[
+                        ("group", group),
+                        ("address", &a.to_string()),
+                        ("reason", why),
+                    ],
+                );
+            }
         }
     }
 
@@ -63,6 +76,8 @@ impl EvpnrService {
         Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
         T: Send + 'static,
     {
+        // Paused while the state store fails (UNAVAILABLE, naming its error).
+        self.reg.store_ok()?;
         to_completion(op(self.reg.clone())).await
     }
 
@@ -86,6 +101,8 @@ impl Evpnr for EvpnrService {
     ) -> R<v1::RegisterInstanceResponse> {
         let r = req.into_inner();
         validate_instance_id("instance_id", &r.instance_id)?;
+        validate_text("version", &r.version, VERSION_MAX_LEN)?;
+        validate_text("grpc_address", &r.grpc_address, GRPC_ADDRESS_MAX_LEN)?;
         evpn_model::validate_host_port("grpc_address", &r.grpc_address)?;
         let (at, new) = self
             .orchestrate(|reg| async move {
@@ -271,8 +288,8 @@ impl Evpnr for EvpnrService {
             vni: r.vni,
             mtu,
             vmac,
-            import_rts: route_targets("import_route_targets", &r.import_route_targets)?,
-            export_rts: route_targets("export_route_targets", &r.export_route_targets)?,
+            import_rts: canonical_route_targets("import_route_targets", &r.import_route_targets)?,
+            export_rts: canonical_route_targets("export_route_targets", &r.export_route_targets)?,
         };
         ok(group_to_proto(&self.reg.create_group(n)?))
     }
@@ -306,14 +323,18 @@ impl Evpnr for EvpnrService {
     async fn create_group_bvi(&self, req: Request<v1::GroupBviRequest>) -> R<v1::Group> {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
+        validate_count("addresses", r.addresses.len(), BVI_ADDRESSES_MAX)?;
         let addrs = r
             .addresses
             .iter()
             .enumerate()
             .map(|(i, p)| prefix_from_proto(&format!("addresses[{i}]"), Some(p)))
             .collect::<Result<Vec<_>, _>>()?;
+        let (id, warn) = (r.group_id.clone(), addrs.clone());
         let g = self.orchestrate(|reg| async move { reg.create_bvi(&r.group_id, addrs).await });
-        ok(group_to_proto(&g.await?))
+        let g = g.await?;
+        self.warn_deprecated(&id, &warn);
+        ok(group_to_proto(&g))
     }
 
     async fn delete_group_bvi(&self, req: Request<v1::GroupRef>) -> R<v1::Group> {
@@ -338,9 +359,12 @@ impl Evpnr for EvpnrService {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
         let a = prefix_from_proto("address", r.address.as_ref())?;
+        let id = r.group_id.clone();
         let g =
             self.orchestrate(|reg| async move { reg.change_address(&r.group_id, a, true).await });
-        ok(group_to_proto(&g.await?))
+        let g = g.await?;
+        self.warn_deprecated(&id, &[a]);
+        ok(group_to_proto(&g))
     }
 
     async fn delete_group_bvi_address(
@@ -349,7 +373,9 @@ impl Evpnr for EvpnrService {
     ) -> R<v1::Group> {
         let r = req.into_inner();
         validate_slug("group_id", &r.group_id)?;
-        let a = prefix_from_proto("address", r.address.as_ref())?;
+        // Syntax only: an address stored before a class was refused must
+        // stay removable.
+        let a = prefix_syntax_from_proto("address", r.address.as_ref())?;
         let g =
             self.orchestrate(|reg| async move { reg.change_address(&r.group_id, a, false).await });
         ok(group_to_proto(&g.await?))

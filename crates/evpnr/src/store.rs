@@ -60,8 +60,10 @@ impl Store {
         Ok(d.state)
     }
 
-    /// Write the state durably.
+    /// Write the state durably. Fails while a fault is injected (see
+    /// [`evpn_daemon::durable::injected_fault`]).
     pub fn save(&self, state: &State) -> std::io::Result<()> {
+        evpn_daemon::durable::injected_fault(&self.dir)?;
         let text = serde_json::to_vec_pretty(&OnDisk {
             format: FORMAT,
             state: state.clone(),

@@ -193,6 +193,11 @@ pub async fn registry_unattached(
     let reg = Arc::new(Registry::new(
         State::default(),
         Store::open(dir.path()).unwrap(),
+        evpn_daemon::durable::StoreHealth::register(
+            &mut preg,
+            EventBroker::new("", 64),
+            tokio::sync::watch::channel(true).0,
+        ),
         EventBroker::new("", 64),
         RegistryMetrics::register(&mut preg),
         rx,

@@ -500,3 +500,253 @@ async fn a_vmac_is_refused_where_broadcast_domains_can_meet() {
     let l = c.list_groups(v1::Empty {}).await.unwrap().into_inner();
     assert_eq!(l.groups.len(), 2);
 }
+
+// ---- issue 13 items 6-8: one validation layer, bounded input ----
+
+fn p(address: &str, prefix_len: u32) -> v1::Prefix {
+    v1::Prefix {
+        address: address.into(),
+        prefix_len,
+    }
+}
+
+/// An INVALID_ARGUMENT naming `field`, with a message short enough for any
+/// gRPC metadata limit.
+fn assert_invalid(e: &tonic::Status, field: &str) {
+    assert_eq!(e.code(), Code::InvalidArgument, "{field}: {e:?}");
+    assert!(
+        e.message().starts_with(&format!("invalid {field}: ")),
+        "{field}: {}",
+        e.message()
+    );
+    assert!(
+        e.message().len() <= 256,
+        "{field}: {} bytes",
+        e.message().len()
+    );
+}
+
+#[tokio::test]
+async fn oversized_input_is_refused_with_a_short_message() {
+    let r = start(None);
+    let mut c = client(&r).await;
+    let mb = "a".repeat(1 << 20);
+    let e = c.create_group(group(&mb, 100)).await.unwrap_err();
+    assert_invalid(&e, "group_id");
+    let e = c
+        .create_group(v1::CreateGroupRequest {
+            import_route_targets: vec![format!("65000:{mb}")],
+            ..group("test", 100)
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "import_route_targets[0]");
+    let e = c
+        .create_group(v1::CreateGroupRequest {
+            vmac: mb.clone(),
+            ..group("test", 100)
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "vmac");
+    // A 1 MB version is refused, not stored and printed.
+    let e = c
+        .register_instance(v1::RegisterInstanceRequest {
+            instance_id: "big".into(),
+            grpc_address: "127.0.0.1:1".into(),
+            version: mb.clone(),
+            ready: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "version");
+    let e = c
+        .register_instance(v1::RegisterInstanceRequest {
+            instance_id: "big".into(),
+            grpc_address: format!("{mb}:1"),
+            version: "0.1.0".into(),
+            ready: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "grpc_address");
+    let list = c.list_instances(v1::Empty {}).await.unwrap().into_inner();
+    assert!(list.instances.is_empty(), "{:?}", list.instances.len());
+    // A request above the decoding limit is refused before it is decoded.
+    let e = c
+        .create_group(group(&"a".repeat(evpn_model::REQUEST_MAX_BYTES + 1), 100))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    assert!(
+        c.list_groups(v1::Empty {})
+            .await
+            .unwrap()
+            .into_inner()
+            .groups
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn route_target_lists_follow_the_rules_evpnd_applies() {
+    let r = start(None);
+    let mut c = client(&r).await;
+    let many: Vec<String> = (0..=evpn_model::ROUTE_TARGETS_MAX)
+        .map(|i| format!("65000:{i}"))
+        .collect();
+    let dup = vec!["65000:1".to_string(), "rt:65000:1".to_string()];
+    for (list, field) in [
+        (many, "export_route_targets"),
+        (dup, "export_route_targets[1]"),
+    ] {
+        let e = c
+            .create_group(v1::CreateGroupRequest {
+                export_route_targets: list.clone(),
+                ..group("test", 100)
+            })
+            .await
+            .unwrap_err();
+        assert_invalid(&e, field);
+        // The very message evpnd gives for the same list (one validator).
+        let want = evpn_model::parse_route_targets("export_route_targets", &list)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e.message(), want);
+    }
+    // The limit itself and every spelling of the one grammar are accepted.
+    let max: Vec<String> = (0..evpn_model::ROUTE_TARGETS_MAX)
+        .map(|i| format!("65000:{i}"))
+        .collect();
+    let g = c
+        .create_group(v1::CreateGroupRequest {
+            import_route_targets: vec!["(rt, 65000, 7)".into(), "target:4200000000:7".into()],
+            export_route_targets: max,
+            ..group("test", 100)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(g.import_route_targets, ["65000:7", "4200000000:7"]);
+    assert_eq!(g.export_route_targets.len(), evpn_model::ROUTE_TARGETS_MAX);
+}
+
+#[tokio::test]
+async fn gateway_address_classes_are_refused_naming_the_field() {
+    let r = start(None);
+    let mut c = client(&r).await;
+    c.create_group(group("test", 100)).await.unwrap();
+    let bad = [
+        p("172.16.0.0", 24),       // network address
+        p("172.16.0.255", 24),     // broadcast address
+        p("0.1.2.3", 24),          // 0/8
+        p("127.0.0.2", 24),        // loopback
+        p("169.254.1.1", 16),      // IPv4 link-local
+        p("240.0.0.1", 24),        // reserved
+        p("255.255.255.255", 32),  // limited broadcast
+        p("::ffff:10.0.0.1", 120), // v4-mapped
+        p("::10.0.0.1", 120),      // v4-compatible
+        p("2001:db8::", 64),       // subnet-router anycast
+        p("fe80::1", 64),          // link-local (derived, never configured)
+    ];
+    for a in &bad {
+        let e = c
+            .create_group_bvi(v1::GroupBviRequest {
+                group_id: "test".into(),
+                addresses: vec![p("172.16.0.32", 24), a.clone()],
+            })
+            .await
+            .unwrap_err();
+        assert_invalid(&e, "addresses[1]");
+    }
+    let too_many: Vec<v1::Prefix> = (1..=evpn_model::BVI_ADDRESSES_MAX + 1)
+        .map(|i| p(&format!("10.0.{i}.1"), 24))
+        .collect();
+    let e = c
+        .create_group_bvi(v1::GroupBviRequest {
+            group_id: "test".into(),
+            addresses: too_many,
+        })
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "addresses");
+    let g = c
+        .get_group(v1::GroupRef {
+            group_id: "test".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(g.group_bvi.is_none(), "a refused GroupBVI was stored");
+    // What the README and the lab use stays accepted; site-local warns.
+    let mut events = c
+        .watch_events(v1::WatchEventsRequest {
+            types: vec!["crud".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    c.create_group_bvi(v1::GroupBviRequest {
+        group_id: "test".into(),
+        addresses: vec![p("172.16.0.32", 24), p("fec0::32", 64)],
+    })
+    .await
+    .unwrap();
+    let warned = tokio::time::timeout(T, async {
+        while let Some(e) = events.next().await {
+            let e = e.unwrap();
+            if e.message == "address-deprecated" {
+                return e;
+            }
+        }
+        panic!("event stream ended");
+    })
+    .await
+    .unwrap();
+    assert_eq!(warned.fields["address"], "fec0::32/64");
+    for a in &bad {
+        let e = c
+            .add_group_bvi_address(v1::GroupBviAddAddressRequest {
+                group_id: "test".into(),
+                address: Some(a.clone()),
+            })
+            .await
+            .unwrap_err();
+        assert_invalid(&e, "address");
+    }
+    // RFC 3021: both addresses of a /31 and a /32 are hosts.
+    for a in [p("10.0.0.0", 31), p("10.0.1.255", 32)] {
+        c.add_group_bvi_address(v1::GroupBviAddAddressRequest {
+            group_id: "test".into(),
+            address: Some(a),
+        })
+        .await
+        .unwrap();
+    }
+    let g = c
+        .get_group(v1::GroupRef {
+            group_id: "test".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let have: Vec<String> = g
+        .group_bvi
+        .unwrap()
+        .addresses
+        .iter()
+        .map(|a| format!("{}/{}", a.address, a.prefix_len))
+        .collect();
+    assert_eq!(
+        have,
+        [
+            "172.16.0.32/24",
+            "fec0::32/64",
+            "10.0.0.0/31",
+            "10.0.1.255/32"
+        ]
+    );
+}
