@@ -44,11 +44,12 @@ fn pfx(a: &str, l: u32) -> v1::Prefix {
     }
 }
 
-/// The gateway addresses an operator must not be able to add to group `gi`'s
-/// GroupBVI (`v4` its first IPv4 address /24): network and broadcast
-/// address of the prefix, "this network" (0/8), link-local (169.254/16),
-/// reserved (240/4), IPv4-mapped and IPv4-compatible IPv6.
-fn bad_addresses(third: u8) -> Vec<(&'static str, v1::Prefix)> {
+/// The gateway addresses an operator must not be able to add to the GroupBVI
+/// of the group whose pool is `172.16.<third>.0/24` / `fec0:<third>::/64`:
+/// network and broadcast address of the prefix, "this network" (0/8),
+/// link-local (169.254/16), reserved (240/4), IPv4-mapped and
+/// IPv4-compatible IPv6, the IPv6 subnet-router anycast address.
+pub(super) fn bad_addresses(third: u8) -> Vec<(&'static str, v1::Prefix)> {
     vec![
         ("network-address", pfx(&format!("172.16.{third}.0"), 24)),
         ("broadcast-address", pfx(&format!("172.16.{third}.255"), 24)),
