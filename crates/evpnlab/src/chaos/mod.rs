@@ -518,16 +518,17 @@ impl Run {
                 out
             }
         };
-        let gave_up = cancel.is_some()
-            && matches!(&out, Outcome::Failed(e)
-                if matches!(e.code(), tonic::Code::DeadlineExceeded | tonic::Code::Cancelled));
+        // Whatever error the impatient caller got (a deadline, a cancel, or
+        // an error the operation would have had anyway), its handler may
+        // still be running: retry in every case.
+        let gave_up = cancel.is_some() && matches!(&out, Outcome::Failed(_));
         self.record(step, &op, &desc, op.name(), &out);
         self.report.ops += 1;
         if evpnr_killed {
             self.check_durable(&format!("step {step}")).await?;
         }
         if gave_up {
-            // The operator retries. The retry waits for the abandoned
+            // The operator retries. The retry waits for an abandoned
             // handler (same locks) and asks for the same result, so what it
             // returns is what the registry holds.
             let client = self.fleet.client(Duration::from_secs(20))?;
