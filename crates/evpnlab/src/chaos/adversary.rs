@@ -198,7 +198,7 @@ impl Run {
         let answers = self.fleet.evpnd_up(x)
             && self
                 .fleet
-                .wait_connected(std::slice::from_ref(&victim), Duration::ZERO)
+                .wait_connected(std::slice::from_ref(&victim), Duration::from_millis(300))
                 .await;
         let mut c = self.fleet.client(Duration::from_secs(10))?;
         let r = c
