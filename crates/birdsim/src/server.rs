@@ -47,6 +47,10 @@ struct State {
     /// Fault: this many upcoming `configure` commands (not `configure
     /// check`) fail with `8002` and change nothing.
     fail_configures: u32,
+    /// Fault: the replies to this many upcoming commands are sent only
+    /// after `reply_delay` (the command itself takes effect at once).
+    delay_replies: u32,
+    reply_delay: std::time::Duration,
 }
 
 fn clock() -> String {
@@ -139,6 +143,17 @@ impl SimHandle {
             .fail_configures = n;
     }
 
+    /// Fault injection: the replies to the next `n` commands (any command,
+    /// on any connection) are sent only after `delay`; each command takes
+    /// effect at once, as when BIRD is slow to answer or its socket is
+    /// congested. A client that gives up before the reply arrives finds it
+    /// on the connection later. `0` clears the fault.
+    pub fn delay_next_replies(&self, n: u32, delay: std::time::Duration) {
+        let mut st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+        st.delay_replies = n;
+        st.reply_delay = delay;
+    }
+
     /// How many injected `configure` failures are still pending.
     pub fn pending_configure_failures(&self) -> u32 {
         self.st
@@ -173,6 +188,8 @@ impl BirdSim {
             started: now.clone(),
             reconfigured: now,
             fail_configures: 0,
+            delay_replies: 0,
+            reply_delay: std::time::Duration::ZERO,
         };
         st.apply(cfg);
         let _ = std::fs::remove_file(socket);
@@ -402,6 +419,16 @@ async fn serve(s: UnixStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
         if reply.is_empty() {
             continue;
         }
+        let delay = {
+            let mut g = st.lock().unwrap_or_else(|p| p.into_inner());
+            (g.delay_replies > 0).then(|| {
+                g.delay_replies -= 1;
+                g.reply_delay
+            })
+        };
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         let mut buf = reply.join("\n");
         buf.push('\n');
         w.write_all(buf.as_bytes()).await?;
@@ -461,5 +488,44 @@ mod tests {
                 .await
                 .contains("10.0.0.2")
         );
+    }
+
+    #[tokio::test]
+    async fn a_delayed_reply_arrives_late_after_the_command_took_effect() {
+        let d = tempfile::tempdir().unwrap();
+        let main = d.path().join("bird.conf");
+        std::fs::write(&main, "router id 10.0.0.1;\n").unwrap();
+        let sock = d.path().join("bird.ctl");
+        let h = BirdSim::start(&main, &sock).await.unwrap();
+        let (r, mut w) = UnixStream::connect(&sock).await.unwrap().into_split();
+        let mut lines = BufReader::new(r).lines();
+        lines.next_line().await.unwrap();
+        std::fs::write(&main, "router id 10.0.0.2;\n").unwrap();
+        let delay = std::time::Duration::from_millis(300);
+        h.delay_next_replies(1, delay);
+        // A client that gives up early: the command still took effect, and
+        // its reply is the next thing on the connection.
+        w.write_all(b"configure\n").await.unwrap();
+        let early = tokio::time::timeout(delay / 3, lines.next_line()).await;
+        assert!(early.is_err(), "the reply was not delayed: {early:?}");
+        let applied = || h.st.lock().unwrap().cfg.router_id.clone();
+        assert_eq!(applied().as_deref(), Some("10.0.0.2"));
+        let mut late = Vec::new();
+        while let Some(l) = lines.next_line().await.unwrap() {
+            let last = l.len() >= 5 && l.as_bytes()[4] == b' ';
+            late.push(l);
+            if last {
+                break;
+            }
+        }
+        assert!(late.concat().contains("0003"), "{late:?}");
+        // Only `n` replies are delayed.
+        let t = std::time::Instant::now();
+        assert!(
+            ask(&mut lines, &mut w, "show status")
+                .await
+                .contains("10.0.0.2")
+        );
+        assert!(t.elapsed() < delay, "{:?}", t.elapsed());
     }
 }

@@ -32,6 +32,15 @@ struct Args {
     /// Probability of a kill -9 (evpnd or evpnr) while an operation runs.
     #[arg(long, default_value_t = 0.06)]
     kill_rate: f64,
+    /// Probability of an attempt that must be refused (wrong identity,
+    /// epoch-less call to an evpnd, invalid operator input) before each
+    /// operation.
+    #[arg(long, default_value_t = 0.08)]
+    adversary_rate: f64,
+    /// Probability that the caller of an operation gives up after 2-60 ms
+    /// (and retries it).
+    #[arg(long, default_value_t = 0.04)]
+    cancel_rate: f64,
     /// Seconds the fleet may take to converge after the faults stop.
     #[arg(long, default_value_t = 30)]
     converge_timeout: u64,
@@ -48,8 +57,13 @@ struct Args {
 
 fn main() -> ExitCode {
     let a = Args::parse();
-    if !(0.0..=1.0).contains(&a.fault_rate) || !(0.0..=1.0).contains(&a.kill_rate) {
-        eprintln!("evpnlab-chaos: --fault-rate and --kill-rate are probabilities (0..1)");
+    if [a.fault_rate, a.kill_rate, a.adversary_rate, a.cancel_rate]
+        .iter()
+        .any(|p| !(0.0..=1.0).contains(p))
+    {
+        eprintln!(
+            "evpnlab-chaos: --fault-rate, --kill-rate, --adversary-rate and --cancel-rate are probabilities (0..1)"
+        );
         return ExitCode::from(2);
     }
     let bin_dir = match a
@@ -70,6 +84,8 @@ fn main() -> ExitCode {
         groups: usize::from(a.groups),
         fault_rate: a.fault_rate,
         kill_rate: a.kill_rate,
+        adversary_rate: a.adversary_rate,
+        cancel_rate: a.cancel_rate,
         converge_timeout: Duration::from_secs(a.converge_timeout),
         bin_dir,
         keep_dir: a.keep,

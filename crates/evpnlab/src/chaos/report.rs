@@ -17,6 +17,12 @@ pub struct Config {
     pub fault_rate: f64,
     /// Probability that a process is killed while an operation runs.
     pub kill_rate: f64,
+    /// Probability of an adversarial attempt (wrong identity, epoch-less
+    /// call to an evpnd, invalid operator input) before an operation.
+    pub adversary_rate: f64,
+    /// Probability that the caller of an operation gives up after 2–60 ms
+    /// (and then retries it).
+    pub cancel_rate: f64,
     /// Bound for invariant 2, counted from the moment every process is
     /// running and connected again.
     pub converge_timeout: Duration,
@@ -37,6 +43,8 @@ impl Default for Config {
             groups: 3,
             fault_rate: 0.25,
             kill_rate: 0.06,
+            adversary_rate: 0.08,
+            cancel_rate: 0.04,
             converge_timeout: Duration::from_secs(30),
             bin_dir: PathBuf::new(),
             keep_dir: false,
@@ -56,6 +64,14 @@ pub struct Report {
     pub outcomes: BTreeMap<String, BTreeMap<String, usize>>,
     /// Faults injected, per kind.
     pub faults: BTreeMap<String, usize>,
+    /// Adversarial attempts per kind and outcome (`OK` or the gRPC code).
+    pub adversary: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Times evpnr's record was checked against the model right after a
+    /// restart.
+    pub durability_checks: usize,
+    /// Whether the daemons honour the store fault hook (else disk faults
+    /// were skipped).
+    pub disk_hook: bool,
     /// Invariant violations (empty: the run passed).
     pub violations: Vec<String>,
     /// Times a host took a group's vMAC (from the journals).
@@ -107,9 +123,21 @@ impl Report {
         for (f, n) in &self.faults {
             let _ = writeln!(s, "  {f:<22} {n}");
         }
+        let _ = writeln!(s, "attempts that must be refused:");
+        for (a, m) in &self.adversary {
+            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(s, "  {a:<26} {}", parts.join(", "));
+        }
+        if !self.disk_hook {
+            let _ = writeln!(
+                s,
+                "notice: no store fault hook in these binaries; disk faults skipped"
+            );
+        }
         let _ = writeln!(
             s,
-            "invariants: vMAC taken {} times, {} MAC-changing VPP calls replayed across hosts; converged {}",
+            "invariants: {} durability checks after evpnr restarts; vMAC taken {} times, {} MAC-changing VPP calls replayed across hosts; converged {}",
+            self.durability_checks,
             self.vmac_takes,
             self.replayed,
             self.converge

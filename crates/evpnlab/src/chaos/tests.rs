@@ -64,3 +64,25 @@ fn failed_ops_widen_only_their_fields() {
     assert_eq!(m.groups["g0"].primary, BTreeSet::from([None]));
     assert_eq!(model::prefix_key(&prefix("fec0:0::1/64")), "fec0::1/64");
 }
+
+#[test]
+fn invalid_gateway_addresses_are_invalid_and_the_pools_are_not() {
+    for third in [0u8, 1, 4] {
+        for (class, p) in adversary::bad_addresses(third) {
+            assert!(
+                evpn_model::parse_prefix("address", &p.address, p.prefix_len).is_err(),
+                "{class}: {}/{} is accepted by the validation layer",
+                p.address,
+                p.prefix_len
+            );
+        }
+        for a in [
+            format!("172.16.{third}.1"),
+            format!("172.16.{third}.2"),
+            format!("fec0:{third}::1"),
+        ] {
+            let len = if a.contains(':') { 64 } else { 24 };
+            assert!(evpn_model::parse_prefix("address", &a, len).is_ok(), "{a}");
+        }
+    }
+}
