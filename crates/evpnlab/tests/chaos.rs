@@ -229,14 +229,13 @@ async fn checks_catch_two_holders_drift_and_lost_changes() {
 /// whose address write VPP executes late (after evpnd's `vpp.timeout`),
 /// while VPP stays that slow for address writes, fails; its heal's own
 /// address delete times out too (`heal-failed`), so the vMAC stays on the
-/// host while evpnd's state says candidate. evpnr then releases that host
-/// (`groupbvi-released`: a no-op, evpnd's release looks at its state, not
-/// at the dataplane) and binds the old primary again: two holders.
-/// Deterministic (fails 3 of 3). Ignored until evpnd's release (or the
-/// failed bind) accounts for what the dataplane holds (issue 13 item 17);
-/// `cargo test -p evpnlab --test chaos -- --ignored` shows it.
+/// host while evpnd's state says candidate. evpnr then released that host
+/// (a no-op: evpnd's release looked at its state, not at the dataplane) and
+/// bound the old primary again: two holders. Fixed by the release reading
+/// the dataplane back even when its state holds no binding (`verify`,
+/// issue 13 item 17): it heals the leftover vMAC, or fails and the move is
+/// refused. Failed 3 of 3 before, passes 3 of 3 with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known failure: two holders after a bind whose heal failed (see docs/chaos.md)"]
 async fn late_address_write_and_failed_heal_never_leave_two_holders() {
     let _s = serial().await;
     let f = fleet(2).await;
