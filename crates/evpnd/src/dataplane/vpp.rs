@@ -80,9 +80,21 @@ pub struct VppDataplane {
     /// reused indexes) and on any error; entries of a deleted interface are
     /// dropped on its `sw_interface_event`; filled by dumps and creations.
     index: IndexCache,
+    /// When each cached index was last confirmed by VPP (a dump by name or
+    /// index, or its creation). A write within `INDEX_CHECK_VALID` of that
+    /// uses it without another check; the events above still clear it at
+    /// once when one of our interfaces is deleted.
+    checked: Arc<std::sync::Mutex<std::collections::HashMap<u32, Instant>>>,
 }
 
 type IndexCache = Arc<std::sync::Mutex<std::collections::HashMap<u32, u32>>>;
+
+/// How long a confirmed index is used without checking its name again: the
+/// writes of one bind or release step, not longer. A foreign delete and
+/// re-create reusing the index inside this window, whose delete event we
+/// have not yet seen, is the residual risk (the per-write check had the
+/// same window between its dump and its write, only shorter).
+const INDEX_CHECK_VALID: Duration = Duration::from_millis(100);
 
 fn map_err(e: VppError) -> Error {
     match e {
@@ -165,6 +177,7 @@ impl VppDataplane {
             metrics,
             netlink: netif::Netlink::connect().ok(),
             index: Default::default(),
+            checked: Default::default(),
         })
     }
 
@@ -293,13 +306,21 @@ impl VppDataplane {
 
     fn forget_all(&self) {
         self.index.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.checked.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     fn remember(&self, bd_id: u32, idx: Option<u32>) {
         let mut m = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.checked.lock().unwrap_or_else(|p| p.into_inner());
         match idx {
-            Some(i) => m.insert(bd_id, i),
-            None => m.remove(&bd_id),
+            Some(i) => {
+                m.insert(bd_id, i);
+                c.insert(bd_id, Instant::now());
+            }
+            None => {
+                m.remove(&bd_id);
+                c.remove(&bd_id);
+            }
         };
     }
 
@@ -337,6 +358,15 @@ impl VppDataplane {
             .get(&bd_id)
             .copied();
         if let Some(i) = cached {
+            let fresh = self
+                .checked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&bd_id)
+                .is_some_and(|t| t.elapsed() < INDEX_CHECK_VALID);
+            if fresh {
+                return Ok(SwIfIndex(i));
+            }
             let now = self
                 .op(
                     "sw_interface_dump",
@@ -347,6 +377,7 @@ impl VppDataplane {
                 .iter()
                 .any(|d| d.sw_if_index == i && d.interface_name == lo_name(bd_id))
             {
+                self.remember(bd_id, Some(i));
                 return Ok(SwIfIndex(i));
             }
             tracing::warn!(
