@@ -306,7 +306,10 @@ impl VppDataplane {
 
     fn forget_all(&self) {
         self.index.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.checked.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     fn remember(&self, bd_id: u32, idx: Option<u32>) {
