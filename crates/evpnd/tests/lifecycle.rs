@@ -748,26 +748,7 @@ async fn restart_vpp(h: &mut Host) {
 
 async fn bound_host_after_vpp_restart(test: &str, registry: bool) -> Option<(Host, v1::Bvi)> {
     let mut h = Host::new(test, "r1").await?;
-    let mut cfg = h
-        .config()
-        .replace("evpnd:\n", "evpnd:\n  reconcile-interval: 200ms\n");
-    if registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        cfg = cfg.replace(
-            "evpnd:\n",
-            &format!("evpnd:\n  registry: 127.0.0.1:{port}\n"),
-        );
-    }
-    let path = h.dir.path().join("evpnd.yaml");
-    std::fs::write(&path, cfg).unwrap();
-    let d = evpn_testkit::Daemon::spawn(common::BIN, &["--config", path.to_str().unwrap()], &[])
-        .unwrap();
-    d.wait_log("reconcile-finished", T).unwrap();
-    h.evpnd = Some(d);
+    h.start_evpnd_with("200ms", registry);
     let mut c = h.registry_client(1).await;
     c.create_evpn_instance(create_req("test", 100))
         .await

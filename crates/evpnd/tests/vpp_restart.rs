@@ -15,26 +15,7 @@ const VMAC: &str = "42:6c:fa:d6:82:98";
 
 async fn host(test: &str, registry: bool) -> Option<Host> {
     let mut h = Host::new(test, "r1").await?;
-    let mut cfg = h
-        .config()
-        .replace("evpnd:\n", "evpnd:\n  reconcile-interval: 300s\n");
-    if registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        cfg = cfg.replace(
-            "evpnd:\n",
-            &format!("evpnd:\n  registry: 127.0.0.1:{port}\n"),
-        );
-    }
-    let path = h.dir.path().join("evpnd.yaml");
-    std::fs::write(&path, cfg).unwrap();
-    let d = evpn_testkit::Daemon::spawn(common::BIN, &["--config", path.to_str().unwrap()], &[])
-        .unwrap();
-    d.wait_log("reconcile-finished", T).unwrap();
-    h.evpnd = Some(d);
+    h.start_evpnd_with("300s", registry);
     let mut c = h.registry_client(1).await;
     c.create_evpn_instance(v1::CreateEvpnInstanceRequest {
         slug: "test".into(),

@@ -92,6 +92,30 @@ impl Host {
             .unwrap()
     }
 
+    /// Start evpnd with `reconcile-interval: interval` and, with
+    /// `registry`, a registry address nobody answers on (so bindings are the
+    /// registry's, which never comes); waits for the start-up reconcile.
+    pub fn start_evpnd_with(&mut self, interval: &str, registry: bool) -> &Daemon {
+        let mut extra = format!("  reconcile-interval: {interval}\n");
+        if registry {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            extra.push_str(&format!("  registry: 127.0.0.1:{port}\n"));
+        }
+        let cfg = self
+            .config()
+            .replace("evpnd:\n", &format!("evpnd:\n{extra}"));
+        let path = self.dir.path().join("evpnd.yaml");
+        std::fs::write(&path, cfg).unwrap();
+        let d = Daemon::spawn(BIN, &["--config", path.to_str().unwrap()], &[]).unwrap();
+        d.wait_log("reconcile-finished", T).unwrap();
+        self.evpnd = Some(d);
+        self.evpnd()
+    }
+
     /// A client that acts as this host's registry: every call is stamped
     /// with this instance's ID and registry epoch `epoch`, as evpnr's are.
     pub async fn registry_client(
