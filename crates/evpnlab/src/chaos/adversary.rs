@@ -201,15 +201,7 @@ impl Run {
                 .wait_connected(std::slice::from_ref(&victim), Duration::from_millis(300))
                 .await;
         let mut c = self.fleet.client(Duration::from_secs(10))?;
-        let r = c
-            .register_instance(v1::RegisterInstanceRequest {
-                instance_id: victim.clone(),
-                grpc_address: addr.clone(),
-                version: "impostor".into(),
-                ready: true,
-                ..Default::default()
-            })
-            .await;
+        let r = c.register_instance(impostor(&victim, &addr)).await;
         let what = format!(
             "RegisterInstance {victim} at {}'s address {addr} ({victim} {})",
             self.hosts[y],
@@ -241,15 +233,7 @@ impl Run {
         let addr = self.fleet.hosts[y].grpc.clone();
         let group = groups.choose(&mut self.rng).map(|g| g.group_id.clone());
         let mut c = self.fleet.client(Duration::from_secs(10))?;
-        let r = c
-            .register_instance(v1::RegisterInstanceRequest {
-                instance_id: fake.clone(),
-                grpc_address: addr.clone(),
-                version: "impostor".into(),
-                ready: true,
-                ..Default::default()
-            })
-            .await;
+        let r = c.register_instance(impostor(&fake, &addr)).await;
         if let Err(s) = r {
             self.log(format!(
                 "step {step}: attempt fake-id-registration: RegisterInstance {fake} at {}'s address: {:?}: {}",
@@ -675,5 +659,16 @@ impl Run {
             self.delete_fakes().await;
         }
         Ok(())
+    }
+}
+
+/// A registration an attacker or a careless operator would send.
+fn impostor(id: &str, addr: &str) -> v1::RegisterInstanceRequest {
+    v1::RegisterInstanceRequest {
+        instance_id: id.into(),
+        grpc_address: addr.into(),
+        version: "impostor".into(),
+        ready: true,
+        ..Default::default()
     }
 }
