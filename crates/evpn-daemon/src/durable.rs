@@ -20,7 +20,7 @@ use prometheus_client::{
 };
 use tokio::sync::watch;
 
-use crate::events::{EventBroker, EventKind, EventLevel};
+use crate::events::{Event, EventBroker};
 
 /// Name of the fault-injection file in a state directory.
 pub const FAULT_FILE: &str = ".fault";
@@ -125,12 +125,7 @@ impl StoreHealth {
         if first {
             self.healthy.set(0);
             self.serving.send_replace(false);
-            self.event(
-                EventLevel::Error,
-                "state-store-failed",
-                path,
-                &[("error", error)],
-            );
+            self.event(Event::StateStoreFailed, path, &[("error", error)]);
         }
         first
     }
@@ -145,27 +140,17 @@ impl StoreHealth {
             self.healthy.set(1);
             self.serving.send_replace(true);
         }
-        self.event(
-            EventLevel::Info,
-            "state-store-recovered",
-            path,
-            &[("last-error", &was)],
-        );
+        self.event(Event::StateStoreRecovered, path, &[("last-error", &was)]);
         true
     }
 
-    fn event(&self, level: EventLevel, message: &str, path: &Path, kv: &[(&str, &str)]) {
+    fn event(&self, event: Event, path: &Path, kv: &[(&str, &str)]) {
         let mut f: BTreeMap<String, String> = kv
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         f.insert("path".into(), path.display().to_string());
-        if level == EventLevel::Error {
-            tracing::error!(fields = ?f, "{message}");
-        } else {
-            tracing::info!(fields = ?f, "{message}");
-        }
-        self.broker.emit(EventKind::Crud, level, message, f);
+        self.broker.emit(event, f);
     }
 }
 

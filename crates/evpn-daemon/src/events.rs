@@ -23,82 +23,24 @@ use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tracing::{Level, field::Visit};
 use tracing_subscriber::{Layer, layer};
 
-/// Event severity, ordered debug < info < warn < error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum EventLevel {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
+pub use evpn_model::event::{Event, EventKind, EventLevel};
 
-impl EventLevel {
-    /// Wire name: "debug", "info", "warn", "error".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventLevel::Debug => "debug",
-            EventLevel::Info => "info",
-            EventLevel::Warn => "warn",
-            EventLevel::Error => "error",
-        }
-    }
-
-    /// Parse a wire name; errors name the accepted values.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "debug" => Ok(EventLevel::Debug),
-            "info" => Ok(EventLevel::Info),
-            "warn" | "warning" => Ok(EventLevel::Warn),
-            "error" => Ok(EventLevel::Error),
-            _ => Err(format!(
-                "{} is not a level (debug, info, warn, error)",
-                evpn_model::excerpt(s)
-            )),
-        }
-    }
-
-    fn from_tracing(l: &Level) -> Self {
-        match *l {
-            Level::ERROR => EventLevel::Error,
-            Level::WARN => EventLevel::Warn,
-            Level::INFO => EventLevel::Info,
-            _ => EventLevel::Debug,
-        }
+/// In debug builds (every test), panic when `fields` do not match the
+/// catalogue's entry for `event`.
+pub(crate) fn debug_check(event: Event, fields: &BTreeMap<String, String>) {
+    if cfg!(debug_assertions)
+        && let Some(why) = event.check_fields(fields.keys().map(String::as_str))
+    {
+        panic!("{why}");
     }
 }
 
-/// Event kinds. `Snapshot` events only appear at the start of a stream that
-/// asked for a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum EventKind {
-    Log,
-    Crud,
-    Failover,
-    Snapshot,
-}
-
-impl EventKind {
-    /// Wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Log => "log",
-            EventKind::Crud => "crud",
-            EventKind::Failover => "failover",
-            EventKind::Snapshot => "snapshot",
-        }
-    }
-
-    /// Parse a wire name (only the subscribable kinds).
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "log" => Ok(EventKind::Log),
-            "crud" => Ok(EventKind::Crud),
-            "failover" => Ok(EventKind::Failover),
-            _ => Err(format!(
-                "{} is not an event type (log, crud, failover)",
-                evpn_model::excerpt(s)
-            )),
-        }
+fn level_from_tracing(l: &Level) -> EventLevel {
+    match *l {
+        Level::ERROR => EventLevel::Error,
+        Level::WARN => EventLevel::Warn,
+        Level::INFO => EventLevel::Info,
+        _ => EventLevel::Debug,
     }
 }
 
@@ -166,16 +108,36 @@ impl EventBroker {
         }
     }
 
-    /// Publish an event of this process.
-    pub fn emit(
-        &self,
-        kind: EventKind,
-        level: EventLevel,
-        message: &str,
-        fields: BTreeMap<String, String>,
-    ) -> u64 {
+    /// Publish a catalogued event of this process (its type and level come
+    /// from the catalogue), and write it as one log line with the same
+    /// message and fields. In debug builds a field the catalogue does not
+    /// list, or a missing required one, panics: the schema is the contract.
+    pub fn emit(&self, event: Event, fields: BTreeMap<String, String>) -> u64 {
+        debug_check(event, &fields);
+        let (kind, json) = (
+            event.kind().as_str(),
+            serde_json::to_string(&fields).unwrap_or_default(),
+        );
+        match event.level() {
+            EventLevel::Debug => tracing::debug!(kind, fields = %json, "{event}"),
+            EventLevel::Info => tracing::info!(kind, fields = %json, "{event}"),
+            EventLevel::Warn => tracing::warn!(kind, fields = %json, "{event}"),
+            EventLevel::Error => tracing::error!(kind, fields = %json, "{event}"),
+        }
         self.publish(
-            kind,
+            event.kind(),
+            event.level(),
+            self.inner.instance.clone(),
+            event.name().to_string(),
+            fields,
+            None,
+        )
+    }
+
+    /// Publish one log record as a `log` event (free text, not catalogued).
+    pub fn log(&self, level: EventLevel, message: &str, fields: BTreeMap<String, String>) -> u64 {
+        self.publish(
+            EventKind::Log,
             level,
             self.inner.instance.clone(),
             message.to_string(),
@@ -324,9 +286,8 @@ impl<S: tracing::Subscriber> Layer<S> for EventLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: layer::Context<'_, S>) {
         let mut c = FieldCollector::default();
         event.record(&mut c);
-        self.broker.emit(
-            EventKind::Log,
-            EventLevel::from_tracing(event.metadata().level()),
+        self.broker.log(
+            level_from_tracing(event.metadata().level()),
             &c.message,
             c.fields,
         );
@@ -359,14 +320,17 @@ mod tests {
             instances: Some(["r1".to_string()].into()),
             ..Default::default()
         });
-        b.emit(EventKind::Log, EventLevel::Info, "hello", fields(&[]));
+        b.log(EventLevel::Info, "hello", fields(&[]));
         b.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "group-created",
-            fields(&[("group", "test")]),
+            Event::GroupCreated,
+            fields(&[
+                ("group", "test"),
+                ("vni", "1"),
+                ("mtu", "1500"),
+                ("vmac", "x"),
+            ]),
         );
-        b.emit(EventKind::Log, EventLevel::Error, "boom", fields(&[]));
+        b.log(EventLevel::Error, "boom", fields(&[]));
         b.publish(
             EventKind::Failover,
             EventLevel::Info,
@@ -389,12 +353,7 @@ mod tests {
         let mut slow = b.subscribe(EventFilter::default());
         let mut fast = b.subscribe(EventFilter::default());
         for i in 0..100 {
-            b.emit(
-                EventKind::Log,
-                EventLevel::Info,
-                &format!("m{i}"),
-                BTreeMap::new(),
-            );
+            b.log(EventLevel::Info, &format!("m{i}"), BTreeMap::new());
             // The fast one keeps up.
             assert_eq!(fast.next().await.unwrap().message, format!("m{i}"));
         }

@@ -9,7 +9,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    events::{EventBroker, EventFilter, EventKind, EventLevel, EventRecord},
+    events::{Event, EventBroker, EventFilter, EventKind, EventLevel, EventRecord},
     metrics::CommonMetrics,
 };
 
@@ -61,19 +61,22 @@ pub fn to_proto(e: &EventRecord) -> v1::Event {
     }
 }
 
-/// A snapshot event (type "snapshot") describing one object.
+/// A snapshot event (type "snapshot") describing one object; `event` must be
+/// one of the catalogue's snapshot events.
 pub fn snapshot_event(
     instance: &str,
-    message: &str,
+    event: Event,
     fields: BTreeMap<String, String>,
 ) -> EventRecord {
+    debug_assert_eq!(event.kind(), EventKind::Snapshot, "{event}");
+    crate::events::debug_check(event, &fields);
     EventRecord {
         seq: 0,
         ts: std::time::SystemTime::now(),
-        kind: EventKind::Snapshot,
-        level: EventLevel::Info,
+        kind: event.kind(),
+        level: event.level(),
         instance: instance.to_string(),
-        message: message.to_string(),
+        message: event.name().to_string(),
         fields,
     }
 }
@@ -108,7 +111,7 @@ pub fn watch(
             let mut out: Vec<_> = items.iter().map(|e| Ok(to_proto(e))).collect();
             let mut marker = snapshot_event(
                 "",
-                "end-of-snapshot",
+                Event::EndOfSnapshot,
                 [("last-seq".to_string(), last.to_string())].into(),
             );
             marker.seq = last;

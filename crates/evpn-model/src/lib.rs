@@ -8,6 +8,7 @@
 //! tabled in `docs/validation.md`.
 pub mod addr;
 pub mod error;
+pub mod event;
 pub mod hostport;
 pub mod mac;
 pub mod rt;
@@ -15,6 +16,7 @@ pub mod validate;
 
 pub use addr::{parse_prefix, parse_vtep, validate_vtep};
 pub use error::{Error, Result};
+pub use event::{Event, EventKind, EventLevel};
 pub use hostport::validate_host_port;
 pub use mac::Mac;
 pub use rt::{RouteDistinguisher, RouteTarget, canonical_route_targets, parse_route_targets};

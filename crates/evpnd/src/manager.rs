@@ -17,7 +17,7 @@ use std::{
     },
 };
 
-use evpn_daemon::events::{EventBroker, EventKind, EventLevel};
+use evpn_daemon::events::{Event, EventBroker};
 use evpn_model::{Error, Mac, error::Object};
 use ipnet::IpNet;
 use tokio::sync::Mutex;
@@ -270,11 +270,9 @@ impl Manager {
         }
     }
 
-    /// Emit one structured log line and one event.
-    pub(crate) fn event(&self, kind: EventKind, message: &str, kv: &[(&str, String)]) {
-        let f = fields(kv);
-        tracing::info!(kind = kind.as_str(), fields = ?f, "{message}");
-        self.broker.emit(kind, EventLevel::Info, message, f);
+    /// Emit one catalogued event (and its log line).
+    pub(crate) fn event(&self, event: Event, kv: &[(&str, String)]) {
+        self.broker.emit(event, fields(kv));
     }
 
     fn get<'a>(st: &'a HostState, slug: &str) -> Result<&'a Evpn, Error> {
@@ -341,8 +339,7 @@ impl Manager {
         st.evpns.insert(e.slug.clone(), e.clone());
         self.commit_or_heal(&mut st, &e.slug, e.bd_id).await?;
         self.event(
-            EventKind::Crud,
-            "evpn-created",
+            Event::EvpnCreated,
             &[
                 ("evpn", e.slug.clone()),
                 ("vni", e.vni.to_string()),
@@ -377,11 +374,7 @@ impl Manager {
         }
         st.evpns.remove(slug);
         self.commit_or_heal(&mut st, slug, e.bd_id).await?;
-        self.event(
-            EventKind::Crud,
-            "evpn-deleted",
-            &[("evpn", slug.to_string())],
-        );
+        self.event(Event::EvpnDeleted, &[("evpn", slug.to_string())]);
         Ok(())
     }
 
@@ -409,12 +402,12 @@ impl Manager {
         }
         st.evpns.insert(slug.to_string(), e.clone());
         self.commit_or_heal(&mut st, slug, e.bd_id).await?;
-        let msg = if enabled {
-            "evpn-enabled"
+        let event = if enabled {
+            Event::EvpnEnabled
         } else {
-            "evpn-disabled"
+            Event::EvpnDisabled
         };
-        self.event(EventKind::Crud, msg, &[("evpn", slug.to_string())]);
+        self.event(event, &[("evpn", slug.to_string())]);
         Ok(e)
     }
 
@@ -465,8 +458,7 @@ impl Manager {
         self.commit_or_heal(&mut st, slug, e.bd_id).await?;
         self.set_handle(slug, Some(h));
         self.event(
-            EventKind::Crud,
-            "bvi-created",
+            Event::BviCreated,
             &[("evpn", slug.to_string()), ("mac", mac.to_string())],
         );
         Ok(e)
@@ -512,8 +504,7 @@ impl Manager {
         st.evpns.insert(slug.to_string(), e.clone());
         self.commit_or_heal(&mut st, slug, e.bd_id).await?;
         self.event(
-            EventKind::Crud,
-            "bvi-replaced",
+            Event::BviReplaced,
             &[
                 ("evpn", slug.to_string()),
                 ("mac", mac.to_string()),
@@ -547,11 +538,7 @@ impl Manager {
         self.commit_or_heal(st, slug, e.bd_id).await?;
         self.set_handle(slug, None);
         self.linux_side_ok(slug);
-        self.event(
-            EventKind::Crud,
-            "bvi-deleted",
-            &[("evpn", slug.to_string())],
-        );
+        self.event(Event::BviDeleted, &[("evpn", slug.to_string())]);
         Ok(())
     }
 
@@ -650,14 +637,13 @@ impl Manager {
         }
         st.evpns.insert(slug.to_string(), e.clone());
         self.commit_binding(&mut st, slug).await?;
-        let (kind, name) = if addresses_only {
-            (EventKind::Crud, "groupbvi-addresses-changed")
+        let event = if addresses_only {
+            Event::GroupBviAddressesChanged
         } else {
-            (EventKind::Failover, "groupbvi-bound")
+            Event::GroupBviBound
         };
         self.event(
-            kind,
-            name,
+            event,
             &[
                 ("evpn", slug.to_string()),
                 ("group", group.to_string()),
@@ -775,8 +761,7 @@ impl Manager {
             group.to_string()
         };
         self.event(
-            EventKind::Failover,
-            "groupbvi-released",
+            Event::GroupBviReleased,
             &[
                 ("evpn", slug.to_string()),
                 ("group", group),

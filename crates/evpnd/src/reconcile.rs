@@ -270,8 +270,7 @@ pub async fn reconcile_once(m: &Manager) -> Result<Report, Error> {
                 st.evpns.insert(slug.clone(), e.clone());
                 m.commit(&st, None)?;
                 m.event(
-                    evpn_daemon::events::EventKind::Failover,
-                    "groupbvi-dropped",
+                    evpn_daemon::events::Event::GroupBviDropped,
                     &[
                         ("evpn", slug.clone()),
                         ("group", bind.group_id.clone()),
@@ -370,8 +369,7 @@ pub async fn verify(m: &Manager, e: &Evpn, what: &str) -> Result<(), Error> {
         )));
     }
     m.event(
-        evpn_daemon::events::EventKind::Failover,
-        "dataplane-verify-healed",
+        evpn_daemon::events::Event::DataplaneVerifyHealed,
         &[
             ("evpn", e.slug.clone()),
             ("call", what.to_string()),
@@ -423,8 +421,7 @@ pub async fn verify_withdrawn(m: &Manager, slug: &str, vmac: evpn_model::Mac) ->
         let withdrawn = gone().await?;
         if withdrawn {
             m.event(
-                evpn_daemon::events::EventKind::Failover,
-                "bird-stale-route-cleared",
+                evpn_daemon::events::Event::BirdStaleRouteCleared,
                 &[("evpn", slug.to_string()), ("mac", mac.clone())],
             );
         }

@@ -14,7 +14,7 @@ use std::{
 use evpn_api::v1::{self, evpnd_server::Evpnd};
 use evpn_daemon::{
     detach::to_completion,
-    events::EventBroker,
+    events::{Event, EventBroker},
     metrics::CommonMetrics,
     settle::{SettlePolicy, wait_for_evidence},
     watch,
@@ -477,7 +477,7 @@ impl Evpnd for EvpndService {
                             .into(),
                         );
                     }
-                    watch::snapshot_event(&self.cfg.instance_id, "evpn", f)
+                    watch::snapshot_event(&self.cfg.instance_id, Event::SnapshotEvpn, f)
                 })
                 .collect()
         });

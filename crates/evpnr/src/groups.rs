@@ -5,7 +5,7 @@
 //! every change emits one log line and one event.
 use std::{sync::Arc, time::SystemTime};
 
-use evpn_daemon::events::{EventKind, EventLevel};
+use evpn_daemon::events::Event;
 use evpn_model::{Error, Mac, error::Object};
 use ipnet::IpNet;
 
@@ -64,9 +64,7 @@ impl Registry {
         })?;
         let (vni, mtu, vmac) = (g.vni.to_string(), g.mtu.to_string(), g.vmac.to_string());
         self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "group-created",
+            Event::GroupCreated,
             &[
                 ("group", &g.id),
                 ("vni", &vni),
@@ -102,18 +100,14 @@ impl Registry {
         for (m, r) in futures::future::join_all(leaves).await {
             if let Err(e) = r {
                 self.emit(
-                    EventKind::Crud,
-                    EventLevel::Warn,
-                    "member-leave-deferred",
+                    Event::MemberLeaveDeferred,
                     &[("group", id), ("instance", &m), ("error", &e.to_string())],
                 );
                 deferred.push(m);
             }
         }
         self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "group-deleted",
+            Event::GroupDeleted,
             &[("group", id), ("deferred", &deferred.join(","))],
         );
         Ok(())
@@ -162,9 +156,7 @@ impl Registry {
                 Ok(())
             });
             self.emit(
-                EventKind::Crud,
-                EventLevel::Error,
-                "group-member-add-failed",
+                Event::GroupMemberAddFailed,
                 &[
                     ("group", group),
                     ("instance", id),
@@ -174,9 +166,7 @@ impl Registry {
             return Err(e);
         }
         self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "group-member-added",
+            Event::GroupMemberAdded,
             &[("group", group), ("instance", id)],
         );
         self.group(group)
@@ -217,15 +207,11 @@ impl Registry {
         let p = was_primary.to_string();
         match left {
             Ok(()) => self.emit(
-                EventKind::Crud,
-                EventLevel::Info,
-                "group-member-removed",
+                Event::GroupMemberRemoved,
                 &[("group", group), ("instance", id), ("was-primary", &p)],
             ),
             Err(e) => self.emit(
-                EventKind::Crud,
-                EventLevel::Warn,
-                "group-member-removed",
+                Event::GroupMemberRemovedDeferred,
                 &[
                     ("group", group),
                     ("instance", id),
@@ -236,9 +222,7 @@ impl Registry {
         }
         if was_primary {
             self.emit(
-                EventKind::Failover,
-                EventLevel::Warn,
-                "groupbvi-unassigned",
+                Event::GroupBviUnassigned,
                 &[("group", group), ("instance", id)],
             );
         }
@@ -260,12 +244,7 @@ impl Registry {
             Ok(g.clone())
         })?;
         let mtu_s = mtu.to_string();
-        self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "group-mtu-set",
-            &[("group", group), ("mtu", &mtu_s)],
-        );
+        self.emit(Event::GroupMtuSet, &[("group", group), ("mtu", &mtu_s)]);
         self.apply_to_members(&g).await?;
         self.group(group)
     }
@@ -323,9 +302,7 @@ impl Registry {
         let a = addresses(&g);
         let vmac = g.vmac.to_string();
         self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "groupbvi-created",
+            Event::GroupBviCreated,
             &[("group", group), ("vmac", &vmac), ("addresses", &a)],
         );
         Ok(g)
@@ -350,12 +327,7 @@ impl Registry {
             Ok((g.clone(), before))
         })?;
         let (g, before) = g;
-        self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "groupbvi-deleted",
-            &[("group", group)],
-        );
+        self.emit(Event::GroupBviDeleted, &[("group", group)]);
         self.gateway_down(&before, "groupbvi-deleted");
         self.release_holders(&g).await?;
         self.group(group)
@@ -423,9 +395,7 @@ impl Registry {
                 Err(e @ (Error::Unavailable(_) | Error::Timeout(_))) => deferred = Some(e),
                 Err(e) => {
                     self.emit(
-                        EventKind::Crud,
-                        EventLevel::Warn,
-                        "groupbvi-address-refused",
+                        Event::GroupBviAddressRefused,
                         &[
                             ("group", group),
                             ("instance", p),
@@ -465,12 +435,10 @@ impl Registry {
             return Err(e);
         }
         self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
             if add {
-                "groupbvi-address-added"
+                Event::GroupBviAddressAdded
             } else {
-                "groupbvi-address-deleted"
+                Event::GroupBviAddressDeleted
             },
             &[("group", group), ("address", &a)],
         );
@@ -542,9 +510,7 @@ impl Registry {
             .await?;
         let on = e.enabled.to_string();
         self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "member-evpn-enabled-set",
+            Event::MemberEvpnEnabledSet,
             &[("instance", id), ("evpn", &e.slug), ("enabled", &on)],
         );
         Ok(e)
@@ -558,9 +524,7 @@ impl Registry {
         };
         let vmac = g.vmac.to_string();
         self.emit(
-            EventKind::Failover,
-            EventLevel::Warn,
-            "gateway-down",
+            Event::GatewayDown,
             &[
                 ("group", &g.id),
                 ("instance", p),
@@ -578,12 +542,10 @@ impl Registry {
             .ok_or_else(|| Error::not_found(Object::Instance, id))?;
         if was != ready {
             self.emit(
-                EventKind::Crud,
-                EventLevel::Info,
                 if ready {
-                    "instance-ready"
+                    Event::InstanceReady
                 } else {
-                    "instance-not-ready"
+                    Event::InstanceNotReady
                 },
                 &[("instance", id)],
             );
@@ -609,12 +571,7 @@ impl Registry {
             Ok(())
         })?;
         self.detach(id);
-        self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "instance-deleted",
-            &[("instance", id)],
-        );
+        self.emit(Event::InstanceDeleted, &[("instance", id)]);
         Ok(())
     }
 }

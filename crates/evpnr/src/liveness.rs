@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use evpn_daemon::events::{EventKind, EventLevel};
+use evpn_daemon::events::Event;
 
 use crate::{config::LivenessConfig, registry::Registry};
 
@@ -115,16 +115,14 @@ impl Registry {
             return;
         }
         self.refresh();
-        let (name, level) = match now {
-            Liveness::Alive => ("instance-alive", EventLevel::Info),
-            Liveness::Suspect => ("instance-suspect", EventLevel::Warn),
-            Liveness::Dead => ("instance-dead", EventLevel::Error),
+        let event = match now {
+            Liveness::Alive => Event::InstanceAlive,
+            Liveness::Suspect => Event::InstanceSuspect,
+            Liveness::Dead => Event::InstanceDead,
             Liveness::Unknown => return,
         };
         self.emit(
-            EventKind::Failover,
-            level,
-            name,
+            event,
             &[
                 ("instance", id),
                 ("previous", was.as_str()),

@@ -10,7 +10,7 @@ use std::{
 
 use evpn_api::v1::{self, evpnd_client::EvpndClient};
 use evpn_daemon::{
-    events::{EventKind, EventLevel},
+    events::{Event, EventKind, EventLevel},
     identity::Stamp,
 };
 use evpn_model::Error;
@@ -278,12 +278,7 @@ impl Registry {
                 Ok(mut stream) => match self.verify_identity(&id).await {
                     Ok(ready) => {
                         if self.set_conn(&id, Conn::Connected, Some(String::new())) {
-                            self.emit(
-                                EventKind::Crud,
-                                EventLevel::Info,
-                                "instance-connected",
-                                &[("instance", &id)],
-                            );
+                            self.emit(Event::InstanceConnected, &[("instance", &id)]);
                         }
                         self.with_rt(&id, |rt| rt.ready = ready);
                         self.trigger_resync(&id);
@@ -321,9 +316,7 @@ impl Registry {
                             .unwrap_or(false);
                         if new && why.starts_with("identity mismatch") {
                             self.emit(
-                                EventKind::Crud,
-                                EventLevel::Error,
-                                "instance-identity-mismatch",
+                                Event::InstanceIdentityMismatch,
                                 &[("instance", &id), ("reason", &why)],
                             );
                         }
@@ -337,12 +330,7 @@ impl Registry {
                 return;
             }
             if self.set_conn(&id, Conn::Unreachable, None) {
-                self.emit(
-                    EventKind::Crud,
-                    EventLevel::Warn,
-                    "instance-unreachable",
-                    &[("instance", &id)],
-                );
+                self.emit(Event::InstanceUnreachable, &[("instance", &id)]);
             }
             if began.elapsed() >= STABLE {
                 failures = 0;

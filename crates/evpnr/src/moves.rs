@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, sync::Arc, time::Instant};
 
 use evpn_api::v1;
 use evpn_daemon::{
-    events::{EventKind, EventLevel},
+    events::Event,
     settle::{SettleOutcome, Settled},
 };
 use evpn_model::{Error, error::Object};
@@ -31,7 +31,7 @@ impl Registry {
         is_move: bool,
         outcome: Option<&v1::SettleOutcome>,
     ) {
-        let name = |s: &str| format!("{}-{s}", if is_move { "move" } else { "bind" });
+        let pick = |mv: Event, bind: Event| if is_move { mv } else { bind };
         let o = outcome
             .and_then(SettleOutcome::from_proto)
             .unwrap_or(SettleOutcome {
@@ -46,9 +46,7 @@ impl Registry {
         let polls = o.polls.to_string();
         match &o.settled {
             Settled::Evidence => self.emit(
-                EventKind::Failover,
-                EventLevel::Info,
-                &name("settled"),
+                pick(Event::MoveSettled, Event::BindSettled),
                 &[
                     ("group", group),
                     ("instance", target),
@@ -57,9 +55,7 @@ impl Registry {
                 ],
             ),
             Settled::TimedOut { vteps } => self.emit(
-                EventKind::Failover,
-                EventLevel::Warn,
-                &name("settle-timeout"),
+                pick(Event::MoveSettleTimeout, Event::BindSettleTimeout),
                 &[
                     ("group", group),
                     ("instance", target),
@@ -69,9 +65,7 @@ impl Registry {
                 ],
             ),
             Settled::NoEvidence(e) => self.emit(
-                EventKind::Failover,
-                EventLevel::Warn,
-                &name("settle-no-evidence"),
+                pick(Event::MoveSettleNoEvidence, Event::BindSettleNoEvidence),
                 &[
                     ("group", group),
                     ("instance", target),
@@ -181,9 +175,7 @@ impl Registry {
             return Err(self.refuse(group, target, &from, &down, start));
         }
         self.emit(
-            EventKind::Failover,
-            EventLevel::Info,
-            "move-started",
+            Event::MoveStarted,
             &[
                 ("group", group),
                 ("from", &from),
@@ -237,9 +229,7 @@ impl Registry {
             let cannot_reach = matches!(e, Error::Unavailable(_) | Error::Timeout(_));
             if cannot_reach && force {
                 self.emit(
-                    EventKind::Failover,
-                    EventLevel::Warn,
-                    "groupbvi-release-skipped",
+                    Event::GroupBviReleaseSkipped,
                     &[
                         ("group", group),
                         ("instance", &h),
@@ -280,9 +270,7 @@ impl Registry {
         let secs = start.elapsed().as_secs_f64();
         self.metrics.moved("ok", secs);
         self.emit(
-            EventKind::Failover,
-            EventLevel::Info,
-            "move-finished",
+            Event::MoveFinished,
             &[
                 ("group", group),
                 ("from", &from),
@@ -338,9 +326,7 @@ impl Registry {
         self.metrics.moved("refused", start.elapsed().as_secs_f64());
         let down = down.join(",");
         self.emit(
-            EventKind::Failover,
-            EventLevel::Warn,
-            "move-refused",
+            Event::MoveRefused,
             &[
                 ("group", group),
                 ("from", from),
@@ -364,9 +350,7 @@ impl Registry {
     ) -> Error {
         self.metrics.moved("failed", start.elapsed().as_secs_f64());
         self.emit(
-            EventKind::Failover,
-            EventLevel::Error,
-            "move-failed",
+            Event::MoveFailed,
             &[
                 ("group", group),
                 ("from", from),

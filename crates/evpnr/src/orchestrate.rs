@@ -9,7 +9,7 @@
 use std::{sync::Arc, time::SystemTime};
 
 use evpn_api::v1;
-use evpn_daemon::events::{EventKind, EventLevel};
+use evpn_daemon::events::Event;
 use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 
@@ -89,9 +89,7 @@ impl Registry {
                 self.set_status(id, &groups, None);
                 let n = n.to_string();
                 self.emit(
-                    EventKind::Crud,
-                    EventLevel::Info,
-                    "instance-resynced",
+                    Event::InstanceResynced,
                     &[("instance", id), ("changes", &n)],
                 );
             }
@@ -99,9 +97,7 @@ impl Registry {
                 self.metrics.resyncs.get_or_create(&res("failed")).inc();
                 self.set_status(id, &groups, Some(e.to_string()));
                 self.emit(
-                    EventKind::Crud,
-                    EventLevel::Error,
-                    "instance-resync-failed",
+                    Event::InstanceResyncFailed,
                     &[("instance", id), ("error", &e.to_string())],
                 );
             }
@@ -256,9 +252,7 @@ impl Registry {
             Ok(()) => {
                 let mac = d.bvi_mac.to_string();
                 self.emit(
-                    EventKind::Crud,
-                    EventLevel::Info,
-                    "member-configured",
+                    Event::MemberConfigured,
                     &[("instance", id), ("group", &d.group), ("mac", &mac)],
                 );
                 Ok(())
@@ -267,9 +261,7 @@ impl Registry {
                 let rb = self.delete_evpn(id, &d.group).await;
                 let rolled = if rb.is_ok() { "true" } else { "false" };
                 self.emit(
-                    EventKind::Crud,
-                    EventLevel::Error,
-                    "member-configure-rolled-back",
+                    Event::MemberConfigureRolledBack,
                     &[
                         ("instance", id),
                         ("group", &d.group),
@@ -297,9 +289,7 @@ impl Registry {
         {
             Ok(_) => {
                 self.emit(
-                    EventKind::Crud,
-                    EventLevel::Info,
-                    "member-evpn-deleted",
+                    Event::MemberEvpnDeleted,
                     &[("instance", id), ("evpn", slug)],
                 );
             }
@@ -325,9 +315,7 @@ impl Registry {
         .map_err(|s| member_err(id, "ReplaceBVI", &s))?;
         let mtu = mtu.to_string();
         self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "member-bvi-replaced",
+            Event::MemberBviReplaced,
             &[("instance", id), ("group", group), ("mtu", &mtu)],
         );
         Ok(())
@@ -437,16 +425,12 @@ impl Registry {
             .join(",");
         if mode == BindMode::Addresses {
             self.emit(
-                EventKind::Crud,
-                EventLevel::Info,
-                "groupbvi-addresses-applied",
+                Event::GroupBviAddressesApplied,
                 &[("instance", id), ("group", group), ("addresses", &a)],
             );
         } else {
             self.emit(
-                EventKind::Failover,
-                EventLevel::Info,
-                "groupbvi-bound",
+                Event::GroupBviBound,
                 &[
                     ("instance", id),
                     ("group", group),
@@ -484,9 +468,7 @@ impl Registry {
             Err(s) => return Err(member_err(id, "ReleaseGroupBVI", &s)),
         }
         self.emit(
-            EventKind::Failover,
-            EventLevel::Info,
-            "groupbvi-released",
+            Event::GroupBviReleased,
             &[("instance", id), ("group", group)],
         );
         self.released(id, group, notify)

@@ -6,7 +6,7 @@
 //! instance is checked when it is dialled (`members.rs`).
 use std::{sync::Arc, time::SystemTime};
 
-use evpn_daemon::events::{EventKind, EventLevel};
+use evpn_daemon::events::Event;
 use evpn_model::Error;
 
 use crate::{model::Member, registry::Registry};
@@ -46,9 +46,7 @@ impl Registry {
         let epoch = self.epoch();
         if member_epoch > epoch {
             self.emit(
-                EventKind::Crud,
-                EventLevel::Error,
-                "registry-epoch-stale",
+                Event::RegistryEpochStale,
                 &[
                     ("instance", id),
                     ("registry_epoch", &epoch.to_string()),
@@ -69,9 +67,7 @@ impl Registry {
                 }
                 Err(why) if force => {
                     self.emit(
-                        EventKind::Crud,
-                        EventLevel::Warn,
-                        "instance-registration-forced",
+                        Event::InstanceRegistrationForced,
                         &[
                             ("instance", id),
                             ("old_address", &old),
@@ -82,9 +78,7 @@ impl Registry {
                 }
                 Err(why) => {
                     self.emit(
-                        EventKind::Crud,
-                        EventLevel::Warn,
-                        "instance-registration-refused",
+                        Event::InstanceRegistrationRefused,
                         &[
                             ("instance", id),
                             ("old_address", &old),
@@ -124,9 +118,7 @@ impl Registry {
         self.attach(id, addr, ready)?;
         let (n, r) = (new.to_string(), ready.to_string());
         self.emit(
-            EventKind::Crud,
-            EventLevel::Info,
-            "instance-registered",
+            Event::InstanceRegistered,
             &[
                 ("instance", id),
                 ("address", addr),

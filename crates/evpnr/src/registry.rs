@@ -16,7 +16,7 @@ use std::{
 
 use evpn_daemon::{
     durable::StoreHealth,
-    events::{EventBroker, EventKind, EventLevel},
+    events::{Event, EventBroker},
 };
 use evpn_model::Error;
 use tokio::sync::watch;
@@ -330,23 +330,13 @@ impl Registry {
         self.group_locks.get(id)
     }
 
-    /// Emit one structured log line and one event of `kind` (crud or
-    /// failover) with evpnr as origin (empty instance).
-    pub fn emit(&self, kind: EventKind, level: EventLevel, message: &str, fields: &[(&str, &str)]) {
+    /// Publish one catalogued event of the registry (and its log line).
+    pub fn emit(&self, event: Event, fields: &[(&str, &str)]) {
         let map: BTreeMap<String, String> = fields
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let json = serde_json::to_string(&map).unwrap_or_default();
-        match level {
-            EventLevel::Debug => tracing::debug!(kind = kind.as_str(), fields = %json, "{message}"),
-            EventLevel::Info => tracing::info!(kind = kind.as_str(), fields = %json, "{message}"),
-            EventLevel::Warn => tracing::warn!(kind = kind.as_str(), fields = %json, "{message}"),
-            EventLevel::Error => tracing::error!(kind = kind.as_str(), fields = %json, "{message}"),
-        }
-        if kind != EventKind::Log {
-            self.broker.emit(kind, level, message, map);
-        }
+        self.broker.emit(event, map);
     }
 
     /// Recompute the state gauges (called with the lock held).

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use evpn_api::v1::{self, evpnr_server::Evpnr};
-use evpn_daemon::{detach::to_completion, metrics::CommonMetrics, watch};
+use evpn_daemon::{detach::to_completion, events::Event, metrics::CommonMetrics, watch};
 use evpn_model::{
     BVI_ADDRESSES_MAX, Error, GRPC_ADDRESS_MAX_LEN, Mac, VERSION_MAX_LEN, canonical_route_targets,
     error::Object, validate_count, validate_instance_id, validate_mtu, validate_slug,
@@ -55,9 +55,7 @@ impl EvpnrService {
         for a in addrs {
             if let Some(why) = evpn_model::addr::gateway_warning(a) {
                 self.reg.emit(
-                    evpn_daemon::events::EventKind::Crud,
-                    evpn_daemon::events::EventLevel::Warn,
-                    "address-deprecated",
+                    Event::AddressDeprecated,
                     &[
                         ("group", group),
                         ("address", &a.to_string()),

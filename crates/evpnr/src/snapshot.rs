@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use evpn_daemon::{
-    events::{EventFilter, EventRecord},
+    events::{Event, EventFilter, EventRecord},
     watch::snapshot_event,
 };
 
@@ -36,7 +36,7 @@ pub fn snapshot(reg: &Registry, filter: &EventFilter) -> Vec<EventRecord> {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-            out.push(snapshot_event(&m.id, "instance", f));
+            out.push(snapshot_event(&m.id, Event::SnapshotInstance, f));
         }
         if wanted("") {
             for g in i.state.groups.values() {
@@ -63,7 +63,7 @@ pub fn snapshot(reg: &Registry, filter: &EventFilter) -> Vec<EventRecord> {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect();
-                out.push(snapshot_event("", "group", f));
+                out.push(snapshot_event("", Event::SnapshotGroup, f));
             }
         }
         out

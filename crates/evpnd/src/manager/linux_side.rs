@@ -2,7 +2,7 @@
 //! it. In `auto`, a pair VPP refuses leaves the BVI without its Linux side:
 //! reported (a warning event when it starts, GetVPPInfo while it lasts,
 //! reads from what VPP says) and retried at every reconcile.
-use evpn_daemon::events::{EventKind, EventLevel};
+use evpn_daemon::events::Event;
 use evpn_model::Error;
 
 use super::{Manager, fields, ref_of};
@@ -31,9 +31,7 @@ impl Manager {
                     .is_none();
                 if new {
                     self.broker.emit(
-                        EventKind::Crud,
-                        EventLevel::Warn,
-                        "bvi-without-linux-side",
+                        Event::BviWithoutLinuxSide,
                         fields(&[
                             ("evpn", e.slug.clone()),
                             ("reason", why),
@@ -57,11 +55,7 @@ impl Manager {
             .unwrap_or_else(|p| p.into_inner())
             .remove(slug);
         if was.is_some() {
-            self.event(
-                EventKind::Crud,
-                "bvi-linux-side-restored",
-                &[("evpn", slug.to_string())],
-            );
+            self.event(Event::BviLinuxSideRestored, &[("evpn", slug.to_string())]);
         }
     }
 

@@ -3,7 +3,7 @@
 //! reports the problem until an operator resolves it (docs/runbook.md).
 use std::sync::atomic::Ordering;
 
-use evpn_daemon::events::{EventKind, EventLevel};
+use evpn_daemon::events::Event;
 use evpn_model::Error;
 
 use super::{Manager, fields};
@@ -64,9 +64,7 @@ impl Manager {
             "state-file-missing"
         );
         self.broker.emit(
-            EventKind::Crud,
-            EventLevel::Error,
-            "state-file-missing",
+            Event::StateFileMissing,
             fields(&[("path", path), ("bridge-domains", bds), ("snippets", sn)]),
         );
     }
