@@ -183,8 +183,13 @@ async fn deleted_state_file_never_drops_the_gateway() {
     assert_eq!(st, before);
     assert!(h.changes().is_empty(), "{:?}", h.changes());
     assert!(h.snippet("test").is_some());
-    // Reported, and writes refused until an operator resolves it.
-    assert_eq!(health(&h).await, ServingStatus::NotServing);
+    // Reported (gRPC health follows the store's state through a watch
+    // channel: wait for it), and writes refused until an operator resolves it.
+    evpn_testkit::bird::eventually(T, || async {
+        (health(&h).await == ServingStatus::NotServing).then_some(())
+    })
+    .await
+    .expect("gRPC health turns NOT_SERVING");
     assert_eq!(store_healthy(&h), Some(0.0));
     let e = h
         .client()

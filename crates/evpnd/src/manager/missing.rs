@@ -57,12 +57,6 @@ impl Manager {
              restores the file or confirms an empty state (docs/runbook.md)"
         );
         h.hold(&reason);
-        tracing::error!(
-            path,
-            bridge_domains = bds,
-            snippets = sn,
-            "state-file-missing"
-        );
         self.broker.emit(
             Event::StateFileMissing,
             fields(&[("path", path), ("bridge-domains", bds), ("snippets", sn)]),
