@@ -1,5 +1,6 @@
 //! evpnd — the vpp-evpn per-host daemon. See evpnd(8) and docs/.
 mod bird;
+mod bvi;
 mod config;
 mod convert;
 mod dataplane;

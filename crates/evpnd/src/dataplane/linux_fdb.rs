@@ -5,15 +5,15 @@ use macaddr::MacAddr6;
 use netif::{Action, FdbState, FdbTable, Observed};
 
 /// True when the port's managed FDB entries match the BVI's MAC `cur`: one
-/// clean static entry for it when it is a vMAC (not `per_host`), none when
-/// it is the per-host MAC; and in either case no static entry on the VXLAN
-/// device ([`stray_statics`]).
-pub fn fdb_consistent(obs: &Observed, cur: MacAddr6, per_host: Option<MacAddr6>) -> bool {
+/// clean static entry for it when it is a vMAC (`gateway`), none when it is
+/// the per-host MAC; and in either case no static entry on the VXLAN device
+/// ([`stray_statics`]).
+pub fn fdb_consistent(obs: &Observed, cur: MacAddr6, gateway: bool) -> bool {
     if !stray_statics(obs).is_empty() {
         return false;
     }
     let entries = obs.port_entries();
-    if per_host.is_none_or(|p| p == cur) {
+    if !gateway {
         return entries.is_empty();
     }
     entries.len() == 1 && static_clean(obs, cur)
@@ -56,18 +56,17 @@ fn name_of(obs: &Observed, index: u32) -> Option<String> {
         .map(|l| l.name.clone())
 }
 
-/// Plan setting the BVI's MAC to `mac` (sans-IO). A vMAC (≠ `per_host`):
+/// Plan setting the BVI's MAC to `mac` (sans-IO). A vMAC (`vmac`):
 /// delete the bridge's current entry for it unless it is already our clean
 /// static one (BIRD's remote `extern_learn` entry), set the MAC, add the
 /// static entry on the port (this is what BIRD advertises), delete any other
 /// managed entry on the port. The per-host MAC: delete every managed entry on
 /// the port first (the withdrawal), then set the MAC. Either way every
 /// [`stray_statics`] entry is deleted first.
-pub fn plan_set_mac(obs: &Observed, mac: MacAddr6, per_host: Option<MacAddr6>) -> Vec<Action> {
+pub fn plan_set_mac(obs: &Observed, mac: MacAddr6, vmac: bool) -> Vec<Action> {
     let n = &obs.names;
     let mut out = Vec::new();
     let Some(bvi) = &obs.bvi else { return out };
-    let vmac = per_host.is_some_and(|p| p != mac);
     for e in stray_statics(obs) {
         // The vMAC's own entry is handled below.
         if !(vmac && e.mac == mac) {

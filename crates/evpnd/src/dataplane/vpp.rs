@@ -22,10 +22,11 @@ use vpp_api::{
     BridgeDomainConfig, Client, ClientConfig, InterfaceFilter, L2PortType, LcpPairConfig,
     RetvalClass, SwIfIndex, VppError,
     msgs::{self, Message},
+    rv,
     wire::{MacAddress, Prefix},
 };
 
-use super::{Dataplane, DpInfo, EvpnRef, LinuxSide, ObservedBvi, ObservedEvpn};
+use super::{BviMac, Dataplane, DpInfo, EvpnRef, LinuxSide, ObservedBvi, ObservedEvpn};
 use crate::{
     config::LinuxCp,
     metrics::{CallLabels, EvpndMetrics, MsgLabels},
@@ -618,9 +619,15 @@ impl Dataplane for VppDataplane {
         let c = self.client().await?;
         let mut bd = BridgeDomainConfig::new(e.bd_id);
         bd.tag = format!("evpn-{}", e.slug);
-        self.op("bridge_domain_add_del_v2", c.bridge_domain_add(&bd))
+        match self
+            .op_vpp("bridge_domain_add_del_v2", c.bridge_domain_add(&bd))
             .await
-            .map(|_| ())
+        {
+            Ok(_) => Ok(()),
+            // Ours already (the ID range is evpnd's): idempotent.
+            Err(VppError::Retval { retval, .. }) if retval == rv::BD_ALREADY_EXISTS => Ok(()),
+            Err(e) => Err(map_err(e)),
+        }
     }
 
     async fn delete_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
@@ -672,14 +679,29 @@ impl Dataplane for VppDataplane {
         Ok(users)
     }
 
-    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error> {
+    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: BviMac, attached: bool) -> Result<u32, Error> {
         let c = self.client().await?;
-        let idx = self
-            .op(
+        let made = self
+            .op_vpp(
                 "create_loopback_instance",
-                c.create_loopback_instance(MacAddress(mac.0), Some(e.bd_id)),
+                c.create_loopback_instance(MacAddress(mac.mac().0), Some(e.bd_id)),
             )
-            .await?;
+            .await;
+        let idx = match made {
+            Ok(idx) => idx,
+            // `loop<bd_id>` exists (ours: the ID range is evpnd's): made to
+            // match below, MAC included.
+            Err(VppError::Retval { retval, .. }) if retval == rv::INSTANCE_IN_USE => {
+                let idx = self.loop_index(&c, e.bd_id).await?;
+                self.op(
+                    "sw_interface_set_mac_address",
+                    c.sw_interface_set_mac_address(idx, MacAddress(mac.mac().0)),
+                )
+                .await?;
+                idx
+            }
+            Err(err) => return Err(map_err(err)),
+        };
         self.remember(e.bd_id, Some(idx.0));
         self.op(
             "sw_interface_set_mtu",
@@ -790,12 +812,12 @@ impl Dataplane for VppDataplane {
         .await
     }
 
-    async fn set_mac(&self, e: &EvpnRef<'_>, mac: Mac) -> Result<(), Error> {
+    async fn set_mac(&self, e: &EvpnRef<'_>, mac: BviMac) -> Result<(), Error> {
         let c = self.client().await?;
         let idx = self.loop_index(&c, e.bd_id).await?;
         self.op(
             "sw_interface_set_mac_address",
-            c.sw_interface_set_mac_address(idx, MacAddress(mac.0)),
+            c.sw_interface_set_mac_address(idx, MacAddress(mac.mac().0)),
         )
         .await
     }
