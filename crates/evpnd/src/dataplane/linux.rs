@@ -27,7 +27,8 @@
 //!   so no two hosts share that link-local.
 //! * `observe` reports the MAC "as the fabric sees it": the BVI's MAC when
 //!   the FDB agrees with it (static entry on the port for a vMAC, none for
-//!   the per-host MAC, no static entry on the VXLAN device: `linux_fdb.rs`)
+//!   the per-host MAC, no static entry on the VXLAN device:
+//!   `netif::Observed::fdb_consistent`)
 //!   and the all-zero MAC otherwise, so that reconcile re-runs `set_mac`
 //!   (idempotent) and repairs the FDB. A matching host yields zero fixes.
 //! * `drift_events` watches netlink for changes to the managed devices
@@ -47,8 +48,8 @@ use netif::{
     plan,
 };
 
-pub use super::linux_fdb::{fdb_consistent, plan_set_mac};
 use super::{BviMac, Dataplane, DpInfo, EvpnRef, ObservedBvi, ObservedEvpn};
+use netif::plan::plan_set_mac;
 
 const ALIAS_PREFIX: &str = "vpp-evpn ";
 
@@ -134,7 +135,7 @@ pub fn observed_bvi(obs: &Observed, per_host: Option<MacAddr6>) -> Option<Observ
     let cur = bvi.mac.unwrap_or(MacAddr6::nil());
     let gateway =
         BviMac::classify(Mac(cur.into_array()), per_host.map(|p| Mac(p.into_array()))).is_gateway();
-    let mac = if fdb_consistent(obs, cur, gateway) {
+    let mac = if obs.fdb_consistent(cur, gateway) {
         Mac(cur.into_array())
     } else {
         Mac([0; 6])

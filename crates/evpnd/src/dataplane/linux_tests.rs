@@ -1,6 +1,5 @@
 //! Unit tests of the Linux dataplane's pure planning and observation.
 use super::*;
-use crate::dataplane::linux_fdb::stray_statics;
 use netif::FdbState;
 use netif::{Addr, AddrGenMode, BridgePortInfo, FdbEntry, Link, LinkKind};
 
@@ -196,12 +195,8 @@ fn release_deletes_every_managed_port_entry_then_reverts_the_mac() {
         }
     );
     // The per-host MAC wants no managed entry on the port.
-    assert!(fdb_consistent(
-        &host(false),
-        MacAddr6::from(PER_HOST),
-        false
-    ));
-    assert!(!fdb_consistent(&host(true), MacAddr6::from(VMAC), false));
+    assert!(host(false).fdb_consistent(MacAddr6::from(PER_HOST), false));
+    assert!(!host(true).fdb_consistent(MacAddr6::from(VMAC), false));
 }
 
 #[test]
@@ -217,7 +212,7 @@ fn a_static_entry_on_the_vxlan_device_is_wrong_and_deleted() {
     // have; reported as a wrong MAC, and the per-host set_mac deletes it.
     let mut o = host(false);
     o.fdb.push(entry(VMAC, 11, FdbState::Static, true));
-    assert_eq!(stray_statics(&o).len(), 1);
+    assert_eq!(o.stray_statics().len(), 1);
     assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac([0; 6]));
     assert_eq!(
         plan_set_mac(&o, MacAddr6::from(PER_HOST), false),
@@ -230,7 +225,7 @@ fn a_static_entry_on_the_vxlan_device_is_wrong_and_deleted() {
     // BIRD's own remote entry (extern_learn, not static) is fine.
     let mut o = host(false);
     o.fdb.push(entry(VMAC, 11, FdbState::Dynamic, true));
-    assert!(stray_statics(&o).is_empty());
+    assert!(o.stray_statics().is_empty());
     assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac(PER_HOST));
     // A primary with another MAC pinned static on the VXLAN device: wrong;
     // set_mac deletes it and keeps its own clean entry.

@@ -19,7 +19,6 @@ use ipnet::IpNet;
 
 pub mod linux;
 mod linux_drift;
-mod linux_fdb;
 mod linux_table;
 pub mod vpp;
 
