@@ -8,7 +8,7 @@
 //! step (and what reads and eVPN-level writes use).
 //!
 //! Invariant: every write is idempotent (creating what exists or deleting
-//! what is gone succeeds: VPP's `BD_ALREADY_EXISTS` and `INSTANCE_IN_USE`
+//! what is gone succeeds: VPP's `BD_ALREADY_EXISTS` and `INVALID_REGISTRATION`
 //! for our own bridge domain and loopback are success) so reconcile and
 //! retries can call them freely, and no write is called unless the planner
 //! decided a change is needed — the zero-change restart depends on it.

@@ -689,10 +689,13 @@ impl Dataplane for VppDataplane {
             .await;
         let idx = match made {
             Ok(idx) => idx,
-            // `loop<bd_id>` exists (ours: the ID range is evpnd's): made to
+            // The instance is taken (VPP answers INVALID_REGISTRATION): when
+            // it is `loop<bd_id>` (ours: the ID range is evpnd's) it is made to
             // match below, MAC included.
-            Err(VppError::Retval { retval, .. }) if retval == rv::INSTANCE_IN_USE => {
-                let idx = self.loop_index(&c, e.bd_id).await?;
+            Err(err @ VppError::Retval { retval, .. }) if retval == rv::INVALID_REGISTRATION => {
+                let Ok(idx) = self.loop_index(&c, e.bd_id).await else {
+                    return Err(map_err(err));
+                };
                 self.op(
                     "sw_interface_set_mac_address",
                     c.sw_interface_set_mac_address(idx, MacAddress(mac.mac().0)),
