@@ -1,7 +1,8 @@
 //! The `Dataplane` trait promises idempotent writes: on VPP, creating a
 //! bridge domain or a BVI loopback that exists already is success (VPP
 //! itself answers `BD_ALREADY_EXISTS` / `INVALID_REGISTRATION`), and the existing
-//! loopback is made to match (MAC, MTU, up, attached). Against vppsim,
+//! loopback is made to match (MAC, MTU, up, attached); a bridge domain
+//! tagged for another eVPN stays a refusal. Against vppsim,
 //! through evpnd's library (no process).
 use std::time::Duration;
 

@@ -624,8 +624,18 @@ impl Dataplane for VppDataplane {
             .await
         {
             Ok(_) => Ok(()),
-            // Ours already (the ID range is evpnd's): idempotent.
-            Err(VppError::Retval { retval, .. }) if retval == rv::BD_ALREADY_EXISTS => Ok(()),
+            // Exists: success when it is this eVPN's (its tag), else the
+            // refusal (someone else's: the range is not evpnd's alone).
+            Err(err @ VppError::Retval { retval, .. }) if retval == rv::BD_ALREADY_EXISTS => {
+                let bds = self
+                    .op("bridge_domain_dump", c.bridge_domain_dump(Some(e.bd_id)))
+                    .await?;
+                if bds.iter().any(|b| b.bd_id == e.bd_id && b.bd_tag == bd.tag) {
+                    Ok(())
+                } else {
+                    Err(map_err(err))
+                }
+            }
             Err(e) => Err(map_err(e)),
         }
     }
