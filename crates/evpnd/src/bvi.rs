@@ -78,6 +78,13 @@ pub fn believed(enabled: bool, b: &Bvi) -> ObservedBvi {
     }
 }
 
+/// The steps from the committed BVI `from` (of an eVPN enabled or not) to
+/// `to`, planned against [`believed`]: bind, release, replace, enable and
+/// delete use it (no reads; `verify` reads back after a bind or release).
+pub fn plan_change(from_enabled: bool, from: Option<&Bvi>, to: &Desired<'_>) -> Vec<Step> {
+    plan(to, from.map(|b| believed(from_enabled, b)).as_ref())
+}
+
 /// The MAC an observation reports when the fabric does not agree with the
 /// BVI's MAC (linux: the FDB): re-set in place, addresses untouched.
 const UNSEEN: Mac = Mac([0; 6]);

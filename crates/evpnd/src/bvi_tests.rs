@@ -389,3 +389,30 @@ fn stages_group_independent_writes_and_keep_the_order() {
     );
     assert_eq!(added(&plan(&want, None)), Vec::<IpNet>::new());
 }
+
+#[test]
+fn changes_between_committed_states_need_no_reads() {
+    let b = bvi(Some((VA, &[a1()])));
+    let want = |enabled, bvi| Desired {
+        enabled,
+        bvi,
+        linux_side: false,
+    };
+    // SetEvpnInstanceEnabled: only the attachment follows.
+    assert_eq!(
+        plan_change(false, Some(&b), &want(true, Some(&b))),
+        vec![s(Attach(true))]
+    );
+    assert_eq!(
+        plan_change(true, Some(&b), &want(false, Some(&b))),
+        vec![s(Attach(false))]
+    );
+    // DeleteBVI (released before): the interface goes.
+    let unbound = bvi(None);
+    assert_eq!(
+        plan_change(true, Some(&unbound), &want(true, None)),
+        vec![s(Delete)]
+    );
+    // Nothing committed, nothing wanted: nothing.
+    assert_eq!(plan_change(true, None, &want(true, None)), vec![]);
+}

@@ -408,13 +408,19 @@ impl Manager {
         e.enabled = enabled;
         e.modified_ms = now_ms();
         self.bird.set(&e).await?;
-        if e.bvi.is_some()
-            && let Err(err) = self.dp.set_attached(&ref_of(&e), enabled).await
-        {
+        let want = Desired {
+            enabled,
+            bvi: e.bvi.as_ref(),
+            linux_side: false,
+        };
+        let plan = bvi::plan_change(!enabled, e.bvi.as_ref(), &want);
+        if let Err(err) = self.execute(&e, &ref_of(&e), &plan).await {
             // Put BIRD back as it was so both sides agree.
             let mut back = e.clone();
             back.enabled = !enabled;
-            let _ = self.bird.set(&back).await;
+            if let Err(rb) = self.bird.set(&back).await {
+                tracing::error!(slug, error = %rb, "rollback-failed");
+            }
             // And the dataplane: a call that timed out may still be executed by VPP, after
             // the timeout (issue 13 item 3); the heal reads behind it and undoes it.
             return Err(self.heal_after(&st, slug, err).await);
@@ -521,7 +527,7 @@ impl Manager {
             bvi: Some(&n),
             linux_side: false,
         };
-        let plan = bvi::plan(&want, Some(&bvi::believed(e.enabled, &b)));
+        let plan = bvi::plan_change(e.enabled, Some(&b), &want);
         if let Err(err) = self.execute(&e, &r, &plan).await {
             return Err(self.heal_after(&st, slug, err).await);
         }
@@ -558,7 +564,13 @@ impl Manager {
             self.release_locked(st, slug, "").await?;
         }
         let e = Self::get(st, slug)?.clone();
-        if let Err(err) = self.dp.delete_bvi(&ref_of(&e)).await {
+        let want = Desired {
+            enabled: e.enabled,
+            bvi: None,
+            linux_side: false,
+        };
+        let plan = bvi::plan_change(e.enabled, e.bvi.as_ref(), &want);
+        if let Err(err) = self.execute(&e, &ref_of(&e), &plan).await {
             return Err(self.heal_after(st, slug, err).await);
         }
         let mut n = e.clone();

@@ -2,7 +2,7 @@
 //! ready), every `reconcile-interval`, and at once when the dataplane
 //! reports a change behind evpnd's back (paced: [`Pacer`]). What one pass
 //! does is `Manager::reconcile_once` (`manager/converge.rs`); what it plans
-//! is `crate::bvi`'s. This module depends on the manager, never the reverse.
+//! is `bvi.rs`'s. This module depends on the manager, never the reverse.
 use std::time::Duration;
 
 use crate::manager::{Manager, Report};

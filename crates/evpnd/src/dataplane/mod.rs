@@ -3,7 +3,7 @@
 //! link-local and addresses), and to observe what is actually there.
 //!
 //! The manager speaks to it in planned steps ([`Write`], from the one BVI
-//! planner in `crate::bvi`): [`Dataplane::apply`] runs one stage of them;
+//! planner in `bvi.rs`): [`Dataplane::apply`] runs one stage of them;
 //! the per-object methods below are how an implementation carries out each
 //! step (and what reads and eVPN-level writes use).
 //!
@@ -72,7 +72,7 @@ impl std::fmt::Display for BviMac {
     }
 }
 
-/// One planned dataplane write on a BVI (see `crate::bvi` for the order).
+/// One planned dataplane write on a BVI (see `bvi.rs` for the order).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     /// Create the BVI with this MAC, admin up, attached when `attached`.

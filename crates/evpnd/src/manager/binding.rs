@@ -20,7 +20,7 @@ fn steps(e: &Evpn, from: &crate::state::Bvi, to: &crate::state::Bvi) -> Vec<bvi:
         bvi: Some(to),
         linux_side: false,
     };
-    bvi::plan(&want, Some(&bvi::believed(e.enabled, from)))
+    bvi::plan_change(e.enabled, Some(from), &want)
 }
 
 impl Manager {

@@ -4,7 +4,7 @@
 //! the executor of the BVI planner's steps ([`Manager::execute`]). Reads
 //! first (dumps, not assumptions) and changes only what differs: a host
 //! that already matches sees zero state-changing calls. The decisions are
-//! `crate::bvi`'s; the loop that schedules passes is `crate::reconcile`.
+//! `bvi.rs`'s; the loop that schedules passes is `reconcile.rs`.
 use std::{collections::BTreeMap, time::Duration};
 
 use evpn_daemon::events::EventKind;
@@ -121,7 +121,8 @@ impl Manager {
             tracing::info!(evpn = %e.slug, fix = ?s, "reconcile-fix");
         }
         self.execute(e, &r, &steps).await?;
-        rep.bvi_fixes += steps.len();
+        // Dataplane fixes (telling BIRD is not one).
+        rep.bvi_fixes += steps.iter().filter(|s| **s != Step::TellBird).count();
         let Some(b) = e.bvi.as_ref() else {
             return Ok(None);
         };
