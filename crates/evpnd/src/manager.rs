@@ -79,6 +79,30 @@ pub struct Snapshot {
     pub handles: BTreeMap<String, Handle>,
 }
 
+/// The published read snapshot. It is replaced whole, never edited in
+/// place, so a writer that panicked cannot have left it half-written: a
+/// poisoned lock still holds the last snapshot published, and that is what
+/// reads get (never an empty state) and what the next write replaces.
+#[derive(Debug)]
+pub struct Published(RwLock<Arc<Snapshot>>);
+
+impl Published {
+    pub fn new(s: Snapshot) -> Published {
+        Published(RwLock::new(Arc::new(s)))
+    }
+
+    /// The last snapshot published.
+    pub fn get(&self) -> Arc<Snapshot> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Publish `f(last)`.
+    pub fn replace(&self, f: impl FnOnce(&Snapshot) -> Snapshot) {
+        let mut s = self.0.write().unwrap_or_else(|p| p.into_inner());
+        *s = Arc::new(f(&s));
+    }
+}
+
 /// The manager.
 pub struct Manager {
     pub cfg: Arc<Config>,
@@ -86,7 +110,7 @@ pub struct Manager {
     pub bird: Arc<Bird>,
     persist: Arc<crate::state::Persister>,
     write: Mutex<HostState>,
-    snapshot: RwLock<Arc<Snapshot>>,
+    snapshot: Published,
     broker: EventBroker,
     metrics: EvpndMetrics,
     ready: AtomicBool,
@@ -136,10 +160,10 @@ impl Manager {
             dp,
             bird,
             persist: crate::state::Persister::new(store, Some(health)),
-            snapshot: RwLock::new(Arc::new(Snapshot {
+            snapshot: Published::new(Snapshot {
                 state: state.clone(),
                 handles: BTreeMap::new(),
-            })),
+            }),
             write: Mutex::new(state),
             broker,
             metrics,
@@ -152,21 +176,15 @@ impl Manager {
         Ok(m)
     }
 
-    /// The current read snapshot (never blocks on a write). A writer that
-    /// panicked cannot have left it half-written (it is replaced whole), so
-    /// a poisoned lock still holds the last published snapshot: that is
-    /// served, never an empty state.
+    /// The current read snapshot (never blocks on a write; see
+    /// [`Published`] on a poisoned lock).
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.snapshot.get()
     }
 
-    /// Replace the published snapshot (see [`Manager::snapshot`] on poison).
+    /// Replace the published snapshot.
     fn swap_snapshot(&self, f: impl FnOnce(&Snapshot) -> Snapshot) {
-        let mut s = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
-        *s = Arc::new(f(&s));
+        self.snapshot.replace(f);
     }
 
     /// True once the start-up reconcile finished.
@@ -593,5 +611,38 @@ impl Manager {
         let bd = st.evpns.get(slug).map_or(0, |e| e.bd_id);
         self.heal(st.evpns.get(slug), slug, bd).await;
         err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_snapshot_lock_still_serves_the_last_published_state() {
+        let st = HostState {
+            version: 7,
+            ..Default::default()
+        };
+        let p = Arc::new(Published::new(Snapshot::default()));
+        p.replace(|_| Snapshot {
+            state: st.clone(),
+            handles: BTreeMap::new(),
+        });
+        // A writer panics while it holds the lock.
+        let q = p.clone();
+        let _ = std::thread::spawn(move || {
+            q.replace(|_| panic!("writer dies"));
+        })
+        .join();
+        assert!(p.0.is_poisoned(), "the test must poison the lock");
+        assert_eq!(p.get().state.version, 7, "not an empty state");
+        // And the next write still publishes.
+        p.replace(|old| {
+            let mut n = old.clone();
+            n.state.version = 8;
+            n
+        });
+        assert_eq!(p.get().state.version, 8);
     }
 }
