@@ -19,20 +19,24 @@ use std::{
 
 use evpn_daemon::events::{Event, EventBroker};
 use evpn_model::{Error, Mac, error::Object};
-use ipnet::IpNet;
 use tokio::sync::Mutex;
 
 use crate::{
     bird::Bird,
+    bvi::{self, Desired},
     config::Config,
     dataplane::{Dataplane, EvpnRef},
     metrics::{EvpndMetrics, RoleLabels},
-    state::{Binding, Bvi, Evpn, HostState, Store, now_ms},
+    state::{Bvi, Evpn, HostState, Store, now_ms},
 };
 
+mod binding;
+mod converge;
 mod linux_side;
 mod missing;
 mod overlap;
+
+pub use converge::Report;
 
 /// A validated request to create an eVPN (defaults already filled in).
 #[derive(Debug, Clone)]
@@ -75,6 +79,30 @@ pub struct Snapshot {
     pub handles: BTreeMap<String, Handle>,
 }
 
+/// The published read snapshot. It is replaced whole, never edited in
+/// place, so a writer that panicked cannot have left it half-written: a
+/// poisoned lock still holds the last snapshot published, and that is what
+/// reads get (never an empty state) and what the next write replaces.
+#[derive(Debug)]
+pub struct Published(RwLock<Arc<Snapshot>>);
+
+impl Published {
+    pub fn new(s: Snapshot) -> Published {
+        Published(RwLock::new(Arc::new(s)))
+    }
+
+    /// The last snapshot published.
+    pub fn get(&self) -> Arc<Snapshot> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Publish `f(last)`.
+    pub fn replace(&self, f: impl FnOnce(&Snapshot) -> Snapshot) {
+        let mut s = self.0.write().unwrap_or_else(|p| p.into_inner());
+        *s = Arc::new(f(&s));
+    }
+}
+
 /// The manager.
 pub struct Manager {
     pub cfg: Arc<Config>,
@@ -82,7 +110,7 @@ pub struct Manager {
     pub bird: Arc<Bird>,
     persist: Arc<crate::state::Persister>,
     write: Mutex<HostState>,
-    snapshot: RwLock<Arc<Snapshot>>,
+    snapshot: Published,
     broker: EventBroker,
     metrics: EvpndMetrics,
     ready: AtomicBool,
@@ -132,10 +160,10 @@ impl Manager {
             dp,
             bird,
             persist: crate::state::Persister::new(store, Some(health)),
-            snapshot: RwLock::new(Arc::new(Snapshot {
+            snapshot: Published::new(Snapshot {
                 state: state.clone(),
                 handles: BTreeMap::new(),
-            })),
+            }),
             write: Mutex::new(state),
             broker,
             metrics,
@@ -148,9 +176,15 @@ impl Manager {
         Ok(m)
     }
 
-    /// The current read snapshot (never blocks on a write).
+    /// The current read snapshot (never blocks on a write; see
+    /// [`Published`] on a poisoned lock).
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
+        self.snapshot.get()
+    }
+
+    /// Replace the published snapshot.
+    fn swap_snapshot(&self, f: impl FnOnce(&Snapshot) -> Snapshot) {
+        self.snapshot.replace(f);
     }
 
     /// True once the start-up reconcile finished.
@@ -203,7 +237,7 @@ impl Manager {
         let bd = st.evpns.get(slug).map_or(bd_id, |e| e.bd_id);
         *st = self.snapshot().state.clone();
         let e = st.evpns.get(slug);
-        let h = crate::reconcile::heal(self, e, slug, bd).await;
+        let h = self.heal(e, slug, bd).await;
         self.set_handle(slug, h);
         Err(err)
     }
@@ -220,33 +254,29 @@ impl Manager {
     }
 
     fn publish(&self, st: &HostState, handles: Option<BTreeMap<String, Handle>>) {
-        let handles = handles.unwrap_or_else(|| self.snapshot().handles.clone());
-        if let Ok(mut s) = self.snapshot.write() {
-            *s = Arc::new(Snapshot {
-                state: st.clone(),
-                handles,
-            });
-        }
+        self.swap_snapshot(|old| Snapshot {
+            state: st.clone(),
+            handles: handles.unwrap_or_else(|| old.handles.clone()),
+        });
         self.update_gauges(st);
     }
 
     fn set_handle(&self, slug: &str, h: Option<Handle>) {
-        if let Ok(mut s) = self.snapshot.write() {
-            let mut n = (**s).clone();
+        self.swap_snapshot(|old| {
+            let mut n = old.clone();
             match h {
                 Some(h) => n.handles.insert(slug.to_string(), h),
                 None => n.handles.remove(slug),
             };
-            *s = Arc::new(n);
-        }
+            n
+        });
     }
 
     pub(crate) fn publish_handles(&self, handles: BTreeMap<String, Handle>) {
-        if let Ok(mut s) = self.snapshot.write() {
-            let mut n = (**s).clone();
-            n.handles = handles;
-            *s = Arc::new(n);
-        }
+        self.swap_snapshot(|old| Snapshot {
+            state: old.state.clone(),
+            handles,
+        });
     }
 
     fn update_gauges(&self, st: &HostState) {
@@ -270,7 +300,7 @@ impl Manager {
         }
     }
 
-    /// Emit one catalogued event (and its log line).
+    /// Emit one structured log line and one event.
     pub(crate) fn event(&self, event: Event, kv: &[(&str, String)]) {
         self.broker.emit(event, fields(kv));
     }
@@ -326,7 +356,7 @@ impl Manager {
             if matches!(err, Error::Timeout(_)) {
                 // VPP may still create it after the timeout (issue 13 item 3); the heal reads
                 // behind that call and removes what is not recorded.
-                crate::reconcile::heal(self, None, &e.slug, e.bd_id).await;
+                self.heal(None, &e.slug, e.bd_id).await;
             }
             return Err(err);
         }
@@ -389,13 +419,19 @@ impl Manager {
         e.enabled = enabled;
         e.modified_ms = now_ms();
         self.bird.set(&e).await?;
-        if e.bvi.is_some()
-            && let Err(err) = self.dp.set_attached(&ref_of(&e), enabled).await
-        {
+        let want = Desired {
+            enabled,
+            bvi: e.bvi.as_ref(),
+            linux_side: false,
+        };
+        let plan = bvi::plan_change(!enabled, e.bvi.as_ref(), &want);
+        if let Err(err) = self.execute(&e, &ref_of(&e), &plan).await {
             // Put BIRD back as it was so both sides agree.
             let mut back = e.clone();
             back.enabled = !enabled;
-            let _ = self.bird.set(&back).await;
+            if let Err(rb) = self.bird.set(&back).await {
+                tracing::error!(slug, error = %rb, "rollback-failed");
+            }
             // And the dataplane: a call that timed out may still be executed by VPP, after
             // the timeout (issue 13 item 3); the heal reads behind it and undoes it.
             return Err(self.heal_after(&st, slug, err).await);
@@ -437,12 +473,20 @@ impl Manager {
             modified_ms: now,
         });
         let r = ref_of(&e);
+        // The Linux side is always asked for: the dataplane decides whether
+        // it is wanted (`Dataplane::ensure_linux_side`).
+        let want = Desired {
+            enabled: e.enabled,
+            bvi: e.bvi.as_ref(),
+            linux_side: true,
+        };
         let made = async {
-            let index = self.dp.create_bvi(&r, mac, e.enabled).await?;
-            // After MAC and MTU, before the link-local (set on both sides).
-            let linux = self.ensure_linux_side(&e).await?;
-            self.dp.set_link_local(&r, mac.link_local()).await?;
-            Ok::<Handle, Error>(Handle { index, linux })
+            let plan = bvi::plan(&want, None);
+            let done = self.execute(&e, &r, &plan).await?;
+            Ok::<Handle, Error>(Handle {
+                index: done.handle.unwrap_or_default(),
+                linux: done.linux,
+            })
         }
         .await;
         let h = match made {
@@ -479,22 +523,22 @@ impl Manager {
         };
         let mac = mac.unwrap_or_else(|| Mac::derived(&[&self.cfg.instance_id, slug]));
         let mtu = mtu.unwrap_or(e.mtu);
-        let steps = async {
-            if b.mtu != mtu {
-                self.dp.set_mtu(&ref_of(&e), mtu).await?;
-            }
-            if b.instance_mac != mac && b.binding.is_none() {
-                // The new MAC is the new per-host MAC (not a vMAC).
-                let r = EvpnRef {
-                    instance_mac: Some(mac),
-                    ..ref_of(&e)
-                };
-                self.dp.set_mac(&r, mac).await?;
-                self.dp.set_link_local(&r, mac.link_local()).await?;
-            }
-            Ok::<(), Error>(())
+        // A bound BVI keeps its vMAC: the new per-host MAC changes nothing
+        // on the dataplane until the release.
+        let mut n = b.clone();
+        n.mtu = mtu;
+        n.instance_mac = mac;
+        let r = EvpnRef {
+            instance_mac: Some(mac),
+            ..ref_of(&e)
         };
-        if let Err(err) = steps.await {
+        let want = Desired {
+            enabled: e.enabled,
+            bvi: Some(&n),
+            linux_side: false,
+        };
+        let plan = bvi::plan_change(e.enabled, Some(&b), &want);
+        if let Err(err) = self.execute(&e, &r, &plan).await {
             return Err(self.heal_after(&st, slug, err).await);
         }
         b.mtu = mtu;
@@ -529,7 +573,13 @@ impl Manager {
             self.release_locked(st, slug, "").await?;
         }
         let e = Self::get(st, slug)?.clone();
-        if let Err(err) = self.dp.delete_bvi(&ref_of(&e)).await {
+        let want = Desired {
+            enabled: e.enabled,
+            bvi: None,
+            linux_side: false,
+        };
+        let plan = bvi::plan_change(e.enabled, e.bvi.as_ref(), &want);
+        if let Err(err) = self.execute(&e, &ref_of(&e), &plan).await {
             return Err(self.heal_after(st, slug, err).await);
         }
         let mut n = e.clone();
@@ -546,244 +596,40 @@ impl Manager {
     /// (best effort) so that a retry starts clean; returns `err`.
     async fn heal_after(&self, st: &HostState, slug: &str, err: Error) -> Error {
         let bd = st.evpns.get(slug).map_or(0, |e| e.bd_id);
-        crate::reconcile::heal(self, st.evpns.get(slug), slug, bd).await;
+        self.heal(st.evpns.get(slug), slug, bd).await;
         err
-    }
-
-    /// BindGroupBVI: MAC and link-local → BIRD → addresses last → verify
-    /// (read back; heal or fail) → announce. Idempotent; a bound BVI with
-    /// other addresses gets exactly the diff.
-    pub async fn bind(
-        &self,
-        slug: &str,
-        group: &str,
-        vmac: Mac,
-        addrs: Vec<IpNet>,
-    ) -> Result<Evpn, Error> {
-        let mut st = self.lock().await;
-        let mut e = Self::get(&st, slug)?.clone();
-        let Some(mut b) = e.bvi.clone() else {
-            return Err(Error::FailedPrecondition(format!(
-                "evpn {slug:?} has no BVI to bind"
-            )));
-        };
-        let mut addrs = addrs;
-        addrs.sort();
-        addrs.dedup();
-        let r = ref_of(&e);
-        let (old_mac, old_addrs) = match &b.binding {
-            Some(x) => (x.vmac, x.addresses.clone()),
-            None => (b.instance_mac, Vec::new()),
-        };
-        if b.binding
-            .as_ref()
-            .is_some_and(|x| x.vmac == vmac && x.addresses == addrs && x.group_id == group)
-        {
-            // Nothing to change, but the dataplane may have drifted.
-            if let Err(err) = crate::reconcile::verify(self, &e, "bind").await {
-                return Err(self.heal_after(&st, slug, err).await);
-            }
-            return Ok(e);
-        }
-        // Refused up front: an overlap with another interface of the FIB.
-        if !addrs.is_empty() {
-            let others = self.dp.other_addresses(&r).await?;
-            overlap::check_foreign_overlap(&addrs, &others)?;
-        }
-        // Already bound with this vMAC for this group: only the address set
-        // changes (its own event; `groupbvi-bound` means a new claim).
-        let addresses_only = b
-            .binding
-            .as_ref()
-            .is_some_and(|x| x.vmac == vmac && x.group_id == group);
-        let steps = async {
-            if b.binding.is_some() && old_mac != vmac {
-                // A different vMAC: release the old identity first (addresses first).
-                together(old_addrs.iter().map(|a| self.dp.del_address(&r, *a))).await?;
-            }
-            if old_mac != vmac {
-                let (m, l) = futures::join!(
-                    self.dp.set_mac(&r, vmac),
-                    self.dp.set_link_local(&r, vmac.link_local())
-                );
-                m.and(l)?;
-                if let Err(err) = self.bird.notify_mac(slug).await {
-                    tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
-                }
-            }
-            let keep: Vec<IpNet> = if old_mac == vmac {
-                old_addrs.clone()
-            } else {
-                Vec::new()
-            };
-            let stale = keep.iter().filter(|a| !addrs.contains(a));
-            together(stale.map(|a| self.dp.del_address(&r, *a))).await?;
-            let new = addrs.iter().filter(|a| !keep.contains(a));
-            together(new.map(|a| self.dp.add_address(&r, *a))).await?;
-            Ok::<(), Error>(())
-        };
-        if let Err(err) = steps.await {
-            return Err(self.heal_after(&st, slug, err).await);
-        }
-        b.binding = Some(Binding {
-            group_id: group.to_string(),
-            vmac,
-            addresses: addrs.clone(),
-        });
-        b.modified_ms = now_ms();
-        e.bvi = Some(b);
-        if let Err(err) = crate::reconcile::verify(self, &e, "bind").await {
-            return Err(self.heal_after(&st, slug, err).await);
-        }
-        st.evpns.insert(slug.to_string(), e.clone());
-        self.commit_binding(&mut st, slug).await?;
-        let event = if addresses_only {
-            Event::GroupBviAddressesChanged
-        } else {
-            Event::GroupBviBound
-        };
-        self.event(
-            event,
-            &[
-                ("evpn", slug.to_string()),
-                ("group", group.to_string()),
-                ("mac", vmac.to_string()),
-                (
-                    "addresses",
-                    addrs
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-            ],
-        );
-        drop(st);
-        self.spawn_announce(&e, addrs);
-        Ok(e)
-    }
-
-    /// Bump the announce generation of `slug` (stops a running schedule).
-    fn bump_announce(&self, slug: &str) -> u64 {
-        let mut g = self.announce_gen.lock().unwrap_or_else(|p| p.into_inner());
-        let v = g.entry(slug.to_string()).or_insert(0);
-        *v += 1;
-        *v
-    }
-
-    /// Announce `addrs` on the paced schedule; a later bind or release of
-    /// the same BVI bumps its generation and stops this schedule.
-    pub(crate) fn spawn_announce(&self, e: &Evpn, addrs: Vec<IpNet>) {
-        let generation = self.bump_announce(&e.slug);
-        if addrs.is_empty() || self.cfg.announce.schedule.is_empty() {
-            return;
-        }
-        let dp = self.dp.clone();
-        let e = e.clone();
-        let schedule: Vec<_> = self.cfg.announce.schedule.iter().map(|d| d.0).collect();
-        let start = tokio::time::Instant::now();
-        let shared = self.announce_gen.clone();
-        tokio::spawn(async move {
-            for (round, off) in schedule.into_iter().enumerate() {
-                // Not through the timer for a round that is due already (the
-                // first, at 0 s): the timer's 1 ms tick would delay it.
-                if tokio::time::Instant::now() < start + off {
-                    tokio::time::sleep_until(start + off).await;
-                }
-                let now = shared
-                    .lock()
-                    .map(|g| g.get(&e.slug).copied())
-                    .unwrap_or(None);
-                if now != Some(generation) {
-                    return;
-                }
-                if let Err(err) = dp.announce(&ref_of(&e), &addrs).await {
-                    tracing::warn!(evpn = %e.slug, round, error = %err, "announce-failed");
-                }
-            }
-        });
-    }
-
-    /// ReleaseGroupBVI: addresses first → MAC and link-local → BIRD →
-    /// verify (read back; heal or fail). Idempotent.
-    pub async fn release(&self, slug: &str, group: &str) -> Result<Evpn, Error> {
-        let mut st = self.lock().await;
-        self.release_locked(&mut st, slug, group).await?;
-        Ok(Self::get(&st, slug)?.clone())
-    }
-
-    async fn release_locked(
-        &self,
-        st: &mut HostState,
-        slug: &str,
-        group: &str,
-    ) -> Result<(), Error> {
-        let mut e = Self::get(st, slug)?.clone();
-        let Some(mut b) = e.bvi.clone() else {
-            return Err(Error::not_found(Object::Bvi, slug));
-        };
-        let Some(bind) = b.binding.clone() else {
-            // Nothing to change, but the dataplane may have drifted.
-            if let Err(err) = crate::reconcile::verify(self, &e, "release").await {
-                return Err(self.heal_after(st, slug, err).await);
-            }
-            return Ok(());
-        };
-        self.bump_announce(slug);
-        let r = ref_of(&e);
-        let steps = async {
-            together(bind.addresses.iter().map(|a| self.dp.del_address(&r, *a))).await?;
-            let (m, l) = futures::join!(
-                self.dp.set_mac(&r, b.instance_mac),
-                self.dp.set_link_local(&r, b.instance_mac.link_local())
-            );
-            m.and(l)?;
-            if let Err(err) = self.bird.notify_mac(slug).await {
-                tracing::warn!(evpn = slug, error = %err, "bird-notify-failed");
-            }
-            Ok::<(), Error>(())
-        };
-        if let Err(err) = steps.await {
-            return Err(self.heal_after(st, slug, err).await);
-        }
-        b.binding = None;
-        b.modified_ms = now_ms();
-        e.bvi = Some(b);
-        if let Err(err) = crate::reconcile::verify(self, &e, "release").await {
-            return Err(self.heal_after(st, slug, err).await);
-        }
-        st.evpns.insert(slug.to_string(), e);
-        self.commit_binding(st, slug).await?;
-        let withdrawn = crate::reconcile::verify_withdrawn(self, slug, bind.vmac).await;
-        let group = if group.is_empty() {
-            bind.group_id
-        } else {
-            group.to_string()
-        };
-        self.event(
-            Event::GroupBviReleased,
-            &[
-                ("evpn", slug.to_string()),
-                ("group", group),
-                ("mac", bind.vmac.to_string()),
-            ],
-        );
-        withdrawn
     }
 }
 
-/// Run independent dataplane writes of one step together and wait for all of
-/// them; the first error, if any. On VPP they are pipelined on the API socket
-/// (VPP still executes them one after the other, in the order sent): the
-/// step costs one round trip instead of one per write. Steps that must be
-/// ordered (addresses after the MAC on a bind, before it on a release) are
-/// separate calls.
-async fn together<F>(writes: impl IntoIterator<Item = F>) -> Result<(), Error>
-where
-    F: std::future::Future<Output = Result<(), Error>>,
-{
-    futures::future::join_all(writes)
-        .await
-        .into_iter()
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_snapshot_lock_still_serves_the_last_published_state() {
+        let st = HostState {
+            version: 7,
+            ..Default::default()
+        };
+        let p = Arc::new(Published::new(Snapshot::default()));
+        p.replace(|_| Snapshot {
+            state: st.clone(),
+            handles: BTreeMap::new(),
+        });
+        // A writer panics while it holds the lock.
+        let q = p.clone();
+        let _ = std::thread::spawn(move || {
+            q.replace(|_| panic!("writer dies"));
+        })
+        .join();
+        assert!(p.0.is_poisoned(), "the test must poison the lock");
+        assert_eq!(p.get().state.version, 7, "not an empty state");
+        // And the next write still publishes.
+        p.replace(|old| {
+            let mut n = old.clone();
+            n.state.version = 8;
+            n
+        });
+        assert_eq!(p.get().state.version, 8);
+    }
 }

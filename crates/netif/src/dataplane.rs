@@ -98,29 +98,11 @@ impl Dataplane {
         Ok(actions)
     }
 
-    /// Take the gateway (see [`plan::plan_bind`] for the order). Announce separately.
-    pub async fn bind(
-        &self,
-        slug: &Slug,
-        per_host_mac: MacAddr6,
-        vmac: MacAddr6,
-        addrs: &[IpNet],
-    ) -> Result<Vec<Action>> {
+    /// Set the BVI's MAC with its FDB entry (see [`plan::plan_set_mac`]): a vMAC (`vmac`) or
+    /// the per-host MAC. Addresses and the link-local are the caller's.
+    pub async fn set_mac(&self, slug: &Slug, mac: MacAddr6, vmac: bool) -> Result<Vec<Action>> {
         let obs = self.observe(slug).await?;
-        let actions = plan::plan_bind(&obs, per_host_mac, vmac, addrs)?;
-        self.apply(&actions, &obs).await?;
-        Ok(actions)
-    }
-
-    /// Give the gateway up (see [`plan::plan_release`]).
-    pub async fn release(
-        &self,
-        slug: &Slug,
-        per_host_mac: MacAddr6,
-        addrs: &[IpNet],
-    ) -> Result<Vec<Action>> {
-        let obs = self.observe(slug).await?;
-        let actions = plan::plan_release(&obs, per_host_mac, addrs)?;
+        let actions = plan::plan_set_mac(&obs, mac, vmac);
         self.apply(&actions, &obs).await?;
         Ok(actions)
     }

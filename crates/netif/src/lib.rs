@@ -22,10 +22,11 @@
 //! * Devices are only ever touched under the names derived by [`names`] (prefixes `brg-`,
 //!   `vxl-`, `bvp-`, `bvi-` are reserved); a device under one of those names with the wrong
 //!   kind is an [`Error::Conflict`], never silently replaced.
-//! * The BVI's MAC is changed only by bind/release (and once at creation), so `ensure_*` on a
-//!   bound gateway changes nothing. The gateway's FDB entry is always a clean `static` bridge
-//!   entry on `bvp-<slug>` (delete + add, never `replace`), and release deletes every managed
-//!   entry on that port explicitly.
+//! * The BVI's MAC is changed only by [`plan::plan_set_mac`] (and once at creation), so
+//!   `ensure_*` on a bound gateway changes nothing. The gateway's FDB entry is always a clean
+//!   `static` bridge entry on `bvp-<slug>` (delete + add, never `replace`), and setting the
+//!   per-host MAC deletes every managed entry on that port explicitly. The order of a bind or
+//!   release (addresses, MAC, link-local) is the caller's: evpnd's one BVI planner.
 //! * The BVI's only automatic address is the EUI-64 link-local of the per-host MAC (addrgenmode
 //!   none, accept_dad 0, nodad); ports and bridge have IPv6 addrgenmode none.
 //! * Errors name the operation and the interface; `is_exists()`/`is_not_found()` let callers

@@ -276,6 +276,40 @@ impl Observed {
         bvi.mac == Some(vmac) && self.static_ok(vmac) && addrs.iter().all(|a| self.addr_ok(a))
     }
 
+    /// True when the port's managed FDB entries match the BVI's MAC `cur`: one clean static
+    /// entry for it when it is a vMAC (`gateway`), none when it is the per-host MAC; and in
+    /// either case no static entry on the VXLAN device ([`Observed::stray_statics`]).
+    pub fn fdb_consistent(&self, cur: MacAddr6, gateway: bool) -> bool {
+        if !self.stray_statics().is_empty() {
+            return false;
+        }
+        let entries = self.port_entries();
+        if !gateway {
+            return entries.is_empty();
+        }
+        entries.len() == 1 && self.static_ok(cur)
+    }
+
+    /// Bridge entries on the VXLAN device in the `static` state: never right. BIRD's remote
+    /// entries are `extern_learn` and not static; a static one is either our own port entry
+    /// that BIRD moved onto the VXLAN device by installing another VTEP's route over it (the
+    /// kernel keeps the static flag: `extern_learn … static`, it never ages and points the MAC
+    /// the wrong way) or one made by hand.
+    pub fn stray_statics(&self) -> Vec<&FdbEntry> {
+        let (Some(br), Some(vx)) = (&self.bridge, &self.vxlan) else {
+            return Vec::new();
+        };
+        self.fdb
+            .iter()
+            .filter(|e| {
+                e.index == vx.index
+                    && e.in_bridge()
+                    && e.master == Some(br.index)
+                    && e.state == FdbState::Static
+            })
+            .collect()
+    }
+
     fn static_ok(&self, mac: MacAddr6) -> bool {
         match (self.bridge_entry(mac), &self.port) {
             (Some(e), Some(p)) => {
@@ -462,8 +496,8 @@ pub fn plan_ensure_evpn(spec: &EvpnSpec, obs: &Observed) -> Result<Vec<Action>> 
 /// `spec.mac` as its only link-local.
 ///
 /// The MAC is set only when the pair is created: on an existing BVI the MAC belongs to
-/// [`plan_bind`]/[`plan_release`] (it may carry the gateway vMAC right now), so a daemon
-/// restart never causes an outage.
+/// [`plan_set_mac`] (it may carry the gateway vMAC right now), so a daemon restart never
+/// causes an outage.
 pub fn plan_ensure_bvi(spec: &BviSpec, obs: &Observed) -> Result<Vec<Action>> {
     let n = &obs.names;
     let mut out = Vec::new();
@@ -586,70 +620,71 @@ fn plan_address(out: &mut Vec<Action>, dev: &str, net: IpNet, addrs: &[Addr]) {
     }
 }
 
-fn require<'a>(l: Option<&'a Link>, name: &str, op: Op) -> Result<&'a Link> {
-    l.ok_or_else(|| Error::NotFound {
-        op,
-        target: name.to_string(),
-    })
-}
-
-/// Plan taking the gateway: in this order
-/// 1. delete the bridge's current entry for `vmac` unless it already is our clean static one
-///    (BIRD's remote `extern_learn` entry on the VXLAN device; `replace` would keep
-///    `extern_learn` and BIRD would never advertise us);
-/// 2. set `vmac` on the BVI;
-/// 3. add the static FDB entry for `vmac` on the port (what BIRD advertises);
-/// 4. make sure the BVI is up and the per-host link-local (EUI-64 of `per_host_mac`) is there
-///    (the NA source);
-/// 5. add the gateway addresses, last (IPv6 with nodad).
+/// The BVI's MAC and the FDB that tells BIRD about it (the "tell BIRD" step of a bind or
+/// release; the order around it — addresses, link-local — is the caller's planner's).
 ///
-/// Then any other managed entry on the port (a stale vMAC) is deleted. Announcements are a
-/// separate step.
-pub fn plan_bind(
-    obs: &Observed,
-    per_host_mac: MacAddr6,
-    vmac: MacAddr6,
-    addrs: &[IpNet],
-) -> Result<Vec<Action>> {
+/// With a vMAC (`vmac`): delete the bridge's current entry for it unless it already is our
+/// clean static one (BIRD's remote `extern_learn` entry on the VXLAN device; `replace` would
+/// keep `extern_learn` and BIRD would never advertise us), set the MAC, add the static entry
+/// on the port (what BIRD advertises), then delete any other managed entry on the port (a
+/// stale vMAC). With the per-host MAC: delete every managed entry on the port first (the
+/// withdrawal; a learned one would otherwise linger for the 300 s ageing time and keep the
+/// vMAC advertised), then set the MAC. Either way every [`Observed::stray_statics`] entry is
+/// deleted first. No BVI: nothing.
+pub fn plan_set_mac(obs: &Observed, mac: MacAddr6, vmac: bool) -> Vec<Action> {
     let n = &obs.names;
-    require(obs.bridge.as_ref(), &n.bridge, Op::AddFdb)?;
-    let port = require(obs.port.as_ref(), &n.port, Op::AddFdb)?;
-    let bvi = require(obs.bvi.as_ref(), &n.bvi, Op::SetMac)?;
     let mut out = Vec::new();
-    let clean = obs.static_ok(vmac);
-    if let Some(e) = obs.bridge_entry(vmac)
+    let Some(bvi) = &obs.bvi else { return out };
+    for e in obs.stray_statics() {
+        // The vMAC's own entry is handled below.
+        if !(vmac && e.mac == mac) {
+            out.push(Action::DeleteFdb {
+                dev: n.vxlan.clone(),
+                mac: e.mac,
+                table: FdbTable::Master,
+            });
+        }
+    }
+    if !vmac {
+        for e in obs.port_entries() {
+            out.push(Action::DeleteFdb {
+                dev: n.port.clone(),
+                mac: e.mac,
+                table: FdbTable::Master,
+            });
+        }
+        if bvi.mac != Some(mac) {
+            out.push(Action::SetMac {
+                name: n.bvi.clone(),
+                mac,
+            });
+        }
+        return out;
+    }
+    let clean = obs.static_ok(mac);
+    if let Some(e) = obs.bridge_entry(mac)
         && !clean
     {
         out.push(Action::DeleteFdb {
             dev: obs.name_of(e.index).unwrap_or_else(|| n.vxlan.clone()),
-            mac: vmac,
+            mac,
             table: FdbTable::Master,
         });
     }
-    if bvi.mac != Some(vmac) {
+    if bvi.mac != Some(mac) {
         out.push(Action::SetMac {
             name: n.bvi.clone(),
-            mac: vmac,
+            mac,
         });
     }
     if !clean {
         out.push(Action::AddFdbStatic {
             port: n.port.clone(),
-            mac: vmac,
+            mac,
         });
-    }
-    if !bvi.up {
-        // IPv6 addresses only survive on an up link
-        out.push(Action::SetUp {
-            name: n.bvi.clone(),
-        });
-    }
-    plan_link_local(&mut out, &n.bvi, per_host_mac, &obs.bvi_addrs, false);
-    for a in addrs {
-        plan_address(&mut out, &n.bvi, *a, &obs.bvi_addrs);
     }
     for e in obs.port_entries() {
-        if e.mac != vmac && e.index == port.index {
+        if e.mac != mac {
             out.push(Action::DeleteFdb {
                 dev: n.port.clone(),
                 mac: e.mac,
@@ -657,50 +692,7 @@ pub fn plan_bind(
             });
         }
     }
-    Ok(out)
-}
-
-/// Plan giving the gateway up, the mirror of [`plan_bind`]:
-/// 1. delete the gateway addresses `addrs` (any prefix length);
-/// 2. delete every managed entry on the port (the vMAC's static entry, or a learned one that
-///    would otherwise linger for the 300 s ageing time and keep the vMAC advertised);
-/// 3. revert the BVI's MAC to `per_host_mac`;
-/// 4. make sure the per-host link-local is there.
-///
-/// No BVI means nothing to release.
-pub fn plan_release(
-    obs: &Observed,
-    per_host_mac: MacAddr6,
-    addrs: &[IpNet],
-) -> Result<Vec<Action>> {
-    let n = &obs.names;
-    let Some(bvi) = obs.bvi.as_ref() else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for want in addrs {
-        for a in obs.bvi_addrs.iter().filter(|a| a.net.addr() == want.addr()) {
-            out.push(Action::DeleteAddress {
-                name: n.bvi.clone(),
-                net: a.net,
-            });
-        }
-    }
-    for e in obs.port_entries() {
-        out.push(Action::DeleteFdb {
-            dev: n.port.clone(),
-            mac: e.mac,
-            table: FdbTable::Master,
-        });
-    }
-    if bvi.mac != Some(per_host_mac) {
-        out.push(Action::SetMac {
-            name: n.bvi.clone(),
-            mac: per_host_mac,
-        });
-    }
-    plan_link_local(&mut out, &n.bvi, per_host_mac, &obs.bvi_addrs, false);
-    Ok(out)
+    out
 }
 
 /// Plan removing all devices of an eVPN (BVI pair, VXLAN device, bridge). FDB entries and

@@ -367,9 +367,7 @@ fn ensure_bvi_needs_bridge() {
 #[test]
 fn ensure_bvi_keeps_bound_mac_and_fixes_link_local() {
     let mut m = ready();
-    converge(&mut m, |o| {
-        plan_bind(o, HOST, VMAC, &[net("172.16.0.32/24")])
-    });
+    converge(&mut m, |o| Ok(plan_set_mac(o, VMAC, true)));
     // a stray link-local (e.g. from an old per-host MAC) is replaced, the vMAC stays
     let bvi = m.idx("bvi-red");
     m.addrs.push(Addr {
@@ -411,31 +409,31 @@ fn gw() -> Vec<IpNet> {
 }
 
 #[test]
-fn bind_order_with_birds_remote_entry() {
+fn vmac_deletes_birds_remote_entry_before_adding_a_clean_static_one() {
     let mut m = ready();
     let (vx, br) = (m.idx("vxl-red"), m.idx("brg-red"));
     m.fdb.push(fdb(VMAC, vx, br, FdbState::Static, true));
-    let a = converge(&mut m, |o| plan_bind(o, HOST, VMAC, &gw()));
+    let a = converge(&mut m, |o| Ok(plan_set_mac(o, VMAC, true)));
     assert_eq!(
         strs(&a),
         [
             "fdb del 42:6C:FA:D6:82:98 dev vxl-red master",
             "set bvi-red address 42:6C:FA:D6:82:98",
             "fdb add 42:6C:FA:D6:82:98 dev bvp-red master static",
-            "add address 172.16.0.32/24 dev bvi-red",
-            "add address fec0::32/64 dev bvi-red",
         ]
     );
-    assert!(m.observe().is_bound(VMAC, &gw()));
+    let o = m.observe();
+    assert!(o.is_bound(VMAC, &[]));
+    assert!(o.fdb_consistent(VMAC, true));
 }
 
 #[test]
-fn bind_replaces_extern_learn_entry_on_port() {
+fn vmac_replaces_extern_learn_entry_on_port() {
     // The `fdb replace` pitfall: the entry is on the port but still extern_learn.
     let mut m = ready();
     let (port, br) = (m.idx("bvp-red"), m.idx("brg-red"));
     m.fdb.push(fdb(VMAC, port, br, FdbState::Static, true));
-    let a = converge(&mut m, |o| plan_bind(o, HOST, VMAC, &gw()));
+    let a = converge(&mut m, |o| Ok(plan_set_mac(o, VMAC, true)));
     assert_eq!(
         a[0].to_string(),
         "fdb del 42:6C:FA:D6:82:98 dev bvp-red master"
@@ -447,69 +445,50 @@ fn bind_replaces_extern_learn_entry_on_port() {
 }
 
 #[test]
-fn bind_fixes_tentative_address_and_stale_vmac() {
+fn vmac_deletes_a_stale_vmac_last() {
     let mut m = ready();
-    let (port, br, bvi) = (m.idx("bvp-red"), m.idx("brg-red"), m.idx("bvi-red"));
+    let (port, br) = (m.idx("bvp-red"), m.idx("brg-red"));
     let old = MacAddr6::new(0x42, 0, 0, 0, 0, 1);
     m.fdb.push(fdb(old, port, br, FdbState::Static, false));
-    m.addrs.push(Addr {
-        index: bvi,
-        net: net("fec0::32/64"),
-        nodad: false,
-        tentative: true,
-        dad_failed: false,
-        permanent: true,
-    });
-    let a = converge(&mut m, |o| plan_bind(o, HOST, VMAC, &gw()));
-    let s = strs(&a);
-    assert_eq!(s[0], "set bvi-red address 42:6C:FA:D6:82:98");
-    assert_eq!(s[1], "fdb add 42:6C:FA:D6:82:98 dev bvp-red master static");
-    assert_eq!(s[2], "add address 172.16.0.32/24 dev bvi-red");
-    assert_eq!(s[3], "delete address fec0::32/64 dev bvi-red");
-    assert_eq!(s[4], "add address fec0::32/64 dev bvi-red");
-    assert_eq!(s[5], "fdb del 42:00:00:00:00:01 dev bvp-red master");
-    assert_eq!(s.len(), 6);
-}
-
-#[test]
-fn bind_needs_bvi() {
-    let mut m = Model::default();
-    converge(&mut m, |o| plan_ensure_evpn(&evpn(), o));
-    assert!(
-        plan_bind(&m.observe(), HOST, VMAC, &gw())
-            .unwrap_err()
-            .is_not_found()
+    let a = converge(&mut m, |o| Ok(plan_set_mac(o, VMAC, true)));
+    assert_eq!(
+        strs(&a),
+        [
+            "set bvi-red address 42:6C:FA:D6:82:98",
+            "fdb add 42:6C:FA:D6:82:98 dev bvp-red master static",
+            "fdb del 42:00:00:00:00:01 dev bvp-red master",
+        ]
     );
 }
 
 #[test]
-fn release_is_the_mirror() {
+fn no_bvi_no_mac() {
+    let mut m = Model::default();
+    converge(&mut m, |o| plan_ensure_evpn(&evpn(), o));
+    assert!(plan_set_mac(&m.observe(), VMAC, true).is_empty());
+    assert!(plan_set_mac(&Observed::empty(&slug()), HOST, false).is_empty());
+}
+
+#[test]
+fn per_host_mac_is_the_mirror() {
     let mut m = ready();
-    converge(&mut m, |o| plan_bind(o, HOST, VMAC, &gw()));
-    let a = converge(&mut m, |o| plan_release(o, HOST, &gw()));
+    converge(&mut m, |o| Ok(plan_set_mac(o, VMAC, true)));
+    let a = converge(&mut m, |o| Ok(plan_set_mac(o, HOST, false)));
     assert_eq!(
         strs(&a),
         [
-            "delete address 172.16.0.32/24 dev bvi-red",
-            "delete address fec0::32/64 dev bvi-red",
             "fdb del 42:6C:FA:D6:82:98 dev bvp-red master",
             "set bvi-red address 02:00:00:00:01:32",
         ]
     );
     let o = m.observe();
-    assert!(!o.is_bound(VMAC, &gw()));
-    assert_eq!(o.bvi_addrs.len(), 1);
-    assert!(o.bvi_addrs[0].is_link_local());
-    // releasing twice, or a never-created BVI, is a no-op
-    assert!(
-        plan_release(&Observed::empty(&slug()), HOST, &gw())
-            .unwrap()
-            .is_empty()
-    );
+    assert!(!o.is_bound(VMAC, &[]));
+    assert!(o.fdb_consistent(HOST, false));
+    assert!(!o.fdb_consistent(HOST, true));
 }
 
 #[test]
-fn release_removes_learned_entry() {
+fn per_host_mac_removes_learned_entry() {
     // learn mode leftovers: a dynamic entry would keep the vMAC advertised for 300 s
     let mut m = ready();
     let (port, br) = (m.idx("bvp-red"), m.idx("brg-red"));
@@ -521,15 +500,40 @@ fn release_removes_learned_entry() {
         FdbState::Permanent,
         false,
     ));
-    let a = converge(&mut m, |o| plan_release(o, HOST, &gw()));
+    let a = converge(&mut m, |o| Ok(plan_set_mac(o, HOST, false)));
     assert_eq!(strs(&a), ["fdb del 42:6C:FA:D6:82:98 dev bvp-red master"]);
     assert_eq!(m.fdb.len(), 1, "the port's local entry stays");
 }
 
 #[test]
+fn a_static_entry_on_the_vxlan_device_is_stray_and_deleted() {
+    // Our old static entry that BIRD moved onto the VXLAN device (`extern_learn … static`).
+    let mut m = ready();
+    let (vx, br) = (m.idx("vxl-red"), m.idx("brg-red"));
+    m.fdb.push(fdb(VMAC, vx, br, FdbState::Static, true));
+    let o = m.observe();
+    assert_eq!(o.stray_statics().len(), 1);
+    assert!(!o.fdb_consistent(HOST, false));
+    let a = converge(&mut m, |o| Ok(plan_set_mac(o, HOST, false)));
+    assert_eq!(strs(&a), ["fdb del 42:6C:FA:D6:82:98 dev vxl-red master"]);
+    // BIRD's own remote entry (extern_learn, not static) is fine.
+    m.fdb.push(fdb(VMAC, vx, br, FdbState::Dynamic, true));
+    assert!(m.observe().stray_statics().is_empty());
+}
+
+#[test]
 fn remove_evpn_deletes_everything() {
     let mut m = ready();
-    converge(&mut m, |o| plan_bind(o, HOST, VMAC, &gw()));
+    converge(&mut m, |o| Ok(plan_set_mac(o, VMAC, true)));
+    let addrs: Vec<Action> = gw()
+        .into_iter()
+        .map(|net| Action::AddAddress {
+            name: "bvi-red".into(),
+            net,
+        })
+        .collect();
+    m.apply(&addrs);
+    assert!(m.observe().is_bound(VMAC, &gw()));
     let a = plan_remove_evpn(&m.observe());
     assert_eq!(
         strs(&a),
@@ -657,7 +661,7 @@ mod prop {
                 name: "bvi-red".into(),
             }),
             Damage::Bound if has(m, "bvi-red") => {
-                let a = plan_bind(&m.observe(), HOST, VMAC, &gw()).unwrap();
+                let a = plan_set_mac(&m.observe(), VMAC, true);
                 m.apply(&a);
             }
             _ => {}
@@ -674,14 +678,16 @@ mod prop {
             converge(&mut m, |o| plan_ensure_evpn(&evpn(), o));
             converge(&mut m, |o| plan_ensure_bvi(&bvi_spec(), o));
             if bind {
-                converge(&mut m, |o| plan_bind(o, HOST, VMAC, &gw()));
+                converge(&mut m, |o| Ok(plan_set_mac(o, VMAC, true)));
                 let o = m.observe();
-                prop_assert!(o.is_bound(VMAC, &gw()));
+                prop_assert!(o.is_bound(VMAC, &[]));
+                prop_assert!(o.fdb_consistent(VMAC, true));
                 prop_assert_eq!(o.port_entries().len(), 1);
             } else {
-                converge(&mut m, |o| plan_release(o, HOST, &gw()));
+                converge(&mut m, |o| Ok(plan_set_mac(o, HOST, false)));
                 let o = m.observe();
-                prop_assert!(!o.is_bound(VMAC, &gw()));
+                prop_assert!(!o.is_bound(VMAC, &[]));
+                prop_assert!(o.fdb_consistent(HOST, false));
                 prop_assert!(o.port_entries().is_empty());
                 prop_assert_eq!(o.bvi.as_ref().unwrap().mac, Some(HOST));
                 let lls: Vec<_> = o.bvi_addrs.iter().filter(|a| a.is_link_local()).collect();

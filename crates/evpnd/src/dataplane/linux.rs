@@ -14,8 +14,8 @@
 //!   orphans by ID after a crash.
 //! * `create_bvi` = `netif::plan_ensure_bvi` without its link-local actions
 //!   (the manager sets the link-local right after).
-//! * `set_mac` is where BIRD is told: a vMAC (any MAC other than the per-host
-//!   MAC in [`EvpnRef::instance_mac`]) gets a clean `static` FDB entry on the
+//! * `set_mac` is where BIRD is told: a vMAC ([`BviMac::Gateway`], decided by
+//!   the BVI planner) gets a clean `static` FDB entry on the
 //!   port — BIRD's remote `extern_learn` entry is deleted first, `replace`
 //!   is never used (it would keep `extern_learn` and BIRD would silently not
 //!   advertise). Reverting to the per-host MAC deletes every managed entry on
@@ -27,7 +27,8 @@
 //!   so no two hosts share that link-local.
 //! * `observe` reports the MAC "as the fabric sees it": the BVI's MAC when
 //!   the FDB agrees with it (static entry on the port for a vMAC, none for
-//!   the per-host MAC, no static entry on the VXLAN device: `linux_fdb.rs`)
+//!   the per-host MAC, no static entry on the VXLAN device:
+//!   `netif::Observed::fdb_consistent`)
 //!   and the all-zero MAC otherwise, so that reconcile re-runs `set_mac`
 //!   (idempotent) and repairs the FDB. A matching host yields zero fixes.
 //! * `drift_events` watches netlink for changes to the managed devices
@@ -47,8 +48,8 @@ use netif::{
     plan,
 };
 
-pub use super::linux_fdb::{fdb_consistent, plan_set_mac};
-use super::{Dataplane, DpInfo, EvpnRef, ObservedBvi, ObservedEvpn};
+use super::{BviMac, Dataplane, DpInfo, EvpnRef, ObservedBvi, ObservedEvpn};
+use netif::plan::plan_set_mac;
 
 const ALIAS_PREFIX: &str = "vpp-evpn ";
 
@@ -132,7 +133,9 @@ pub fn observed_bvi(obs: &Observed, per_host: Option<MacAddr6>) -> Option<Observ
     }
     let (bvi, port) = (obs.bvi.as_ref()?, obs.port.as_ref()?);
     let cur = bvi.mac.unwrap_or(MacAddr6::nil());
-    let mac = if fdb_consistent(obs, cur, per_host) {
+    let gateway =
+        BviMac::classify(Mac(cur.into_array()), per_host.map(|p| Mac(p.into_array()))).is_gateway();
+    let mac = if obs.fdb_consistent(cur, gateway) {
         Mac(cur.into_array())
     } else {
         Mac([0; 6])
@@ -421,6 +424,10 @@ impl Dataplane for LinuxDataplane {
         "linux"
     }
 
+    fn recreated_devices_stall_bird(&self) -> bool {
+        true
+    }
+
     async fn info(&self) -> DpInfo {
         self.info.clone()
     }
@@ -502,13 +509,13 @@ impl Dataplane for LinuxDataplane {
         self.dp.remove_evpn(&slug).await.map_err(nerr).map(|_| ())
     }
 
-    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error> {
+    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: BviMac, attached: bool) -> Result<u32, Error> {
         let slug = slug_of(e.slug)?;
         self.forget(&slug);
         let obs = self.observe_slug(&slug).await?;
         let spec = BviSpec {
             slug: slug.clone(),
-            mac: mac6(e.instance_mac.unwrap_or(mac)),
+            mac: mac6(e.instance_mac.unwrap_or(mac.mac())),
             mtu: e.mtu,
         };
         let n = slug.names();
@@ -526,7 +533,7 @@ impl Dataplane for LinuxDataplane {
         self.apply(&actions, &obs).await?;
         // A bound BVI recreated by reconcile: take the vMAC with its FDB entry.
         let obs = self.observe_slug(&slug).await?;
-        let fix = plan_set_mac(&obs, mac6(mac), e.instance_mac.map(mac6));
+        let fix = plan_set_mac(&obs, mac6(mac.mac()), mac.is_gateway());
         self.apply(&fix, &obs).await?;
         if !attached && obs.port.as_ref().is_some_and(|p| p.master.is_some()) {
             self.nl().set_master(&n.port, None).await.map_err(nerr)?;
@@ -564,11 +571,10 @@ impl Dataplane for LinuxDataplane {
         }
     }
 
-    async fn set_mac(&self, e: &EvpnRef<'_>, mac: Mac) -> Result<(), Error> {
-        tracing::debug!(%mac, "linux-set-mac");
+    async fn set_mac(&self, e: &EvpnRef<'_>, id: BviMac) -> Result<(), Error> {
+        tracing::debug!(%id, "linux-set-mac");
         let slug = slug_of(e.slug)?;
-        let per_host = e.instance_mac.map(mac6);
-        let vmac = per_host.is_some_and(|p| p != mac6(mac));
+        let (mac, vmac) = (id.mac(), id.is_gateway());
         if self.set_mac_fast(&slug, mac6(mac), vmac).await? {
             return Ok(());
         }
@@ -580,7 +586,7 @@ impl Dataplane for LinuxDataplane {
                 slug.names().bvi
             )));
         }
-        let actions = plan_set_mac(&obs, mac6(mac), per_host);
+        let actions = plan_set_mac(&obs, mac6(mac), vmac);
         self.apply_set_mac(&actions, &obs).await?;
         self.set_port_macs(&slug, Some(if vmac { vec![mac6(mac)] } else { Vec::new() }));
         Ok(())

@@ -1,6 +1,5 @@
 //! Unit tests of the Linux dataplane's pure planning and observation.
 use super::*;
-use crate::dataplane::linux_fdb::stray_statics;
 use netif::FdbState;
 use netif::{Addr, AddrGenMode, BridgePortInfo, FdbEntry, Link, LinkKind};
 
@@ -109,7 +108,7 @@ fn observe_matches_what_evpnd_set_so_reconcile_has_nothing_to_do() {
         assert!(b.up && b.attached && b.linux.is_some());
         assert_eq!(b.mtu, 1500);
         assert_eq!(b.addresses.len(), if bound { 2 } else { 0 });
-        assert!(plan_set_mac(&o, MacAddr6::from(mac), ph()).is_empty());
+        assert!(plan_set_mac(&o, MacAddr6::from(mac), bound).is_empty());
     }
 }
 
@@ -145,7 +144,7 @@ fn bind_deletes_birds_remote_entry_before_adding_a_clean_static_one() {
     let mut o = host(false);
     // BIRD's entry for the vMAC, learned from the old primary.
     o.fdb.push(entry(VMAC, 11, FdbState::Static, true));
-    let a = plan_set_mac(&o, MacAddr6::from(VMAC), ph());
+    let a = plan_set_mac(&o, MacAddr6::from(VMAC), true);
     let v = MacAddr6::from(VMAC);
     assert_eq!(
         a,
@@ -170,7 +169,7 @@ fn bind_deletes_birds_remote_entry_before_adding_a_clean_static_one() {
     let mut o = host(true);
     o.fdb.retain(|e| e.state != FdbState::Static);
     o.fdb.push(entry(VMAC, 12, FdbState::Static, true));
-    let a = plan_set_mac(&o, v, ph());
+    let a = plan_set_mac(&o, v, true);
     assert!(matches!(&a[0], Action::DeleteFdb { dev, .. } if dev == "bvp-test"));
     assert!(matches!(a.last(), Some(Action::AddFdbStatic { .. })));
 }
@@ -181,7 +180,7 @@ fn release_deletes_every_managed_port_entry_then_reverts_the_mac() {
     // A learned leftover as well (would linger for the ageing time).
     o.fdb
         .push(entry([2, 0, 0, 0, 0, 9], 12, FdbState::Dynamic, false));
-    let a = plan_set_mac(&o, MacAddr6::from(PER_HOST), ph());
+    let a = plan_set_mac(&o, MacAddr6::from(PER_HOST), false);
     assert_eq!(a.len(), 3, "{a:?}");
     assert!(
         a[..2]
@@ -195,8 +194,9 @@ fn release_deletes_every_managed_port_entry_then_reverts_the_mac() {
             mac: MacAddr6::from(PER_HOST),
         }
     );
-    // Without a known per-host MAC every MAC is treated as per-host.
-    assert!(fdb_consistent(&host(false), MacAddr6::from(PER_HOST), None));
+    // The per-host MAC wants no managed entry on the port.
+    assert!(host(false).fdb_consistent(MacAddr6::from(PER_HOST), false));
+    assert!(!host(true).fdb_consistent(MacAddr6::from(VMAC), false));
 }
 
 #[test]
@@ -212,10 +212,10 @@ fn a_static_entry_on_the_vxlan_device_is_wrong_and_deleted() {
     // have; reported as a wrong MAC, and the per-host set_mac deletes it.
     let mut o = host(false);
     o.fdb.push(entry(VMAC, 11, FdbState::Static, true));
-    assert_eq!(stray_statics(&o).len(), 1);
+    assert_eq!(o.stray_statics().len(), 1);
     assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac([0; 6]));
     assert_eq!(
-        plan_set_mac(&o, MacAddr6::from(PER_HOST), ph()),
+        plan_set_mac(&o, MacAddr6::from(PER_HOST), false),
         vec![del_on_vxlan(v)]
     );
     // The same by hand (static, not extern_learn).
@@ -225,7 +225,7 @@ fn a_static_entry_on_the_vxlan_device_is_wrong_and_deleted() {
     // BIRD's own remote entry (extern_learn, not static) is fine.
     let mut o = host(false);
     o.fdb.push(entry(VMAC, 11, FdbState::Dynamic, true));
-    assert!(stray_statics(&o).is_empty());
+    assert!(o.stray_statics().is_empty());
     assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac(PER_HOST));
     // A primary with another MAC pinned static on the VXLAN device: wrong;
     // set_mac deletes it and keeps its own clean entry.
@@ -234,7 +234,7 @@ fn a_static_entry_on_the_vxlan_device_is_wrong_and_deleted() {
     o.fdb.push(entry(other, 11, FdbState::Static, false));
     assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac([0; 6]));
     assert_eq!(
-        plan_set_mac(&o, v, ph()),
+        plan_set_mac(&o, v, true),
         vec![del_on_vxlan(MacAddr6::from(other))]
     );
 }

@@ -2,10 +2,16 @@
 //! (a bridge domain) and its BVI (an interface in it with a MAC, MTU,
 //! link-local and addresses), and to observe what is actually there.
 //!
-//! Invariant: every method is idempotent (creating what exists or deleting
-//! what is gone succeeds) so reconcile and retries can call them freely, and
-//! no method is called unless the manager decided a change is needed — the
-//! zero-change restart depends on it.
+//! The manager speaks to it in planned steps ([`Write`], from the one BVI
+//! planner in `bvi.rs`): [`Dataplane::apply`] runs one stage of them;
+//! the per-object methods below are how an implementation carries out each
+//! step (and what reads and eVPN-level writes use).
+//!
+//! Invariant: every write is idempotent (creating what exists or deleting
+//! what is gone succeeds: VPP's `BD_ALREADY_EXISTS` and `INVALID_REGISTRATION`
+//! for our own bridge domain and loopback are success) so reconcile and
+//! retries can call them freely, and no write is called unless the planner
+//! decided a change is needed — the zero-change restart depends on it.
 use std::net::{IpAddr, Ipv6Addr};
 
 use evpn_model::{Error, Mac};
@@ -13,9 +19,80 @@ use ipnet::IpNet;
 
 pub mod linux;
 mod linux_drift;
-mod linux_fdb;
 mod linux_table;
 pub mod vpp;
+
+/// The identity a BVI's MAC carries. The one rule that tells a vMAC from
+/// the per-host MAC is [`BviMac::classify`]; the planner and the Linux
+/// dataplane's observation both use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BviMac {
+    /// The host's own MAC: the BVI is a candidate (linux: no FDB entry).
+    PerHost(Mac),
+    /// A group's vMAC: the BVI is the gateway (linux: the static FDB entry
+    /// BIRD advertises).
+    Gateway(Mac),
+}
+
+impl BviMac {
+    /// `mac` on a BVI whose per-host MAC is `per_host`: any other MAC is a
+    /// vMAC.
+    pub fn classify(mac: Mac, per_host: Option<Mac>) -> BviMac {
+        if per_host.is_none_or(|p| p == mac) {
+            BviMac::PerHost(mac)
+        } else {
+            BviMac::Gateway(mac)
+        }
+    }
+
+    /// The MAC itself.
+    pub fn mac(self) -> Mac {
+        match self {
+            BviMac::PerHost(m) | BviMac::Gateway(m) => m,
+        }
+    }
+
+    /// True for a vMAC.
+    pub fn is_gateway(self) -> bool {
+        matches!(self, BviMac::Gateway(_))
+    }
+
+    /// The BVI's link-local with this MAC (EUI-64; it follows the MAC).
+    pub fn link_local(self) -> Ipv6Addr {
+        self.mac().link_local()
+    }
+}
+
+impl std::fmt::Display for BviMac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BviMac::PerHost(m) => write!(f, "per-host {m}"),
+            BviMac::Gateway(m) => write!(f, "vmac {m}"),
+        }
+    }
+}
+
+/// One planned dataplane write on a BVI (see `bvi.rs` for the order).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Create the BVI with this MAC, admin up, attached when `attached`.
+    Create {
+        mac: BviMac,
+        attached: bool,
+    },
+    /// Delete the BVI and its Linux side.
+    Delete,
+    Mtu(u32),
+    Up,
+    Attach(bool),
+    DelAddress(IpNet),
+    /// Set the MAC; on the linux dialect this is also where BIRD learns it
+    /// (the static FDB entry for a vMAC, none for the per-host MAC).
+    Mac(BviMac),
+    /// The link-local (on the dataplane and the Linux side).
+    LinkLocal(Ipv6Addr),
+    AddAddress(IpNet),
+}
 
 /// What the dataplane needs to know about an eVPN.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,8 +106,8 @@ pub struct EvpnRef<'a> {
     pub evpn_mtu: u32,
     /// Local VTEP address (the linux VXLAN device's `local`); None for orphans.
     pub vtep: Option<IpAddr>,
-    /// The BVI's per-host MAC, when it has one (linux: any other MAC on the
-    /// BVI is a vMAC and gets the static FDB entry BIRD advertises).
+    /// The BVI's per-host MAC, when it has one (linux `observe` judges the
+    /// FDB by [`BviMac::classify`] against it).
     pub instance_mac: Option<Mac>,
 }
 
@@ -92,8 +169,40 @@ pub struct DpInfo {
 /// vpp-api's retval table, docs/vpp.md), `Internal` when unknown.
 #[tonic::async_trait]
 pub trait Dataplane: Send + Sync + 'static {
-    /// "vpp" or "linux".
+    /// "vpp" or "linux" (for GetVPPInfo; behaviour differences are methods).
     fn kind(&self) -> &'static str;
+    /// Whether devices the dataplane (re)created under an unchanged BIRD
+    /// snippet can leave BIRD's protocols stalled (linux: BIRD 2.20's
+    /// hot-added device, `docs/bird-notes.md` §4.6), so reconcile asks BIRD to
+    /// recover them.
+    fn recreated_devices_stall_bird(&self) -> bool {
+        false
+    }
+    /// Run one planned stage: its writes are independent and sent together
+    /// (VPP: pipelined on the API socket, executed in the order sent); the
+    /// first error, if any, after all of them finished.
+    async fn apply(&self, e: &EvpnRef<'_>, stage: &[Write]) -> Result<(), Error> {
+        futures::future::join_all(stage.iter().map(|w| self.write(e, w)))
+            .await
+            .into_iter()
+            .collect()
+    }
+    /// Carry out one planned write with the methods below.
+    async fn write(&self, e: &EvpnRef<'_>, w: &Write) -> Result<(), Error> {
+        match w {
+            Write::Create { mac, attached } => {
+                self.create_bvi(e, *mac, *attached).await.map(|_| ())
+            }
+            Write::Delete => self.delete_bvi(e).await,
+            Write::Mtu(v) => self.set_mtu(e, *v).await,
+            Write::Up => self.set_up(e).await,
+            Write::Attach(a) => self.set_attached(e, *a).await,
+            Write::DelAddress(a) => self.del_address(e, *a).await,
+            Write::Mac(m) => self.set_mac(e, *m).await,
+            Write::LinkLocal(ll) => self.set_link_local(e, *ll).await,
+            Write::AddAddress(a) => self.add_address(e, *a).await,
+        }
+    }
     /// Connection and version information; cheap, never blocks on a hung
     /// dataplane for longer than its request timeout.
     async fn info(&self) -> DpInfo;
@@ -119,14 +228,15 @@ pub trait Dataplane: Send + Sync + 'static {
     /// the bridge domain as BVI if `attached`. The Linux side comes with it
     /// where it is part of the interface (linux: the veth); where it is a
     /// separate object (VPP's linux-cp pair) it is made by
-    /// [`Dataplane::ensure_linux_side`], after MAC and MTU. Returns its handle.
-    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error>;
+    /// [`Dataplane::ensure_linux_side`], after MAC and MTU.
+    /// An existing BVI is success (made to match). Returns its handle.
+    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: BviMac, attached: bool) -> Result<u32, Error>;
     /// Delete the BVI interface and its Linux side.
     async fn delete_bvi(&self, e: &EvpnRef<'_>) -> Result<(), Error>;
     /// Attach or detach the BVI to/from the bridge domain.
     async fn set_attached(&self, e: &EvpnRef<'_>, attached: bool) -> Result<(), Error>;
-    /// Set the BVI's MAC.
-    async fn set_mac(&self, e: &EvpnRef<'_>, mac: Mac) -> Result<(), Error>;
+    /// Set the BVI's MAC (its identity decides the linux FDB entry).
+    async fn set_mac(&self, e: &EvpnRef<'_>, mac: BviMac) -> Result<(), Error>;
     /// Set the BVI's MTU.
     async fn set_mtu(&self, e: &EvpnRef<'_>, mtu: u32) -> Result<(), Error>;
     /// Bring the BVI admin up.

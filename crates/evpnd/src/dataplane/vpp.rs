@@ -20,45 +20,19 @@ use ipnet::IpNet;
 use tokio::sync::Mutex;
 use vpp_api::{
     BridgeDomainConfig, Client, ClientConfig, InterfaceFilter, L2PortType, LcpPairConfig,
-    RetvalClass, SwIfIndex, VppError,
-    msgs::{self, Message},
+    RetvalClass, SwIfIndex, VppError, msgs, rv,
     wire::{MacAddress, Prefix},
 };
 
-use super::{Dataplane, DpInfo, EvpnRef, LinuxSide, ObservedBvi, ObservedEvpn};
+use super::{BviMac, Dataplane, DpInfo, EvpnRef, LinuxSide, ObservedBvi, ObservedEvpn};
 use crate::{
     config::LinuxCp,
     metrics::{CallLabels, EvpndMetrics, MsgLabels},
 };
+use conn::Conn;
 
-/// Messages evpnd cannot work without (name_crc, from the typed messages).
-const REQUIRED: &[&str] = &[
-    msgs::CreateLoopbackInstance::NAME_CRC,
-    msgs::DeleteLoopback::NAME_CRC,
-    msgs::SwInterfaceSetMacAddress::NAME_CRC,
-    msgs::SwInterfaceSetFlags::NAME_CRC,
-    msgs::SwInterfaceAddDelAddress::NAME_CRC,
-    msgs::SwInterfaceIp6SetLinkLocalAddress::NAME_CRC,
-    msgs::SwInterfaceIp6GetLinkLocalAddress::NAME_CRC,
-    msgs::SwInterfaceSetMtu::NAME_CRC,
-    msgs::SwInterfaceDump::NAME_CRC,
-    msgs::SwInterfaceSetL2Bridge::NAME_CRC,
-    msgs::BridgeDomainAddDelV2::NAME_CRC,
-    msgs::BridgeDomainDump::NAME_CRC,
-    msgs::IpAddressDump::NAME_CRC,
-    msgs::Arping::NAME_CRC,
-];
-
-/// linux-cp messages; without them there is no Linux side.
-const LCP: &[&str] = &[
-    msgs::LcpItfPairAddDelV3::NAME_CRC,
-    msgs::LcpItfPairGet::NAME_CRC,
-];
-
-struct Conn {
-    client: Option<Client>,
-    info: DpInfo,
-}
+#[path = "vpp_conn.rs"]
+mod conn;
 
 /// The VPP dataplane.
 pub struct VppDataplane {
@@ -179,89 +153,6 @@ impl VppDataplane {
             index: Default::default(),
             checked: Default::default(),
         })
-    }
-
-    /// Ask for a reconcile (dropped when one is already queued).
-    fn wake(&self, why: &str) {
-        let _ = self.wake.try_send(why.to_string());
-    }
-
-    /// The connection watcher (one per client): keeps `info` true to the
-    /// connection, reconnects when it drops, and asks for a reconcile when
-    /// it is back or when an interface event contradicts what we made.
-    fn watch(&self, client: &Client) {
-        let mut events = client.subscribe();
-        let me = self.me.clone();
-        tokio::spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                let ev = events.recv().await;
-                let Some(dp) = me.upgrade() else { return };
-                match ev {
-                    Ok(vpp_api::ClientEvent::Interface(ev)) => {
-                        let ours = dp
-                            .index
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .values()
-                            .any(|i| *i == ev.sw_if_index);
-                        if ours && (ev.deleted || ev.flags & 1 == 0) {
-                            dp.forget_all();
-                            dp.wake("vpp-interface-event");
-                        }
-                    }
-                    Ok(vpp_api::ClientEvent::Disconnected) => {
-                        dp.forget_all();
-                        dp.mark_down("connection to VPP lost").await;
-                        tracing::warn!("vpp-disconnected");
-                        drop(dp);
-                        let mut delay = Duration::from_millis(100);
-                        loop {
-                            let Some(d) = me.upgrade() else { return };
-                            match d.connect().await {
-                                Ok(()) => break,
-                                Err(e) => tracing::debug!(error = %e, "vpp-reconnect-failed"),
-                            }
-                            drop(d);
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(2));
-                        }
-                    }
-                    Ok(vpp_api::ClientEvent::Reconnected) => {
-                        dp.forget_all();
-                        // A reconnect inside a request leaves `info` stale.
-                        if let Err(e) = dp.connect().await {
-                            tracing::warn!(error = %e, "vpp-reconnect-unusable");
-                        }
-                        tracing::info!("vpp-reconnected");
-                        dp.wake("vpp-reconnected");
-                    }
-                    Err(RecvError::Lagged(_)) => dp.forget_all(),
-                    Err(RecvError::Closed) => return,
-                }
-            }
-        });
-    }
-
-    /// The connection is gone: say so (GetVPPInfo, metrics) at once.
-    async fn mark_down(&self, why: &str) {
-        self.metrics.vpp_connected.set(0);
-        let mut c = self.conn.lock().await;
-        c.info.connected = false;
-        c.info.last_error = why.to_string();
-    }
-
-    async fn client(&self) -> Result<Client, Error> {
-        if let Some(c) = &self.conn.lock().await.client {
-            return Ok(c.clone());
-        }
-        self.connect().await?;
-        self.conn
-            .lock()
-            .await
-            .client
-            .clone()
-            .ok_or_else(|| Error::Unavailable("vpp: not connected".into()))
     }
 
     /// Run one VPP call: count it, time it, map its error.
@@ -459,85 +350,7 @@ impl Dataplane for VppDataplane {
     }
 
     async fn connect(&self) -> Result<(), Error> {
-        let mut conn = self.conn.lock().await;
-        // One client for the daemon's life: its watcher reconnects it.
-        let (client, fresh) = match conn.client.clone() {
-            Some(c) if c.is_connected() && conn.info.connected => return Ok(()),
-            // Connected (a request reconnected it) but not yet checked.
-            Some(c) if c.is_connected() => (c, false),
-            Some(c) => match c.reconnect().await {
-                Ok(()) => (c, false),
-                Err(e) => {
-                    conn.info.connected = false;
-                    conn.info.last_error = e.to_string();
-                    self.metrics.vpp_connected.set(0);
-                    return Err(map_err(e));
-                }
-            },
-            None => match Client::connect(self.cfg.clone()).await {
-                Ok(c) => (c, true),
-                Err(e) => {
-                    conn.info.connected = false;
-                    conn.info.last_error = e.to_string();
-                    self.metrics.vpp_connected.set(0);
-                    return Err(map_err(e));
-                }
-            },
-        };
-        if fresh {
-            self.watch(&client);
-            conn.client = Some(client.clone());
-        }
-        let mut info = DpInfo {
-            connected: true,
-            connected_since_ms: crate::state::now_ms(),
-            ..Default::default()
-        };
-        if let Some(t) = client.message_table() {
-            info.message_table_size = t.len() as u32;
-            info.missing_messages = REQUIRED
-                .iter()
-                .filter(|m| t.get(m).is_none())
-                .map(|m| m.to_string())
-                .collect();
-            info.linux_cp = LCP.iter().all(|m| t.get(m).is_some());
-        }
-        match client.show_version().await {
-            Ok(v) => {
-                info.version = v.version;
-                info.build_date = v.build_date;
-            }
-            Err(e) => info.last_error = e.to_string(),
-        }
-        if !info.missing_messages.is_empty() {
-            let e = format!(
-                "VPP lacks messages evpnd needs: {}",
-                info.missing_messages.join(", ")
-            );
-            info.last_error = e.clone();
-            info.connected = false;
-            conn.info = info;
-            return Err(Error::FailedPrecondition(e));
-        }
-        if self.linux_cp == LinuxCp::On && !info.linux_cp {
-            let e = "vpp.linux-cp is on but VPP has no linux-cp plugin \
-                     (lcp_itf_pair_add_del_v3 missing): load the plugin or set \
-                     vpp.linux-cp to auto or off"
-                .to_string();
-            info.last_error = e.clone();
-            info.connected = false;
-            conn.info = info;
-            return Err(Error::FailedPrecondition(e));
-        }
-        if fresh && let Err(e) = client.want_interface_events(std::process::id()).await {
-            // Only the early repair on interface events is lost.
-            tracing::warn!(error = %e, "vpp-interface-events-unavailable");
-        }
-        tracing::info!(version = %info.version, linux_cp = info.linux_cp, "vpp-connect");
-        self.forget_all();
-        conn.info = info;
-        self.metrics.vpp_connected.set(1);
-        Ok(())
+        self.connect_now().await
     }
 
     async fn observe(&self, e: &EvpnRef<'_>) -> Result<ObservedEvpn, Error> {
@@ -618,9 +431,25 @@ impl Dataplane for VppDataplane {
         let c = self.client().await?;
         let mut bd = BridgeDomainConfig::new(e.bd_id);
         bd.tag = format!("evpn-{}", e.slug);
-        self.op("bridge_domain_add_del_v2", c.bridge_domain_add(&bd))
+        match self
+            .op_vpp("bridge_domain_add_del_v2", c.bridge_domain_add(&bd))
             .await
-            .map(|_| ())
+        {
+            Ok(_) => Ok(()),
+            // Exists: success when it is this eVPN's (its tag), else the
+            // refusal (someone else's: the range is not evpnd's alone).
+            Err(err @ VppError::Retval { retval, .. }) if retval == rv::BD_ALREADY_EXISTS => {
+                let bds = self
+                    .op("bridge_domain_dump", c.bridge_domain_dump(Some(e.bd_id)))
+                    .await?;
+                if bds.iter().any(|b| b.bd_id == e.bd_id && b.bd_tag == bd.tag) {
+                    Ok(())
+                } else {
+                    Err(map_err(err))
+                }
+            }
+            Err(e) => Err(map_err(e)),
+        }
     }
 
     async fn delete_evpn(&self, e: &EvpnRef<'_>) -> Result<(), Error> {
@@ -672,14 +501,32 @@ impl Dataplane for VppDataplane {
         Ok(users)
     }
 
-    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: Mac, attached: bool) -> Result<u32, Error> {
+    async fn create_bvi(&self, e: &EvpnRef<'_>, mac: BviMac, attached: bool) -> Result<u32, Error> {
         let c = self.client().await?;
-        let idx = self
-            .op(
+        let made = self
+            .op_vpp(
                 "create_loopback_instance",
-                c.create_loopback_instance(MacAddress(mac.0), Some(e.bd_id)),
+                c.create_loopback_instance(MacAddress(mac.mac().0), Some(e.bd_id)),
             )
-            .await?;
+            .await;
+        let idx = match made {
+            Ok(idx) => idx,
+            // The instance is taken (VPP answers INVALID_REGISTRATION): when
+            // it is `loop<bd_id>` (ours: the ID range is evpnd's) it is made to
+            // match below, MAC included.
+            Err(err @ VppError::Retval { retval, .. }) if retval == rv::INVALID_REGISTRATION => {
+                let Ok(idx) = self.loop_index(&c, e.bd_id).await else {
+                    return Err(map_err(err));
+                };
+                self.op(
+                    "sw_interface_set_mac_address",
+                    c.sw_interface_set_mac_address(idx, MacAddress(mac.mac().0)),
+                )
+                .await?;
+                idx
+            }
+            Err(err) => return Err(map_err(err)),
+        };
         self.remember(e.bd_id, Some(idx.0));
         self.op(
             "sw_interface_set_mtu",
@@ -790,12 +637,12 @@ impl Dataplane for VppDataplane {
         .await
     }
 
-    async fn set_mac(&self, e: &EvpnRef<'_>, mac: Mac) -> Result<(), Error> {
+    async fn set_mac(&self, e: &EvpnRef<'_>, mac: BviMac) -> Result<(), Error> {
         let c = self.client().await?;
         let idx = self.loop_index(&c, e.bd_id).await?;
         self.op(
             "sw_interface_set_mac_address",
-            c.sw_interface_set_mac_address(idx, MacAddress(mac.0)),
+            c.sw_interface_set_mac_address(idx, MacAddress(mac.mac().0)),
         )
         .await
     }

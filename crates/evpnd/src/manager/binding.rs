@@ -1,0 +1,207 @@
+//! Bind and release: the gateway role of a BVI. Both plan with the one BVI
+//! planner (`crate::bvi`) against the committed state (no reads), run the
+//! steps, then read back (`Manager::verify`). Bind: MAC and link-local →
+//! BIRD → addresses last → verify → paced GARP/NA. Release: addresses first
+//! → MAC and link-local → BIRD → verify.
+use evpn_daemon::events::Event;
+use evpn_model::{Error, Mac, error::Object};
+use ipnet::IpNet;
+
+use super::{Manager, overlap, ref_of};
+use crate::{
+    bvi::{self, Desired},
+    state::{Binding, Evpn, HostState, now_ms},
+};
+
+/// The steps that turn the committed `from` into `to` (both of eVPN `e`).
+fn steps(e: &Evpn, from: &crate::state::Bvi, to: &crate::state::Bvi) -> Vec<bvi::Step> {
+    let want = Desired {
+        enabled: e.enabled,
+        bvi: Some(to),
+        linux_side: false,
+    };
+    bvi::plan_change(e.enabled, Some(from), &want)
+}
+
+impl Manager {
+    /// BindGroupBVI: MAC and link-local → BIRD → addresses last → verify
+    /// (read back; heal or fail) → announce. Idempotent; a bound BVI with
+    /// other addresses gets exactly the diff.
+    pub async fn bind(
+        &self,
+        slug: &str,
+        group: &str,
+        vmac: Mac,
+        addrs: Vec<IpNet>,
+    ) -> Result<Evpn, Error> {
+        let mut st = self.lock().await;
+        let mut e = Self::get(&st, slug)?.clone();
+        let Some(mut b) = e.bvi.clone() else {
+            return Err(Error::FailedPrecondition(format!(
+                "evpn {slug:?} has no BVI to bind"
+            )));
+        };
+        let mut addrs = addrs;
+        addrs.sort();
+        addrs.dedup();
+        if b.binding
+            .as_ref()
+            .is_some_and(|x| x.vmac == vmac && x.addresses == addrs && x.group_id == group)
+        {
+            // Nothing to change, but the dataplane may have drifted.
+            if let Err(err) = self.verify(&e, "bind").await {
+                return Err(self.heal_after(&st, slug, err).await);
+            }
+            return Ok(e);
+        }
+        // Refused up front: an overlap with another interface of the FIB.
+        if !addrs.is_empty() {
+            let others = self.dp.other_addresses(&ref_of(&e)).await?;
+            overlap::check_foreign_overlap(&addrs, &others)?;
+        }
+        // Already bound with this vMAC for this group: only the address set
+        // changes (its own event; `groupbvi-bound` means a new claim).
+        let addresses_only = b
+            .binding
+            .as_ref()
+            .is_some_and(|x| x.vmac == vmac && x.group_id == group);
+        let old = b.clone();
+        b.binding = Some(Binding {
+            group_id: group.to_string(),
+            vmac,
+            addresses: addrs.clone(),
+        });
+        let plan = steps(&e, &old, &b);
+        if let Err(err) = self.execute(&e, &ref_of(&e), &plan).await {
+            return Err(self.heal_after(&st, slug, err).await);
+        }
+        b.modified_ms = now_ms();
+        e.bvi = Some(b);
+        if let Err(err) = self.verify(&e, "bind").await {
+            return Err(self.heal_after(&st, slug, err).await);
+        }
+        st.evpns.insert(slug.to_string(), e.clone());
+        self.commit_binding(&mut st, slug).await?;
+        let event = if addresses_only {
+            Event::GroupBviAddressesChanged
+        } else {
+            Event::GroupBviBound
+        };
+        self.event(
+            event,
+            &[
+                ("evpn", slug.to_string()),
+                ("group", group.to_string()),
+                ("mac", vmac.to_string()),
+                (
+                    "addresses",
+                    addrs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+            ],
+        );
+        drop(st);
+        self.spawn_announce(&e, addrs);
+        Ok(e)
+    }
+
+    /// Bump the announce generation of `slug` (stops a running schedule).
+    pub(super) fn bump_announce(&self, slug: &str) -> u64 {
+        let mut g = self.announce_gen.lock().unwrap_or_else(|p| p.into_inner());
+        let v = g.entry(slug.to_string()).or_insert(0);
+        *v += 1;
+        *v
+    }
+
+    /// Announce `addrs` on the paced schedule; a later bind or release of
+    /// the same BVI bumps its generation and stops this schedule.
+    pub(crate) fn spawn_announce(&self, e: &Evpn, addrs: Vec<IpNet>) {
+        let generation = self.bump_announce(&e.slug);
+        if addrs.is_empty() || self.cfg.announce.schedule.is_empty() {
+            return;
+        }
+        let dp = self.dp.clone();
+        let e = e.clone();
+        let schedule: Vec<_> = self.cfg.announce.schedule.iter().map(|d| d.0).collect();
+        let start = tokio::time::Instant::now();
+        let shared = self.announce_gen.clone();
+        tokio::spawn(async move {
+            for (round, off) in schedule.into_iter().enumerate() {
+                // Not through the timer for a round that is due already (the
+                // first, at 0 s): the timer's 1 ms tick would delay it.
+                if tokio::time::Instant::now() < start + off {
+                    tokio::time::sleep_until(start + off).await;
+                }
+                let now = shared
+                    .lock()
+                    .map(|g| g.get(&e.slug).copied())
+                    .unwrap_or(None);
+                if now != Some(generation) {
+                    return;
+                }
+                if let Err(err) = dp.announce(&ref_of(&e), &addrs).await {
+                    tracing::warn!(evpn = %e.slug, round, error = %err, "announce-failed");
+                }
+            }
+        });
+    }
+
+    /// ReleaseGroupBVI: addresses first → MAC and link-local → BIRD →
+    /// verify (read back; heal or fail). Idempotent.
+    pub async fn release(&self, slug: &str, group: &str) -> Result<Evpn, Error> {
+        let mut st = self.lock().await;
+        self.release_locked(&mut st, slug, group).await?;
+        Ok(Self::get(&st, slug)?.clone())
+    }
+
+    pub(super) async fn release_locked(
+        &self,
+        st: &mut HostState,
+        slug: &str,
+        group: &str,
+    ) -> Result<(), Error> {
+        let mut e = Self::get(st, slug)?.clone();
+        let Some(mut b) = e.bvi.clone() else {
+            return Err(Error::not_found(Object::Bvi, slug));
+        };
+        let Some(bind) = b.binding.clone() else {
+            // Nothing to change, but the dataplane may have drifted.
+            if let Err(err) = self.verify(&e, "release").await {
+                return Err(self.heal_after(st, slug, err).await);
+            }
+            return Ok(());
+        };
+        self.bump_announce(slug);
+        let old = b.clone();
+        b.binding = None;
+        let plan = steps(&e, &old, &b);
+        if let Err(err) = self.execute(&e, &ref_of(&e), &plan).await {
+            return Err(self.heal_after(st, slug, err).await);
+        }
+        b.modified_ms = now_ms();
+        e.bvi = Some(b);
+        if let Err(err) = self.verify(&e, "release").await {
+            return Err(self.heal_after(st, slug, err).await);
+        }
+        st.evpns.insert(slug.to_string(), e);
+        self.commit_binding(st, slug).await?;
+        let withdrawn = self.verify_withdrawn(slug, bind.vmac).await;
+        let group = if group.is_empty() {
+            bind.group_id
+        } else {
+            group.to_string()
+        };
+        self.event(
+            Event::GroupBviReleased,
+            &[
+                ("evpn", slug.to_string()),
+                ("group", group),
+                ("mac", bind.vmac.to_string()),
+            ],
+        );
+        withdrawn
+    }
+}
