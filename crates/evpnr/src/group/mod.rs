@@ -1,0 +1,5 @@
+//! One group's decisions about its gateway identity: the sans-IO state
+//! machine (`machine`) and its driver over the registry (`driver`).
+#[cfg(test)]
+mod conformance;
+pub mod machine;
