@@ -74,7 +74,10 @@ fn input(s: &str) -> Input {
             force: false,
             op: MoveOp::Bind,
         },
-        "release" => Input::Release { member: m(1) },
+        "release" => Input::Release {
+            member: m(1),
+            cause: "released",
+        },
         "leave" => Input::Leave {
             member: m(1),
             cause: "primary-removed",
@@ -251,6 +254,12 @@ fn apply(core: &mut Core, facts: &mut Facts, kvs: &str) {
             "connected" => facts.connected = set(v),
             "bvi" => core.bvi = v != "no",
             "store" => facts.store_error = (v != "ok").then(|| v.to_string()),
+            "unusable" => {
+                facts.unusable = set(v)
+                    .into_iter()
+                    .map(|m| (m, Error::FailedPrecondition("not ready".into())))
+                    .collect()
+            }
             k => panic!("unknown group key {k}"),
         }
     }

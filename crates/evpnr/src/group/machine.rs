@@ -14,222 +14,7 @@ use std::collections::BTreeSet;
 use evpn_daemon::events::EventLevel;
 use evpn_model::Error;
 
-/// The rules of `docs/group-machine.md`. In test builds each one can be
-/// switched off ([`Machine::disable`]) to show that the conformance suite
-/// notices (its teeth).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Rule {
-    /// R1: a member joins `holders` before a bind is sent to it.
-    HolderBeforeBind,
-    /// R2: a primary binds only when no other possible holder is left
-    /// (a forced move excepted).
-    SoleHolder,
-    /// R3: a holder is forgotten only once its release (or the deletion of
-    /// its eVPN) is confirmed.
-    ForgetOnlyConfirmed,
-    /// R4: a confirmed release never forgets the primary.
-    KeepPrimary,
-    /// R5: a move releases every other possible holder before it binds.
-    ReleaseAllFirst,
-    /// R6: a move refuses when a possible holder cannot be reached, unless
-    /// forced; forced, that holder is skipped and stays a holder.
-    RefuseUnreachable,
-    /// R7: the intent is durable before the bind.
-    DurableBeforeBind,
-    /// R8: while the store fails, nothing moves or binds.
-    StorePause,
-    /// R9: a move that cannot release or persist is undone (old primary).
-    UndoOnFailure,
-    /// R10: a failed bind leaves the GroupBVI unassigned and releases the
-    /// target.
-    UnassignOnBindFailure,
-    /// R11: resync releases a member that holds (or is recorded as a
-    /// possible holder) and should not, a member that left the group too.
-    ResyncReleasesStray,
-    /// R12: a confirmed release that unblocks the primary resyncs it.
-    UnblockPrimary,
-    /// R13: the target is a member and the group has a GroupBVI.
-    MoveTarget,
-    /// R14: an explicit bind does not take the GroupBVI from another primary.
-    BindNotOverPrimary,
-    /// R15: a primary that leaves, is released or loses its GroupBVI is
-    /// unassigned durably before its release is sent (`gateway-down`).
-    UnassignBeforeRelease,
-}
-
-impl Rule {
-    pub const ALL: [Rule; 15] = [
-        Rule::HolderBeforeBind,
-        Rule::SoleHolder,
-        Rule::ForgetOnlyConfirmed,
-        Rule::KeepPrimary,
-        Rule::ReleaseAllFirst,
-        Rule::RefuseUnreachable,
-        Rule::DurableBeforeBind,
-        Rule::StorePause,
-        Rule::UndoOnFailure,
-        Rule::UnassignOnBindFailure,
-        Rule::ResyncReleasesStray,
-        Rule::UnblockPrimary,
-        Rule::MoveTarget,
-        Rule::BindNotOverPrimary,
-        Rule::UnassignBeforeRelease,
-    ];
-}
-
-/// The persisted part of a group the machine decides on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Core {
-    pub primary: Option<String>,
-    /// ⊇ the members that may hold the vMAC.
-    pub holders: BTreeSet<String>,
-    pub members: BTreeSet<String>,
-    /// The group has a GroupBVI (a gateway identity).
-    pub bvi: bool,
-}
-
-/// Facts about the world the machine does not decide on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Facts {
-    /// Members connected right now.
-    pub connected: BTreeSet<String>,
-    /// Why the state store fails (None: it takes writes).
-    pub store_error: Option<String>,
-}
-
-/// Which operator request a move serves (the `op` field of its events).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MoveOp {
-    /// MoveGroupBVI.
-    Move,
-    /// BindGroupBVI.
-    Bind,
-}
-
-/// What a resync saw of one member's BVI in this group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
-    /// Not bound.
-    Unbound,
-    /// Bound with the vMAC, but the address set differs.
-    StaleAddresses,
-    /// Holds (some of) the gateway identity although it should not, or is
-    /// recorded as a possible holder.
-    Holds,
-    /// Recorded as a possible holder of a group it left; its eVPN is gone.
-    Gone,
-}
-
-/// Closed set of inputs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input {
-    // Operator requests.
-    /// MoveGroupBVI / BindGroupBVI.
-    Move {
-        target: String,
-        force: bool,
-        op: MoveOp,
-    },
-    /// ReleaseGroupBVI on one member.
-    Release {
-        member: String,
-    },
-    /// RemoveGroupMember (or the primary's eVPN disabled with force).
-    Leave {
-        member: String,
-        cause: &'static str,
-    },
-    /// DeleteGroupBVI.
-    DeleteBvi,
-    /// A new address set for the primary (applied before it is stored).
-    Addresses {
-        member: String,
-    },
-    // Member replies.
-    BindOk {
-        member: String,
-    },
-    BindFailed {
-        member: String,
-        error: Error,
-    },
-    /// Release confirmed (also: NOT_FOUND, or the member's eVPN deleted).
-    Released {
-        member: String,
-    },
-    ReleaseFailed {
-        member: String,
-        error: Error,
-    },
-    // Store replies.
-    Persisted,
-    PersistFailed {
-        error: Error,
-    },
-    // Member connectivity and store health.
-    Connectivity {
-        member: String,
-        connected: bool,
-    },
-    StoreHealth {
-        error: Option<String>,
-    },
-    // Resync.
-    Observed {
-        member: String,
-        seen: Seen,
-    },
-    /// Timer tick. Nothing is timed yet; member health reports (failover)
-    /// join here as their own input.
-    Tick,
-}
-
-/// How a bind waits for evidence before it claims the vMAC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settle {
-    /// Part of a move: `move-settle*` events.
-    Move,
-    /// Any other claim: `bind-settle*` events.
-    Resync,
-    /// The member holds the vMAC already; only its addresses change.
-    None,
-}
-
-/// An event the machine asks for (name, level and fields as in
-/// `docs/events.md`; the driver adds timings).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub name: &'static str,
-    pub level: EventLevel,
-    pub fields: Vec<(&'static str, String)>,
-}
-
-/// Closed set of outputs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// Release the GroupBVI on `member`; answer Released / ReleaseFailed.
-    Release {
-        member: String,
-    },
-    /// Make the state in effect (with this intent) durable; answer
-    /// Persisted / PersistFailed.
-    Persist {
-        primary: Option<String>,
-        holders: BTreeSet<String>,
-    },
-    /// Bind the GroupBVI on `member`; answer BindOk / BindFailed.
-    Bind {
-        member: String,
-        settle: Settle,
-    },
-    Event(Event),
-    /// Resync `member` (it was unblocked, or a move was undone).
-    Resync {
-        member: String,
-    },
-    /// The answer to the operator request; the operation is over.
-    Reply(Result<(), Error>),
-}
+pub use super::types::*;
 
 /// The operation in flight.
 #[derive(Debug, Clone, PartialEq)]
@@ -316,9 +101,11 @@ impl Machine {
     /// Whether `member` should hold the vMAC now: it is the primary of a
     /// group with a GroupBVI and no other member may hold it (R2).
     pub fn may_bind(&self, member: &str) -> bool {
-        self.core.bvi
-            && self.core.primary.as_deref() == Some(member)
-            && (!self.on(Rule::SoleHolder) || self.core.holders.iter().all(|h| h == member))
+        if self.on(Rule::SoleHolder) {
+            may_bind(&self.core, member)
+        } else {
+            self.core.bvi && self.core.primary.as_deref() == Some(member)
+        }
     }
 
     /// Feed one input; the outputs to execute, in order.
@@ -326,7 +113,7 @@ impl Machine {
         let mut out = Vec::new();
         match input {
             Input::Move { target, force, op } => self.start_move(target, force, op, &mut out),
-            Input::Release { member } => self.release_request(member, &mut out),
+            Input::Release { member, cause } => self.release_request(member, cause, &mut out),
             Input::Leave { member, cause } => self.leave(member, cause, &mut out),
             Input::DeleteBvi => self.delete_bvi(&mut out),
             Input::Addresses { member } => self.claim(member, true, &mut out),
@@ -431,6 +218,9 @@ impl Machine {
             if !self.core.bvi {
                 let e = format!("group {g} has no GroupBVI; create it first");
                 return self.finish(Err(Error::FailedPrecondition(e)), out);
+            }
+            if let Some(e) = self.facts.unusable.get(&target) {
+                return self.finish(Err(e.clone()), out);
             }
         }
         let others: BTreeSet<String> = self
@@ -829,7 +619,7 @@ impl Machine {
         }
     }
 
-    fn release_request(&mut self, member: String, out: &mut Vec<Output>) {
+    fn release_request(&mut self, member: String, cause: &'static str, out: &mut Vec<Output>) {
         if !self.core.members.contains(&member) {
             let e = Error::not_found(evpn_model::error::Object::Member, &member);
             return self.finish(Err(e), out);
@@ -838,7 +628,7 @@ impl Machine {
         let then = vec![Output::Release {
             member: member.clone(),
         }];
-        self.unassign(before, Some(&member), "released", then, out);
+        self.unassign(before, Some(&member), cause, then, out);
     }
 
     fn leave(&mut self, member: String, cause: &'static str, out: &mut Vec<Output>) {
@@ -932,6 +722,13 @@ impl Machine {
             }
         }
     }
+}
+
+/// R2: `member` may hold the vMAC now: it is the primary of a group with
+/// a GroupBVI and no other member may hold it. The one statement of the
+/// rule; the resync plan asks it too (`Group::wanted_role`).
+pub fn may_bind(core: &Core, member: &str) -> bool {
+    core.bvi && core.primary.as_deref() == Some(member) && core.holders.iter().all(|h| h == member)
 }
 
 /// UNAVAILABLE while the state store fails.

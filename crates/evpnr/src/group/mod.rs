@@ -2,4 +2,6 @@
 //! machine (`machine`) and its driver over the registry (`driver`).
 #[cfg(test)]
 mod conformance;
+pub mod driver;
 pub mod machine;
+pub mod types;
