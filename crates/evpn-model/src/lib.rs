@@ -11,6 +11,7 @@ pub mod error;
 pub mod hostport;
 pub mod mac;
 pub mod rt;
+pub mod settle;
 pub mod validate;
 
 pub use addr::{parse_prefix, parse_vtep, validate_vtep};

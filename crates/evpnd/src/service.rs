@@ -13,10 +13,7 @@ use std::{
 
 use evpn_api::v1::{self, evpnd_server::Evpnd};
 use evpn_daemon::{
-    detach::to_completion,
-    events::EventBroker,
-    metrics::CommonMetrics,
-    settle::{SettlePolicy, wait_for_evidence},
+    detach::to_completion, events::EventBroker, metrics::CommonMetrics, settle::wait_for_evidence,
     watch,
 };
 use evpn_model::{Error, Mac, error::Object, validate_slug};
@@ -260,7 +257,7 @@ impl Evpnd for EvpndService {
         let settle = r
             .settle
             .as_ref()
-            .map(SettlePolicy::from_proto)
+            .map(evpn_daemon::settle::policy_from_proto)
             .transpose()?;
         // The evidence wait runs before the bind and outside the manager's
         // lock: other eVPNs on this host are not held up by it.
@@ -287,7 +284,7 @@ impl Evpnd for EvpndService {
             .write(|m| async move { m.bind(&slug, &group, vmac, addrs).await })
             .await?;
         let mut b = self.bvi(&e)?;
-        b.settle = outcome.map(|o| o.to_proto());
+        b.settle = outcome.map(|o| evpn_daemon::settle::outcome_to_proto(&o));
         ok(b)
     }
 

@@ -4,7 +4,6 @@
 //! of the evidence-based wait between release and bind.
 use std::sync::Arc;
 
-use evpn_api::v1;
 use evpn_daemon::{
     events::{EventKind, EventLevel},
     settle::{SettleOutcome, Settled},
@@ -32,19 +31,16 @@ impl Registry {
         target: &str,
         group: &str,
         is_move: bool,
-        outcome: Option<&v1::SettleOutcome>,
+        outcome: Option<SettleOutcome>,
     ) {
         let name = |s: &str| format!("{}-{s}", if is_move { "move" } else { "bind" });
-        let o = outcome
-            .and_then(SettleOutcome::from_proto)
-            .unwrap_or(SettleOutcome {
-                settled: Settled::NoEvidence(
-                    "the member did not report an evidence wait (an evpnd older than evpnr?)"
-                        .into(),
-                ),
-                polls: 0,
-                waited: std::time::Duration::ZERO,
-            });
+        let o = outcome.unwrap_or(SettleOutcome {
+            settled: Settled::NoEvidence(
+                "the member did not report an evidence wait (an evpnd older than evpnr?)".into(),
+            ),
+            polls: 0,
+            waited: std::time::Duration::ZERO,
+        });
         let waited = format!("{:.3}", o.waited.as_secs_f64() * 1e3);
         let polls = o.polls.to_string();
         match &o.settled {

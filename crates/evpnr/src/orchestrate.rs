@@ -1,8 +1,8 @@
 //! Member configuration: resync (gated on the member being connected and
 //! ready), the configure chain (CreateEvpnInstance → CreateBVI → bind if
-//! primary) with rollback, and the bind/release primitives that keep the
-//! group's `holders` bookkeeping (a member is recorded as a possible holder
-//! before a bind is sent and forgotten only once a release is confirmed).
+//! primary) with rollback, and the bind/release calls. What a resync sees of
+//! a member's binding is fed to the group's state machine (`group`), which
+//! alone decides who binds and keeps the `holders` bookkeeping.
 //!
 //! Every function here that talks to a member expects the caller to hold
 //! that member's configuration lock.
@@ -429,7 +429,7 @@ impl Registry {
             group_id: group.to_string(),
             vmac: vmac.to_string(),
             addresses: addresses.iter().map(prefix_to_proto).collect(),
-            settle: policy.map(|p| p.to_proto()),
+            settle: policy.map(|p| evpn_daemon::settle::policy_to_proto(&p)),
         };
         let extra = policy.map(|p| p.max_wait).unwrap_or_default();
         let bvi = self
@@ -439,7 +439,11 @@ impl Registry {
             .await
             .map_err(|s| member_err(id, "BindGroupBVI", &s))?;
         if settle {
-            self.settled(id, group, mode == BindMode::Move, bvi.settle.as_ref());
+            let outcome = bvi
+                .settle
+                .as_ref()
+                .and_then(evpn_daemon::settle::outcome_from_proto);
+            self.settled(id, group, mode == BindMode::Move, outcome);
         }
         let mac = vmac.to_string();
         let a = addresses

@@ -9,12 +9,7 @@ use std::{
 
 use clap::Parser;
 use evpn_api::v1::{self, evpnd_server::Evpnd};
-use evpn_daemon::{
-    events::EventBroker,
-    impl_with_unimplemented,
-    settle::{SettlePolicy, wait_for_evidence},
-    watch,
-};
+use evpn_daemon::{events::EventBroker, impl_with_unimplemented, settle::wait_for_evidence, watch};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -68,7 +63,7 @@ impl Evpnd for Scripted {
         let r = req.into_inner();
         let settle = match &r.settle {
             Some(w) => {
-                let p = SettlePolicy::from_proto(w)?;
+                let p = evpn_daemon::settle::policy_from_proto(w)?;
                 let o = wait_for_evidence(p, || {
                     let a = self
                         .next_answer()
@@ -77,7 +72,7 @@ impl Evpnd for Scripted {
                     std::future::ready(a)
                 })
                 .await;
-                Some(o.to_proto())
+                Some(evpn_daemon::settle::outcome_to_proto(&o))
             }
             None => None,
         };
