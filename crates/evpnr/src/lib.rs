@@ -17,6 +17,7 @@ pub mod registry;
 pub mod rules;
 pub mod service;
 pub mod snapshot;
+pub mod southbound;
 pub mod store;
 #[cfg(test)]
 mod testsupport;

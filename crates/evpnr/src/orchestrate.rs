@@ -8,59 +8,24 @@
 //! that member's configuration lock.
 use std::{sync::Arc, time::SystemTime};
 
-use evpn_api::v1;
 use evpn_daemon::events::{EventKind, EventLevel};
 use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 
 use crate::{
-    convert::prefix_to_proto,
     group::{
         driver::Drive,
         machine::{Input, Seen},
     },
-    members::member_err,
     model::WantedRole,
     plan::{Action, ActualBvi, ActualEvpn, Desired, plan},
     registry::{Conn, Registry},
+    southbound::BindRequest,
 };
 
 /// What a member reports: its eVPNs and BVIs.
 pub async fn actual(reg: &Registry, id: &str) -> Result<(Vec<ActualEvpn>, Vec<ActualBvi>), Error> {
-    let evpns = reg
-        .call(id, "ListEvpnInstances", |mut c| async move {
-            c.list_evpn_instances(v1::InstanceRef {
-                instance_id: String::new(),
-            })
-            .await
-        })
-        .await
-        .map_err(|s| member_err(id, "ListEvpnInstances", &s))?;
-    let bvis = reg
-        .call(id, "ListBVIs", |mut c| async move {
-            c.list_bv_is(v1::InstanceRef {
-                instance_id: String::new(),
-            })
-            .await
-        })
-        .await
-        .map_err(|s| member_err(id, "ListBVIs", &s))?;
-    let evpns = evpns
-        .evpn_instances
-        .into_iter()
-        .map(|e| ActualEvpn {
-            slug: e.slug,
-            vni: e.vni,
-            import_rts: e.import_route_targets,
-            export_rts: e.export_route_targets,
-        })
-        .collect();
-    let bvis = bvis
-        .bvis
-        .into_iter()
-        .map(|b| crate::convert::bvi_from_proto(id, b))
-        .collect::<Result<_, _>>()?;
-    Ok((evpns, bvis))
+    reg.southbound.list(reg, id).await
 }
 
 impl Registry {
@@ -217,35 +182,12 @@ impl Registry {
         create_evpn: bool,
     ) -> Result<(), Error> {
         if create_evpn {
-            let req = v1::CreateEvpnInstanceRequest {
-                instance_id: String::new(),
-                slug: d.group.clone(),
-                vni: d.vni,
-                import_route_targets: d.import_rts.clone(),
-                export_route_targets: d.export_rts.clone(),
-                mtu: d.mtu,
-                ..Default::default()
-            };
-            self.call(id, "CreateEvpnInstance", |mut c| async move {
-                c.create_evpn_instance(req).await
-            })
-            .await
-            .map_err(|s| member_err(id, "CreateEvpnInstance", &s))?;
+            self.southbound.create_evpn(self, id, d).await?;
         }
         let result = async {
-            let req = v1::CreateBviRequest {
-                instance_id: String::new(),
-                slug: d.group.clone(),
-                mac: d.bvi_mac.to_string(),
-                mtu: d.mtu,
-            };
-            self.call(
-                id,
-                "CreateBVI",
-                |mut c| async move { c.create_bvi(req).await },
-            )
-            .await
-            .map_err(|s| member_err(id, "CreateBVI", &s))?;
+            self.southbound
+                .create_bvi(self, id, &d.group, d.bvi_mac, d.mtu)
+                .await?;
             if !matches!(d.role, WantedRole::Candidate) {
                 self.bind_if_primary(id, &d.group, false).await?;
             }
@@ -285,44 +227,21 @@ impl Registry {
     /// Delete an eVPN (and its BVI, which evpnd releases first) on a member;
     /// NOT_FOUND counts as done.
     pub async fn delete_evpn(self: &Arc<Self>, id: &str, slug: &str) -> Result<(), Error> {
-        let req = v1::EvpnRef {
-            instance_id: String::new(),
-            slug: slug.to_string(),
-        };
-        match self
-            .call(id, "DeleteEvpnInstance", |mut c| async move {
-                c.delete_evpn_instance(req).await
-            })
-            .await
-        {
-            Ok(_) => {
-                self.emit(
-                    EventKind::Crud,
-                    EventLevel::Info,
-                    "member-evpn-deleted",
-                    &[("instance", id), ("evpn", slug)],
-                );
-            }
-            Err(s) if s.code() == tonic::Code::NotFound => {}
-            Err(s) => return Err(member_err(id, "DeleteEvpnInstance", &s)),
+        if self.southbound.delete_evpn(self, id, slug).await? {
+            self.emit(
+                EventKind::Crud,
+                EventLevel::Info,
+                "member-evpn-deleted",
+                &[("instance", id), ("evpn", slug)],
+            );
         }
         self.confirm_released(id, slug).await
     }
 
     async fn replace_bvi(&self, id: &str, group: &str, mac: Mac, mtu: u32) -> Result<(), Error> {
-        let req = v1::ReplaceBviRequest {
-            instance_id: String::new(),
-            slug: group.to_string(),
-            mac: mac.to_string(),
-            mtu,
-        };
-        self.call(
-            id,
-            "ReplaceBVI",
-            |mut c| async move { c.replace_bvi(req).await },
-        )
-        .await
-        .map_err(|s| member_err(id, "ReplaceBVI", &s))?;
+        self.southbound
+            .replace_bvi(self, id, group, mac, mtu)
+            .await?;
         let mtu = mtu.to_string();
         self.emit(
             EventKind::Crud,
@@ -422,27 +341,14 @@ impl Registry {
         mode: BindMode,
     ) -> Result<(), Error> {
         let settle = mode != BindMode::Addresses;
-        let policy = settle.then(|| self.cfg().move_.policy());
-        let req = v1::HostBindGroupBviRequest {
-            instance_id: id.to_string(),
-            slug: group.to_string(),
-            group_id: group.to_string(),
-            vmac: vmac.to_string(),
-            addresses: addresses.iter().map(prefix_to_proto).collect(),
-            settle: policy.map(|p| evpn_daemon::settle::policy_to_proto(&p)),
+        let b = BindRequest {
+            group: group.to_string(),
+            vmac,
+            addresses: addresses.to_vec(),
+            settle: settle.then(|| self.cfg().move_.policy()),
         };
-        let extra = policy.map(|p| p.max_wait).unwrap_or_default();
-        let bvi = self
-            .call_longer(id, "BindGroupBVI", extra, |mut c| async move {
-                c.bind_group_bvi(req).await
-            })
-            .await
-            .map_err(|s| member_err(id, "BindGroupBVI", &s))?;
+        let outcome = self.southbound.bind(self, id, &b).await?;
         if settle {
-            let outcome = bvi
-                .settle
-                .as_ref()
-                .and_then(evpn_daemon::settle::outcome_from_proto);
             self.settled(id, group, mode == BindMode::Move, outcome);
         }
         let mac = vmac.to_string();
@@ -478,21 +384,7 @@ impl Registry {
     /// released: no eVPN/BVI on the member, it cannot hold the vMAC). The
     /// group's machine decides what a confirmation means.
     pub async fn release_call(&self, id: &str, group: &str) -> Result<(), Error> {
-        let req = v1::HostReleaseGroupBviRequest {
-            instance_id: id.to_string(),
-            slug: group.to_string(),
-            group_id: group.to_string(),
-        };
-        match self
-            .call(id, "ReleaseGroupBVI", |mut c| async move {
-                c.release_group_bvi(req).await
-            })
-            .await
-        {
-            Ok(_) => {}
-            Err(s) if s.code() == tonic::Code::NotFound => {}
-            Err(s) => return Err(member_err(id, "ReleaseGroupBVI", &s)),
-        }
+        self.southbound.release(self, id, group).await?;
         self.emit(
             EventKind::Failover,
             EventLevel::Info,

@@ -115,6 +115,8 @@ pub struct Registry {
     pub metrics: RegistryMetrics,
     pub config: watch::Receiver<Arc<Config>>,
     pub shutdown: CancellationToken,
+    /// What evpnr asks of members (gRPC; a fake in unit tests).
+    pub southbound: Arc<dyn crate::southbound::Southbound>,
 }
 
 impl Registry {
@@ -144,9 +146,16 @@ impl Registry {
             metrics,
             config,
             shutdown,
+            southbound: Arc::new(crate::members::Grpc),
         };
         r.refresh_gauges(&r.lock());
         r
+    }
+
+    /// The same registry talking to members through `s`.
+    pub fn with_southbound(mut self, s: Arc<dyn crate::southbound::Southbound>) -> Registry {
+        self.southbound = s;
+        self
     }
 
     /// The configuration in effect.

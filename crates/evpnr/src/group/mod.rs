@@ -3,5 +3,7 @@
 #[cfg(test)]
 mod conformance;
 pub mod driver;
+#[cfg(test)]
+mod fake;
 pub mod machine;
 pub mod types;
