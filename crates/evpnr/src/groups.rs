@@ -154,14 +154,22 @@ impl Registry {
         let r = self.converge(id, Some(group)).await;
         self.mark_membership(id, group, r.as_ref().err().map(ToString::to_string));
         if let Err(e) = r {
-            // `configure` rolled the member back; undo the membership.
-            let _ = self.mutate(|s| {
+            // `configure` rolled the member back; undo the membership. If
+            // that cannot be saved it is still undone in memory, and the
+            // store's retry loop saves it.
+            let undo = |s: &mut crate::model::State| {
                 if let Some(g) = s.groups.get_mut(group) {
                     g.members.remove(id);
                     touch(g);
                 }
+            };
+            if let Err(err) = self.mutate(|s| {
+                undo(s);
                 Ok(())
-            });
+            }) {
+                tracing::error!(group, instance = id, error = %err, "member-add-undo-not-persisted");
+                self.mutate_mem(undo);
+            }
             self.emit(
                 EventKind::Crud,
                 EventLevel::Error,
