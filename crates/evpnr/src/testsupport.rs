@@ -61,6 +61,7 @@ impl Evpnd for Scripted {
         req: Request<v1::HostBindGroupBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
         let r = req.into_inner();
+        named_me(&r.instance_id, &r.slug, &r.group_id)?;
         let settle = match &r.settle {
             Some(w) => {
                 let p = evpn_daemon::settle::policy_from_proto(w)?;
@@ -105,6 +106,7 @@ impl Evpnd for Scripted {
         req: Request<v1::HostReleaseGroupBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
         let r = req.into_inner();
+        named_me(&r.instance_id, &r.slug, &r.group_id)?;
         Ok(Response::new(v1::Bvi {
             slug: r.slug,
             role: v1::bvi::Role::Candidate as i32,
@@ -129,6 +131,18 @@ impl Evpnd for Scripted {
         ))))
     }
 }
+}
+
+/// A bind or release names this instance ("t") and the group's eVPN (the
+/// group ID is the slug): refused otherwise, as a real evpnd refuses a call
+/// meant for another instance.
+fn named_me(instance_id: &str, slug: &str, group_id: &str) -> Result<(), Status> {
+    if instance_id != "t" || slug.is_empty() || group_id != slug {
+        return Err(Status::failed_precondition(format!(
+            "instance_id {instance_id:?}, slug {slug:?}, group_id {group_id:?}: not for instance t"
+        )));
+    }
+    Ok(())
 }
 
 impl Scripted {
