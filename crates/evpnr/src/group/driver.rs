@@ -170,7 +170,7 @@ impl Registry {
                 match self.release_call(&member, group).await {
                     Ok(()) => (Input::Released { member }, false),
                     Err(error) => {
-                        tracing::warn!(group, instance = member, error = %error, "groupbvi-release-failed");
+                        tracing::warn!(group, instance = member, error = %error, "member-release-failed");
                         (Input::ReleaseFailed { member, error }, false)
                     }
                 }
