@@ -573,8 +573,11 @@ impl Machine {
             }
             Op::Bind { .. } => self.finish(Err(error), out),
             Op::Unassign { before, .. } => {
-                // Nothing was sent: the change is taken back.
-                self.core = before;
+                // Nothing was sent: the change is taken back (the holders
+                // were not changed by it and stay as they are now).
+                self.core.primary = before.primary;
+                self.core.members = before.members;
+                self.core.bvi = before.bvi;
                 self.finish(Err(error), out);
             }
             other => self.op = other,
