@@ -121,10 +121,15 @@ impl Registry {
         let start = Instant::now();
         let before = self.group(group)?;
         let mut m = Machine::new(group, core(&before), Facts::default());
+        let moving = match &input {
+            Input::Move { target, .. } => Some(target.clone()),
+            _ => None,
+        };
         let mut queue = VecDeque::from([input]);
         let mut reply = Ok(());
         let mut driven = Driven::default();
         let mut first = true;
+        let mut effects_run = 0;
         while let Some(input) = queue.pop_front() {
             let target = if first { how.target } else { None };
             first = false;
@@ -142,11 +147,15 @@ impl Registry {
             }
             // Releases (and the persistence running next to them) run
             // concurrently; their answers are fed back in output order.
+            effects_run += effects.len();
             let runs = effects.into_iter().map(|e| self.effect(group, e, &how));
             for (input, bound) in futures::future::join_all(runs).await {
                 driven.bound |= bound;
                 queue.push_back(input);
             }
+        }
+        if let (Some(target), Ok(()), 0) = (&moving, &reply, effects_run) {
+            tracing::info!(group, instance = target, "move-not-needed");
         }
         reply.map(|()| driven)
     }
