@@ -1,6 +1,9 @@
 //! The evidence wait of a GroupBVI move: after the release on every old
 //! holder, wait until the new primary's BIRD shows no other VTEP announcing
-//! the vMAC (the fabric has absorbed the withdrawal), bounded in time.
+//! the vMAC (the fabric has absorbed the withdrawal), bounded in time. The
+//! policy and outcome are domain types (`evpn_model::settle`); their wire
+//! form is converted here, and only here, at the gRPC edges of evpnr and
+//! evpnd.
 //!
 //! The loop is independent of where the answers come from: evpnd runs it
 //! against its own BIRD before a bind that asks for it, and tests run it
@@ -11,40 +14,7 @@ use evpn_api::v1;
 use evpn_model::Error;
 use tokio::time::Instant;
 
-/// How long and how often to look for the evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SettlePolicy {
-    /// Fixed wait before the first look (0 on a real fabric: the withdrawal
-    /// arrives in well under 1 ms, a fixed wait is dead time).
-    pub min_settle: Duration,
-    /// Upper bound on the whole wait, `min_settle` included.
-    pub max_wait: Duration,
-    /// Pause between two looks that still showed other VTEPs.
-    pub poll_interval: Duration,
-}
-
-/// How the wait ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settled {
-    /// No other VTEP announces the vMAC.
-    Evidence,
-    /// Still announced when `max_wait` ran out, by these VTEPs; the bind goes
-    /// ahead.
-    TimedOut { vteps: Vec<String> },
-    /// The announcers could not be read (the reason); only `min_settle` was
-    /// waited.
-    NoEvidence(String),
-}
-
-/// The outcome of a wait and how long it took.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SettleOutcome {
-    pub settled: Settled,
-    /// Number of looks.
-    pub polls: u32,
-    /// The whole wait, `min_settle` included.
-    pub waited: Duration,
-}
+pub use evpn_model::settle::{MAX_WAIT_LIMIT, SettleOutcome, SettlePolicy, Settled};
 
 /// Wait for the evidence. `look` answers the VTEPs (other than this host)
 /// that announce the vMAC now, or why it cannot tell. A look that does not
@@ -91,9 +61,6 @@ where
     }
 }
 
-/// Longest accepted `max_wait` (a bind RPC must not hang for hours).
-pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(600);
-
 pub fn duration_in(field: &str, d: Option<&pbjson_types::Duration>) -> Result<Duration, Error> {
     let Some(d) = d else {
         return Ok(Duration::ZERO);
@@ -117,88 +84,60 @@ pub fn duration_out(d: Duration) -> pbjson_types::Duration {
     }
 }
 
-impl SettlePolicy {
-    /// From the request field `settle` (validated; errors name the field).
-    pub fn from_proto(w: &v1::SettleWait) -> Result<SettlePolicy, Error> {
-        let bad = |field: &str, reason: String| Error::InvalidArgument {
-            field: format!("settle.{field}"),
-            reason,
-        };
-        let p = SettlePolicy {
-            min_settle: duration_in("settle.min_settle", w.min_settle.as_ref())?,
-            max_wait: duration_in("settle.max_wait", w.max_wait.as_ref())?,
-            poll_interval: duration_in("settle.poll_interval", w.poll_interval.as_ref())?,
-        };
-        p.check().map_err(|(field, reason)| bad(field, reason))?;
-        Ok(p)
-    }
+/// A policy from the wire (validated: INVALID_ARGUMENT naming
+/// `settle.<field>`).
+pub fn policy_from_proto(w: &v1::SettleWait) -> Result<SettlePolicy, Error> {
+    let p = SettlePolicy {
+        min_settle: duration_in("settle.min_settle", w.min_settle.as_ref())?,
+        max_wait: duration_in("settle.max_wait", w.max_wait.as_ref())?,
+        poll_interval: duration_in("settle.poll_interval", w.poll_interval.as_ref())?,
+    };
+    p.validate("settle")?;
+    Ok(p)
+}
 
-    /// The rules every policy follows, as (offending field, reason); the
-    /// field is named as in the proto (`max_wait`), callers add their prefix.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.max_wait.is_zero() || self.max_wait > MAX_WAIT_LIMIT {
-            return Err((
-                "max_wait",
-                format!("must be more than 0 and at most {MAX_WAIT_LIMIT:?}"),
-            ));
-        }
-        if self.poll_interval.is_zero() || self.poll_interval > self.max_wait {
-            return Err((
-                "poll_interval",
-                "must be more than 0 and at most max_wait".into(),
-            ));
-        }
-        if self.min_settle > self.max_wait {
-            return Err(("min_settle", "must be at most max_wait".into()));
-        }
-        Ok(())
-    }
-
-    /// The request field `settle`.
-    pub fn to_proto(&self) -> v1::SettleWait {
-        v1::SettleWait {
-            min_settle: Some(duration_out(self.min_settle)),
-            max_wait: Some(duration_out(self.max_wait)),
-            poll_interval: Some(duration_out(self.poll_interval)),
-        }
+/// A policy to the wire.
+pub fn policy_to_proto(p: &SettlePolicy) -> v1::SettleWait {
+    v1::SettleWait {
+        min_settle: Some(duration_out(p.min_settle)),
+        max_wait: Some(duration_out(p.max_wait)),
+        poll_interval: Some(duration_out(p.poll_interval)),
     }
 }
 
-impl SettleOutcome {
-    /// The answer field `BVI.settle`.
-    pub fn to_proto(&self) -> v1::SettleOutcome {
-        use v1::settle_outcome::Result as R;
-        let (result, vteps, error) = match &self.settled {
-            Settled::Evidence => (R::Evidence, vec![], String::new()),
-            Settled::TimedOut { vteps } => (R::TimedOut, vteps.clone(), String::new()),
-            Settled::NoEvidence(e) => (R::NoEvidence, vec![], e.clone()),
-        };
-        v1::SettleOutcome {
-            result: result.into(),
-            polls: self.polls,
-            waited: Some(duration_out(self.waited)),
-            vteps,
-            error,
-        }
+/// An outcome to the wire.
+pub fn outcome_to_proto(o: &SettleOutcome) -> v1::SettleOutcome {
+    use v1::settle_outcome::Result as R;
+    let (result, vteps, error) = match &o.settled {
+        Settled::Evidence => (R::Evidence, vec![], String::new()),
+        Settled::TimedOut { vteps } => (R::TimedOut, vteps.clone(), String::new()),
+        Settled::NoEvidence(e) => (R::NoEvidence, vec![], e.clone()),
+    };
+    v1::SettleOutcome {
+        result: result.into(),
+        polls: o.polls,
+        waited: Some(duration_out(o.waited)),
+        vteps,
+        error,
     }
+}
 
-    /// From an answer; `None` when the member did not report one.
-    pub fn from_proto(o: &v1::SettleOutcome) -> Option<SettleOutcome> {
-        use v1::settle_outcome::Result as R;
-        let settled = match R::try_from(o.result).ok()? {
-            R::Unspecified => return None,
-            R::Evidence => Settled::Evidence,
-            R::TimedOut => Settled::TimedOut {
-                vteps: o.vteps.clone(),
-            },
-            R::NoEvidence => Settled::NoEvidence(o.error.clone()),
-        };
-        Some(SettleOutcome {
-            settled,
-            polls: o.polls,
-            waited: duration_in("waited", o.waited.as_ref()).unwrap_or_default(),
-        })
-    }
+/// An outcome from the wire (None: unspecified, an older evpnd).
+pub fn outcome_from_proto(o: &v1::SettleOutcome) -> Option<SettleOutcome> {
+    use v1::settle_outcome::Result as R;
+    let settled = match R::try_from(o.result).ok()? {
+        R::Unspecified => return None,
+        R::Evidence => Settled::Evidence,
+        R::TimedOut => Settled::TimedOut {
+            vteps: o.vteps.clone(),
+        },
+        R::NoEvidence => Settled::NoEvidence(o.error.clone()),
+    };
+    Some(SettleOutcome {
+        settled,
+        polls: o.polls,
+        waited: duration_in("waited", o.waited.as_ref()).unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]
@@ -294,11 +233,11 @@ mod tests {
             max_wait: Duration::from_secs(2),
             poll_interval: Duration::from_micros(500),
         };
-        assert_eq!(SettlePolicy::from_proto(&p.to_proto()).unwrap(), p);
+        assert_eq!(policy_from_proto(&policy_to_proto(&p)).unwrap(), p);
         let bad = |f: &dyn Fn(&mut v1::SettleWait)| {
-            let mut w = p.to_proto();
+            let mut w = policy_to_proto(&p);
             f(&mut w);
-            SettlePolicy::from_proto(&w).unwrap_err().to_string()
+            policy_from_proto(&w).unwrap_err().to_string()
         };
         assert!(bad(&|w| w.max_wait = None).contains("settle.max_wait"));
         assert!(bad(&|w| w.poll_interval = None).contains("settle.poll_interval"));
@@ -336,12 +275,9 @@ mod tests {
                 waited: Duration::ZERO,
             },
         ] {
-            assert_eq!(SettleOutcome::from_proto(&o.to_proto()), Some(o));
+            assert_eq!(outcome_from_proto(&outcome_to_proto(&o)), Some(o));
         }
-        assert_eq!(
-            SettleOutcome::from_proto(&v1::SettleOutcome::default()),
-            None
-        );
+        assert_eq!(outcome_from_proto(&v1::SettleOutcome::default()), None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,6 +12,7 @@ pub mod event;
 pub mod hostport;
 pub mod mac;
 pub mod rt;
+pub mod settle;
 pub mod validate;
 
 pub use addr::{parse_prefix, parse_vtep, validate_vtep};

@@ -16,7 +16,7 @@ use evpn_daemon::{
     detach::to_completion,
     events::{Event, EventBroker},
     metrics::CommonMetrics,
-    settle::{SettlePolicy, wait_for_evidence},
+    settle::wait_for_evidence,
     watch,
 };
 use evpn_model::{Error, Mac, error::Object, validate_slug};
@@ -260,7 +260,7 @@ impl Evpnd for EvpndService {
         let settle = r
             .settle
             .as_ref()
-            .map(SettlePolicy::from_proto)
+            .map(evpn_daemon::settle::policy_from_proto)
             .transpose()?;
         // The evidence wait runs before the bind and outside the manager's
         // lock: other eVPNs on this host are not held up by it.
@@ -287,7 +287,7 @@ impl Evpnd for EvpndService {
             .write(|m| async move { m.bind(&slug, &group, vmac, addrs).await })
             .await?;
         let mut b = self.bvi(&e)?;
-        b.settle = outcome.map(|o| o.to_proto());
+        b.settle = outcome.map(|o| evpn_daemon::settle::outcome_to_proto(&o));
         ok(b)
     }
 

@@ -166,7 +166,7 @@ async fn every_rpc_against_vppsim_and_real_bird() {
     };
     let b = c
         .bind_group_bvi(v1::HostBindGroupBviRequest {
-            settle: Some(settle.to_proto()),
+            settle: Some(evpn_daemon::settle::policy_to_proto(&settle)),
             ..bind_req()
         })
         .await
@@ -526,12 +526,11 @@ async fn bad_input_is_rejected_naming_the_field_and_changes_nothing() {
             c.bind_group_bvi(v1::HostBindGroupBviRequest {
                 settle: Some(v1::SettleWait {
                     max_wait: None,
-                    ..evpn_daemon::settle::SettlePolicy {
+                    ..evpn_daemon::settle::policy_to_proto(&evpn_daemon::settle::SettlePolicy {
                         min_settle: Duration::ZERO,
                         max_wait: Duration::from_secs(1),
                         poll_interval: Duration::from_millis(1),
-                    }
-                    .to_proto()
+                    })
                 }),
                 ..bind_req()
             })

@@ -10,6 +10,7 @@ use evpn_model::{Error, Mac, error::Object};
 use ipnet::IpNet;
 
 use crate::{
+    group::{driver::Drive, machine::Input},
     model::{Group, GroupBvi, generate_vmac},
     registry::Registry,
     rules,
@@ -147,14 +148,22 @@ impl Registry {
         let r = self.converge(id, Some(group)).await;
         self.mark_membership(id, group, r.as_ref().err().map(ToString::to_string));
         if let Err(e) = r {
-            // `configure` rolled the member back; undo the membership.
-            let _ = self.mutate(|s| {
+            // `configure` rolled the member back; undo the membership. If
+            // that cannot be saved it is still undone in memory, and the
+            // store's retry loop saves it.
+            let undo = |s: &mut crate::model::State| {
                 if let Some(g) = s.groups.get_mut(group) {
                     g.members.remove(id);
                     touch(g);
                 }
+            };
+            if let Err(err) = self.mutate(|s| {
+                undo(s);
                 Ok(())
-            });
+            }) {
+                tracing::error!(group, instance = id, error = %err, "member-add-undo-not-persisted");
+                self.mutate_mem(undo);
+            }
             self.emit(
                 Event::GroupMemberAddFailed,
                 &[
@@ -178,32 +187,26 @@ impl Registry {
     pub async fn remove_member(self: &Arc<Self>, group: &str, id: &str) -> Result<Group, Error> {
         let gl = self.group_lock(group);
         let _g = gl.lock().await;
-        let (was_primary, before) = self.mutate(|s| {
-            let g = s
-                .groups
-                .get_mut(group)
-                .ok_or_else(|| Error::not_found(Object::Group, group))?;
-            let before = g.clone();
-            if !g.members.remove(id) {
-                return Err(Error::not_found(Object::Member, id));
+        let before = self.group(group)?;
+        let was_primary = before.primary.as_deref() == Some(id);
+        let input = Input::Leave {
+            member: id.to_string(),
+            cause: "primary-removed",
+        };
+        let left = match self.drive(group, input, Drive::default()).await {
+            // Not a member, or the change could not be saved: nothing
+            // changed.
+            Err(e) if !before.members.contains(id) || self.group(group)?.members.contains(id) => {
+                return Err(e);
             }
-            let p = g.primary.as_deref() == Some(id);
-            if p {
-                g.primary = None;
+            // Left, but not released: its resync finishes it.
+            Err(e) => Err(e),
+            Ok(_) => {
+                let ml = self.member_lock(id);
+                let _m = ml.lock().await;
+                self.delete_evpn(id, group).await
             }
-            touch(g);
-            Ok((p, before))
-        })?;
-        if was_primary {
-            self.gateway_down(&before, "primary-removed");
-        }
-        let ml = self.member_lock(id);
-        let _m = ml.lock().await;
-        let left = async {
-            self.release_on(id, group, false).await?;
-            self.delete_evpn(id, group).await
-        }
-        .await;
+        };
         let p = was_primary.to_string();
         match left {
             Ok(()) => self.emit(
@@ -308,42 +311,14 @@ impl Registry {
         Ok(g)
     }
 
-    /// DeleteGroupBVI: released on every holder, then forgotten.
+    /// DeleteGroupBVI: forgotten (durably, `gateway-down` if it had a
+    /// primary), then released on every possible holder.
     pub async fn delete_bvi(self: &Arc<Self>, group: &str) -> Result<Group, Error> {
         let gl = self.group_lock(group);
         let _g = gl.lock().await;
-        let g = self.mutate(|s| {
-            let g = s
-                .groups
-                .get_mut(group)
-                .ok_or_else(|| Error::not_found(Object::Group, group))?;
-            if g.bvi.is_none() {
-                return Err(Error::not_found(Object::GroupBvi, group));
-            }
-            let before = g.clone();
-            g.bvi = None;
-            g.primary = None;
-            touch(g);
-            Ok((g.clone(), before))
-        })?;
-        let (g, before) = g;
-        self.emit(Event::GroupBviDeleted, &[("group", group)]);
-        self.gateway_down(&before, "groupbvi-deleted");
-        self.release_holders(&g).await?;
+        self.drive(group, Input::DeleteBvi, Drive::default())
+            .await?;
         self.group(group)
-    }
-
-    async fn release_holders(self: &Arc<Self>, g: &Group) -> Result<(), Error> {
-        let runs = g.holders.iter().map(|h| {
-            let reg = self.clone();
-            let group = g.id.clone();
-            async move {
-                let ml = reg.member_lock(h);
-                let _m = ml.lock().await;
-                (h.clone(), reg.release_on(h, &group, false).await)
-            }
-        });
-        all_members(runs, "released everywhere").await
     }
 
     /// AddGroupBVIAddress / DeleteGroupBVIAddress. The new address set is
@@ -481,22 +456,21 @@ impl Registry {
                 ))
                 .into());
             }
-            self.mutate(|s| {
-                if let Some(g) = s.groups.get_mut(slug) {
-                    g.primary = None;
-                    touch(g);
-                }
-                Ok(())
-            })?;
-            self.gateway_down(&g, "evpn-disabled");
+            // Unassigned (persisted, `gateway-down`), then released.
+            let input = Input::Release {
+                member: id.to_string(),
+                cause: "evpn-disabled",
+            };
+            self.drive(slug, input, Drive::default()).await?;
+        } else if !enabled && self.group(slug).is_ok_and(|g| g.holders.contains(id)) {
+            // A (former) holder is released before its eVPN goes dark, so
+            // the registry never counts on a gateway that is not there.
+            let ml = self.member_lock(id);
+            let _m = ml.lock().await;
+            self.release_on(id, slug).await?;
         }
         let ml = self.member_lock(id);
         let _m = ml.lock().await;
-        if !enabled && self.group(slug).is_ok_and(|g| g.holders.contains(id)) {
-            // A (former) holder is released before its eVPN goes dark, so
-            // the registry never counts on a gateway that is not there.
-            self.release_on(id, slug, false).await?;
-        }
         let req = evpn_api::v1::SetEnabledRequest {
             instance_id: String::new(),
             slug: slug.to_string(),
@@ -580,7 +554,7 @@ fn or_none(s: &str) -> &str {
     if s.is_empty() { "none" } else { s }
 }
 
-fn addresses(g: &Group) -> String {
+pub fn addresses(g: &Group) -> String {
     g.bvi
         .as_ref()
         .map(|b| {

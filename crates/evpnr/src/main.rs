@@ -1,108 +1,14 @@
 //! evpnr — the vpp-evpn fleet registry. See evpnr(8) and docs/.
-mod config;
-mod convert;
-mod groups;
-mod liveness;
-mod members;
-mod metrics;
-mod model;
-mod moves;
-mod orchestrate;
-mod plan;
-mod registration;
-mod registry;
-mod rules;
-mod service;
-mod snapshot;
-mod store;
-#[cfg(test)]
-mod testsupport;
-
-use std::{process::ExitCode, sync::Arc};
+use std::process::ExitCode;
 
 use clap::Parser;
-use evpn_api::v1::evpnr_server::EvpnrServer;
 use evpn_daemon::runner;
+use evpnr::config;
 
 fn main() -> ExitCode {
     let args = config::Args::parse();
     match runner::preflight("evpnr", args.version, args.check, || config::load(&args)) {
-        Ok(loaded) => runner::block_on("evpnr", run(args, loaded)),
+        Ok(loaded) => runner::block_on("evpnr", evpnr::run(args, loaded)),
         Err(code) => code,
     }
-}
-
-async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyhow::Result<()> {
-    let cfg = loaded.cfg.clone();
-    let mut daemon = runner::Daemon::init("evpnr", "", &loaded);
-    daemon.spawn_reloader(move || config::load(&args))?;
-    let store = store::Store::open(&cfg.state_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "evpnr.state-dir: cannot use {}: {e}",
-            cfg.state_dir.display()
-        )
-    })?;
-    let state = store.load()?;
-    let metrics = metrics::RegistryMetrics::register(&mut daemon.registry);
-    let health = evpn_daemon::durable::StoreHealth::register(
-        &mut daemon.registry,
-        daemon.broker.clone(),
-        daemon.serving.clone(),
-    );
-    let reg = Arc::new(registry::Registry::new(
-        state,
-        store,
-        health,
-        daemon.broker.clone(),
-        metrics,
-        daemon.config.clone(),
-        daemon.shutdown.clone(),
-    ));
-    // A new epoch for this run, so the evpnds can tell this registry from
-    // an older one still running. Until it is on disk nothing is sent to a
-    // member but reads: a failed save pauses orchestration (`store_ok`) and
-    // `retry_store` finishes it when the disk takes writes again.
-    let epoch = reg.mutate_mem(|s| {
-        s.epoch += 1;
-        s.epoch
-    });
-    match reg.persist().await {
-        Ok(()) => tracing::info!(epoch, "registry-epoch"),
-        Err(e) => tracing::error!(epoch, error = %e, "registry-epoch-not-saved"),
-    }
-    // Dial every persisted member; each resyncs once connected and ready.
-    let members: Vec<(String, String)> = reg.read(|i| {
-        i.state
-            .members
-            .values()
-            .map(|m| (m.id.clone(), m.grpc_address.clone()))
-            .collect()
-    });
-    let (n_members, n_groups) = (members.len(), reg.read(|i| i.state.groups.len()));
-    for (id, addr) in members {
-        if let Err(e) = reg.attach(&id, &addr, false) {
-            tracing::error!(instance = id, error = %e, "instance-attach-failed");
-        }
-    }
-    tracing::info!(
-        path = %cfg.state_dir.display(),
-        instances = n_members,
-        groups = n_groups,
-        "state-loaded"
-    );
-    reg.spawn_liveness();
-    tokio::spawn(reg.clone().retry_store());
-    let svc = service::EvpnrService {
-        reg,
-        metrics: daemon.metrics.clone(),
-        shutdown: daemon.shutdown.clone(),
-    };
-    runner::serve(
-        daemon,
-        &cfg.grpc_addr,
-        &cfg.metrics_addr,
-        evpn_api::EVPNR_SERVICE,
-        EvpnrServer::new(svc).max_decoding_message_size(evpn_model::REQUEST_MAX_BYTES),
-    )
-    .await
 }

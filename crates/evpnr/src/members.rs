@@ -475,3 +475,213 @@ mod stamping {
         assert_ne!(e.seq, 7, "seq is the fleet broker's own");
     }
 }
+
+/// The southbound interface over gRPC: every wire message evpnr sends to a
+/// member for configuration is built here (with `convert.rs`).
+pub struct Grpc;
+
+impl crate::southbound::Southbound for Grpc {
+    fn list<'a>(
+        &'a self,
+        reg: &'a Registry,
+        id: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<crate::southbound::Listing, Error>> {
+        Box::pin(async move {
+            let me = || v1::InstanceRef {
+                instance_id: id.to_string(),
+            };
+            let evpns = reg
+                .call(id, "ListEvpnInstances", |mut c| async move {
+                    c.list_evpn_instances(me()).await
+                })
+                .await
+                .map_err(|s| member_err(id, "ListEvpnInstances", &s))?;
+            let bvis = reg
+                .call(
+                    id,
+                    "ListBVIs",
+                    |mut c| async move { c.list_bv_is(me()).await },
+                )
+                .await
+                .map_err(|s| member_err(id, "ListBVIs", &s))?;
+            let evpns = evpns
+                .evpn_instances
+                .into_iter()
+                .map(|e| crate::plan::ActualEvpn {
+                    slug: e.slug,
+                    vni: e.vni,
+                    import_rts: e.import_route_targets,
+                    export_rts: e.export_route_targets,
+                })
+                .collect();
+            let bvis = bvis
+                .bvis
+                .into_iter()
+                .map(|b| crate::convert::bvi_from_proto(id, b))
+                .collect::<Result<_, _>>()?;
+            Ok((evpns, bvis))
+        })
+    }
+
+    fn create_evpn<'a>(
+        &'a self,
+        reg: &'a Registry,
+        id: &'a str,
+        d: &'a crate::plan::Desired,
+    ) -> futures::future::BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let req = v1::CreateEvpnInstanceRequest {
+                instance_id: id.to_string(),
+                slug: d.group.clone(),
+                vni: d.vni,
+                import_route_targets: d.import_rts.clone(),
+                export_route_targets: d.export_rts.clone(),
+                mtu: d.mtu,
+                ..Default::default()
+            };
+            reg.call(id, "CreateEvpnInstance", |mut c| async move {
+                c.create_evpn_instance(req).await
+            })
+            .await
+            .map_err(|s| member_err(id, "CreateEvpnInstance", &s))?;
+            Ok(())
+        })
+    }
+
+    fn create_bvi<'a>(
+        &'a self,
+        reg: &'a Registry,
+        id: &'a str,
+        group: &'a str,
+        mac: evpn_model::Mac,
+        mtu: u32,
+    ) -> futures::future::BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let req = v1::CreateBviRequest {
+                instance_id: id.to_string(),
+                slug: group.to_string(),
+                mac: mac.to_string(),
+                mtu,
+            };
+            reg.call(
+                id,
+                "CreateBVI",
+                |mut c| async move { c.create_bvi(req).await },
+            )
+            .await
+            .map_err(|s| member_err(id, "CreateBVI", &s))?;
+            Ok(())
+        })
+    }
+
+    fn replace_bvi<'a>(
+        &'a self,
+        reg: &'a Registry,
+        id: &'a str,
+        group: &'a str,
+        mac: evpn_model::Mac,
+        mtu: u32,
+    ) -> futures::future::BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let req = v1::ReplaceBviRequest {
+                instance_id: id.to_string(),
+                slug: group.to_string(),
+                mac: mac.to_string(),
+                mtu,
+            };
+            reg.call(
+                id,
+                "ReplaceBVI",
+                |mut c| async move { c.replace_bvi(req).await },
+            )
+            .await
+            .map_err(|s| member_err(id, "ReplaceBVI", &s))?;
+            Ok(())
+        })
+    }
+
+    fn delete_evpn<'a>(
+        &'a self,
+        reg: &'a Registry,
+        id: &'a str,
+        slug: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(async move {
+            let req = v1::EvpnRef {
+                instance_id: id.to_string(),
+                slug: slug.to_string(),
+            };
+            match reg
+                .call(id, "DeleteEvpnInstance", |mut c| async move {
+                    c.delete_evpn_instance(req).await
+                })
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(s) if s.code() == Code::NotFound => Ok(false),
+                Err(s) => Err(member_err(id, "DeleteEvpnInstance", &s)),
+            }
+        })
+    }
+
+    fn bind<'a>(
+        &'a self,
+        reg: &'a Registry,
+        id: &'a str,
+        b: &'a crate::southbound::BindRequest,
+    ) -> futures::future::BoxFuture<'a, Result<Option<evpn_model::settle::SettleOutcome>, Error>>
+    {
+        Box::pin(async move {
+            // The group ID is also the eVPN's slug on every member.
+            let req = v1::HostBindGroupBviRequest {
+                instance_id: id.to_string(),
+                slug: b.group.clone(),
+                group_id: b.group.clone(),
+                vmac: b.vmac.to_string(),
+                addresses: b
+                    .addresses
+                    .iter()
+                    .map(crate::convert::prefix_to_proto)
+                    .collect(),
+                settle: b.settle.as_ref().map(evpn_daemon::settle::policy_to_proto),
+            };
+            let extra = b.settle.map(|p| p.max_wait).unwrap_or_default();
+            let bvi = reg
+                .call_longer(id, "BindGroupBVI", extra, |mut c| async move {
+                    c.bind_group_bvi(req).await
+                })
+                .await
+                .map_err(|s| member_err(id, "BindGroupBVI", &s))?;
+            Ok(bvi
+                .settle
+                .as_ref()
+                .and_then(evpn_daemon::settle::outcome_from_proto))
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        reg: &'a Registry,
+        id: &'a str,
+        group: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            // The group ID is also the eVPN's slug on every member.
+            let req = v1::HostReleaseGroupBviRequest {
+                instance_id: id.to_string(),
+                slug: group.to_string(),
+                group_id: group.to_string(),
+            };
+            match reg
+                .call(id, "ReleaseGroupBVI", |mut c| async move {
+                    c.release_group_bvi(req).await
+                })
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(s) if s.code() == Code::NotFound => Ok(()),
+                Err(s) => Err(member_err(id, "ReleaseGroupBVI", &s)),
+            }
+        })
+    }
+}

@@ -50,21 +50,27 @@ pub struct Group {
 }
 
 impl Group {
-    /// The role `member` should have in this group's eVPN.
+    /// The role `member` should have in this group's eVPN. Whether the
+    /// primary may bind is the group machine's rule R2
+    /// (`group::machine::may_bind`): another member that may still hold
+    /// the vMAC (a move or a release is not finished) blocks it.
     pub fn wanted_role(&self, member: &str) -> WantedRole {
         let is_primary = self.primary.as_deref() == Some(member);
         match (&self.bvi, is_primary) {
             (Some(bvi), true) => {
-                if self.holders.iter().any(|h| h != member) {
-                    // Another member may still hold the vMAC (a move or a
-                    // release is not finished): binding now could make two
-                    // holders, so the bind waits for them to be released.
-                    WantedRole::PrimaryBlocked
-                } else {
+                let core = crate::group::machine::Core {
+                    primary: self.primary.clone(),
+                    holders: self.holders.clone(),
+                    members: BTreeSet::new(),
+                    bvi: true,
+                };
+                if crate::group::machine::may_bind(&core, member) {
                     WantedRole::Primary {
                         vmac: self.vmac,
                         addresses: bvi.addresses.clone(),
                     }
+                } else {
+                    WantedRole::PrimaryBlocked
                 }
             }
             _ => WantedRole::Candidate,

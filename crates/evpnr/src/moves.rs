@@ -1,20 +1,22 @@
 //! GroupBVI role changes: `MoveGroupBVI` (break-before-make), explicit
-//! `BindGroupBVI` / `ReleaseGroupBVI`, and the evidence-based wait between
-//! release and bind. All of them hold the group's lock, so operations on one
-//! group are strictly serialised.
-use std::{collections::BTreeSet, sync::Arc, time::Instant};
+//! `BindGroupBVI` / `ReleaseGroupBVI` — each one operation of the group's
+//! state machine (`group::machine`), under the group's lock — and the events
+//! of the evidence-based wait between release and bind.
+use std::sync::Arc;
 
-use evpn_api::v1;
 use evpn_daemon::{
     events::Event,
     settle::{SettleOutcome, Settled},
 };
-use evpn_model::{Error, error::Object};
+use evpn_model::Error;
 
 use crate::{
+    group::{
+        driver::Drive,
+        machine::{Input, MoveOp},
+    },
     model::Group,
-    orchestrate::BindMode,
-    registry::{Conn, Registry},
+    registry::Registry,
 };
 
 impl Registry {
@@ -29,19 +31,16 @@ impl Registry {
         target: &str,
         group: &str,
         is_move: bool,
-        outcome: Option<&v1::SettleOutcome>,
+        outcome: Option<SettleOutcome>,
     ) {
         let pick = |mv: Event, bind: Event| if is_move { mv } else { bind };
-        let o = outcome
-            .and_then(SettleOutcome::from_proto)
-            .unwrap_or(SettleOutcome {
-                settled: Settled::NoEvidence(
-                    "the member did not report an evidence wait (an evpnd older than evpnr?)"
-                        .into(),
-                ),
-                polls: 0,
-                waited: std::time::Duration::ZERO,
-            });
+        let o = outcome.unwrap_or(SettleOutcome {
+            settled: Settled::NoEvidence(
+                "the member did not report an evidence wait (an evpnd older than evpnr?)".into(),
+            ),
+            polls: 0,
+            waited: std::time::Duration::ZERO,
+        });
         let waited = format!("{:.3}", o.waited.as_secs_f64() * 1e3);
         let polls = o.polls.to_string();
         match &o.settled {
@@ -76,16 +75,15 @@ impl Registry {
         }
     }
 
-    /// MoveGroupBVI: make `target` the primary, break-before-make.
+    /// MoveGroupBVI: make `target` the primary, break-before-make (the
+    /// group's machine: `docs/group-machine.md`).
     pub async fn move_bvi(
         self: &Arc<Self>,
         group: &str,
         target: &str,
         force: bool,
     ) -> Result<Group, Error> {
-        let gl = self.group_lock(group);
-        let _g = gl.lock().await;
-        self.make_primary(group, target, force, "move").await
+        self.make_primary(group, target, force, MoveOp::Move).await
     }
 
     /// BindGroupBVI: bind on `target` when the group has no primary (or it
@@ -95,15 +93,7 @@ impl Registry {
         group: &str,
         target: &str,
     ) -> Result<Group, Error> {
-        let gl = self.group_lock(group);
-        let _g = gl.lock().await;
-        let g = self.group(group)?;
-        if let Some(p) = g.primary.as_deref().filter(|p| *p != target) {
-            return Err(Error::FailedPrecondition(format!(
-                "group {group} is bound on {p}; use MoveGroupBVI to move it"
-            )));
-        }
-        self.make_primary(group, target, false, "bind").await
+        self.make_primary(group, target, false, MoveOp::Bind).await
     }
 
     /// ReleaseGroupBVI: release on `id`; if it was the primary, the GroupBVI
@@ -111,254 +101,37 @@ impl Registry {
     pub async fn release_explicit(self: &Arc<Self>, group: &str, id: &str) -> Result<Group, Error> {
         let gl = self.group_lock(group);
         let _g = gl.lock().await;
-        let before = self.mutate(|s| {
-            let g = s
-                .groups
-                .get_mut(group)
-                .ok_or_else(|| Error::not_found(Object::Group, group))?;
-            if !g.members.contains(id) {
-                return Err(Error::not_found(Object::Member, id));
-            }
-            let before = g.clone();
-            if g.primary.as_deref() == Some(id) {
-                g.primary = None;
-                g.modified_at = std::time::SystemTime::now();
-                if let Some(b) = g.bvi.as_mut() {
-                    b.modified_at = g.modified_at;
-                }
-            }
-            Ok(before)
-        })?;
-        self.gateway_down(&before, "released");
-        let ml = self.member_lock(id);
-        let _m = ml.lock().await;
-        self.release_on(id, group, false).await?;
+        let input = Input::Release {
+            member: id.to_string(),
+            cause: "released",
+        };
+        self.drive(group, input, Drive::default()).await?;
         self.group(group)
     }
 
     /// Release on every possible holder but `target`, wait for evidence,
-    /// bind on `target`. With the group lock held.
+    /// bind on `target`: one operation of the group's machine, under the
+    /// group's lock.
     async fn make_primary(
         self: &Arc<Self>,
         group: &str,
         target: &str,
         force: bool,
-        op: &str,
+        op: MoveOp,
     ) -> Result<Group, Error> {
-        let start = Instant::now();
-        // Nothing moves while the state store fails: the intent could not
-        // be made durable before the bind.
-        self.store_ok()?;
-        // Re-read the group under the lock right before acting.
-        let g = self.group(group)?;
-        if !g.members.contains(target) {
-            return Err(Error::FailedPrecondition(format!(
-                "instance {target} is not a member of group {group}"
-            )));
-        }
-        if g.bvi.is_none() {
-            return Err(Error::FailedPrecondition(format!(
-                "group {group} has no GroupBVI; create it first"
-            )));
-        }
-        self.require_ready(target)?;
-        let others: BTreeSet<String> = g.holders.iter().filter(|h| *h != target).cloned().collect();
-        if g.primary.as_deref() == Some(target) && others.is_empty() && g.holders.contains(target) {
-            tracing::info!(group, instance = target, "move-not-needed");
-            return Ok(g);
-        }
-        let old = g.primary.clone();
-        let from = old.clone().unwrap_or_default();
-        let force_s = force.to_string();
-        let down = self.unreachable(others.iter());
-        if !down.is_empty() && !force {
-            return Err(self.refuse(group, target, &from, &down, start));
-        }
-        self.emit(
-            Event::MoveStarted,
-            &[
-                ("group", group),
-                ("from", &from),
-                ("to", target),
-                ("force", &force_s),
-                ("op", op),
-            ],
-        );
-        // The intent: from now on a resync of an old holder releases it
-        // instead of binding it again, and a resync of `target` binds only
-        // once no other possible holder is left (`target` joins the possible
-        // holders now). It is written to disk while the releases run and is
-        // durable before the bind: a crash before that falls back to the old
-        // primary, a crash after it completes the move on restart; both are
-        // consistent, and nothing acknowledged is lost.
-        // The holders are read again in the same step that writes the intent:
-        // a resync that bound the old primary since the read above (it may,
-        // as long as the intent is not written) is released too.
-        let now_others: BTreeSet<String> = self.mutate_mem(|s| {
-            let Some(g) = s.groups.get_mut(group) else {
-                return BTreeSet::new();
-            };
-            g.primary = Some(target.to_string());
-            g.holders.insert(target.to_string());
-            g.modified_at = std::time::SystemTime::now();
-            if let Some(b) = g.bvi.as_mut() {
-                b.modified_at = g.modified_at;
-            }
-            g.holders.iter().filter(|h| *h != target).cloned().collect()
-        });
-        let late = self.unreachable(now_others.difference(&others));
-        if !late.is_empty() && !force {
-            self.restore_primary(group, old.clone());
-            return Err(self.refuse(group, target, &from, &late, start));
-        }
-        let others: BTreeSet<String> = others.union(&now_others).cloned().collect();
-        // Break: release on every possible holder, concurrently, each under
-        // its own member lock.
-        let releases = others.iter().map(|h| {
-            let reg = self.clone();
-            async move {
-                let ml = reg.member_lock(h);
-                let _m = ml.lock().await;
-                (h.clone(), reg.release_on(h, group, false).await)
-            }
-        });
-        let (results, saved) = tokio::join!(futures::future::join_all(releases), self.persist());
-        let mut skipped = Vec::new();
-        for (h, r) in results {
-            let Err(e) = r else { continue };
-            let cannot_reach = matches!(e, Error::Unavailable(_) | Error::Timeout(_));
-            if cannot_reach && force {
-                self.emit(
-                    Event::GroupBviReleaseSkipped,
-                    &[
-                        ("group", group),
-                        ("instance", &h),
-                        ("error", &e.to_string()),
-                    ],
-                );
-                skipped.push(h);
-                continue;
-            }
-            // Undo the intent; resyncs put every member back in line.
-            self.restore_primary(group, old.clone());
-            if cannot_reach {
-                return Err(self.refuse(group, target, &from, &[h], start));
-            }
-            return Err(self.move_failed(group, target, &from, e, start));
-        }
-        if let Err(e) = saved {
-            self.restore_primary(group, old.clone());
-            return Err(self.move_failed(group, target, &from, e, start));
-        }
-        // Make: the target waits for evidence that the fabric absorbed the
-        // withdrawal, then binds (one round trip).
-        let ml = self.member_lock(target);
-        let _m = ml.lock().await;
-        let bind = self.group(group)?;
-        let bind = (bind.vmac, bind.bvi.map(|b| b.addresses).unwrap_or_default());
-        if let Err(e) = self
-            .bind_on(target, group, bind.0, &bind.1, BindMode::Move)
-            .await
-        {
-            // Never leave a half-bound target: leave the GroupBVI unassigned,
-            // then release it (best effort; only a non-primary is forgotten
-            // as a holder once released).
-            self.restore_primary(group, None);
-            let _ = self.release_on(target, group, false).await;
-            return Err(self.move_failed(group, target, &from, e, start));
-        }
-        let secs = start.elapsed().as_secs_f64();
-        self.metrics.moved("ok", secs);
-        self.emit(
-            Event::MoveFinished,
-            &[
-                ("group", group),
-                ("from", &from),
-                ("to", target),
-                ("duration-ms", &format!("{:.3}", secs * 1e3)),
-                ("skipped", &skipped.join(",")),
-                ("op", op),
-            ],
-        );
+        let gl = self.group_lock(group);
+        let _g = gl.lock().await;
+        let input = Input::Move {
+            target: target.to_string(),
+            force,
+            op,
+        };
+        let how = Drive {
+            target: Some(target),
+            ..Drive::default()
+        };
+        self.drive(group, input, how).await?;
         self.group(group)
-    }
-
-    /// The members of `ids` that are not connected right now.
-    fn unreachable<'a>(&self, ids: impl Iterator<Item = &'a String>) -> Vec<String> {
-        ids.filter(|h| self.conn(h).is_none_or(|(c, _)| c != Conn::Connected))
-            .cloned()
-            .collect()
-    }
-
-    /// Undo a move's intent: `primary` becomes the group's primary again.
-    /// If that cannot be saved (the store fails), it is still undone in
-    /// memory (the state on disk never had the intent, or has it with the
-    /// target as a possible holder, so both agree on who may bind); the
-    /// store's retry loop saves it, and until then nothing binds.
-    fn restore_primary(self: &Arc<Self>, group: &str, primary: Option<String>) {
-        let undo = |s: &mut crate::model::State| {
-            let Some(g) = s.groups.get_mut(group) else {
-                return vec![];
-            };
-            g.primary = primary.clone();
-            g.members.iter().cloned().collect::<Vec<_>>()
-        };
-        let touched = match self.mutate(|s| Ok(undo(s))) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(group, error = %e, "move-undo-not-persisted");
-                self.mutate_mem(undo)
-            }
-        };
-        for m in touched {
-            self.trigger_resync(&m);
-        }
-    }
-
-    fn refuse(
-        &self,
-        group: &str,
-        target: &str,
-        from: &str,
-        down: &[String],
-        start: Instant,
-    ) -> Error {
-        self.metrics.moved("refused", start.elapsed().as_secs_f64());
-        let down = down.join(",");
-        self.emit(
-            Event::MoveRefused,
-            &[
-                ("group", group),
-                ("from", from),
-                ("to", target),
-                ("unreachable", &down),
-            ],
-        );
-        Error::FailedPrecondition(format!(
-            "group {group}: cannot reach {down}, which may hold the GroupBVI; \
-             retry with force if it is dead"
-        ))
-    }
-
-    fn move_failed(
-        &self,
-        group: &str,
-        target: &str,
-        from: &str,
-        e: Error,
-        start: Instant,
-    ) -> Error {
-        self.metrics.moved("failed", start.elapsed().as_secs_f64());
-        self.emit(
-            Event::MoveFailed,
-            &[
-                ("group", group),
-                ("from", from),
-                ("to", target),
-                ("error", &e.to_string()),
-            ],
-        );
-        e
     }
 }
 
@@ -466,7 +239,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        reg.release_on("t", "test", true).await.unwrap();
+        reg.release_on("t", "test").await.unwrap();
         assert!(holders(&reg).contains("t"));
         // Not the primary: the confirmed release forgets it.
         reg.mutate(|s| {
@@ -474,7 +247,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        reg.release_on("t", "test", true).await.unwrap();
+        reg.release_on("t", "test").await.unwrap();
         assert!(holders(&reg).is_empty());
     }
 

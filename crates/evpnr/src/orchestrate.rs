@@ -1,62 +1,31 @@
 //! Member configuration: resync (gated on the member being connected and
 //! ready), the configure chain (CreateEvpnInstance → CreateBVI → bind if
-//! primary) with rollback, and the bind/release primitives that keep the
-//! group's `holders` bookkeeping (a member is recorded as a possible holder
-//! before a bind is sent and forgotten only once a release is confirmed).
+//! primary) with rollback, and the bind/release calls. What a resync sees of
+//! a member's binding is fed to the group's state machine (`group`), which
+//! alone decides who binds and keeps the `holders` bookkeeping.
 //!
 //! Every function here that talks to a member expects the caller to hold
 //! that member's configuration lock.
 use std::{sync::Arc, time::SystemTime};
 
-use evpn_api::v1;
 use evpn_daemon::events::Event;
 use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 
 use crate::{
-    convert::prefix_to_proto,
-    members::member_err,
+    group::{
+        driver::Drive,
+        machine::{Input, Seen},
+    },
     model::WantedRole,
     plan::{Action, ActualBvi, ActualEvpn, Desired, plan},
     registry::{Conn, Registry},
+    southbound::BindRequest,
 };
 
 /// What a member reports: its eVPNs and BVIs.
 pub async fn actual(reg: &Registry, id: &str) -> Result<(Vec<ActualEvpn>, Vec<ActualBvi>), Error> {
-    let evpns = reg
-        .call(id, "ListEvpnInstances", |mut c| async move {
-            c.list_evpn_instances(v1::InstanceRef {
-                instance_id: String::new(),
-            })
-            .await
-        })
-        .await
-        .map_err(|s| member_err(id, "ListEvpnInstances", &s))?;
-    let bvis = reg
-        .call(id, "ListBVIs", |mut c| async move {
-            c.list_bv_is(v1::InstanceRef {
-                instance_id: String::new(),
-            })
-            .await
-        })
-        .await
-        .map_err(|s| member_err(id, "ListBVIs", &s))?;
-    let evpns = evpns
-        .evpn_instances
-        .into_iter()
-        .map(|e| ActualEvpn {
-            slug: e.slug,
-            vni: e.vni,
-            import_rts: e.import_route_targets,
-            export_rts: e.export_route_targets,
-        })
-        .collect();
-    let bvis = bvis
-        .bvis
-        .into_iter()
-        .map(|b| crate::convert::bvi_from_proto(id, b))
-        .collect::<Result<_, _>>()?;
-    Ok((evpns, bvis))
+    reg.southbound.list(reg, id).await
 }
 
 impl Registry {
@@ -191,15 +160,11 @@ impl Registry {
                 group,
                 addresses_only,
                 ..
-            } => {
-                let mode = if addresses_only {
-                    BindMode::Addresses
-                } else {
-                    BindMode::Resync
-                };
-                self.bind_if_primary(id, &group, mode).await.map(|_| ())
-            }
-            Action::Release { group } => self.release_on(id, &group, true).await,
+            } => self
+                .bind_if_primary(id, &group, addresses_only)
+                .await
+                .map(|_| ()),
+            Action::Release { group } => self.release_stray(id, &group).await,
         }
     }
 
@@ -213,37 +178,14 @@ impl Registry {
         create_evpn: bool,
     ) -> Result<(), Error> {
         if create_evpn {
-            let req = v1::CreateEvpnInstanceRequest {
-                instance_id: String::new(),
-                slug: d.group.clone(),
-                vni: d.vni,
-                import_route_targets: d.import_rts.clone(),
-                export_route_targets: d.export_rts.clone(),
-                mtu: d.mtu,
-                ..Default::default()
-            };
-            self.call(id, "CreateEvpnInstance", |mut c| async move {
-                c.create_evpn_instance(req).await
-            })
-            .await
-            .map_err(|s| member_err(id, "CreateEvpnInstance", &s))?;
+            self.southbound.create_evpn(self, id, d).await?;
         }
         let result = async {
-            let req = v1::CreateBviRequest {
-                instance_id: String::new(),
-                slug: d.group.clone(),
-                mac: d.bvi_mac.to_string(),
-                mtu: d.mtu,
-            };
-            self.call(
-                id,
-                "CreateBVI",
-                |mut c| async move { c.create_bvi(req).await },
-            )
-            .await
-            .map_err(|s| member_err(id, "CreateBVI", &s))?;
+            self.southbound
+                .create_bvi(self, id, &d.group, d.bvi_mac, d.mtu)
+                .await?;
             if !matches!(d.role, WantedRole::Candidate) {
-                self.bind_if_primary(id, &d.group, BindMode::Resync).await?;
+                self.bind_if_primary(id, &d.group, false).await?;
             }
             Ok::<_, Error>(())
         }
@@ -277,42 +219,19 @@ impl Registry {
     /// Delete an eVPN (and its BVI, which evpnd releases first) on a member;
     /// NOT_FOUND counts as done.
     pub async fn delete_evpn(self: &Arc<Self>, id: &str, slug: &str) -> Result<(), Error> {
-        let req = v1::EvpnRef {
-            instance_id: String::new(),
-            slug: slug.to_string(),
-        };
-        match self
-            .call(id, "DeleteEvpnInstance", |mut c| async move {
-                c.delete_evpn_instance(req).await
-            })
-            .await
-        {
-            Ok(_) => {
-                self.emit(
-                    Event::MemberEvpnDeleted,
-                    &[("instance", id), ("evpn", slug)],
-                );
-            }
-            Err(s) if s.code() == tonic::Code::NotFound => {}
-            Err(s) => return Err(member_err(id, "DeleteEvpnInstance", &s)),
+        if self.southbound.delete_evpn(self, id, slug).await? {
+            self.emit(
+                Event::MemberEvpnDeleted,
+                &[("instance", id), ("evpn", slug)],
+            );
         }
-        self.released(id, slug, true)
+        self.confirm_released(id, slug).await
     }
 
     async fn replace_bvi(&self, id: &str, group: &str, mac: Mac, mtu: u32) -> Result<(), Error> {
-        let req = v1::ReplaceBviRequest {
-            instance_id: String::new(),
-            slug: group.to_string(),
-            mac: mac.to_string(),
-            mtu,
-        };
-        self.call(
-            id,
-            "ReplaceBVI",
-            |mut c| async move { c.replace_bvi(req).await },
-        )
-        .await
-        .map_err(|s| member_err(id, "ReplaceBVI", &s))?;
+        self.southbound
+            .replace_bvi(self, id, group, mac, mtu)
+            .await?;
         let mtu = mtu.to_string();
         self.emit(
             Event::MemberBviReplaced,
@@ -321,32 +240,52 @@ impl Registry {
         Ok(())
     }
 
-    /// Bind the GroupBVI on `id` if, re-read under the registry lock right
-    /// now, it is the primary and no other member may hold the vMAC. Returns
-    /// whether it bound.
+    /// What a resync saw of `id` in `group` (unbound, or bound with other
+    /// addresses when `stale`), fed to the group's machine: it binds if
+    /// `id` is the primary and no other member may hold the vMAC. The
+    /// caller holds `id`'s lock. Returns whether it bound.
     pub async fn bind_if_primary(
         self: &Arc<Self>,
         id: &str,
         group: &str,
-        mode: BindMode,
+        stale: bool,
     ) -> Result<bool, Error> {
-        let want = self.mutate(|s| {
-            let Some(g) = s.groups.get_mut(group) else {
-                return Ok(None);
-            };
-            match g.wanted_role(id) {
-                WantedRole::Primary { vmac, addresses } => {
-                    g.holders.insert(id.to_string());
-                    Ok(Some((vmac, addresses)))
-                }
-                _ => Ok(None),
-            }
-        })?;
-        let Some((vmac, addresses)) = want else {
-            return Ok(false);
+        let seen = if stale {
+            Seen::StaleAddresses
+        } else {
+            Seen::Unbound
         };
-        self.bind_on(id, group, vmac, &addresses, mode).await?;
-        Ok(true)
+        let input = Input::Observed {
+            member: id.to_string(),
+            seen,
+        };
+        let how = Drive {
+            held: Some(id),
+            ..Drive::default()
+        };
+        match self.drive(group, input, how).await {
+            Ok(d) => Ok(d.bound),
+            Err(Error::NotFound { .. }) if self.group(group).is_err() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What a resync saw: `id` holds (some of) `group`'s gateway identity,
+    /// or is recorded as a possible holder, and should not. The group's
+    /// machine releases it. The caller holds `id`'s lock.
+    async fn release_stray(self: &Arc<Self>, id: &str, group: &str) -> Result<(), Error> {
+        let input = Input::Observed {
+            member: id.to_string(),
+            seen: Seen::Holds,
+        };
+        let how = Drive {
+            held: Some(id),
+            ..Drive::default()
+        };
+        match self.drive(group, input, how).await {
+            Err(Error::NotFound { .. }) if self.group(group).is_err() => Ok(()),
+            r => r.map(|_| ()),
+        }
     }
 
     /// Give the primary `id` of `group` the address set `addresses` (not
@@ -354,34 +293,26 @@ impl Registry {
     /// is a recorded holder already holds the vMAC and only gets the new
     /// set (no evidence wait, `groupbvi-addresses-applied`); one that is not
     /// is bound for real (evidence wait, `groupbvi-bound`). Nothing is sent
-    /// while the bind is blocked by another possible holder.
+    /// while the bind is blocked by another possible holder. The caller
+    /// holds `id`'s lock.
     pub async fn apply_addresses(
         self: &Arc<Self>,
         id: &str,
         group: &str,
         addresses: &[IpNet],
     ) -> Result<(), Error> {
-        let want = self.mutate(|s| {
-            let Some(g) = s.groups.get_mut(group) else {
-                return Ok(None);
-            };
-            match g.wanted_role(id) {
-                WantedRole::Primary { vmac, .. } => {
-                    let claim = g.holders.insert(id.to_string());
-                    Ok(Some((vmac, claim)))
-                }
-                _ => Ok(None),
-            }
-        })?;
-        let Some((vmac, claim)) = want else {
-            return Ok(());
+        let input = Input::Addresses {
+            member: id.to_string(),
         };
-        let mode = if claim {
-            BindMode::Resync
-        } else {
-            BindMode::Addresses
+        let how = Drive {
+            held: Some(id),
+            addresses: Some(addresses),
+            ..Drive::default()
         };
-        self.bind_on(id, group, vmac, addresses, mode).await
+        match self.drive(group, input, how).await {
+            Err(Error::NotFound { .. }) if self.group(group).is_err() => Ok(()),
+            r => r.map(|_| ()),
+        }
     }
 
     /// Send the bind (the caller has recorded `id` as a holder already).
@@ -398,24 +329,15 @@ impl Registry {
         mode: BindMode,
     ) -> Result<(), Error> {
         let settle = mode != BindMode::Addresses;
-        let policy = settle.then(|| self.cfg().move_.policy());
-        let req = v1::HostBindGroupBviRequest {
-            instance_id: String::new(),
-            slug: group.to_string(),
-            group_id: group.to_string(),
-            vmac: vmac.to_string(),
-            addresses: addresses.iter().map(prefix_to_proto).collect(),
-            settle: policy.map(|p| p.to_proto()),
+        let b = BindRequest {
+            group: group.to_string(),
+            vmac,
+            addresses: addresses.to_vec(),
+            settle: settle.then(|| self.cfg().move_.policy()),
         };
-        let extra = policy.map(|p| p.max_wait).unwrap_or_default();
-        let bvi = self
-            .call_longer(id, "BindGroupBVI", extra, |mut c| async move {
-                c.bind_group_bvi(req).await
-            })
-            .await
-            .map_err(|s| member_err(id, "BindGroupBVI", &s))?;
+        let outcome = self.southbound.bind(self, id, &b).await?;
         if settle {
-            self.settled(id, group, mode == BindMode::Move, bvi.settle.as_ref());
+            self.settled(id, group, mode == BindMode::Move, outcome);
         }
         let mac = vmac.to_string();
         let a = addresses
@@ -442,62 +364,41 @@ impl Registry {
         Ok(())
     }
 
-    /// Release the GroupBVI on `id` and, once confirmed, forget it as a
-    /// holder; with `notify`, resync the primary if that unblocks it (a move
-    /// binds by itself and passes false).
-    pub async fn release_on(
-        self: &Arc<Self>,
-        id: &str,
-        group: &str,
-        notify: bool,
-    ) -> Result<(), Error> {
-        let req = v1::HostReleaseGroupBviRequest {
-            instance_id: String::new(),
-            slug: group.to_string(),
-            group_id: group.to_string(),
-        };
-        match self
-            .call(id, "ReleaseGroupBVI", |mut c| async move {
-                c.release_group_bvi(req).await
-            })
-            .await
-        {
-            Ok(_) => {}
-            // No eVPN/BVI on the member: it cannot hold the vMAC.
-            Err(s) if s.code() == tonic::Code::NotFound => {}
-            Err(s) => return Err(member_err(id, "ReleaseGroupBVI", &s)),
-        }
+    /// Release the GroupBVI on `id` (the call only; NOT_FOUND counts as
+    /// released: no eVPN/BVI on the member, it cannot hold the vMAC). The
+    /// group's machine decides what a confirmation means.
+    pub async fn release_call(&self, id: &str, group: &str) -> Result<(), Error> {
+        self.southbound.release(self, id, group).await?;
         self.emit(
             Event::GroupBviReleased,
             &[("instance", id), ("group", group)],
         );
-        self.released(id, group, notify)
+        Ok(())
     }
 
-    /// Record that `id` no longer holds `group`'s vMAC. If that unblocks the
-    /// group's primary (no other possible holder left), resync the primary
-    /// so it binds.
-    fn released(self: &Arc<Self>, id: &str, group: &str, notify: bool) -> Result<(), Error> {
-        // Forgetting a holder may be lost in a crash: the stale entry only
-        // causes one more (idempotent) release after the restart.
-        let unblock = self.mutate_mem(|s| {
-            let g = s.groups.get_mut(group)?;
-            // The primary stays a possible holder: a move to it may have
-            // written its intent after this release was planned and be about
-            // to bind it (it waits for this member's lock). Forgetting it
-            // now would leave a bound primary off the list, and a later move
-            // would not release it.
-            if g.primary.as_deref() == Some(id) || !g.holders.remove(id) {
-                return None;
-            }
-            g.primary.clone().filter(|p| {
-                notify && p != id && matches!(g.wanted_role(p), WantedRole::Primary { .. })
-            })
-        });
-        if let Some(p) = unblock {
-            self.trigger_resync(&p);
+    /// Release on `id` and feed the confirmation to the group's machine.
+    pub async fn release_on(self: &Arc<Self>, id: &str, group: &str) -> Result<(), Error> {
+        self.release_call(id, group).await?;
+        self.confirm_released(id, group).await
+    }
+
+    /// `id` no longer holds `group`'s vMAC (a release, or the deletion of
+    /// its eVPN, was confirmed outside an operation of the group): the
+    /// group's machine forgets it as a possible holder (never the primary)
+    /// and resyncs the primary if that unblocks it. Nothing to do for a
+    /// group that is gone.
+    pub async fn confirm_released(self: &Arc<Self>, id: &str, group: &str) -> Result<(), Error> {
+        let input = Input::Released {
+            member: id.to_string(),
+        };
+        let how = Drive {
+            held: Some(id),
+            ..Drive::default()
+        };
+        match self.drive(group, input, how).await {
+            Err(Error::NotFound { .. }) if self.group(group).is_err() => Ok(()),
+            r => r.map(|_| ()),
         }
-        Ok(())
     }
 }
 

@@ -115,6 +115,8 @@ pub struct Registry {
     pub metrics: RegistryMetrics,
     pub config: watch::Receiver<Arc<Config>>,
     pub shutdown: CancellationToken,
+    /// What evpnr asks of members (gRPC; a fake in unit tests).
+    pub southbound: Arc<dyn crate::southbound::Southbound>,
 }
 
 impl Registry {
@@ -144,9 +146,16 @@ impl Registry {
             metrics,
             config,
             shutdown,
+            southbound: Arc::new(crate::members::Grpc),
         };
         r.refresh_gauges(&r.lock());
         r
+    }
+
+    /// The same registry talking to members through `s`.
+    pub fn with_southbound(mut self, s: Arc<dyn crate::southbound::Southbound>) -> Registry {
+        self.southbound = s;
+        self
     }
 
     /// The configuration in effect.
@@ -246,6 +255,15 @@ impl Registry {
         .map_err(|e| Error::Internal(format!("state writer: {e}")))?
     }
 
+    /// Make the state in effect durable: written (as
+    /// [`Registry::persist`]) only if it has changes that are not on disk.
+    pub async fn persist_pending(self: &Arc<Self>) -> Result<(), Error> {
+        if !self.lock().dirty {
+            return Ok(());
+        }
+        self.persist().await
+    }
+
     /// While the state store fails, retry saving the state in effect (1 s,
     /// doubling to 8 s); the first success resumes orchestration (see
     /// [`Registry::save`]), which also resyncs every member. Runs until
@@ -294,6 +312,23 @@ impl Registry {
         g.dirty = true;
         self.refresh_gauges(&g);
         out
+    }
+
+    /// Change group `id` in memory, like [`Registry::mutate_mem`], but
+    /// marked as pending for the disk only if `f` changed it; None if
+    /// there is no such group. The step of a group's machine runs here, so
+    /// each one is atomic with respect to every other writer.
+    pub fn mutate_group<T>(&self, id: &str, f: impl FnOnce(&mut Group) -> T) -> Option<T> {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.lock();
+        let grp = g.state.groups.get_mut(id)?;
+        let before = grp.clone();
+        let out = f(grp);
+        if *grp != before {
+            g.dirty = true;
+            self.refresh_gauges(&g);
+        }
+        Some(out)
     }
 
     /// Change run-time state of member `id` (if it exists). The gauges are

@@ -9,12 +9,7 @@ use std::{
 
 use clap::Parser;
 use evpn_api::v1::{self, evpnd_server::Evpnd};
-use evpn_daemon::{
-    events::EventBroker,
-    impl_with_unimplemented,
-    settle::{SettlePolicy, wait_for_evidence},
-    watch,
-};
+use evpn_daemon::{events::EventBroker, impl_with_unimplemented, settle::wait_for_evidence, watch};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -66,9 +61,10 @@ impl Evpnd for Scripted {
         req: Request<v1::HostBindGroupBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
         let r = req.into_inner();
+        named_me(&r.instance_id, &r.slug, &r.group_id)?;
         let settle = match &r.settle {
             Some(w) => {
-                let p = SettlePolicy::from_proto(w)?;
+                let p = evpn_daemon::settle::policy_from_proto(w)?;
                 let o = wait_for_evidence(p, || {
                     let a = self
                         .next_answer()
@@ -77,7 +73,7 @@ impl Evpnd for Scripted {
                     std::future::ready(a)
                 })
                 .await;
-                Some(o.to_proto())
+                Some(evpn_daemon::settle::outcome_to_proto(&o))
             }
             None => None,
         };
@@ -110,6 +106,7 @@ impl Evpnd for Scripted {
         req: Request<v1::HostReleaseGroupBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
         let r = req.into_inner();
+        named_me(&r.instance_id, &r.slug, &r.group_id)?;
         Ok(Response::new(v1::Bvi {
             slug: r.slug,
             role: v1::bvi::Role::Candidate as i32,
@@ -134,6 +131,18 @@ impl Evpnd for Scripted {
         ))))
     }
 }
+}
+
+/// A bind or release names this instance ("t") and the group's eVPN (the
+/// group ID is the slug): refused otherwise, as a real evpnd refuses a call
+/// meant for another instance.
+fn named_me(instance_id: &str, slug: &str, group_id: &str) -> Result<(), Status> {
+    if instance_id != "t" || slug.is_empty() || group_id != slug {
+        return Err(Status::failed_precondition(format!(
+            "instance_id {instance_id:?}, slug {slug:?}, group_id {group_id:?}: not for instance t"
+        )));
+    }
+    Ok(())
 }
 
 impl Scripted {

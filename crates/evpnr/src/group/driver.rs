@@ -1,0 +1,235 @@
+//! The driver of the group state machine: runs one operation of one group
+//! by stepping its [`Machine`] and executing the outputs (releases and
+//! binds through the member calls, persistence through the state store,
+//! events, resync nudges) and feeding their results back.
+//!
+//! Each step runs under the registry's state writer
+//! ([`Registry::mutate_group`]): the machine decides on the group as it is
+//! right then, and its change of `primary` / `holders` is stored in the same
+//! atomic step. Operator requests run under the group's lock, so one group
+//! has one operation in flight at a time; a resync observation is one
+//! operation of its own, run under its member's lock. Releases and binds
+//! take the member's configuration lock unless the caller holds it
+//! (`held`).
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
+
+use evpn_daemon::events::Event as Ev;
+use evpn_model::{Error, error::Object};
+use ipnet::IpNet;
+
+use super::machine::{Core, Event, Facts, Input, Machine, Output, Settle};
+use crate::{
+    model::Group,
+    orchestrate::BindMode,
+    registry::{Conn, Registry},
+};
+
+/// How one operation is driven.
+#[derive(Default)]
+pub struct Drive<'a> {
+    /// The member whose configuration lock the caller holds.
+    pub held: Option<&'a str>,
+    /// The address set a bind sends instead of the stored one (an address
+    /// change is applied before it is stored).
+    pub addresses: Option<&'a [IpNet]>,
+    /// The member that must be usable for a move (its readiness is a fact).
+    pub target: Option<&'a str>,
+}
+
+/// What an operation did.
+#[derive(Debug, Default)]
+pub struct Driven {
+    /// A bind was answered OK.
+    pub bound: bool,
+}
+
+fn core(g: &Group) -> Core {
+    Core {
+        primary: g.primary.clone(),
+        holders: g.holders.clone(),
+        members: g.members.clone(),
+        bvi: g.bvi.is_some(),
+    }
+}
+
+/// Store the machine's core back into the group.
+fn store(g: &mut Group, c: &Core) {
+    let now = SystemTime::now();
+    let touched = g.primary != c.primary || g.members != c.members || g.bvi.is_some() != c.bvi;
+    if g.primary != c.primary
+        && let Some(b) = g.bvi.as_mut()
+    {
+        b.modified_at = now;
+    }
+    g.primary = c.primary.clone();
+    g.holders = c.holders.clone();
+    g.members = c.members.clone();
+    if !c.bvi {
+        g.bvi = None;
+    }
+    if touched {
+        g.modified_at = now;
+    }
+}
+
+impl Registry {
+    /// The facts a step decides on, read right before it.
+    fn facts(&self, target: Option<&str>) -> Facts {
+        let connected: BTreeSet<String> = self.read(|i| {
+            i.rt.iter()
+                .filter(|(_, r)| r.conn == Conn::Connected)
+                .map(|(id, _)| id.clone())
+                .collect()
+        });
+        let unusable: BTreeMap<String, Error> = target
+            .and_then(|t| self.require_ready(t).err().map(|e| (t.to_string(), e)))
+            .into_iter()
+            .collect();
+        Facts {
+            connected,
+            store_error: self.health.error(),
+            unusable,
+        }
+    }
+
+    /// One step: load the group, step, store it back, atomically. None if
+    /// the group does not exist (any more).
+    fn step(&self, m: &mut Machine, input: Input, target: Option<&str>) -> Option<Vec<Output>> {
+        let facts = self.facts(target);
+        self.mutate_group(&m.group.clone(), |g| {
+            m.core = core(g);
+            m.facts = facts;
+            let out = m.step(input);
+            store(g, &m.core);
+            out
+        })
+    }
+
+    /// Run one operation on `group`'s machine, starting with `input`, until
+    /// it replied and every output it asked for was executed. NOT_FOUND if
+    /// the group does not exist.
+    pub async fn drive(
+        self: &Arc<Self>,
+        group: &str,
+        input: Input,
+        how: Drive<'_>,
+    ) -> Result<Driven, Error> {
+        let start = Instant::now();
+        let before = self.group(group)?;
+        let mut m = Machine::new(group, core(&before), Facts::default());
+        let moving = match &input {
+            Input::Move { target, .. } => Some(target.clone()),
+            _ => None,
+        };
+        let mut queue = VecDeque::from([input]);
+        let mut reply = Ok(());
+        let mut driven = Driven::default();
+        let mut first = true;
+        let mut effects_run = 0;
+        while let Some(input) = queue.pop_front() {
+            let target = if first { how.target } else { None };
+            first = false;
+            let Some(outs) = self.step(&mut m, input, target) else {
+                return Err(Error::not_found(Object::Group, group));
+            };
+            let mut effects = Vec::new();
+            for o in outs {
+                match o {
+                    Output::Event(e) => self.machine_event(&before, e, start),
+                    Output::Resync { member } => self.trigger_resync(&member),
+                    Output::Reply(r) => reply = r,
+                    e => effects.push(e),
+                }
+            }
+            // Releases (and the persistence running next to them) run
+            // concurrently; their answers are fed back in output order.
+            effects_run += effects.len();
+            let runs = effects.into_iter().map(|e| self.effect(group, e, &how));
+            for (input, bound) in futures::future::join_all(runs).await {
+                driven.bound |= bound;
+                queue.push_back(input);
+            }
+        }
+        if let (Some(target), Ok(()), 0) = (&moving, &reply, effects_run) {
+            tracing::info!(group, instance = target, "move-not-needed");
+        }
+        reply.map(|()| driven)
+    }
+
+    /// Execute one effect; the input that reports its result.
+    async fn effect(self: &Arc<Self>, group: &str, o: Output, how: &Drive<'_>) -> (Input, bool) {
+        match o {
+            Output::Persist { .. } => match self.persist_pending().await {
+                Ok(()) => (Input::Persisted, false),
+                Err(error) => {
+                    tracing::error!(group, error = %error, "group-state-not-persisted");
+                    (Input::PersistFailed { error }, false)
+                }
+            },
+            Output::Release { member } => {
+                let ml = self.member_lock(&member);
+                let _m = match how.held == Some(member.as_str()) {
+                    true => None,
+                    false => Some(ml.lock().await),
+                };
+                match self.release_call(&member, group).await {
+                    Ok(()) => (Input::Released { member }, false),
+                    Err(error) => {
+                        tracing::warn!(group, instance = member, error = %error, "member-release-failed");
+                        (Input::ReleaseFailed { member, error }, false)
+                    }
+                }
+            }
+            Output::Bind { member, settle } => {
+                let ml = self.member_lock(&member);
+                let _m = match how.held == Some(member.as_str()) {
+                    true => None,
+                    false => Some(ml.lock().await),
+                };
+                let g = match self.group(group) {
+                    Ok(g) => g,
+                    Err(error) => return (Input::BindFailed { member, error }, false),
+                };
+                let stored = g.bvi.map(|b| b.addresses).unwrap_or_default();
+                let addresses = how.addresses.unwrap_or(&stored);
+                let mode = match settle {
+                    Settle::Move => BindMode::Move,
+                    Settle::Resync => BindMode::Resync,
+                    Settle::None => BindMode::Addresses,
+                };
+                match self.bind_on(&member, group, g.vmac, addresses, mode).await {
+                    Ok(()) => (Input::BindOk { member }, true),
+                    Err(error) => (Input::BindFailed { member, error }, false),
+                }
+            }
+            // Not effects (handled by `drive`).
+            Output::Event(_) | Output::Resync { .. } | Output::Reply(_) => (Input::Tick, false),
+        }
+    }
+
+    /// Emit an event the machine asked for (with the timings and the
+    /// gateway identity it does not know).
+    fn machine_event(&self, before: &Group, e: Event, start: Instant) {
+        let mut fields: Vec<(&str, String)> = e.fields;
+        let secs = start.elapsed().as_secs_f64();
+        match e.name {
+            Ev::MoveFinished => {
+                self.metrics.moved("ok", secs);
+                fields.push(("duration-ms", format!("{:.3}", secs * 1e3)));
+            }
+            Ev::MoveRefused => self.metrics.moved("refused", secs),
+            Ev::MoveFailed => self.metrics.moved("failed", secs),
+            Ev::GatewayDown => {
+                fields.push(("vmac", before.vmac.to_string()));
+                fields.push(("addresses", crate::groups::addresses(before)));
+            }
+            _ => {}
+        }
+        let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.emit(e.name, &f);
+    }
+}

@@ -1,0 +1,9 @@
+//! One group's decisions about its gateway identity: the sans-IO state
+//! machine (`machine`) and its driver over the registry (`driver`).
+#[cfg(test)]
+mod conformance;
+pub mod driver;
+#[cfg(test)]
+mod fake;
+pub mod machine;
+pub mod types;
