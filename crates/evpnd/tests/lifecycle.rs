@@ -50,10 +50,7 @@ fn pos(v: &[String], m: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_against_vppsim_and_real_bird() {
-    let Some(mut h) = Host::new("every_rpc_against_vppsim_and_real_bird", "dpu0-ddln0").await
-    else {
-        return;
-    };
+    let mut h = Host::new("every_rpc_against_vppsim_and_real_bird", "dpu0-ddln0").await;
     h.start_evpnd();
     let mut c = h.client().await;
     let mut events = c
@@ -443,14 +440,11 @@ async fn every_rpc_against_vppsim_and_real_bird() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_rejected_naming_the_field_and_changes_nothing() {
-    let Some(mut h) = Host::new(
+    let mut h = Host::new(
         "bad_input_is_rejected_naming_the_field_and_changes_nothing",
         "r1",
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     h.start_evpnd();
     let mut c = h.client().await;
     c.create_evpn_instance(create_req("test", 100))
@@ -604,10 +598,7 @@ async fn bad_input_is_rejected_naming_the_field_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_restart_makes_zero_state_changing_vpp_calls() {
-    let Some(mut h) = Host::new("clean_restart_makes_zero_state_changing_vpp_calls", "r1").await
-    else {
-        return;
-    };
+    let mut h = Host::new("clean_restart_makes_zero_state_changing_vpp_calls", "r1").await;
     h.start_evpnd();
     let mut c = h.client().await;
     for (slug, vni) in [("test", 100), ("blue", 200)] {
@@ -649,9 +640,7 @@ async fn clean_restart_makes_zero_state_changing_vpp_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_answer_while_a_vpp_call_hangs() {
-    let Some(mut h) = Host::new("reads_answer_while_a_vpp_call_hangs", "r1").await else {
-        return;
-    };
+    let mut h = Host::new("reads_answer_while_a_vpp_call_hangs", "r1").await;
     h.start_evpnd();
     let mut c = h.client().await;
     c.create_evpn_instance(create_req("test", 100))
@@ -696,10 +685,7 @@ async fn reads_answer_while_a_vpp_call_hangs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_registry_never_disturbs_the_host() {
-    let Some(mut h) = Host::new("an_unreachable_registry_never_disturbs_the_host", "r1").await
-    else {
-        return;
-    };
+    let mut h = Host::new("an_unreachable_registry_never_disturbs_the_host", "r1").await;
     // A port nobody listens on: registration fails and is retried with back-off.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -746,8 +732,8 @@ async fn restart_vpp(h: &mut Host) {
     tmp.shutdown().await;
 }
 
-async fn bound_host_after_vpp_restart(test: &str, registry: bool) -> Option<(Host, v1::Bvi)> {
-    let mut h = Host::new(test, "r1").await?;
+async fn bound_host_after_vpp_restart(test: &str, registry: bool) -> (Host, v1::Bvi) {
+    let mut h = Host::new(test, "r1").await;
     h.start_evpnd_with("200ms", registry);
     let mut c = h.registry_client(1).await;
     c.create_evpn_instance(create_req("test", 100))
@@ -774,14 +760,12 @@ async fn bound_host_after_vpp_restart(test: &str, registry: bool) -> Option<(Hos
         .await
         .unwrap()
         .into_inner();
-    Some((h, b))
+    (h, b)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vpp_restart_standalone_rebuilds_everything_including_the_binding() {
-    let Some((h, b)) = bound_host_after_vpp_restart("vpp_restart_standalone", false).await else {
-        return;
-    };
+    let (h, b) = bound_host_after_vpp_restart("vpp_restart_standalone", false).await;
     assert_eq!((b.mac.as_str(), b.role()), (VMAC, v1::bvi::Role::Primary));
     let st = h.sim.state();
     let lo = st
@@ -796,9 +780,7 @@ async fn vpp_restart_standalone_rebuilds_everything_including_the_binding() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vpp_restart_with_a_registry_does_not_reclaim_the_vmac() {
-    let Some((h, b)) = bound_host_after_vpp_restart("vpp_restart_with_registry", true).await else {
-        return;
-    };
+    let (h, b) = bound_host_after_vpp_restart("vpp_restart_with_registry", true).await;
     // The registry may have moved the gateway meanwhile: candidate until it binds again.
     assert_eq!(
         (b.mac.as_str(), b.role()),
@@ -829,9 +811,7 @@ async fn vpp_restart_with_a_registry_does_not_reclaim_the_vmac() {
 /// undoes all of it (otherwise the vMAC stays in VPP unrecorded).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bind_whose_caller_gives_up_still_completes() {
-    let Some(mut h) = Host::new("a_bind_whose_caller_gives_up_still_completes", "r1").await else {
-        return;
-    };
+    let mut h = Host::new("a_bind_whose_caller_gives_up_still_completes", "r1").await;
     h.start_evpnd();
     let mut c = h.client().await;
     let evpn = c

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bird_ctl::{BirdClient, ClientOptions};
 pub use evpn_testkit::bird::*;
+pub use evpn_testkit::eventually;
 
 /// A connected client for a test BIRD.
 pub trait BirdExt {
