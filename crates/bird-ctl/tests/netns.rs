@@ -190,6 +190,7 @@ async fn netns_hot_added_vxlan_is_recovered_without_flapping_others() {
         .await
         .unwrap();
     assert_eq!(h1_before[0].state, ProtoState::Up);
+    // Not synchronisation: time passes so that a flap of evpn_h1 would show in its `since`.
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     // Devices created while BIRD runs (`docs/bird-notes.md` §4.6), then the snippet applied.

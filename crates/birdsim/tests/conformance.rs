@@ -38,13 +38,13 @@ fn main_conf(dir: &Path) -> std::path::PathBuf {
 }
 
 async fn client(sock: &Path) -> BirdClient {
-    for _ in 0..100 {
-        if let Ok(c) = BirdClient::connect(sock, ClientOptions::default()).await {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("cannot connect to {}", sock.display());
+    evpn_testkit::eventually(
+        format_args!("a connection to {}", sock.display()),
+        Duration::from_secs(10),
+        async || BirdClient::connect(sock, ClientOptions::default()).await,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

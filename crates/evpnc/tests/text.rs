@@ -165,7 +165,9 @@ async fn text_views_against_a_fleet() {
     // The change comes after both watchers have subscribed.
     evpn_testkit::eventually("both watchers subscribed to evpnr", T, async || {
         let n = subscribers();
-        (n >= before + 2.0).then_some(()).ok_or(format!("{n} subscribers, {before} before"))
+        (n >= before + 2.0)
+            .then_some(())
+            .ok_or(format!("{n} subscribers, {before} before"))
     })
     .await
     .unwrap();

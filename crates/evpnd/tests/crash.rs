@@ -186,13 +186,16 @@ async fn crash_case(op: Op, stall: Stall) {
     for s in setup_for(op) {
         run_op(&mut c, *s).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(150)).await; // announcements of a setup bind
+    if setup_for(op).contains(&Op::Bind) {
+        h.announced(4).await; // both rounds of the setup bind's announcements are out
+    }
     match stall {
         Stall::Vpp(m) => h.sim.faults().hang(m),
         Stall::Bird => kill(bird_pid(&h), Signal::SIGSTOP).unwrap(),
     }
     let mut w = c.clone();
     let pending = tokio::spawn(async move { run_op(&mut w, op).await });
+    // Not synchronisation: time passes to show the operation does not finish (it stalls).
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(
         !pending.is_finished(),

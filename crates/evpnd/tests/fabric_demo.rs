@@ -115,9 +115,14 @@ fn fabric_netns_restart_changes_nothing_and_repairs_fdb_drift() {
             );
         }
     }
-    // Probes sent up to 300 ms ago have had ample time for their reply.
-    std::thread::sleep(Duration::from_millis(500));
-    let (s4, s6) = prober.window(t0, prober.now_us() - 300_000);
+    // Once a probe sent after the restarts is answered (both families), the
+    // probes sent during them have had their replies.
+    let t1 = prober.now_us();
+    assert!(
+        prober.wait_answered(Duration::from_secs(10)),
+        "no probe answered after the restarts"
+    );
+    let (s4, s6) = prober.window(t0, t1);
     assert!(s4.sent > 100, "{s4:?}");
     assert_eq!((s4.lost, s6.lost), (0, 0), "probes lost during restarts");
 

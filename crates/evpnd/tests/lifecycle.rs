@@ -196,20 +196,14 @@ async fn every_rpc_against_vppsim_and_real_bird() {
     assert_eq!(lo.mac.to_string(), VMAC);
     assert_eq!(lo.addresses.len(), 2);
     // Announcements follow the bind.
-    let mut arpings = 0;
-    for _ in 0..100 {
-        arpings = h.sim.journal().iter().filter(|e| e.msg == "arping").count();
-        if arpings >= 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let arpings = h.announced(4).await;
     assert_eq!(arpings, 4, "two rounds of GARP + NA");
     // Idempotent: the same bind changes nothing (and, not asked, reports no
     // wait).
     h.sim.clear_journal();
     let again = c.bind_group_bvi(bind_req()).await.unwrap().into_inner();
     assert_eq!(again.settle, None);
+    // Not synchronisation: time for a (wrong) announcement or write to show up.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(h.sim.journal().is_empty(), "{:?}", h.sim.journal());
     // Metrics: VPP calls by message and result, eVPN count, BVI role, readiness.
@@ -611,7 +605,7 @@ async fn clean_restart_makes_zero_state_changing_vpp_calls() {
         .unwrap();
     }
     c.bind_group_bvi(bind_req()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await; // let announcements finish
+    h.announced(4).await; // both rounds of the bind's announcements are out
     let before = h.sim.state();
     drop(c);
     let mut d = h.evpnd.take().unwrap();
@@ -655,6 +649,7 @@ async fn reads_answer_while_a_vpp_call_hangs() {
     h.sim.faults().hang("sw_interface_set_mac_address");
     let mut w = c.clone();
     let write = tokio::spawn(async move { w.bind_group_bvi(bind_req()).await });
+    // Not synchronisation: time passes to show the write does not finish (VPP swallows it).
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The write is stuck on VPP; reads still answer (from the snapshot).
     assert!(!write.is_finished());
@@ -852,14 +847,16 @@ async fn a_bind_whose_caller_gives_up_still_completes() {
             .into_inner()
         }
     };
-    let mut b = get().await;
-    for _ in 0..100 {
+    let b = evpn_testkit::eventually("the BVI primary", T, async || {
+        let b = get().await;
         if b.role() == v1::bvi::Role::Primary {
-            break;
+            Ok(b)
+        } else {
+            Err(format!("{b:?}"))
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        b = get().await;
-    }
+    })
+    .await
+    .unwrap();
     assert_eq!((b.mac.as_str(), b.role()), (VMAC, v1::bvi::Role::Primary));
     assert_eq!(
         h.changes(),

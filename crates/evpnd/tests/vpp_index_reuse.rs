@@ -4,7 +4,7 @@
 //! that foreign interface; the BVI is recreated instead.
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use evpn_api::v1;
@@ -79,14 +79,13 @@ async fn a_reused_sw_if_index_never_gets_the_vmac() {
     assert_eq!(h.sim.state().interfaces[&old], foreign_before);
 
     // The BVI comes back as a new interface, and a bind lands on it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if c.bind_group_bvi(bind_req()).await.is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the BVI was not recreated");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    evpn_testkit::eventually(
+        "the BVI recreated and a bind on it",
+        Duration::from_secs(10),
+        async || c.bind_group_bvi(bind_req()).await,
+    )
+    .await
+    .unwrap();
     let st = h.sim.state();
     let bvi = st.interface_by_name(&ours).expect("BVI recreated");
     assert_ne!(bvi.sw_if_index, old);

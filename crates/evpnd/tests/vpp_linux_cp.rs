@@ -12,12 +12,7 @@ use vppsim::{SimOptions, VppSim};
 
 /// A host whose VPP runs with `opts` and whose evpnd has `linux_cp`
 /// (`None`: the default) and `reconcile-interval: interval`.
-async fn host(
-    test: &str,
-    opts: SimOptions,
-    linux_cp: Option<&str>,
-    interval: &str,
-) -> Host {
+async fn host(test: &str, opts: SimOptions, linux_cp: Option<&str>, interval: &str) -> Host {
     let mut h = Host::new(test, "r1").await;
     // The sim the host started, replaced by one with `opts` on its socket.
     let sock = h.sim.socket_path().to_path_buf();
@@ -44,17 +39,13 @@ async fn host(
     h
 }
 
-/// Polls `f` until it is true; panics naming `what` after [`T`].
-async fn until<F, Fut>(what: &str, mut f: F)
+/// [`evpn_testkit::eventually`] with [`T`]; panics naming `what`.
+async fn until<F, Fut>(what: &str, f: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let t0 = std::time::Instant::now();
-    while !f().await {
-        assert!(t0.elapsed() < T, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    evpn_testkit::eventually(what, T, f).await.unwrap()
 }
 
 async fn create(h: &Host) -> Result<v1::Bvi, tonic::Status> {

@@ -47,16 +47,13 @@ async fn host(test: &str, registry: bool) -> Host {
 
 /// Polls `f` until it is true; panics naming `what` after [`T`]. Returns
 /// how long it took.
-async fn until<F, Fut>(what: &str, mut f: F) -> Duration
+async fn until<F, Fut>(what: &str, f: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
     let t0 = std::time::Instant::now();
-    while !f().await {
-        assert!(t0.elapsed() < T, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    evpn_testkit::eventually(what, T, f).await.unwrap();
     t0.elapsed()
 }
 

@@ -5,7 +5,7 @@
 //! VPP executes one connection's messages in order, so the heal's reads see the late write.
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use evpn_api::v1;
@@ -47,21 +47,26 @@ fn evpn_ref() -> v1::EvpnRef {
 
 /// Polls until VPP has executed `msg` at least `n` times (journal) and `agree()` holds.
 async fn wait_healed(h: &Host, msg: &str, n: usize, mut agree: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + HEALED_WITHIN;
-    loop {
-        let executed = h.changes().iter().filter(|m| *m == msg).count();
-        if executed >= n && agree().await {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "recorded state and VPP still disagree {HEALED_WITHIN:?} after a timed-out {msg} \
-             (executed {executed} times); journal: {:?}\nevpnd log:\n{}",
+    evpn_testkit::eventually(
+        format!("recorded state and VPP to agree after a timed-out {msg}"),
+        HEALED_WITHIN,
+        async || {
+            let executed = h.changes().iter().filter(|m| *m == msg).count();
+            if executed >= n && agree().await {
+                Ok(())
+            } else {
+                Err(format!("{msg} executed {executed} times"))
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}; journal: {:?}\nevpnd log:\n{}",
             h.changes(),
             h.evpnd().lines().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        )
+    })
 }
 
 /// ReplaceBVI's MTU change times out; VPP applies it later; the heal puts VPP back on the

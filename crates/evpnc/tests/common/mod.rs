@@ -424,15 +424,19 @@ impl Fleet {
     /// Wait until `id` is registered, connected and ready.
     pub async fn wait_ready(&self, id: &str) {
         let mut c = self.registry.client().await;
-        eventually(format!("{id} registered, connected and ready"), T, async || {
-            c.list_instances(v1::Empty {}).await.is_ok_and(|l| {
-                l.into_inner().instances.iter().any(|i| {
-                    i.instance_id == id
-                        && i.ready
-                        && i.state == v1::instance::State::Connected as i32
+        eventually(
+            format!("{id} registered, connected and ready"),
+            T,
+            async || {
+                c.list_instances(v1::Empty {}).await.is_ok_and(|l| {
+                    l.into_inner().instances.iter().any(|i| {
+                        i.instance_id == id
+                            && i.ready
+                            && i.state == v1::instance::State::Connected as i32
+                    })
                 })
-            })
-        })
+            },
+        )
         .await
         .unwrap();
     }

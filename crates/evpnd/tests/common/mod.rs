@@ -139,6 +139,25 @@ impl Host {
         }
     }
 
+    /// Waits until VPP has sent at least `n` announcements (journal); returns how many.
+    pub async fn announced(&self, n: usize) -> usize {
+        evpn_testkit::eventually(format!("{n} announcements"), T, async || {
+            let sent = self
+                .sim
+                .journal()
+                .iter()
+                .filter(|e| is_announce(&e.msg))
+                .count();
+            if sent >= n {
+                Ok(sent)
+            } else {
+                Err(format!("{sent} sent"))
+            }
+        })
+        .await
+        .unwrap()
+    }
+
     /// Journal entries (message names) that changed state, excluding announcements.
     pub fn changes(&self) -> Vec<String> {
         self.sim
