@@ -4,8 +4,6 @@
 //! from VPP's answer.
 mod common;
 
-use std::{future::Future, time::Duration};
-
 use common::{Host, T};
 use evpn_api::v1;
 use vppsim::{SimOptions, VppSim};
@@ -40,11 +38,7 @@ async fn host(test: &str, opts: SimOptions, linux_cp: Option<&str>, interval: &s
 }
 
 /// [`evpn_testkit::eventually`] with [`T`]; panics naming `what`.
-async fn until<F, Fut>(what: &str, f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
+async fn until(what: &str, f: impl AsyncFnMut() -> bool) {
     evpn_testkit::eventually(what, T, f).await.unwrap()
 }
 

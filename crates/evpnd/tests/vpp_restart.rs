@@ -5,7 +5,7 @@
 //! (standalone) or the lost binding reported (with a registry).
 mod common;
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use common::{Host, T};
 use evpn_api::v1;
@@ -47,11 +47,7 @@ async fn host(test: &str, registry: bool) -> Host {
 
 /// Polls `f` until it is true; panics naming `what` after [`T`]. Returns
 /// how long it took.
-async fn until<F, Fut>(what: &str, f: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
+async fn until(what: &str, f: impl AsyncFnMut() -> bool) -> Duration {
     let t0 = std::time::Instant::now();
     evpn_testkit::eventually(what, T, f).await.unwrap();
     t0.elapsed()

@@ -4,13 +4,7 @@
 //! take [`serial`] so that only one fleet runs at a time on a small machine.
 #![allow(dead_code)]
 
-use std::{
-    collections::HashMap,
-    net::TcpListener,
-    path::PathBuf,
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, net::TcpListener, path::PathBuf, sync::OnceLock, time::Duration};
 
 use evpn_api::v1::{self, evpnr_client::EvpnrClient};
 use evpn_testkit::{
@@ -453,11 +447,7 @@ impl Fleet {
 }
 
 /// [`evpn_testkit::eventually`] with this suite's timeout [`T`]; panics naming `what`.
-pub async fn wait_for<F, Fut>(what: &str, cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
+pub async fn wait_for(what: &str, cond: impl AsyncFnMut() -> bool) {
     evpn_testkit::eventually(what, T, cond).await.unwrap()
 }
 
