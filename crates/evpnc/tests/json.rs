@@ -191,7 +191,7 @@ fn version_flag_and_environment_server() {
     }
 }
 
-/// The article's demo, every command with `-json`, against evpnr with two
+/// The demo of `docs/design.md`, every command with `-json`, against evpnr with two
 /// real evpnds (vppsim + BIRD 2.20).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 // The guard serialises whole tests (each has its own runtime).
@@ -270,7 +270,7 @@ async fn article_demo_with_json_against_a_fleet() {
         "ROLE_PRIMARY"
     );
 
-    // The article's example, as written, through a real pipe and jq.
+    // The example of `docs/design.md`, as written, through a real pipe and jq.
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(

@@ -180,7 +180,7 @@ async fn the_article_demo_with_evpnc_json_against_the_lab() {
         assert_eq!(n, 0);
     }
 
-    // The GroupBVI with an IPv4 and an IPv6 address (the article's jq example).
+    // The GroupBVI with an IPv4 and an IPv6 address (the jq example of `docs/design.md`).
     lab.ok("group test bvi create");
     lab.ok("group test bvi address add 172.16.0.32/24");
     let g = lab.ok("group test bvi address add fec0::32/64");
