@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use evpn_api::v1;
+use nix::sys::signal::Signal;
 use vpp_api::{Client, ClientConfig, MacAddress, SwIfIndex};
 
 const VMAC: &str = "42:6c:fa:d6:82:98";
@@ -49,15 +50,19 @@ async fn a_reused_sw_if_index_never_gets_the_vmac() {
     let ours = format!("loop{bd}");
     let old = h.sim.state().interface_by_name(&ours).unwrap().sw_if_index;
 
-    // An operator, behind evpnd's back: delete the loopback, create another.
+    // An operator, behind evpnd's back: delete the loopback, create another. evpnd is
+    // paused meanwhile: otherwise its at-once repair of the deleted BVI may take the
+    // freed index first, and the case under test (a foreign interface on it) never arises.
     let op = Client::connect(ClientConfig::new(h.sim.socket_path()))
         .await
         .unwrap();
+    h.evpnd().signal(Signal::SIGSTOP).unwrap();
     op.delete_loopback(SwIfIndex(old)).await.unwrap();
     let foreign = op
         .create_loopback_instance(MacAddress::ZERO, None)
         .await
         .unwrap();
+    h.evpnd().signal(Signal::SIGCONT).unwrap();
     assert_eq!(foreign.0, old, "VPP hands the freed index out again");
     let created_at = h.sim.journal().last().unwrap().seq;
     let foreign_before = h.sim.state().interfaces[&old].clone();
