@@ -58,11 +58,10 @@ fn start(bin: &str) -> Bird {
         .stdout(Stdio::null())
         .spawn_clean()
         .expect("spawn bird");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "bird did not create its socket");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    evpn_testkit::eventually_blocking("BIRD's control socket", Duration::from_secs(10), || {
+        sock.exists()
+    })
+    .unwrap();
     Bird {
         child,
         _dir: dir,
@@ -145,18 +144,14 @@ async fn main() {
             ..ClientOptions::default()
         };
         // The socket file appears at bind(), slightly before listen(): retry briefly.
-        let mut tries = 0;
-        let client = loop {
-            match BirdClient::connect(&bird.sock, opts.clone()).await {
-                Ok(c) => break Arc::new(c),
-                Err(e) if tries < 200 => {
-                    tries += 1;
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err(e) => panic!("connect: {e}"),
-            }
-        };
+        let client = evpn_testkit::eventually(
+            "a connection to BIRD",
+            Duration::from_secs(10),
+            async || BirdClient::connect(&bird.sock, opts.clone()).await,
+        )
+        .await
+        .map(Arc::new)
+        .unwrap();
         let applier =
             Applier::new(client, ApplierConfig::new(&bird.main, &bird.include)).expect("applier");
         // Bulk: all N eVPNs in one apply.

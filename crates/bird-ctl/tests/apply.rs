@@ -51,9 +51,7 @@ fn static_snippet(slug: &str, proto: &str, extra_protocols: &[&str]) -> Rendered
 
 #[tokio::test]
 async fn good_and_bad_snippets_2_20() {
-    let Some(bin) = bird_bin(Version::V2_20, "good_and_bad_snippets_2_20") else {
-        return;
-    };
+    let bin = bird_bin(Version::V2_20, "good_and_bad_snippets_2_20");
     let bird = Bird::start(&bin, "evpn table evpntab;", None);
     let a = applier(&bird).await;
     let r = linux();
@@ -142,12 +140,10 @@ async fn good_and_bad_snippets_2_20() {
 
 #[tokio::test]
 async fn disabled_flag_is_rendered_and_persistent_2_20() {
-    let Some(bin) = bird_bin(
+    let bin = bird_bin(
         Version::V2_20,
         "disabled_flag_is_rendered_and_persistent_2_20",
-    ) else {
-        return;
-    };
+    );
     let bird = Bird::start(&bin, "evpn table evpntab;", None);
     let a = applier(&bird).await;
     let r = linux();
@@ -192,9 +188,7 @@ async fn disabled_flag_is_rendered_and_persistent_2_20() {
 
 #[tokio::test]
 async fn verify_failure_rolls_back_2_0() {
-    let Some(bin) = bird_bin(Version::V2_0, "verify_failure_rolls_back_2_0") else {
-        return;
-    };
+    let bin = bird_bin(Version::V2_0, "verify_failure_rolls_back_2_0");
     let bird = Bird::start(&bin, "", None);
     let a = applier(&bird).await;
     a.apply(vec![Change::Set(static_snippet("keep", "pkeep", &[]))])
@@ -234,9 +228,7 @@ async fn verify_failure_rolls_back_2_0() {
 
 #[tokio::test]
 async fn applies_are_serialised_2_0() {
-    let Some(bin) = bird_bin(Version::V2_0, "applies_are_serialised_2_0") else {
-        return;
-    };
+    let bin = bird_bin(Version::V2_0, "applies_are_serialised_2_0");
     let bird = Bird::start(&bin, "", None);
     let a = Arc::new(applier(&bird).await);
     let mut tasks = Vec::new();
@@ -283,9 +275,7 @@ async fn configure_timeout_setting_is_used() {
 
 #[tokio::test]
 async fn vpp_dialect_on_stock_bird_is_rejected_and_leaves_nothing_2_20() {
-    let Some(bin) = bird_bin(Version::V2_20, "vpp_dialect_on_stock_bird_is_rejected") else {
-        return;
-    };
+    let bin = bird_bin(Version::V2_20, "vpp_dialect_on_stock_bird_is_rejected");
     let bird = Bird::start(&bin, "evpn table evpntab;", None);
     let a = applier(&bird).await;
     let vpp = Renderer::new(Dialect::vpp_default(), "evpntab").unwrap();
@@ -327,12 +317,10 @@ async fn bird_unreachable_changes_nothing() {
 
 #[tokio::test]
 async fn reconfigure_makes_bird_run_the_live_tree_2_0() {
-    let Some(bin) = bird_bin(
+    let bin = bird_bin(
         Version::V2_0,
         "reconfigure_makes_bird_run_the_live_tree_2_0",
-    ) else {
-        return;
-    };
+    );
     let bird = Bird::start(&bin, "", None);
     let a = applier(&bird).await;
     // A file that is on disk but not running (e.g. after a failed rollback).

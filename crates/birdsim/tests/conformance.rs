@@ -38,13 +38,13 @@ fn main_conf(dir: &Path) -> std::path::PathBuf {
 }
 
 async fn client(sock: &Path) -> BirdClient {
-    for _ in 0..100 {
-        if let Ok(c) = BirdClient::connect(sock, ClientOptions::default()).await {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("cannot connect to {}", sock.display());
+    evpn_testkit::eventually(
+        format_args!("a connection to {}", sock.display()),
+        Duration::from_secs(10),
+        async || BirdClient::connect(sock, ClientOptions::default()).await,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -177,9 +177,7 @@ fn cases() -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn configure_check_agrees_with_real_bird() {
-    let Some(bin) = bird_bin(Version::V2_20, "configure_check_agrees_with_real_bird") else {
-        return;
-    };
+    let bin = bird_bin(Version::V2_20, "configure_check_agrees_with_real_bird");
     let real = Bird::start(&bin, "evpn table evpntab;", None);
     let rc = client(&real.sock).await;
     let d = tempfile::tempdir().unwrap();

@@ -99,20 +99,23 @@ mod tests {
     async fn dropped_caller_does_not_cut_the_operation() {
         let steps = Arc::new(AtomicUsize::new(0));
         let (s, done) = (steps.clone(), Arc::new(tokio::sync::Notify::new()));
-        let d = done.clone();
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let (d, g) = (done.clone(), gate.clone());
         let caller = to_completion(async move {
             s.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // The second step waits until the caller has given up.
+            g.notified().await;
             s.fetch_add(1, Ordering::SeqCst);
             d.notify_one();
             Ok::<_, Error>(())
         });
-        // The caller gives up after the first step (a client deadline).
+        // The caller gives up during the first step (a client deadline).
         assert!(
             tokio::time::timeout(Duration::from_millis(5), caller)
                 .await
                 .is_err()
         );
+        gate.notify_one();
         done.notified().await;
         assert_eq!(steps.load(Ordering::SeqCst), 2);
     }

@@ -13,6 +13,9 @@ use std::{
 
 pub mod bird;
 pub mod child;
+pub mod wait;
+
+pub use wait::{eventually, eventually_blocking};
 
 use child::CleanSpawn;
 
@@ -141,19 +144,12 @@ impl Daemon {
     /// Wait for the process to exit; returns its exit code (None if killed
     /// by a signal).
     pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Option<i32>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.child.try_wait()? {
-                return Ok(st.code());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "process {} did not exit within {timeout:?}",
-                    self.child.id()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = &mut self.child;
+        let pid = child.id();
+        let st = eventually_blocking(format_args!("process {pid} to exit"), timeout, || {
+            child.try_wait().transpose()
+        })?;
+        Ok(st?.code())
     }
 
     /// Write a file into the daemon's temp dir and return its path.

@@ -191,21 +191,18 @@ fn version_flag_and_environment_server() {
     }
 }
 
-/// The article's demo, every command with `-json`, against evpnr with two
+/// The demo of `docs/design.md`, every command with `-json`, against evpnr with two
 /// real evpnds (vppsim + BIRD 2.20).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 // The guard serialises whole tests (each has its own runtime).
 #[allow(clippy::await_holding_lock)]
 async fn article_demo_with_json_against_a_fleet() {
     let _s = serial();
-    let Some(f) = Fleet::start(
+    let f = Fleet::start(
         "article_demo_with_json_against_a_fleet",
         &["dpu0-ddln0", "dpu0-chplo0"],
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     let s = f.registry.addr.clone();
     let run = |line: &'static str| {
         let s = s.clone();
@@ -273,7 +270,7 @@ async fn article_demo_with_json_against_a_fleet() {
         "ROLE_PRIMARY"
     );
 
-    // The article's example, as written, through a real pipe and jq.
+    // The example of `docs/design.md`, as written, through a real pipe and jq.
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(

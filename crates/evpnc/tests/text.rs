@@ -40,10 +40,7 @@ fn watch_prints_compact_lines() {
 #[allow(clippy::await_holding_lock)]
 async fn text_views_against_a_fleet() {
     let _s = serial();
-    let Some(f) = Fleet::start("text_views_against_a_fleet", &["dpu0-ddln0", "dpu0-chplo0"]).await
-    else {
-        return;
-    };
+    let f = Fleet::start("text_views_against_a_fleet", &["dpu0-ddln0", "dpu0-chplo0"]).await;
     let s = f.registry.addr.clone();
     let text = move |args: Vec<&'static str>| {
         let s = s.clone();
@@ -128,6 +125,12 @@ async fn text_views_against_a_fleet() {
     assert!(row.contains("bvi-test") && row.contains("primary"), "{o}");
 
     // watch events: a crud event from the next change, one line each way.
+    let metrics = f.registry.daemon.metrics_addr().unwrap();
+    let subscribers = || {
+        let (_, m) = evpn_testkit::http_get(&metrics, "/metrics").unwrap();
+        evpn_testkit::metric_value(&m, "evpnr_event_subscribers", &[]).unwrap_or(0.0)
+    };
+    let before = subscribers();
     let w = Command::new(EVPNC)
         .args([
             "-server",
@@ -159,7 +162,15 @@ async fn text_views_against_a_fleet() {
         .stdout(Stdio::piped())
         .spawn_clean()
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The change comes after both watchers have subscribed.
+    evpn_testkit::eventually("both watchers subscribed to evpnr", T, async || {
+        let n = subscribers();
+        (n >= before + 2.0)
+            .then_some(())
+            .ok_or(format!("{n} subscribers, {before} before"))
+    })
+    .await
+    .unwrap();
     text(vec!["group", "test", "mtu", "9000"]).await;
     let out = tokio::task::spawn_blocking(move || {
         (

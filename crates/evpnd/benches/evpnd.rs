@@ -28,10 +28,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let Some(mut h) = common::Host::new("evpnd-bench", "bench").await else {
-        eprintln!("BIRD 2.20 missing: run scripts/install-test-deps.sh");
-        return;
-    };
+    let mut h = common::Host::new("evpnd-bench", "bench").await;
     h.start_evpnd();
     let pid = h.evpnd().pid();
     tokio::time::sleep(Duration::from_secs(1)).await;

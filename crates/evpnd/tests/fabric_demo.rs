@@ -16,15 +16,13 @@ use evpnfabric::{
     scenario::{self, Clients},
 };
 
-fn opts(test: &str, tag: &str) -> Option<FabricOpts> {
-    if !require_root(test) {
-        return None;
-    }
-    let bird = bird_bin(Version::V2_20, test)?;
+fn opts(test: &str, tag: &str) -> FabricOpts {
+    require_root(test);
+    let bird = bird_bin(Version::V2_20, test);
     let mut o = FabricOpts::new(&format!("{tag}{}", std::process::id()));
     o.evpnd_bin = env!("CARGO_BIN_EXE_evpnd").into();
     o.bird_bin = bird;
-    Some(o)
+    o
 }
 
 fn logs(f: &Fabric) -> String {
@@ -45,9 +43,7 @@ fn logs(f: &Fabric) -> String {
 /// bridge, VXLAN device, BVI, snippet or BIRD protocol left anywhere.
 #[test]
 fn fabric_demo_through_evpnd_rpcs() {
-    let Some(o) = opts("fabric_demo_through_evpnd_rpcs", "fd") else {
-        return;
-    };
+    let o = opts("fabric_demo_through_evpnd_rpcs", "fd");
     let f = Fabric::build(o).expect("build the fabric");
     let mut say = |s: &str| eprintln!("demo: {s}");
     if let Err(e) = demo::demo_direct(&f, &Gateway::default(), 4, &mut say) {
@@ -73,12 +69,10 @@ fn field(line: &str, key: &str) -> Option<u64> {
 /// our alias, unknown to the state) is removed at the next start.
 #[test]
 fn fabric_netns_restart_changes_nothing_and_repairs_fdb_drift() {
-    let Some(o) = opts(
+    let o = opts(
         "fabric_netns_restart_changes_nothing_and_repairs_fdb_drift",
         "fr",
-    ) else {
-        return;
-    };
+    );
     let mut f = Fabric::build(o).expect("build the fabric");
     let gw = Gateway::default();
     let cl = Clients::connect(&f).unwrap();
@@ -121,9 +115,14 @@ fn fabric_netns_restart_changes_nothing_and_repairs_fdb_drift() {
             );
         }
     }
-    // Probes sent up to 300 ms ago have had ample time for their reply.
-    std::thread::sleep(Duration::from_millis(500));
-    let (s4, s6) = prober.window(t0, prober.now_us() - 300_000);
+    // Once a probe sent after the restarts is answered (both families), the
+    // probes sent during them have had their replies.
+    let t1 = prober.now_us();
+    assert!(
+        prober.wait_answered(Duration::from_secs(10)),
+        "no probe answered after the restarts"
+    );
+    let (s4, s6) = prober.window(t0, t1);
     assert!(s4.sent > 100, "{s4:?}");
     assert_eq!((s4.lost, s6.lost), (0, 0), "probes lost during restarts");
 
@@ -197,9 +196,7 @@ fn fabric_netns_restart_changes_nothing_and_repairs_fdb_drift() {
 /// eVPN gone; DeleteGroup → nothing left on any router.
 #[test]
 fn fabric_demo_through_evpnr() {
-    let Some(mut o) = opts("fabric_demo_through_evpnr", "fg") else {
-        return;
-    };
+    let mut o = opts("fabric_demo_through_evpnr", "fg");
     let evpnr = std::path::PathBuf::from(env!("CARGO_BIN_EXE_evpnd")).with_file_name("evpnr");
     assert!(
         evpnr.is_file(),

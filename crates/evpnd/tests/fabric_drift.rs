@@ -20,16 +20,14 @@ const REPAIRED_WITHIN: Duration = Duration::from_secs(5);
 /// evpnd's longest gap between drift-triggered passes (reconcile.rs).
 const DRIFT_MAX_GAP: Duration = Duration::from_secs(5);
 
-fn opts(test: &str, tag: &str) -> Option<FabricOpts> {
-    if !require_root(test) {
-        return None;
-    }
-    let bird = bird_bin(Version::V2_20, test)?;
+fn opts(test: &str, tag: &str) -> FabricOpts {
+    require_root(test);
+    let bird = bird_bin(Version::V2_20, test);
     let mut o = FabricOpts::new(&format!("{tag}{}", std::process::id()));
     o.evpnd_bin = env!("CARGO_BIN_EXE_evpnd").into();
     o.bird_bin = bird;
     o.reconcile_interval = INTERVAL.into();
-    Some(o)
+    o
 }
 
 fn logs(f: &Fabric) -> String {
@@ -100,9 +98,7 @@ fn repaired(f: &Fabric, what: &str, ok: impl Fn() -> bool) {
 /// afterwards; the gateway answers again at the end.
 #[test]
 fn fabric_netns_drift_is_repaired_at_once() {
-    let Some(o) = opts("fabric_netns_drift_is_repaired_at_once", "fdr") else {
-        return;
-    };
+    let o = opts("fabric_netns_drift_is_repaired_at_once", "fdr");
     let f = Fabric::build(o).expect("build the fabric");
     let gw = Gateway::default();
     let cl = Clients::connect(&f).unwrap();
@@ -239,9 +235,7 @@ fn r1_log(f: &Fabric) -> String {
 /// itself verified and healed it, or reported the difference.
 #[test]
 fn fabric_netns_release_and_bind_verify_the_fdb() {
-    let Some(o) = opts("fabric_netns_release_and_bind_verify_the_fdb", "fvf") else {
-        return;
-    };
+    let o = opts("fabric_netns_release_and_bind_verify_the_fdb", "fvf");
     let f = Fabric::build(o).expect("build the fabric");
     let gw = Gateway::default();
     let cl = Clients::connect(&f).unwrap();

@@ -13,12 +13,8 @@ const TEST: &str = "fabric_netns_linux_bind_overlapping_another_interface_is_ref
 
 #[test]
 fn fabric_netns_linux_bind_overlapping_another_interface_is_refused() {
-    if !require_root(TEST) {
-        return;
-    }
-    let Some(bird) = bird_bin(Version::V2_20, TEST) else {
-        return;
-    };
+    require_root(TEST);
+    let bird = bird_bin(Version::V2_20, TEST);
     let mut o = FabricOpts::new(&format!("fo{}", std::process::id()));
     o.evpnd_bin = env!("CARGO_BIN_EXE_evpnd").into();
     o.bird_bin = bird;

@@ -14,12 +14,8 @@ const TEST: &str = "netns_fabric_daemons_stop_gracefully_on_sigterm";
 
 #[test]
 fn netns_fabric_daemons_stop_gracefully_on_sigterm() {
-    if !require_root(TEST) {
-        return;
-    }
-    let Some(bird) = bird_bin(Version::V2_20, TEST) else {
-        return;
-    };
+    require_root(TEST);
+    let bird = bird_bin(Version::V2_20, TEST);
     cleanup_on_signals().unwrap();
     let ns = Netns::create(&format!("esig{}", std::process::id())).unwrap();
     let dir = tempfile::Builder::new()

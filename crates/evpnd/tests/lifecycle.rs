@@ -50,10 +50,7 @@ fn pos(v: &[String], m: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_against_vppsim_and_real_bird() {
-    let Some(mut h) = Host::new("every_rpc_against_vppsim_and_real_bird", "dpu0-ddln0").await
-    else {
-        return;
-    };
+    let mut h = Host::new("every_rpc_against_vppsim_and_real_bird", "dpu0-ddln0").await;
     h.start_evpnd();
     let mut c = h.client().await;
     let mut events = c
@@ -199,20 +196,14 @@ async fn every_rpc_against_vppsim_and_real_bird() {
     assert_eq!(lo.mac.to_string(), VMAC);
     assert_eq!(lo.addresses.len(), 2);
     // Announcements follow the bind.
-    let mut arpings = 0;
-    for _ in 0..100 {
-        arpings = h.sim.journal().iter().filter(|e| e.msg == "arping").count();
-        if arpings >= 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let arpings = h.announced(4).await;
     assert_eq!(arpings, 4, "two rounds of GARP + NA");
     // Idempotent: the same bind changes nothing (and, not asked, reports no
     // wait).
     h.sim.clear_journal();
     let again = c.bind_group_bvi(bind_req()).await.unwrap().into_inner();
     assert_eq!(again.settle, None);
+    // Not synchronisation: time for a (wrong) announcement or write to show up.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(h.sim.journal().is_empty(), "{:?}", h.sim.journal());
     // Metrics: VPP calls by message and result, eVPN count, BVI role, readiness.
@@ -443,14 +434,11 @@ async fn every_rpc_against_vppsim_and_real_bird() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_rejected_naming_the_field_and_changes_nothing() {
-    let Some(mut h) = Host::new(
+    let mut h = Host::new(
         "bad_input_is_rejected_naming_the_field_and_changes_nothing",
         "r1",
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     h.start_evpnd();
     let mut c = h.client().await;
     c.create_evpn_instance(create_req("test", 100))
@@ -603,10 +591,7 @@ async fn bad_input_is_rejected_naming_the_field_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_restart_makes_zero_state_changing_vpp_calls() {
-    let Some(mut h) = Host::new("clean_restart_makes_zero_state_changing_vpp_calls", "r1").await
-    else {
-        return;
-    };
+    let mut h = Host::new("clean_restart_makes_zero_state_changing_vpp_calls", "r1").await;
     h.start_evpnd();
     let mut c = h.client().await;
     for (slug, vni) in [("test", 100), ("blue", 200)] {
@@ -619,7 +604,7 @@ async fn clean_restart_makes_zero_state_changing_vpp_calls() {
         .unwrap();
     }
     c.bind_group_bvi(bind_req()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await; // let announcements finish
+    h.announced(4).await; // both rounds of the bind's announcements are out
     let before = h.sim.state();
     drop(c);
     let mut d = h.evpnd.take().unwrap();
@@ -648,9 +633,7 @@ async fn clean_restart_makes_zero_state_changing_vpp_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_answer_while_a_vpp_call_hangs() {
-    let Some(mut h) = Host::new("reads_answer_while_a_vpp_call_hangs", "r1").await else {
-        return;
-    };
+    let mut h = Host::new("reads_answer_while_a_vpp_call_hangs", "r1").await;
     h.start_evpnd();
     let mut c = h.client().await;
     c.create_evpn_instance(create_req("test", 100))
@@ -665,6 +648,7 @@ async fn reads_answer_while_a_vpp_call_hangs() {
     h.sim.faults().hang("sw_interface_set_mac_address");
     let mut w = c.clone();
     let write = tokio::spawn(async move { w.bind_group_bvi(bind_req()).await });
+    // Not synchronisation: time passes to show the write does not finish (VPP swallows it).
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The write is stuck on VPP; reads still answer (from the snapshot).
     assert!(!write.is_finished());
@@ -695,10 +679,7 @@ async fn reads_answer_while_a_vpp_call_hangs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_registry_never_disturbs_the_host() {
-    let Some(mut h) = Host::new("an_unreachable_registry_never_disturbs_the_host", "r1").await
-    else {
-        return;
-    };
+    let mut h = Host::new("an_unreachable_registry_never_disturbs_the_host", "r1").await;
     // A port nobody listens on: registration fails and is retried with back-off.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -745,8 +726,8 @@ async fn restart_vpp(h: &mut Host) {
     tmp.shutdown().await;
 }
 
-async fn bound_host_after_vpp_restart(test: &str, registry: bool) -> Option<(Host, v1::Bvi)> {
-    let mut h = Host::new(test, "r1").await?;
+async fn bound_host_after_vpp_restart(test: &str, registry: bool) -> (Host, v1::Bvi) {
+    let mut h = Host::new(test, "r1").await;
     h.start_evpnd_with("200ms", registry);
     let mut c = h.registry_client(1).await;
     c.create_evpn_instance(create_req("test", 100))
@@ -773,14 +754,12 @@ async fn bound_host_after_vpp_restart(test: &str, registry: bool) -> Option<(Hos
         .await
         .unwrap()
         .into_inner();
-    Some((h, b))
+    (h, b)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vpp_restart_standalone_rebuilds_everything_including_the_binding() {
-    let Some((h, b)) = bound_host_after_vpp_restart("vpp_restart_standalone", false).await else {
-        return;
-    };
+    let (h, b) = bound_host_after_vpp_restart("vpp_restart_standalone", false).await;
     assert_eq!((b.mac.as_str(), b.role()), (VMAC, v1::bvi::Role::Primary));
     let st = h.sim.state();
     let lo = st
@@ -795,9 +774,7 @@ async fn vpp_restart_standalone_rebuilds_everything_including_the_binding() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vpp_restart_with_a_registry_does_not_reclaim_the_vmac() {
-    let Some((h, b)) = bound_host_after_vpp_restart("vpp_restart_with_registry", true).await else {
-        return;
-    };
+    let (h, b) = bound_host_after_vpp_restart("vpp_restart_with_registry", true).await;
     // The registry may have moved the gateway meanwhile: candidate until it binds again.
     assert_eq!(
         (b.mac.as_str(), b.role()),
@@ -828,9 +805,7 @@ async fn vpp_restart_with_a_registry_does_not_reclaim_the_vmac() {
 /// undoes all of it (otherwise the vMAC stays in VPP unrecorded).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bind_whose_caller_gives_up_still_completes() {
-    let Some(mut h) = Host::new("a_bind_whose_caller_gives_up_still_completes", "r1").await else {
-        return;
-    };
+    let mut h = Host::new("a_bind_whose_caller_gives_up_still_completes", "r1").await;
     h.start_evpnd();
     let mut c = h.client().await;
     let evpn = c
@@ -871,14 +846,16 @@ async fn a_bind_whose_caller_gives_up_still_completes() {
             .into_inner()
         }
     };
-    let mut b = get().await;
-    for _ in 0..100 {
+    let b = evpn_testkit::eventually("the BVI primary", T, async || {
+        let b = get().await;
         if b.role() == v1::bvi::Role::Primary {
-            break;
+            Ok(b)
+        } else {
+            Err(format!("{b:?}"))
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        b = get().await;
-    }
+    })
+    .await
+    .unwrap();
     assert_eq!((b.mac.as_str(), b.role()), (VMAC, v1::bvi::Role::Primary));
     assert_eq!(
         h.changes(),

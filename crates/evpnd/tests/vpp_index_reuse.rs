@@ -4,10 +4,11 @@
 //! that foreign interface; the BVI is recreated instead.
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use evpn_api::v1;
+use nix::sys::signal::Signal;
 use vpp_api::{Client, ClientConfig, MacAddress, SwIfIndex};
 
 const VMAC: &str = "42:6c:fa:d6:82:98";
@@ -27,9 +28,7 @@ fn bind_req() -> v1::HostBindGroupBviRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_sw_if_index_never_gets_the_vmac() {
-    let Some(mut h) = Host::new("a_reused_sw_if_index_never_gets_the_vmac", "r1").await else {
-        return;
-    };
+    let mut h = Host::new("a_reused_sw_if_index_never_gets_the_vmac", "r1").await;
     h.start_evpnd();
     let mut c = h.client().await;
     let bd = c
@@ -51,15 +50,19 @@ async fn a_reused_sw_if_index_never_gets_the_vmac() {
     let ours = format!("loop{bd}");
     let old = h.sim.state().interface_by_name(&ours).unwrap().sw_if_index;
 
-    // An operator, behind evpnd's back: delete the loopback, create another.
+    // An operator, behind evpnd's back: delete the loopback, create another. evpnd is
+    // paused meanwhile: otherwise its at-once repair of the deleted BVI may take the
+    // freed index first, and the case under test (a foreign interface on it) never arises.
     let op = Client::connect(ClientConfig::new(h.sim.socket_path()))
         .await
         .unwrap();
+    h.evpnd().signal(Signal::SIGSTOP).unwrap();
     op.delete_loopback(SwIfIndex(old)).await.unwrap();
     let foreign = op
         .create_loopback_instance(MacAddress::ZERO, None)
         .await
         .unwrap();
+    h.evpnd().signal(Signal::SIGCONT).unwrap();
     assert_eq!(foreign.0, old, "VPP hands the freed index out again");
     let created_at = h.sim.journal().last().unwrap().seq;
     let foreign_before = h.sim.state().interfaces[&old].clone();
@@ -81,14 +84,13 @@ async fn a_reused_sw_if_index_never_gets_the_vmac() {
     assert_eq!(h.sim.state().interfaces[&old], foreign_before);
 
     // The BVI comes back as a new interface, and a bind lands on it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if c.bind_group_bvi(bind_req()).await.is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the BVI was not recreated");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    evpn_testkit::eventually(
+        "the BVI recreated and a bind on it",
+        Duration::from_secs(10),
+        async || c.bind_group_bvi(bind_req()).await,
+    )
+    .await
+    .unwrap();
     let st = h.sim.state();
     let bvi = st.interface_by_name(&ours).expect("BVI recreated");
     assert_ne!(bvi.sw_if_index, old);

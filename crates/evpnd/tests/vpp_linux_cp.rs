@@ -4,21 +4,14 @@
 //! from VPP's answer.
 mod common;
 
-use std::{future::Future, time::Duration};
-
 use common::{Host, T};
 use evpn_api::v1;
 use vppsim::{SimOptions, VppSim};
 
 /// A host whose VPP runs with `opts` and whose evpnd has `linux_cp`
 /// (`None`: the default) and `reconcile-interval: interval`.
-async fn host(
-    test: &str,
-    opts: SimOptions,
-    linux_cp: Option<&str>,
-    interval: &str,
-) -> Option<Host> {
-    let mut h = Host::new(test, "r1").await?;
+async fn host(test: &str, opts: SimOptions, linux_cp: Option<&str>, interval: &str) -> Host {
+    let mut h = Host::new(test, "r1").await;
     // The sim the host started, replaced by one with `opts` on its socket.
     let sock = h.sim.socket_path().to_path_buf();
     let tmp = VppSim::start(h.dir.path().join("tmp.sock"), SimOptions::default())
@@ -41,20 +34,12 @@ async fn host(
         .unwrap();
     d.wait_log("reconcile-finished", T).unwrap();
     h.evpnd = Some(d);
-    Some(h)
+    h
 }
 
-/// Polls `f` until it is true; panics naming `what` after [`T`].
-async fn until<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let t0 = std::time::Instant::now();
-    while !f().await {
-        assert!(t0.elapsed() < T, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// [`evpn_testkit::eventually`] with [`T`]; panics naming `what`.
+async fn until(what: &str, f: impl AsyncFnMut() -> bool) {
+    evpn_testkit::eventually(what, T, f).await.unwrap()
 }
 
 async fn create(h: &Host) -> Result<v1::Bvi, tonic::Status> {
@@ -106,9 +91,7 @@ async fn linux_cp_auto_keeps_a_bvi_whose_pair_vpp_refuses_and_retries_it() {
         lcp_tap_fail: true,
         ..Default::default()
     };
-    let Some(h) = host("linux_cp_auto_refused", opts, None, "200ms").await else {
-        return;
-    };
+    let h = host("linux_cp_auto_refused", opts, None, "200ms").await;
     let b = create(&h)
         .await
         .expect("auto: the BVI is kept without its pair");
@@ -141,9 +124,7 @@ async fn linux_cp_on_refuses_a_bvi_without_its_linux_side() {
         lcp_tap_fail: true,
         ..Default::default()
     };
-    let Some(h) = host("linux_cp_on_refused", opts, Some("on"), "0s").await else {
-        return;
-    };
+    let h = host("linux_cp_on_refused", opts, Some("on"), "0s").await;
     let e = create(&h).await.expect_err("on: no BVI without its pair");
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("vpp.linux-cp"), "{}", e.message());
@@ -155,9 +136,7 @@ async fn linux_cp_on_refuses_a_bvi_without_its_linux_side() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linux_cp_off_never_creates_a_pair() {
-    let Some(h) = host("linux_cp_off", SimOptions::default(), Some("off"), "0s").await else {
-        return;
-    };
+    let h = host("linux_cp_off", SimOptions::default(), Some("off"), "0s").await;
     let b = create(&h).await.unwrap();
     assert!(!b.linux_interface && b.interface_name.is_empty(), "{b:?}");
     assert!(!h.changes().iter().any(|m| m.starts_with("lcp_")));
@@ -166,9 +145,7 @@ async fn linux_cp_off_never_creates_a_pair() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pair_missing_after_a_vpp_restart_is_repaired() {
-    let Some(h) = host("lcp_pair_repair", SimOptions::default(), None, "200ms").await else {
-        return;
-    };
+    let h = host("lcp_pair_repair", SimOptions::default(), None, "200ms").await;
     create(&h).await.unwrap();
     assert_eq!(pairs(&h), 1);
     // VPP comes back on a host where the TAP cannot be made (yet).
@@ -205,9 +182,7 @@ async fn without_the_linux_cp_plugin_no_linux_interface_is_reported() {
         without_plugins: vec!["linux_cp".into()],
         ..Default::default()
     };
-    let Some(h) = host("lcp_no_plugin_reads", opts, None, "0s").await else {
-        return;
-    };
+    let h = host("lcp_no_plugin_reads", opts, None, "0s").await;
     let b = create(&h).await.unwrap();
     assert_ne!(b.sw_if_index, 0);
     for b in [b, get_bvi(&h).await] {

@@ -5,7 +5,7 @@
 //! (standalone) or the lost binding reported (with a registry).
 mod common;
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use common::{Host, T};
 use evpn_api::v1;
@@ -13,8 +13,8 @@ use vppsim::{SimOptions, VppSim};
 
 const VMAC: &str = "42:6c:fa:d6:82:98";
 
-async fn host(test: &str, registry: bool) -> Option<Host> {
-    let mut h = Host::new(test, "r1").await?;
+async fn host(test: &str, registry: bool) -> Host {
+    let mut h = Host::new(test, "r1").await;
     h.start_evpnd_with("300s", registry);
     let mut c = h.registry_client(1).await;
     c.create_evpn_instance(v1::CreateEvpnInstanceRequest {
@@ -42,21 +42,14 @@ async fn host(test: &str, registry: bool) -> Option<Host> {
     })
     .await
     .unwrap();
-    Some(h)
+    h
 }
 
 /// Polls `f` until it is true; panics naming `what` after [`T`]. Returns
 /// how long it took.
-async fn until<F, Fut>(what: &str, mut f: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
+async fn until(what: &str, f: impl AsyncFnMut() -> bool) -> Duration {
     let t0 = std::time::Instant::now();
-    while !f().await {
-        assert!(t0.elapsed() < T, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    evpn_testkit::eventually(what, T, f).await.unwrap();
     t0.elapsed()
 }
 
@@ -98,9 +91,7 @@ async fn vpp_health(h: &Host) -> v1::Health {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vpp_restart_standalone_gateway_bound_and_announced_again_at_once() {
-    let Some(h) = host("vpp_restart_at_once", false).await else {
-        return;
-    };
+    let h = host("vpp_restart_at_once", false).await;
     assert!(gateway_on_vpp(&h));
     h.sim.clear_journal();
     h.sim.faults().restart();
@@ -119,9 +110,7 @@ async fn vpp_restart_standalone_gateway_bound_and_announced_again_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vpp_restart_with_a_registry_reports_the_lost_binding_at_once() {
-    let Some(h) = host("vpp_restart_registry_at_once", true).await else {
-        return;
-    };
+    let h = host("vpp_restart_registry_at_once", true).await;
     h.sim.faults().restart();
     let took = until("the binding reported lost", || async {
         role(&h).await == v1::bvi::Role::Candidate
@@ -147,9 +136,7 @@ async fn vpp_restart_with_a_registry_reports_the_lost_binding_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vpp_down_is_reported_at_once_and_the_reconnect_needs_no_tick() {
-    let Some(mut h) = host("vpp_down_reported", false).await else {
-        return;
-    };
+    let mut h = host("vpp_down_reported", false).await;
     assert_eq!(vpp_health(&h).await, v1::Health::Ok);
     // VPP stops: its socket goes away.
     let sock = h.sim.socket_path().to_path_buf();
@@ -175,9 +162,7 @@ async fn vpp_down_is_reported_at_once_and_the_reconnect_needs_no_tick() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loopback_set_down_behind_evpnds_back_is_repaired_without_a_tick() {
-    let Some(h) = host("vpp_if_event_repair", false).await else {
-        return;
-    };
+    let h = host("vpp_if_event_repair", false).await;
     let idx = h
         .sim
         .state()

@@ -21,28 +21,25 @@ use crate::{
     scenario::{self, Clients, Gateway, Wait},
 };
 
-/// Poll `f` (blocking) until it returns `Ok(true)`, for at most `timeout`.
+/// Poll `f` (blocking) until it returns `Ok(true)`, for at most `timeout`
+/// ([`evpn_testkit::eventually_blocking`]; the error names `what` and the last error of `f`).
 pub fn eventually(
     timeout: Duration,
     what: &str,
     mut f: impl FnMut() -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
     let mut last = None;
-    loop {
-        match f() {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(e) => last = Some(e),
+    evpn_testkit::eventually_blocking(what, timeout, || match f() {
+        Ok(ok) => ok,
+        Err(e) => {
+            last = Some(e);
+            false
         }
-        if Instant::now() > deadline {
-            match last {
-                Some(e) => bail!("{what}: not within {timeout:?}: {e:#}"),
-                None => bail!("{what}: not within {timeout:?}"),
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    })
+    .map_err(|t| match last {
+        Some(e) => anyhow::anyhow!("{t}: {e:#}"),
+        None => anyhow::anyhow!("{t}"),
+    })
 }
 
 /// The routes for `mac` in the leaf BIRD's `evpntab`: (RD net, next hops).
@@ -204,8 +201,8 @@ pub fn demo_direct(
         .await
     })
     .context("DeleteEvpnInstance on the primary")?;
-    std::thread::sleep(Duration::from_millis(300));
-    eventually(Duration::from_secs(3), "pings stop", || {
+    // No reply for 300 ms: the pings stopped.
+    eventually(Duration::from_secs(4), "pings stop", || {
         Ok(prober.recent_replies(Duration::from_millis(300)) == (0, 0))
     })?;
     eventually(Duration::from_secs(5), "vMAC withdrawn at the leaf", || {
@@ -444,8 +441,8 @@ pub fn demo_registry(
             r.remove_group_member(req).await.map(|_| ())
         })?;
     }
-    std::thread::sleep(Duration::from_millis(300));
-    eventually(Duration::from_secs(3), "pings stop", || {
+    // No reply for 300 ms: the pings stopped.
+    eventually(Duration::from_secs(4), "pings stop", || {
         Ok(prober.recent_replies(Duration::from_millis(300)) == (0, 0))
     })?;
     eventually(Duration::from_secs(5), "vMAC withdrawn at the leaf", || {

@@ -41,7 +41,7 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Play the design article's demo, checking every step.
+    /// Play the demo of `docs/design.md`, checking every step.
     Demo {
         /// Number of moves.
         #[arg(long, default_value_t = 4)]

@@ -282,15 +282,17 @@ async fn main() {
                 running,
             };
             let addr = format!("127.0.0.1:{port}");
-            let sa = addr.parse().unwrap();
+            // Listening before evpnr is told about it (no wait needed).
+            let incoming = tonic::transport::server::TcpIncoming::bind(addr.parse().unwrap())
+                .unwrap()
+                .with_nodelay(Some(true));
             tokio::spawn(async move {
                 let _ = tonic::transport::Server::builder()
                     .tcp_nodelay(true)
                     .add_service(EvpndServer::new(svc))
-                    .serve(sa)
+                    .serve_with_incoming(incoming)
                     .await;
             });
-            tokio::time::sleep(Duration::from_millis(50)).await;
             c.register_instance(v1::RegisterInstanceRequest {
                 instance_id: id,
                 grpc_address: addr,

@@ -69,7 +69,7 @@ pub struct Args {
     pub ready_file: Option<PathBuf>,
 }
 
-/// Instance names: the article's two, then numbered ones.
+/// Instance names: the two of `docs/design.md`'s demo, then numbered ones.
 pub fn instance_name(i: usize) -> String {
     match i {
         0 => "dpu0-ddln0".into(),

@@ -167,15 +167,16 @@ async fn checks_catch_two_holders_drift_and_lost_changes() {
     model.g("g0").sync(&g);
     // A healthy, converged fleet passes every check.
     f.check_exclusive(std::slice::from_ref(&g.vmac)).unwrap();
-    let mut ok = Vec::new();
-    for _ in 0..100 {
-        ok = chaos::converge::mismatches(&f, &model).await.unwrap();
-        if ok.is_empty() {
-            break;
+    evpn_testkit::eventually("a converged fleet", Duration::from_secs(10), async || {
+        let m = chaos::converge::mismatches(&f, &model).await.unwrap();
+        if m.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{m:?}"))
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ok.is_empty(), "{ok:?}");
+    })
+    .await
+    .unwrap();
     assert!(model.check(std::slice::from_ref(&g)).is_empty());
 
     // Host 1 binds the vMAC behind the registry's back. Without the

@@ -35,13 +35,15 @@ impl Drop for Lab {
                 nix::unistd::Pid::from_raw(pid as i32),
                 nix::sys::signal::Signal::SIGTERM,
             );
-            for _ in 0..300 {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            let child = &mut self.child;
+            let stopped = evpn_testkit::eventually_blocking(
+                "the lab to stop",
+                Duration::from_secs(15),
+                || matches!(child.try_wait(), Ok(Some(_))),
+            );
+            if stopped.is_err() {
+                let _ = self.child.start_kill();
             }
-            let _ = self.child.start_kill();
         }
     }
 }
@@ -71,17 +73,18 @@ impl Lab {
             .kill_on_drop(true)
             .spawn_clean()
             .unwrap();
-        for _ in 0..600 {
-            if ready.exists() {
-                return Lab {
-                    child,
-                    grpc,
-                    _work: work,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        evpn_testkit::eventually(
+            "the lab's ready file",
+            Duration::from_secs(30),
+            async || ready.exists(),
+        )
+        .await
+        .unwrap();
+        Lab {
+            child,
+            grpc,
+            _work: work,
         }
-        panic!("lab did not come up");
     }
 
     /// `evpnc -server <lab> -json <words>`: (exit code, parsed stdout).
@@ -177,7 +180,7 @@ async fn the_article_demo_with_evpnc_json_against_the_lab() {
         assert_eq!(n, 0);
     }
 
-    // The GroupBVI with an IPv4 and an IPv6 address (the article's jq example).
+    // The GroupBVI with an IPv4 and an IPv6 address (the jq example of `docs/design.md`).
     lab.ok("group test bvi create");
     lab.ok("group test bvi address add 172.16.0.32/24");
     let g = lab.ok("group test bvi address add fec0::32/64");

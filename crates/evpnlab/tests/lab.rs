@@ -52,18 +52,18 @@ async fn lab_starts_streams_restarts_and_cleans_up() {
         .kill_on_drop(true)
         .spawn_clean()
         .unwrap();
-    let mut up = false;
-    for _ in 0..600 {
-        if ready.exists() {
-            up = true;
-            break;
-        }
-        if let Ok(Some(st)) = lab.try_wait() {
-            panic!("evpnlab exited early: {st}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "lab did not come up");
+    evpn_testkit::eventually(
+        "the lab's ready file",
+        Duration::from_secs(30),
+        async || {
+            if let Ok(Some(st)) = lab.try_wait() {
+                panic!("evpnlab exited early: {st}");
+            }
+            ready.exists()
+        },
+    )
+    .await
+    .unwrap();
     let desc: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready).unwrap()).unwrap();
     let insts = desc["instances"].as_array().unwrap();
     let ids: Vec<&str> = insts.iter().map(|i| i["id"].as_str().unwrap()).collect();
@@ -124,24 +124,27 @@ async fn lab_starts_streams_restarts_and_cleans_up() {
         .unwrap() as i32;
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     let url = format!("http://{}", insts[0]["grpc"].as_str().unwrap());
-    let mut back = false;
-    for _ in 0..200 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let starts = std::fs::read_to_string(&log)
-            .unwrap()
-            .matches("\"message\":\"starting\"")
-            .count();
-        if starts >= 2
-            && let Ok(mut c) = EvpndClient::connect(url.clone()).await
-            && c.get_instance(v1::InstanceRef::default())
-                .await
-                .is_ok_and(|r| r.get_ref().ready)
-        {
-            back = true;
-            break;
-        }
-    }
-    assert!(back, "evpnd was not restarted");
+    evpn_testkit::eventually(
+        "the killed evpnd restarted and ready",
+        Duration::from_secs(20),
+        async || {
+            let starts = std::fs::read_to_string(&log)
+                .unwrap()
+                .matches("\"message\":\"starting\"")
+                .count();
+            if starts >= 2
+                && let Ok(mut c) = EvpndClient::connect(url.clone()).await
+            {
+                c.get_instance(v1::InstanceRef::default())
+                    .await
+                    .is_ok_and(|r| r.get_ref().ready)
+            } else {
+                false
+            }
+        },
+    )
+    .await
+    .unwrap();
 
     // SIGTERM: everything stops, exit 0, the ports are free again.
     kill(Pid::from_raw(lab.id().unwrap() as i32), Signal::SIGTERM).unwrap();

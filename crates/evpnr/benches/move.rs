@@ -103,9 +103,9 @@ fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<f64> {
     })
 }
 
-async fn run(latency_ms: u64, moves: usize) -> Option<Vec<Row>> {
+async fn run(latency_ms: u64, moves: usize) -> Vec<Row> {
     // evpnr as shipped (log level info; the tests run it at debug).
-    let mut f = Fleet::with_log_level("bench move", &["r1", "r2"], "info").await?;
+    let mut f = Fleet::with_log_level("bench move", &["r1", "r2"], "info").await;
     f.start_all().await;
     let mut c = f.client().await;
     let g = c
@@ -179,7 +179,7 @@ async fn run(latency_ms: u64, moves: usize) -> Option<Vec<Row>> {
         }
     }
     f.check_vmac_exclusive(&g.vmac, &[]).unwrap();
-    Some(rows)
+    rows
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -190,9 +190,7 @@ async fn main() {
         .unwrap_or(100);
     let mut all = Vec::new();
     for lat in [0, 1] {
-        let Some(rows) = run(lat, moves).await else {
-            return;
-        };
+        let rows = run(lat, moves).await;
         for r in &rows {
             let vpp = r.calls * r.latency_ms as f64;
             println!(

@@ -22,9 +22,7 @@ const CANDIDATE: i32 = v1::bvi::Role::Candidate as i32;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_flow_with_moves_never_two_holders() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new("demo_flow_with_moves_never_two_holders", &[A, B]).await else {
-        return;
-    };
+    let mut f = Fleet::new("demo_flow_with_moves_never_two_holders", &[A, B]).await;
     f.start_all().await;
     let mut c = f.client().await;
     let mut events = c
@@ -207,10 +205,7 @@ async fn wait_converged(f: &Fleet, primary: Option<&str>, vmac: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_with_matching_fleet_makes_no_vpp_changes() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new("restart_with_matching_fleet_makes_no_vpp_changes", &[A, B]).await
-    else {
-        return;
-    };
+    let mut f = Fleet::new("restart_with_matching_fleet_makes_no_vpp_changes", &[A, B]).await;
     f.start_all().await;
     let vmac = f.test_group(None).await;
     bind(&f, A).await;
@@ -251,9 +246,7 @@ async fn restart_with_matching_fleet_makes_no_vpp_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evpnr_killed_mid_move_converges() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new("evpnr_killed_mid_move_converges", &[A, B]).await else {
-        return;
-    };
+    let mut f = Fleet::new("evpnr_killed_mid_move_converges", &[A, B]).await;
     f.start_all().await;
     let vmac = f.test_group(None).await;
     bind(&f, A).await;
@@ -304,10 +297,7 @@ async fn evpnr_killed_mid_move_converges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_old_primary_is_refused_then_forced() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new("unreachable_old_primary_is_refused_then_forced", &[A, B]).await
-    else {
-        return;
-    };
+    let mut f = Fleet::new("unreachable_old_primary_is_refused_then_forced", &[A, B]).await;
     f.start_all().await;
     let vmac = f.test_group(None).await;
     bind(&f, A).await;
@@ -354,9 +344,7 @@ async fn unreachable_old_primary_is_refused_then_forced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_killed_mid_move_converges() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new("member_killed_mid_move_converges", &[A, B]).await else {
-        return;
-    };
+    let mut f = Fleet::new("member_killed_mid_move_converges", &[A, B]).await;
     f.start_all().await;
     let vmac = f.test_group(None).await;
     bind(&f, A).await;
@@ -407,10 +395,7 @@ async fn member_killed_mid_move_converges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_member_times_out_and_does_not_block_others() {
     let _s = serial().await;
-    let Some(f) = Fleet::new("hung_member_times_out_and_does_not_block_others", &[A, B]).await
-    else {
-        return;
-    };
+    let f = Fleet::new("hung_member_times_out_and_does_not_block_others", &[A, B]).await;
     let mut f = f;
     f.start_all().await;
     f.test_group(None).await;
@@ -508,10 +493,7 @@ async fn hung_member_times_out_and_does_not_block_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mtu_on_all_members_and_resync_repairs_drift() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new("mtu_on_all_members_and_resync_repairs_drift", &[A, B]).await
-    else {
-        return;
-    };
+    let mut f = Fleet::new("mtu_on_all_members_and_resync_repairs_drift", &[A, B]).await;
     f.start_all().await;
     f.test_group(None).await;
     let mut c = f.client().await;
@@ -596,9 +578,7 @@ async fn mtu_on_all_members_and_resync_repairs_drift() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_join_is_rolled_back_and_retried() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new("failed_join_is_rolled_back_and_retried", &[A, B]).await else {
-        return;
-    };
+    let mut f = Fleet::new("failed_join_is_rolled_back_and_retried", &[A, B]).await;
     f.start_all().await;
     let mut c = f.client().await;
     c.create_group(v1::CreateGroupRequest {
@@ -661,10 +641,7 @@ async fn random_operations_and_kills_never_make_two_holders() {
     let _s = serial().await;
     const C: &str = "dpu1-zrh0";
     let ids = [A, B, C];
-    let Some(mut f) = Fleet::new("random_operations_and_kills_never_make_two_holders", &ids).await
-    else {
-        return;
-    };
+    let mut f = Fleet::new("random_operations_and_kills_never_make_two_holders", &ids).await;
     f.start_all().await;
     // All three hosts are members.
     let vmac = f.test_group(None).await;
@@ -774,9 +751,7 @@ async fn random_operations_and_kills_never_make_two_holders() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_move_does_not_block_the_primary() {
     let _s = serial().await;
-    let Some(f) = Fleet::new("refused_move_does_not_block_the_primary", &[A, B]).await else {
-        return;
-    };
+    let f = Fleet::new("refused_move_does_not_block_the_primary", &[A, B]).await;
     let mut f = f;
     f.start_all().await;
     let vmac = f.test_group(None).await;

@@ -51,10 +51,7 @@ async fn evpnd(f: &Fleet, id: &str) -> EvpndClient<tonic::transport::Channel> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_cannot_take_over_a_live_instance() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new("registration_cannot_take_over_a_live_instance", &[A, B]).await
-    else {
-        return;
-    };
+    let mut f = Fleet::new("registration_cannot_take_over_a_live_instance", &[A, B]).await;
     f.start_all().await;
     let vmac = f.test_group(Some(A)).await;
     let mut c = f.client().await;
@@ -85,14 +82,11 @@ async fn registration_cannot_take_over_a_live_instance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_evpnd_that_is_not_the_instance_is_never_trusted() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new(
+    let mut f = Fleet::new(
         "an_evpnd_that_is_not_the_instance_is_never_trusted",
         &[A, B],
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     f.start_all().await;
     let vmac = f.test_group(Some(A)).await;
     f.host_mut(A).kill_evpnd();
@@ -126,9 +120,7 @@ async fn an_evpnd_that_is_not_the_instance_is_never_trusted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_old_address_needs_force() {
     let _s = serial().await;
-    let Some(f) = Fleet::new("a_silent_old_address_needs_force", &[]).await else {
-        return;
-    };
+    let f = Fleet::new("a_silent_old_address_needs_force", &[]).await;
     // Accepts TCP connections (kernel backlog) and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap().to_string();
@@ -155,10 +147,7 @@ async fn a_silent_old_address_needs_force() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_managed_evpnd_obeys_only_its_current_registry() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new("a_managed_evpnd_obeys_only_its_current_registry", &[A, B]).await
-    else {
-        return;
-    };
+    let mut f = Fleet::new("a_managed_evpnd_obeys_only_its_current_registry", &[A, B]).await;
     f.start_all().await;
     let vmac = f.test_group(Some(A)).await;
     let bind = || v1::HostBindGroupBviRequest {
@@ -228,9 +217,7 @@ async fn a_managed_evpnd_obeys_only_its_current_registry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_primary_is_seen_by_its_heartbeats() {
     let _s = serial().await;
-    let Some(mut f) = Fleet::new("a_hung_primary_is_seen_by_its_heartbeats", &[A, B]).await else {
-        return;
-    };
+    let mut f = Fleet::new("a_hung_primary_is_seen_by_its_heartbeats", &[A, B]).await;
     f.start_all().await;
     let vmac = f.test_group(Some(A)).await;
     wait_for("A alive", || async {

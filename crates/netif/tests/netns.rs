@@ -158,7 +158,7 @@ fn netns_bvi_veth_setup() {
         dp.ensure_evpn(&evpn(1500)).await?;
         let acts = dp.ensure_bvi(&bvi(1500)).await?;
         assert!(!acts.is_empty());
-        // give autoconf a chance to (wrongly) add anything
+        // Not synchronisation: time for IPv6 autoconf to (wrongly) add anything.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let o = dp.observe(&slug()).await?;
         let (b, p, br) = (

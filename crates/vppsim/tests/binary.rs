@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use evpn_testkit::child::CleanSpawn;
 use serde_json::{Value, json};
@@ -36,14 +36,12 @@ impl Proc {
             .spawn_clean()
             .expect("spawn vppsim");
         let p = Proc { child, dir };
-        let t0 = Instant::now();
-        while !(p.sock().exists() && p.ctl().exists()) {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "vppsim did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        evpn_testkit::eventually_blocking(
+            "vppsim's API and control sockets",
+            Duration::from_secs(10),
+            || p.sock().exists() && p.ctl().exists(),
+        )
+        .unwrap();
         p
     }
     fn sock(&self) -> PathBuf {

@@ -836,6 +836,14 @@ async fn events_reach_other_subscribers() {
     }
     // Closing B's socket drops its registration (VPP's reaper).
     b.disconnect().await.expect("disconnect");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(sim.handle.event_subscribers(), 0);
+    evpn_testkit::eventually(
+        "B's event registration dropped",
+        Duration::from_secs(10),
+        async || match sim.handle.event_subscribers() {
+            0 => Ok(()),
+            n => Err(format!("{n} subscribers")),
+        },
+    )
+    .await
+    .unwrap();
 }

@@ -2,10 +2,11 @@
 //! adds a connected `bird_ctl` client.
 #![allow(dead_code, unused_imports)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bird_ctl::{BirdClient, ClientOptions};
 pub use evpn_testkit::bird::*;
+pub use evpn_testkit::eventually;
 
 /// A connected client for a test BIRD.
 pub trait BirdExt {
@@ -16,15 +17,12 @@ pub trait BirdExt {
 
 impl BirdExt for Bird {
     async fn client(&self) -> BirdClient {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match BirdClient::connect(&self.sock, ClientOptions::default()).await {
-                Ok(c) => return c,
-                Err(_) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err(e) => panic!("connect to bird: {e}; log:\n{}", self.log_text()),
-            }
-        }
+        eventually(
+            "a connection to BIRD",
+            Duration::from_secs(10),
+            async || BirdClient::connect(&self.sock, ClientOptions::default()).await,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}; log:\n{}", self.log_text()))
     }
 }

@@ -16,7 +16,7 @@ use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex, OnceLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use evpn_api::v1::{self, evpnr_client::EvpnrClient};
@@ -24,6 +24,7 @@ use evpn_testkit::child::CleanSpawn;
 use evpn_testkit::{
     Daemon,
     bird::{Bird, Version, bird_bin},
+    eventually, eventually_blocking,
 };
 use serde_json::Value;
 use tonic::transport::Channel;
@@ -324,35 +325,32 @@ impl Pty {
     /// (escapes stripped); consumes up to the end of the match and returns
     /// the stripped text up to and including it.
     pub fn expect(&mut self, want: &str) -> String {
-        let deadline = Instant::now() + T;
-        loop {
-            let raw = self.buf.lock().unwrap()[self.pos..].to_vec();
+        let (buf, pos) = (&self.buf, self.pos);
+        let (skip, seen) = eventually_blocking(format_args!("{want:?}"), T, || {
+            let raw = buf.lock().unwrap()[pos..].to_vec();
             // Lossy decoding keeps offsets only for valid UTF-8, which is
             // all evpnc writes.
             let text = String::from_utf8_lossy(&raw).into_owned();
             let (plain, ends) = strip_map(&text);
-            if let Some(i) = plain.find(want) {
-                let end = i + want.len();
-                self.pos += ends[end - 1];
-                return plain[..end].to_string();
+            match plain.find(want) {
+                Some(i) => {
+                    let end = i + want.len();
+                    Ok((ends[end - 1], plain[..end].to_string()))
+                }
+                None => Err(format!("screen after last match:\n{plain}")),
             }
-            if Instant::now() >= deadline {
-                panic!("timed out waiting for {want:?}; screen after last match:\n{plain}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        })
+        .unwrap();
+        self.pos += skip;
+        seen
     }
 
     /// Wait for the process to exit; returns its exit code.
     pub fn wait(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + T;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st.code();
-            }
-            assert!(Instant::now() < deadline, "evpnc did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = &mut self.child;
+        eventually_blocking("evpnc to exit", T, || child.try_wait().unwrap())
+            .unwrap()
+            .code()
     }
 }
 
@@ -379,10 +377,9 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// `None` (with a loud notice from the testkit) when BIRD 2.20 is
-    /// missing outside CI.
-    pub async fn start(test: &str, ids: &[&str]) -> Option<Fleet> {
-        let bird = bird_bin(Version::V2_20, test)?;
+    /// The test fails when BIRD 2.20 is missing.
+    pub async fn start(test: &str, ids: &[&str]) -> Fleet {
+        let bird = bird_bin(Version::V2_20, test);
         let registry = Registry::start();
         let mut hosts = Vec::new();
         for (i, id) in ids.iter().enumerate() {
@@ -421,25 +418,26 @@ impl Fleet {
         for id in ids {
             f.wait_ready(id).await;
         }
-        Some(f)
+        f
     }
 
     /// Wait until `id` is registered, connected and ready.
     pub async fn wait_ready(&self, id: &str) {
         let mut c = self.registry.client().await;
-        let deadline = Instant::now() + T;
-        loop {
-            if let Ok(l) = c.list_instances(v1::Empty {}).await
-                && l.into_inner().instances.iter().any(|i| {
-                    i.instance_id == id
-                        && i.ready
-                        && i.state == v1::instance::State::Connected as i32
+        eventually(
+            format!("{id} registered, connected and ready"),
+            T,
+            async || {
+                c.list_instances(v1::Empty {}).await.is_ok_and(|l| {
+                    l.into_inner().instances.iter().any(|i| {
+                        i.instance_id == id
+                            && i.ready
+                            && i.state == v1::instance::State::Connected as i32
+                    })
                 })
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{id} never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            },
+        )
+        .await
+        .unwrap();
     }
 }

@@ -30,10 +30,9 @@ pub struct Host {
 }
 
 impl Host {
-    /// Start vppsim and BIRD; `None` (after a loud skip notice) when BIRD
-    /// 2.20 is missing outside CI.
-    pub async fn new(test: &str, id: &str) -> Option<Host> {
-        let bin = bird_bin(Version::V2_20, test)?;
+    /// Start vppsim and BIRD (the test fails when BIRD 2.20 is missing).
+    pub async fn new(test: &str, id: &str) -> Host {
+        let bin = bird_bin(Version::V2_20, test);
         let dir = tempfile::Builder::new()
             .prefix("evpnd-host-")
             .tempdir()
@@ -42,13 +41,13 @@ impl Host {
             .await
             .unwrap();
         let bird = Bird::start(&bin, "evpn table evpntab;", None);
-        Some(Host {
+        Host {
             sim,
             bird,
             evpnd: None,
             dir,
             id: id.to_string(),
-        })
+        }
     }
 
     /// The evpnd config file.
@@ -138,6 +137,25 @@ impl Host {
             d.signal(nix::sys::signal::Signal::SIGKILL).unwrap();
             drop(d);
         }
+    }
+
+    /// Waits until VPP has sent at least `n` announcements (journal); returns how many.
+    pub async fn announced(&self, n: usize) -> usize {
+        evpn_testkit::eventually(format!("{n} announcements"), T, async || {
+            let sent = self
+                .sim
+                .journal()
+                .iter()
+                .filter(|e| is_announce(&e.msg))
+                .count();
+            if sent >= n {
+                Ok(sent)
+            } else {
+                Err(format!("{sent} sent"))
+            }
+        })
+        .await
+        .unwrap()
     }
 
     /// Journal entries (message names) that changed state, excluding announcements.

@@ -4,13 +4,7 @@
 //! take [`serial`] so that only one fleet runs at a time on a small machine.
 #![allow(dead_code)]
 
-use std::{
-    collections::HashMap,
-    net::TcpListener,
-    path::PathBuf,
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, net::TcpListener, path::PathBuf, sync::OnceLock, time::Duration};
 
 use evpn_api::v1::{self, evpnr_client::EvpnrClient};
 use evpn_testkit::{
@@ -172,15 +166,15 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// A fleet of hosts named `ids`, evpnr started; `None` (with a loud skip
-    /// notice) when BIRD 2.20 is missing outside CI.
-    pub async fn new(test: &str, ids: &[&str]) -> Option<Fleet> {
+    /// A fleet of hosts named `ids`, evpnr started (the test fails when BIRD 2.20 is
+    /// missing).
+    pub async fn new(test: &str, ids: &[&str]) -> Fleet {
         Self::with_log_level(test, ids, "debug").await
     }
 
     /// Like [`Fleet::new`] with evpnr logging at `level`.
-    pub async fn with_log_level(test: &str, ids: &[&str], level: &'static str) -> Option<Fleet> {
-        let bin = bird_bin(Version::V2_20, test)?;
+    pub async fn with_log_level(test: &str, ids: &[&str], level: &'static str) -> Fleet {
+        let bin = bird_bin(Version::V2_20, test);
         let dir = tempfile::Builder::new()
             .prefix("evpnr-fleet-")
             .tempdir()
@@ -215,7 +209,7 @@ impl Fleet {
             hosts,
         };
         f.start_evpnr();
-        Some(f)
+        f
     }
 
     /// Start (or restart) evpnr on its fixed port with its state dir.
@@ -452,17 +446,9 @@ impl Fleet {
     }
 }
 
-/// Poll `cond` (every 50 ms) until it holds; panics after [`T`].
-pub async fn wait_for<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + T;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// [`evpn_testkit::eventually`] with this suite's timeout [`T`]; panics naming `what`.
+pub async fn wait_for(what: &str, cond: impl AsyncFnMut() -> bool) {
+    evpn_testkit::eventually(what, T, cond).await.unwrap()
 }
 
 /// Wall-clock now in ns.
