@@ -180,11 +180,11 @@ async fn deleted_state_file_never_drops_the_gateway() {
     assert!(h.snippet("test").is_some());
     // Reported (gRPC health follows the store's state through a watch
     // channel: wait for it), and writes refused until an operator resolves it.
-    evpn_testkit::bird::eventually(T, || async {
-        (health(&h).await == ServingStatus::NotServing).then_some(())
+    evpn_testkit::eventually("gRPC health NOT_SERVING", T, async || {
+        health(&h).await == ServingStatus::NotServing
     })
     .await
-    .expect("gRPC health turns NOT_SERVING");
+    .unwrap();
     assert_eq!(store_healthy(&h), Some(0.0));
     let e = h
         .client()
