@@ -358,7 +358,8 @@ impl fmt::Display for Event {
 /// The tables of `docs/events.md` (between its generated-section markers).
 pub fn markdown_tables() -> String {
     let mut out = String::new();
-    let sections: [(&str, fn(Event) -> bool); 4] = [
+    type Pick = fn(Event) -> bool;
+    let sections: [(&str, Pick); 4] = [
         ("### crud", |e| e.kind() == EventKind::Crud),
         ("### failover", |e| e.kind() == EventKind::Failover),
         ("### snapshot", |e| e.kind() == EventKind::Snapshot),
