@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use evpn_model::Mac;
 use ipnet::IpNet;
-use macaddr::MacAddr6;
 use tracing::debug;
 
 use crate::announce::{Announcer, NaFlags, Schedule};
@@ -102,8 +102,8 @@ impl Dataplane {
     pub async fn bind(
         &self,
         slug: &Slug,
-        per_host_mac: MacAddr6,
-        vmac: MacAddr6,
+        per_host_mac: Mac,
+        vmac: Mac,
         addrs: &[IpNet],
     ) -> Result<Vec<Action>> {
         let obs = self.observe(slug).await?;
@@ -116,7 +116,7 @@ impl Dataplane {
     pub async fn release(
         &self,
         slug: &Slug,
-        per_host_mac: MacAddr6,
+        per_host_mac: Mac,
         addrs: &[IpNet],
     ) -> Result<Vec<Action>> {
         let obs = self.observe(slug).await?;
@@ -146,7 +146,7 @@ impl Dataplane {
     pub fn announce(
         &self,
         announcer: &Announcer,
-        vmac: MacAddr6,
+        vmac: Mac,
         addrs: &[IpNet],
         flags: NaFlags,
     ) -> Result<()> {
@@ -164,7 +164,7 @@ impl Dataplane {
     pub async fn announce_paced(
         &self,
         announcer: &Announcer,
-        vmac: MacAddr6,
+        vmac: Mac,
         addrs: &[IpNet],
         flags: NaFlags,
         schedule: &Schedule,

@@ -6,8 +6,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use evpn_model::Mac;
 use ipnet::IpNet;
-use macaddr::MacAddr6;
 
 use crate::addr::{Addr, eui64_link_local};
 use crate::error::{Error, Op, Result};
@@ -34,7 +34,7 @@ pub struct BviSpec {
     /// The eVPN slug.
     pub slug: Slug,
     /// Per-host MAC of `bvi-<slug>`; its EUI-64 link-local is the BVI's only automatic address.
-    pub mac: MacAddr6,
+    pub mac: Mac,
     /// MTU of both veth ends.
     pub mtu: u32,
 }
@@ -95,7 +95,7 @@ pub enum Action {
         /// Device name.
         name: String,
         /// New MAC.
-        mac: MacAddr6,
+        mac: Mac,
     },
     /// Set the MTU.
     SetMtu {
@@ -140,14 +140,14 @@ pub enum Action {
         /// Port name.
         port: String,
         /// MAC.
-        mac: MacAddr6,
+        mac: Mac,
     },
     /// Delete a bridge FDB entry.
     DeleteFdb {
         /// Device the entry is on.
         dev: String,
         /// MAC.
-        mac: MacAddr6,
+        mac: Mac,
         /// Bridge table or the device's own table.
         table: FdbTable,
     },
@@ -250,7 +250,7 @@ impl Observed {
     }
 
     /// The bridge-table entry for `mac` in our bridge, if any.
-    pub fn bridge_entry(&self, mac: MacAddr6) -> Option<&FdbEntry> {
+    pub fn bridge_entry(&self, mac: Mac) -> Option<&FdbEntry> {
         let br = self.bridge.as_ref()?.index;
         self.fdb
             .iter()
@@ -271,12 +271,12 @@ impl Observed {
 
     /// True when the BVI carries `vmac`, the port has a clean static entry for it and all
     /// `addrs` are present and usable: the gateway is bound here.
-    pub fn is_bound(&self, vmac: MacAddr6, addrs: &[IpNet]) -> bool {
+    pub fn is_bound(&self, vmac: Mac, addrs: &[IpNet]) -> bool {
         let Some(bvi) = &self.bvi else { return false };
         bvi.mac == Some(vmac) && self.static_ok(vmac) && addrs.iter().all(|a| self.addr_ok(a))
     }
 
-    fn static_ok(&self, mac: MacAddr6) -> bool {
+    fn static_ok(&self, mac: Mac) -> bool {
         match (self.bridge_entry(mac), &self.port) {
             (Some(e), Some(p)) => {
                 e.index == p.index && e.state == FdbState::Static && !e.extern_learn
@@ -543,13 +543,7 @@ pub fn plan_ensure_bvi(spec: &BviSpec, obs: &Observed) -> Result<Vec<Action>> {
 
 /// Ensure the EUI-64 link-local of `mac` is present and usable; with `exclusive`, remove any
 /// other link-local first.
-fn plan_link_local(
-    out: &mut Vec<Action>,
-    bvi: &str,
-    mac: MacAddr6,
-    addrs: &[Addr],
-    exclusive: bool,
-) {
+fn plan_link_local(out: &mut Vec<Action>, bvi: &str, mac: Mac, addrs: &[Addr], exclusive: bool) {
     let ll = eui64_link_local(mac);
     if exclusive {
         for a in addrs
@@ -607,8 +601,8 @@ fn require<'a>(l: Option<&'a Link>, name: &str, op: Op) -> Result<&'a Link> {
 /// separate step.
 pub fn plan_bind(
     obs: &Observed,
-    per_host_mac: MacAddr6,
-    vmac: MacAddr6,
+    per_host_mac: Mac,
+    vmac: Mac,
     addrs: &[IpNet],
 ) -> Result<Vec<Action>> {
     let n = &obs.names;
@@ -668,11 +662,7 @@ pub fn plan_bind(
 /// 4. make sure the per-host link-local is there.
 ///
 /// No BVI means nothing to release.
-pub fn plan_release(
-    obs: &Observed,
-    per_host_mac: MacAddr6,
-    addrs: &[IpNet],
-) -> Result<Vec<Action>> {
+pub fn plan_release(obs: &Observed, per_host_mac: Mac, addrs: &[IpNet]) -> Result<Vec<Action>> {
     let n = &obs.names;
     let Some(bvi) = obs.bvi.as_ref() else {
         return Ok(Vec::new());

@@ -3,8 +3,8 @@
 use super::*;
 use crate::link::{BridgePortInfo, VxlanInfo};
 
-const HOST: MacAddr6 = MacAddr6::new(0x02, 0, 0, 0, 0x01, 0x32);
-const VMAC: MacAddr6 = MacAddr6::new(0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98);
+const HOST: Mac = Mac::new(0x02, 0, 0, 0, 0x01, 0x32);
+const VMAC: Mac = Mac::new(0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98);
 
 fn slug() -> Slug {
     Slug::new("red").unwrap()
@@ -45,7 +45,7 @@ fn link(index: u32, name: &str, kind: LinkKind) -> Link {
         index,
         name: name.into(),
         kind,
-        mac: Some(MacAddr6::new(0x0a, 0, 0, 0, 0, index as u8)),
+        mac: Some(Mac::new(0x0a, 0, 0, 0, 0, index as u8)),
         mtu: 1500,
         master: None,
         up: false,
@@ -59,7 +59,7 @@ fn link(index: u32, name: &str, kind: LinkKind) -> Link {
     }
 }
 
-fn fdb(mac: MacAddr6, index: u32, master: u32, state: FdbState, extern_learn: bool) -> FdbEntry {
+fn fdb(mac: Mac, index: u32, master: u32, state: FdbState, extern_learn: bool) -> FdbEntry {
     FdbEntry {
         mac,
         index,
@@ -419,9 +419,9 @@ fn bind_order_with_birds_remote_entry() {
     assert_eq!(
         strs(&a),
         [
-            "fdb del 42:6C:FA:D6:82:98 dev vxl-red master",
-            "set bvi-red address 42:6C:FA:D6:82:98",
-            "fdb add 42:6C:FA:D6:82:98 dev bvp-red master static",
+            "fdb del 42:6c:fa:d6:82:98 dev vxl-red master",
+            "set bvi-red address 42:6c:fa:d6:82:98",
+            "fdb add 42:6c:fa:d6:82:98 dev bvp-red master static",
             "add address 172.16.0.32/24 dev bvi-red",
             "add address fec0::32/64 dev bvi-red",
         ]
@@ -438,11 +438,11 @@ fn bind_replaces_extern_learn_entry_on_port() {
     let a = converge(&mut m, |o| plan_bind(o, HOST, VMAC, &gw()));
     assert_eq!(
         a[0].to_string(),
-        "fdb del 42:6C:FA:D6:82:98 dev bvp-red master"
+        "fdb del 42:6c:fa:d6:82:98 dev bvp-red master"
     );
     assert_eq!(
         a[2].to_string(),
-        "fdb add 42:6C:FA:D6:82:98 dev bvp-red master static"
+        "fdb add 42:6c:fa:d6:82:98 dev bvp-red master static"
     );
 }
 
@@ -450,7 +450,7 @@ fn bind_replaces_extern_learn_entry_on_port() {
 fn bind_fixes_tentative_address_and_stale_vmac() {
     let mut m = ready();
     let (port, br, bvi) = (m.idx("bvp-red"), m.idx("brg-red"), m.idx("bvi-red"));
-    let old = MacAddr6::new(0x42, 0, 0, 0, 0, 1);
+    let old = Mac::new(0x42, 0, 0, 0, 0, 1);
     m.fdb.push(fdb(old, port, br, FdbState::Static, false));
     m.addrs.push(Addr {
         index: bvi,
@@ -462,8 +462,8 @@ fn bind_fixes_tentative_address_and_stale_vmac() {
     });
     let a = converge(&mut m, |o| plan_bind(o, HOST, VMAC, &gw()));
     let s = strs(&a);
-    assert_eq!(s[0], "set bvi-red address 42:6C:FA:D6:82:98");
-    assert_eq!(s[1], "fdb add 42:6C:FA:D6:82:98 dev bvp-red master static");
+    assert_eq!(s[0], "set bvi-red address 42:6c:fa:d6:82:98");
+    assert_eq!(s[1], "fdb add 42:6c:fa:d6:82:98 dev bvp-red master static");
     assert_eq!(s[2], "add address 172.16.0.32/24 dev bvi-red");
     assert_eq!(s[3], "delete address fec0::32/64 dev bvi-red");
     assert_eq!(s[4], "add address fec0::32/64 dev bvi-red");
@@ -492,7 +492,7 @@ fn release_is_the_mirror() {
         [
             "delete address 172.16.0.32/24 dev bvi-red",
             "delete address fec0::32/64 dev bvi-red",
-            "fdb del 42:6C:FA:D6:82:98 dev bvp-red master",
+            "fdb del 42:6c:fa:d6:82:98 dev bvp-red master",
             "set bvi-red address 02:00:00:00:01:32",
         ]
     );
@@ -515,14 +515,14 @@ fn release_removes_learned_entry() {
     let (port, br) = (m.idx("bvp-red"), m.idx("brg-red"));
     m.fdb.push(fdb(VMAC, port, br, FdbState::Dynamic, false));
     m.fdb.push(fdb(
-        MacAddr6::new(0x0a, 0, 0, 0, 0, 99),
+        Mac::new(0x0a, 0, 0, 0, 0, 99),
         port,
         br,
         FdbState::Permanent,
         false,
     ));
     let a = converge(&mut m, |o| plan_release(o, HOST, &gw()));
-    assert_eq!(strs(&a), ["fdb del 42:6C:FA:D6:82:98 dev bvp-red master"]);
+    assert_eq!(strs(&a), ["fdb del 42:6c:fa:d6:82:98 dev bvp-red master"]);
     assert_eq!(m.fdb.len(), 1, "the port's local entry stays");
 }
 
@@ -639,7 +639,7 @@ mod prop {
                     Damage::LearnedVmac => ("bvp-red", VMAC, FdbState::Dynamic, false),
                     _ => (
                         "bvp-red",
-                        MacAddr6::new(0x42, 0, 0, 0, 0, 7),
+                        Mac::new(0x42, 0, 0, 0, 0, 7),
                         FdbState::Static,
                         false,
                     ),

@@ -40,7 +40,7 @@ use std::{
 
 use evpn_model::{Error, Mac};
 use ipnet::IpNet;
-use macaddr::MacAddr6;
+use netif::Mac as MacAddr6;
 use netif::{
     Action, BviSpec, EvpnSpec, FdbTable, Netlink, Observed, Slug,
     announce::{Announcer, NaFlags},

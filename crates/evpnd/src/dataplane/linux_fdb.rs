@@ -1,7 +1,7 @@
 //! The Linux dataplane's FDB rules (sans-IO): what the BVI port and the
 //! VXLAN device of an eVPN's bridge may hold, and the plan that makes them
 //! so when the BVI's MAC is set (see `linux.rs` and `docs/fabric.md`).
-use macaddr::MacAddr6;
+use netif::Mac as MacAddr6;
 use netif::{Action, FdbState, FdbTable, Observed};
 
 /// True when the port's managed FDB entries match the BVI's MAC `cur`: one
