@@ -37,7 +37,7 @@ impl Mac {
     }
 
     /// The six octets.
-    pub const fn octets(&self) -> [u8; 6] {
+    pub const fn into_array(self) -> [u8; 6] {
         self.0
     }
 

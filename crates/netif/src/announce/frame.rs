@@ -19,7 +19,7 @@ pub const ICMPV6_NA: u8 = 136;
 /// sender = target = `ip`, sender MAC `mac`, target MAC zero.
 pub fn garp_frame(mac: Mac, ip: Ipv4Addr) -> [u8; GARP_LEN] {
     let mut f = [0u8; GARP_LEN];
-    let m = mac.octets();
+    let m = mac.into_array();
     f[0..6].copy_from_slice(&[0xff; 6]);
     f[6..12].copy_from_slice(&m);
     f[12..14].copy_from_slice(&ETH_P_ARP.to_be_bytes());
@@ -58,7 +58,7 @@ pub fn na_message(mac: Mac, target: Ipv6Addr, flags: NaFlags) -> [u8; NA_LEN] {
     p[8..24].copy_from_slice(&target.octets());
     p[24] = 2; // option: target link-layer address
     p[25] = 1; // length in units of 8 bytes
-    p[26..32].copy_from_slice(&mac.octets());
+    p[26..32].copy_from_slice(&mac.into_array());
     p
 }
 
@@ -220,7 +220,7 @@ mod tests {
         let t: Ipv6Addr = "2001:db8::1".parse().unwrap();
         let src: Ipv6Addr = "fe80::1".parse().unwrap();
         let mut f = vec![0x33, 0x33, 0, 0, 0, 1];
-        f.extend_from_slice(&MAC.octets());
+        f.extend_from_slice(&MAC.into_array());
         f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 32, 58, 255]);
         f.extend_from_slice(&src.octets());
         f.extend_from_slice(&Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets());

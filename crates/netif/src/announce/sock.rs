@@ -34,7 +34,7 @@ fn sockaddr_ll(ifindex: u32, proto: u16, dst: Option<Mac>) -> io::Result<SockAdd
             v.sll_ifindex = ifindex;
             if let Some(m) = dst {
                 v.sll_halen = 6;
-                v.sll_addr[..6].copy_from_slice(&m.octets());
+                v.sll_addr[..6].copy_from_slice(&m.into_array());
             }
             sll.write(v);
             *len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
