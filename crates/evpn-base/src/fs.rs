@@ -33,6 +33,26 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".tmp")
 }
 
+/// Remove the temp files [`replace`] left next to `path` (a crash between
+/// write and rename); for a store's load at startup, before any write.
+/// Returns how many were removed.
+pub fn remove_temps(path: &Path) -> std::io::Result<usize> {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(0);
+    };
+    let prefix = format!(".{name}.");
+    let mut n = 0;
+    for e in std::fs::read_dir(parent_dir(path))? {
+        let f = e?.file_name();
+        let f = f.to_string_lossy();
+        if f.starts_with(&prefix) && is_temp_name(&f) {
+            std::fs::remove_file(parent_dir(path).join(&*f))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Replace `path` with `bytes` atomically: a unique temp file in the same
 /// directory, fsynced when `fsync`, renamed over `path`. The directory is
 /// not fsynced (see [`sync_dir`]; [`write_atomic`] does both), so several
@@ -80,6 +100,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// [`write_atomic`] on tokio's blocking pool: for async callers.
 pub async fn write_atomic_async(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
     blocking(move || write_atomic(&path, &bytes)).await?
+}
+
+/// [`write_atomic`] for a synchronous caller that may itself run on an
+/// async worker thread (a store's `save` called under a std mutex from a
+/// gRPC handler): on tokio's multi-thread runtime the worker hands its other
+/// tasks over for the duration of the write (`block_in_place`), so the fsync
+/// does not stall them; on a blocking thread, a current-thread runtime or
+/// outside tokio it is a plain [`write_atomic`]. Async code should prefer
+/// [`write_atomic_async`].
+pub fn write_atomic_in_place(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi =
+        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(|| write_atomic(path, bytes))
+    } else {
+        write_atomic(path, bytes)
+    }
 }
 
 /// Run blocking file work `f` on tokio's blocking pool and wait for it. A
@@ -142,8 +180,11 @@ mod tests {
         assert!(!is_temp_name("state.json"));
         assert!(!is_temp_name(".hidden"));
         std::fs::write(d.path().join(&tmp), b"torn").unwrap();
+        std::fs::write(d.path().join(".other.json.1.0.tmp"), b"not ours").unwrap();
         write_atomic(&p, b"{}").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"{}");
+        assert_eq!(remove_temps(&p).unwrap(), 1);
+        assert_eq!(names(d.path()), [".other.json.1.0.tmp", "state.json"]);
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -158,5 +199,41 @@ mod tests {
         let here = std::thread::current().id();
         let there = blocking(|| std::thread::current().id()).await.unwrap();
         assert_ne!(here, there);
+    }
+
+    /// `write_atomic_in_place` works (and does not panic) wherever a store's
+    /// save may be called from.
+    #[test]
+    fn in_place_write_works_on_every_kind_of_thread() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s");
+        write_atomic_in_place(&p, b"plain").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"plain");
+        for multi in [false, true] {
+            let rt = if multi {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .build()
+            } else {
+                tokio::runtime::Builder::new_current_thread().build()
+            }
+            .unwrap();
+            let (p1, p2) = (p.clone(), p.clone());
+            rt.block_on(async move {
+                // On the runtime's own thread, in a task, and on its blocking pool.
+                write_atomic_in_place(&p1, b"block_on").unwrap();
+                tokio::spawn(async move { write_atomic_in_place(&p2, b"task") })
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let p3 = p1.clone();
+                blocking(move || write_atomic_in_place(&p3, b"pool"))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            });
+            assert_eq!(std::fs::read(&p).unwrap(), b"pool");
+        }
+        assert_eq!(names(d.path()), ["s"]);
     }
 }
