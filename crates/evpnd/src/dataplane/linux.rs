@@ -114,7 +114,7 @@ pub fn parse_alias(s: &str) -> Option<(String, u32)> {
 }
 
 fn is_ll(net: &IpNet) -> bool {
-    matches!(net.addr(), IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+    evpn_model::is_link_local(&net.addr())
 }
 
 /// The BVI pair exists and its two ends are each other's peers.
