@@ -6,8 +6,9 @@
 //!    includes resolve the same) whose include of the live directory points at the staging one.
 //! 2. `configure check "<candidate>"`. On `8002` nothing live was touched; the error names the
 //!    live file.
-//! 3. Commit: write `.<file>.tmp` in the live directory, fsync, `rename()` over the live file;
-//!    removed files are unlinked. The previous contents are kept in memory.
+//! 3. Commit: replace each changed file atomically (`evpn_base::fs::replace`: a temp file in the
+//!    live directory, fsync, `rename()` over the live file), unlink removed files, fsync the
+//!    directory once, all on tokio's blocking pool. The previous contents are kept in memory.
 //! 4. `configure`; after `0004`/`0005` poll `configure status` until `0003`.
 //! 5. Verify every protocol of every changed snippet: it must exist, and be `up`/`start` when
 //!    enabled (or `up` when the policy asks for it) or `down` when disabled; removed protocols
@@ -20,7 +21,6 @@
 //! Applies are serialised by a mutex inside the [`Applier`].
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -241,18 +241,54 @@ fn sibling(path: &Path, suffix: &str) -> Result<PathBuf, ApplyError> {
     Ok(parent.join(format!(".{name}.{suffix}")))
 }
 
-fn write_durable(path: &Path, data: &[u8], fsync: bool) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(data)?;
-    if fsync { f.sync_all() } else { Ok(()) }
+/// Writes (`Some`) or removes (`None`) files of `dir`, each write atomic
+/// ([`evpn_base::fs::replace`]), then fsyncs `dir` once. `keep_going`: try
+/// every file and report the last failure (rollback) instead of stopping at
+/// the first (commit). Blocking: run it through [`evpn_base::fs::blocking`].
+fn replace_files(
+    dir: &Path,
+    files: &[(String, Option<Vec<u8>>)],
+    fsync: bool,
+    keep_going: bool,
+) -> Result<(), String> {
+    let mut err = None;
+    for (name, data) in files {
+        let live = dir.join(name);
+        let r = match data {
+            Some(d) => evpn_base::fs::replace(&live, d, fsync)
+                .map_err(|e| io_err(&format!("replace {name}"), e)),
+            None => match std::fs::remove_file(&live) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(io_err(&format!("remove {name}"), e))
+                }
+                _ => Ok(()),
+            },
+        };
+        if let Err(e) = r {
+            if !keep_going {
+                return Err(e);
+            }
+            err = Some(e);
+        }
+    }
+    if fsync && let Err(e) = evpn_base::fs::sync_dir(dir) {
+        err.get_or_insert(io_err("fsync include dir", e));
+    }
+    err.map_or(Ok(()), Err)
 }
 
-fn sync_dir(dir: &Path, fsync: bool) -> std::io::Result<()> {
-    if fsync {
-        std::fs::File::open(dir)?.sync_all()
-    } else {
-        Ok(())
-    }
+/// [`replace_files`] on tokio's blocking pool: the fsyncs never run on an
+/// async worker (the apply lock is a tokio mutex other applies wait on).
+async fn replace_files_off_runtime(
+    dir: &Path,
+    files: Vec<(String, Option<Vec<u8>>)>,
+    fsync: bool,
+    keep_going: bool,
+) -> Result<(), String> {
+    let dir = dir.to_path_buf();
+    evpn_base::fs::blocking(move || replace_files(&dir, &files, fsync, keep_going))
+        .await
+        .map_err(|e| io_err("file task", e))?
 }
 
 impl<C: BirdControl> Applier<C> {
@@ -280,7 +316,7 @@ impl<C: BirdControl> Applier<C> {
             for e in rd.flatten() {
                 let n = e.file_name();
                 let n = n.to_string_lossy();
-                if n.starts_with('.') && n.ends_with(".tmp") {
+                if evpn_base::fs::is_temp_name(&n) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -461,7 +497,7 @@ impl<C: BirdControl> Applier<C> {
 
         // 3. Commit.
         let t = Instant::now();
-        if let Err(e) = self.commit(&desired) {
+        if let Err(e) = self.commit(&desired).await {
             return Err(self
                 .rollback(
                     &prev,
@@ -573,28 +609,17 @@ impl<C: BirdControl> Applier<C> {
         std::fs::write(&self.candidate, candidate_text).map_err(|e| io_err("write candidate", e))
     }
 
-    fn commit(
+    async fn commit(
         &self,
         desired: &BTreeMap<String, (Option<String>, Vec<String>, bool)>,
     ) -> Result<(), String> {
-        let dir = &self.cfg.include_dir;
-        for (name, (text, _, _)) in desired {
-            let live = dir.join(name);
-            match text {
-                Some(t) => {
-                    let tmp = dir.join(format!(".{name}.tmp"));
-                    write_durable(&tmp, t.as_bytes(), self.cfg.fsync)
-                        .map_err(|e| io_err("write temp file", e))?;
-                    std::fs::rename(&tmp, &live).map_err(|e| io_err("rename into place", e))?;
-                }
-                None => match std::fs::remove_file(&live) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err("remove snippet", e)),
-                },
-            }
-        }
-        sync_dir(dir, self.cfg.fsync).map_err(|e| io_err("fsync include dir", e))
+        let files = desired
+            .iter()
+            .map(|(name, (text, _, _))| {
+                (name.clone(), text.as_ref().map(|t| t.clone().into_bytes()))
+            })
+            .collect();
+        replace_files_off_runtime(&self.cfg.include_dir, files, self.cfg.fsync, false).await
     }
 
     async fn configure_and_wait(&self) -> Result<ConfigureOutcome, BirdError> {
@@ -626,26 +651,13 @@ impl<C: BirdControl> Applier<C> {
         cause: ApplyError,
     ) -> ApplyError {
         tracing::warn!(error = %cause, "bird apply failed, rolling back");
-        let dir = &self.cfg.include_dir;
-        let mut fs_err = None;
-        for (name, old) in prev {
-            let live = dir.join(name);
-            let r = match old {
-                Some(data) => {
-                    let tmp = dir.join(format!(".{name}.tmp"));
-                    write_durable(&tmp, data, self.cfg.fsync)
-                        .and_then(|()| std::fs::rename(&tmp, &live))
-                }
-                None => match std::fs::remove_file(&live) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                    _ => Ok(()),
-                },
-            };
-            if let Err(e) = r {
-                fs_err = Some(io_err(&format!("restore {name}"), e));
-            }
-        }
-        let _ = sync_dir(dir, self.cfg.fsync);
+        let files = prev
+            .iter()
+            .map(|(name, old)| (name.clone(), old.clone()))
+            .collect();
+        let fs_err = replace_files_off_runtime(&self.cfg.include_dir, files, self.cfg.fsync, true)
+            .await
+            .err();
         if let Some(e) = fs_err {
             return ApplyError::RollbackFailed {
                 cause: cause.to_string(),

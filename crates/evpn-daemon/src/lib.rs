@@ -5,13 +5,10 @@
 //! Architecture invariant: nothing here knows about eVPNs, groups, VPP or
 //! BIRD; the daemons bring their own config structs and services.
 pub mod backoff;
-pub mod build;
 pub mod config;
 pub mod detach;
 pub mod durable;
-pub mod duration;
 pub mod events;
-pub mod fsutil;
 pub mod grpc_metrics;
 pub mod identity;
 pub mod logging;
@@ -21,6 +18,12 @@ pub mod serve;
 pub mod settle;
 pub mod signals;
 pub mod watch;
+
+// Moved down so the CLI and libraries need not depend on this crate; the
+// old paths keep compiling.
+pub use evpn_base::build;
+pub use evpn_base::fs as fsutil;
+pub use evpn_model::duration;
 
 /// Emit a whole `#[tonic::async_trait] impl Trait for Type { ... }` in which
 /// the RPCs listed under `unimplemented` answer `UNIMPLEMENTED` (never a fake

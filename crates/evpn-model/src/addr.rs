@@ -17,6 +17,21 @@ fn in_v4(ip: Ipv4Addr, net: [u8; 4], len: u32) -> bool {
     u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
 }
 
+/// `fe80::/10`, IPv6 link-local unicast (RFC 4291 2.5.6).
+const LINK_LOCAL6: (u128, u32) = (0xfe80 << 112, 10);
+
+/// True for an IPv6 link-local address (`fe80::/10`). The one link-local
+/// test of the workspace (evpnd, netif and vppsim use it).
+pub fn is_link_local6(a: &Ipv6Addr) -> bool {
+    in_v6(*a, LINK_LOCAL6.0, LINK_LOCAL6.1)
+}
+
+/// [`is_link_local6`] for any address (IPv4 is never link-local here:
+/// 169.254.0.0/16 is refused separately where it matters).
+pub fn is_link_local(a: &IpAddr) -> bool {
+    matches!(a, IpAddr::V6(v6) if is_link_local6(v6))
+}
+
 fn in_v6(ip: Ipv6Addr, net: u128, len: u32) -> bool {
     let mask = if len == 0 {
         0
@@ -79,8 +94,8 @@ fn unicast_refusal(ip: IpAddr) -> Option<&'static str> {
             ),
             (0xff00 << 112, 8, "is multicast, ff00::/8 (RFC 4291 2.7)"),
             (
-                0xfe80 << 112,
-                10,
+                LINK_LOCAL6.0,
+                LINK_LOCAL6.1,
                 "is link-local, fe80::/10 (RFC 4291 2.5.6); evpnd derives the link-local itself",
             ),
         ]

@@ -115,9 +115,48 @@ impl From<Error> for tonic::Status {
     }
 }
 
+/// A gRPC status code's canonical name as in the gRPC spec (`NOT_FOUND`,
+/// `FAILED_PRECONDITION`, …): what evpnc prints, what the `code` label of
+/// the gRPC metrics carries and what evpnr quotes of a member's refusal.
+#[cfg(feature = "grpc")]
+pub fn code_name(c: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match c {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
 #[cfg(all(test, feature = "grpc"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_names_are_the_grpc_spec_names() {
+        use tonic::Code;
+        assert_eq!(code_name(Code::Ok), "OK");
+        assert_eq!(code_name(Code::DeadlineExceeded), "DEADLINE_EXCEEDED");
+        assert_eq!(code_name(Code::FailedPrecondition), "FAILED_PRECONDITION");
+        // Every code 0..=16 has its own name.
+        let names: std::collections::BTreeSet<_> =
+            (0..=16).map(|i| code_name(Code::from_i32(i))).collect();
+        assert_eq!(names.len(), 17);
+    }
 
     #[test]
     fn every_variant_maps_to_its_own_code() {

@@ -7,6 +7,7 @@
 //! most a short prefix of bad input ([`excerpt`]). The rules and limits are
 //! tabled in `docs/validation.md`.
 pub mod addr;
+pub mod duration;
 pub mod error;
 pub mod event;
 pub mod hostport;
@@ -15,7 +16,10 @@ pub mod rt;
 pub mod settle;
 pub mod validate;
 
-pub use addr::{parse_prefix, parse_vtep, validate_vtep};
+pub use addr::{is_link_local, is_link_local6, parse_prefix, parse_vtep, validate_vtep};
+pub use duration::HumanDuration;
+#[cfg(feature = "grpc")]
+pub use error::code_name;
 pub use error::{Error, Result};
 pub use event::{Event, EventKind, EventLevel};
 pub use hostport::validate_host_port;
@@ -27,3 +31,24 @@ pub use validate::{
     truncate, validate_count, validate_instance_id, validate_mtu, validate_slug, validate_text,
     validate_vni,
 };
+
+/// `impl Serialize` / `impl Deserialize` for a value type through its
+/// `Display` and `FromStr` (the one text form is the one serialised form).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! serde_as_string {
+    ($t:ty) => {
+        impl ::serde::Serialize for $t {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $t {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as ::serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(::serde::de::Error::custom)
+            }
+        }
+    };
+}

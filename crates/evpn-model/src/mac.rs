@@ -1,6 +1,8 @@
-//! Ethernet MAC addresses: parsing, canonical form, and derivation of
-//! deterministic locally administered unicast MACs.
-use std::{fmt, str::FromStr};
+//! Ethernet MAC addresses: parsing, canonical form, derivation of
+//! deterministic locally administered unicast MACs, and the modified EUI-64
+//! IPv6 link-local address. The one MAC type of the workspace: `vpp-api`
+//! (as `MacAddress`) and `netif` use it too.
+use std::{fmt, net::Ipv6Addr, str::FromStr};
 
 use sha2::{Digest, Sha256};
 
@@ -19,9 +21,39 @@ impl fmt::Debug for Mac {
 }
 
 impl Mac {
+    /// The all-zero address (asks VPP to pick one where allowed).
+    pub const ZERO: Mac = Mac([0; 6]);
+    /// The broadcast address.
+    pub const BROADCAST: Mac = Mac([0xff; 6]);
+
+    /// A MAC from its six octets.
+    pub const fn new(a: u8, b: u8, c: u8, d: u8, e: u8, f: u8) -> Mac {
+        Mac([a, b, c, d, e, f])
+    }
+
+    /// The all-zero address ([`Mac::ZERO`]).
+    pub const fn nil() -> Mac {
+        Mac::ZERO
+    }
+
+    /// The six octets.
+    pub const fn into_array(self) -> [u8; 6] {
+        self.0
+    }
+
+    /// The six octets, borrowed.
+    pub const fn as_bytes(&self) -> &[u8; 6] {
+        &self.0
+    }
+
     /// True for a group (multicast/broadcast) address.
     pub fn is_multicast(&self) -> bool {
         self.0[0] & 0x01 != 0
+    }
+
+    /// True for ff:ff:ff:ff:ff:ff.
+    pub fn is_broadcast(&self) -> bool {
+        *self == Mac::BROADCAST
     }
 
     /// True for a locally administered address.
@@ -65,10 +97,12 @@ impl Mac {
         Mac([0x02, d[0], d[1], d[2], d[3], d[4]])
     }
 
-    /// The IPv6 link-local address derived from this MAC (modified EUI-64).
-    pub fn link_local(&self) -> std::net::Ipv6Addr {
+    /// The IPv6 link-local address derived from this MAC (modified EUI-64,
+    /// RFC 4291 appendix A): `fe80::/64` with the universal/local bit of the
+    /// first octet flipped and `ff:fe` in the middle.
+    pub fn link_local(&self) -> Ipv6Addr {
         let m = self.0;
-        std::net::Ipv6Addr::from([
+        Ipv6Addr::from([
             0xfe,
             0x80,
             0,
@@ -127,18 +161,19 @@ impl FromStr for Mac {
     }
 }
 
-impl serde::Serialize for Mac {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+impl From<[u8; 6]> for Mac {
+    fn from(a: [u8; 6]) -> Self {
+        Mac(a)
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Mac {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+impl From<Mac> for [u8; 6] {
+    fn from(m: Mac) -> Self {
+        m.0
     }
 }
+
+crate::serde_as_string!(Mac);
 
 #[cfg(test)]
 mod tests {
@@ -192,5 +227,22 @@ mod tests {
     fn link_local_is_modified_eui64() {
         let m: Mac = "42:6c:fa:d6:82:98".parse().unwrap();
         assert_eq!(m.link_local().to_string(), "fe80::406c:faff:fed6:8298");
+        let m = Mac::new(0x02, 0x00, 0x00, 0x00, 0x01, 0x32);
+        assert_eq!(m.link_local().to_string(), "fe80::ff:fe00:132");
+        assert!(crate::is_link_local6(&m.link_local()));
+    }
+
+    /// One grammar: what `vpp-api` once accepted (`+f` octets through
+    /// `u8::from_str_radix`, single digits) is refused everywhere.
+    #[test]
+    fn signs_and_short_octets_are_refused() {
+        for bad in [
+            "+f:00:00:00:00:01",
+            "02:+0:00:00:00:01",
+            "2:0:0:0:0:1",
+            "02:00:00:00:00:01:",
+        ] {
+            assert!(bad.parse::<Mac>().is_err(), "{bad}");
+        }
     }
 }

@@ -3,133 +3,16 @@
 //! Also the live completion sources, which call List/Get RPCs.
 use std::time::Duration;
 
-use evpn_api::v1::{self, evpnr_client::EvpnrClient};
+use evpn_api::v1;
 use serde::Serialize;
-use tonic::{Code, Request, Status, transport::Channel};
+use tonic::{Request, Status};
 
+use crate::ctx::{CliError, Ctx, json};
 use crate::parse::{Args, Command, ParseError};
-use crate::render::{self, Paint};
+use crate::render;
 use crate::tree::{Action, Source};
 
-/// Everything a handler needs; no global state.
-#[derive(Clone)]
-pub struct Ctx {
-    pub client: EvpnrClient<Channel>,
-    /// `host:port` of evpnr, for messages.
-    pub server: String,
-    /// Deadline of each unary RPC.
-    pub timeout: Duration,
-    pub json: bool,
-    pub paint: Paint,
-    /// Whether stdin is a terminal (watch stops on a key press).
-    pub tty: bool,
-}
-
-/// A failed command.
-#[derive(Debug)]
-pub enum CliError {
-    /// The line is not a valid command (exit status 2).
-    Parse(ParseError),
-    /// evpnr answered with an error or could not be reached (exit status 1).
-    Rpc(String),
-}
-
-impl CliError {
-    /// Process exit status for one-shot mode.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Parse(_) => 2,
-            CliError::Rpc(_) => 1,
-        }
-    }
-}
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CliError::Parse(e) => write!(f, "{e}"),
-            CliError::Rpc(m) => f.write_str(m),
-        }
-    }
-}
-
-impl From<ParseError> for CliError {
-    fn from(e: ParseError) -> Self {
-        CliError::Parse(e)
-    }
-}
-
-/// `NOT_FOUND`, `UNAVAILABLE`, … as in the gRPC spec.
-pub fn code_name(c: Code) -> &'static str {
-    match c {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
 impl Ctx {
-    /// A request with the per-call deadline.
-    pub fn req<T>(&self, msg: T) -> Request<T> {
-        let mut r = Request::new(msg);
-        r.set_timeout(self.timeout);
-        r
-    }
-
-    /// Turn a gRPC status into the user-facing error: `CODE: message`,
-    /// naming the server when it could not be reached.
-    pub fn rpc_err(&self, s: Status) -> CliError {
-        let msg = s.message().trim();
-        let msg = if msg.is_empty() {
-            s.code().description()
-        } else {
-            msg
-        };
-        // A status with a source was made on this side (connect failure,
-        // client deadline); one without came from evpnr (which may itself
-        // report an unreachable member).
-        if s.code() == Code::Cancelled && msg == "Timeout expired" {
-            // tonic's name for our own -timeout firing.
-            return CliError::Rpc(format!(
-                "DEADLINE_EXCEEDED: evpnr at {}: no answer within {:?} (-timeout)",
-                self.server, self.timeout
-            ));
-        }
-        if let Some(mut src) = std::error::Error::source(&s) {
-            // Walk to the root cause ("Connection refused (os error 111)").
-            while let Some(next) = src.source() {
-                src = next;
-            }
-            let cause = src.to_string();
-            let detail = if cause.is_empty() || msg.contains(&cause) {
-                msg.to_string()
-            } else {
-                format!("{msg}: {cause}")
-            };
-            CliError::Rpc(format!(
-                "{}: evpnr at {}: {detail}",
-                code_name(s.code()),
-                self.server
-            ))
-        } else {
-            CliError::Rpc(format!("{}: {msg}", code_name(s.code())))
-        }
-    }
-
     /// Print a show command's answer.
     fn show<T: Serialize>(&self, msg: &T, text: impl FnOnce() -> String) -> Result<(), CliError> {
         if self.json {
@@ -156,16 +39,6 @@ impl Ctx {
         }
         Ok(())
     }
-}
-
-/// Canonical proto-JSON, one line.
-pub fn json<T: Serialize>(msg: &T) -> Result<String, CliError> {
-    serde_json::to_string(msg).map_err(|e| CliError::Rpc(format!("INTERNAL: {e}")))
-}
-
-/// `{"error": "..."}`.
-pub fn json_error(msg: &str) -> String {
-    serde_json::json!({ "error": msg }).to_string()
 }
 
 /// `show version`: the client's build and the server it talks to.
@@ -229,8 +102,8 @@ pub async fn run(ctx: &Ctx, cmd: &Command) -> Result<Flow, CliError> {
     match cmd.action {
         ShowVersion => {
             let v = VersionInfo {
-                version: evpn_daemon::build::VERSION,
-                commit: evpn_daemon::build::COMMIT,
+                version: evpn_base::build::VERSION,
+                commit: evpn_base::build::COMMIT,
                 server: &ctx.server,
             };
             ctx.show_detail(&v)?;

@@ -4,7 +4,7 @@
 //! commands and piped scripts are never asked (they run as typed).
 use evpn_api::v1;
 
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
 use crate::parse::Command;
 use crate::tree::Action;
 

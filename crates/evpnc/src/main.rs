@@ -2,6 +2,7 @@
 //! and docs/cli.md.
 mod commands;
 mod complete;
+mod ctx;
 mod guard;
 mod help;
 mod model;
@@ -19,7 +20,8 @@ use std::time::Duration;
 use evpn_api::v1::evpnr_client::EvpnrClient;
 use tonic::transport::Endpoint;
 
-use crate::commands::{CliError, Ctx, Flow};
+use crate::commands::Flow;
+use crate::ctx::{CliError, Ctx, json_error};
 use crate::render::Paint;
 
 /// evpnr's default gRPC address.
@@ -32,7 +34,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `evpnc <version> (commit <commit>)`.
 pub fn version_line() -> String {
-    evpn_daemon::build::version_line("evpnc")
+    evpn_base::build::version_line("evpnc")
 }
 
 /// The global flags.
@@ -102,7 +104,7 @@ pub fn parse_flags(args: &[String]) -> Result<(Flags, Vec<String>), String> {
             "server" | "s" => f.server = Some(value("host:port")?),
             "timeout" => {
                 let v = value("a duration, e.g. 5s")?;
-                let d: evpn_daemon::duration::HumanDuration =
+                let d: evpn_model::HumanDuration =
                     v.parse().map_err(|e| format!("flag -timeout: {e}"))?;
                 if d.0.is_zero() {
                     return Err("flag -timeout: must be more than 0".into());
@@ -126,7 +128,7 @@ fn main() -> ExitCode {
         Ok(x) => x,
         Err(e) => {
             if args.iter().any(|a| a == "-json" || a == "--json") {
-                println!("{}", commands::json_error(&e));
+                println!("{}", json_error(&e));
             } else {
                 eprintln!("evpnc: {e}");
             }
@@ -180,7 +182,7 @@ fn run(flags: Flags, server: String, paint: Paint, words: Vec<String>) -> anyhow
             });
             let code = e.exit_code();
             if flags.json {
-                println!("{}", commands::json_error(&e.to_string()));
+                println!("{}", json_error(&e.to_string()));
             } else {
                 eprintln!("evpnc: {e}");
             }

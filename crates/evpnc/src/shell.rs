@@ -14,8 +14,9 @@ use rustyline::{
 };
 use tokio::runtime::Runtime;
 
-use crate::commands::{self, CliError, Ctx, Flow};
+use crate::commands::{self, Flow};
 use crate::complete;
+use crate::ctx::{CliError, Ctx, json_error};
 use crate::parse::{self, Args};
 use crate::tree::{Source, Tree};
 
@@ -101,7 +102,7 @@ fn history_path() -> Option<PathBuf> {
 /// Print an error the way the current mode wants it.
 pub fn report(ctx: &Ctx, e: &CliError) {
     if ctx.json {
-        println!("{}", commands::json_error(&e.to_string()));
+        println!("{}", json_error(&e.to_string()));
     } else {
         eprintln!("{} {e}", ctx.paint.bad("error:"));
     }

@@ -13,7 +13,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
 use tokio::sync::oneshot;
 
-use crate::commands::{CliError, Ctx, json};
+use crate::ctx::{CliError, Ctx, json};
 use crate::parse::Args;
 use crate::render;
 

@@ -167,15 +167,8 @@ impl Store {
         let io =
             |e: std::io::Error| Error::Unavailable(format!("write {}: {e}", self.path.display()));
         evpn_daemon::durable::injected_fault(dir).map_err(io)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         let bytes = serde_json::to_vec_pretty(s).map_err(|e| Error::Internal(e.to_string()))?;
-        tmp.write_all(&bytes).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(&self.path).map_err(|e| io(e.error))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
-        Ok(())
+        evpn_base::fs::write_atomic_in_place(&self.path, &bytes).map_err(io)
     }
 }
 

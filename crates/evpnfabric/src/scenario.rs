@@ -259,7 +259,7 @@ pub struct FdbWatch {
 impl FdbWatch {
     /// Start watching `mac` in namespace `netns`.
     pub fn start(netns: &str, mac: &str, epoch: Instant) -> anyhow::Result<FdbWatch> {
-        let mac: macaddr::MacAddr6 = mac.parse().context("vMAC")?;
+        let mac: netif::Mac = mac.parse().map_err(anyhow::Error::msg).context("vMAC")?;
         let events = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();

@@ -60,16 +60,6 @@ pub fn member_err(id: &str, method: &str, s: &Status) -> Error {
     }
 }
 
-fn code_name(c: Code) -> String {
-    format!("{c:?}").chars().fold(String::new(), |mut s, ch| {
-        if ch.is_uppercase() && !s.is_empty() {
-            s.push('_');
-        }
-        s.push(ch.to_ascii_uppercase());
-        s
-    })
-}
-
 impl Registry {
     /// Call `method` on member `id` with the member timeout; counts the call
     /// and keeps `last_seen` / `last_error`. Errors are the member's status
@@ -144,7 +134,7 @@ impl Registry {
             .member_rpcs
             .get_or_create(&RpcLabels {
                 method: method.into(),
-                code: code_name(code),
+                code: evpn_model::code_name(code).to_string(),
             })
             .inc();
     }
@@ -414,13 +404,6 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn code_names_are_grpc_style() {
-        assert_eq!(code_name(Code::Ok), "OK");
-        assert_eq!(code_name(Code::DeadlineExceeded), "DEADLINE_EXCEEDED");
-        assert_eq!(code_name(Code::FailedPrecondition), "FAILED_PRECONDITION");
-    }
 
     #[test]
     fn member_errors_keep_their_meaning() {

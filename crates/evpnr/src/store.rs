@@ -3,8 +3,7 @@
 //! any moment the file holds either the old or the new state, never a torn
 //! one. A change is acknowledged only after it is on disk.
 use std::{
-    fs::{self, File},
-    io::Write,
+    fs,
     path::{Path, PathBuf},
 };
 
@@ -69,14 +68,7 @@ impl Store {
             state: state.clone(),
         })
         .map_err(std::io::Error::other)?;
-        let tmp = self.dir.join(TMP);
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, self.path())?;
-        File::open(&self.dir)?.sync_all()
+        evpn_base::fs::write_atomic_in_place(&self.path(), &text)
     }
 }
 

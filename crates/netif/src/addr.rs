@@ -2,9 +2,9 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use evpn_model::Mac;
 use futures::TryStreamExt;
 use ipnet::IpNet;
-use macaddr::MacAddr6;
 use rtnetlink::AddressMessageBuilder;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 
@@ -35,33 +35,13 @@ impl Addr {
     }
 }
 
-/// True for `fe80::/10`.
-pub fn is_link_local6(a: &Ipv6Addr) -> bool {
-    (a.segments()[0] & 0xffc0) == 0xfe80
-}
+/// True for `fe80::/10` (the workspace's one test, [`evpn_model::is_link_local6`]).
+pub use evpn_model::is_link_local6;
 
-/// The modified EUI-64 link-local address `fe80::/64` derived from `mac` (RFC 4291 App. A).
-pub fn eui64_link_local(mac: MacAddr6) -> IpNet {
-    let m = mac.into_array();
-    let a = Ipv6Addr::from([
-        0xfe,
-        0x80,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        m[0] ^ 0x02,
-        m[1],
-        m[2],
-        0xff,
-        0xfe,
-        m[3],
-        m[4],
-        m[5],
-    ]);
-    IpNet::new(IpAddr::V6(a), 64).expect("64 is a valid IPv6 prefix length")
+/// The modified EUI-64 link-local address `fe80::/64` derived from `mac`
+/// ([`Mac::link_local`], RFC 4291 App. A) with its prefix length.
+pub fn eui64_link_local(mac: Mac) -> IpNet {
+    IpNet::new(IpAddr::V6(mac.link_local()), 64).expect("64 is a valid IPv6 prefix length")
 }
 
 pub(crate) fn parse_addr(msg: &AddressMessage) -> Option<Addr> {
@@ -179,10 +159,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn eui64() {
-        let mac = MacAddr6::new(0x02, 0x00, 0x00, 0x00, 0x01, 0x32);
-        assert_eq!(eui64_link_local(mac).to_string(), "fe80::ff:fe00:132/64");
-        let mac = MacAddr6::new(0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98);
+    fn eui64_carries_the_prefix_length() {
+        let mac = Mac::new(0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98);
         assert_eq!(
             eui64_link_local(mac).to_string(),
             "fe80::406c:faff:fed6:8298/64"
@@ -190,10 +168,17 @@ mod tests {
     }
 
     #[test]
-    fn link_local_detection() {
-        assert!(is_link_local6(&"fe80::1".parse().unwrap()));
-        assert!(is_link_local6(&"febf::1".parse().unwrap()));
-        assert!(!is_link_local6(&"fec0::1".parse().unwrap()));
-        assert!(!is_link_local6(&"2001:db8::1".parse().unwrap()));
+    fn addr_link_local() {
+        let a = |net: &str| Addr {
+            index: 1,
+            net: net.parse().unwrap(),
+            nodad: false,
+            tentative: false,
+            dad_failed: false,
+            permanent: true,
+        };
+        assert!(a("fe80::1/64").is_link_local());
+        assert!(!a("2001:db8::1/64").is_link_local());
+        assert!(!a("169.254.0.1/16").is_link_local());
     }
 }

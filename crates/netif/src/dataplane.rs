@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use evpn_model::Mac;
 use ipnet::IpNet;
-use macaddr::MacAddr6;
 use tracing::debug;
 
 use crate::announce::{Announcer, NaFlags, Schedule};
@@ -100,7 +100,7 @@ impl Dataplane {
 
     /// Set the BVI's MAC with its FDB entry (see [`plan::plan_set_mac`]): a vMAC (`vmac`) or
     /// the per-host MAC. Addresses and the link-local are the caller's.
-    pub async fn set_mac(&self, slug: &Slug, mac: MacAddr6, vmac: bool) -> Result<Vec<Action>> {
+    pub async fn set_mac(&self, slug: &Slug, mac: Mac, vmac: bool) -> Result<Vec<Action>> {
         let obs = self.observe(slug).await?;
         let actions = plan::plan_set_mac(&obs, mac, vmac);
         self.apply(&actions, &obs).await?;
@@ -128,7 +128,7 @@ impl Dataplane {
     pub fn announce(
         &self,
         announcer: &Announcer,
-        vmac: MacAddr6,
+        vmac: Mac,
         addrs: &[IpNet],
         flags: NaFlags,
     ) -> Result<()> {
@@ -146,7 +146,7 @@ impl Dataplane {
     pub async fn announce_paced(
         &self,
         announcer: &Announcer,
-        vmac: MacAddr6,
+        vmac: Mac,
         addrs: &[IpNet],
         flags: NaFlags,
         schedule: &Schedule,

@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
+use evpn_model::Mac;
 use futures::TryStreamExt;
-use macaddr::MacAddr6;
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -30,7 +30,7 @@ pub enum FdbState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FdbEntry {
     /// MAC address.
-    pub mac: MacAddr6,
+    pub mac: Mac,
     /// Index of the device the entry is on (a bridge port, or the VXLAN device for `self`).
     pub index: u32,
     /// `NDA_MASTER`: the bridge owning a `master` entry.
@@ -66,7 +66,7 @@ pub(crate) fn parse_fdb(msg: &NeighbourMessage) -> Option<FdbEntry> {
         return None;
     }
     let mut e = FdbEntry {
-        mac: MacAddr6::nil(),
+        mac: Mac::ZERO,
         index: msg.header.ifindex,
         master: None,
         vlan: None,
@@ -89,7 +89,7 @@ pub(crate) fn parse_fdb(msg: &NeighbourMessage) -> Option<FdbEntry> {
             NeighbourAttribute::LinkLayerAddress(l) if l.len() == 6 => {
                 let mut b = [0u8; 6];
                 b.copy_from_slice(l);
-                e.mac = MacAddr6::from(b);
+                e.mac = Mac::from(b);
                 have_mac = true;
             }
             NeighbourAttribute::Controller(m) => e.master = Some(*m),
@@ -167,7 +167,7 @@ impl Netlink {
     /// static`). Fails with [`Error::Exists`] if the bridge already has an entry for `mac`,
     /// e.g. BIRD's remote one: delete that first, never `replace` it (a replaced entry keeps
     /// `extern_learn` and BIRD stops advertising it).
-    pub async fn add_fdb_static(&self, port: &str, mac: MacAddr6) -> Result<()> {
+    pub async fn add_fdb_static(&self, port: &str, mac: Mac) -> Result<()> {
         let idx = self
             .index_of(port)
             .await
@@ -176,7 +176,7 @@ impl Netlink {
     }
 
     /// [`Netlink::add_fdb_static`] on port index `index` (`port` is for messages).
-    pub async fn add_fdb_static_at(&self, index: u32, port: &str, mac: MacAddr6) -> Result<()> {
+    pub async fn add_fdb_static_at(&self, index: u32, port: &str, mac: Mac) -> Result<()> {
         self.add_fdb_at(index, port, mac, FdbState::Static, false)
             .await
     }
@@ -187,7 +187,7 @@ impl Netlink {
     pub async fn add_fdb(
         &self,
         dev: &str,
-        mac: MacAddr6,
+        mac: Mac,
         state: FdbState,
         extern_learn: bool,
     ) -> Result<()> {
@@ -202,7 +202,7 @@ impl Netlink {
         &self,
         index: u32,
         dev: &str,
-        mac: MacAddr6,
+        mac: Mac,
         state: FdbState,
         extern_learn: bool,
     ) -> Result<()> {
@@ -232,7 +232,7 @@ impl Netlink {
     pub async fn delete_fdb(
         &self,
         dev: &str,
-        mac: MacAddr6,
+        mac: Mac,
         table: FdbTable,
         dst: Option<IpAddr>,
     ) -> Result<()> {
@@ -248,7 +248,7 @@ impl Netlink {
         &self,
         index: u32,
         dev: &str,
-        mac: MacAddr6,
+        mac: Mac,
         table: FdbTable,
         dst: Option<IpAddr>,
     ) -> Result<()> {

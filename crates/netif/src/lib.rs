@@ -48,6 +48,9 @@ pub mod watch;
 pub use addr::{Addr, eui64_link_local};
 pub use dataplane::Dataplane;
 pub use error::{Error, Op, Result};
+/// The workspace's one MAC type (re-exported so users of this crate need no
+/// other import).
+pub use evpn_model::Mac;
 pub use fdb::{FdbEntry, FdbState, FdbTable};
 pub use link::{
     AddrGenMode, BridgePortInfo, Link, LinkKind, Netlink, VXLAN_PORT, VxlanInfo, VxlanOpts,

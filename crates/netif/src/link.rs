@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
+use evpn_model::Mac;
 use futures::TryStreamExt;
-use macaddr::MacAddr6;
 use rtnetlink::packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridge, InfoBridgePort, InfoData, InfoKind,
     InfoPortData, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
@@ -84,7 +84,7 @@ pub struct Link {
     /// Kind.
     pub kind: LinkKind,
     /// MAC address, for Ethernet-like links.
-    pub mac: Option<MacAddr6>,
+    pub mac: Option<Mac>,
     /// MTU.
     pub mtu: u32,
     /// Index of the master (bridge), if enslaved.
@@ -145,7 +145,7 @@ pub(crate) fn parse_link(msg: &LinkMessage) -> Link {
             LinkAttribute::Address(a) if a.len() == 6 => {
                 let mut b = [0u8; 6];
                 b.copy_from_slice(a);
-                l.mac = Some(MacAddr6::from(b));
+                l.mac = Some(Mac::from(b));
             }
             LinkAttribute::Mtu(m) => l.mtu = *m,
             LinkAttribute::Controller(m) if *m != 0 => l.master = Some(*m),
@@ -481,7 +481,7 @@ impl Netlink {
     }
 
     /// Set the MAC address of `name`.
-    pub async fn set_mac(&self, name: &str, mac: MacAddr6) -> Result<()> {
+    pub async fn set_mac(&self, name: &str, mac: Mac) -> Result<()> {
         let idx = self
             .index_of(name)
             .await
@@ -490,7 +490,7 @@ impl Netlink {
     }
 
     /// [`Netlink::set_mac`] on interface index `index` (`name` is for messages).
-    pub async fn set_mac_at(&self, index: u32, name: &str, mac: MacAddr6) -> Result<()> {
+    pub async fn set_mac_at(&self, index: u32, name: &str, mac: Mac) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index)
             .address(mac.as_bytes().to_vec())
             .build();

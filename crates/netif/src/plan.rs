@@ -6,8 +6,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use evpn_model::Mac;
 use ipnet::IpNet;
-use macaddr::MacAddr6;
 
 use crate::addr::{Addr, eui64_link_local};
 use crate::error::{Error, Op, Result};
@@ -34,7 +34,7 @@ pub struct BviSpec {
     /// The eVPN slug.
     pub slug: Slug,
     /// Per-host MAC of `bvi-<slug>`; its EUI-64 link-local is the BVI's only automatic address.
-    pub mac: MacAddr6,
+    pub mac: Mac,
     /// MTU of both veth ends.
     pub mtu: u32,
 }
@@ -95,7 +95,7 @@ pub enum Action {
         /// Device name.
         name: String,
         /// New MAC.
-        mac: MacAddr6,
+        mac: Mac,
     },
     /// Set the MTU.
     SetMtu {
@@ -140,14 +140,14 @@ pub enum Action {
         /// Port name.
         port: String,
         /// MAC.
-        mac: MacAddr6,
+        mac: Mac,
     },
     /// Delete a bridge FDB entry.
     DeleteFdb {
         /// Device the entry is on.
         dev: String,
         /// MAC.
-        mac: MacAddr6,
+        mac: Mac,
         /// Bridge table or the device's own table.
         table: FdbTable,
     },
@@ -250,7 +250,7 @@ impl Observed {
     }
 
     /// The bridge-table entry for `mac` in our bridge, if any.
-    pub fn bridge_entry(&self, mac: MacAddr6) -> Option<&FdbEntry> {
+    pub fn bridge_entry(&self, mac: Mac) -> Option<&FdbEntry> {
         let br = self.bridge.as_ref()?.index;
         self.fdb
             .iter()
@@ -271,7 +271,7 @@ impl Observed {
 
     /// True when the BVI carries `vmac`, the port has a clean static entry for it and all
     /// `addrs` are present and usable: the gateway is bound here.
-    pub fn is_bound(&self, vmac: MacAddr6, addrs: &[IpNet]) -> bool {
+    pub fn is_bound(&self, vmac: Mac, addrs: &[IpNet]) -> bool {
         let Some(bvi) = &self.bvi else { return false };
         bvi.mac == Some(vmac) && self.static_ok(vmac) && addrs.iter().all(|a| self.addr_ok(a))
     }
@@ -279,7 +279,7 @@ impl Observed {
     /// True when the port's managed FDB entries match the BVI's MAC `cur`: one clean static
     /// entry for it when it is a vMAC (`gateway`), none when it is the per-host MAC; and in
     /// either case no static entry on the VXLAN device ([`Observed::stray_statics`]).
-    pub fn fdb_consistent(&self, cur: MacAddr6, gateway: bool) -> bool {
+    pub fn fdb_consistent(&self, cur: Mac, gateway: bool) -> bool {
         if !self.stray_statics().is_empty() {
             return false;
         }
@@ -310,7 +310,7 @@ impl Observed {
             .collect()
     }
 
-    fn static_ok(&self, mac: MacAddr6) -> bool {
+    fn static_ok(&self, mac: Mac) -> bool {
         match (self.bridge_entry(mac), &self.port) {
             (Some(e), Some(p)) => {
                 e.index == p.index && e.state == FdbState::Static && !e.extern_learn
@@ -577,13 +577,7 @@ pub fn plan_ensure_bvi(spec: &BviSpec, obs: &Observed) -> Result<Vec<Action>> {
 
 /// Ensure the EUI-64 link-local of `mac` is present and usable; with `exclusive`, remove any
 /// other link-local first.
-fn plan_link_local(
-    out: &mut Vec<Action>,
-    bvi: &str,
-    mac: MacAddr6,
-    addrs: &[Addr],
-    exclusive: bool,
-) {
+fn plan_link_local(out: &mut Vec<Action>, bvi: &str, mac: Mac, addrs: &[Addr], exclusive: bool) {
     let ll = eui64_link_local(mac);
     if exclusive {
         for a in addrs
@@ -631,7 +625,7 @@ fn plan_address(out: &mut Vec<Action>, dev: &str, net: IpNet, addrs: &[Addr]) {
 /// withdrawal; a learned one would otherwise linger for the 300 s ageing time and keep the
 /// vMAC advertised), then set the MAC. Either way every [`Observed::stray_statics`] entry is
 /// deleted first. No BVI: nothing.
-pub fn plan_set_mac(obs: &Observed, mac: MacAddr6, vmac: bool) -> Vec<Action> {
+pub fn plan_set_mac(obs: &Observed, mac: Mac, vmac: bool) -> Vec<Action> {
     let n = &obs.names;
     let mut out = Vec::new();
     let Some(bvi) = &obs.bvi else { return out };

@@ -3,8 +3,8 @@
 use super::*;
 use crate::link::{BridgePortInfo, VxlanInfo};
 
-const HOST: MacAddr6 = MacAddr6::new(0x02, 0, 0, 0, 0x01, 0x32);
-const VMAC: MacAddr6 = MacAddr6::new(0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98);
+const HOST: Mac = Mac::new(0x02, 0, 0, 0, 0x01, 0x32);
+const VMAC: Mac = Mac::new(0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98);
 
 fn slug() -> Slug {
     Slug::new("red").unwrap()
@@ -45,7 +45,7 @@ fn link(index: u32, name: &str, kind: LinkKind) -> Link {
         index,
         name: name.into(),
         kind,
-        mac: Some(MacAddr6::new(0x0a, 0, 0, 0, 0, index as u8)),
+        mac: Some(Mac::new(0x0a, 0, 0, 0, 0, index as u8)),
         mtu: 1500,
         master: None,
         up: false,
@@ -59,7 +59,7 @@ fn link(index: u32, name: &str, kind: LinkKind) -> Link {
     }
 }
 
-fn fdb(mac: MacAddr6, index: u32, master: u32, state: FdbState, extern_learn: bool) -> FdbEntry {
+fn fdb(mac: Mac, index: u32, master: u32, state: FdbState, extern_learn: bool) -> FdbEntry {
     FdbEntry {
         mac,
         index,
@@ -448,7 +448,7 @@ fn vmac_replaces_extern_learn_entry_on_port() {
 fn vmac_deletes_a_stale_vmac_last() {
     let mut m = ready();
     let (port, br) = (m.idx("bvp-red"), m.idx("brg-red"));
-    let old = MacAddr6::new(0x42, 0, 0, 0, 0, 1);
+    let old = Mac::new(0x42, 0, 0, 0, 0, 1);
     m.fdb.push(fdb(old, port, br, FdbState::Static, false));
     let a = converge(&mut m, |o| Ok(plan_set_mac(o, VMAC, true)));
     assert_eq!(
@@ -494,7 +494,7 @@ fn per_host_mac_removes_learned_entry() {
     let (port, br) = (m.idx("bvp-red"), m.idx("brg-red"));
     m.fdb.push(fdb(VMAC, port, br, FdbState::Dynamic, false));
     m.fdb.push(fdb(
-        MacAddr6::new(0x0a, 0, 0, 0, 0, 99),
+        Mac::new(0x0a, 0, 0, 0, 0, 99),
         port,
         br,
         FdbState::Permanent,
@@ -643,7 +643,7 @@ mod prop {
                     Damage::LearnedVmac => ("bvp-red", VMAC, FdbState::Dynamic, false),
                     _ => (
                         "bvp-red",
-                        MacAddr6::new(0x42, 0, 0, 0, 0, 7),
+                        Mac::new(0x42, 0, 0, 0, 0, 7),
                         FdbState::Static,
                         false,
                     ),

@@ -6,16 +6,16 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use common::{in_netns, sh};
+use evpn_model::Mac;
 use ipnet::IpNet;
-use macaddr::MacAddr6;
 use netif::announce::{NaFlags, RawCapture, parse_arp, parse_na};
 use netif::{
     AddrGenMode, BviSpec, Dataplane, EvpnSpec, FdbState, FdbTable, LinkKind, Netlink, Slug,
     VxlanOpts, eui64_link_local,
 };
 
-const HOST: MacAddr6 = MacAddr6::new(0x02, 0, 0, 0, 0x01, 0x32);
-const VMAC: MacAddr6 = MacAddr6::new(0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98);
+const HOST: Mac = Mac::new(0x02, 0, 0, 0, 0x01, 0x32);
+const VMAC: Mac = Mac::new(0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98);
 
 fn slug() -> Slug {
     Slug::new("red").unwrap()
@@ -228,9 +228,9 @@ fn netns_bind_release_order_and_state() {
         assert_eq!(
             s,
             [
-                "fdb del 42:6C:FA:D6:82:98 dev vxl-red master",
-                "set bvi-red address 42:6C:FA:D6:82:98",
-                "fdb add 42:6C:FA:D6:82:98 dev bvp-red master static",
+                "fdb del 42:6c:fa:d6:82:98 dev vxl-red master",
+                "set bvi-red address 42:6c:fa:d6:82:98",
+                "fdb add 42:6c:fa:d6:82:98 dev bvp-red master static",
                 "add address 172.16.0.32/24 dev bvi-red",
                 "add address fec0::32/64 dev bvi-red",
             ]
@@ -260,7 +260,7 @@ fn netns_bind_release_order_and_state() {
             [
                 "delete address 172.16.0.32/24 dev bvi-red",
                 "delete address fec0::32/64 dev bvi-red",
-                "fdb del 42:6C:FA:D6:82:98 dev bvp-red master",
+                "fdb del 42:6c:fa:d6:82:98 dev bvp-red master",
                 "set bvi-red address 02:00:00:00:01:32",
             ]
         );
@@ -305,7 +305,7 @@ fn netns_garp_and_na_transmitted() {
         assert_eq!(arp.eth_src, VMAC);
         assert_eq!(arp.spa, "172.16.0.32".parse::<std::net::Ipv4Addr>()?);
         assert_eq!(arp.tpa, arp.spa);
-        assert_eq!(arp.tha, MacAddr6::nil());
+        assert_eq!(arp.tha, Mac::ZERO);
         let na = cap
             .recv_until(t, |f| parse_na(f).filter(|n| n.tlla == Some(VMAC)))?
             .expect("NA seen on the peer");
@@ -315,7 +315,7 @@ fn netns_garp_and_na_transmitted() {
         assert_eq!(na.target, "fec0::32".parse::<std::net::Ipv6Addr>()?);
         assert!(na.override_ && na.router && !na.solicited);
         assert_eq!(na.eth_src, VMAC);
-        assert_eq!(na.eth_dst, MacAddr6::new(0x33, 0x33, 0, 0, 0, 1));
+        assert_eq!(na.eth_dst, Mac::new(0x33, 0x33, 0, 0, 0, 1));
         Ok(())
     });
 }
@@ -507,7 +507,7 @@ fn netns_remove_orphans_and_paced_announce() {
         .await?;
         dp.ensure_bvi(&BviSpec {
             slug: blue.clone(),
-            mac: MacAddr6::new(2, 0, 0, 0, 2, 0x32),
+            mac: Mac::new(2, 0, 0, 0, 2, 0x32),
             mtu: 1500,
         })
         .await?;

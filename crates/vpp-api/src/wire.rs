@@ -235,83 +235,9 @@ impl<const N: usize> Codec<[u32; N]> for [u32; N] {
     }
 }
 
-/// An Ethernet MAC address (`mac_address`, 6 bytes).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct MacAddress(pub [u8; 6]);
-
-impl MacAddress {
-    /// The all-zero address (asks VPP to pick one where allowed).
-    pub const ZERO: MacAddress = MacAddress([0; 6]);
-    /// The modified EUI-64 IPv6 link-local address derived from this MAC.
-    pub fn eui64_link_local(&self) -> Ipv6Addr {
-        let m = self.0;
-        Ipv6Addr::from([
-            0xfe,
-            0x80,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            m[0] ^ 0x02,
-            m[1],
-            m[2],
-            0xff,
-            0xfe,
-            m[3],
-            m[4],
-            m[5],
-        ])
-    }
-}
-
-impl fmt::Display for MacAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let m = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
-    }
-}
-
-impl fmt::Debug for MacAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// Error parsing a MAC address string.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid MAC address {0:?} (expected xx:xx:xx:xx:xx:xx)")]
-pub struct ParseMacError(pub String);
-
-impl FromStr for MacAddress {
-    type Err = ParseMacError;
-    fn from_str(s: &str) -> Result<Self, ParseMacError> {
-        let mut out = [0u8; 6];
-        let mut parts = s.split([':', '-']);
-        for b in &mut out {
-            let p = parts.next().ok_or_else(|| ParseMacError(s.to_owned()))?;
-            if p.len() != 2 {
-                return Err(ParseMacError(s.to_owned()));
-            }
-            *b = u8::from_str_radix(p, 16).map_err(|_| ParseMacError(s.to_owned()))?;
-        }
-        if parts.next().is_some() {
-            return Err(ParseMacError(s.to_owned()));
-        }
-        Ok(MacAddress(out))
-    }
-}
-
-impl From<[u8; 6]> for MacAddress {
-    fn from(a: [u8; 6]) -> Self {
-        MacAddress(a)
-    }
-}
+/// An Ethernet MAC address (`mac_address`, 6 bytes): the workspace's one
+/// MAC type, [`evpn_model::Mac`] (one grammar, one EUI-64 derivation).
+pub use evpn_model::Mac as MacAddress;
 
 impl Codec<MacAddress> for MacAddress {
     const MIN: usize = 6;
@@ -508,10 +434,9 @@ mod tests {
     fn mac_and_prefix_parse() {
         let m: MacAddress = "42:6c:fa:d6:82:98".parse().unwrap_or_default();
         assert_eq!(m.to_string(), "42:6c:fa:d6:82:98");
-        assert_eq!(
-            m.eui64_link_local().to_string(),
-            "fe80::406c:faff:fed6:8298"
-        );
+        assert_eq!(m.link_local().to_string(), "fe80::406c:faff:fed6:8298");
+        // The model's grammar: no signs, two digits per octet.
+        assert!("+f:00:00:00:00:01".parse::<MacAddress>().is_err());
         assert!("1.2.3.4/33".parse::<Prefix>().is_err());
         assert!("fec0::32/64".parse::<Prefix>().is_ok());
     }

@@ -337,7 +337,7 @@ fn requests_built_from_domain_values_match() {
             msgs::encode_msg(
                 &msgs::SwInterfaceIp6SetLinkLocalAddress {
                     sw_if_index: 1,
-                    ip: mac.eui64_link_local(),
+                    ip: mac.link_local(),
                 },
                 id,
                 ci,

@@ -97,7 +97,7 @@ pub(crate) fn command(sh: &Shared, v: &Value) -> Value {
             let (Some(n), Some(retval)) = (v["n"].as_u64(), v["retval"].as_i64()) else {
                 return json!({"ok": false, "error": "error_on_nth needs \"n\" and \"retval\""});
             };
-            let retval = i32::try_from(retval).unwrap_or(-1);
+            let retval = i32::try_from(retval).unwrap_or(vpp_api::rv::UNSPECIFIED);
             with_faults(&|f| {
                 f.error_on_nth.push(ErrorOnNth {
                     msg: msg.clone(),

@@ -449,7 +449,12 @@ fn dispatch(cx: &Cx<'_>, name: &str, body: &[u8]) -> Action {
             let (ci, out) = (cx.ci, cx.out.clone());
             cx.unary::<WantInterfaceEvents>(body, false, move |_, r| {
                 let Ok(mut subs) = sh.subscribers.lock() else {
-                    return (WantInterfaceEventsReply { retval: -1 }, Fields::new());
+                    return (
+                        WantInterfaceEventsReply {
+                            retval: rv::UNSPECIFIED,
+                        },
+                        Fields::new(),
+                    );
                 };
                 let exists = subs.contains_key(&ci);
                 let retval = match (r.enable_disable != 0, exists) {

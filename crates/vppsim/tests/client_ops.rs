@@ -187,7 +187,7 @@ async fn addresses_and_link_local() {
         c.sw_interface_ip6_get_link_local_address(l)
             .await
             .expect("ll"),
-        m.eui64_link_local()
+        m.link_local()
     );
     let ll: Ipv6Addr = "fe80::1".parse().expect("ll");
     c.sw_interface_ip6_set_link_local_address(l, ll)

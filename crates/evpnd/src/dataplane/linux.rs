@@ -41,7 +41,7 @@ use std::{
 
 use evpn_model::{Error, Mac};
 use ipnet::IpNet;
-use macaddr::MacAddr6;
+use netif::Mac as MacAddr6;
 use netif::{
     Action, BviSpec, EvpnSpec, FdbTable, Netlink, Observed, Slug,
     announce::{Announcer, NaFlags},
@@ -115,7 +115,7 @@ pub fn parse_alias(s: &str) -> Option<(String, u32)> {
 }
 
 fn is_ll(net: &IpNet) -> bool {
-    matches!(net.addr(), IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+    evpn_model::is_link_local(&net.addr())
 }
 
 /// The BVI pair exists and its two ends are each other's peers.

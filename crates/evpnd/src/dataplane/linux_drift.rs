@@ -107,7 +107,7 @@ pub(super) fn spawn(idx: Arc<Mutex<HashMap<String, Idx>>>) -> Option<mpsc::Recei
 #[cfg(test)]
 mod tests {
     use super::*;
-    use macaddr::MacAddr6;
+    use netif::Mac as MacAddr6;
     use netif::{Addr, FdbEntry, Link, LinkKind};
 
     fn idx() -> HashMap<String, Idx> {

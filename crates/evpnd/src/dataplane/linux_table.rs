@@ -33,10 +33,7 @@ pub(crate) fn others_in_table(
 }
 
 fn is_link_local(a: &IpNet) -> bool {
-    match a {
-        IpNet::V6(v6) => v6.addr().segments()[0] & 0xffc0 == 0xfe80,
-        IpNet::V4(_) => false,
-    }
+    evpn_model::is_link_local(&a.addr())
 }
 
 /// [`others_in_table`] for the links and addresses the kernel has now.

@@ -310,9 +310,7 @@ impl VppDataplane {
         let addrs = nl.list_addresses(Some(link.index)).await.map_err(nerr)?;
         let mut have = false;
         for a in addrs {
-            if let IpAddr::V6(v6) = a.net.addr()
-                && v6.segments()[0] & 0xffc0 == 0xfe80
-            {
+            if evpn_model::is_link_local(&a.net.addr()) {
                 if a.net == want {
                     have = true;
                 } else {
@@ -332,7 +330,7 @@ fn prefix(p: IpNet) -> Prefix {
 }
 
 fn is_link_local(p: &Prefix) -> bool {
-    matches!(p.addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+    evpn_model::is_link_local(&p.addr)
 }
 
 #[tonic::async_trait]

@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use macaddr::MacAddr6;
+use evpn_model::Mac;
 
 /// EtherType of ARP.
 pub const ETH_P_ARP: u16 = 0x0806;
@@ -17,7 +17,7 @@ pub const ICMPV6_NA: u8 = 136;
 
 /// A gratuitous ARP (RFC 5227 "ARP announcement"): Ethernet broadcast from `mac`, ARP request,
 /// sender = target = `ip`, sender MAC `mac`, target MAC zero.
-pub fn garp_frame(mac: MacAddr6, ip: Ipv4Addr) -> [u8; GARP_LEN] {
+pub fn garp_frame(mac: Mac, ip: Ipv4Addr) -> [u8; GARP_LEN] {
     let mut f = [0u8; GARP_LEN];
     let m = mac.into_array();
     f[0..6].copy_from_slice(&[0xff; 6]);
@@ -51,7 +51,7 @@ impl Default for NaFlags {
 
 /// The ICMPv6 part of an unsolicited NA for `target` with a target link-layer address option
 /// carrying `mac`. Checksum left zero: an ICMPv6 raw socket has the kernel compute it.
-pub fn na_message(mac: MacAddr6, target: Ipv6Addr, flags: NaFlags) -> [u8; NA_LEN] {
+pub fn na_message(mac: Mac, target: Ipv6Addr, flags: NaFlags) -> [u8; NA_LEN] {
     let mut p = [0u8; NA_LEN];
     p[0] = ICMPV6_NA;
     p[4] = 0x20 | if flags.router { 0x80 } else { 0 }; // R, (S=0), O
@@ -66,25 +66,25 @@ pub fn na_message(mac: MacAddr6, target: Ipv6Addr, flags: NaFlags) -> [u8; NA_LE
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArpInfo {
     /// Ethernet destination.
-    pub eth_dst: MacAddr6,
+    pub eth_dst: Mac,
     /// Ethernet source.
-    pub eth_src: MacAddr6,
+    pub eth_src: Mac,
     /// ARP operation (1 request, 2 reply).
     pub op: u16,
     /// Sender hardware address.
-    pub sha: MacAddr6,
+    pub sha: Mac,
     /// Sender protocol address.
     pub spa: Ipv4Addr,
     /// Target hardware address.
-    pub tha: MacAddr6,
+    pub tha: Mac,
     /// Target protocol address.
     pub tpa: Ipv4Addr,
 }
 
-fn mac_at(b: &[u8], at: usize) -> MacAddr6 {
+fn mac_at(b: &[u8], at: usize) -> Mac {
     let mut m = [0u8; 6];
     m.copy_from_slice(&b[at..at + 6]);
-    MacAddr6::from(m)
+    Mac::from(m)
 }
 
 /// Decode an Ethernet/ARP(IPv4) frame; `None` for anything else.
@@ -114,9 +114,9 @@ pub fn parse_arp(frame: &[u8]) -> Option<ArpInfo> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NaInfo {
     /// Ethernet destination.
-    pub eth_dst: MacAddr6,
+    pub eth_dst: Mac,
     /// Ethernet source.
-    pub eth_src: MacAddr6,
+    pub eth_src: Mac,
     /// IPv6 source.
     pub src: Ipv6Addr,
     /// IPv6 destination.
@@ -132,7 +132,7 @@ pub struct NaInfo {
     /// Target address.
     pub target: Ipv6Addr,
     /// Target link-layer address option, if present.
-    pub tlla: Option<MacAddr6>,
+    pub tlla: Option<Mac>,
 }
 
 /// Decode an Ethernet/IPv6/ICMPv6 NA frame (no extension headers); `None` for anything else.
@@ -181,7 +181,7 @@ pub fn parse_na(frame: &[u8]) -> Option<NaInfo> {
 mod tests {
     use super::*;
 
-    const MAC: MacAddr6 = MacAddr6::new(0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98);
+    const MAC: Mac = Mac::new(0x42, 0x6c, 0xfa, 0xd6, 0x82, 0x98);
 
     #[test]
     fn garp_bytes() {

@@ -11,7 +11,7 @@ use std::mem::size_of;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
-use macaddr::MacAddr6;
+use evpn_model::Mac;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::frame::{self, NaFlags};
@@ -20,7 +20,7 @@ use crate::error::{Error, Op, Result};
 const ETH_P_ALL: u16 = 0x0003;
 
 /// A `sockaddr_ll` for `ifindex`, EtherType `proto` and (for sending) destination `dst`.
-fn sockaddr_ll(ifindex: u32, proto: u16, dst: Option<MacAddr6>) -> io::Result<SockAddr> {
+fn sockaddr_ll(ifindex: u32, proto: u16, dst: Option<Mac>) -> io::Result<SockAddr> {
     let ifindex = i32::try_from(ifindex)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
     // SAFETY: `storage` points to a zeroed `sockaddr_storage`, which is larger than and
@@ -84,10 +84,10 @@ impl Announcer {
     }
 
     /// Send one gratuitous ARP for `ip` from `mac` (Ethernet broadcast).
-    pub fn send_garp(&self, mac: MacAddr6, ip: Ipv4Addr) -> Result<()> {
+    pub fn send_garp(&self, mac: Mac, ip: Ipv4Addr) -> Result<()> {
         let target = format!("{} {ip}", self.ifname);
         let f = frame::garp_frame(mac, ip);
-        let dst = sockaddr_ll(self.ifindex, frame::ETH_P_ARP, Some(MacAddr6::broadcast()))
+        let dst = sockaddr_ll(self.ifindex, frame::ETH_P_ARP, Some(Mac::BROADCAST))
             .map_err(|e| Error::from_io(Op::SendGarp, &target, e))?;
         let n = self
             .packet
@@ -99,7 +99,7 @@ impl Announcer {
     /// Send one unsolicited NA for `target` with TLLA `mac` to `ff02::1` (hop limit 255,
     /// Override set). The interface needs a non-tentative link-local address for the source,
     /// otherwise the kernel refuses with EADDRNOTAVAIL.
-    pub fn send_na(&self, mac: MacAddr6, target: Ipv6Addr, flags: NaFlags) -> Result<()> {
+    pub fn send_na(&self, mac: Mac, target: Ipv6Addr, flags: NaFlags) -> Result<()> {
         let t = format!("{} {target}", self.ifname);
         let p = frame::na_message(mac, target, flags);
         let dst = SocketAddrV6::new(

@@ -536,7 +536,7 @@ impl Model {
             };
             if p.addr.is_ipv6() && i.ip6_link_local.is_none() {
                 // Adding the first IPv6 address enables IPv6 (EUI-64 link-local).
-                i.ip6_link_local = Some(i.mac.eui64_link_local());
+                i.ip6_link_local = Some(i.mac.link_local());
             }
             i.addresses.push(p);
             (0, f)
@@ -596,7 +596,7 @@ impl Model {
         let Some(i) = self.iface_mut(idx) else {
             return (rv::INVALID_SW_IF_INDEX, f);
         };
-        if ip.segments()[0] & 0xffc0 != 0xfe80 {
+        if !evpn_model::is_link_local6(&ip) {
             return (rv::INVALID_VALUE, f);
         }
         i.ip6_link_local = Some(ip);

@@ -1,5 +1,7 @@
-//! Human-readable durations in config files: `250ms`, `5s`, `2m`, `1h`,
-//! `1m30s`. A bare number is refused so the unit is never guessed.
+//! Human-readable durations in config files and on the command line:
+//! `250ms`, `5s`, `2m`, `1h`, `1m30s`. A bare number is refused so the unit
+//! is never guessed. One grammar for every program (evpnd and evpnr configs,
+//! evpnc flags).
 use std::{fmt, str::FromStr, time::Duration};
 
 /// A [`Duration`] that (de)serialises as a human-readable string.
@@ -60,18 +62,7 @@ impl fmt::Display for HumanDuration {
     }
 }
 
-impl serde::Serialize for HumanDuration {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for HumanDuration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_as_string!(HumanDuration);
 
 #[cfg(test)]
 mod tests {
