@@ -417,9 +417,9 @@ fn vmac_deletes_birds_remote_entry_before_adding_a_clean_static_one() {
     assert_eq!(
         strs(&a),
         [
-            "fdb del 42:6C:FA:D6:82:98 dev vxl-red master",
-            "set bvi-red address 42:6C:FA:D6:82:98",
-            "fdb add 42:6C:FA:D6:82:98 dev bvp-red master static",
+            "fdb del 42:6c:fa:d6:82:98 dev vxl-red master",
+            "set bvi-red address 42:6c:fa:d6:82:98",
+            "fdb add 42:6c:fa:d6:82:98 dev bvp-red master static",
         ]
     );
     let o = m.observe();
@@ -436,11 +436,11 @@ fn vmac_replaces_extern_learn_entry_on_port() {
     let a = converge(&mut m, |o| Ok(plan_set_mac(o, VMAC, true)));
     assert_eq!(
         a[0].to_string(),
-        "fdb del 42:6C:FA:D6:82:98 dev bvp-red master"
+        "fdb del 42:6c:fa:d6:82:98 dev bvp-red master"
     );
     assert_eq!(
         a[2].to_string(),
-        "fdb add 42:6C:FA:D6:82:98 dev bvp-red master static"
+        "fdb add 42:6c:fa:d6:82:98 dev bvp-red master static"
     );
 }
 
@@ -454,8 +454,8 @@ fn vmac_deletes_a_stale_vmac_last() {
     assert_eq!(
         strs(&a),
         [
-            "set bvi-red address 42:6C:FA:D6:82:98",
-            "fdb add 42:6C:FA:D6:82:98 dev bvp-red master static",
+            "set bvi-red address 42:6c:fa:d6:82:98",
+            "fdb add 42:6c:fa:d6:82:98 dev bvp-red master static",
             "fdb del 42:00:00:00:00:01 dev bvp-red master",
         ]
     );
@@ -477,7 +477,7 @@ fn per_host_mac_is_the_mirror() {
     assert_eq!(
         strs(&a),
         [
-            "fdb del 42:6C:FA:D6:82:98 dev bvp-red master",
+            "fdb del 42:6c:fa:d6:82:98 dev bvp-red master",
             "set bvi-red address 02:00:00:00:01:32",
         ]
     );
@@ -501,7 +501,7 @@ fn per_host_mac_removes_learned_entry() {
         false,
     ));
     let a = converge(&mut m, |o| Ok(plan_set_mac(o, HOST, false)));
-    assert_eq!(strs(&a), ["fdb del 42:6C:FA:D6:82:98 dev bvp-red master"]);
+    assert_eq!(strs(&a), ["fdb del 42:6c:fa:d6:82:98 dev bvp-red master"]);
     assert_eq!(m.fdb.len(), 1, "the port's local entry stays");
 }
 
@@ -515,7 +515,7 @@ fn a_static_entry_on_the_vxlan_device_is_stray_and_deleted() {
     assert_eq!(o.stray_statics().len(), 1);
     assert!(!o.fdb_consistent(HOST, false));
     let a = converge(&mut m, |o| Ok(plan_set_mac(o, HOST, false)));
-    assert_eq!(strs(&a), ["fdb del 42:6C:FA:D6:82:98 dev vxl-red master"]);
+    assert_eq!(strs(&a), ["fdb del 42:6c:fa:d6:82:98 dev vxl-red master"]);
     // BIRD's own remote entry (extern_learn, not static) is fine.
     m.fdb.push(fdb(VMAC, vx, br, FdbState::Dynamic, true));
     assert!(m.observe().stray_statics().is_empty());
