@@ -42,7 +42,12 @@ pub fn remove_temps(path: &Path) -> std::io::Result<usize> {
     };
     let prefix = format!(".{name}.");
     let mut n = 0;
-    for e in std::fs::read_dir(parent_dir(path))? {
+    let dir = match std::fs::read_dir(parent_dir(path)) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for e in dir {
         let f = e?.file_name();
         let f = f.to_string_lossy();
         if f.starts_with(&prefix) && is_temp_name(&f) {

@@ -130,8 +130,12 @@ impl Store {
         tmp.as_file().sync_all().map_err(io)
     }
 
-    /// Load the state; a missing file is an empty state.
+    /// Load the state; a missing file is an empty state. Temp files left by
+    /// a crash before their rename are removed.
     pub fn load(&self) -> Result<HostState, Error> {
+        if let Err(e) = evpn_base::fs::remove_temps(&self.path) {
+            tracing::warn!(error = %e, "state-temp-not-removed");
+        }
         match std::fs::read(&self.path) {
             Ok(b) => {
                 let s: HostState = serde_json::from_slice(&b).map_err(|e| {

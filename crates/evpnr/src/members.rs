@@ -282,7 +282,7 @@ impl Registry {
                                     // The member lost a binding behind the
                                     // registry's back (its VPP restarted):
                                     // resync it now, not at the next tick.
-                                    let lost = ev.message == "groupbvi-dropped";
+                                    let lost = ev.message == Event::GroupBviDropped.name();
                                     self.republish(&id, ev);
                                     if lost {
                                         self.trigger_resync(&id);

@@ -41,11 +41,20 @@ impl Store {
         self.dir.join(FILE)
     }
 
-    /// Load the state; a missing file is an empty registry. A leftover temp
-    /// file (crash before the rename) is ignored and removed.
+    /// Load the state; a missing file is an empty registry. Leftover temp
+    /// files (a crash before the rename; `TMP` is the name older versions
+    /// used) are ignored and removed.
     pub fn load(&self) -> anyhow::Result<State> {
-        let _ = fs::remove_file(self.dir.join(TMP));
         let p = self.path();
+        match fs::remove_file(self.dir.join(TMP)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(error = %e, "state-temp-not-removed");
+            }
+            _ => {}
+        }
+        if let Err(e) = evpn_base::fs::remove_temps(&p) {
+            tracing::warn!(error = %e, "state-temp-not-removed");
+        }
         let text = match fs::read_to_string(&p) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),

@@ -41,7 +41,6 @@ use std::{
 
 use evpn_model::{Error, Mac};
 use ipnet::IpNet;
-use netif::Mac as MacAddr6;
 use netif::{
     Action, BviSpec, EvpnSpec, FdbTable, Netlink, Observed, Slug,
     announce::{Announcer, NaFlags},
@@ -75,7 +74,7 @@ pub struct LinuxDataplane {
     /// The managed FDB entries known to be on each eVPN's port (set after a
     /// successful MAC change or an observe that found the port consistent).
     /// When known, a MAC change skips the observe round (fast path).
-    port_macs: Mutex<HashMap<String, Vec<MacAddr6>>>,
+    port_macs: Mutex<HashMap<String, Vec<Mac>>>,
 }
 
 fn nerr(e: netif::Error) -> Error {
@@ -84,10 +83,6 @@ fn nerr(e: netif::Error) -> Error {
     } else {
         Error::Internal(format!("netlink: {e}"))
     }
-}
-
-fn mac6(m: Mac) -> MacAddr6 {
-    MacAddr6::from(m.0)
 }
 
 fn slug_of(s: &str) -> Result<Slug, Error> {
@@ -127,12 +122,12 @@ fn paired(obs: &Observed) -> bool {
 }
 
 /// What `observe` reports for a BVI (sans-IO; see the module docs).
-pub fn observed_bvi(obs: &Observed, per_host: Option<MacAddr6>) -> Option<ObservedBvi> {
+pub fn observed_bvi(obs: &Observed, per_host: Option<Mac>) -> Option<ObservedBvi> {
     if !paired(obs) {
         return None;
     }
     let (bvi, port) = (obs.bvi.as_ref()?, obs.port.as_ref()?);
-    let cur = bvi.mac.unwrap_or(MacAddr6::nil());
+    let cur = bvi.mac.unwrap_or(Mac::nil());
     let gateway =
         BviMac::classify(Mac(cur.into_array()), per_host.map(|p| Mac(p.into_array()))).is_gateway();
     let mac = if obs.fdb_consistent(cur, gateway) {
@@ -250,7 +245,7 @@ impl LinuxDataplane {
         self.set_port_macs(slug, None);
     }
 
-    fn set_port_macs(&self, slug: &Slug, v: Option<Vec<MacAddr6>>) {
+    fn set_port_macs(&self, slug: &Slug, v: Option<Vec<Mac>>) {
         let mut g = self.port_macs.lock().unwrap_or_else(|p| p.into_inner());
         match v {
             Some(v) => g.insert(slug.as_str().to_string(), v),
@@ -258,7 +253,7 @@ impl LinuxDataplane {
         };
     }
 
-    fn port_macs(&self, slug: &Slug) -> Option<Vec<MacAddr6>> {
+    fn port_macs(&self, slug: &Slug) -> Option<Vec<Mac>> {
         let g = self.port_macs.lock().unwrap_or_else(|p| p.into_inner());
         g.get(slug.as_str()).cloned()
     }
@@ -269,14 +264,14 @@ impl LinuxDataplane {
     /// the MAC; stage 2 adds the static entry. `Ok(false)`: not possible or
     /// refused (e.g. EEXIST: someone else's entry); the caller falls back to
     /// the observing path.
-    async fn set_mac_fast(&self, slug: &Slug, mac: MacAddr6, vmac: bool) -> Result<bool, Error> {
+    async fn set_mac_fast(&self, slug: &Slug, mac: Mac, vmac: bool) -> Result<bool, Error> {
         let (Some(ix), Some(known)) = (self.cached(slug), self.port_macs(slug)) else {
             return Ok(false);
         };
         let nl = self.nl();
         let n = slug.names();
         let have = vmac && known.contains(&mac);
-        let stale: Vec<MacAddr6> = known
+        let stale: Vec<Mac> = known
             .iter()
             .copied()
             .filter(|m| !vmac || *m != mac)
@@ -452,7 +447,7 @@ impl Dataplane for LinuxDataplane {
             }
             None => obs.bridge.is_some() && obs.vxlan.is_some(),
         };
-        let bvi = observed_bvi(&obs, e.instance_mac.map(mac6));
+        let bvi = observed_bvi(&obs, e.instance_mac);
         // Remember the port's entries only when they agree with the MAC.
         let consistent = bvi.as_ref().is_some_and(|b| b.mac != Mac([0; 6]));
         self.set_port_macs(
@@ -515,7 +510,7 @@ impl Dataplane for LinuxDataplane {
         let obs = self.observe_slug(&slug).await?;
         let spec = BviSpec {
             slug: slug.clone(),
-            mac: mac6(e.instance_mac.unwrap_or(mac.mac())),
+            mac: e.instance_mac.unwrap_or(mac.mac()),
             mtu: e.mtu,
         };
         let n = slug.names();
@@ -533,7 +528,7 @@ impl Dataplane for LinuxDataplane {
         self.apply(&actions, &obs).await?;
         // A bound BVI recreated by reconcile: take the vMAC with its FDB entry.
         let obs = self.observe_slug(&slug).await?;
-        let fix = plan_set_mac(&obs, mac6(mac.mac()), mac.is_gateway());
+        let fix = plan_set_mac(&obs, mac.mac(), mac.is_gateway());
         self.apply(&fix, &obs).await?;
         if !attached && obs.port.as_ref().is_some_and(|p| p.master.is_some()) {
             self.nl().set_master(&n.port, None).await.map_err(nerr)?;
@@ -575,7 +570,7 @@ impl Dataplane for LinuxDataplane {
         tracing::debug!(%id, "linux-set-mac");
         let slug = slug_of(e.slug)?;
         let (mac, vmac) = (id.mac(), id.is_gateway());
-        if self.set_mac_fast(&slug, mac6(mac), vmac).await? {
+        if self.set_mac_fast(&slug, mac, vmac).await? {
             return Ok(());
         }
         self.set_port_macs(&slug, None);
@@ -586,9 +581,9 @@ impl Dataplane for LinuxDataplane {
                 slug.names().bvi
             )));
         }
-        let actions = plan_set_mac(&obs, mac6(mac), vmac);
+        let actions = plan_set_mac(&obs, mac, vmac);
         self.apply_set_mac(&actions, &obs).await?;
-        self.set_port_macs(&slug, Some(if vmac { vec![mac6(mac)] } else { Vec::new() }));
+        self.set_port_macs(&slug, Some(if vmac { vec![mac] } else { Vec::new() }));
         Ok(())
     }
 
@@ -711,7 +706,7 @@ impl Dataplane for LinuxDataplane {
             .await
             .map_err(nerr)?
             .ok_or_else(|| Error::FailedPrecondition(format!("{name} does not exist")))?;
-        let mac = link.mac.unwrap_or(MacAddr6::nil());
+        let mac = link.mac.unwrap_or(Mac::nil());
         let ann = Announcer::open(&name, link.index).map_err(nerr)?;
         self.dp
             .announce(&ann, mac, addrs, NaFlags::default())

@@ -107,7 +107,6 @@ pub(super) fn spawn(idx: Arc<Mutex<HashMap<String, Idx>>>) -> Option<mpsc::Recei
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netif::Mac as MacAddr6;
     use netif::{Addr, FdbEntry, Link, LinkKind};
 
     fn idx() -> HashMap<String, Idx> {
@@ -154,7 +153,7 @@ mod tests {
 
     fn fdb(index: u32, state: FdbState, extern_learn: bool, is_self: bool) -> FdbEntry {
         FdbEntry {
-            mac: MacAddr6::new(2, 0x42, 0, 0, 0, 1),
+            mac: evpn_model::Mac::new(2, 0x42, 0, 0, 0, 1),
             index,
             master: (!is_self).then_some(10),
             vlan: None,

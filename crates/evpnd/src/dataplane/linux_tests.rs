@@ -12,7 +12,7 @@ fn link(index: u32, name: &str, kind: LinkKind) -> Link {
         index,
         name: name.into(),
         kind,
-        mac: Some(MacAddr6::new(0x0a, 0, 0, 0, 0, index as u8)),
+        mac: Some(Mac::new(0x0a, 0, 0, 0, 0, index as u8)),
         mtu: 1500,
         master: None,
         up: true,
@@ -28,7 +28,7 @@ fn link(index: u32, name: &str, kind: LinkKind) -> Link {
 
 fn entry(mac: [u8; 6], index: u32, state: FdbState, extern_learn: bool) -> FdbEntry {
     FdbEntry {
-        mac: MacAddr6::from(mac),
+        mac: Mac::from(mac),
         index,
         master: Some(10),
         vlan: None,
@@ -60,7 +60,7 @@ fn host(bound: bool) -> Observed {
     let mut bvi = link(13, "bvi-test", LinkKind::Veth);
     bvi.link = Some(12);
     let mac = if bound { VMAC } else { PER_HOST };
-    bvi.mac = Some(MacAddr6::from(mac));
+    bvi.mac = Some(Mac::from(mac));
     let mut port = link(12, "bvp-test", LinkKind::Veth);
     port.link = Some(13);
     port.master = Some(10);
@@ -93,8 +93,8 @@ fn host(bound: bool) -> Observed {
     o
 }
 
-fn ph() -> Option<MacAddr6> {
-    Some(MacAddr6::from(PER_HOST))
+fn ph() -> Option<Mac> {
+    Some(Mac::from(PER_HOST))
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn observe_matches_what_evpnd_set_so_reconcile_has_nothing_to_do() {
         assert!(b.up && b.attached && b.linux.is_some());
         assert_eq!(b.mtu, 1500);
         assert_eq!(b.addresses.len(), if bound { 2 } else { 0 });
-        assert!(plan_set_mac(&o, MacAddr6::from(mac), bound).is_empty());
+        assert!(plan_set_mac(&o, Mac::from(mac), bound).is_empty());
     }
 }
 
@@ -144,8 +144,8 @@ fn bind_deletes_birds_remote_entry_before_adding_a_clean_static_one() {
     let mut o = host(false);
     // BIRD's entry for the vMAC, learned from the old primary.
     o.fdb.push(entry(VMAC, 11, FdbState::Static, true));
-    let a = plan_set_mac(&o, MacAddr6::from(VMAC), true);
-    let v = MacAddr6::from(VMAC);
+    let a = plan_set_mac(&o, Mac::from(VMAC), true);
+    let v = Mac::from(VMAC);
     assert_eq!(
         a,
         vec![
@@ -180,7 +180,7 @@ fn release_deletes_every_managed_port_entry_then_reverts_the_mac() {
     // A learned leftover as well (would linger for the ageing time).
     o.fdb
         .push(entry([2, 0, 0, 0, 0, 9], 12, FdbState::Dynamic, false));
-    let a = plan_set_mac(&o, MacAddr6::from(PER_HOST), false);
+    let a = plan_set_mac(&o, Mac::from(PER_HOST), false);
     assert_eq!(a.len(), 3, "{a:?}");
     assert!(
         a[..2]
@@ -191,18 +191,18 @@ fn release_deletes_every_managed_port_entry_then_reverts_the_mac() {
         a[2],
         Action::SetMac {
             name: "bvi-test".into(),
-            mac: MacAddr6::from(PER_HOST),
+            mac: Mac::from(PER_HOST),
         }
     );
     // The per-host MAC wants no managed entry on the port.
-    assert!(host(false).fdb_consistent(MacAddr6::from(PER_HOST), false));
-    assert!(!host(true).fdb_consistent(MacAddr6::from(VMAC), false));
+    assert!(host(false).fdb_consistent(Mac::from(PER_HOST), false));
+    assert!(!host(true).fdb_consistent(Mac::from(VMAC), false));
 }
 
 #[test]
 fn a_static_entry_on_the_vxlan_device_is_wrong_and_deleted() {
-    let v = MacAddr6::from(VMAC);
-    let del_on_vxlan = |mac: MacAddr6| Action::DeleteFdb {
+    let v = Mac::from(VMAC);
+    let del_on_vxlan = |mac: Mac| Action::DeleteFdb {
         dev: "vxl-test".into(),
         mac,
         table: FdbTable::Master,
@@ -215,7 +215,7 @@ fn a_static_entry_on_the_vxlan_device_is_wrong_and_deleted() {
     assert_eq!(o.stray_statics().len(), 1);
     assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac([0; 6]));
     assert_eq!(
-        plan_set_mac(&o, MacAddr6::from(PER_HOST), false),
+        plan_set_mac(&o, Mac::from(PER_HOST), false),
         vec![del_on_vxlan(v)]
     );
     // The same by hand (static, not extern_learn).
@@ -235,7 +235,7 @@ fn a_static_entry_on_the_vxlan_device_is_wrong_and_deleted() {
     assert_eq!(observed_bvi(&o, ph()).unwrap().mac, Mac([0; 6]));
     assert_eq!(
         plan_set_mac(&o, v, true),
-        vec![del_on_vxlan(MacAddr6::from(other))]
+        vec![del_on_vxlan(Mac::from(other))]
     );
 }
 
