@@ -302,7 +302,7 @@ impl Registry {
             touch(g);
             Ok(g.clone())
         })?;
-        let a = addresses(&g);
+        let a = crate::model::addresses(&g);
         let vmac = g.vmac.to_string();
         self.emit(
             Event::GroupBviCreated,
@@ -452,7 +452,7 @@ impl Registry {
                      the gateway down (vmac {}, addresses {}); move the GroupBVI first, or \
                      set force",
                     g.vmac,
-                    or_none(&addresses(&g))
+                    or_none(&crate::model::addresses(&g))
                 ))
                 .into());
             }
@@ -503,7 +503,7 @@ impl Registry {
                 ("group", &g.id),
                 ("instance", p),
                 ("vmac", &vmac),
-                ("addresses", &addresses(g)),
+                ("addresses", &crate::model::addresses(g)),
                 ("cause", cause),
             ],
         );
@@ -552,19 +552,6 @@ impl Registry {
 
 fn or_none(s: &str) -> &str {
     if s.is_empty() { "none" } else { s }
-}
-
-pub fn addresses(g: &Group) -> String {
-    g.bvi
-        .as_ref()
-        .map(|b| {
-            b.addresses
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default()
 }
 
 /// Run per-member operations concurrently; an error lists every member that

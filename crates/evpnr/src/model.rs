@@ -49,34 +49,21 @@ pub struct Group {
     pub modified_at: SystemTime,
 }
 
-impl Group {
-    /// The role `member` should have in this group's eVPN. Whether the
-    /// primary may bind is the group machine's rule R2
-    /// (`group::machine::may_bind`): another member that may still hold
-    /// the vMAC (a move or a release is not finished) blocks it.
-    pub fn wanted_role(&self, member: &str) -> WantedRole {
-        let is_primary = self.primary.as_deref() == Some(member);
-        match (&self.bvi, is_primary) {
-            (Some(bvi), true) => {
-                let core = crate::group::machine::Core {
-                    primary: self.primary.clone(),
-                    holders: self.holders.clone(),
-                    members: BTreeSet::new(),
-                    bvi: true,
-                };
-                if crate::group::machine::may_bind(&core, member) {
-                    WantedRole::Primary {
-                        vmac: self.vmac,
-                        addresses: bvi.addresses.clone(),
-                    }
-                } else {
-                    WantedRole::PrimaryBlocked
-                }
-            }
-            _ => WantedRole::Candidate,
-        }
-    }
+/// The GroupBVI addresses of `g`, comma-separated (empty without a GroupBVI).
+pub fn addresses(g: &Group) -> String {
+    g.bvi
+        .as_ref()
+        .map(|b| {
+            b.addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
 
+impl Group {
     /// The deterministic per-host MAC of `member`'s BVI in this group.
     pub fn bvi_mac(&self, member: &str) -> Mac {
         bvi_mac(&self.id, member)
@@ -163,14 +150,29 @@ mod tests {
     #[test]
     fn primary_binds_only_when_no_one_else_may_hold_the_vmac() {
         let mut g = group();
-        assert!(matches!(g.wanted_role("a"), WantedRole::Primary { .. }));
-        assert_eq!(g.wanted_role("b"), WantedRole::Candidate);
+        assert!(matches!(
+            crate::group::machine::wanted_role(&g, "a"),
+            WantedRole::Primary { .. }
+        ));
+        assert_eq!(
+            crate::group::machine::wanted_role(&g, "b"),
+            WantedRole::Candidate
+        );
         g.holders.insert("a".into());
-        assert!(matches!(g.wanted_role("a"), WantedRole::Primary { .. }));
+        assert!(matches!(
+            crate::group::machine::wanted_role(&g, "a"),
+            WantedRole::Primary { .. }
+        ));
         g.holders.insert("b".into());
-        assert_eq!(g.wanted_role("a"), WantedRole::PrimaryBlocked);
+        assert_eq!(
+            crate::group::machine::wanted_role(&g, "a"),
+            WantedRole::PrimaryBlocked
+        );
         g.bvi = None;
-        assert_eq!(g.wanted_role("a"), WantedRole::Candidate);
+        assert_eq!(
+            crate::group::machine::wanted_role(&g, "a"),
+            WantedRole::Candidate
+        );
     }
 
     #[test]

@@ -165,7 +165,7 @@ mod tests {
         let (reg, _d) = registry_with(script, vec![], max_wait).await;
         let mut sub = reg.broker.subscribe(EventFilter::default());
         let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
-        reg.bind_on("t", "test", vmac, &[], crate::orchestrate::BindMode::Move)
+        reg.bind_on("t", "test", vmac, &[], crate::group::machine::Settle::Move)
             .await
             .unwrap();
         loop {

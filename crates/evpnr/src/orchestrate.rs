@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use crate::{
     group::{
         driver::Drive,
-        machine::{Input, Seen},
+        machine::{Input, Seen, Settle},
     },
     model::WantedRole,
     plan::{Action, ActualBvi, ActualEvpn, Desired, plan},
@@ -326,9 +326,9 @@ impl Registry {
         group: &str,
         vmac: Mac,
         addresses: &[IpNet],
-        mode: BindMode,
+        mode: Settle,
     ) -> Result<(), Error> {
-        let settle = mode != BindMode::Addresses;
+        let settle = mode != Settle::None;
         let b = BindRequest {
             group: group.to_string(),
             vmac,
@@ -337,7 +337,7 @@ impl Registry {
         };
         let outcome = self.southbound.bind(self, id, &b).await?;
         if settle {
-            self.settled(id, group, mode == BindMode::Move, outcome);
+            self.settled(id, group, mode == Settle::Move, outcome);
         }
         let mac = vmac.to_string();
         let a = addresses
@@ -345,7 +345,7 @@ impl Registry {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        if mode == BindMode::Addresses {
+        if mode == Settle::None {
             self.emit(
                 Event::GroupBviAddressesApplied,
                 &[("instance", id), ("group", group), ("addresses", &a)],
@@ -400,21 +400,6 @@ impl Registry {
             r => r.map(|_| ()),
         }
     }
-}
-
-/// Why a bind is sent; decides the evidence wait and the event names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BindMode {
-    /// Part of MoveGroupBVI / BindGroupBVI: evidence wait reported as
-    /// `move-settle*`, then `groupbvi-bound`.
-    Move,
-    /// Any other claim of the vMAC (resync, a joining primary, a primary
-    /// unblocked by a release): evidence wait reported as `bind-settle*`,
-    /// then `groupbvi-bound`.
-    Resync,
-    /// The member holds the vMAC already; only its address set changes
-    /// (no evidence wait, `groupbvi-addresses-applied`).
-    Addresses,
 }
 
 fn res(r: &str) -> crate::metrics::ResultLabels {

@@ -36,7 +36,7 @@ impl Desired {
             export_rts: unique_rts(&group.export_rts),
             mtu: group.mtu,
             bvi_mac: group.bvi_mac(member),
-            role: group.wanted_role(member),
+            role: crate::group::machine::wanted_role(group, member),
             recorded_holder: group.holders.contains(member),
         }
     }

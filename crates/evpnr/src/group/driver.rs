@@ -21,10 +21,9 @@ use evpn_daemon::events::Event as Ev;
 use evpn_model::{Error, error::Object};
 use ipnet::IpNet;
 
-use super::machine::{Core, Event, Facts, Input, Machine, Output, Settle};
+use super::machine::{Core, Event, Facts, Input, Machine, Output};
 use crate::{
     model::Group,
-    orchestrate::BindMode,
     registry::{Conn, Registry},
 };
 
@@ -196,12 +195,10 @@ impl Registry {
                 };
                 let stored = g.bvi.map(|b| b.addresses).unwrap_or_default();
                 let addresses = how.addresses.unwrap_or(&stored);
-                let mode = match settle {
-                    Settle::Move => BindMode::Move,
-                    Settle::Resync => BindMode::Resync,
-                    Settle::None => BindMode::Addresses,
-                };
-                match self.bind_on(&member, group, g.vmac, addresses, mode).await {
+                match self
+                    .bind_on(&member, group, g.vmac, addresses, settle)
+                    .await
+                {
                     Ok(()) => (Input::BindOk { member }, true),
                     Err(error) => (Input::BindFailed { member, error }, false),
                 }
@@ -225,7 +222,7 @@ impl Registry {
             Ev::MoveFailed => self.metrics.moved("failed", secs),
             Ev::GatewayDown => {
                 fields.push(("vmac", before.vmac.to_string()));
-                fields.push(("addresses", crate::groups::addresses(before)));
+                fields.push(("addresses", crate::model::addresses(before)));
             }
             _ => {}
         }

@@ -14,6 +14,8 @@ use std::collections::BTreeSet;
 use evpn_daemon::events::Event as Ev;
 use evpn_model::Error;
 
+use crate::model::{Group, WantedRole};
+
 pub use super::types::*;
 
 /// The operation in flight.
@@ -716,9 +718,36 @@ impl Machine {
 
 /// R2: `member` may hold the vMAC now: it is the primary of a group with
 /// a GroupBVI and no other member may hold it. The one statement of the
-/// rule; the resync plan asks it too (`Group::wanted_role`).
+/// rule; the resync plan asks it too ([`wanted_role`]).
 pub fn may_bind(core: &Core, member: &str) -> bool {
     core.bvi && core.primary.as_deref() == Some(member) && core.holders.iter().all(|h| h == member)
+}
+
+/// The role `member` should have in this group's eVPN. Whether the
+/// primary may bind is the group machine's rule R2
+/// ([`may_bind`]): another member that may still hold
+/// the vMAC (a move or a release is not finished) blocks it.
+pub fn wanted_role(g: &Group, member: &str) -> WantedRole {
+    let is_primary = g.primary.as_deref() == Some(member);
+    match (&g.bvi, is_primary) {
+        (Some(bvi), true) => {
+            let core = Core {
+                primary: g.primary.clone(),
+                holders: g.holders.clone(),
+                members: BTreeSet::new(),
+                bvi: true,
+            };
+            if may_bind(&core, member) {
+                WantedRole::Primary {
+                    vmac: g.vmac,
+                    addresses: bvi.addresses.clone(),
+                }
+            } else {
+                WantedRole::PrimaryBlocked
+            }
+        }
+        _ => WantedRole::Candidate,
+    }
 }
 
 /// UNAVAILABLE while the state store fails.
