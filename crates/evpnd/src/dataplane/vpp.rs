@@ -692,11 +692,25 @@ impl Dataplane for VppDataplane {
     async fn del_address(&self, e: &EvpnRef<'_>, p: IpNet) -> Result<(), Error> {
         let c = self.client().await?;
         let idx = self.loop_index(&c, e.bd_id).await?;
-        self.op(
-            "sw_interface_add_del_address",
-            c.sw_interface_add_del_address(idx, prefix(p), false),
-        )
-        .await
+        match self
+            .op_vpp(
+                "sw_interface_add_del_address",
+                c.sw_interface_add_del_address(idx, prefix(p), false),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Already gone (removed behind evpnd's back): deleting what is
+            // gone succeeds, as the trait promises, so a release planned from
+            // the committed state is not failed by a missing address.
+            Err(VppError::Retval { retval, .. })
+                if retval == rv::ADDRESS_NOT_FOUND_FOR_INTERFACE =>
+            {
+                tracing::info!(evpn = %e.slug, address = %p, "vpp-address-already-gone");
+                Ok(())
+            }
+            Err(err) => Err(map_err(err)),
+        }
     }
 
     /// The interfaces in `loop<bd_id>`'s FIB (per family, from
