@@ -55,8 +55,10 @@ fn core(g: &Group) -> Core {
     }
 }
 
-/// Store the machine's core back into the group.
-fn store(g: &mut Group, c: &Core) {
+/// Store the machine's core back into the group. `before` is the group as
+/// the operation found it: a GroupBVI the machine took back (its deletion
+/// could not be saved) gets its addresses back from there.
+fn store(g: &mut Group, c: &Core, before: &Group) {
     let now = SystemTime::now();
     let touched = g.primary != c.primary || g.members != c.members || g.bvi.is_some() != c.bvi;
     if g.primary != c.primary
@@ -69,6 +71,8 @@ fn store(g: &mut Group, c: &Core) {
     g.members = c.members.clone();
     if !c.bvi {
         g.bvi = None;
+    } else if g.bvi.is_none() {
+        g.bvi = before.bvi.clone();
     }
     if touched {
         g.modified_at = now;
@@ -97,13 +101,19 @@ impl Registry {
 
     /// One step: load the group, step, store it back, atomically. None if
     /// the group does not exist (any more).
-    fn step(&self, m: &mut Machine, input: Input, target: Option<&str>) -> Option<Vec<Output>> {
+    fn step(
+        &self,
+        m: &mut Machine,
+        input: Input,
+        target: Option<&str>,
+        before: &Group,
+    ) -> Option<Vec<Output>> {
         let facts = self.facts(target);
         self.mutate_group(&m.group.clone(), |g| {
             m.core = core(g);
             m.facts = facts;
             let out = m.step(input);
-            store(g, &m.core);
+            store(g, &m.core, before);
             out
         })
     }
@@ -132,7 +142,7 @@ impl Registry {
         while let Some(input) = queue.pop_front() {
             let target = if first { how.target } else { None };
             first = false;
-            let Some(outs) = self.step(&mut m, input, target) else {
+            let Some(outs) = self.step(&mut m, input, target, &before) else {
                 return Err(Error::not_found(Object::Group, group));
             };
             let mut effects = Vec::new();

@@ -219,3 +219,31 @@ async fn an_old_primary_that_cannot_be_released_is_never_joined_by_the_target() 
     assert_eq!(g.primary.as_deref(), Some("b"));
     assert!(g.holders.contains("a") && g.holders.contains("b"));
 }
+
+#[tokio::test]
+async fn a_group_bvi_deletion_that_cannot_be_saved_changes_nothing() {
+    // Found in review: the take-back restored the machine's flag but not
+    // the GroupBVI itself, so the deletion reached the disk at the next
+    // successful save although the operator was told nothing changed.
+    let fake = Arc::new(Fake::default());
+    let (reg, d) = registry(fake.clone());
+    let before = reg.group("g").unwrap();
+    std::fs::write(d.path().join(evpn_daemon::durable::FAULT_FILE), "enospc").unwrap();
+    let e = reg.delete_bvi("g").await.expect_err("the store fails");
+    assert_eq!(
+        tonic::Status::from(e).code(),
+        tonic::Code::Unavailable,
+        "refused as unavailable"
+    );
+    let g = reg.group("g").unwrap();
+    assert_eq!(
+        g.bvi, before.bvi,
+        "the GroupBVI is still there, addresses included"
+    );
+    assert_eq!(g.primary.as_deref(), Some("a"));
+    assert_eq!(
+        fake.calls(),
+        Vec::<String>::new(),
+        "no member was told anything"
+    );
+}
