@@ -46,19 +46,7 @@ pub fn snapshot(reg: &Registry, filter: &EventFilter) -> Vec<EventRecord> {
                     ("vmac", g.vmac.to_string()),
                     ("members", join(g.members.iter())),
                     ("primary", g.primary.clone().unwrap_or_default()),
-                    (
-                        "addresses",
-                        g.bvi
-                            .as_ref()
-                            .map(|b| {
-                                b.addresses
-                                    .iter()
-                                    .map(ToString::to_string)
-                                    .collect::<Vec<_>>()
-                                    .join(",")
-                            })
-                            .unwrap_or_default(),
-                    ),
+                    ("addresses", crate::model::addresses(g)),
                 ]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
