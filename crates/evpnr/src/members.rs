@@ -73,6 +73,23 @@ impl Registry {
             .await
     }
 
+    /// [`Registry::call`] with a refusal turned into the registry's error
+    /// ([`member_err`]: it names the member and the method).
+    pub async fn member_call<T, F, Fut>(
+        &self,
+        id: &str,
+        method: &'static str,
+        f: F,
+    ) -> Result<T, Error>
+    where
+        F: FnOnce(MemberClient) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call(id, method, f)
+            .await
+            .map_err(|s| member_err(id, method, &s))
+    }
+
     /// [`Registry::call`] for an RPC that may legitimately take `extra`
     /// longer than `member-timeout` (a bind that first waits for evidence).
     pub async fn call_longer<T, F, Fut>(
@@ -474,19 +491,17 @@ impl crate::southbound::Southbound for Grpc {
                 instance_id: id.to_string(),
             };
             let evpns = reg
-                .call(id, "ListEvpnInstances", |mut c| async move {
+                .member_call(id, "ListEvpnInstances", |mut c| async move {
                     c.list_evpn_instances(me()).await
                 })
-                .await
-                .map_err(|s| member_err(id, "ListEvpnInstances", &s))?;
+                .await?;
             let bvis = reg
-                .call(
+                .member_call(
                     id,
                     "ListBVIs",
                     |mut c| async move { c.list_bv_is(me()).await },
                 )
-                .await
-                .map_err(|s| member_err(id, "ListBVIs", &s))?;
+                .await?;
             let evpns = evpns
                 .evpn_instances
                 .into_iter()
@@ -522,11 +537,10 @@ impl crate::southbound::Southbound for Grpc {
                 mtu: d.mtu,
                 ..Default::default()
             };
-            reg.call(id, "CreateEvpnInstance", |mut c| async move {
+            reg.member_call(id, "CreateEvpnInstance", |mut c| async move {
                 c.create_evpn_instance(req).await
             })
-            .await
-            .map_err(|s| member_err(id, "CreateEvpnInstance", &s))?;
+            .await?;
             Ok(())
         })
     }
@@ -546,13 +560,12 @@ impl crate::southbound::Southbound for Grpc {
                 mac: mac.to_string(),
                 mtu,
             };
-            reg.call(
+            reg.member_call(
                 id,
                 "CreateBVI",
                 |mut c| async move { c.create_bvi(req).await },
             )
-            .await
-            .map_err(|s| member_err(id, "CreateBVI", &s))?;
+            .await?;
             Ok(())
         })
     }
@@ -572,13 +585,12 @@ impl crate::southbound::Southbound for Grpc {
                 mac: mac.to_string(),
                 mtu,
             };
-            reg.call(
+            reg.member_call(
                 id,
                 "ReplaceBVI",
                 |mut c| async move { c.replace_bvi(req).await },
             )
-            .await
-            .map_err(|s| member_err(id, "ReplaceBVI", &s))?;
+            .await?;
             Ok(())
         })
     }
