@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{Host, T};
+use common::{Host, T, create_req};
 use evpn_api::v1;
 use evpn_testkit::metric_value;
 use tonic_health::pb::{
@@ -14,14 +14,6 @@ use tonic_health::pb::{
 };
 
 const VMAC: &str = "42:6c:fa:d6:82:98";
-
-fn create_req(slug: &str, vni: u32) -> v1::CreateEvpnInstanceRequest {
-    v1::CreateEvpnInstanceRequest {
-        slug: slug.into(),
-        vni,
-        ..Default::default()
-    }
-}
 
 fn state_dir(h: &Host) -> PathBuf {
     h.dir.path().join("state")

@@ -5,16 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Host, T};
+use common::{Host, T, create_req};
 use evpn_api::v1;
-
-fn create_req(slug: &str, vni: u32) -> v1::CreateEvpnInstanceRequest {
-    v1::CreateEvpnInstanceRequest {
-        slug: slug.into(),
-        vni,
-        ..Default::default()
-    }
-}
 
 fn gw() -> Vec<v1::Prefix> {
     vec![

@@ -5,17 +5,9 @@
 //! input. Every refusal changes nothing in VPP or BIRD.
 mod common;
 
-use common::Host;
+use common::{Host, create_req};
 use evpn_api::v1;
 use tonic::Code;
-
-fn create_req(slug: &str, vni: u32) -> v1::CreateEvpnInstanceRequest {
-    v1::CreateEvpnInstanceRequest {
-        slug: slug.into(),
-        vni,
-        ..Default::default()
-    }
-}
 
 fn assert_invalid(e: &tonic::Status, field: &str) {
     assert_eq!(e.code(), Code::InvalidArgument, "{field}: {e:?}");

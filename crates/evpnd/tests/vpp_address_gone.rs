@@ -18,19 +18,7 @@ async fn a_release_succeeds_when_an_address_is_already_gone() {
     // No periodic pass during the test: the drift stays unnoticed.
     h.start_evpnd_with("1h", false);
     let mut c = h.client().await;
-    c.create_evpn_instance(v1::CreateEvpnInstanceRequest {
-        slug: "test".into(),
-        vni: 100,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    c.create_bvi(v1::CreateBviRequest {
-        slug: "test".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_evpn_with_bvi(&mut c, "test", 100).await;
     let prefix = |a: &str| v1::Prefix {
         address: a.into(),
         prefix_len: 24,

@@ -20,19 +20,7 @@ async fn a_bind_overlapping_a_foreign_interface_is_refused_up_front() {
     .await;
     h.start_evpnd();
     let mut c = h.client().await;
-    c.create_evpn_instance(v1::CreateEvpnInstanceRequest {
-        slug: "test".into(),
-        vni: 100,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    c.create_bvi(v1::CreateBviRequest {
-        slug: "test".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_evpn_with_bvi(&mut c, "test", 100).await;
     // An interface evpnd does not manage holds 10.1.1.1/24.
     let op = Client::connect(ClientConfig::new(h.sim.socket_path()))
         .await

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use evpn_api::v1::evpnd_client::EvpndClient;
+use evpn_api::v1::{self, evpnd_client::EvpndClient};
 use evpn_testkit::{
     Daemon,
     bird::{Bird, Version, bird_bin},
@@ -171,4 +171,24 @@ impl Host {
     pub fn snippet(&self, slug: &str) -> Option<String> {
         std::fs::read_to_string(self.bird.include.join(format!("evpn-{slug}.conf"))).ok()
     }
+}
+
+/// A CreateEvpnInstance request for `slug` with VNI `vni`, defaults otherwise.
+pub fn create_req(slug: &str, vni: u32) -> v1::CreateEvpnInstanceRequest {
+    v1::CreateEvpnInstanceRequest {
+        slug: slug.into(),
+        vni,
+        ..Default::default()
+    }
+}
+
+/// Create eVPN `slug` (VNI `vni`) and its BVI with the default MAC and MTU.
+pub async fn create_evpn_with_bvi(c: &mut EvpndClient<Channel>, slug: &str, vni: u32) {
+    c.create_evpn_instance(create_req(slug, vni)).await.unwrap();
+    c.create_bvi(v1::CreateBviRequest {
+        slug: slug.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
 }
