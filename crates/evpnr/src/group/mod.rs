@@ -3,6 +3,7 @@
 #[cfg(test)]
 mod conformance;
 pub mod driver;
+pub mod failover;
 #[cfg(test)]
 mod fake;
 pub mod machine;

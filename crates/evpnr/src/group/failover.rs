@@ -1,0 +1,291 @@
+//! Autonomous failover, sans-IO: given a group's failover policy and what
+//! evpnr knows of its members right now, which move (if any) should happen.
+//!
+//! This module decides *whether* and *to whom* a gateway moves on its own;
+//! the move itself is an ordinary operation of the group state machine
+//! (`group::machine`), so every holder rule (R1–R15) applies to it
+//! unchanged. An unplanned takeover (the primary unreachable or its
+//! announcement withdrawn) cannot release the old primary; it is a move that
+//! skips the unreachable holder and whose bind **requires** the fabric's
+//! evidence (no other VTEP announces the vMAC, seen by a candidate whose own
+//! view of the fabric is trustworthy) — without it, the candidate does not
+//! bind and the failover is blocked (`failover-blocked`).
+//!
+//! Rules F1–F12 are in `docs/failover.md`; the tables below have at least
+//! one row per rule.
+use std::time::Duration;
+
+/// A group's failover policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// `false`: manual (the default; only operators move the gateway).
+    pub auto: bool,
+    /// Preemption: a recovered member of higher priority takes the gateway
+    /// back after it has been eligible for this long. `None`: off.
+    pub preempt: Option<Duration>,
+    /// After an autonomous move, no other autonomous move for this long.
+    pub hold_down: Duration,
+    /// Flap damping: more than `flap_limit` autonomous moves within
+    /// `flap_window` suspend autonomous moves of the group until the window
+    /// has passed.
+    pub flap_window: Duration,
+    pub flap_limit: u32,
+    /// A member that (re)joined or recovered is eligible only after it has
+    /// been healthy and reachable for this long.
+    pub warm_up: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            auto: false,
+            preempt: None,
+            hold_down: Duration::from_secs(10),
+            flap_window: Duration::from_secs(300),
+            flap_limit: 3,
+            warm_up: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What evpnr knows of one member right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    /// Higher wins; ties go to the smaller ID (deterministic).
+    pub priority: u32,
+    /// Its member stream is up and heartbeats arrive.
+    pub reachable: bool,
+    /// Its last health report: `None` healthy, else the reason.
+    pub unhealthy: Option<String>,
+    /// Since when (evpnr's monotonic clock) it has been reachable and
+    /// healthy without a break; `None` if it is not.
+    pub fit_since: Option<Duration>,
+    /// Drained by an operator (maintenance): never a candidate.
+    pub drained: bool,
+    /// Another member reported that this member's announcement of the vMAC
+    /// was withdrawn from the fabric (the fastest trigger).
+    pub withdrawn: bool,
+}
+
+/// A group as the decision sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub primary: Option<String>,
+    pub members: Vec<Member>,
+    /// Times (evpnr's monotonic clock) of the group's recent autonomous
+    /// moves, oldest first.
+    pub recent_moves: Vec<Duration>,
+    /// The global switch: every autonomous action suspended.
+    pub suspended: bool,
+    /// The group has a GroupBVI.
+    pub bvi: bool,
+}
+
+/// Why a move is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The primary is reachable but reports itself unhealthy (planned move).
+    Unhealthy,
+    /// The primary is unreachable (takeover).
+    Unreachable,
+    /// The primary's announcement was seen withdrawn (takeover).
+    Withdrawn,
+    /// The primary is drained (planned move; also in manual mode).
+    Drained,
+    /// A higher-priority member is eligible again (planned move).
+    Preempt,
+    /// The group has no primary (takeover: nobody to release).
+    NoPrimary,
+}
+
+impl Reason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Unhealthy => "primary-unhealthy",
+            Reason::Unreachable => "primary-unreachable",
+            Reason::Withdrawn => "primary-withdrawn",
+            Reason::Drained => "primary-drained",
+            Reason::Preempt => "preempt",
+            Reason::NoPrimary => "no-primary",
+        }
+    }
+
+    /// A planned move can release the old primary first (break before
+    /// make); a takeover cannot and needs the fabric's evidence.
+    pub fn planned(self) -> bool {
+        matches!(self, Reason::Unhealthy | Reason::Drained | Reason::Preempt)
+    }
+}
+
+/// Why nothing happens although something is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// The group is manual (only a drain moves it).
+    Manual,
+    /// Failover is suspended for the whole fleet.
+    Suspended,
+    /// Within the hold-down after the last autonomous move, until then.
+    HoldDown { until: Duration },
+    /// Too many moves within the flap window, until the oldest leaves it.
+    Flapping { moves: u32, until: Duration },
+    /// No member is eligible (each with the reason).
+    NoCandidate { why: Vec<(String, String)> },
+    /// A preempting member is waiting out the preemption delay.
+    PreemptDelay { until: Duration },
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing to do.
+    Stay,
+    /// Move the gateway to `to`.
+    Move { to: String, reason: Reason },
+    /// A move is wanted but held back.
+    Held { reason: Reason, held: Held },
+}
+
+/// Why `m` is not eligible now (F3), or `None` if it is.
+fn ineligible(p: &Policy, now: Duration, m: &Member) -> Option<String> {
+    if m.drained {
+        return Some("drained".into());
+    }
+    if !m.reachable {
+        return Some("unreachable".into());
+    }
+    if let Some(r) = &m.unhealthy {
+        return Some(format!("unhealthy: {r}"));
+    }
+    match m.fit_since {
+        Some(t) if now.saturating_sub(t) >= p.warm_up => None,
+        Some(t) => Some(format!(
+            "warming up for {} ms more",
+            (p.warm_up - now.saturating_sub(t)).as_millis()
+        )),
+        None => Some("not fit".into()),
+    }
+}
+
+/// The best eligible member other than `except` (F4): highest priority,
+/// then smallest ID. `Err` lists why each member is not eligible.
+fn best<'a>(
+    p: &Policy,
+    now: Duration,
+    v: &'a View,
+    except: Option<&str>,
+) -> Result<&'a Member, Vec<(String, String)>> {
+    let mut why = Vec::new();
+    let mut best: Option<&Member> = None;
+    for m in v.members.iter().filter(|m| Some(m.id.as_str()) != except) {
+        match ineligible(p, now, m) {
+            Some(r) => why.push((m.id.clone(), r)),
+            None => {
+                let better = best.is_none_or(|b| {
+                    (m.priority, std::cmp::Reverse(&m.id)) > (b.priority, std::cmp::Reverse(&b.id))
+                });
+                if better {
+                    best = Some(m);
+                }
+            }
+        }
+    }
+    best.ok_or(why)
+}
+
+/// Decides for one group at `now` (evpnr's monotonic clock).
+pub fn decide(p: &Policy, now: Duration, v: &View) -> Decision {
+    if !v.bvi {
+        return Decision::Stay;
+    }
+    let primary = v
+        .primary
+        .as_ref()
+        .and_then(|id| v.members.iter().find(|m| &m.id == id));
+    // What is wrong, most urgent first (F10, F6, F5, F2, F9).
+    let reason = match primary {
+        None => Reason::NoPrimary,
+        Some(pm) if pm.withdrawn && !pm.drained => Reason::Withdrawn,
+        Some(pm) if !pm.reachable => Reason::Unreachable,
+        Some(pm) if pm.unhealthy.is_some() => Reason::Unhealthy,
+        Some(pm) if pm.drained => Reason::Drained,
+        Some(pm) => {
+            // F9: preemption by a strictly higher-priority eligible member.
+            let Some(delay) = p.preempt.filter(|_| p.auto) else {
+                return Decision::Stay;
+            };
+            let cand = match best(p, now, v, Some(&pm.id)) {
+                Ok(c) if c.priority > pm.priority => c,
+                _ => return Decision::Stay,
+            };
+            let since = cand.fit_since.unwrap_or(now) + p.warm_up.max(delay);
+            if now < since {
+                return Decision::Held {
+                    reason: Reason::Preempt,
+                    held: Held::PreemptDelay { until: since },
+                };
+            }
+            Reason::Preempt
+        }
+    };
+    // F1: manual groups and the global switch; a drain is an operator's
+    // request and moves a manual or suspended group too (F2).
+    if v.suspended && reason != Reason::Drained {
+        return Decision::Held {
+            reason,
+            held: Held::Suspended,
+        };
+    }
+    if !p.auto && reason != Reason::Drained {
+        return Decision::Held {
+            reason,
+            held: Held::Manual,
+        };
+    }
+    // F7, F8: hold-down and flap damping (autonomous moves only).
+    if reason != Reason::Drained {
+        if let Some(&last) = v.recent_moves.last() {
+            if now < last + p.hold_down {
+                return Decision::Held {
+                    reason,
+                    held: Held::HoldDown {
+                        until: last + p.hold_down,
+                    },
+                };
+            }
+        }
+        let window: Vec<&Duration> = v
+            .recent_moves
+            .iter()
+            .filter(|&&t| now < t + p.flap_window)
+            .collect();
+        if window.len() as u32 >= p.flap_limit && p.flap_limit > 0 {
+            return Decision::Held {
+                reason,
+                held: Held::Flapping {
+                    moves: window.len() as u32,
+                    until: *window[0] + p.flap_window,
+                },
+            };
+        }
+    }
+    let cand = match best(p, now, v, primary.map(|m| m.id.as_str())) {
+        Ok(c) => c,
+        Err(why) => {
+            return Decision::Held {
+                reason,
+                held: Held::NoCandidate { why },
+            };
+        }
+    };
+    // F5: an unhealthy primary is left only for a healthier candidate: an
+    // eligible candidate is reachable and reports no failing check.
+    Decision::Move {
+        to: cand.id.clone(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+#[path = "failover_tests.rs"]
+mod tests;

@@ -1,0 +1,328 @@
+//! Table tests of the failover decision: one or more rows per rule of
+//! `docs/failover.md` (the rule is the row's first column).
+use std::time::Duration;
+
+use super::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A member from a compact spec: `id:prio` then flags — `down` (not
+/// reachable), `sick` (unhealthy), `drained`, `withdrawn`, `fit=<ms>` (fit
+/// since; default 0).
+fn member(spec: &str) -> Member {
+    let mut parts = spec.split_whitespace();
+    let (id, prio) = parts.next().unwrap().split_once(':').unwrap();
+    let mut m = Member {
+        id: id.into(),
+        priority: prio.parse().unwrap(),
+        reachable: true,
+        unhealthy: None,
+        fit_since: Some(ms(0)),
+        drained: false,
+        withdrawn: false,
+    };
+    for f in parts {
+        match f {
+            "down" => m.reachable = false,
+            "sick" => m.unhealthy = Some("bgp-sessions: 0 of 2 established".into()),
+            "drained" => m.drained = true,
+            "withdrawn" => m.withdrawn = true,
+            f => m.fit_since = Some(ms(f.strip_prefix("fit=").unwrap().parse().unwrap())),
+        }
+        if !m.reachable || m.unhealthy.is_some() {
+            m.fit_since = None;
+        }
+    }
+    m
+}
+
+fn auto() -> Policy {
+    Policy {
+        auto: true,
+        preempt: None,
+        hold_down: ms(10_000),
+        flap_window: ms(300_000),
+        flap_limit: 3,
+        warm_up: ms(5_000),
+    }
+}
+
+struct Row {
+    rule: &'static str,
+    what: &'static str,
+    policy: Policy,
+    primary: Option<&'static str>,
+    members: &'static [&'static str],
+    recent: &'static [u64],
+    suspended: bool,
+    now: u64,
+    want: &'static str,
+}
+
+fn show(d: &Decision) -> String {
+    match d {
+        Decision::Stay => "stay".into(),
+        Decision::Move { to, reason } => format!("move {to} {}", reason.name()),
+        Decision::Held { reason, held } => {
+            let h = match held {
+                Held::Manual => "manual".to_string(),
+                Held::Suspended => "suspended".into(),
+                Held::HoldDown { until } => format!("hold-down until={}", until.as_millis()),
+                Held::Flapping { moves, until } => {
+                    format!("flapping moves={moves} until={}", until.as_millis())
+                }
+                Held::NoCandidate { why } => format!(
+                    "no-candidate {}",
+                    why.iter()
+                        .map(|(m, r)| format!("{m}={r}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                Held::PreemptDelay { until } => {
+                    format!("preempt-delay until={}", until.as_millis())
+                }
+            };
+            format!("held {} {h}", reason.name())
+        }
+    }
+}
+
+fn row(rule: &'static str, what: &'static str) -> Row {
+    Row {
+        rule,
+        what,
+        policy: auto(),
+        primary: Some("a"),
+        members: &[],
+        recent: &[],
+        suspended: false,
+        now: 60_000,
+        want: "",
+    }
+}
+
+fn rows() -> Vec<Row> {
+    vec![
+        Row {
+            members: &["a:100", "b:50"],
+            want: "stay",
+            ..row("F0", "a fit primary stays")
+        },
+        Row {
+            policy: Policy::default(),
+            members: &["a:100 down", "b:50"],
+            want: "held primary-unreachable manual",
+            ..row("F1", "a manual group never moves on its own")
+        },
+        Row {
+            members: &["a:100 down", "b:50"],
+            suspended: true,
+            want: "held primary-unreachable suspended",
+            ..row("F1", "the global switch suspends an auto group")
+        },
+        Row {
+            policy: Policy::default(),
+            members: &["a:100 drained", "b:50"],
+            want: "move b primary-drained",
+            ..row("F2", "a drained primary moves away, in a manual group too")
+        },
+        Row {
+            members: &["a:100 drained", "b:50"],
+            suspended: true,
+            want: "move b primary-drained",
+            ..row(
+                "F2",
+                "a drain is an operator's request: suspension does not hold it",
+            )
+        },
+        Row {
+            members: &["a:100 drained", "b:50"],
+            recent: &[59_000],
+            want: "move b primary-drained",
+            ..row("F2", "a drain is not held down")
+        },
+        Row {
+            members: &["a:100 down", "b:90 drained", "c:50"],
+            want: "move c primary-unreachable",
+            ..row("F3", "a drained member is never a candidate")
+        },
+        Row {
+            members: &["a:100 down", "b:90 fit=58000", "c:50"],
+            want: "move c primary-unreachable",
+            ..row("F3", "a member still warming up is not a candidate")
+        },
+        Row {
+            members: &["a:100 down", "b:90 fit=58000", "c:50 sick", "d:40 down"],
+            want: "held primary-unreachable no-candidate b=warming up for 3000 ms more,c=unhealthy: bgp-sessions: 0 of 2 established,d=unreachable",
+            ..row("F3", "no eligible member: held, each member's reason named")
+        },
+        Row {
+            members: &["a:100 down", "c:50", "b:50", "d:70"],
+            want: "move d primary-unreachable",
+            ..row("F4", "the highest priority wins")
+        },
+        Row {
+            members: &["a:100 down", "c:50", "b:50"],
+            want: "move b primary-unreachable",
+            ..row("F4", "a tie goes to the smaller ID")
+        },
+        Row {
+            members: &["a:100 sick", "b:50"],
+            want: "move b primary-unhealthy",
+            ..row(
+                "F5",
+                "a reachable, unhealthy primary moves to a healthy candidate",
+            )
+        },
+        Row {
+            members: &["a:100 sick", "b:50 sick"],
+            want: "held primary-unhealthy no-candidate b=unhealthy: bgp-sessions: 0 of 2 established",
+            ..row("F5", "never to a candidate that is not healthier")
+        },
+        Row {
+            members: &["a:100 down", "b:50"],
+            want: "move b primary-unreachable",
+            ..row("F6", "an unreachable primary: takeover")
+        },
+        Row {
+            members: &["a:100 withdrawn", "b:50"],
+            want: "move b primary-withdrawn",
+            ..row(
+                "F6",
+                "a withdrawn announcement: takeover, even if a still answers",
+            )
+        },
+        Row {
+            members: &["a:100 down", "b:50 down"],
+            want: "held primary-unreachable no-candidate b=unreachable",
+            ..row(
+                "F6",
+                "simultaneous failures: primary and only candidate down",
+            )
+        },
+        Row {
+            members: &["a:100 down", "b:50"],
+            recent: &[55_000],
+            want: "held primary-unreachable hold-down until=65000",
+            ..row("F7", "within the hold-down after the last move")
+        },
+        Row {
+            members: &["a:100 down", "b:50"],
+            recent: &[40_000],
+            want: "move b primary-unreachable",
+            ..row("F7", "after the hold-down")
+        },
+        Row {
+            members: &["a:100 down", "b:50"],
+            recent: &[10_000, 20_000, 30_000],
+            want: "held primary-unreachable flapping moves=3 until=310000",
+            ..row("F8", "flap damping: the limit reached within the window")
+        },
+        Row {
+            members: &["a:100 down", "b:50"],
+            recent: &[10_000, 20_000, 30_000],
+            now: 310_000,
+            want: "move b primary-unreachable",
+            ..row("F8", "the oldest move left the window")
+        },
+        Row {
+            primary: Some("b"),
+            policy: Policy {
+                preempt: Some(ms(2_000)),
+                ..auto()
+            },
+            members: &["a:100 fit=50000", "b:50"],
+            want: "move a preempt",
+            ..row("F9", "a recovered higher-priority member preempts")
+        },
+        Row {
+            primary: Some("b"),
+            policy: Policy {
+                preempt: Some(ms(20_000)),
+                ..auto()
+            },
+            members: &["a:100 fit=50000", "b:50"],
+            want: "held preempt preempt-delay until=70000",
+            ..row("F9", "preemption waits out its delay")
+        },
+        Row {
+            primary: Some("b"),
+            members: &["a:100 fit=50000", "b:50"],
+            want: "stay",
+            ..row("F9", "no preemption when it is off")
+        },
+        Row {
+            primary: Some("b"),
+            policy: Policy {
+                preempt: Some(ms(0)),
+                ..auto()
+            },
+            members: &["a:50", "b:50", "c:10"],
+            want: "stay",
+            ..row("F9", "only a strictly higher priority preempts")
+        },
+        Row {
+            primary: None,
+            members: &["a:100", "b:50"],
+            want: "move a no-primary",
+            ..row(
+                "F10",
+                "an auto group without a primary gets the best candidate",
+            )
+        },
+        Row {
+            primary: None,
+            policy: Policy::default(),
+            members: &["a:100", "b:50"],
+            want: "held no-primary manual",
+            ..row(
+                "F10",
+                "a manual group without a primary waits for an operator",
+            )
+        },
+    ]
+}
+
+#[test]
+fn failover_decisions() {
+    let mut failed = Vec::new();
+    for r in rows() {
+        let v = View {
+            primary: r.primary.map(str::to_string),
+            members: r.members.iter().map(|s| member(s)).collect(),
+            recent_moves: r.recent.iter().map(|&t| ms(t)).collect(),
+            suspended: r.suspended,
+            bvi: true,
+        };
+        let got = show(&decide(&r.policy, ms(r.now), &v));
+        if got != r.want {
+            failed.push(format!(
+                "{} {}: want {:?}, got {got:?}",
+                r.rule, r.what, r.want
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+#[test]
+fn a_group_without_a_gateway_never_moves() {
+    let v = View {
+        primary: None,
+        members: vec![member("a:1")],
+        recent_moves: vec![],
+        suspended: false,
+        bvi: false,
+    };
+    assert_eq!(decide(&auto(), ms(60_000), &v), Decision::Stay);
+}
+
+#[test]
+fn every_decision_rule_has_a_row() {
+    let have: std::collections::BTreeSet<&str> = rows().iter().map(|r| r.rule).collect();
+    for f in 1..=10 {
+        assert!(have.contains(format!("F{f}").as_str()), "no row for F{f}");
+    }
+}
