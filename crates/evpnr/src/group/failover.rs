@@ -244,15 +244,15 @@ pub fn decide(p: &Policy, now: Duration, v: &View) -> Decision {
     }
     // F7, F8: hold-down and flap damping (autonomous moves only).
     if reason != Reason::Drained {
-        if let Some(&last) = v.recent_moves.last() {
-            if now < last + p.hold_down {
-                return Decision::Held {
-                    reason,
-                    held: Held::HoldDown {
-                        until: last + p.hold_down,
-                    },
-                };
-            }
+        if let Some(&last) = v.recent_moves.last()
+            && now < last + p.hold_down
+        {
+            return Decision::Held {
+                reason,
+                held: Held::HoldDown {
+                    until: last + p.hold_down,
+                },
+            };
         }
         let window: Vec<&Duration> = v
             .recent_moves
