@@ -91,6 +91,7 @@ pub fn policy_from_proto(w: &v1::SettleWait) -> Result<SettlePolicy, Error> {
         min_settle: duration_in("settle.min_settle", w.min_settle.as_ref())?,
         max_wait: duration_in("settle.max_wait", w.max_wait.as_ref())?,
         poll_interval: duration_in("settle.poll_interval", w.poll_interval.as_ref())?,
+        require_evidence: w.require_evidence,
     };
     p.validate("settle")?;
     Ok(p)
@@ -102,6 +103,7 @@ pub fn policy_to_proto(p: &SettlePolicy) -> v1::SettleWait {
         min_settle: Some(duration_out(p.min_settle)),
         max_wait: Some(duration_out(p.max_wait)),
         poll_interval: Some(duration_out(p.poll_interval)),
+        require_evidence: p.require_evidence,
     }
 }
 
@@ -154,6 +156,7 @@ mod tests {
             min_settle: Duration::ZERO,
             max_wait: Duration::from_millis(max_wait_ms),
             poll_interval: Duration::from_millis(10),
+            require_evidence: false,
         }
     }
 
@@ -232,6 +235,7 @@ mod tests {
             min_settle: Duration::from_millis(5),
             max_wait: Duration::from_secs(2),
             poll_interval: Duration::from_micros(500),
+            require_evidence: true,
         };
         assert_eq!(policy_from_proto(&policy_to_proto(&p)).unwrap(), p);
         let bad = |f: &dyn Fn(&mut v1::SettleWait)| {

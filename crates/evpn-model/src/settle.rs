@@ -20,6 +20,11 @@ pub struct SettlePolicy {
     pub max_wait: Duration,
     /// Pause between two looks that still showed other VTEPs.
     pub poll_interval: Duration,
+    /// Bind only on evidence: when the wait ends without it (still
+    /// announced, or the announcers unreadable) the bind is refused instead
+    /// of going ahead. Set by evpnr on an autonomous takeover, whose old
+    /// primary could not be released.
+    pub require_evidence: bool,
 }
 
 impl SettlePolicy {
@@ -74,6 +79,28 @@ pub struct SettleOutcome {
     pub waited: Duration,
 }
 
+impl SettleOutcome {
+    /// Why a bind that required evidence ([`SettlePolicy::require_evidence`])
+    /// must not go ahead after this wait (FAILED_PRECONDITION), if it must not.
+    pub fn refusal(&self, policy: &SettlePolicy) -> Option<Error> {
+        if !policy.require_evidence {
+            return None;
+        }
+        let why = match &self.settled {
+            Settled::Evidence => return None,
+            Settled::TimedOut { vteps } => format!(
+                "the vMAC is still announced by {} after {} ms",
+                vteps.join(", "),
+                self.waited.as_millis()
+            ),
+            Settled::NoEvidence(e) => format!("the announcers could not be read: {e}"),
+        };
+        Some(Error::FailedPrecondition(format!(
+            "not bound: evidence required and {why}"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +111,7 @@ mod tests {
             min_settle: Duration::from_millis(5),
             max_wait: Duration::from_secs(2),
             poll_interval: Duration::from_micros(500),
+            require_evidence: false,
         };
         assert!(p.validate("settle").is_ok());
         let bad = |q: SettlePolicy| q.validate("settle").unwrap_err().to_string();
@@ -119,5 +147,40 @@ mod tests {
         ] {
             assert!(bad(q).contains(field), "{}", bad(q));
         }
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_bind_that_requires_evidence_is_refused_without_it() {
+        let p = SettlePolicy {
+            min_settle: Duration::ZERO,
+            max_wait: Duration::from_millis(50),
+            poll_interval: Duration::from_millis(1),
+            require_evidence: true,
+        };
+        let out = |settled| SettleOutcome {
+            settled,
+            polls: 3,
+            waited: Duration::from_millis(50),
+        };
+        let timed_out = out(Settled::TimedOut {
+            vteps: vec!["192.0.2.1".into()],
+        });
+        let unreadable = out(Settled::NoEvidence("bird: connection refused".into()));
+        assert_eq!(out(Settled::Evidence).refusal(&p), None);
+        let e = timed_out.refusal(&p).expect("refused").to_string();
+        assert!(e.contains("192.0.2.1") && e.contains("50 ms"), "{e}");
+        let e = unreadable.refusal(&p).expect("refused").to_string();
+        assert!(e.contains("connection refused"), "{e}");
+        let lax = SettlePolicy {
+            require_evidence: false,
+            ..p
+        };
+        assert_eq!(timed_out.refusal(&lax), None);
+        assert_eq!(unreadable.refusal(&lax), None);
     }
 }

@@ -276,6 +276,10 @@ impl Evpnd for EvpndService {
                 })
                 .await;
                 tracing::debug!(evpn = slug, outcome = ?o, "settle-before-bind");
+                if let Some(refused) = o.refusal(&p) {
+                    tracing::warn!(evpn = slug, outcome = ?o, "bind refused: no evidence");
+                    return Err(refused.into());
+                }
                 Some(o)
             }
             None => None,

@@ -152,6 +152,7 @@ async fn every_rpc_against_vppsim_and_real_bird() {
         min_settle: Duration::ZERO,
         max_wait: Duration::from_secs(2),
         poll_interval: Duration::from_millis(1),
+        require_evidence: true,
     };
     let b = c
         .bind_group_bvi(v1::HostBindGroupBviRequest {
@@ -510,6 +511,7 @@ async fn bad_input_is_rejected_naming_the_field_and_changes_nothing() {
                         min_settle: Duration::ZERO,
                         max_wait: Duration::from_secs(1),
                         poll_interval: Duration::from_millis(1),
+                        require_evidence: false,
                     })
                 }),
                 ..bind_req()

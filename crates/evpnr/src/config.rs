@@ -118,6 +118,7 @@ impl MoveConfig {
             min_settle: self.min_settle.0,
             max_wait: self.max_wait.0,
             poll_interval: self.poll_interval.0,
+            require_evidence: false,
         }
     }
 }
