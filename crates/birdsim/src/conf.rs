@@ -29,6 +29,50 @@ pub struct Protocol {
     pub table: Option<String>,
     /// Text of the block, to detect changes across reconfigurations.
     pub body: String,
+    /// What an `evpn` protocol exchanges on the simulated fabric.
+    pub evpn: Option<EvpnParams>,
+}
+
+/// The options of an `evpn` protocol the simulated fabric needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EvpnParams {
+    /// `vni`.
+    pub vni: u32,
+    /// `import target` (`route target`), as `a:b` (the `rt` type dropped).
+    pub import: std::collections::BTreeSet<String>,
+    /// `export target` (`route target`), as `a:b`.
+    pub export: std::collections::BTreeSet<String>,
+    /// `encapsulation vxlan { router address … }`: the local VTEP.
+    pub router_address: String,
+}
+
+/// Route targets of a `… target <t>|[<t>, …]` statement: `(rt, a, b)` or
+/// `rt a:b`-like words, as `a:b`.
+fn targets(w: &[&str]) -> std::collections::BTreeSet<String> {
+    let toks: Vec<&str> = w
+        .iter()
+        .copied()
+        .filter(|t| !["[", "]", "(", ")", ","].contains(t))
+        .collect();
+    let mut out = std::collections::BTreeSet::new();
+    let mut i = 0;
+    while i < toks.len() {
+        match (toks[i], toks.get(i + 1), toks.get(i + 2)) {
+            ("rt", Some(a), Some(b)) if !a.contains(':') => {
+                out.insert(format!("{a}:{b}"));
+                i += 3;
+            }
+            ("rt", Some(a), _) => {
+                out.insert((*a).to_string());
+                i += 2;
+            }
+            (t, _, _) => {
+                out.insert(t.to_string());
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// A parsed configuration.
@@ -411,10 +455,28 @@ fn protocol(
     let (mut rd, mut eth, mut evpn, mut import, mut export, mut encap) =
         (false, false, false, false, false, false);
     let mut body = String::new();
+    let mut params = EvpnParams::default();
     for s in block {
         let w = words(s);
         body.push_str(&w.join(" "));
         body.push(';');
+        match w.as_slice() {
+            ["vni", v] => params.vni = v.parse().unwrap_or(0),
+            ["import", "target", t @ ..] => params.import = targets(t),
+            ["export", "target", t @ ..] => params.export = targets(t),
+            ["route", "target", t @ ..] => {
+                params.import = targets(t);
+                params.export = targets(t);
+            }
+            ["encapsulation", "vxlan"] => {
+                for t in s.block.iter().flatten() {
+                    if let ["router", "address", a] = words(t).as_slice() {
+                        params.router_address = (*a).to_string();
+                    }
+                }
+            }
+            _ => {}
+        }
         match (w.as_slice(), &s.block) {
             (["disabled"], None) | (["disabled", "yes" | "on"], None) => disabled = true,
             (["disabled", "no" | "off"], None) => disabled = false,
@@ -475,6 +537,7 @@ fn protocol(
         disabled,
         table,
         body,
+        evpn: (kind == "evpn").then_some(params),
     })
 }
 

@@ -11,7 +11,10 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::conf::{self, Config};
+use crate::{
+    conf::{self, Config},
+    fabric::{EvpnExport, Fabric},
+};
 
 #[derive(Debug, Clone)]
 struct Running {
@@ -27,11 +30,17 @@ impl Running {
     fn disabled(&self) -> bool {
         self.runtime_disabled.unwrap_or(self.proto.disabled)
     }
-    fn state(&self) -> (&'static str, &'static str) {
+    /// State and info columns; `established`: whether the host's BGP
+    /// sessions are up on the fabric (`None`: no fabric, no peer).
+    fn state(&self, established: Option<bool>) -> (&'static str, &'static str) {
         if self.disabled() {
             ("down", "")
         } else if self.proto.kind == "bgp" {
-            ("start", "Active        Socket: Connection refused")
+            match established {
+                Some(true) => ("up", "Established"),
+                Some(false) => ("start", "Connect"),
+                None => ("start", "Active        Socket: Connection refused"),
+            }
         } else {
             ("up", "")
         }
@@ -51,12 +60,20 @@ struct State {
     /// after `reply_delay` (the command itself takes effect at once).
     delay_replies: u32,
     reply_delay: std::time::Duration,
+    /// The simulated fabric and this host's name on it.
+    fabric: Option<(Fabric, String)>,
 }
 
 fn clock() -> String {
+    clock_at(std::time::Duration::ZERO)
+}
+
+/// The wall clock `ago` before now, as BIRD's `HH:MM:SS.mmm`.
+fn clock_at(ago: std::time::Duration) -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .saturating_sub(ago);
     let s = d.as_secs() % 86_400;
     format!(
         "{:02}:{:02}:{:02}.{:03}",
@@ -114,17 +131,97 @@ impl State {
             .collect();
         self.cfg = cfg;
         self.reconfigured = now;
+        self.export();
+    }
+
+    /// Tell the fabric which `evpn` protocols run: enabled, with their
+    /// `vppevpn` companion (when configured) enabled too.
+    fn export(&self) {
+        let Some((f, host)) = &self.fabric else {
+            return;
+        };
+        let on = |name: &str| {
+            self.running
+                .iter()
+                .find(|r| r.proto.name == name)
+                .is_none_or(|r| !r.disabled())
+        };
+        let ex = self
+            .running
+            .iter()
+            .filter(|r| !r.disabled())
+            .filter_map(|r| {
+                let p = r.proto.evpn.as_ref()?;
+                let slug = r.proto.name.strip_prefix("evpn_")?;
+                on(&format!("vppevpn_{slug}")).then(|| EvpnExport {
+                    slug: slug.to_string(),
+                    vni: p.vni,
+                    vtep: p.router_address.clone(),
+                    import: p.import.clone(),
+                    export: p.export.clone(),
+                })
+            })
+            .collect();
+        f.set_bird(host, Some(ex));
+    }
+
+    /// `show route … table <t> [eth <mac>]` on the fabric: the other hosts'
+    /// routes in the eth table of the `evpn` protocol whose eth channel is
+    /// `t`, in BIRD 2.20's format (a remote MAC of an `evpn` protocol:
+    /// `<mac> mpls <vni> unicast [<proto> <since>] * (80)` and its
+    /// `via <vtep> on <tunnel> mpls <vni>`; further routes of one net with
+    /// the net column blank and no `*`).
+    fn fabric_routes(&self, table: &str, only: Option<&str>) -> Vec<String> {
+        let Some((f, host)) = &self.fabric else {
+            return vec!["0000 ".into()];
+        };
+        let Some(p) = self.running.iter().find(|r| {
+            r.proto.kind == "evpn" && r.proto.table.as_deref() == Some(table) && !r.disabled()
+        }) else {
+            return vec!["0000 ".into()];
+        };
+        let slug = p.proto.name.trim_start_matches("evpn_");
+        let now = std::time::Instant::now();
+        let mut out = vec![format!("1007-Table {table}:")];
+        let mut last_mac = String::new();
+        for s in f.routes_in(host, slug) {
+            let r = &s.route;
+            if only.is_some_and(|m| !m.eq_ignore_ascii_case(&r.mac)) {
+                continue;
+            }
+            let since = clock_at(now.saturating_duration_since(s.since));
+            if r.mac == last_mac {
+                out.push(format!(
+                    " {:<17} mpls {} unicast [{} {since}] (80)",
+                    "", r.vni, p.proto.name
+                ));
+            } else {
+                out.push(format!(
+                    " {} mpls {} unicast [{} {since}] * (80)",
+                    r.mac, r.vni, p.proto.name
+                ));
+                last_mac = r.mac.clone();
+            }
+            out.push(format!(" \tvia {} on lo mpls {}", r.vtep, r.vni));
+        }
+        if out.len() == 1 {
+            return vec!["0000 ".into()];
+        }
+        out.push("0000 ".into());
+        out
     }
 }
 
 /// Starts simulators.
 pub struct BirdSim;
 
-/// A running simulator; stops on `shutdown` or drop.
+/// A running simulator; stops on `shutdown`, `kill` or drop.
 pub struct SimHandle {
     task: JoinHandle<()>,
     socket: PathBuf,
     st: Arc<Mutex<State>>,
+    /// Closes every open control connection when set.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl SimHandle {
@@ -166,12 +263,25 @@ impl SimHandle {
     pub fn shutdown(self) {
         drop(self);
     }
+
+    /// A killed BIRD (`kill -9`): every control connection closes, the
+    /// socket stops answering, and on a fabric the host's routes are
+    /// withdrawn (after the fabric's withdrawal delay: the kernel closes
+    /// the BGP sessions). The same as dropping the handle.
+    pub fn kill(self) {
+        drop(self);
+    }
 }
 
 impl Drop for SimHandle {
     fn drop(&mut self) {
         self.task.abort();
+        let _ = self.stop.send(true);
         let _ = std::fs::remove_file(&self.socket);
+        let st = self.st.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((f, host)) = &st.fabric {
+            f.set_bird(host, None);
+        }
     }
 }
 
@@ -179,6 +289,28 @@ impl BirdSim {
     /// Parse `main` (as BIRD does at start: an invalid file is fatal) and
     /// serve the control socket at `socket`.
     pub async fn start(main: &Path, socket: &Path) -> anyhow::Result<SimHandle> {
+        Self::start_with(main, socket, None).await
+    }
+
+    /// [`BirdSim::start`] as host `host` of the simulated `fabric`: its eth
+    /// tables show the routes the other hosts announce, its BGP protocols
+    /// are established while the host is connected to the fabric, and its
+    /// running `evpn` protocols export the MACs of the host's dataplane
+    /// (which the harness feeds to the fabric).
+    pub async fn start_on(
+        main: &Path,
+        socket: &Path,
+        fabric: &Fabric,
+        host: &str,
+    ) -> anyhow::Result<SimHandle> {
+        Self::start_with(main, socket, Some((fabric.clone(), host.to_string()))).await
+    }
+
+    async fn start_with(
+        main: &Path,
+        socket: &Path,
+        fabric: Option<(Fabric, String)>,
+    ) -> anyhow::Result<SimHandle> {
         let cfg = conf::parse(main).map_err(|e| anyhow::anyhow!("{e}"))?;
         let now = clock();
         let mut st = State {
@@ -190,17 +322,20 @@ impl BirdSim {
             fail_configures: 0,
             delay_replies: 0,
             reply_delay: std::time::Duration::ZERO,
+            fabric,
         };
-        st.apply(cfg);
         let _ = std::fs::remove_file(socket);
         let listener = UnixListener::bind(socket)?;
+        st.apply(cfg);
         let st = Arc::new(Mutex::new(st));
         let st2 = st.clone();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
                 let st = st.clone();
+                let stopped = stopped.clone();
                 tokio::spawn(async move {
-                    let _ = serve(s, st).await;
+                    let _ = serve(s, st, stopped).await;
                 });
             }
         });
@@ -208,6 +343,7 @@ impl BirdSim {
             task,
             socket: socket.to_path_buf(),
             st: st2,
+            stop,
         })
     }
 }
@@ -286,10 +422,11 @@ fn handle(st: &Mutex<State>, line: &str) -> Vec<String> {
                 }
                 _ => return vec![SYNTAX.into()],
             };
+            let established = st.fabric.as_ref().map(|(f, h)| f.established(h));
             let mut out =
                 vec!["2002-Name       Proto      Table      State  Since         Info".to_string()];
             for (i, r) in sel.iter().enumerate() {
-                let (state, info) = r.state();
+                let (state, info) = r.state(established);
                 let row = format!(
                     "{:<10} {:<10} {:<10} {:<6} {:<13} {info}",
                     r.proto.name,
@@ -315,6 +452,14 @@ fn handle(st: &Mutex<State>, line: &str) -> Vec<String> {
                     };
                     if let Some(m) = &r.message {
                         push(format!("  Message:        {m}"));
+                    }
+                    if r.proto.kind == "bgp" && !r.disabled() {
+                        let s = if state == "up" {
+                            "Established"
+                        } else {
+                            "Connect"
+                        };
+                        push(format!("  BGP state:          {s}"));
                     }
                     if let Some(t) = &r.proto.table {
                         push("  Channel eth".into());
@@ -389,27 +534,49 @@ fn handle(st: &Mutex<State>, line: &str) -> Vec<String> {
                 }
                 _ => format!("0015-{name}: reloading"),
             };
+            st.export();
             vec![line, "0000 ".into()]
         }
-        ["show", "route", rest @ ..] => match rest.iter().position(|x| *x == "table") {
-            Some(i) => match rest.get(i + 1) {
-                Some(t) if st.cfg.tables.contains(&unq(t)) => vec!["0000 ".into()],
-                _ => vec![SYNTAX.into()],
-            },
-            None => vec!["0000 ".into()],
-        },
+        ["show", "route", rest @ ..] => {
+            let only = rest
+                .iter()
+                .position(|x| *x == "eth")
+                .and_then(|i| rest.get(i + 1))
+                .map(|m| unq(m));
+            match rest.iter().position(|x| *x == "table") {
+                Some(i) => match rest.get(i + 1) {
+                    Some(t) if st.cfg.tables.contains(&unq(t)) => {
+                        st.fabric_routes(&unq(t), only.as_deref())
+                    }
+                    _ => vec![SYNTAX.into()],
+                },
+                None => vec!["0000 ".into()],
+            }
+        }
         ["echo", ..] | ["timeformat", ..] => vec!["0000 ".into()],
         [] => vec![],
         _ => vec![SYNTAX.into()],
     }
 }
 
-async fn serve(s: UnixStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
+async fn serve(
+    s: UnixStream,
+    st: Arc<Mutex<State>>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    if *stopped.borrow() {
+        return Ok(());
+    }
     let (r, mut w) = s.into_split();
     w.write_all(format!("0001 BIRD {} ready.\n", crate::VERSION).as_bytes())
         .await?;
     let mut lines = BufReader::new(r).lines();
-    while let Some(line) = lines.next_line().await? {
+    loop {
+        let line = tokio::select! {
+            l = lines.next_line() => l?,
+            _ = stopped.wait_for(|s| *s) => return Ok(()),
+        };
+        let Some(line) = line else { break };
         let line = line.trim_end_matches('\r');
         if line.len() > 4096 {
             w.write_all(b"9000 Command too long\n").await?;

@@ -13,6 +13,7 @@ use std::{
 
 pub mod bird;
 pub mod child;
+pub mod proxy;
 pub mod wait;
 
 pub use wait::{eventually, eventually_blocking};

@@ -224,6 +224,21 @@ impl SimHandle {
             .unwrap_or_default()
     }
 
+    /// Calls `f` with the model's state now and after every change to it
+    /// (every state-changing call that was not answered with an injected
+    /// error, and a restart), in the order of the changes. `f` runs with the
+    /// model locked: it must be quick and must not call into this simulator.
+    /// The simulated fabric uses it to derive the host's announcements.
+    pub fn observe(&self, f: impl Fn(&SimState) + Send + Sync + 'static) {
+        let Ok(m) = self.shared.model.lock() else {
+            return;
+        };
+        f(&m.st);
+        if let Ok(mut o) = self.shared.observers.lock() {
+            o.push(Box::new(f));
+        }
+    }
+
     /// Fault-injection controls.
     pub fn faults(&self) -> FaultControl<'_> {
         FaultControl { sh: &self.shared }

@@ -33,7 +33,13 @@ pub(crate) struct Shared {
     pub kill: broadcast::Sender<()>,
     pub next_slot: AtomicU32,
     pub version: String,
+    /// Called with the new state after every change (see
+    /// [`crate::SimHandle::observe`]), under the model's lock.
+    pub observers: Mutex<Vec<Observer>>,
 }
+
+/// A state observer.
+pub(crate) type Observer = Box<dyn Fn(&crate::SimState) + Send + Sync>;
 
 impl Shared {
     pub fn new(table: MsgTable, journal: Journal, lcp_tap_fail: bool, version: String) -> Self {
@@ -49,6 +55,7 @@ impl Shared {
             kill,
             next_slot: AtomicU32::new(1),
             version,
+            observers: Mutex::new(Vec::new()),
         }
     }
 
@@ -63,11 +70,22 @@ impl Shared {
             fresh.lcp_tap_fail = m.lcp_tap_fail;
             fresh.lcp_get_page = m.lcp_get_page;
             *m = fresh;
+            self.notify(&m.st);
         }
         if let Ok(mut s) = self.subscribers.lock() {
             s.clear();
         }
         let _ = self.kill.send(());
+    }
+
+    /// Tells every observer about the state `st` (called with the model
+    /// locked, so observers see changes in the order they happened).
+    pub fn notify(&self, st: &crate::SimState) {
+        if let Ok(o) = self.observers.lock() {
+            for f in o.iter() {
+                f(st);
+            }
+        }
     }
 
     /// Sends the coalesced interface events to every subscriber.
@@ -381,6 +399,9 @@ impl Cx<'_> {
         };
         if journal && let Ok(mut j) = self.sh.journal.lock() {
             j.record(self.ci, R::NAME, fields, rep.retval(), injected);
+        }
+        if journal && !injected {
+            self.sh.notify(&model.st);
         }
         drop(model);
         self.send(&rep, h.context);

@@ -1,7 +1,8 @@
 //! Faults injected before an operation (see docs/chaos.md for the table),
 //! and their end: VPP latency, hangs, errors, disconnects and late writes,
 //! failing and slow BIRD replies, failing state stores (disk full,
-//! read-only) of evpnr and evpnd, and `kill -9` of either daemon.
+//! read-only) of evpnr and evpnd, and `kill -9` of either daemon; the
+//! fabric faults (killed BIRD, partitions) are in `network.rs`.
 use std::{path::PathBuf, time::Duration};
 
 use evpn_api::v1;
@@ -70,8 +71,10 @@ impl Run {
     pub(super) fn clear_all_faults(&mut self) {
         for h in &self.fleet.hosts {
             h.vpp.faults().reset();
-            h.bird.fail_next_configures(0);
-            h.bird.delay_next_replies(0, Duration::ZERO);
+            if let Some(b) = &h.bird {
+                b.fail_next_configures(0);
+                b.delay_next_replies(0, Duration::ZERO);
+            }
         }
         self.windows.clear();
         for t in self.disk.iter().map(|d| d.target).collect::<Vec<_>>() {
@@ -116,7 +119,7 @@ impl Run {
         let hi = self.rng.random_range(0..self.hosts.len());
         let id = self.hosts[hi].clone();
         let msg = VPP_WRITES.choose(&mut self.rng).copied().unwrap_or("*");
-        let k = self.rng.random_range(0..120u32);
+        let k = self.rng.random_range(0..135u32);
         let windowed = self.windows.iter().any(|w| w.host == hi);
         match k {
             0..=14 if !windowed => {
@@ -164,7 +167,10 @@ impl Run {
             }
             55..=69 => {
                 let n = self.rng.random_range(1..=2u32);
-                self.fleet.hosts[hi].bird.fail_next_configures(n);
+                let Some(b) = &self.fleet.hosts[hi].bird else {
+                    return Ok(());
+                };
+                b.fail_next_configures(n);
                 self.fault("bird-configure-fail");
                 self.log(format!(
                     "step {step}: fault bird-configure-fail {id} next {n} configure(s) answer 8002"
@@ -207,7 +213,10 @@ impl Run {
                 // the command is cancelled half-way on the kept connection.
                 let n = self.rng.random_range(1..=2u32);
                 let d = Duration::from_millis(self.rng.random_range(2000..=6000u64));
-                self.fleet.hosts[hi].bird.delay_next_replies(n, d);
+                let Some(b) = &self.fleet.hosts[hi].bird else {
+                    return Ok(());
+                };
+                b.delay_next_replies(n, d);
                 self.fault("bird-slow-reply");
                 self.log(format!(
                     "step {step}: fault bird-slow-reply {id} next {n} repl(ies) {} ms late",
@@ -242,6 +251,7 @@ impl Run {
                     "step {step}: fault {kind} {name}: every state save fails until step {until}"
                 ));
             }
+            120..=134 => self.inject_net(step, hi, k).await?,
             _ => {}
         }
         Ok(())
@@ -281,6 +291,7 @@ impl Run {
                 self.check_durable(&when).await?;
             }
         }
+        self.expire_net(step).await?;
         let (due, later): (Vec<_>, Vec<_>) = self.down.drain(..).partition(|d| d.1 <= step);
         self.down = later;
         for (hi, _) in due {

@@ -1,7 +1,11 @@
 //! The chaos fleet: the real `evpnr` and N real `evpnd` processes, each
 //! `evpnd` on its own in-process `vppsim` (fault handle, in-memory journal)
-//! and in-process `birdsim` (configure failures). Everything runs in one
-//! temporary directory, on ephemeral ports, and is killed on drop.
+//! and in-process `birdsim` (configure failures, kill). The birdsims share
+//! one simulated fabric (`birdsim::fabric`, history recorded), fed by the
+//! vppsims, so each host sees the MAC routes the others announce; evpnr and
+//! each evpnd talk through a cuttable proxy (the management network).
+//! Everything runs in one temporary directory, on ephemeral ports, and is
+//! killed on drop.
 use std::{
     fs::File,
     net::TcpListener,
@@ -11,8 +15,9 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use birdsim::fabric::{Fabric, FabricOptions};
 use evpn_api::v1::{self, evpnd_client::EvpndClient, evpnr_client::EvpnrClient};
-use evpn_testkit::child::CleanSpawn;
+use evpn_testkit::{child::CleanSpawn, proxy::Proxy};
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
 
@@ -63,15 +68,31 @@ pub struct Host {
     pub grpc: String,
     /// The simulated VPP.
     pub vpp: vppsim::SimHandle,
-    /// The simulated BIRD.
-    pub bird: birdsim::SimHandle,
+    /// The simulated BIRD (`None` while killed).
+    pub bird: Option<birdsim::SimHandle>,
     /// evpnd, when running.
     pub evpnd: Option<Child>,
+    /// The management network: evpnr → this evpnd.
+    pub to_evpnd: Proxy,
+    /// The management network: this evpnd → evpnr.
+    pub to_evpnr: Proxy,
 }
 
 impl Host {
     fn config_path(&self) -> PathBuf {
         self.dir.join("evpnd.yaml")
+    }
+
+    /// Cut (`false`) or heal (`true`) the management network between this
+    /// evpnd and evpnr, both ways.
+    pub fn set_mgmt_link(&self, up: bool) {
+        for p in [&self.to_evpnd, &self.to_evpnr] {
+            if up {
+                p.heal();
+            } else {
+                p.cut();
+            }
+        }
     }
 
     /// A client for this host's evpnd.
@@ -98,6 +119,8 @@ pub struct Fleet {
     pub evpnr: Option<Child>,
     /// The hosts.
     pub hosts: Vec<Host>,
+    /// The simulated fabric of the hosts' BIRDs.
+    pub fabric: Fabric,
 }
 
 /// Options of the fleet.
@@ -115,6 +138,8 @@ pub struct FleetOptions {
     pub member_timeout: Duration,
     /// evpnr's log level.
     pub log_level: String,
+    /// The simulated fabric's timing (its history is always recorded).
+    pub fabric: FabricOptions,
 }
 
 impl Default for FleetOptions {
@@ -126,6 +151,7 @@ impl Default for FleetOptions {
             vpp_timeout: Duration::from_millis(1500),
             member_timeout: Duration::from_secs(3),
             log_level: "info".into(),
+            fabric: FabricOptions::default(),
         }
     }
 }
@@ -185,6 +211,10 @@ impl Fleet {
                 mt = ms(o.member_timeout),
             ),
         )?;
+        let fabric = Fabric::new(FabricOptions {
+            record: true,
+            ..o.fabric.clone()
+        });
         let mut hosts = Vec::new();
         for i in 0..o.instances {
             let id = host_name(i);
@@ -199,23 +229,30 @@ impl Fleet {
                 },
             )
             .await?;
+            let (fb, name) = (fabric.clone(), id.clone());
+            vpp.observe(move |st| fb.set_dataplane(&name, st.bvi_macs()));
             let main = hdir.join("bird.conf");
             std::fs::write(
                 &main,
                 format!(
-                    "router id 10.{}.{}.1;\nprotocol device {{ scan time 2; }}\nevpn table evpntab;\ninclude \"{}/*.conf\";\n",
+                    "router id 10.{}.{}.1;\nprotocol device {{ scan time 2; }}\nevpn table evpntab;\nprotocol bgp rr {{ local as 65000; neighbor 192.0.2.254 as 65000; evpn {{ table evpntab; }}; }}\ninclude \"{}/*.conf\";\n",
                     i / 250,
                     i % 250,
                     hdir.join("bird.d").display()
                 ),
             )?;
-            let bird = birdsim::BirdSim::start(&main, &hdir.join("bird.ctl")).await?;
+            let bird =
+                birdsim::BirdSim::start_on(&main, &hdir.join("bird.ctl"), &fabric, &id).await?;
             let grpc = format!("127.0.0.1:{}", free_port()?);
+            let to_evpnd = Proxy::start(&grpc).await?;
+            let to_evpnr = Proxy::start(&evpnr_addr).await?;
             std::fs::write(
                 hdir.join("evpnd.yaml.in"),
                 format!(
-                    "evpnd:\n  instance-id: {id}\n  grpc-addr: \"@GRPC@\"\n  metrics-addr: \"\"\n  registry: \"{evpnr_addr}\"\n  state-dir: {d}/state\n  dataplane: vpp\n  log-level: {lvl}\n  vpp:\n    api-socket: {d}/vpp.sock\n    timeout: {vt}\n  bird:\n    config: {d}/bird.conf\n    socket: {d}/bird.ctl\n    include-dir: {d}/bird.d\n    dialect: vpp\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.{a}.{b}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
+                    "evpnd:\n  instance-id: {id}\n  grpc-addr: \"@GRPC@\"\n  advertise-addr: \"{adv}\"\n  metrics-addr: \"\"\n  registry: \"{reg}\"\n  state-dir: {d}/state\n  dataplane: vpp\n  log-level: {lvl}\n  vpp:\n    api-socket: {d}/vpp.sock\n    timeout: {vt}\n  bird:\n    config: {d}/bird.conf\n    socket: {d}/bird.ctl\n    include-dir: {d}/bird.d\n    dialect: vpp\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.{a}.{b}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
                     d = hdir.display(),
+                    adv = to_evpnd.addr(),
+                    reg = to_evpnr.addr(),
                     lvl = o.log_level,
                     vt = ms(o.vpp_timeout),
                     a = 2 + i / 250,
@@ -231,8 +268,10 @@ impl Fleet {
                 dir: hdir,
                 grpc,
                 vpp,
-                bird,
+                bird: Some(bird),
                 evpnd: None,
+                to_evpnd,
+                to_evpnr,
             });
         }
         let mut f = Fleet {
@@ -244,6 +283,7 @@ impl Fleet {
             evpnr_metrics,
             evpnr: None,
             hosts,
+            fabric,
         };
         f.start_evpnr().await?;
         Ok(f)
@@ -313,6 +353,7 @@ impl Fleet {
                 .unwrap_or_default();
             n.push((h.id.clone(), why));
             h.grpc = format!("127.0.0.1:{}", free_port()?);
+            h.to_evpnd.set_target(&h.grpc);
             std::fs::write(
                 h.config_path(),
                 std::fs::read_to_string(h.dir.join("evpnd.yaml.in"))?.replace("@GRPC@", &h.grpc),
@@ -345,6 +386,31 @@ impl Fleet {
         if let Some(mut c) = self.hosts[i].evpnd.take() {
             kill9(&mut c).await;
         }
+    }
+
+    /// `kill -9` host `i`'s BIRD: it answers nothing, and the fabric
+    /// withdraws its routes after the withdrawal delay.
+    pub fn kill_bird(&mut self, i: usize) {
+        if let Some(b) = self.hosts[i].bird.take() {
+            b.kill();
+        }
+    }
+
+    /// Starts host `i`'s BIRD again (from its files), if it is not running.
+    pub async fn start_bird(&mut self, i: usize) -> anyhow::Result<()> {
+        let h = &mut self.hosts[i];
+        if h.bird.is_none() {
+            h.bird = Some(
+                birdsim::BirdSim::start_on(
+                    &h.dir.join("bird.conf"),
+                    &h.dir.join("bird.ctl"),
+                    &self.fabric,
+                    &h.id,
+                )
+                .await?,
+            );
+        }
+        Ok(())
     }
 
     /// Whether host `i`'s evpnd runs.

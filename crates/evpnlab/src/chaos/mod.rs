@@ -14,12 +14,16 @@
 //!    registry says (see [`converge`]).
 //! 3. **No acknowledged change is lost**: the registry's final record
 //!    matches the model of acknowledged operations ([`model`]).
+//! 4. **Never two announcers** (checked after every step and at the end):
+//!    in the simulated fabric (`birdsim::fabric`), no host's EVPN table
+//!    ever held one MAC from two VTEPs at the same instant.
 //!
 //! See docs/chaos.md.
 mod adversary;
 mod faults;
 pub mod fleet;
 pub mod model;
+mod network;
 mod report;
 
 pub use report::{Config, Report};
@@ -35,6 +39,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 use faults::{DiskWindow, Window};
 use fleet::{Fleet, FleetOptions};
 use model::Model;
+use network::NetWindow;
 
 /// One operation through evpnr's API.
 #[derive(Debug, Clone)]
@@ -300,6 +305,10 @@ struct Run {
     fakes: Vec<String>,
     /// (host, restart at step)
     down: Vec<(usize, usize)>,
+    /// Fabric faults (killed BIRDs, partitions) and when they heal.
+    net: Vec<NetWindow>,
+    /// Two-announcer moments already reported (host, MAC, instant).
+    announcer_moments: BTreeSet<(String, String, Instant)>,
     started: Instant,
 }
 
@@ -577,6 +586,7 @@ impl Run {
     /// Stop every fault, start every process, wait for convergence.
     async fn settle(&mut self) -> anyhow::Result<()> {
         self.clear_all_faults();
+        self.clear_net("after the last step").await?;
         self.down.clear();
         if self.fleet.evpnr.is_none() {
             self.fleet.start_evpnr().await?;
@@ -678,6 +688,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         disk_hook: false,
         fakes: Vec::new(),
         down: Vec::new(),
+        net: Vec::new(),
+        announcer_moments: BTreeSet::new(),
         started,
     };
     if !run.fleet.start_all(Duration::from_secs(60)).await? {
@@ -710,7 +722,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
     let mut two_holders = false;
     for step in 1..=run.cfg.ops {
         run.step(step).await?;
-        if !run.check_exclusive(&format!("after step {step}")) {
+        let when = format!("after step {step}");
+        let announcers = run.check_announcers(&when);
+        if !run.check_exclusive(&when) || !announcers {
             two_holders = true;
             break;
         }
@@ -720,6 +734,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
     if !two_holders {
         run.settle().await?;
         run.check_exclusive("at the end");
+        // The history includes what the delays make visible later.
+        run.check_announcers("at the end");
     }
     run.report.elapsed = run.started.elapsed();
     // Acknowledged enabled flags, checked on the converged fleet.

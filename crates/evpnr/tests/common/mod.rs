@@ -2,9 +2,25 @@
 //! processes, each on its own in-process `vppsim` and its own real BIRD 2.20
 //! (linux dialect). Processes are killed in `Drop`. Tests that use a fleet
 //! take [`serial`] so that only one fleet runs at a time on a small machine.
+//!
+//! [`Fleet::on_fabric`] builds the fleet on a simulated fabric instead:
+//! each host's BIRD is an in-process `birdsim` (vpp dialect) on one
+//! `birdsim::fabric::Fabric`, fed by the host's vppsim, so a host sees the
+//! vMAC routes the others announce; and evpnr and each evpnd talk through a
+//! cuttable proxy (the management network), so both kinds of partition can
+//! be injected ([`Host::set_fabric_link`], [`Host::set_mgmt_link`]).
 #![allow(dead_code)]
 
-use std::{collections::HashMap, net::TcpListener, path::PathBuf, sync::OnceLock, time::Duration};
+use std::{
+    collections::HashMap,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    sync::OnceLock,
+    time::Duration,
+};
+
+use birdsim::fabric::{Fabric, FabricOptions};
+use evpn_testkit::proxy::Proxy;
 
 use evpn_api::v1::{self, evpnr_client::EvpnrClient};
 use evpn_testkit::{
@@ -58,16 +74,53 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A host's BIRD: real BIRD 2.20 (linux dialect), or birdsim (vpp dialect)
+/// on the fleet's simulated fabric.
+pub enum HostBird {
+    Real(Bird),
+    Sim {
+        /// `None` while killed.
+        sim: Option<birdsim::SimHandle>,
+        fabric: Fabric,
+        main: PathBuf,
+        sock: PathBuf,
+        include: PathBuf,
+    },
+}
+
+impl HostBird {
+    /// (main config, control socket, include dir, evpnd dialect).
+    fn paths(&self) -> (&Path, &Path, &Path, &'static str) {
+        match self {
+            HostBird::Real(b) => (&b.main, &b.sock, &b.include, "linux"),
+            HostBird::Sim {
+                main,
+                sock,
+                include,
+                ..
+            } => (main, sock, include, "vpp"),
+        }
+    }
+}
+
+/// The management network of a host on a simulated fabric: evpnr reaches
+/// the evpnd through `to_evpnd`, the evpnd reaches evpnr through `to_evpnr`.
+pub struct Mgmt {
+    pub to_evpnd: Proxy,
+    pub to_evpnr: Proxy,
+}
+
 /// One router: vppsim + BIRD 2.20 + evpnd registering with evpnr.
 pub struct Host {
     pub id: String,
     pub n: u8,
     pub sim: SimHandle,
-    pub bird: Bird,
+    pub bird: HostBird,
     pub evpnd: Option<Daemon>,
     pub dir: tempfile::TempDir,
     pub port: u16,
     registry: String,
+    pub mgmt: Option<Mgmt>,
 }
 
 impl Host {
@@ -75,19 +128,84 @@ impl Host {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// This host's VTEP address.
+    pub fn vtep(&self) -> String {
+        format!("192.0.2.{}", self.n)
+    }
+
     fn config(&self) -> String {
+        let (main, sock, inc, dialect) = self.bird.paths();
+        let (reg, advertise) = match &self.mgmt {
+            Some(m) => (
+                m.to_evpnr.addr().to_string(),
+                format!("  advertise-addr: {}\n", m.to_evpnd.addr()),
+            ),
+            None => (self.registry.clone(), String::new()),
+        };
         format!(
-            "evpnd:\n  instance-id: {id}\n  grpc-addr: 127.0.0.1:{port}\n  metrics-addr: 127.0.0.1:0\n  state-dir: {state}\n  registry: {reg}\n  dataplane: vpp\n  vpp:\n    api-socket: {vpp}\n    timeout: 2s\n  bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: linux\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.2.{n}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
+            "evpnd:\n  instance-id: {id}\n  grpc-addr: 127.0.0.1:{port}\n{advertise}  metrics-addr: 127.0.0.1:0\n  state-dir: {state}\n  registry: {reg}\n  dataplane: vpp\n  vpp:\n    api-socket: {vpp}\n    timeout: 2s\n  bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: {dialect}\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.2.{n}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
             id = self.id,
             port = self.port,
             n = self.n,
-            reg = self.registry,
             state = self.dir.path().join("state").display(),
             vpp = self.sim.socket_path().display(),
-            main = self.bird.main.display(),
-            sock = self.bird.sock.display(),
-            inc = self.bird.include.display(),
+            main = main.display(),
+            sock = sock.display(),
+            inc = inc.display(),
         )
+    }
+
+    /// The fabric this host is on (fleets made by [`Fleet::on_fabric`]).
+    pub fn fabric(&self) -> &Fabric {
+        match &self.bird {
+            HostBird::Sim { fabric, .. } => fabric,
+            HostBird::Real(_) => panic!("{} is not on a simulated fabric", self.id),
+        }
+    }
+
+    /// Kill this host's (simulated) BIRD: it answers nothing and its routes
+    /// are withdrawn after the fabric's delay.
+    pub fn kill_bird(&mut self) {
+        if let HostBird::Sim { sim, .. } = &mut self.bird {
+            sim.take().expect("birdsim running").kill();
+        } else {
+            panic!("kill_bird needs a simulated fabric");
+        }
+    }
+
+    /// Start this host's (simulated) BIRD again, from its files.
+    pub async fn start_bird(&mut self) {
+        let id = self.id.clone();
+        if let HostBird::Sim {
+            sim,
+            fabric,
+            main,
+            sock,
+            ..
+        } = &mut self.bird
+        {
+            *sim = Some(
+                birdsim::BirdSim::start_on(main, sock, fabric, &id)
+                    .await
+                    .unwrap(),
+            );
+        } else {
+            panic!("start_bird needs a simulated fabric");
+        }
+    }
+
+    /// Cut (`false`) or heal (`true`) this host's link to the fabric.
+    pub fn set_fabric_link(&self, up: bool) {
+        self.fabric().set_link(&self.id, up);
+    }
+
+    /// Cut (`false`) or heal (`true`) the management network between this
+    /// host's evpnd and evpnr (both directions).
+    pub fn set_mgmt_link(&self, up: bool) {
+        let m = self.mgmt.as_ref().expect("a fleet on a simulated fabric");
+        for p in [&m.to_evpnd, &m.to_evpnr] {
+            if up { p.heal() } else { p.cut() }
+        }
     }
 
     /// Start (or restart) evpnd.
@@ -163,6 +281,10 @@ pub struct Fleet {
     /// evpnr's log level: `debug` for tests, the shipped default `info`
     /// for benchmarks.
     pub evpnr_log_level: &'static str,
+    /// evpnr's `move.max-wait` (the evidence wait of a move).
+    pub move_max_wait: &'static str,
+    /// The simulated fabric (fleets made by [`Fleet::on_fabric`]).
+    pub fabric: Option<Fabric>,
 }
 
 impl Fleet {
@@ -189,7 +311,7 @@ impl Fleet {
             let sim = VppSim::start(hdir.path().join("vpp.sock"), SimOptions::default())
                 .await
                 .unwrap();
-            let bird = Bird::start(&bin, "evpn table evpntab;", None);
+            let bird = HostBird::Real(Bird::start(&bin, "evpn table evpntab;", None));
             hosts.push(Host {
                 id: id.to_string(),
                 n: i as u8 + 1,
@@ -199,11 +321,87 @@ impl Fleet {
                 dir: hdir,
                 port: free_port(),
                 registry: format!("127.0.0.1:{port}"),
+                mgmt: None,
             });
         }
         let mut f = Fleet {
             evpnr: None,
             evpnr_log_level: level,
+            move_max_wait: "500ms",
+            fabric: None,
+            dir,
+            port,
+            hosts,
+        };
+        f.start_evpnr();
+        f
+    }
+
+    /// A fleet of hosts named `ids` on a simulated fabric (see the module
+    /// documentation), evpnr started with `move.max-wait` = `max_wait`.
+    pub async fn on_fabric(ids: &[&str], opts: FabricOptions, max_wait: &'static str) -> Fleet {
+        let fabric = Fabric::new(opts);
+        let dir = tempfile::Builder::new()
+            .prefix("evpnr-fabric-")
+            .tempdir()
+            .unwrap();
+        let port = free_port();
+        let registry = format!("127.0.0.1:{port}");
+        let mut hosts = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let n = i as u8 + 1;
+            let hdir = tempfile::Builder::new()
+                .prefix("evpnr-host-")
+                .tempdir()
+                .unwrap();
+            let sim = VppSim::start(hdir.path().join("vpp.sock"), SimOptions::default())
+                .await
+                .unwrap();
+            let (fb, h) = (fabric.clone(), id.to_string());
+            sim.observe(move |st| fb.set_dataplane(&h, st.bvi_macs()));
+            let include = hdir.path().join("bird.d");
+            std::fs::create_dir_all(&include).unwrap();
+            let main = hdir.path().join("bird.conf");
+            std::fs::write(
+                &main,
+                format!(
+                    "router id 10.0.0.{n};\nprotocol device {{ scan time 2; }}\nevpn table evpntab;\nprotocol bgp rr {{ local as 65000; neighbor 192.0.2.254 as 65000; evpn {{ table evpntab; }}; }}\ninclude \"{}/*.conf\";\n",
+                    include.display()
+                ),
+            )
+            .unwrap();
+            let sock = hdir.path().join("bird.ctl");
+            let bs = birdsim::BirdSim::start_on(&main, &sock, &fabric, id)
+                .await
+                .unwrap();
+            let grpc = free_port();
+            let mgmt = Mgmt {
+                to_evpnd: Proxy::start(&format!("127.0.0.1:{grpc}")).await.unwrap(),
+                to_evpnr: Proxy::start(&registry).await.unwrap(),
+            };
+            hosts.push(Host {
+                id: id.to_string(),
+                n,
+                sim,
+                bird: HostBird::Sim {
+                    sim: Some(bs),
+                    fabric: fabric.clone(),
+                    main,
+                    sock,
+                    include,
+                },
+                evpnd: None,
+                dir: hdir,
+                port: grpc,
+                registry: registry.clone(),
+                mgmt: Some(mgmt),
+            });
+        }
+        let mut f = Fleet {
+            evpnr: None,
+            evpnr_log_level: "debug",
+            move_max_wait: max_wait,
+            fabric: Some(fabric),
             dir,
             port,
             hosts,
@@ -218,10 +416,11 @@ impl Fleet {
         std::fs::write(
             &cfg,
             format!(
-                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: {}\n  state-dir: {}\n  member-timeout: 3s\n  move:\n    max-wait: 500ms\n",
+                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: {}\n  state-dir: {}\n  member-timeout: 3s\n  move:\n    max-wait: {}\n",
                 self.port,
                 self.evpnr_log_level,
-                self.dir.path().join("state").display()
+                self.dir.path().join("state").display(),
+                self.move_max_wait
             ),
         )
         .unwrap();

@@ -202,6 +202,24 @@ impl SimState {
         self.interfaces.values().find(|i| i.name == name)
     }
 
+    /// What the host's BIRD (IPng's `vppevpn` protocol) exports from this
+    /// dataplane: per bridge-domain tag, the MACs of the bridge domains'
+    /// BVIs that are admin up (lower case). The simulated fabric
+    /// (`birdsim::fabric`) derives a host's announcements from it.
+    pub fn bvi_macs(&self) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+        let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for bd in self.bridge_domains.values() {
+            if let Some(i) = bd.bvi.and_then(|i| self.interfaces.get(&i))
+                && i.admin_up
+            {
+                out.entry(bd.tag.clone())
+                    .or_default()
+                    .insert(i.mac.to_string().to_lowercase());
+            }
+        }
+        out
+    }
+
     /// JSON form (for the control socket).
     pub fn to_json(&self) -> Value {
         let ifs: Vec<Value> = self
