@@ -246,6 +246,8 @@ async fn board_task(
                     let changes = r.board.record(&id, d.timers.rise, d.timers.fall, &s);
                     r.report(changes);
                 }
+                // Reads see the counters of every probe, not only changes.
+                r.publish();
             }
             _ = tick.tick() => {
                 let changes = r.sync();
