@@ -31,10 +31,15 @@ pub struct TimersFile {
 }
 
 impl TimersFile {
+    /// These overrides over `d`; a timeout not given is at most the
+    /// interval.
     fn over(&self, d: Timers) -> Timers {
+        let interval = self.interval.unwrap_or(d.interval);
         Timers {
-            interval: self.interval.unwrap_or(d.interval),
-            timeout: self.timeout.unwrap_or(d.timeout),
+            interval,
+            timeout: self
+                .timeout
+                .unwrap_or(HumanDuration(d.timeout.0.min(interval.0))),
             rise: self.rise.unwrap_or(d.rise),
             fall: self.fall.unwrap_or(d.fall),
         }
@@ -172,9 +177,12 @@ impl HealthFile {
     /// The effective settings (defaults filled in).
     pub fn resolve(&self) -> HealthConfig {
         let (i, t, r, f) = DEFAULT_TIMERS;
+        let interval = self.interval.unwrap_or_else(|| parse_dur(i));
         let d = Timers {
-            interval: self.interval.unwrap_or_else(|| parse_dur(i)),
-            timeout: self.timeout.unwrap_or_else(|| parse_dur(t)),
+            interval,
+            timeout: self
+                .timeout
+                .unwrap_or_else(|| HumanDuration(parse_dur(t).0.min(interval.0))),
             rise: self.rise.unwrap_or(r),
             fall: self.fall.unwrap_or(f),
         };
@@ -335,5 +343,101 @@ impl HealthConfig {
             );
         }
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::config::{Args, load};
+
+    fn with(health: &str) -> Result<crate::config::Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, format!("evpnd:\n  health:\n{health}")).unwrap();
+        let args = Args::parse_from([
+            "evpnd",
+            "--instance-id",
+            "r1",
+            "--config",
+            p.to_str().unwrap(),
+        ]);
+        load(&args).map(|l| l.cfg).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = load(&Args::parse_from(["evpnd", "--instance-id", "r1"]))
+            .unwrap()
+            .cfg;
+        let h = &c.health;
+        assert_eq!(
+            (
+                h.defaults.interval.0.as_millis(),
+                h.defaults.timeout.0.as_millis()
+            ),
+            (1000, 500)
+        );
+        assert_eq!((h.defaults.rise, h.defaults.fall), (2, 3));
+        assert_eq!(h.bgp.min_established, 1);
+        assert!(h.self_fence.enabled);
+        assert_eq!(h.self_fence.hold.0.as_secs(), 2);
+        // Neither BFD nor tracked interfaces: warned.
+        assert!(c.warnings().iter().any(|w| w.contains("health.bfd")));
+        let c = with("    bfd: true\n").unwrap();
+        assert!(!c.warnings().iter().any(|w| w.contains("health.bfd")));
+        let c = with("    underlay:\n      interfaces: [eth0]\n").unwrap();
+        assert!(!c.warnings().iter().any(|w| w.contains("health.bfd")));
+    }
+
+    #[test]
+    fn overrides_apply_per_check() {
+        let c = with("    interval: 200ms\n    bgp:\n      timers:\n        fall: 5\n").unwrap();
+        assert_eq!(c.health.bird.interval.0.as_millis(), 200);
+        // A timeout not given is at most the interval.
+        assert_eq!(c.health.bird.timeout.0.as_millis(), 200);
+        assert_eq!((c.health.bgp.timers.fall, c.health.bird.fall), (5, 3));
+    }
+
+    /// (health section, the field the error must name)
+    #[test]
+    fn bad_values_name_the_field() {
+        let rows = [
+            ("    interval: 5ms\n", "evpnd.health.interval"),
+            ("    timeout: 2s\n", "evpnd.health.timeout"),
+            ("    rise: 0\n", "evpnd.health.rise"),
+            ("    bird:\n      fall: 101\n", "evpnd.health.bird.fall"),
+            (
+                "    underlay:\n      interfaces: [\"a very long ifname\"]\n",
+                "evpnd.health.underlay.interfaces[0]",
+            ),
+            (
+                "    commands:\n      - name: x\n        argv: []\n",
+                "evpnd.health.commands[0].argv",
+            ),
+            (
+                "    commands:\n      - name: x\n        argv: [\"sh -c true\"]\n",
+                "evpnd.health.commands[0].argv[0]",
+            ),
+            (
+                "    commands:\n      - {name: x, argv: [/bin/true]}\n      - {name: x, argv: [/bin/true]}\n",
+                "evpnd.health.commands[1].name",
+            ),
+            (
+                "    bgp:\n      protocols: [\"bad name!\"]\n",
+                "evpnd.health.bgp.protocols[0]",
+            ),
+            (
+                "    self-fence:\n      hold: 2h\n",
+                "evpnd.health.self-fence.hold",
+            ),
+        ];
+        for (text, field) in rows {
+            let e = with(text).unwrap_err();
+            assert!(e.contains(field), "{text}: {e}");
+        }
+        // Unknown keys are structural errors.
+        assert!(with("    colour: red\n").unwrap_err().contains("colour"));
     }
 }
