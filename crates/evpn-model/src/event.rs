@@ -304,6 +304,20 @@ catalogue! {
         "VPP refused the BVI's linux-cp pair and `vpp.linux-cp` is `auto`: the BVI works without its Linux interface; retried at every reconcile (once per episode)";
     BviLinuxSideRestored = "bvi-linux-side-restored", Crud, Info, Evpnd, ["evpn"],
         "a BVI that had no Linux side has it again (or was deleted)";
+    HealthCheckDown = "health-check-down", Failover, Warn, Evpnd, ["check", "evpn?", "error"],
+        "a health check went down (`fall` failed probes; its first result at start-up decides at once); `evpn` for a per-eVPN check";
+    HealthCheckUp = "health-check-up", Failover, Info, Evpnd, ["check", "evpn?"],
+        "a health check came up (`rise` successful probes, or its first result)";
+    HealthDown = "health-down", Failover, Warn, Evpnd, ["scope", "evpn?", "reason"],
+        "the host (`scope=host`) or one eVPN (`scope=evpn`) became unhealthy; `reason` names every down check and its last error; binds are refused while the host is down";
+    HealthUp = "health-up", Failover, Info, Evpnd, ["scope", "evpn?"],
+        "the host or one eVPN is healthy again";
+    SelfFenced = "self-fenced", Failover, Error, Evpnd, ["evpn", "group", "mac", "reason"],
+        "this primary released its gateway itself: BIRD stopped answering or every BGP session was down for `health.self-fence.hold`; binds are refused until health is up";
+    SelfFenceFailed = "self-fence-failed", Failover, Error, Evpnd, ["evpn", "group", "reason", "error"],
+        "a self-fencing release failed: the vMAC counts as still held; retried every second";
+    SelfFenceLifted = "self-fence-lifted", Failover, Info, Evpnd, ["reason"],
+        "the condition that fenced this host is gone (`reason`: the old one); binds are accepted again (evpnr's resync may re-bind)";
     StateFileMissing = "state-file-missing", Crud, Error, Evpnd, ["path", "bridge-domains", "snippets"],
         "the state file is missing while the dataplane or BIRD hold managed objects: nothing is removed, writes are refused";
 

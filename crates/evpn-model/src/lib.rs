@@ -10,6 +10,7 @@ pub mod addr;
 pub mod duration;
 pub mod error;
 pub mod event;
+pub mod health;
 pub mod hostport;
 pub mod mac;
 pub mod rt;

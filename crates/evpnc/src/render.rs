@@ -671,6 +671,7 @@ mod tests {
     fn arrays_of_objects_are_dashed_blocks() {
         let s = v1::InstanceStatus {
             instance: None,
+            health: None,
             memberships: vec![
                 v1::MemberStatus {
                     group_id: "a".into(),

@@ -150,6 +150,8 @@ struct FileConfig {
     evpn: EvpnFile,
     #[serde(default)]
     announce: AnnounceFile,
+    #[serde(default)]
+    health: crate::health::config::HealthFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,6 +267,8 @@ pub struct Config {
     pub bird: BirdConfig,
     pub evpn: EvpnDefaults,
     pub announce: AnnounceConfig,
+    /// Health checks and self-fencing (docs/failover.md).
+    pub health: crate::health::HealthConfig,
 }
 
 impl Validate for Config {
@@ -350,6 +354,7 @@ impl Validate for Config {
                 ));
             }
         }
+        self.health.validate()?;
         if let Some(p) = &self.bird.vppevpn_template
             && !p.is_file()
         {
@@ -491,6 +496,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
                     .collect()
             }),
         },
+        health: f.health.resolve(),
     };
     config::check(&cfg, &origin)?;
     for w in cfg.warnings() {
@@ -504,7 +510,7 @@ impl Config {
     /// Settings that are accepted but probably wrong (printed by `--check`,
     /// logged as `config-warning` at start).
     pub fn warnings(&self) -> Vec<String> {
-        let mut w = Vec::new();
+        let mut w = self.health.warnings();
         if self.dataplane == Dataplane::Vpp && self.bird.dialect == Dialect::Linux {
             w.push(
                 "dataplane: vpp with bird.dialect: linux: BIRD's evpn protocol will look for \
@@ -529,16 +535,19 @@ mod tests {
         let mut c = load(&Args::parse_from(["evpnd", "--instance-id", "r1"]))
             .unwrap()
             .cfg;
-        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        let dialect = |c: &Config| -> Vec<String> {
+            c.warnings()
+                .into_iter()
+                .filter(|w| w.contains("bird.dialect"))
+                .collect()
+        };
+        assert!(dialect(&c).is_empty(), "{:?}", c.warnings());
         c.bird.dialect = Dialect::Linux;
-        let w = c.warnings();
+        let w = dialect(&c);
         assert_eq!(w.len(), 1);
-        assert!(
-            w[0].contains("bird.dialect") && w[0].contains("vpp"),
-            "{w:?}"
-        );
+        assert!(w[0].contains("vpp"), "{w:?}");
         c.dataplane = Dataplane::Linux;
-        assert!(c.warnings().is_empty());
+        assert!(dialect(&c).is_empty());
     }
     use clap::Parser;
 

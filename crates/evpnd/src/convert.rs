@@ -122,6 +122,61 @@ pub fn evpn_out(e: &Evpn) -> v1::EvpnInstance {
         protocols: Vec::new(),
         created_at: ts(e.created_ms),
         modified_at: ts(e.modified_ms),
+        health: None,
+    }
+}
+
+fn health_status_out(s: crate::health::Status) -> i32 {
+    use crate::health::Status;
+    match s {
+        Status::Unknown => v1::Health::Unspecified,
+        Status::Up => v1::Health::Ok,
+        Status::Down => v1::Health::Down,
+    }
+    .into()
+}
+
+/// A scope's verdict → wire.
+pub fn verdict_out(v: &crate::health::Verdict) -> v1::HealthVerdict {
+    v1::HealthVerdict {
+        status: health_status_out(v.status),
+        reason: v.reason.clone(),
+    }
+}
+
+/// The health summary → wire; `checks`: with the per-check list.
+pub fn health_out(s: &crate::health::Summary, checks: bool) -> v1::HealthSummary {
+    use crate::health::Scope;
+    v1::HealthSummary {
+        host: Some(verdict_out(&s.host)),
+        evpns: s
+            .evpns
+            .iter()
+            .map(|(slug, v)| v1::EvpnHealth {
+                slug: slug.clone(),
+                health: Some(verdict_out(v)),
+            })
+            .collect(),
+        checks: if checks {
+            s.checks
+                .iter()
+                .map(|(id, c)| v1::HealthCheck {
+                    name: id.name.clone(),
+                    evpn: match &id.scope {
+                        Scope::Evpn(e) => e.clone(),
+                        Scope::Host => String::new(),
+                    },
+                    status: health_status_out(c.status),
+                    last_error: c.last_error.clone(),
+                    successes: c.successes,
+                    failures: c.failures,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        fenced: s.fenced.clone().unwrap_or_default(),
+        generation: s.generation,
     }
 }
 

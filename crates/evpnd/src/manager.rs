@@ -112,7 +112,10 @@ pub struct Manager {
     write: Mutex<HostState>,
     snapshot: Published,
     broker: EventBroker,
-    metrics: EvpndMetrics,
+    pub(crate) metrics: EvpndMetrics,
+    /// This host's health (checks, verdicts, self-fence), published by
+    /// `health::runner`.
+    pub health: crate::health::runner::Health,
     ready: AtomicBool,
     /// The state file was missing at start: until a reconcile has seen that
     /// the dataplane and BIRD hold no managed object, nothing is removed
@@ -167,6 +170,7 @@ impl Manager {
             write: Mutex::new(state),
             broker,
             metrics,
+            health: Default::default(),
             ready: AtomicBool::new(false),
             state_missing: AtomicBool::new(state_missing),
             announce_gen: Arc::default(),

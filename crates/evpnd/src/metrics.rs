@@ -31,6 +31,31 @@ pub struct RoleLabels {
     pub role: String,
 }
 
+/// Labels of `health_up`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabels {
+    /// `host` or `evpn`.
+    pub scope: String,
+    /// The eVPN's slug; empty for the host.
+    pub evpn: String,
+}
+
+/// Labels of `health_check_up`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CheckLabels {
+    pub check: String,
+    /// The eVPN of a per-eVPN check; empty for a host check.
+    pub evpn: String,
+}
+
+/// Labels of `health_transitions_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    pub check: String,
+    /// `up` or `down`.
+    pub to: String,
+}
+
 /// evpnd's metric handles.
 #[derive(Clone)]
 pub struct EvpndMetrics {
@@ -41,6 +66,11 @@ pub struct EvpndMetrics {
     pub evpn_instances: Gauge,
     pub bvi_role: Family<RoleLabels, Gauge>,
     pub ready: Gauge,
+    pub health_up: Family<ScopeLabels, Gauge>,
+    pub health_check_up: Family<CheckLabels, Gauge>,
+    pub health_transitions: Family<TransitionLabels, Counter>,
+    pub health_self_fence: Family<ResultLabels, Counter>,
+    pub health_fenced: Gauge,
 }
 
 impl EvpndMetrics {
@@ -58,6 +88,11 @@ impl EvpndMetrics {
             evpn_instances: Gauge::default(),
             bvi_role: Family::default(),
             ready: Gauge::default(),
+            health_up: Family::default(),
+            health_check_up: Family::default(),
+            health_transitions: Family::default(),
+            health_self_fence: Family::default(),
+            health_fenced: Gauge::default(),
         };
         reg.register(
             "vpp_connected",
@@ -93,6 +128,31 @@ impl EvpndMetrics {
             "ready",
             "1 once the start-up reconcile has finished",
             m.ready.clone(),
+        );
+        reg.register(
+            "health_up",
+            "1 while the scope (host, or one eVPN) is healthy; 0 when down or not yet checked",
+            m.health_up.clone(),
+        );
+        reg.register(
+            "health_check_up",
+            "1 while the health check is up; 0 when down or not yet checked",
+            m.health_check_up.clone(),
+        );
+        reg.register(
+            "health_transitions",
+            "Health check state changes by check and new state",
+            m.health_transitions.clone(),
+        );
+        reg.register(
+            "health_self_fence",
+            "Self-fencing releases by result (released, failed)",
+            m.health_self_fence.clone(),
+        );
+        reg.register(
+            "health_fenced",
+            "1 while this host has fenced itself (released its gateways; binds refused)",
+            m.health_fenced.clone(),
         );
         m
     }

@@ -1,6 +1,7 @@
 //! Registration with evpnr and liveness: register at start (and whenever the
 //! registry forgets this host), then send heartbeats on a stream of their own
-//! every `evpnd.heartbeat-interval` and at once when readiness changes. evpnr
+//! every `evpnd.heartbeat-interval` and at once when readiness or health
+//! (the summary's generation) changes. evpnr
 //! derives this member's liveness from the heartbeats' age. Failures back off
 //! exponentially with jitter; nothing here ever touches the dataplane, so an
 //! evpnr outage never disturbs this host.
@@ -135,10 +136,12 @@ async fn heartbeats(
     let (tx, rx) = tokio::sync::mpsc::channel::<v1::HeartbeatRequest>(8);
     let mut seq = 0u64;
     let mut ready = m.is_ready();
+    let mut health = m.health.subscribe();
     let beat = |seq: u64, ready: bool| v1::HeartbeatRequest {
         instance_id: cfg.instance_id.clone(),
         seq,
         ready,
+        health: Some(crate::convert::health_out(&m.health.summary(), false)),
     };
     // The first heartbeat goes with the stream's opening.
     seq += 1;
@@ -154,6 +157,7 @@ async fn heartbeats(
     };
     let mut last_sent = Instant::now();
     let mut last_ack = Instant::now();
+    let mut sent_generation = health.borrow_and_update().generation;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return tonic::Status::cancelled("shutdown"),
@@ -166,9 +170,15 @@ async fn heartbeats(
                 Err(st) => return st,
             },
             _ = tokio::time::sleep(READY_POLL.min(interval)) => {}
+            // A health change is reported at once.
+            c = health.changed() => if c.is_err() {
+                return tonic::Status::internal("health publisher gone");
+            },
         }
         let now_ready = m.is_ready();
-        if now_ready != ready || last_sent.elapsed() >= interval {
+        let generation = health.borrow_and_update().generation;
+        if now_ready != ready || generation != sent_generation || last_sent.elapsed() >= interval {
+            sent_generation = generation;
             if now_ready != ready {
                 tracing::info!(ready = now_ready, "registry-ready-reported");
             }

@@ -136,8 +136,14 @@ impl Evpnd for EvpndService {
     ) -> Result<Response<v1::EvpnInstanceList>, Status> {
         self.check_instance(&req.get_ref().instance_id)?;
         let snap = self.mgr.snapshot();
+        let health = self.mgr.health.summary();
         ok(v1::EvpnInstanceList {
-            evpn_instances: snap.state.evpns.values().map(evpn_out).collect(),
+            evpn_instances: snap
+                .state
+                .evpns
+                .values()
+                .map(|e| with_health(evpn_out(e), &health))
+                .collect(),
         })
     }
 
@@ -148,7 +154,7 @@ impl Evpnd for EvpndService {
         let r = req.into_inner();
         self.check_instance(&r.instance_id)?;
         let e = self.evpn(&r.slug)?;
-        let mut out = evpn_out(&e);
+        let mut out = with_health(evpn_out(&e), &self.mgr.health.summary());
         if let Some(all) = self.bird_protocols().await {
             let names = self.mgr.bird.protocol_names(&e.slug);
             out.protocols = all
@@ -284,6 +290,15 @@ impl Evpnd for EvpndService {
             }
             None => None,
         };
+        // An unhealthy host never takes a gateway (docs/failover.md): after a
+        // self-fence the registry's resync would otherwise bind it again.
+        if let Some(why) = self.mgr.health.summary().bind_refusal(&r.slug) {
+            return Err(Error::FailedPrecondition(format!(
+                "evpn {:?}: bind refused: {why}",
+                r.slug
+            ))
+            .into());
+        }
         // From here on the bind runs to the end even if the caller goes away
         // (see evpn_daemon::detach); the wait above may be abandoned freely.
         let (slug, group) = (r.slug.clone(), r.group_id.clone());
@@ -447,6 +462,7 @@ impl Evpnd for EvpndService {
                 seconds: since.as_secs() as i64,
                 nanos: since.subsec_nanos() as i32,
             }),
+            health: Some(convert::health_out(&self.mgr.health.summary(), true)),
         })
     }
 
@@ -493,6 +509,12 @@ impl Evpnd for EvpndService {
             self.metrics.clone(),
         )))
     }
+}
+
+/// An eVPN on the wire with its health verdict, when it has one.
+fn with_health(mut e: v1::EvpnInstance, h: &crate::health::Summary) -> v1::EvpnInstance {
+    e.health = h.evpns.get(&e.slug).map(convert::verdict_out);
+    e
 }
 
 /// VPP's last error, followed by the BVIs VPP refused a Linux side

@@ -3,7 +3,10 @@
 use std::time::SystemTime;
 
 use evpn_api::v1;
-use evpn_model::{Error, Mac};
+use evpn_model::{
+    Error, Mac,
+    health::{HealthReport, HealthStatus, HealthVerdict},
+};
 use ipnet::IpNet;
 
 use crate::liveness::Liveness;
@@ -152,6 +155,77 @@ pub fn membership_to_proto(
         configured: s.is_some_and(|s| s.configured),
         last_error: s.map(|s| s.last_error.clone()).unwrap_or_default(),
         last_resync: s.and_then(|s| s.last_resync).map(ts),
+    }
+}
+
+fn health_status_in(s: i32) -> HealthStatus {
+    match v1::Health::try_from(s) {
+        Ok(v1::Health::Ok) => HealthStatus::Up,
+        Ok(v1::Health::Down) => HealthStatus::Down,
+        _ => HealthStatus::Unknown,
+    }
+}
+
+fn health_status_out(s: HealthStatus) -> i32 {
+    match s {
+        HealthStatus::Unknown => v1::Health::Unspecified,
+        HealthStatus::Up => v1::Health::Ok,
+        HealthStatus::Down => v1::Health::Down,
+    }
+    .into()
+}
+
+fn verdict_in(v: Option<&v1::HealthVerdict>) -> HealthVerdict {
+    v.map(|v| HealthVerdict {
+        status: health_status_in(v.status),
+        reason: cut(&v.reason),
+    })
+    .unwrap_or_default()
+}
+
+fn verdict_out(v: &HealthVerdict) -> v1::HealthVerdict {
+    v1::HealthVerdict {
+        status: health_status_out(v.status),
+        reason: v.reason.clone(),
+    }
+}
+
+/// A member's text, kept to at most 512 characters.
+fn cut(s: &str) -> String {
+    s.chars().take(512).collect()
+}
+
+/// A heartbeat's health → domain (texts cut to 512 characters, at most
+/// 4096 eVPNs: it is the member's input).
+pub fn health_in(h: &v1::HealthSummary) -> HealthReport {
+    HealthReport {
+        host: verdict_in(h.host.as_ref()),
+        evpns: h
+            .evpns
+            .iter()
+            .take(4096)
+            .map(|e| (cut(&e.slug), verdict_in(e.health.as_ref())))
+            .collect(),
+        fenced: cut(&h.fenced),
+        generation: h.generation,
+    }
+}
+
+/// A stored health report → wire (GetInstanceStatus).
+pub fn health_out(h: &HealthReport) -> v1::HealthSummary {
+    v1::HealthSummary {
+        host: Some(verdict_out(&h.host)),
+        evpns: h
+            .evpns
+            .iter()
+            .map(|(slug, v)| v1::EvpnHealth {
+                slug: slug.clone(),
+                health: Some(verdict_out(v)),
+            })
+            .collect(),
+        checks: Vec::new(),
+        fenced: h.fenced.clone(),
+        generation: h.generation,
     }
 }
 

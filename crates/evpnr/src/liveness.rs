@@ -74,7 +74,15 @@ impl Registry {
     /// readiness applied when it changed (a change triggers a resync; an
     /// unchanged one does not — the periodic resync covers drift).
     /// NOT_FOUND if `id` is not registered (the evpnd registers again).
-    pub fn heartbeat(self: &Arc<Self>, id: &str, ready: bool) -> Result<(), evpn_model::Error> {
+    pub fn heartbeat(
+        self: &Arc<Self>,
+        id: &str,
+        ready: bool,
+        health: Option<evpn_model::health::HealthReport>,
+    ) -> Result<(), evpn_model::Error> {
+        if health.is_some() {
+            self.with_rt(id, |rt| rt.health = health);
+        }
         if !self.heartbeat_seen(id) {
             return Err(evpn_model::Error::not_found(
                 evpn_model::error::Object::Instance,

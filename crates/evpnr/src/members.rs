@@ -216,6 +216,7 @@ impl Registry {
                     resync_pending: false,
                     resync_running: false,
                     last_heartbeat: None,
+                    health: None,
                     liveness: crate::liveness::Liveness::Unknown,
                     addr: addr.to_string(),
                 },
@@ -231,6 +232,7 @@ impl Registry {
                     if old.addr == n.addr {
                         n.last_heartbeat = old.last_heartbeat;
                         n.liveness = old.liveness;
+                        n.health = old.health;
                     }
                 }
             }

@@ -71,6 +71,8 @@ pub struct MemberRt {
     pub last_heartbeat: Option<std::time::Instant>,
     /// Liveness as last derived (`liveness::classify`).
     pub liveness: crate::liveness::Liveness,
+    /// The health reported with the last heartbeat that carried one.
+    pub health: Option<evpn_model::health::HealthReport>,
     /// The address the client dials.
     pub addr: String,
 }

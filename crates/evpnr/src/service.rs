@@ -18,8 +18,8 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     convert::{
-        group_to_proto, instance_to_proto, membership_to_proto, prefix_from_proto,
-        prefix_syntax_from_proto, ts,
+        group_to_proto, health_in, health_out, instance_to_proto, membership_to_proto,
+        prefix_from_proto, prefix_syntax_from_proto, ts,
     },
     groups::NewGroup,
     registration::Registration,
@@ -140,7 +140,7 @@ impl Evpnr for EvpnrService {
         validate_instance_id("instance_id", &first.instance_id)?;
         let id = first.instance_id.clone();
         let reg = self.reg.clone();
-        reg.heartbeat(&id, first.ready)?;
+        reg.heartbeat(&id, first.ready, first.health.as_ref().map(health_in))?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let shutdown = self.shutdown.clone();
         let _ = tx.try_send(Ok(v1::HeartbeatAck {
@@ -167,7 +167,7 @@ impl Evpnr for EvpnrService {
                         .await;
                     return;
                 }
-                if let Err(e) = reg.heartbeat(&id, hb.ready) {
+                if let Err(e) = reg.heartbeat(&id, hb.ready, hb.health.as_ref().map(health_in)) {
                     let _ = tx.send(Err(e.into())).await;
                     return;
                 }
@@ -230,6 +230,7 @@ impl Evpnr for EvpnrService {
             Some(v1::InstanceStatus {
                 instance: Some(instance_to_proto(m, rt, groups)),
                 memberships,
+                health: rt.and_then(|r| r.health.as_ref()).map(health_out),
             })
         });
         st.map(Response::new)

@@ -694,6 +694,18 @@ impl Dataplane for LinuxDataplane {
         super::linux_table::other_addresses(self.nl(), &slug_of(e.slug)?.names().bvi).await
     }
 
+    async fn devices_up(&self, slug: &str) -> Result<(), Error> {
+        let n = slug_of(slug)?.names();
+        for name in [n.bridge, n.vxlan] {
+            match self.nl().link_by_name(&name).await.map_err(nerr)? {
+                Some(l) if l.up => {}
+                Some(_) => return Err(Error::FailedPrecondition(format!("{name} is down"))),
+                None => return Err(Error::FailedPrecondition(format!("{name} is missing"))),
+            }
+        }
+        Ok(())
+    }
+
     fn drift_events(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
         super::linux_drift::spawn(self.idx.clone())
     }

@@ -272,4 +272,27 @@ pub trait Dataplane: Send + Sync + 'static {
     fn drift_events(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
         None
     }
+    /// Health check `dataplane`: the dataplane answers (VPP: `control_ping`
+    /// on the existing connection). The Linux kernel is always there.
+    async fn alive(&self) -> Result<(), Error> {
+        Ok(())
+    }
+    /// Health check `devices` of eVPN `slug` (Linux dataplane): its bridge
+    /// and VXLAN devices exist and are up. VPP: nothing to check per eVPN.
+    async fn devices_up(&self, slug: &str) -> Result<(), Error> {
+        let _ = slug;
+        Ok(())
+    }
+    /// Health check `underlay:<name>`: whether interface `name` has its
+    /// link up (Linux: the kernel's operstate; VPP: the interface's
+    /// link-up flag). `Err` when there is no such interface.
+    async fn link_up(&self, name: &str) -> Result<bool, Error> {
+        let p = std::path::Path::new("/sys/class/net")
+            .join(name)
+            .join("operstate");
+        match std::fs::read_to_string(&p) {
+            Ok(s) => Ok(matches!(s.trim(), "up" | "unknown")),
+            Err(_) => Err(Error::FailedPrecondition(format!("no interface {name:?}"))),
+        }
+    }
 }

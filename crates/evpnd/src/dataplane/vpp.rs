@@ -601,6 +601,27 @@ impl Dataplane for VppDataplane {
         }
     }
 
+    async fn alive(&self) -> Result<(), Error> {
+        let c = self.client().await?;
+        self.op("control_ping", c.ping()).await
+    }
+
+    async fn link_up(&self, name: &str) -> Result<bool, Error> {
+        let c = self.client().await?;
+        let all = self
+            .op(
+                "sw_interface_dump",
+                c.sw_interface_dump(InterfaceFilter::NameContains(name.to_string())),
+            )
+            .await?;
+        let i = all
+            .into_iter()
+            .find(|d| d.interface_name == name)
+            .ok_or_else(|| Error::FailedPrecondition(format!("VPP has no interface {name:?}")))?;
+        // if_status_flags: 1 admin up, 2 link up.
+        Ok(i.flags & 3 == 3)
+    }
+
     fn drift_events(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
         self.wake_rx
             .lock()

@@ -137,6 +137,7 @@ fn registry(fake: Arc<Fake>) -> (Arc<Registry>, tempfile::TempDir) {
             // No background resync: the calls seen are the operation's.
             resync_running: true,
             last_heartbeat: None,
+            health: None,
             liveness: crate::liveness::Liveness::Unknown,
             addr: "127.0.0.1:1".into(),
         };

@@ -1,0 +1,206 @@
+//! The probes behind the checks: thin I/O, one call each, behind
+//! [`Probe`] so the runner and the core are testable without BIRD or VPP.
+//! The runner bounds every probe with the check's timeout (a command is
+//! killed when it runs out).
+use std::{process::Stdio, sync::Arc};
+
+use bird_ctl::{BirdClient, status::ProtoState};
+
+use super::{Sample, Scope};
+use crate::dataplane::Dataplane;
+
+/// One check's probe.
+#[tonic::async_trait]
+pub trait Probe: Send + Sync + 'static {
+    /// One round. `slugs`: the enabled eVPNs of this host (per-eVPN probes
+    /// answer one sample for each; host probes answer one for the host).
+    async fn sample(&self, slugs: &[String]) -> Vec<(Scope, Sample)>;
+}
+
+fn host(s: Sample) -> Vec<(Scope, Sample)> {
+    vec![(Scope::Host, s)]
+}
+
+/// `dataplane`: VPP answers `control_ping` (on the Linux dataplane the
+/// kernel is always there: the per-eVPN `devices` check covers it).
+pub struct DataplaneProbe(pub Arc<dyn Dataplane>);
+
+#[tonic::async_trait]
+impl Probe for DataplaneProbe {
+    async fn sample(&self, _: &[String]) -> Vec<(Scope, Sample)> {
+        host(match self.0.alive().await {
+            Ok(()) => Sample::ok(),
+            Err(e) => Sample::fail(e.to_string()),
+        })
+    }
+}
+
+/// `devices` (per eVPN, Linux dataplane): the eVPN's bridge and VXLAN
+/// devices exist and are up.
+pub struct DevicesProbe(pub Arc<dyn Dataplane>);
+
+#[tonic::async_trait]
+impl Probe for DevicesProbe {
+    async fn sample(&self, slugs: &[String]) -> Vec<(Scope, Sample)> {
+        let mut out = Vec::with_capacity(slugs.len());
+        for s in slugs {
+            let r = match self.0.devices_up(s).await {
+                Ok(()) => Sample::ok(),
+                Err(e) => Sample::fail(e.to_string()),
+            };
+            out.push((Scope::Evpn(s.clone()), r));
+        }
+        out
+    }
+}
+
+/// `bird`: BIRD's control socket answers `show status`. A failure is
+/// fatal (BIRD died or hangs: see [`super::fence`]).
+pub struct BirdProbe(pub Arc<BirdClient>);
+
+#[tonic::async_trait]
+impl Probe for BirdProbe {
+    async fn sample(&self, _: &[String]) -> Vec<(Scope, Sample)> {
+        host(match self.0.show_status().await {
+            Ok(_) => Sample::ok(),
+            Err(e) => Sample::fatal(e.to_string()),
+        })
+    }
+}
+
+/// `bgp`: at least `min` of the counted BGP sessions are established.
+pub struct BgpProbe {
+    pub client: Arc<BirdClient>,
+    pub min: u32,
+    /// Counted protocols; empty: every BGP protocol.
+    pub names: Vec<String>,
+}
+
+/// The BGP rule on BIRD's protocol list (sans-IO): `Ok` when at least
+/// `min` counted sessions are established; a failure is fatal when none is
+/// (and at least one is counted). No BGP protocol in BIRD and none named:
+/// nothing to check (success).
+pub fn bgp_rule(protos: &[bird_ctl::ProtocolInfo], min: u32, names: &[String]) -> Sample {
+    let counted: Vec<&bird_ctl::ProtocolInfo> = protos
+        .iter()
+        .filter(|p| {
+            if names.is_empty() {
+                p.proto.eq_ignore_ascii_case("bgp")
+            } else {
+                names.contains(&p.name)
+            }
+        })
+        .collect();
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !protos.iter().any(|p| &p.name == *n))
+        .collect();
+    let total = counted.len() + missing.len();
+    if total == 0 {
+        return Sample::ok();
+    }
+    let up = counted
+        .iter()
+        .filter(|p| p.state == ProtoState::Up && p.info.starts_with("Established"))
+        .count();
+    if up as u32 >= min {
+        return Sample::ok();
+    }
+    let mut why = format!("{up} of {total} BGP sessions established (at least {min} required)");
+    if !missing.is_empty() {
+        let m: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        why.push_str(&format!("; not in BIRD: {}", m.join(", ")));
+    }
+    if up == 0 {
+        Sample::fatal(why)
+    } else {
+        Sample::fail(why)
+    }
+}
+
+#[tonic::async_trait]
+impl Probe for BgpProbe {
+    async fn sample(&self, _: &[String]) -> Vec<(Scope, Sample)> {
+        host(match self.client.show_protocols(None, false).await {
+            Ok(p) => bgp_rule(&p, self.min, &self.names),
+            // BIRD itself is the `bird` check; here it is no evidence.
+            Err(e) => Sample::fail(format!("BIRD: {e}")),
+        })
+    }
+}
+
+/// `protocol` (per eVPN): BIRD's `evpn_<slug>` is up.
+pub struct ProtocolProbe(pub Arc<BirdClient>);
+
+#[tonic::async_trait]
+impl Probe for ProtocolProbe {
+    async fn sample(&self, slugs: &[String]) -> Vec<(Scope, Sample)> {
+        let all = self.0.show_protocols(None, false).await;
+        slugs
+            .iter()
+            .map(|s| {
+                let name = bird_ctl::snippet::evpn_protocol(s);
+                let r = match &all {
+                    Err(e) => Sample::fail(format!("BIRD: {e}")),
+                    Ok(all) => match all.iter().find(|p| p.name == name) {
+                        None => Sample::fail(format!("{name} is not in BIRD")),
+                        Some(p) if p.state == ProtoState::Up => Sample::ok(),
+                        Some(p) => Sample::fail(
+                            format!("{name} is {:?} {}", p.state, p.info)
+                                .to_lowercase()
+                                .trim_end()
+                                .to_string(),
+                        ),
+                    },
+                };
+                (Scope::Evpn(s.clone()), r)
+            })
+            .collect()
+    }
+}
+
+/// `underlay:<if>`: a tracked interface has its link up.
+pub struct UnderlayProbe {
+    pub dp: Arc<dyn Dataplane>,
+    pub ifname: String,
+}
+
+#[tonic::async_trait]
+impl Probe for UnderlayProbe {
+    async fn sample(&self, _: &[String]) -> Vec<(Scope, Sample)> {
+        host(match self.dp.link_up(&self.ifname).await {
+            Ok(true) => Sample::ok(),
+            Ok(false) => Sample::fail(format!("{} link is down", self.ifname)),
+            Err(e) => Sample::fail(e.to_string()),
+        })
+    }
+}
+
+/// `command:<name>`: an operator command exits 0. No shell; stdin, stdout
+/// and stderr are closed; the child is killed when the runner's timeout
+/// drops this future.
+pub struct CommandProbe {
+    pub argv: Vec<String>,
+}
+
+#[tonic::async_trait]
+impl Probe for CommandProbe {
+    async fn sample(&self, _: &[String]) -> Vec<(Scope, Sample)> {
+        let Some((prog, args)) = self.argv.split_first() else {
+            return host(Sample::fail("empty argv"));
+        };
+        let r = tokio::process::Command::new(prog)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .status()
+            .await;
+        host(match r {
+            Ok(s) if s.success() => Sample::ok(),
+            Ok(s) => Sample::fail(format!("{} exited with {s}", evpn_model::excerpt(prog))),
+            Err(e) => Sample::fail(format!("{}: {e}", evpn_model::excerpt(prog))),
+        })
+    }
+}
