@@ -37,7 +37,7 @@ async fn evpnr_sees_a_members_health_change_within_one_heartbeat() {
             .is_some_and(|h| h.status() == v1::Health::Ok)
     })
     .await;
-    f.host_mut("r1").bird.kill();
+    f.host_mut("r1").kill_bird();
     // evpnd decides (fall x interval); from then on evpnr must know within
     // one heartbeat interval (1 s), not at some later heartbeat: the change
     // is sent at once. Half an interval is the bound checked.

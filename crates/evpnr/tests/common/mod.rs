@@ -163,13 +163,12 @@ impl Host {
         }
     }
 
-    /// Kill this host's (simulated) BIRD: it answers nothing and its routes
+    /// Kill this host's BIRD. A simulated one answers nothing and its routes
     /// are withdrawn after the fabric's delay.
     pub fn kill_bird(&mut self) {
-        if let HostBird::Sim { sim, .. } = &mut self.bird {
-            sim.take().expect("birdsim running").kill();
-        } else {
-            panic!("kill_bird needs a simulated fabric");
+        match &mut self.bird {
+            HostBird::Sim { sim, .. } => sim.take().expect("birdsim running").kill(),
+            HostBird::Real(b) => b.kill(),
         }
     }
 
