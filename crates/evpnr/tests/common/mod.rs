@@ -68,6 +68,8 @@ pub struct Host {
     pub dir: tempfile::TempDir,
     pub port: u16,
     registry: String,
+    /// Appended to the evpnd configuration (keys under `evpnd:`).
+    pub evpnd_extra: String,
 }
 
 impl Host {
@@ -77,7 +79,8 @@ impl Host {
 
     fn config(&self) -> String {
         format!(
-            "evpnd:\n  instance-id: {id}\n  grpc-addr: 127.0.0.1:{port}\n  metrics-addr: 127.0.0.1:0\n  state-dir: {state}\n  registry: {reg}\n  dataplane: vpp\n  vpp:\n    api-socket: {vpp}\n    timeout: 2s\n  bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: linux\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.2.{n}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
+            "evpnd:\n  instance-id: {id}\n  grpc-addr: 127.0.0.1:{port}\n  metrics-addr: 127.0.0.1:0\n  state-dir: {state}\n  registry: {reg}\n  dataplane: vpp\n  vpp:\n    api-socket: {vpp}\n    timeout: 2s\n  bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: linux\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.2.{n}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n{extra}",
+            extra = self.evpnd_extra,
             id = self.id,
             port = self.port,
             n = self.n,
@@ -199,6 +202,7 @@ impl Fleet {
                 dir: hdir,
                 port: free_port(),
                 registry: format!("127.0.0.1:{port}"),
+                evpnd_extra: String::new(),
             });
         }
         let mut f = Fleet {
