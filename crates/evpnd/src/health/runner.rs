@@ -166,21 +166,28 @@ pub fn spawn(m: Arc<Manager>, shutdown: CancellationToken) {
                 } else {
                     Vec::new()
                 };
-                let samples =
-                    match tokio::time::timeout(timers.timeout.0, probe.sample(&slugs)).await {
-                        Ok(s) => s,
-                        Err(_) => {
-                            let why = format!("no answer within {}", fmt_dur(timers.timeout.0));
-                            if per_evpn {
-                                slugs
-                                    .iter()
-                                    .map(|s| (Scope::Evpn(s.clone()), Sample::fail(&why)))
-                                    .collect()
-                            } else {
-                                vec![(Scope::Host, Sample::fail(&why))]
-                            }
+                // No enabled eVPN: nothing to ask for a per-eVPN check.
+                let probed = async {
+                    if per_evpn && slugs.is_empty() {
+                        Vec::new()
+                    } else {
+                        probe.sample(&slugs).await
+                    }
+                };
+                let samples = match tokio::time::timeout(timers.timeout.0, probed).await {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let why = format!("no answer within {}", fmt_dur(timers.timeout.0));
+                        if per_evpn {
+                            slugs
+                                .iter()
+                                .map(|s| (Scope::Evpn(s.clone()), Sample::fail(&why)))
+                                .collect()
+                        } else {
+                            vec![(Scope::Host, Sample::fail(&why))]
                         }
-                    };
+                    }
+                };
                 if tx.send((i, samples)).await.is_err() {
                     return;
                 }
