@@ -233,11 +233,13 @@ async fn a_primary_whose_bird_hangs_fences_itself() {
     kill(bird, Signal::SIGCONT).unwrap();
     let ev = fields(&ev.unwrap());
     assert_eq!(ev["evpn"], "red", "{ev}");
+    // The first probe times out; later ones may fail to connect (a stopped
+    // BIRD accepts no connection): both are BIRD not answering.
     assert!(
         ev["reason"]
             .as_str()
             .unwrap_or_default()
-            .contains("no answer within 80ms"),
+            .starts_with("bird:"),
         "{ev}"
     );
     assert_eq!(role(&h).await, v1::bvi::Role::Candidate);
