@@ -389,6 +389,7 @@ impl CommonSettings for Config {
                 self.vpp.api_socket.display().to_string(),
             ),
             ("evpnd.bird.socket", self.bird.socket.display().to_string()),
+            ("evpnd.health", format!("{:?}", self.health)),
             (
                 "evpnd.bird.include-dir",
                 self.bird.include_dir.display().to_string(),

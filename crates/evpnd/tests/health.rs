@@ -215,3 +215,33 @@ async fn an_operator_check_command_that_fails_takes_the_host_down_without_fencin
     assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("command:flag"), "{}", e.message());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_whose_bird_hangs_fences_itself() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let mut h = Host::new("a_primary_whose_bird_hangs_fences_itself", "r1").await;
+    start(&mut h);
+    let mut c = h.client().await;
+    create_evpn_with_bvi(&mut c, "red", 100).await;
+    wait_host(&h, v1::Health::Ok).await;
+    c.bind_group_bvi(bind_req()).await.unwrap();
+    // BIRD stops answering (its socket stays open): the probes time out.
+    let bird = Pid::from_raw(h.bird.pid().unwrap() as i32);
+    kill(bird, Signal::SIGSTOP).unwrap();
+    let ev = h.evpnd().wait_log("self-fenced", T);
+    kill(bird, Signal::SIGCONT).unwrap();
+    let ev = fields(&ev.unwrap());
+    assert_eq!(ev["evpn"], "red", "{ev}");
+    // The first probe times out; later ones may fail to connect (a stopped
+    // BIRD accepts no connection): both are BIRD not answering.
+    assert!(
+        ev["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("bird:"),
+        "{ev}"
+    );
+    assert_eq!(role(&h).await, v1::bvi::Role::Candidate);
+    wait_host(&h, v1::Health::Ok).await;
+}

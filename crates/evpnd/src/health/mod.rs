@@ -7,8 +7,11 @@
 //!
 //! Rules (the one place for each):
 //! * a check's very first result decides its state at once (no optimistic
-//!   or pessimistic start); after that it becomes up after `rise`
-//!   consecutive successes and down after `fall` consecutive failures;
+//!   or pessimistic start), and a check that has not been up since start
+//!   comes up at its first success (a host starting before BIRD's sessions
+//!   are established is usable as soon as they are); after that it becomes
+//!   up after `rise` consecutive successes and down after `fall` consecutive
+//!   failures;
 //! * a scope is down when any of its checks is down; unknown when none is
 //!   down but one has no result yet; up otherwise. An eVPN's checks are the
 //!   host's checks plus its own;
@@ -87,6 +90,8 @@ pub struct CheckState {
     pub last_error: String,
     /// Whether the last sample was a fatal failure.
     pub fatal: bool,
+    /// Whether the check has been up since start.
+    pub ever_up: bool,
 }
 
 impl Default for CheckState {
@@ -97,6 +102,7 @@ impl Default for CheckState {
             failures: 0,
             last_error: String::new(),
             fatal: false,
+            ever_up: false,
         }
     }
 }
@@ -110,8 +116,9 @@ impl CheckState {
                 self.successes = self.successes.saturating_add(1);
                 self.failures = 0;
                 self.fatal = false;
-                if self.status == Status::Unknown || self.successes >= rise {
+                if !self.ever_up || self.successes >= rise {
                     self.status = Status::Up;
+                    self.ever_up = true;
                 }
             }
             Err(e) => {

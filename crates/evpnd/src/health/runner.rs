@@ -63,6 +63,8 @@ impl Health {
 pub struct CheckDef {
     pub name: String,
     pub per_evpn: bool,
+    /// A probe that times out is a fencing reason (`bird`: BIRD hangs).
+    pub fatal_on_timeout: bool,
     pub timers: Timers,
     pub probe: Arc<dyn Probe>,
 }
@@ -76,6 +78,7 @@ pub fn checks(cfg: &Config, m: &Manager) -> Vec<CheckDef> {
     let def = |name: &str, per_evpn, timers, probe: Arc<dyn Probe>| CheckDef {
         name: name.to_string(),
         per_evpn,
+        fatal_on_timeout: name == "bird",
         timers,
         probe,
     };
@@ -158,6 +161,7 @@ pub fn spawn(m: Arc<Manager>, shutdown: CancellationToken) {
     let (tx, rx) = mpsc::channel::<(usize, Vec<(Scope, Sample)>)>(64);
     for (i, d) in defs.iter().enumerate() {
         let (probe, timers, per_evpn) = (d.probe.clone(), d.timers, d.per_evpn);
+        let fatal_on_timeout = d.fatal_on_timeout;
         let (m, tx, shutdown) = (m.clone(), tx.clone(), shutdown.clone());
         tokio::spawn(async move {
             loop {
@@ -166,21 +170,33 @@ pub fn spawn(m: Arc<Manager>, shutdown: CancellationToken) {
                 } else {
                     Vec::new()
                 };
-                let samples =
-                    match tokio::time::timeout(timers.timeout.0, probe.sample(&slugs)).await {
-                        Ok(s) => s,
-                        Err(_) => {
-                            let why = format!("no answer within {}", fmt_dur(timers.timeout.0));
-                            if per_evpn {
-                                slugs
-                                    .iter()
-                                    .map(|s| (Scope::Evpn(s.clone()), Sample::fail(&why)))
-                                    .collect()
+                // No enabled eVPN: nothing to ask for a per-eVPN check.
+                let probed = async {
+                    if per_evpn && slugs.is_empty() {
+                        Vec::new()
+                    } else {
+                        probe.sample(&slugs).await
+                    }
+                };
+                let samples = match tokio::time::timeout(timers.timeout.0, probed).await {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let why = format!("no answer within {}", fmt_dur(timers.timeout.0));
+                        if per_evpn {
+                            slugs
+                                .iter()
+                                .map(|s| (Scope::Evpn(s.clone()), Sample::fail(&why)))
+                                .collect()
+                        } else {
+                            let s = if fatal_on_timeout {
+                                Sample::fatal(&why)
                             } else {
-                                vec![(Scope::Host, Sample::fail(&why))]
-                            }
+                                Sample::fail(&why)
+                            };
+                            vec![(Scope::Host, s)]
                         }
-                    };
+                    }
+                };
                 if tx.send((i, samples)).await.is_err() {
                     return;
                 }

@@ -21,8 +21,10 @@ fn rise_fall_and_flapping() {
         (2, 3, "+---", &[U, U, U, D]),
         // a success resets the failure count (flapping never goes down)
         (2, 3, "+--+--+--", &[U, U, U, U, U, U, U, U, U]),
-        // up again after `rise` consecutive successes
-        (2, 3, "----+-++", &[D, D, D, D, D, D, D, U]),
+        // never up since start: the first success brings it up
+        (2, 3, "----+-++", &[D, D, D, D, U, U, U, U]),
+        // up again after `rise` consecutive successes once it has been up
+        (2, 3, "+---+-++", &[U, U, U, D, D, D, D, U]),
         // rise 1 / fall 1: every sample decides
         (1, 1, "+-+-", &[U, D, U, D]),
         // a long outage, then recovery

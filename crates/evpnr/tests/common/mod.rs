@@ -121,6 +121,8 @@ pub struct Host {
     pub port: u16,
     registry: String,
     pub mgmt: Option<Mgmt>,
+    /// Appended to the evpnd configuration (keys under `evpnd:`).
+    pub evpnd_extra: String,
 }
 
 impl Host {
@@ -143,7 +145,8 @@ impl Host {
             None => (self.registry.clone(), String::new()),
         };
         format!(
-            "evpnd:\n  instance-id: {id}\n  grpc-addr: 127.0.0.1:{port}\n{advertise}  metrics-addr: 127.0.0.1:0\n  state-dir: {state}\n  registry: {reg}\n  dataplane: vpp\n  vpp:\n    api-socket: {vpp}\n    timeout: 2s\n  bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: {dialect}\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.2.{n}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
+            "evpnd:\n  instance-id: {id}\n  grpc-addr: 127.0.0.1:{port}\n{advertise}  metrics-addr: 127.0.0.1:0\n  state-dir: {state}\n  registry: {reg}\n  dataplane: vpp\n  vpp:\n    api-socket: {vpp}\n    timeout: 2s\n  bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: {dialect}\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.2.{n}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n{extra}",
+            extra = self.evpnd_extra,
             id = self.id,
             port = self.port,
             n = self.n,
@@ -321,6 +324,7 @@ impl Fleet {
                 port: free_port(),
                 registry: format!("127.0.0.1:{port}"),
                 mgmt: None,
+                evpnd_extra: String::new(),
             });
         }
         let mut f = Fleet {
@@ -394,6 +398,7 @@ impl Fleet {
                 port: grpc,
                 registry: registry.clone(),
                 mgmt: Some(mgmt),
+                evpnd_extra: String::new(),
             });
         }
         let mut f = Fleet {
