@@ -29,6 +29,16 @@ use crate::{
     store::Store,
 };
 
+/// When a change made by [`Registry::mutate_group`] becomes the state in
+/// effect (visible to every reader).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// At once; written to disk later.
+    Now,
+    /// Only once it is on disk; not at all if the write fails.
+    AfterSave,
+}
+
 /// Connection state of a member as seen by evpnr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conn {
@@ -314,21 +324,52 @@ impl Registry {
         out
     }
 
-    /// Change group `id` in memory, like [`Registry::mutate_mem`], but
-    /// marked as pending for the disk only if `f` changed it; None if
-    /// there is no such group. The step of a group's machine runs here, so
-    /// each one is atomic with respect to every other writer.
-    pub fn mutate_group<T>(&self, id: &str, f: impl FnOnce(&mut Group) -> T) -> Option<T> {
+    /// Change group `id`; None if there is no such group. The step of a
+    /// group's machine runs here, so each one is atomic with respect to
+    /// every other writer. `f` works on a copy and says when its change
+    /// becomes the state in effect:
+    /// - [`Publish::Now`]: at once, in memory, marked as pending for the
+    ///   disk (like [`Registry::mutate_mem`]) if `f` changed the group;
+    /// - [`Publish::AfterSave`]: only once the state with the change (and
+    ///   any change still pending) is on disk, like [`Registry::mutate`];
+    ///   if the save fails nothing changes. The save's result is returned
+    ///   (the caller holds no lock of the async runtime: this may fsync).
+    pub fn mutate_group<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Group) -> (T, Publish),
+    ) -> Option<(T, Option<Result<(), Error>>)> {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut g = self.lock();
-        let grp = g.state.groups.get_mut(id)?;
+        let (mut grp, dirty) = {
+            let g = self.lock();
+            (g.state.groups.get(id)?.clone(), g.dirty)
+        };
         let before = grp.clone();
-        let out = f(grp);
-        if *grp != before {
-            g.dirty = true;
-            self.refresh_gauges(&g);
+        let (out, when) = f(&mut grp);
+        let changed = grp != before;
+        match when {
+            Publish::Now => {
+                if changed {
+                    let mut g = self.lock();
+                    g.state.groups.insert(id.to_string(), grp);
+                    g.dirty = true;
+                    self.refresh_gauges(&g);
+                }
+                Some((out, None))
+            }
+            Publish::AfterSave if !changed && !dirty => Some((out, Some(Ok(())))),
+            Publish::AfterSave => {
+                let mut next = self.lock().state.clone();
+                next.groups.insert(id.to_string(), grp);
+                let saved = self.save(&next).map(|()| {
+                    let mut g = self.lock();
+                    g.state = next;
+                    g.dirty = false;
+                    self.refresh_gauges(&g);
+                });
+                Some((out, Some(saved)))
+            }
         }
-        Some(out)
     }
 
     /// Change run-time state of member `id` (if it exists). The gauges are

@@ -142,10 +142,15 @@ fn code(e: &Error) -> &'static str {
 pub fn render(o: &Output) -> String {
     match o {
         Output::Release { member } => format!("release {member}"),
-        Output::Persist { primary, holders } => format!(
-            "persist primary={} holders={}",
+        Output::Persist {
+            primary,
+            holders,
+            save_first,
+        } => format!(
+            "persist primary={} holders={}{}",
             primary.as_deref().unwrap_or("-"),
-            list(holders)
+            list(holders),
+            if *save_first { " save-first" } else { "" }
         ),
         Output::Bind { member, settle } => format!(
             "bind {member} settle={}",

@@ -65,6 +65,9 @@ pub struct Machine {
     pub core: Core,
     pub facts: Facts,
     op: Op,
+    /// A release or bind was output in this operation: from then on
+    /// readers may act on its changes as soon as they are made (R16).
+    sent: bool,
     #[cfg(test)]
     disabled: BTreeSet<Rule>,
 }
@@ -76,6 +79,7 @@ impl Machine {
             core,
             facts,
             op: Op::Idle,
+            sent: false,
             #[cfg(test)]
             disabled: BTreeSet::new(),
         }
@@ -110,8 +114,33 @@ impl Machine {
         }
     }
 
+    /// Whether a step may still ask to save before it publishes (R16):
+    /// nothing was sent in this operation yet.
+    pub fn may_save_first(&self) -> bool {
+        !self.sent
+    }
+
     /// Feed one input; the outputs to execute, in order.
     pub fn step(&mut self, input: Input) -> Vec<Output> {
+        let mut out = self.decide(input);
+        // R16: a step that sends nothing, in an operation that sent nothing
+        // yet, is saved before it is published. Once a release or bind is
+        // out, the change is in effect at once (a member may act on it).
+        let sends = out
+            .iter()
+            .any(|o| matches!(o, Output::Release { .. } | Output::Bind { .. }));
+        if !self.sent && !sends && self.on(Rule::SaveBeforePublish) {
+            for o in &mut out {
+                if let Output::Persist { save_first, .. } = o {
+                    *save_first = true;
+                }
+            }
+        }
+        self.sent |= sends;
+        out
+    }
+
+    fn decide(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
             Input::Move { target, force, op } => self.start_move(target, force, op, &mut out),
@@ -148,6 +177,7 @@ impl Machine {
         Output::Persist {
             primary: self.core.primary.clone(),
             holders: self.core.holders.clone(),
+            save_first: false,
         }
     }
 

@@ -46,10 +46,14 @@ pub enum Rule {
     /// R15: a primary that leaves, is released or loses its GroupBVI is
     /// unassigned durably before its release is sent (`gateway-down`).
     UnassignBeforeRelease,
+    /// R16: a change that nothing was sent on yet (an unassignment, a
+    /// claim, an intent without releases) is saved before it is published:
+    /// no reader, a resync above all, acts on a state that is not on disk.
+    SaveBeforePublish,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 16] = [
         Rule::HolderBeforeBind,
         Rule::SoleHolder,
         Rule::ForgetOnlyConfirmed,
@@ -65,6 +69,7 @@ impl Rule {
         Rule::MoveTarget,
         Rule::BindNotOverPrimary,
         Rule::UnassignBeforeRelease,
+        Rule::SaveBeforePublish,
     ];
 }
 
@@ -207,10 +212,14 @@ pub enum Output {
         member: String,
     },
     /// Make the state in effect (with this intent) durable; answer
-    /// Persisted / PersistFailed.
+    /// Persisted / PersistFailed. `save_first` (R16): the step's change is
+    /// written to disk before it is published, and not published at all if
+    /// the write fails; otherwise it is in effect (visible to readers) at
+    /// once and written after.
     Persist {
         primary: Option<String>,
         holders: BTreeSet<String>,
+        save_first: bool,
     },
     /// Bind the GroupBVI on `member`; answer BindOk / BindFailed.
     Bind {
