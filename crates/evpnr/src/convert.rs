@@ -6,7 +6,7 @@ use evpn_api::v1;
 use evpn_model::{Error, Mac};
 use ipnet::IpNet;
 
-use crate::liveness::Liveness;
+use crate::model::Liveness;
 use crate::{
     model::{Group, Member},
     plan::ActualBvi,

@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use crate::{
     group::{
         driver::Drive,
-        machine::{Input, Seen, Settle},
+        machine::{Input, Seen, Settle, wanted_role},
     },
     model::WantedRole,
     plan::{Action, ActualBvi, ActualEvpn, Desired, plan},
@@ -115,7 +115,7 @@ impl Registry {
             (
                 groups()
                     .filter(|g| g.members.contains(id))
-                    .map(|g| Desired::of(g, id))
+                    .map(|g| Desired::of(g, id, wanted_role(g, id)))
                     .collect(),
                 // Groups the member left while it could not release; still
                 // recorded as a possible holder there.

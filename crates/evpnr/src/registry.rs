@@ -26,6 +26,7 @@ use crate::{
     config::Config,
     metrics::{PrimaryLabels, RegistryMetrics, StateLabels},
     model::{Group, State},
+    southbound::Southbound,
     store::Store,
 };
 
@@ -71,7 +72,7 @@ pub struct MemberRt {
     pub ready: bool,
     pub last_seen: Option<SystemTime>,
     pub last_error: String,
-    pub client: crate::members::MemberClient,
+    pub client: crate::client::MemberClient,
     /// Cancels the member's event watcher.
     pub cancel: CancellationToken,
     pub memberships: BTreeMap<String, MembershipStatus>,
@@ -80,7 +81,7 @@ pub struct MemberRt {
     /// When the last heartbeat arrived (None: none since attach).
     pub last_heartbeat: Option<std::time::Instant>,
     /// Liveness as last derived (`liveness::classify`).
-    pub liveness: crate::liveness::Liveness,
+    pub liveness: crate::model::Liveness,
     /// The address the client dials.
     pub addr: String,
 }
@@ -114,10 +115,10 @@ pub struct Registry {
     store: Store,
     /// Health of `store`. While a save fails, orchestration is paused (no
     /// moves, binds or resyncs; mutating RPCs answer UNAVAILABLE) until a
-    /// save succeeds again ([`Registry::retry_store`]).
+    /// save succeeds again (`Registry::retry_store`).
     pub health: StoreHealth,
     /// Members to resync when the store recovers (sent by `save`, acted on
-    /// by [`Registry::retry_store`]).
+    /// by `Registry::retry_store`).
     resume: watch::Sender<Vec<String>>,
     member_locks: KeyedLocks,
     group_locks: KeyedLocks,
@@ -125,12 +126,15 @@ pub struct Registry {
     pub metrics: RegistryMetrics,
     pub config: watch::Receiver<Arc<Config>>,
     pub shutdown: CancellationToken,
-    /// What evpnr asks of members (gRPC; a fake in unit tests).
-    pub southbound: Arc<dyn crate::southbound::Southbound>,
+    /// What evpnr asks of members (gRPC, `members::Grpc`; a fake in unit
+    /// tests).
+    pub southbound: Arc<dyn Southbound<Registry>>,
 }
 
 impl Registry {
-    /// A registry over `state` (already loaded from `store`).
+    /// A registry over `state` (already loaded from `store`), talking to
+    /// members through `southbound`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         state: State,
         store: Store,
@@ -139,6 +143,7 @@ impl Registry {
         metrics: RegistryMetrics,
         config: watch::Receiver<Arc<Config>>,
         shutdown: CancellationToken,
+        southbound: Arc<dyn Southbound<Registry>>,
     ) -> Registry {
         let r = Registry {
             inner: Mutex::new(Inner {
@@ -156,16 +161,10 @@ impl Registry {
             metrics,
             config,
             shutdown,
-            southbound: Arc::new(crate::members::Grpc),
+            southbound,
         };
         r.refresh_gauges(&r.lock());
         r
-    }
-
-    /// The same registry talking to members through `s`.
-    pub fn with_southbound(mut self, s: Arc<dyn crate::southbound::Southbound>) -> Registry {
-        self.southbound = s;
-        self
     }
 
     /// The configuration in effect.
@@ -274,39 +273,11 @@ impl Registry {
         self.persist().await
     }
 
-    /// While the state store fails, retry saving the state in effect (1 s,
-    /// doubling to 8 s); the first success resumes orchestration (see
-    /// [`Registry::save`]), which also resyncs every member. Runs until
-    /// shutdown.
-    pub async fn retry_store(self: Arc<Self>) {
-        const MIN: std::time::Duration = std::time::Duration::from_secs(1);
-        const MAX: std::time::Duration = std::time::Duration::from_secs(8);
-        let mut resume = self.resume.subscribe();
-        let mut delay = MIN;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                r = resume.changed() => {
-                    if r.is_err() {
-                        return;
-                    }
-                    let ids = resume.borrow_and_update().clone();
-                    for id in ids {
-                        self.trigger_resync(&id);
-                    }
-                    continue;
-                }
-                _ = self.shutdown.cancelled() => return,
-            }
-            if self.health.error().is_none() {
-                delay = MIN;
-                continue;
-            }
-            delay = match self.persist().await {
-                Ok(()) => MIN,
-                Err(_) => (delay * 2).min(MAX),
-            };
-        }
+    /// The members to resync once the state store recovers (see
+    /// [`Registry::save`]); the store's retry loop
+    /// (`members.rs`, `Registry::retry_store`) acts on it.
+    pub fn store_resumed(&self) -> watch::Receiver<Vec<String>> {
+        self.resume.subscribe()
     }
 
     /// Change the state in memory only; it reaches the disk with the next
@@ -428,7 +399,7 @@ impl Registry {
         }
         m.instances_ready
             .set(g.rt.values().filter(|r| r.ready).count() as i64);
-        use crate::liveness::Liveness;
+        use crate::model::Liveness;
         for s in [
             Liveness::Unknown,
             Liveness::Alive,
@@ -480,6 +451,7 @@ mod tests {
             RegistryMetrics::register(&mut reg),
             rx,
             CancellationToken::new(),
+            Arc::new(crate::members::Grpc),
         )
     }
 

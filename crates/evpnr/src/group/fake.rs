@@ -32,7 +32,7 @@ impl Fake {
     }
 }
 
-impl Southbound for Fake {
+impl Southbound<Registry> for Fake {
     fn list<'a>(&'a self, _: &'a Registry, id: &'a str) -> BoxFuture<'a, Result<Listing, Error>> {
         let l = self.listing.lock().unwrap().get(id).cloned();
         Box::pin(async move { Ok(l.unwrap_or_default()) })
@@ -120,36 +120,34 @@ fn registry(fake: Arc<Fake>) -> (Arc<Registry>, tempfile::TempDir) {
     std::mem::forget(tx);
     let dir = tempfile::tempdir().unwrap();
     let mut preg = prometheus_client::registry::Registry::default();
-    let reg = Arc::new(
-        Registry::new(
-            crate::model::State::default(),
-            crate::store::Store::open(dir.path()).unwrap(),
-            evpn_daemon::durable::StoreHealth::register(
-                &mut preg,
-                EventBroker::new("", 64),
-                tokio::sync::watch::channel(true).0,
-            ),
+    let reg = Arc::new(Registry::new(
+        crate::model::State::default(),
+        crate::store::Store::open(dir.path()).unwrap(),
+        evpn_daemon::durable::StoreHealth::register(
+            &mut preg,
             EventBroker::new("", 64),
-            crate::metrics::RegistryMetrics::register(&mut preg),
-            rx,
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .with_southbound(fake),
-    );
+            tokio::sync::watch::channel(true).0,
+        ),
+        EventBroker::new("", 64),
+        crate::metrics::RegistryMetrics::register(&mut preg),
+        rx,
+        tokio_util::sync::CancellationToken::new(),
+        fake,
+    ));
     for id in ["a", "b"] {
         let rt = MemberRt {
             conn: Conn::Connected,
             ready: true,
             last_seen: None,
             last_error: String::new(),
-            client: crate::members::client(id, "127.0.0.1:1", Default::default(), 1).unwrap(),
+            client: crate::client::client(id, "127.0.0.1:1", Default::default(), 1).unwrap(),
             cancel: tokio_util::sync::CancellationToken::new(),
             memberships: BTreeMap::new(),
             resync_pending: false,
             // No background resync: the calls seen are the operation's.
             resync_running: true,
             last_heartbeat: None,
-            liveness: crate::liveness::Liveness::Unknown,
+            liveness: crate::model::Liveness::Unknown,
             addr: "127.0.0.1:1".into(),
         };
         reg.lock().rt.insert(id.into(), rt);
