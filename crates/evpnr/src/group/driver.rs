@@ -264,7 +264,7 @@ impl Registry {
                     .bind_on(&member, group, g.vmac, addresses, settle)
                     .await
                 {
-                    Ok(()) => (Input::BindOk { member }, true),
+                    Ok(outcome) => (Input::BindOk { member, outcome }, true),
                     Err(error) => (Input::BindFailed { member, error }, false),
                 }
             }

@@ -201,8 +201,8 @@ async fn a_move_releases_then_binds_and_ends_with_one_holder() {
         [
             "move-started",
             "groupbvi-released",
-            "move-settle-no-evidence",
             "groupbvi-bound",
+            "move-settle-no-evidence",
             "move-finished"
         ]
     );

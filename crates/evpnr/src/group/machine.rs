@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 
 use evpn_daemon::events::Event as Ev;
-use evpn_model::Error;
+use evpn_model::{Error, settle::SettleOutcome};
 
 use crate::model::{Group, WantedRole};
 
@@ -149,7 +149,7 @@ impl Machine {
             Input::DeleteBvi => self.delete_bvi(&mut out),
             Input::Addresses { member } => self.claim(member, true, &mut out),
             Input::Observed { member, seen } => self.observed(member, seen, &mut out),
-            Input::BindOk { member } => self.bind_ok(member, &mut out),
+            Input::BindOk { member, outcome } => self.bind_ok(member, outcome, &mut out),
             Input::BindFailed { member, error } => self.bind_failed(member, error, &mut out),
             Input::Released { member } => self.released(member, &mut out),
             Input::ReleaseFailed { member, error } => self.release_failed(member, error, &mut out),
@@ -376,7 +376,13 @@ impl Machine {
         }
     }
 
-    fn bind_ok(&mut self, member: String, out: &mut Vec<Output>) {
+    fn bind_ok(&mut self, member: String, outcome: Option<SettleOutcome>, out: &mut Vec<Output>) {
+        // The member's evidence wait before the bind, as an event.
+        let settled = |settle| {
+            super::settle::event(&self.group, &member, settle, outcome.as_ref())
+                .filter(|_| self.on(Rule::SettleReported))
+                .map(Output::Event)
+        };
         match &self.op {
             Op::Move {
                 target,
@@ -392,6 +398,7 @@ impl Machine {
                 };
                 let from = old.clone().unwrap_or_default();
                 let skipped = skipped.join(",");
+                out.extend(settled(Settle::Move));
                 out.push(self.event(
                     Ev::MoveFinished,
                     &[
@@ -403,7 +410,10 @@ impl Machine {
                 ));
                 self.finish(Ok(()), out);
             }
-            Op::Bind { member: m, .. } if *m == member => self.finish(Ok(()), out),
+            Op::Bind { member: m, settle } if *m == member => {
+                out.extend(settled(*settle));
+                self.finish(Ok(()), out);
+            }
             _ => {}
         }
     }

@@ -6,4 +6,5 @@ pub mod driver;
 #[cfg(test)]
 mod fake;
 pub mod machine;
+pub mod settle;
 pub mod types;

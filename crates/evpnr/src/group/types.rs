@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use evpn_daemon::events::Event as Ev;
-use evpn_model::Error;
+use evpn_model::{Error, settle::SettleOutcome};
 
 /// The rules of `docs/group-machine.md`. In test builds each one can be
 /// switched off ([`Machine::disable`]) to show that the conformance suite
@@ -50,10 +50,14 @@ pub enum Rule {
     /// claim, an intent without releases) is saved before it is published:
     /// no reader, a resync above all, acts on a state that is not on disk.
     SaveBeforePublish,
+    /// R17: a bind's evidence wait is reported from the member's reply
+    /// (`move-settle*` for a move's bind, `bind-settle*` for any other
+    /// claim, nothing for an address change of a holder).
+    SettleReported,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 17] = [
         Rule::HolderBeforeBind,
         Rule::SoleHolder,
         Rule::ForgetOnlyConfirmed,
@@ -70,6 +74,7 @@ impl Rule {
         Rule::BindNotOverPrimary,
         Rule::UnassignBeforeRelease,
         Rule::SaveBeforePublish,
+        Rule::SettleReported,
     ];
 }
 
@@ -147,8 +152,12 @@ pub enum Input {
         member: String,
     },
     // Member replies.
+    /// The bind was answered OK, with the outcome of the evidence wait
+    /// the member ran before it (None: no wait was asked for, or the
+    /// member did not report it).
     BindOk {
         member: String,
+        outcome: Option<SettleOutcome>,
     },
     BindFailed {
         member: String,
