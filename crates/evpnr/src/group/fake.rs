@@ -301,28 +301,21 @@ impl BlockedSave {
     /// Wait until a save has opened the fault file (it is under way).
     async fn wait_for_save(&mut self) {
         use std::os::unix::fs::OpenOptionsExt;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            // A non-blocking open for writing fails (ENXIO) until a reader
-            // has the FIFO open.
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-                .open(&self.fifo)
-            {
-                Ok(f) => {
-                    self.writer = Some(f);
-                    return;
-                }
-                Err(e) if e.raw_os_error() == Some(nix::libc::ENXIO) => {}
-                Err(e) => panic!("{}: {e}", self.fifo.display()),
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no save opened the fault file"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        // A non-blocking open for writing fails (ENXIO) until a reader has
+        // the FIFO open.
+        let w = evpn_testkit::eventually(
+            "a save opening the fault file",
+            std::time::Duration::from_secs(10),
+            async || {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                    .open(&self.fifo)
+            },
+        )
+        .await
+        .unwrap();
+        self.writer = Some(w);
     }
 }
 
@@ -364,11 +357,13 @@ async fn an_unassignment_is_neither_seen_nor_acted_on_before_it_is_on_disk() {
     // state, it would delete "a"'s eVPN and then wait for the state writer.)
     let r = reg.clone();
     let resync = tokio::spawn(async move { r.resync("a").await });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !resync.is_finished() && fake.calls().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "resync stuck");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    evpn_testkit::eventually(
+        "the resync finished, or sent something",
+        std::time::Duration::from_secs(10),
+        async || resync.is_finished() || !fake.calls().is_empty(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         fake.calls(),
         Vec::<String>::new(),
