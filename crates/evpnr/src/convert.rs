@@ -9,7 +9,7 @@ use evpn_model::{
 };
 use ipnet::IpNet;
 
-use crate::liveness::Liveness;
+use crate::model::Liveness;
 use crate::{
     model::{Group, Member},
     plan::ActualBvi,

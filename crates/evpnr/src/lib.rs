@@ -1,6 +1,7 @@
 //! evpnr, the vpp-evpn fleet registry, as a library: the binary
 //! (`src/main.rs`) only parses its configuration and calls [`run`]. See
 //! `ARCHITECTURE.md` (crates/evpnr) for the map of the modules.
+pub mod client;
 pub mod config;
 pub mod convert;
 pub mod group;
@@ -53,6 +54,7 @@ pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> 
         metrics,
         daemon.config.clone(),
         daemon.shutdown.clone(),
+        Arc::new(members::Grpc),
     ));
     // A new epoch for this run, so the evpnds can tell this registry from
     // an older one still running. Until it is on disk nothing is sent to a

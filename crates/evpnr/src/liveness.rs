@@ -10,40 +10,10 @@ use std::{
 
 use evpn_daemon::events::Event;
 
-use crate::{config::LivenessConfig, registry::Registry};
+use crate::{config::LivenessConfig, model::Liveness, registry::Registry};
 
 /// Period of the background resync of every ready member.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(5);
-
-/// A member's liveness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Liveness {
-    /// No heartbeat since evpnr started or since the member (re)registered.
-    Unknown,
-    /// Last heartbeat younger than `suspect-after`.
-    Alive,
-    /// Older than `suspect-after`: calls to it fail fast.
-    Suspect,
-    /// Older than `dead-after`.
-    Dead,
-}
-
-impl Liveness {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Liveness::Unknown => "unknown",
-            Liveness::Alive => "alive",
-            Liveness::Suspect => "suspect",
-            Liveness::Dead => "dead",
-        }
-    }
-
-    /// Whether calls to the member should fail at once instead of waiting
-    /// for `member-timeout`.
-    pub fn unresponsive(self) -> bool {
-        matches!(self, Liveness::Suspect | Liveness::Dead)
-    }
-}
 
 /// The rule: liveness from the age of the last heartbeat.
 pub fn classify(age: Option<Duration>, cfg: &LivenessConfig) -> Liveness {

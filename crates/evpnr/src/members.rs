@@ -1,24 +1,25 @@
-//! Talking to members: one lazily connected gRPC client per member, every
+//! Talking to members: one gRPC client per member, every
 //! call bounded by `member-timeout` and counted by method and code; the
 //! member's event stream (registrar mode) read with back-off, stamped with the
-//! member's ID and published into the fleet broker; coalesced resync triggers.
+//! member's ID and published into the fleet broker; coalesced resync triggers
+//! and the state store's retry loop, which resyncs every member when the
+//! store recovers. The client itself is built in `client.rs`.
 use std::{
     future::Future,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
-use evpn_api::v1::{self, evpnd_client::EvpndClient};
-use evpn_daemon::{
-    events::{Event, EventKind, EventLevel},
-    identity::Stamp,
-};
+use evpn_api::v1;
+use evpn_daemon::events::{Event, EventKind, EventLevel};
 use evpn_model::Error;
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic::{Code, Status};
 
 use crate::{
+    client::{MemberClient, client, member_err},
     metrics::RpcLabels,
+    model::Liveness,
     registry::{Conn, MemberRt, Registry},
 };
 
@@ -26,39 +27,6 @@ use crate::{
 /// is reset only by a stream that stayed open for `STABLE`.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 const STABLE: Duration = Duration::from_secs(10);
-
-/// A member's client: every call carries a [`Stamp`] with the instance it
-/// is meant for and the registry epoch, so the evpnd can refuse a call meant
-/// for someone else or coming from a stale registry.
-pub type MemberClient = EvpndClient<InterceptedService<Channel, Stamp>>;
-
-/// A lazily connecting client for member `id` at `addr` ("host:port").
-pub fn client(id: &str, addr: &str, timeout: Duration, epoch: u64) -> Result<MemberClient, Error> {
-    evpn_model::validate_host_port("grpc_address", addr)?;
-    let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Error::invalid("grpc_address", e.to_string()))?
-        .connect_timeout(timeout)
-        .tcp_nodelay(true);
-    Ok(EvpndClient::with_interceptor(
-        ep.connect_lazy(),
-        Stamp::new(id, epoch),
-    ))
-}
-
-/// A member's status turned into a registry error (orchestration). The
-/// message names the member and the method.
-pub fn member_err(id: &str, method: &str, s: &Status) -> Error {
-    let msg = format!("member {id}: {method}: {}", s.message());
-    match s.code() {
-        Code::Unavailable | Code::Cancelled | Code::Unknown => Error::Unavailable(msg),
-        Code::DeadlineExceeded => Error::Timeout(msg),
-        Code::Aborted => Error::Aborted(msg),
-        Code::InvalidArgument | Code::NotFound | Code::AlreadyExists | Code::FailedPrecondition => {
-            Error::FailedPrecondition(msg)
-        }
-        _ => Error::Internal(msg),
-    }
-}
 
 impl Registry {
     /// Call `method` on member `id` with the member timeout; counts the call
@@ -217,7 +185,7 @@ impl Registry {
                     resync_running: false,
                     last_heartbeat: None,
                     health: None,
-                    liveness: crate::liveness::Liveness::Unknown,
+                    liveness: Liveness::Unknown,
                     addr: addr.to_string(),
                 },
             );
@@ -380,6 +348,41 @@ impl Registry {
         );
     }
 
+    /// While the state store fails, retry saving the state in effect (1 s,
+    /// doubling to 8 s); the first success resumes orchestration (see
+    /// [`Registry::store_resumed`]), which also resyncs every member. Runs until
+    /// shutdown.
+    pub async fn retry_store(self: Arc<Self>) {
+        const MIN: std::time::Duration = std::time::Duration::from_secs(1);
+        const MAX: std::time::Duration = std::time::Duration::from_secs(8);
+        let mut resume = self.store_resumed();
+        let mut delay = MIN;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                r = resume.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    let ids = resume.borrow_and_update().clone();
+                    for id in ids {
+                        self.trigger_resync(&id);
+                    }
+                    continue;
+                }
+                _ = self.shutdown.cancelled() => return,
+            }
+            if self.health.error().is_none() {
+                delay = MIN;
+                continue;
+            }
+            delay = match self.persist().await {
+                Ok(()) => MIN,
+                Err(_) => (delay * 2).min(MAX),
+            };
+        }
+    }
+
     /// Ask for a resync of member `id`; concurrent requests coalesce into
     /// at most one running and one pending resync.
     pub fn trigger_resync(self: &Arc<Self>, id: &str) {
@@ -420,69 +423,11 @@ impl Registry {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn member_errors_keep_their_meaning() {
-        let e = member_err("a", "CreateBVI", &Status::failed_precondition("no evpn"));
-        assert!(matches!(e, Error::FailedPrecondition(_)));
-        assert!(e.to_string().contains("member a: CreateBVI: no evpn"));
-        assert!(matches!(
-            member_err("a", "X", &Status::unavailable("down")),
-            Error::Unavailable(_)
-        ));
-    }
-}
-
-#[cfg(test)]
-mod stamping {
-    use evpn_api::v1;
-    use evpn_daemon::events::EventFilter;
-    use futures::StreamExt;
-
-    use crate::testsupport::registry_unattached;
-
-    #[tokio::test]
-    async fn member_events_are_stamped_with_the_member_id() {
-        let spoof = v1::Event {
-            seq: 7,
-            r#type: "crud".into(),
-            level: "info".into(),
-            instance: "someone-else".into(),
-            message: "groupbvi-bound".into(),
-            fields: [("evpn".to_string(), "test".to_string())].into(),
-            ..Default::default()
-        };
-        let bogus = v1::Event {
-            r#type: "gossip".into(),
-            ..spoof.clone()
-        };
-        let (reg, _d, addr) = registry_unattached(vec![], vec![bogus, spoof], "1s").await;
-        let mut sub = reg.broker.subscribe(EventFilter {
-            instances: Some(["t".to_string()].into()),
-            ..Default::default()
-        });
-        reg.attach("t", &addr, true).unwrap();
-        let e = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (e.instance.as_str(), e.message.as_str()),
-            ("t", "groupbvi-bound")
-        );
-        assert_eq!(e.fields["evpn"], "test");
-        assert_ne!(e.seq, 7, "seq is the fleet broker's own");
-    }
-}
-
 /// The southbound interface over gRPC: every wire message evpnr sends to a
 /// member for configuration is built here (with `convert.rs`).
 pub struct Grpc;
 
-impl crate::southbound::Southbound for Grpc {
+impl crate::southbound::Southbound<Registry> for Grpc {
     fn list<'a>(
         &'a self,
         reg: &'a Registry,
@@ -680,5 +625,47 @@ impl crate::southbound::Southbound for Grpc {
                 Err(s) => Err(member_err(id, "ReleaseGroupBVI", &s)),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod stamping {
+    use evpn_api::v1;
+    use evpn_daemon::events::EventFilter;
+    use futures::StreamExt;
+
+    use crate::testsupport::registry_unattached;
+
+    #[tokio::test]
+    async fn member_events_are_stamped_with_the_member_id() {
+        let spoof = v1::Event {
+            seq: 7,
+            r#type: "crud".into(),
+            level: "info".into(),
+            instance: "someone-else".into(),
+            message: "groupbvi-bound".into(),
+            fields: [("evpn".to_string(), "test".to_string())].into(),
+            ..Default::default()
+        };
+        let bogus = v1::Event {
+            r#type: "gossip".into(),
+            ..spoof.clone()
+        };
+        let (reg, _d, addr) = registry_unattached(vec![], vec![bogus, spoof], "1s").await;
+        let mut sub = reg.broker.subscribe(EventFilter {
+            instances: Some(["t".to_string()].into()),
+            ..Default::default()
+        });
+        reg.attach("t", &addr, true).unwrap();
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (e.instance.as_str(), e.message.as_str()),
+            ("t", "groupbvi-bound")
+        );
+        assert_eq!(e.fields["evpn"], "test");
+        assert_ne!(e.seq, 7, "seq is the fleet broker's own");
     }
 }

@@ -1,5 +1,6 @@
 //! The registry's domain types: what is persisted (members, groups and their
-//! gateway identities) and the rules on them. No I/O, no wire types.
+//! gateway identities) and the rules on them, and a member's liveness. No
+//! I/O, no wire types.
 use std::{
     collections::{BTreeMap, BTreeSet},
     time::SystemTime,
@@ -119,6 +120,36 @@ pub fn generate_vmac(group: &str, now: SystemTime) -> Mac {
         .as_nanos()
         .to_string();
     Mac::derived(&["vmac", group, &nanos, &std::process::id().to_string()])
+}
+
+/// A member's liveness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// No heartbeat since evpnr started or since the member (re)registered.
+    Unknown,
+    /// Last heartbeat younger than `suspect-after`.
+    Alive,
+    /// Older than `suspect-after`: calls to it fail fast.
+    Suspect,
+    /// Older than `dead-after`.
+    Dead,
+}
+
+impl Liveness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Unknown => "unknown",
+            Liveness::Alive => "alive",
+            Liveness::Suspect => "suspect",
+            Liveness::Dead => "dead",
+        }
+    }
+
+    /// Whether calls to the member should fail at once instead of waiting
+    /// for `member-timeout`.
+    pub fn unresponsive(self) -> bool {
+        matches!(self, Liveness::Suspect | Liveness::Dead)
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,10 @@
 //! GroupBVI role changes: `MoveGroupBVI` (break-before-make), explicit
 //! `BindGroupBVI` / `ReleaseGroupBVI` — each one operation of the group's
-//! state machine (`group::machine`), under the group's lock — and the events
-//! of the evidence-based wait between release and bind.
+//! state machine (`group::machine`), under the group's lock. The events of
+//! the evidence-based wait between release and bind are the machine's
+//! (`group::settle`).
 use std::sync::Arc;
 
-use evpn_daemon::{
-    events::Event,
-    settle::{SettleOutcome, Settled},
-};
 use evpn_model::Error;
 
 use crate::{
@@ -20,61 +17,6 @@ use crate::{
 };
 
 impl Registry {
-    /// Report how a member's evidence wait before a bind ended: the
-    /// `move-settled`, `move-settle-timeout` or `move-settle-no-evidence`
-    /// event for a bind that is part of MoveGroupBVI / BindGroupBVI
-    /// (`is_move`), `bind-settled`, `bind-settle-timeout` or
-    /// `bind-settle-no-evidence` for any other bind (resync, a joining or
-    /// unblocked primary).
-    pub fn settled(
-        &self,
-        target: &str,
-        group: &str,
-        is_move: bool,
-        outcome: Option<SettleOutcome>,
-    ) {
-        let pick = |mv: Event, bind: Event| if is_move { mv } else { bind };
-        let o = outcome.unwrap_or(SettleOutcome {
-            settled: Settled::NoEvidence(
-                "the member did not report an evidence wait (an evpnd older than evpnr?)".into(),
-            ),
-            polls: 0,
-            waited: std::time::Duration::ZERO,
-        });
-        let waited = format!("{:.3}", o.waited.as_secs_f64() * 1e3);
-        let polls = o.polls.to_string();
-        match &o.settled {
-            Settled::Evidence => self.emit(
-                pick(Event::MoveSettled, Event::BindSettled),
-                &[
-                    ("group", group),
-                    ("instance", target),
-                    ("polls", &polls),
-                    ("waited-ms", &waited),
-                ],
-            ),
-            Settled::TimedOut { vteps } => self.emit(
-                pick(Event::MoveSettleTimeout, Event::BindSettleTimeout),
-                &[
-                    ("group", group),
-                    ("instance", target),
-                    ("vteps", &vteps.join(",")),
-                    ("polls", &polls),
-                    ("waited-ms", &waited),
-                ],
-            ),
-            Settled::NoEvidence(e) => self.emit(
-                pick(Event::MoveSettleNoEvidence, Event::BindSettleNoEvidence),
-                &[
-                    ("group", group),
-                    ("instance", target),
-                    ("error", e),
-                    ("waited-ms", &waited),
-                ],
-            ),
-        }
-    }
-
     /// MoveGroupBVI: make `target` the primary, break-before-make (the
     /// group's machine: `docs/group-machine.md`).
     pub async fn move_bvi(
@@ -142,11 +84,12 @@ mod tests {
     use std::time::Duration;
 
     use evpn_api::v1;
-    use evpn_daemon::events::{EventFilter, EventRecord};
-    use futures::StreamExt;
     use tonic::Status;
 
-    use crate::testsupport::{Answers, registry_with};
+    use crate::{
+        group::machine::Settle,
+        testsupport::{Answers, registry_with},
+    };
 
     fn announced(n: usize) -> Answers {
         (0..n)
@@ -160,23 +103,26 @@ mod tests {
     }
 
     /// Bind on the scripted member "t" with the evidence wait; the settle
-    /// event it produced.
-    async fn bind_and_settle(script: Answers, max_wait: &str) -> EventRecord {
+    /// event the group's machine makes of the outcome it reported.
+    async fn bind_and_settle(script: Answers, max_wait: &str) -> Settled {
         let (reg, _d) = registry_with(script, vec![], max_wait).await;
-        let mut sub = reg.broker.subscribe(EventFilter::default());
         let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
-        reg.bind_on("t", "test", vmac, &[], crate::group::machine::Settle::Move)
+        let outcome = reg
+            .bind_on("t", "test", vmac, &[], Settle::Move)
             .await
             .unwrap();
-        loop {
-            let e = tokio::time::timeout(Duration::from_secs(10), sub.next())
-                .await
-                .unwrap()
-                .unwrap();
-            if e.message.starts_with("move-settle") {
-                return (*e).clone();
-            }
+        let e = crate::group::settle::event("test", "t", Settle::Move, outcome.as_ref())
+            .expect("a wait was asked for");
+        Settled {
+            message: e.name.to_string(),
+            fields: e.fields.into_iter().collect(),
         }
+    }
+
+    /// A settle event: its name and fields.
+    struct Settled {
+        message: String,
+        fields: std::collections::BTreeMap<&'static str, String>,
     }
 
     #[tokio::test]

@@ -9,13 +9,13 @@
 use std::{sync::Arc, time::SystemTime};
 
 use evpn_daemon::events::Event;
-use evpn_model::{Error, Mac};
+use evpn_model::{Error, Mac, settle::SettleOutcome};
 use ipnet::IpNet;
 
 use crate::{
     group::{
         driver::Drive,
-        machine::{Input, Seen, Settle},
+        machine::{Input, Seen, Settle, wanted_role},
     },
     model::WantedRole,
     plan::{Action, ActualBvi, ActualEvpn, Desired, plan},
@@ -115,7 +115,7 @@ impl Registry {
             (
                 groups()
                     .filter(|g| g.members.contains(id))
-                    .map(|g| Desired::of(g, id))
+                    .map(|g| Desired::of(g, id, wanted_role(g, id)))
                     .collect(),
                 // Groups the member left while it could not release; still
                 // recorded as a possible holder there.
@@ -319,7 +319,8 @@ impl Registry {
     /// A claim of the vMAC (`Move`, `Resync`) first waits, on the member,
     /// for evidence that no other VTEP announces the vMAC (`move.*`
     /// settings), in the same round trip; an address change of a holder
-    /// (`Addresses`) does not.
+    /// (`Addresses`) does not. The wait's outcome as the member reported
+    /// it is returned: the group's machine makes it an event.
     pub async fn bind_on(
         &self,
         id: &str,
@@ -327,7 +328,7 @@ impl Registry {
         vmac: Mac,
         addresses: &[IpNet],
         mode: Settle,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<SettleOutcome>, Error> {
         let settle = mode != Settle::None;
         let b = BindRequest {
             group: group.to_string(),
@@ -336,9 +337,6 @@ impl Registry {
             settle: settle.then(|| self.cfg().move_.policy()),
         };
         let outcome = self.southbound.bind(self, id, &b).await?;
-        if settle {
-            self.settled(id, group, mode == Settle::Move, outcome);
-        }
         let mac = vmac.to_string();
         let a = addresses
             .iter()
@@ -361,7 +359,7 @@ impl Registry {
                 ],
             );
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// Release the GroupBVI on `id` (the call only; NOT_FOUND counts as

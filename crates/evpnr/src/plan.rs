@@ -27,8 +27,9 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// What `group` requires on `member`.
-    pub fn of(group: &Group, member: &str) -> Desired {
+    /// What `group` requires on `member`, whose role there is `role` (the
+    /// group machine's [`wanted_role`](crate::group::machine::wanted_role)).
+    pub fn of(group: &Group, member: &str, role: WantedRole) -> Desired {
         Desired {
             group: group.id.clone(),
             vni: group.vni,
@@ -36,7 +37,7 @@ impl Desired {
             export_rts: unique_rts(&group.export_rts),
             mtu: group.mtu,
             bvi_mac: group.bvi_mac(member),
-            role: crate::group::machine::wanted_role(group, member),
+            role,
             recorded_holder: group.holders.contains(member),
         }
     }

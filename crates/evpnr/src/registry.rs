@@ -26,8 +26,19 @@ use crate::{
     config::Config,
     metrics::{PrimaryLabels, RegistryMetrics, StateLabels},
     model::{Group, State},
+    southbound::Southbound,
     store::Store,
 };
+
+/// When a change made by [`Registry::mutate_group`] becomes the state in
+/// effect (visible to every reader).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// At once; written to disk later.
+    Now,
+    /// Only once it is on disk; not at all if the write fails.
+    AfterSave,
+}
 
 /// Connection state of a member as seen by evpnr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +72,7 @@ pub struct MemberRt {
     pub ready: bool,
     pub last_seen: Option<SystemTime>,
     pub last_error: String,
-    pub client: crate::members::MemberClient,
+    pub client: crate::client::MemberClient,
     /// Cancels the member's event watcher.
     pub cancel: CancellationToken,
     pub memberships: BTreeMap<String, MembershipStatus>,
@@ -70,7 +81,7 @@ pub struct MemberRt {
     /// When the last heartbeat arrived (None: none since attach).
     pub last_heartbeat: Option<std::time::Instant>,
     /// Liveness as last derived (`liveness::classify`).
-    pub liveness: crate::liveness::Liveness,
+    pub liveness: crate::model::Liveness,
     /// The health reported with the last heartbeat that carried one.
     pub health: Option<evpn_model::health::HealthReport>,
     /// The address the client dials.
@@ -106,10 +117,10 @@ pub struct Registry {
     store: Store,
     /// Health of `store`. While a save fails, orchestration is paused (no
     /// moves, binds or resyncs; mutating RPCs answer UNAVAILABLE) until a
-    /// save succeeds again ([`Registry::retry_store`]).
+    /// save succeeds again (`Registry::retry_store`).
     pub health: StoreHealth,
     /// Members to resync when the store recovers (sent by `save`, acted on
-    /// by [`Registry::retry_store`]).
+    /// by `Registry::retry_store`).
     resume: watch::Sender<Vec<String>>,
     member_locks: KeyedLocks,
     group_locks: KeyedLocks,
@@ -117,12 +128,15 @@ pub struct Registry {
     pub metrics: RegistryMetrics,
     pub config: watch::Receiver<Arc<Config>>,
     pub shutdown: CancellationToken,
-    /// What evpnr asks of members (gRPC; a fake in unit tests).
-    pub southbound: Arc<dyn crate::southbound::Southbound>,
+    /// What evpnr asks of members (gRPC, `members::Grpc`; a fake in unit
+    /// tests).
+    pub southbound: Arc<dyn Southbound<Registry>>,
 }
 
 impl Registry {
-    /// A registry over `state` (already loaded from `store`).
+    /// A registry over `state` (already loaded from `store`), talking to
+    /// members through `southbound`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         state: State,
         store: Store,
@@ -131,6 +145,7 @@ impl Registry {
         metrics: RegistryMetrics,
         config: watch::Receiver<Arc<Config>>,
         shutdown: CancellationToken,
+        southbound: Arc<dyn Southbound<Registry>>,
     ) -> Registry {
         let r = Registry {
             inner: Mutex::new(Inner {
@@ -148,16 +163,10 @@ impl Registry {
             metrics,
             config,
             shutdown,
-            southbound: Arc::new(crate::members::Grpc),
+            southbound,
         };
         r.refresh_gauges(&r.lock());
         r
-    }
-
-    /// The same registry talking to members through `s`.
-    pub fn with_southbound(mut self, s: Arc<dyn crate::southbound::Southbound>) -> Registry {
-        self.southbound = s;
-        self
     }
 
     /// The configuration in effect.
@@ -266,39 +275,11 @@ impl Registry {
         self.persist().await
     }
 
-    /// While the state store fails, retry saving the state in effect (1 s,
-    /// doubling to 8 s); the first success resumes orchestration (see
-    /// [`Registry::save`]), which also resyncs every member. Runs until
-    /// shutdown.
-    pub async fn retry_store(self: Arc<Self>) {
-        const MIN: std::time::Duration = std::time::Duration::from_secs(1);
-        const MAX: std::time::Duration = std::time::Duration::from_secs(8);
-        let mut resume = self.resume.subscribe();
-        let mut delay = MIN;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                r = resume.changed() => {
-                    if r.is_err() {
-                        return;
-                    }
-                    let ids = resume.borrow_and_update().clone();
-                    for id in ids {
-                        self.trigger_resync(&id);
-                    }
-                    continue;
-                }
-                _ = self.shutdown.cancelled() => return,
-            }
-            if self.health.error().is_none() {
-                delay = MIN;
-                continue;
-            }
-            delay = match self.persist().await {
-                Ok(()) => MIN,
-                Err(_) => (delay * 2).min(MAX),
-            };
-        }
+    /// The members to resync once the state store recovers (see
+    /// [`Registry::save`]); the store's retry loop
+    /// (`members.rs`, `Registry::retry_store`) acts on it.
+    pub fn store_resumed(&self) -> watch::Receiver<Vec<String>> {
+        self.resume.subscribe()
     }
 
     /// Change the state in memory only; it reaches the disk with the next
@@ -316,21 +297,52 @@ impl Registry {
         out
     }
 
-    /// Change group `id` in memory, like [`Registry::mutate_mem`], but
-    /// marked as pending for the disk only if `f` changed it; None if
-    /// there is no such group. The step of a group's machine runs here, so
-    /// each one is atomic with respect to every other writer.
-    pub fn mutate_group<T>(&self, id: &str, f: impl FnOnce(&mut Group) -> T) -> Option<T> {
+    /// Change group `id`; None if there is no such group. The step of a
+    /// group's machine runs here, so each one is atomic with respect to
+    /// every other writer. `f` works on a copy and says when its change
+    /// becomes the state in effect:
+    /// - [`Publish::Now`]: at once, in memory, marked as pending for the
+    ///   disk (like [`Registry::mutate_mem`]) if `f` changed the group;
+    /// - [`Publish::AfterSave`]: only once the state with the change (and
+    ///   any change still pending) is on disk, like [`Registry::mutate`];
+    ///   if the save fails nothing changes. The save's result is returned
+    ///   (the caller holds no lock of the async runtime: this may fsync).
+    pub fn mutate_group<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Group) -> (T, Publish),
+    ) -> Option<(T, Option<Result<(), Error>>)> {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut g = self.lock();
-        let grp = g.state.groups.get_mut(id)?;
+        let (mut grp, dirty) = {
+            let g = self.lock();
+            (g.state.groups.get(id)?.clone(), g.dirty)
+        };
         let before = grp.clone();
-        let out = f(grp);
-        if *grp != before {
-            g.dirty = true;
-            self.refresh_gauges(&g);
+        let (out, when) = f(&mut grp);
+        let changed = grp != before;
+        match when {
+            Publish::Now => {
+                if changed {
+                    let mut g = self.lock();
+                    g.state.groups.insert(id.to_string(), grp);
+                    g.dirty = true;
+                    self.refresh_gauges(&g);
+                }
+                Some((out, None))
+            }
+            Publish::AfterSave if !changed && !dirty => Some((out, Some(Ok(())))),
+            Publish::AfterSave => {
+                let mut next = self.lock().state.clone();
+                next.groups.insert(id.to_string(), grp);
+                let saved = self.save(&next).map(|()| {
+                    let mut g = self.lock();
+                    g.state = next;
+                    g.dirty = false;
+                    self.refresh_gauges(&g);
+                });
+                Some((out, Some(saved)))
+            }
         }
-        Some(out)
     }
 
     /// Change run-time state of member `id` (if it exists). The gauges are
@@ -389,7 +401,7 @@ impl Registry {
         }
         m.instances_ready
             .set(g.rt.values().filter(|r| r.ready).count() as i64);
-        use crate::liveness::Liveness;
+        use crate::model::Liveness;
         for s in [
             Liveness::Unknown,
             Liveness::Alive,
@@ -441,6 +453,7 @@ mod tests {
             RegistryMetrics::register(&mut reg),
             rx,
             CancellationToken::new(),
+            Arc::new(crate::members::Grpc),
         )
     }
 

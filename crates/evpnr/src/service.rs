@@ -83,7 +83,7 @@ impl EvpnrService {
     /// the member gave it).
     async fn forward<T, F, Fut>(&self, id: &str, method: &'static str, f: F) -> R<T>
     where
-        F: FnOnce(crate::members::MemberClient) -> Fut,
+        F: FnOnce(crate::client::MemberClient) -> Fut,
         Fut: std::future::Future<Output = Result<Response<T>, Status>>,
     {
         self.instance_ref(id)?;

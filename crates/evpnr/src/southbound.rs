@@ -9,10 +9,7 @@ use evpn_model::{
 use futures::future::BoxFuture;
 use ipnet::IpNet;
 
-use crate::{
-    plan::{ActualBvi, ActualEvpn, Desired},
-    registry::Registry,
-};
+use crate::plan::{ActualBvi, ActualEvpn, Desired};
 
 /// What a member reports: its eVPNs and BVIs.
 pub type Listing = (Vec<ActualEvpn>, Vec<ActualBvi>);
@@ -29,22 +26,23 @@ pub struct BindRequest {
 }
 
 /// What evpnr asks of a member. Each call is bounded and counted by the
-/// registry (`reg`); errors are registry errors naming the member and the
-/// call.
-pub trait Southbound: Send + Sync + 'static {
+/// registry (`reg`, of type `R`: the registry passes itself, so this
+/// interface does not depend on it); errors are registry errors naming the
+/// member and the call.
+pub trait Southbound<R: ?Sized>: Send + Sync + 'static {
     /// The member's eVPNs and BVIs.
-    fn list<'a>(&'a self, reg: &'a Registry, id: &'a str) -> BoxFuture<'a, Result<Listing, Error>>;
+    fn list<'a>(&'a self, reg: &'a R, id: &'a str) -> BoxFuture<'a, Result<Listing, Error>>;
     /// Create the eVPN a group requires.
     fn create_evpn<'a>(
         &'a self,
-        reg: &'a Registry,
+        reg: &'a R,
         id: &'a str,
         d: &'a Desired,
     ) -> BoxFuture<'a, Result<(), Error>>;
     /// Create the group's BVI (per-host MAC, MTU).
     fn create_bvi<'a>(
         &'a self,
-        reg: &'a Registry,
+        reg: &'a R,
         id: &'a str,
         group: &'a str,
         mac: Mac,
@@ -53,7 +51,7 @@ pub trait Southbound: Send + Sync + 'static {
     /// Replace the group's BVI (per-host MAC, MTU).
     fn replace_bvi<'a>(
         &'a self,
-        reg: &'a Registry,
+        reg: &'a R,
         id: &'a str,
         group: &'a str,
         mac: Mac,
@@ -63,7 +61,7 @@ pub trait Southbound: Send + Sync + 'static {
     /// there.
     fn delete_evpn<'a>(
         &'a self,
-        reg: &'a Registry,
+        reg: &'a R,
         id: &'a str,
         slug: &'a str,
     ) -> BoxFuture<'a, Result<bool, Error>>;
@@ -71,7 +69,7 @@ pub trait Southbound: Send + Sync + 'static {
     /// asked for (None also from a member that did not report it).
     fn bind<'a>(
         &'a self,
-        reg: &'a Registry,
+        reg: &'a R,
         id: &'a str,
         b: &'a BindRequest,
     ) -> BoxFuture<'a, Result<Option<SettleOutcome>, Error>>;
@@ -79,7 +77,7 @@ pub trait Southbound: Send + Sync + 'static {
     /// (NOT_FOUND) cannot hold the vMAC: that is a release too.
     fn release<'a>(
         &'a self,
-        reg: &'a Registry,
+        reg: &'a R,
         id: &'a str,
         group: &'a str,
     ) -> BoxFuture<'a, Result<(), Error>>;

@@ -211,6 +211,7 @@ pub async fn registry_unattached(
         RegistryMetrics::register(&mut preg),
         rx,
         CancellationToken::new(),
+        Arc::new(crate::members::Grpc),
     ));
     (reg, dir, addr)
 }

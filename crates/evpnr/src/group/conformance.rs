@@ -4,7 +4,10 @@
 //! case fails.
 use std::{collections::BTreeSet, fmt::Write, path::PathBuf};
 
-use evpn_model::Error;
+use evpn_model::{
+    Error,
+    settle::{SettleOutcome, Settled},
+};
 
 use super::machine::{Core, Event, Facts, Input, Machine, MoveOp, Output, Rule, Seen, Settle};
 
@@ -60,6 +63,29 @@ fn error(kind: &str) -> Error {
     }
 }
 
+/// The evidence wait a member reports with its bind: none named, no other
+/// VTEP announces the vMAC (one look, no wait); `announced=V1,V2`: still
+/// announced by these; `unreadable`: it could not look; `unreported`: it
+/// reported nothing.
+fn outcome(w: Option<&str>) -> Option<SettleOutcome> {
+    let settled = match w {
+        None => Settled::Evidence,
+        Some("unreported") => return None,
+        Some("unreadable") => Settled::NoEvidence("bird down".into()),
+        Some(x) => match x.strip_prefix("announced=") {
+            Some(v) => Settled::TimedOut {
+                vteps: v.split(',').map(String::from).collect(),
+            },
+            None => panic!("unknown wait outcome {x}"),
+        },
+    };
+    Some(SettleOutcome {
+        settled,
+        polls: 1,
+        waited: std::time::Duration::ZERO,
+    })
+}
+
 fn input(s: &str) -> Input {
     let w: Vec<&str> = s.split_whitespace().collect();
     let m = |i: usize| w.get(i).map(|x| x.to_string()).unwrap_or_default();
@@ -84,7 +110,10 @@ fn input(s: &str) -> Input {
         },
         "delete-bvi" => Input::DeleteBvi,
         "addresses" => Input::Addresses { member: m(1) },
-        "bind-ok" => Input::BindOk { member: m(1) },
+        "bind-ok" => Input::BindOk {
+            member: m(1),
+            outcome: outcome(w.get(2).copied()),
+        },
         "bind-failed" => Input::BindFailed {
             member: m(1),
             error: error(&m(2)),
@@ -142,10 +171,15 @@ fn code(e: &Error) -> &'static str {
 pub fn render(o: &Output) -> String {
     match o {
         Output::Release { member } => format!("release {member}"),
-        Output::Persist { primary, holders } => format!(
-            "persist primary={} holders={}",
+        Output::Persist {
+            primary,
+            holders,
+            save_first,
+        } => format!(
+            "persist primary={} holders={}{}",
             primary.as_deref().unwrap_or("-"),
-            list(holders)
+            list(holders),
+            if *save_first { " save-first" } else { "" }
         ),
         Output::Bind { member, settle } => format!(
             "bind {member} settle={}",

@@ -24,7 +24,7 @@ use ipnet::IpNet;
 use super::machine::{Core, Event, Facts, Input, Machine, Output};
 use crate::{
     model::Group,
-    registry::{Conn, Registry},
+    registry::{Conn, Publish, Registry},
 };
 
 /// How one operation is driven.
@@ -44,6 +44,13 @@ pub struct Drive<'a> {
 pub struct Driven {
     /// A bind was answered OK.
     pub bound: bool,
+}
+
+/// The outputs of one step, and the result of the save it made before
+/// publishing its change (None: published at once).
+struct Stepped {
+    outs: Vec<Output>,
+    saved: Option<Result<(), Error>>,
 }
 
 fn core(g: &Group) -> Core {
@@ -100,22 +107,51 @@ impl Registry {
     }
 
     /// One step: load the group, step, store it back, atomically. None if
-    /// the group does not exist (any more).
-    fn step(
-        &self,
-        m: &mut Machine,
-        input: Input,
-        target: Option<&str>,
-        before: &Group,
-    ) -> Option<Vec<Output>> {
-        let facts = self.facts(target);
-        self.mutate_group(&m.group.clone(), |g| {
+    /// the group does not exist (any more). A step whose change must be on
+    /// disk before anyone sees it (a `Persist` with `save_first`, R16) is
+    /// published only after the save; the save's result comes back with
+    /// the outputs (and answers that `Persist`).
+    fn step(&self, m: &mut Machine, input: Input, facts: Facts, before: &Group) -> Option<Stepped> {
+        let (outs, saved) = self.mutate_group(&m.group.clone(), |g| {
             m.core = core(g);
             m.facts = facts;
             let out = m.step(input);
             store(g, &m.core, before);
-            out
+            let first = out
+                .iter()
+                .any(|o| matches!(o, Output::Persist { save_first, .. } if *save_first));
+            let when = if first {
+                Publish::AfterSave
+            } else {
+                Publish::Now
+            };
+            (out, when)
+        })?;
+        Some(Stepped { outs, saved })
+    }
+
+    /// [`Registry::step`], on a blocking thread when the step may save
+    /// (so an fsync never stalls a runtime worker).
+    async fn step_async(
+        self: &Arc<Self>,
+        m: &mut Machine,
+        input: Input,
+        target: Option<&str>,
+        before: &Group,
+    ) -> Result<Option<Stepped>, Error> {
+        let facts = self.facts(target);
+        if !m.may_save_first() {
+            return Ok(self.step(m, input, facts, before));
+        }
+        let (me, mut mm, b) = (self.clone(), m.clone(), before.clone());
+        let (mm, r) = tokio::task::spawn_blocking(move || {
+            let r = me.step(&mut mm, input, facts, &b);
+            (mm, r)
         })
+        .await
+        .map_err(|e| Error::Internal(format!("state writer: {e}")))?;
+        *m = mm;
+        Ok(r)
     }
 
     /// Run one operation on `group`'s machine, starting with `input`, until
@@ -142,7 +178,9 @@ impl Registry {
         while let Some(input) = queue.pop_front() {
             let target = if first { how.target } else { None };
             first = false;
-            let Some(outs) = self.step(&mut m, input, target, &before) else {
+            let Some(Stepped { outs, saved }) =
+                self.step_async(&mut m, input, target, &before).await?
+            else {
                 return Err(Error::not_found(Object::Group, group));
             };
             let mut effects = Vec::new();
@@ -157,7 +195,10 @@ impl Registry {
             // Releases (and the persistence running next to them) run
             // concurrently; their answers are fed back in output order.
             effects_run += effects.len();
-            let runs = effects.into_iter().map(|e| self.effect(group, e, &how));
+            let saved = &saved;
+            let runs = effects
+                .into_iter()
+                .map(|e| self.effect(group, e, &how, saved));
             for (input, bound) in futures::future::join_all(runs).await {
                 driven.bound |= bound;
                 queue.push_back(input);
@@ -169,16 +210,30 @@ impl Registry {
         reply.map(|()| driven)
     }
 
-    /// Execute one effect; the input that reports its result.
-    async fn effect(self: &Arc<Self>, group: &str, o: Output, how: &Drive<'_>) -> (Input, bool) {
+    /// Execute one effect; the input that reports its result. `saved`: the
+    /// result of the save its step made before publishing (which answers a
+    /// `save_first` persist).
+    async fn effect(
+        self: &Arc<Self>,
+        group: &str,
+        o: Output,
+        how: &Drive<'_>,
+        saved: &Option<Result<(), Error>>,
+    ) -> (Input, bool) {
         match o {
-            Output::Persist { .. } => match self.persist_pending().await {
-                Ok(()) => (Input::Persisted, false),
-                Err(error) => {
-                    tracing::error!(group, error = %error, "group-state-not-persisted");
-                    (Input::PersistFailed { error }, false)
+            Output::Persist { save_first, .. } => {
+                let r = match (save_first, saved) {
+                    (true, Some(r)) => r.clone(),
+                    _ => self.persist_pending().await,
+                };
+                match r {
+                    Ok(()) => (Input::Persisted, false),
+                    Err(error) => {
+                        tracing::error!(group, error = %error, "group-state-not-persisted");
+                        (Input::PersistFailed { error }, false)
+                    }
                 }
-            },
+            }
             Output::Release { member } => {
                 let ml = self.member_lock(&member);
                 let _m = match how.held == Some(member.as_str()) {
@@ -209,7 +264,7 @@ impl Registry {
                     .bind_on(&member, group, g.vmac, addresses, settle)
                     .await
                 {
-                    Ok(()) => (Input::BindOk { member }, true),
+                    Ok(outcome) => (Input::BindOk { member, outcome }, true),
                     Err(error) => (Input::BindFailed { member, error }, false),
                 }
             }

@@ -11,16 +11,19 @@ use evpn_model::{Error, Mac, settle::SettleOutcome};
 use futures::{StreamExt, future::BoxFuture};
 
 use crate::{
-    plan::Desired,
+    plan::{ActualBvi, ActualEvpn, Desired},
     registry::{Conn, MemberRt, Registry},
     southbound::{BindRequest, Listing, Southbound},
 };
 
-/// Records every bind and release; a release of a member in `fail` fails.
+/// Records every call that changes a member; a release of a member in
+/// `fail` fails; a member lists what `listing` holds for it (nothing by
+/// default).
 #[derive(Default)]
 struct Fake {
     calls: Mutex<Vec<String>>,
     fail: Mutex<BTreeMap<String, Error>>,
+    listing: Mutex<BTreeMap<String, Listing>>,
 }
 
 impl Fake {
@@ -29,16 +32,21 @@ impl Fake {
     }
 }
 
-impl Southbound for Fake {
-    fn list<'a>(&'a self, _: &'a Registry, _: &'a str) -> BoxFuture<'a, Result<Listing, Error>> {
-        Box::pin(async { Ok((vec![], vec![])) })
+impl Southbound<Registry> for Fake {
+    fn list<'a>(&'a self, _: &'a Registry, id: &'a str) -> BoxFuture<'a, Result<Listing, Error>> {
+        let l = self.listing.lock().unwrap().get(id).cloned();
+        Box::pin(async move { Ok(l.unwrap_or_default()) })
     }
     fn create_evpn<'a>(
         &'a self,
         _: &'a Registry,
-        _: &'a str,
-        _: &'a Desired,
+        id: &'a str,
+        d: &'a Desired,
     ) -> BoxFuture<'a, Result<(), Error>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("create-evpn {id} {}", d.group));
         Box::pin(async { Ok(()) })
     }
     fn create_bvi<'a>(
@@ -64,9 +72,13 @@ impl Southbound for Fake {
     fn delete_evpn<'a>(
         &'a self,
         _: &'a Registry,
-        _: &'a str,
-        _: &'a str,
+        id: &'a str,
+        slug: &'a str,
     ) -> BoxFuture<'a, Result<bool, Error>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("delete-evpn {id} {slug}"));
         Box::pin(async { Ok(true) })
     }
     fn bind<'a>(
@@ -108,29 +120,27 @@ fn registry(fake: Arc<Fake>) -> (Arc<Registry>, tempfile::TempDir) {
     std::mem::forget(tx);
     let dir = tempfile::tempdir().unwrap();
     let mut preg = prometheus_client::registry::Registry::default();
-    let reg = Arc::new(
-        Registry::new(
-            crate::model::State::default(),
-            crate::store::Store::open(dir.path()).unwrap(),
-            evpn_daemon::durable::StoreHealth::register(
-                &mut preg,
-                EventBroker::new("", 64),
-                tokio::sync::watch::channel(true).0,
-            ),
+    let reg = Arc::new(Registry::new(
+        crate::model::State::default(),
+        crate::store::Store::open(dir.path()).unwrap(),
+        evpn_daemon::durable::StoreHealth::register(
+            &mut preg,
             EventBroker::new("", 64),
-            crate::metrics::RegistryMetrics::register(&mut preg),
-            rx,
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .with_southbound(fake),
-    );
+            tokio::sync::watch::channel(true).0,
+        ),
+        EventBroker::new("", 64),
+        crate::metrics::RegistryMetrics::register(&mut preg),
+        rx,
+        tokio_util::sync::CancellationToken::new(),
+        fake,
+    ));
     for id in ["a", "b"] {
         let rt = MemberRt {
             conn: Conn::Connected,
             ready: true,
             last_seen: None,
             last_error: String::new(),
-            client: crate::members::client(id, "127.0.0.1:1", Default::default(), 1).unwrap(),
+            client: crate::client::client(id, "127.0.0.1:1", Default::default(), 1).unwrap(),
             cancel: tokio_util::sync::CancellationToken::new(),
             memberships: BTreeMap::new(),
             resync_pending: false,
@@ -138,7 +148,7 @@ fn registry(fake: Arc<Fake>) -> (Arc<Registry>, tempfile::TempDir) {
             resync_running: true,
             last_heartbeat: None,
             health: None,
-            liveness: crate::liveness::Liveness::Unknown,
+            liveness: crate::model::Liveness::Unknown,
             addr: "127.0.0.1:1".into(),
         };
         reg.lock().rt.insert(id.into(), rt);
@@ -192,8 +202,8 @@ async fn a_move_releases_then_binds_and_ends_with_one_holder() {
         [
             "move-started",
             "groupbvi-released",
-            "move-settle-no-evidence",
             "groupbvi-bound",
+            "move-settle-no-evidence",
             "move-finished"
         ]
     );
@@ -242,6 +252,134 @@ async fn a_group_bvi_deletion_that_cannot_be_saved_changes_nothing() {
         "the GroupBVI is still there, addresses included"
     );
     assert_eq!(g.primary.as_deref(), Some("a"));
+    assert_eq!(
+        fake.calls(),
+        Vec::<String>::new(),
+        "no member was told anything"
+    );
+}
+
+/// What member `id` lists when it is configured for `g` and holds its
+/// GroupBVI (bound with the stored addresses).
+fn bound(g: &crate::model::Group, id: &str) -> Listing {
+    let evpn = ActualEvpn {
+        slug: g.id.clone(),
+        vni: g.vni,
+        import_rts: vec![],
+        export_rts: vec![],
+    };
+    let bvi = ActualBvi {
+        slug: g.id.clone(),
+        mac: g.vmac,
+        instance_mac: g.bvi_mac(id),
+        mtu: g.mtu,
+        primary: true,
+        addresses: g
+            .bvi
+            .as_ref()
+            .map(|b| b.addresses.clone())
+            .unwrap_or_default(),
+    };
+    (vec![evpn], vec![bvi])
+}
+
+/// The store's fault file as a FIFO: a save blocks on it (holding the
+/// state writer) until the test answers, and then fails. Dropping the
+/// answer (also when the test panics) lets the save fail and removes the
+/// FIFO, so later saves succeed.
+struct BlockedSave {
+    fifo: std::path::PathBuf,
+    writer: Option<std::fs::File>,
+}
+
+impl BlockedSave {
+    fn arm(dir: &std::path::Path) -> BlockedSave {
+        let fifo = dir.join(evpn_daemon::durable::FAULT_FILE);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        BlockedSave { fifo, writer: None }
+    }
+
+    /// Wait until a save has opened the fault file (it is under way).
+    async fn wait_for_save(&mut self) {
+        use std::os::unix::fs::OpenOptionsExt;
+        // A non-blocking open for writing fails (ENXIO) until a reader has
+        // the FIFO open.
+        let w = evpn_testkit::eventually(
+            "a save opening the fault file",
+            std::time::Duration::from_secs(10),
+            async || {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                    .open(&self.fifo)
+            },
+        )
+        .await
+        .unwrap();
+        self.writer = Some(w);
+    }
+}
+
+impl Drop for BlockedSave {
+    fn drop(&mut self) {
+        if let Some(mut w) = self.writer.take() {
+            use std::io::Write;
+            let _ = w.write_all(b"enospc");
+        }
+        let _ = std::fs::remove_file(&self.fifo);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unassignment_is_neither_seen_nor_acted_on_before_it_is_on_disk() {
+    // Found in review: RemoveGroupMember of the primary was published in
+    // memory before it was saved, so a resync of that member running
+    // meanwhile deleted its eVPN (the member had left, as far as it could
+    // see); then the save failed and the registry took the change back:
+    // evpnr had acted on a state that was never durable.
+    let fake = Arc::new(Fake::default());
+    let (reg, d) = registry(fake.clone());
+    let before = reg.group("g").unwrap();
+    // "a" holds the GroupBVI as stored: its resync has nothing to change.
+    fake.listing
+        .lock()
+        .unwrap()
+        .insert("a".into(), bound(&before, "a"));
+    let mut save = BlockedSave::arm(d.path());
+    let r = reg.clone();
+    let op = tokio::spawn(async move { r.remove_member("g", "a").await });
+    save.wait_for_save().await;
+    // While the unassignment is being written, readers see the group as it
+    // is on disk.
+    let seen = reg.group("g").unwrap();
+    assert_eq!(seen.primary.as_deref(), Some("a"), "unassignment published");
+    assert!(seen.members.contains("a"), "leave published before saved");
+    // A resync of "a" now finds nothing to do. (Acting on the unsaved
+    // state, it would delete "a"'s eVPN and then wait for the state writer.)
+    let r = reg.clone();
+    let resync = tokio::spawn(async move { r.resync("a").await });
+    evpn_testkit::eventually(
+        "the resync finished, or sent something",
+        std::time::Duration::from_secs(10),
+        async || resync.is_finished() || !fake.calls().is_empty(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fake.calls(),
+        Vec::<String>::new(),
+        "something was sent on the basis of an unsaved unassignment"
+    );
+    // The save fails: the operation changes nothing.
+    drop(save);
+    let e = op.await.unwrap().expect_err("the store fails");
+    assert_eq!(tonic::Status::from(e).code(), tonic::Code::Unavailable);
+    resync.await.unwrap();
+    let g = reg.group("g").unwrap();
+    assert_eq!(
+        (g.primary, g.holders, g.members),
+        (before.primary, before.holders, before.members)
+    );
     assert_eq!(
         fake.calls(),
         Vec::<String>::new(),

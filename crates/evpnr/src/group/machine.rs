@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 
 use evpn_daemon::events::Event as Ev;
-use evpn_model::Error;
+use evpn_model::{Error, settle::SettleOutcome};
 
 use crate::model::{Group, WantedRole};
 
@@ -65,6 +65,9 @@ pub struct Machine {
     pub core: Core,
     pub facts: Facts,
     op: Op,
+    /// A release or bind was output in this operation: from then on
+    /// readers may act on its changes as soon as they are made (R16).
+    sent: bool,
     #[cfg(test)]
     disabled: BTreeSet<Rule>,
 }
@@ -76,6 +79,7 @@ impl Machine {
             core,
             facts,
             op: Op::Idle,
+            sent: false,
             #[cfg(test)]
             disabled: BTreeSet::new(),
         }
@@ -110,8 +114,33 @@ impl Machine {
         }
     }
 
+    /// Whether a step may still ask to save before it publishes (R16):
+    /// nothing was sent in this operation yet.
+    pub fn may_save_first(&self) -> bool {
+        !self.sent
+    }
+
     /// Feed one input; the outputs to execute, in order.
     pub fn step(&mut self, input: Input) -> Vec<Output> {
+        let mut out = self.decide(input);
+        // R16: a step that sends nothing, in an operation that sent nothing
+        // yet, is saved before it is published. Once a release or bind is
+        // out, the change is in effect at once (a member may act on it).
+        let sends = out
+            .iter()
+            .any(|o| matches!(o, Output::Release { .. } | Output::Bind { .. }));
+        if !self.sent && !sends && self.on(Rule::SaveBeforePublish) {
+            for o in &mut out {
+                if let Output::Persist { save_first, .. } = o {
+                    *save_first = true;
+                }
+            }
+        }
+        self.sent |= sends;
+        out
+    }
+
+    fn decide(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
             Input::Move { target, force, op } => self.start_move(target, force, op, &mut out),
@@ -120,7 +149,7 @@ impl Machine {
             Input::DeleteBvi => self.delete_bvi(&mut out),
             Input::Addresses { member } => self.claim(member, true, &mut out),
             Input::Observed { member, seen } => self.observed(member, seen, &mut out),
-            Input::BindOk { member } => self.bind_ok(member, &mut out),
+            Input::BindOk { member, outcome } => self.bind_ok(member, outcome, &mut out),
             Input::BindFailed { member, error } => self.bind_failed(member, error, &mut out),
             Input::Released { member } => self.released(member, &mut out),
             Input::ReleaseFailed { member, error } => self.release_failed(member, error, &mut out),
@@ -148,6 +177,7 @@ impl Machine {
         Output::Persist {
             primary: self.core.primary.clone(),
             holders: self.core.holders.clone(),
+            save_first: false,
         }
     }
 
@@ -346,7 +376,13 @@ impl Machine {
         }
     }
 
-    fn bind_ok(&mut self, member: String, out: &mut Vec<Output>) {
+    fn bind_ok(&mut self, member: String, outcome: Option<SettleOutcome>, out: &mut Vec<Output>) {
+        // The member's evidence wait before the bind, as an event.
+        let settled = |settle| {
+            super::settle::event(&self.group, &member, settle, outcome.as_ref())
+                .filter(|_| self.on(Rule::SettleReported))
+                .map(Output::Event)
+        };
         match &self.op {
             Op::Move {
                 target,
@@ -362,6 +398,7 @@ impl Machine {
                 };
                 let from = old.clone().unwrap_or_default();
                 let skipped = skipped.join(",");
+                out.extend(settled(Settle::Move));
                 out.push(self.event(
                     Ev::MoveFinished,
                     &[
@@ -373,7 +410,10 @@ impl Machine {
                 ));
                 self.finish(Ok(()), out);
             }
-            Op::Bind { member: m, .. } if *m == member => self.finish(Ok(()), out),
+            Op::Bind { member: m, settle } if *m == member => {
+                out.extend(settled(*settle));
+                self.finish(Ok(()), out);
+            }
             _ => {}
         }
     }

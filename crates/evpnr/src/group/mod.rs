@@ -7,4 +7,5 @@ pub mod failover;
 #[cfg(test)]
 mod fake;
 pub mod machine;
+pub mod settle;
 pub mod types;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use evpn_daemon::events::Event as Ev;
-use evpn_model::Error;
+use evpn_model::{Error, settle::SettleOutcome};
 
 /// The rules of `docs/group-machine.md`. In test builds each one can be
 /// switched off ([`Machine::disable`]) to show that the conformance suite
@@ -46,10 +46,18 @@ pub enum Rule {
     /// R15: a primary that leaves, is released or loses its GroupBVI is
     /// unassigned durably before its release is sent (`gateway-down`).
     UnassignBeforeRelease,
+    /// R16: a change that nothing was sent on yet (an unassignment, a
+    /// claim, an intent without releases) is saved before it is published:
+    /// no reader, a resync above all, acts on a state that is not on disk.
+    SaveBeforePublish,
+    /// R17: a bind's evidence wait is reported from the member's reply
+    /// (`move-settle*` for a move's bind, `bind-settle*` for any other
+    /// claim, nothing for an address change of a holder).
+    SettleReported,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 17] = [
         Rule::HolderBeforeBind,
         Rule::SoleHolder,
         Rule::ForgetOnlyConfirmed,
@@ -65,6 +73,8 @@ impl Rule {
         Rule::MoveTarget,
         Rule::BindNotOverPrimary,
         Rule::UnassignBeforeRelease,
+        Rule::SaveBeforePublish,
+        Rule::SettleReported,
     ];
 }
 
@@ -142,8 +152,12 @@ pub enum Input {
         member: String,
     },
     // Member replies.
+    /// The bind was answered OK, with the outcome of the evidence wait
+    /// the member ran before it (None: no wait was asked for, or the
+    /// member did not report it).
     BindOk {
         member: String,
+        outcome: Option<SettleOutcome>,
     },
     BindFailed {
         member: String,
@@ -207,10 +221,14 @@ pub enum Output {
         member: String,
     },
     /// Make the state in effect (with this intent) durable; answer
-    /// Persisted / PersistFailed.
+    /// Persisted / PersistFailed. `save_first` (R16): the step's change is
+    /// written to disk before it is published, and not published at all if
+    /// the write fails; otherwise it is in effect (visible to readers) at
+    /// once and written after.
     Persist {
         primary: Option<String>,
         holders: BTreeSet<String>,
+        save_first: bool,
     },
     /// Bind the GroupBVI on `member`; answer BindOk / BindFailed.
     Bind {

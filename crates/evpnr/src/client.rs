@@ -1,0 +1,58 @@
+//! The gRPC client of one member (lazily connected, every call stamped with
+//! the member's ID and the registry epoch) and what a member's refusal
+//! means to the registry. Knows nothing of the registry itself.
+use std::time::Duration;
+
+use evpn_api::v1::evpnd_client::EvpndClient;
+use evpn_daemon::identity::Stamp;
+use evpn_model::Error;
+use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
+
+/// A member's client: every call carries a [`Stamp`] with the instance it
+/// is meant for and the registry epoch, so the evpnd can refuse a call meant
+/// for someone else or coming from a stale registry.
+pub type MemberClient = EvpndClient<InterceptedService<Channel, Stamp>>;
+
+/// A lazily connecting client for member `id` at `addr` ("host:port").
+pub fn client(id: &str, addr: &str, timeout: Duration, epoch: u64) -> Result<MemberClient, Error> {
+    evpn_model::validate_host_port("grpc_address", addr)?;
+    let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| Error::invalid("grpc_address", e.to_string()))?
+        .connect_timeout(timeout)
+        .tcp_nodelay(true);
+    Ok(EvpndClient::with_interceptor(
+        ep.connect_lazy(),
+        Stamp::new(id, epoch),
+    ))
+}
+
+/// A member's status turned into a registry error (orchestration). The
+/// message names the member and the method.
+pub fn member_err(id: &str, method: &str, s: &Status) -> Error {
+    let msg = format!("member {id}: {method}: {}", s.message());
+    match s.code() {
+        Code::Unavailable | Code::Cancelled | Code::Unknown => Error::Unavailable(msg),
+        Code::DeadlineExceeded => Error::Timeout(msg),
+        Code::Aborted => Error::Aborted(msg),
+        Code::InvalidArgument | Code::NotFound | Code::AlreadyExists | Code::FailedPrecondition => {
+            Error::FailedPrecondition(msg)
+        }
+        _ => Error::Internal(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_errors_keep_their_meaning() {
+        let e = member_err("a", "CreateBVI", &Status::failed_precondition("no evpn"));
+        assert!(matches!(e, Error::FailedPrecondition(_)));
+        assert!(e.to_string().contains("member a: CreateBVI: no evpn"));
+        assert!(matches!(
+            member_err("a", "X", &Status::unavailable("down")),
+            Error::Unavailable(_)
+        ));
+    }
+}
