@@ -245,3 +245,55 @@ async fn a_primary_whose_bird_hangs_fences_itself() {
     assert_eq!(role(&h).await, v1::bvi::Role::Candidate);
     wait_host(&h, v1::Health::Ok).await;
 }
+
+/// A `protocol bgp` on loopback from `port` to `peer_port` (iBGP, no
+/// routes: only the session matters).
+fn bgp(port: u16, peer_port: u16) -> String {
+    format!(
+        "evpn table evpntab;\nprotocol bgp peer {{\n  local 127.0.0.1 port {port} as 65000;\n  \
+         neighbor 127.0.0.1 port {peer_port} as 65000;\n  multihop;\n  connect delay time 1;\n  \
+         connect retry time 1;\n  error wait time 1,2;\n  ipv4 {{ import none; export none; }};\n}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_whose_bgp_sessions_all_go_down_fences_itself() {
+    let test = "a_primary_whose_bgp_sessions_all_go_down_fences_itself";
+    let mut h = Host::new(test, "r1").await;
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (p1, p2) = (free(), free());
+    // r1's BIRD with one BGP session to a peer BIRD.
+    let bin = evpn_testkit::bird::bird_bin(evpn_testkit::bird::Version::V2_20, test);
+    h.bird = evpn_testkit::bird::Bird::start_with_id(&bin, "10.0.0.1", &bgp(p1, p2), None);
+    let mut peer = evpn_testkit::bird::Bird::start_with_id(&bin, "10.0.0.2", &bgp(p2, p1), None);
+    start(&mut h);
+    let mut c = h.client().await;
+    create_evpn_with_bvi(&mut c, "red", 100).await;
+    // Established: the bgp check is up (it counts BIRD's BGP protocols).
+    wait_host(&h, v1::Health::Ok).await;
+    c.bind_group_bvi(bind_req()).await.unwrap();
+    // The peer goes away: r1's only session drops; r1 fences itself.
+    peer.kill();
+    let ev = fields(&h.evpnd().wait_log("self-fenced", T).unwrap());
+    assert!(
+        ev["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("bgp: 0 of 1"),
+        "{ev}"
+    );
+    assert_eq!(role(&h).await, v1::bvi::Role::Candidate);
+    let e = c.bind_group_bvi(bind_req()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("bgp"), "{}", e.message());
+    // The peer is back: the session re-establishes and binds are accepted.
+    peer.restart_process();
+    wait_host(&h, v1::Health::Ok).await;
+    c.bind_group_bvi(bind_req()).await.unwrap();
+}
