@@ -431,7 +431,11 @@ mod tests {
         assert_eq!(subtract(&[(0, 10)], &[(0, 10)]), vec![]);
         let v = vec![(5, 8), (0, 3), (3, 4), (20, 30)];
         assert_eq!(merge(v.clone(), 0), vec![(0, 4), (5, 8), (20, 30)]);
-        assert_eq!(merge(v, 1), vec![(0, 8), (20, 30)], "a gap within the slack closes");
+        assert_eq!(
+            merge(v, 1),
+            vec![(0, 8), (20, 30)],
+            "a gap within the slack closes"
+        );
     }
 
     #[test]

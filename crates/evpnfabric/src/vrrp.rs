@@ -483,7 +483,11 @@ impl KaPeer {
             "link", "add", "link", KBVI, "name", VMAC_IF, "address", KA_VMAC, "type", "macvlan",
             "mode", "private",
         ]);
-        ip(&["link", "set", VMAC_IF, "addrgenmode", "none", "up"])?;
+        // Two commands: `addrgenmode none up` in one brings the link up
+        // first, it gains the VMAC's EUI-64 link-local, and keepalived's
+        // adverts then fail with EINVAL (nobody hears them: both master).
+        ip(&["link", "set", VMAC_IF, "addrgenmode", "none"])?;
+        ip(&["link", "set", VMAC_IF, "up"])?;
         let d = |n: &str| r.dir.join(n).display().to_string();
         let p = spawn_root(
             &[
