@@ -162,6 +162,27 @@ pub struct Trial {
     pub moved: bool,
     /// Two-holder moments from the trigger until the baseline was back.
     pub two_holder: Vec<Span>,
+    /// The end of the window (µs since the epoch): moments before it are
+    /// the failover's, later ones the repair's.
+    pub window_end: u64,
+}
+
+impl Trial {
+    /// The two-holder moments (ms) inside the window (`true`) or in the
+    /// repair after it, clipped to that part.
+    pub fn two_holder_ms(&self, in_window: bool) -> Vec<f64> {
+        self.two_holder
+            .iter()
+            .filter_map(|&(a, b)| {
+                let (a, b) = if in_window {
+                    (a, b.min(self.window_end))
+                } else {
+                    (a.max(self.window_end), b)
+                };
+                (b > a).then(|| (b - a) as f64 / 1000.0)
+            })
+            .collect()
+    }
 }
 
 /// State of one implementation's block of trials.
@@ -475,12 +496,13 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
         recovered,
         moved,
         two_holder: holders::merge(two, POLL.as_micros() as u64),
+        window_end: t1,
     })
 }
 
 fn trial_line(r: &Trial, k: usize) -> String {
     format!(
-        "scenario {} {:>10} trial {k:>2}: lost v4/v6 {}/{}, gap {:.1}/{:.1} ms, dup {}, {}, {}, two-holder {}",
+        "scenario {} {:>10} trial {k:>2}: lost v4/v6 {}/{}, gap {:.1}/{:.1} ms, dup {}, {}, {}, two-holder in window {}, in repair {}",
         r.scenario.number(),
         r.imp.to_string(),
         r.v4.lost,
@@ -494,24 +516,27 @@ fn trial_line(r: &Trial, k: usize) -> String {
             "NOT recovered within the window"
         },
         if r.moved { "moved" } else { "not moved" },
-        if r.two_holder.is_empty() {
-            "none".to_string()
-        } else {
-            r.two_holder
-                .iter()
-                .map(|(a, b)| format!("{:.1} ms", (b - a) as f64 / 1000.0))
-                .collect::<Vec<_>>()
-                .join(" + ")
-        }
+        ms_list(&r.two_holder_ms(true)),
+        ms_list(&r.two_holder_ms(false)),
     )
+}
+
+fn ms_list(v: &[f64]) -> String {
+    if v.is_empty() {
+        return "none".into();
+    }
+    v.iter()
+        .map(|m| format!("{m:.1} ms"))
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 /// The table of scenario `sc`: one row per implementation.
 pub fn table(results: &[Trial], sc: Scenario, o: &BenchOpts) -> String {
     let mut s = format!(
         "scenario {}: window {} ms, keepalived advert_int {}.{:02} s\n\
-         | impl | what | n | lost p50/p99/max | gap ms p50/p99/max | dup | answered at window end | moved | two-holder: trials / longest ms |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+         | impl | what | n | lost p50/p99/max | gap ms p50/p99/max | dup | answered at window end | moved | two-holder in window: trials / longest ms | in repair: trials / longest ms |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
         sc.number(),
         o.window.as_millis(),
         o.advert_cs / 100,
@@ -520,7 +545,7 @@ pub fn table(results: &[Trial], sc: Scenario, o: &BenchOpts) -> String {
     for &imp in &o.impls {
         if sc == Scenario::MgmtPartition && imp == Impl::Keepalived {
             s.push_str(&format!(
-                "| {imp} | no counterpart | – | n/a | n/a | n/a | n/a | n/a | n/a |\n"
+                "| {imp} | no counterpart | – | n/a | n/a | n/a | n/a | n/a | n/a | n/a |\n"
             ));
             continue;
         }
@@ -544,13 +569,19 @@ pub fn table(results: &[Trial], sc: Scenario, o: &BenchOpts) -> String {
                 percentile(v, 100.0)
             )
         };
-        let with_two = rs.iter().filter(|r| !r.two_holder.is_empty()).count();
-        let longest = rs
-            .iter()
-            .flat_map(|r| r.two_holder.iter().map(|(a, b)| (b - a) as f64 / 1000.0))
-            .fold(0.0, f64::max);
+        let two = |in_window: bool| {
+            let with = rs
+                .iter()
+                .filter(|r| !r.two_holder_ms(in_window).is_empty())
+                .count();
+            let longest = rs
+                .iter()
+                .flat_map(|r| r.two_holder_ms(in_window))
+                .fold(0.0, f64::max);
+            format!("{with} / {longest:.1}")
+        };
         s.push_str(&format!(
-            "| {imp} | {} | {} | {} | {} | {} | {} of {} | {} of {} | {} / {:.1} |\n",
+            "| {imp} | {} | {} | {} | {} | {} | {} of {} | {} of {} | {} | {} |\n",
             sc.describe(imp),
             rs.len(),
             three(&lost, 0),
@@ -560,8 +591,8 @@ pub fn table(results: &[Trial], sc: Scenario, o: &BenchOpts) -> String {
             rs.len(),
             rs.iter().filter(|r| r.moved).count(),
             rs.len(),
-            with_two,
-            longest,
+            two(true),
+            two(false),
         ));
     }
     s
@@ -598,6 +629,7 @@ mod tests {
             recovered: true,
             moved: false,
             two_holder: two,
+            window_end: 2000,
         };
         let o = BenchOpts {
             impls: vec![Impl::Evpn, Impl::Keepalived],
@@ -607,11 +639,11 @@ mod tests {
             advert_cs: 1,
         };
         let s = table(
-            &[t(Impl::Evpn, vec![]), t(Impl::Evpn, vec![(0, 2500)])],
+            &[t(Impl::Evpn, vec![]), t(Impl::Evpn, vec![(500, 2500)])],
             Scenario::MgmtPartition,
             &o,
         );
-        assert!(s.contains("| evpn | management partition between evpnr and the primary | 2 | 3 / 3 / 3 | 4.0 / 4.0 / 4.0 | 2 | 2 of 2 | 0 of 2 | 1 / 2.5 |"), "{s}");
+        assert!(s.contains("| evpn | management partition between evpnr and the primary | 2 | 3 / 3 / 3 | 4.0 / 4.0 / 4.0 | 2 | 2 of 2 | 0 of 2 | 1 / 1.5 | 1 / 0.5 |"), "{s}");
         assert!(s.contains("| keepalived | no counterpart |"), "{s}");
         assert!(s.contains("advert_int 0.01 s"), "{s}");
     }
