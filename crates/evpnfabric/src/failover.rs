@@ -317,22 +317,42 @@ fn open_side(
     })
 }
 
-/// Router 1 is the only announcer of the MAC at the leaf (BIRD's evpntab)
-/// and the host's probes are answered.
+/// Whether evpnr reports every member ready (after a repair its view of
+/// the primary comes back a little after the fabric's).
+fn members_ready(f: &Fabric, side: &Side) -> bool {
+    let Some((r, members, _)) = side.evpnr.clone() else {
+        return true;
+    };
+    let mut r = r;
+    let Ok(l) = f.block_on(async move { r.list_instances(v1::Empty {}).await }) else {
+        return false;
+    };
+    let l = l.into_inner().instances;
+    members
+        .iter()
+        .all(|m| l.iter().any(|i| &i.instance_id == m && i.ready))
+}
+
+/// Router 1 is the only announcer of the MAC at the leaf (BIRD's evpntab),
+/// the host's probes are answered, and (ours) evpnr sees every member ready.
 fn wait_baseline(f: &Fabric, side: &Side, timeout: Duration) -> anyhow::Result<()> {
     let want = format!("{}:{}", f.routers[0].addr, side.vni);
     let deadline = Instant::now() + timeout;
     loop {
+        let ready = members_ready(f, side);
         let routes = demo::leaf_evpn_routes(f, &side.mac).unwrap_or_default();
         let rds: Vec<String> = routes
             .iter()
             .map(|(n, _)| n.split_whitespace().nth(2).unwrap_or(n).to_string())
             .collect();
-        if rds == [want.clone()] && side.prober.wait_answered(Duration::from_millis(200)) {
+        if ready && rds == [want.clone()] && side.prober.wait_answered(Duration::from_millis(200)) {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("baseline not back within {timeout:?}: the leaf has {rds:?}, want only {want}");
+            bail!(
+                "baseline not back within {timeout:?}: the leaf has {rds:?}, want only {want}; \
+                 evpnr sees every member ready: {ready}"
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -349,6 +369,30 @@ fn move_to(f: &Fabric, side: &Side, to: usize) -> anyhow::Result<()> {
     f.block_on(async move { rc.move_group_bvi(req).await })
         .with_context(|| format!("MoveGroupBVI to {}", members[to]))?;
     Ok(())
+}
+
+/// MoveGroupBVI to r2, retried while evpnr refuses it because it cannot
+/// reach r1 yet (its channel to r1 reconnects a while after a healed
+/// management partition; nothing changes on a refused move). Returns the
+/// start of the accepted call and the refusals.
+fn planned_move(f: &Fabric, side: &Side) -> anyhow::Result<(u64, Vec<String>)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut refused = Vec::new();
+    loop {
+        let t = side.prober.now_us();
+        match move_to(f, side, 1) {
+            Ok(()) => return Ok((t, refused)),
+            Err(e)
+                if Instant::now() < deadline
+                    && e.downcast_ref::<tonic::Status>()
+                        .is_some_and(|s| s.code() == tonic::Code::FailedPrecondition) =>
+            {
+                refused.push(format!("{e:#}"));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn trigger(f: &mut Fabric, side: &mut Side, sc: Scenario) -> anyhow::Result<()> {
@@ -369,7 +413,7 @@ fn trigger(f: &mut Fabric, side: &mut Side, sc: Scenario) -> anyhow::Result<()> 
             side.ka.as_mut().context("no keepalived")?.kill9_router(0)?
         }
         (Scenario::MgmtPartition, _) => f.set_link(0, Net::Mgmt, false)?,
-        (Scenario::Planned, Impl::Evpn) => move_to(f, side, 1)?,
+        (Scenario::Planned, Impl::Evpn) => bail!("a planned move of ours is planned_move"),
         (Scenario::Planned, Impl::Keepalived) => side
             .ka
             .as_ref()
@@ -430,8 +474,21 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
     }
     std::thread::sleep(Duration::from_millis(300));
     let n = side.holders.len();
-    let t0 = side.prober.now_us();
-    trigger(f, side, sc)?;
+    let mut t0 = side.prober.now_us();
+    if (sc, side.imp) == (Scenario::Planned, Impl::Evpn) {
+        let (t, refused) = planned_move(f, side)?;
+        if !refused.is_empty() {
+            eprintln!(
+                "evpnfabric: MoveGroupBVI refused {} times over {:.0} ms before evpnr accepted it; first: {}",
+                refused.len(),
+                (t - t0) as f64 / 1000.0,
+                refused[0]
+            );
+        }
+        t0 = t;
+    } else {
+        trigger(f, side, sc)?;
+    }
     let wus = window.as_micros() as u64;
     let t1 = t0 + wus;
     let left = t1.saturating_sub(side.prober.now_us());
