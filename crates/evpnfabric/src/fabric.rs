@@ -54,43 +54,7 @@ pub const HOST_V6: &str = "fec0::10/64";
 /// The host's MAC.
 pub const HOST_MAC: &str = "02:00:00:00:00:10";
 
-/// BFD on the iBGP sessions: transmit interval and detection multiplier
-/// (detection time = interval × multiplier). Parsed from `10x3` (ms × n).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bfd {
-    /// Interval in ms (BIRD's `interval`, also `min rx`).
-    pub interval_ms: u32,
-    /// BIRD's `multiplier`.
-    pub multiplier: u32,
-}
-
-impl std::str::FromStr for Bfd {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Bfd, String> {
-        let bad = || {
-            format!(
-                "bfd: expected <interval ms>x<multiplier> such as 10x3, got {:?}",
-                s.chars().take(16).collect::<String>()
-            )
-        };
-        let (i, m) = s.split_once('x').ok_or_else(bad)?;
-        let interval_ms: u32 = i.parse().map_err(|_| bad())?;
-        let multiplier: u32 = m.parse().map_err(|_| bad())?;
-        if !(1..=10_000).contains(&interval_ms) || !(1..=255).contains(&multiplier) {
-            return Err(bad());
-        }
-        Ok(Bfd {
-            interval_ms,
-            multiplier,
-        })
-    }
-}
-
-impl std::fmt::Display for Bfd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}x{}", self.interval_ms, self.multiplier)
-    }
-}
+pub use crate::bfd::Bfd;
 
 /// How to build the fabric.
 #[derive(Debug, Clone)]
@@ -272,16 +236,7 @@ fn bird_conf(opts: &FabricOpts, k: usize, dir: &Path, include: &Path) -> String 
         ));
     }
     if let Some(b) = opts.bfd {
-        // The iBGP sessions are multihop, so the multihop block is the one
-        // that takes effect (`show bfd sessions` confirms).
-        let t = format!(
-            "interval {i} ms; min rx interval {i} ms; multiplier {m};",
-            i = b.interval_ms,
-            m = b.multiplier
-        );
-        s.push_str(&format!(
-            "protocol bfd {{ interface \"eth0\" {{ {t} }}; multihop {{ {t} }}; }}\n"
-        ));
+        s.push_str(&b.bird_protocol());
     }
     if opts.keepalived {
         s.push_str(&crate::vrrp::bird_snippet(me));

@@ -22,6 +22,7 @@
 //! (10.0.0.0/24, 172.16.0.0/24, fec0::/64) are ever probed.
 
 pub mod bench;
+pub mod bfd;
 pub mod demo;
 pub mod fabric;
 pub mod failover;
