@@ -503,6 +503,37 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
         })
     };
     let recovered = answered(&side.prober.v4) && answered(&side.prober.v6);
+    if let Some(ka) = &side.ka {
+        // The helper's view of the window, when it failed or the gateway
+        // did not come back: which notifications arrived, which steps failed.
+        for r in &ka.routers {
+            let evs = r
+                .helper
+                .events
+                .lock()
+                .map(|v| v.clone())
+                .unwrap_or_default();
+            let evs: Vec<_> = evs.iter().filter(|e| e.at >= t0 && e.at <= t1).collect();
+            if !recovered || evs.iter().any(|e| e.error.is_some()) {
+                eprintln!(
+                    "evpnfabric: keepalived helper r{} in the window: {}",
+                    r.idx + 1,
+                    evs.iter()
+                        .map(|e| format!(
+                            "{:?} at +{:.1} ms{}",
+                            e.state,
+                            (e.at - t0) as f64 / 1000.0,
+                            e.error
+                                .as_ref()
+                                .map(|x| format!(" FAILED: {x}"))
+                                .unwrap_or_default()
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
     let back = repair(f, side, sc)?;
     wait_baseline(f, side, Duration::from_secs(60))?;
     let t2 = side.prober.now_us();

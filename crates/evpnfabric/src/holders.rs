@@ -7,7 +7,9 @@
 //!   and what keepalived's helper and evpnd put there when they bind. Two
 //!   routers that are both up on the fabric holding one at the same time is
 //!   a two-holder moment; a router taken off the fabric (dead, or its
-//!   underlay cut) does not count while it is off.
+//!   underlay cut) does not count while it is off. An entry for the MAC
+//!   appearing on another port of the bridge ends the holding (the kernel
+//!   moves an entry when BIRD installs a remote route over it).
 //! * **EVPN tables** ([`TablePoll`]): every router's BIRD `evpntab`, polled
 //!   every 10 ms; a sample with routes for the MAC from two route
 //!   distinguishers is a two-holder moment (except on a router that is off
@@ -200,10 +202,12 @@ impl HolderWatch {
                     };
                     let at = epoch.elapsed().as_micros() as u64;
                     let now = match e {
-                        netif::Event::FdbNew(x)
-                            if x.mac == mac && x.index == idx && x.in_bridge() =>
-                        {
-                            !x.extern_learn
+                        // The bridge has one entry per MAC: a new one on
+                        // another port (BIRD installing a remote route over
+                        // ours moves the entry to the VXLAN device without a
+                        // delete) means ours is gone.
+                        netif::Event::FdbNew(x) if x.mac == mac && x.in_bridge() => {
+                            x.index == idx && !x.extern_learn
                         }
                         netif::Event::FdbDel(x)
                             if x.mac == mac && x.index == idx && x.in_bridge() =>
