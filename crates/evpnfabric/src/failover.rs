@@ -462,7 +462,17 @@ fn repair(f: &mut Fabric, side: &mut Side, sc: Scenario) -> anyhow::Result<u64> 
         // The gateway is elsewhere (a planned move, or a failover that
         // happened): move it back.
         f.wait_bgp(Duration::from_secs(30))?;
-        move_to(f, side, 0)?;
+        // The repair is not measured: a failed move back is reported and
+        // retried (twice) rather than ending the run.
+        let mut tries = 0;
+        while let Err(e) = move_to(f, side, 0) {
+            tries += 1;
+            eprintln!("evpnfabric: repair, attempt {tries}: {e:#}");
+            if tries == 3 {
+                return Err(e);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
     Ok(back)
 }
