@@ -88,22 +88,6 @@ enum Cmd {
     },
 }
 
-/// `0.01` → 1 centisecond (VRRPv3's unit; 1…255).
-fn parse_advert_int(s: &str) -> Result<u32, String> {
-    let bad = || {
-        format!(
-            "advert-int: expected seconds from 0.01 to 2.55 in steps of 0.01, got {:?}",
-            s.chars().take(16).collect::<String>()
-        )
-    };
-    let v: f64 = s.parse().map_err(|_| bad())?;
-    let cs = (v * 100.0).round();
-    if !(1.0..=255.0).contains(&cs) || ((v * 100.0) - cs).abs() > 1e-6 {
-        return Err(bad());
-    }
-    Ok(cs as u32)
-}
-
 fn main() -> ExitCode {
     let a = Args::parse();
     // Ctrl-C / SIGTERM must not leave namespaces or processes behind.
@@ -174,7 +158,7 @@ fn main() -> ExitCode {
                     }
                 }
             };
-            let advert_cs = match parse_advert_int(&advert_int) {
+            let advert_cs = match evpnfabric::vrrp::parse_advert_int(&advert_int) {
                 Ok(v) => v,
                 Err(e) => {
                     eprintln!("evpnfabric: --{e}");

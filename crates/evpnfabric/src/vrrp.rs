@@ -153,6 +153,22 @@ pub fn build_devices(f: &Fabric) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `0.01` → 1 centisecond (VRRPv3's unit; 1…255).
+pub fn parse_advert_int(s: &str) -> Result<u32, String> {
+    let bad = || {
+        format!(
+            "advert-int: expected seconds from 0.01 to 2.55 in steps of 0.01, got {:?}",
+            s.chars().take(16).collect::<String>()
+        )
+    };
+    let v: f64 = s.parse().map_err(|_| bad())?;
+    let cs = (v * 100.0).round();
+    if !(1.0..=255.0).contains(&cs) || ((v * 100.0) - cs).abs() > 1e-6 {
+        return Err(bad());
+    }
+    Ok(cs as u32)
+}
+
 /// A VRRP instance state as keepalived writes it to the notify FIFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VrrpState {
@@ -611,6 +627,17 @@ mod tests {
         for (line, want) in cases {
             let got = parse_notify(line);
             assert_eq!(got, want.map(|(n, s)| (n.to_string(), s)), "line {line:?}");
+        }
+    }
+
+    #[test]
+    fn advert_int_in_centiseconds() {
+        for (s, cs) in [("0.01", 1), ("0.1", 10), ("1", 100), ("2.55", 255)] {
+            assert_eq!(parse_advert_int(s), Ok(cs), "{s}");
+        }
+        for bad in ["0", "0.005", "2.56", "-1", "x", "", "0.015"] {
+            let e = parse_advert_int(bad).expect_err(bad);
+            assert!(e.starts_with("advert-int: expected"), "{bad}: {e}");
         }
     }
 
