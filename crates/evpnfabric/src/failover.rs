@@ -258,7 +258,39 @@ pub fn failover_bench(
         say("");
         say(&table(&out, sc, o));
     }
+    let logs: Vec<String> = f
+        .routers
+        .iter()
+        .map(|r| std::fs::read_to_string(r.dir.join("bird.log")).unwrap_or_default())
+        .collect();
+    let n = untouched_resets(&logs);
+    say(&format!(
+        "BGP sessions between routers no trial touches (all but r1) were reset {n} times during the run{}",
+        if n > 0 {
+            " (`Received: Cease`): BFD too fast for this machine's load? The numbers above are disturbed."
+        } else {
+            ""
+        }
+    ));
     Ok(out)
+}
+
+/// Session resets between routers 2…N (trials only touch r1): `rJ:
+/// Received: Cease` lines in router K's BIRD log (`logs[K-1]`), J, K ≠ 1,
+/// minus the one per session that every BIRD's shutdown at the end sends.
+pub fn untouched_resets(logs: &[String]) -> usize {
+    let mut n = 0;
+    for (k, log) in logs.iter().enumerate().skip(1) {
+        let shutdown_at = log.find("Shutting down").unwrap_or(log.len());
+        for (j, _) in logs.iter().enumerate().skip(1) {
+            if j == k {
+                continue;
+            }
+            let needle = format!("<RMT> r{}: Received: Cease", j + 1);
+            n += log[..shutdown_at].matches(&needle).count();
+        }
+    }
+    n
 }
 
 fn open_side(
@@ -699,6 +731,24 @@ pub fn table(results: &[Trial], sc: Scenario, o: &BenchOpts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resets_between_untouched_routers() {
+        let logs = [
+            // r1's own log and sessions do not count
+            "x <RMT> r2: Received: Cease\n".to_string(),
+            "a <RMT> r1: Received: Cease\nb <RMT> r3: Received: Cease\nc <RMT> r3: Received: Cease\n"
+                .to_string(),
+            "d <RMT> r2: Received: Cease\ne <INFO> Shutting down\nf <RMT> r2: Received: Cease\n"
+                .to_string(),
+        ];
+        assert_eq!(
+            untouched_resets(&logs),
+            3,
+            "two at r2 from r3, one at r3 from r2 before its shutdown"
+        );
+        assert_eq!(untouched_resets(&[]), 0);
+    }
 
     #[test]
     fn parse_impls_and_scenarios() {
