@@ -2,6 +2,8 @@
 # Installs what the bird-ctl tests need (run as root, idempotent, fast when present):
 #   * Debian's bird2 (2.0.12 on bookworm) at /usr/sbin/bird, its packaged service stopped and disabled;
 #   * iproute2 (ip, bridge) and python3;
+#   * keepalived (the VRRP peer of the fabric lab's failover bench), its packaged service never
+#     started (policy-rc.d during the install) and disabled;
 #   * BIRD 2.20 from Debian sid: the sid bird2 binary .deb plus the sid libc6 .deb unpacked into a
 #     private cache directory and run through the sid loader (`docs/bird-notes.md` §4.2). The system
 #     libc is never touched. Wrappers: /usr/local/bin/bird-2.20 and /usr/local/bin/birdc-2.20.
@@ -25,7 +27,7 @@ die() { log "ERROR: $*"; exit 1; }
 # ---------------------------------------------------------------- system packages
 need_pkgs=()
 # libssh-4: the sid bird 2.20 binary links libssh.so.4 (bookworm's works).
-for p in bird2 iproute2 python3 ca-certificates libssh-4; do
+for p in bird2 iproute2 python3 ca-certificates libssh-4 keepalived; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
@@ -44,9 +46,20 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
   [ "$policy_created" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
-# The packaged service must not run or hold the default socket; tests start their own BIRDs.
+# The packaged services must not run (nor BIRD hold the default socket); the tests and the lab
+# start their own BIRDs and keepalived processes, one per router namespace.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   systemctl disable --now bird.service >/dev/null 2>&1 || true
+  systemctl disable --now keepalived.service >/dev/null 2>&1 || true
+elif command -v update-rc.d >/dev/null 2>&1; then
+  update-rc.d keepalived disable >/dev/null 2>&1 || true
+fi
+if [ -s /run/keepalived.pid ]; then
+  pid="$(cat /run/keepalived.pid 2>/dev/null || true)"
+  if [ -n "$pid" ] && [ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = /usr/sbin/keepalived ]; then
+    log "stopping packaged keepalived (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+  fi
 fi
 if [ -s /run/bird/bird.pid ]; then
   pid="$(cat /run/bird/bird.pid 2>/dev/null || true)"

@@ -4,14 +4,17 @@
 //! off the last router ("the leaf").
 //!
 //! ```text
-//! ns <p>-ul: bridge "ul" 10.0.0.254/24 (evpnr listens here) ──veth ulK── rK:eth0 10.0.0.K/24
-//! ns <p>-rK: BIRD 2.20 + evpnd (dataplane linux, gRPC on 10.0.0.K:50051, VTEP 10.0.0.K)
+//! ns <p>-ul: bridge "ul" (the underlay) ──veth ulK── rK:eth0 10.0.0.K/24 (BGP, BFD, VXLAN)
+//! ns <p>-mg: bridge "mgmt" 192.168.0.254/24 (evpnr) ──veth mgK── rK:mgmt0 192.168.0.K/24
+//! ns <p>-rK: BIRD 2.20 + evpnd (dataplane linux, gRPC on 192.168.0.K:50051, VTEP 10.0.0.K)
 //! ns <p>-h : h-eth0 172.16.0.10/24 fec0::10/64 ──veth── hport, a port of brg-<slug> on the leaf
 //! ```
-//! Management (gRPC) runs over the underlay: the orchestrating runtime's
-//! threads live in `<p>-ul`, so evpnr (also in `<p>-ul`) and the lab reach
-//! every evpnd at its VTEP address, and nothing is added to the root
-//! namespace. Every namespace and process is removed on drop.
+//! Management (gRPC) has its own network, separate from the underlay: the
+//! orchestrating runtime's threads live in `<p>-mg`, so evpnr (also in
+//! `<p>-mg`) and the lab reach every evpnd at its management address, and a
+//! scenario can cut one network without touching the other
+//! ([`Fabric::set_link`]). Nothing is added to the root namespace. Every
+//! namespace and process is removed on drop.
 use std::{
     net::Ipv4Addr,
     path::{Path, PathBuf},
@@ -26,16 +29,32 @@ use crate::netns::{Netns, Proc};
 
 /// gRPC port of every evpnd (on its underlay address).
 pub const EVPND_PORT: u16 = 50051;
-/// gRPC port of evpnr (on the underlay bridge address).
+/// gRPC port of evpnr (on the management bridge address).
 pub const EVPNR_PORT: u16 = 50050;
-/// The underlay bridge's address in `<p>-ul` (evpnr).
-pub const UL_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
+/// The management bridge's address in `<p>-mg` (evpnr).
+pub const MGMT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 254);
+
+/// Router `k`'s (1-based) management address (`mgmt0`).
+pub fn mgmt_addr(k: usize) -> Ipv4Addr {
+    Ipv4Addr::new(192, 168, 0, k as u8)
+}
+
+/// One of a router's two networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    /// The underlay (`eth0`: BGP, BFD, VXLAN).
+    Underlay,
+    /// The management network (`mgmt0`: evpnr ↔ evpnd gRPC).
+    Mgmt,
+}
 /// The host's addresses.
 pub const HOST_V4: &str = "172.16.0.10/24";
 /// See [`HOST_V4`].
 pub const HOST_V6: &str = "fec0::10/64";
 /// The host's MAC.
 pub const HOST_MAC: &str = "02:00:00:00:00:10";
+
+pub use crate::bfd::Bfd;
 
 /// How to build the fabric.
 #[derive(Debug, Clone)]
@@ -72,6 +91,11 @@ pub struct FabricOpts {
     /// store's fsync out of the measurement (diagnosis only: production
     /// keeps state on disk).
     pub state_base: Option<PathBuf>,
+    /// BFD on every iBGP session (`None`: off, BGP's own timers only).
+    pub bfd: Option<Bfd>,
+    /// Also build the keepalived peer's own eVPN (VNI 200, devices made by
+    /// the lab, not evpnd) and its host; see [`crate::vrrp`].
+    pub keepalived: bool,
 }
 
 impl FabricOpts {
@@ -96,6 +120,8 @@ impl FabricOpts {
             reconcile_interval: "30s".into(),
             keep_dir: false,
             state_base: None,
+            bfd: None,
+            keepalived: false,
         }
     }
 }
@@ -124,6 +150,8 @@ pub struct Router {
     pub id: String,
     /// Underlay / VTEP / router-ID address.
     pub addr: Ipv4Addr,
+    /// Management address (evpnd's gRPC).
+    pub mgmt_addr: Ipv4Addr,
     /// Its namespace.
     pub ns: Netns,
     /// Its scratch directory.
@@ -136,6 +164,13 @@ pub struct Router {
     pub url: String,
     bird: Option<Proc>,
     evpnd: Option<Proc>,
+}
+
+impl Router {
+    /// BIRD's pid, while it runs.
+    pub fn bird_pid(&self) -> Option<u32> {
+        self.bird.as_ref().and_then(Proc::pid)
+    }
 }
 
 impl Router {
@@ -160,8 +195,13 @@ pub struct Fabric {
     evpnr: Option<Proc>,
     /// The host namespace.
     pub host: Netns,
-    /// The underlay namespace (the lab's gRPC clients and evpnr live here).
+    /// The keepalived peer's host (`Some` when built with
+    /// [`FabricOpts::keepalived`]).
+    pub host_ka: Option<Netns>,
+    /// The underlay namespace (one bridge, no addresses of its own).
     pub ul: Netns,
+    /// The management namespace (the lab's gRPC clients and evpnr live here).
+    pub mgmt: Netns,
     rt: Option<tokio::runtime::Runtime>,
     dir: Option<tempfile::TempDir>,
     /// The scratch directory.
@@ -188,11 +228,18 @@ fn bird_conf(opts: &FabricOpts, k: usize, dir: &Path, include: &Path) -> String 
             continue;
         }
         let client = if rr && me == 1 { " rr client;" } else { "" };
+        let bfd = if opts.bfd.is_some() { " bfd on;" } else { "" };
         s.push_str(&format!(
-            "protocol bgp r{j} {{ local 10.0.0.{me} as 65000; neighbor 10.0.0.{j} as 65000;{client} \
+            "protocol bgp r{j} {{ local 10.0.0.{me} as 65000; neighbor 10.0.0.{j} as 65000;{client}{bfd} \
              connect delay time 1; connect retry time 2; error wait time 1, 2; \
              evpn {{ table evpntab; import all; export all; }}; }}\n"
         ));
+    }
+    if let Some(b) = opts.bfd {
+        s.push_str(&b.bird_protocol());
+    }
+    if opts.keepalived {
+        s.push_str(&crate::vrrp::bird_snippet(me));
     }
     s.push_str(&format!("include \"{}/*.conf\";\n", include.display()));
     s
@@ -200,13 +247,14 @@ fn bird_conf(opts: &FabricOpts, k: usize, dir: &Path, include: &Path) -> String 
 
 fn evpnd_conf(opts: &FabricOpts, r: &Router, registry: &str) -> String {
     format!(
-        "evpnd:\n  instance-id: {id}\n  grpc-addr: \"{a}:{EVPND_PORT}\"\n  metrics-addr: \"127.0.0.1:9291\"\n  \
+        "evpnd:\n  instance-id: {id}\n  grpc-addr: \"{m}:{EVPND_PORT}\"\n  metrics-addr: \"127.0.0.1:9291\"\n  \
          registry: \"{registry}\"\n  state-dir: {state}\n  dataplane: linux\n  reconcile-interval: {ri}\n  \
          bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: linux\n    \
          timeout: 5s\n    device-scan: {scan}s\n  evpn:\n    vtep-address: {a}\n    local-as: 65000\n  \
          announce:\n    schedule: [{sched}]\n",
         id = r.id,
         a = r.addr,
+        m = r.mgmt_addr,
         state = match &opts.state_base {
             Some(b) => b.join(format!("{}-{}", opts.prefix, r.id)),
             None => r.dir.join("state"),
@@ -246,12 +294,20 @@ impl Fabric {
         }
         let p = opts.prefix.clone();
         let ul = Netns::create(&format!("{p}-ul"))?;
+        let mgmt = Netns::create(&format!("{p}-mg"))?;
         let host = Netns::create(&format!("{p}-h"))?;
+        let host_ka = if opts.keepalived {
+            Some(Netns::create(&format!("{p}-hk"))?)
+        } else {
+            None
+        };
         let mut f = Fabric {
             routers: Vec::new(),
             evpnr: None,
             host,
+            host_ka,
             ul,
+            mgmt,
             rt: None,
             dir: Some(dir),
             path,
@@ -259,7 +315,10 @@ impl Fabric {
         };
         f.ul.ip(&["link", "add", "ul", "type", "bridge"])?;
         f.ul.ip(&["link", "set", "ul", "mtu", "9000", "up"])?;
-        f.ul.ip(&["addr", "add", &format!("{UL_ADDR}/24"), "dev", "ul"])?;
+        f.mgmt.ip(&["link", "add", "mgmt", "type", "bridge"])?;
+        f.mgmt.ip(&["link", "set", "mgmt", "up"])?;
+        f.mgmt
+            .ip(&["addr", "add", &format!("{MGMT_ADDR}/24"), "dev", "mgmt"])?;
         for k in 0..f.opts.routers {
             let me = k + 1;
             let ns = Netns::create(&format!("{p}-r{me}"))?;
@@ -272,6 +331,14 @@ impl Fabric {
             let addr = Ipv4Addr::new(10, 0, 0, me as u8);
             ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
             ns.ip(&["link", "set", "eth0", "up"])?;
+            let mgk = format!("mg{me}");
+            f.mgmt.ip(&[
+                "link", "add", &mgk, "type", "veth", "peer", "name", "mgmt0", "netns", &ns.name,
+            ])?;
+            f.mgmt.ip(&["link", "set", &mgk, "master", "mgmt", "up"])?;
+            let maddr = mgmt_addr(me);
+            ns.ip(&["addr", "add", &format!("{maddr}/24"), "dev", "mgmt0"])?;
+            ns.ip(&["link", "set", "mgmt0", "up"])?;
             let rdir = f.path.join(format!("r{me}"));
             let include_dir = rdir.join("evpn.d");
             std::fs::create_dir_all(&include_dir)?;
@@ -282,8 +349,9 @@ impl Fabric {
             f.routers.push(Router {
                 id: format!("r{me}"),
                 addr,
+                mgmt_addr: maddr,
                 bird_sock: rdir.join("bird.ctl"),
-                url: format!("http://{addr}:{EVPND_PORT}"),
+                url: format!("http://{maddr}:{EVPND_PORT}"),
                 include_dir,
                 dir: rdir,
                 ns,
@@ -314,34 +382,23 @@ impl Fabric {
         f.host.ip(&["addr", "add", HOST_V4, "dev", "h-eth0"])?;
         f.host
             .ip(&["addr", "add", HOST_V6, "dev", "h-eth0", "nodad"])?;
+        if f.opts.keepalived {
+            // Devices before BIRD starts (docs/bird-notes.md §4.6).
+            crate::vrrp::build_devices(&f)?;
+        }
         // BIRD and evpnr first, then the evpnds.
-        let bird_bin = f.opts.bird_bin.display().to_string();
-        for r in &mut f.routers {
-            let d = &r.dir;
-            let pr = r.ns.spawn(
-                &[
-                    &bird_bin,
-                    "-f",
-                    "-c",
-                    &d.join("bird.conf").display().to_string(),
-                    "-s",
-                    &r.bird_sock.display().to_string(),
-                    "-P",
-                    &d.join("bird.pid").display().to_string(),
-                ],
-                &d.join("bird.out"),
-            )?;
-            r.bird = Some(pr);
+        for i in 0..f.routers.len() {
+            f.start_bird(i)?;
         }
         let registry = match f.opts.evpnr_bin.clone() {
             Some(bin) => {
                 let d = f.path.join("evpnr");
                 std::fs::create_dir_all(&d)?;
-                let mut pr = f.ul.spawn(
+                let mut pr = f.mgmt.spawn(
                     &[
                         &bin.display().to_string(),
                         "--grpc-addr",
-                        &format!("{UL_ADDR}:{EVPNR_PORT}"),
+                        &format!("{MGMT_ADDR}:{EVPNR_PORT}"),
                         "--metrics-addr",
                         "127.0.0.1:9290",
                         "--state-dir",
@@ -351,7 +408,7 @@ impl Fabric {
                 )?;
                 pr.wait_log("grpc-listening", Duration::from_secs(20))?;
                 f.evpnr = Some(pr);
-                format!("{UL_ADDR}:{EVPNR_PORT}")
+                format!("{MGMT_ADDR}:{EVPNR_PORT}")
             }
             None => String::new(),
         };
@@ -387,19 +444,64 @@ impl Fabric {
                 p.wait_log("reconcile-finished", Duration::from_secs(30))?;
             }
         }
-        let ul_name = f.ul.name.clone();
+        let mg_name = f.mgmt.name.clone();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .on_thread_start(move || {
-                if let Err(e) = crate::netns::enter(&ul_name) {
-                    eprintln!("evpnfabric: runtime thread cannot enter the underlay: {e:#}");
+                if let Err(e) = crate::netns::enter(&mg_name) {
+                    eprintln!(
+                        "evpnfabric: runtime thread cannot enter the management network: {e:#}"
+                    );
                 }
             })
             .build()?;
         f.rt = Some(rt);
         f.wait_bgp(Duration::from_secs(30))?;
         Ok(f)
+    }
+
+    /// Start router `i`'s BIRD (not running: never started or killed).
+    pub fn start_bird(&mut self, i: usize) -> anyhow::Result<()> {
+        let bird_bin = self.opts.bird_bin.display().to_string();
+        let r = &mut self.routers[i];
+        if r.bird.is_some() {
+            bail!("{}: BIRD runs already", r.id);
+        }
+        let d = &r.dir;
+        let _ = std::fs::remove_file(&r.bird_sock);
+        let pr = r.ns.spawn(
+            &[
+                &bird_bin,
+                "-f",
+                "-c",
+                &d.join("bird.conf").display().to_string(),
+                "-s",
+                &r.bird_sock.display().to_string(),
+                "-P",
+                &d.join("bird.pid").display().to_string(),
+            ],
+            &d.join("bird.out"),
+        )?;
+        r.bird = Some(pr);
+        Ok(())
+    }
+
+    /// SIGKILL router `i`'s BIRD (a crash: the kernel closes its sessions).
+    pub fn kill_bird(&mut self, i: usize) -> anyhow::Result<()> {
+        match self.routers[i].bird.take() {
+            Some(mut p) => p.kill9(),
+            None => bail!("{}: BIRD is not running", self.routers[i].id),
+        }
+    }
+
+    /// SIGKILL router `i`'s evpnd (no clean-up of any kind);
+    /// [`Fabric::restart_evpnd`] starts it again.
+    pub fn kill_evpnd(&mut self, i: usize) -> anyhow::Result<()> {
+        match self.routers[i].evpnd.take() {
+            Some(mut p) => p.kill9(),
+            None => bail!("{}: evpnd is not running", self.routers[i].id),
+        }
     }
 
     /// Stop router `i`'s evpnd gracefully (SIGTERM); [`Fabric::restart_evpnd`]
@@ -452,12 +554,27 @@ impl Fabric {
             .to_string())
     }
 
+    /// Cut (`up == false`) or restore router `i`'s link to network `net`.
+    /// The underlay is cut inside the router (`eth0` down, so its BIRD and
+    /// keepalived see the link go); the management network on the far side
+    /// (`mgK` in `<p>-mg`), so only the path to evpnr and the lab breaks.
+    pub fn set_link(&self, i: usize, net: Net, up: bool) -> anyhow::Result<()> {
+        let state = if up { "up" } else { "down" };
+        match net {
+            Net::Underlay => self.routers[i].ns.ip(&["link", "set", "eth0", state])?,
+            Net::Mgmt => self
+                .mgmt
+                .ip(&["link", "set", &format!("mg{}", i + 1), state])?,
+        };
+        Ok(())
+    }
+
     /// The leaf router (the host hangs off it).
     pub fn leaf(&self) -> &Router {
         &self.routers[self.routers.len() - 1]
     }
 
-    /// Run `fut` on the lab's runtime, whose threads live in the underlay
+    /// Run `fut` on the lab's runtime, whose threads live in the management
     /// namespace (so gRPC reaches evpnr and every evpnd).
     pub fn block_on<F>(&self, fut: F) -> F::Output
     where
@@ -468,7 +585,7 @@ impl Fabric {
         rt.block_on(async { rt.spawn(fut).await.expect("lab task panicked") })
     }
 
-    /// A runtime handle (tasks spawned on it run in the underlay namespace).
+    /// A runtime handle (tasks spawned on it run in the management namespace).
     pub fn handle(&self) -> tokio::runtime::Handle {
         self.rt
             .as_ref()
@@ -479,7 +596,7 @@ impl Fabric {
 
     /// evpnr's gRPC URL.
     pub fn evpnr_url(&self) -> String {
-        format!("http://{UL_ADDR}:{EVPNR_PORT}")
+        format!("http://{MGMT_ADDR}:{EVPNR_PORT}")
     }
 
     /// Wait until every router's BGP sessions are established.

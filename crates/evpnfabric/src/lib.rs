@@ -10,19 +10,27 @@
 //!   (release → wait → bind), the leaf's FDB watcher.
 //! * [`demo`]: the design article's demo (`docs/design.md`) with every claim checked.
 //! * [`bench`]: the move benchmark (evidence-based wait vs a fixed settle).
+//! * [`vrrp`]: keepalived (VRRPv3) as the failover peer, with our notify-FIFO
+//!   FDB helper; [`holders`]: two-holder moments; [`failover`]: the failover
+//!   bench (the scenarios, ours and keepalived's side by side).
 //!
-//! Invariants: nothing is added to the root namespace (all management
-//! traffic runs on the underlay, inside the lab's namespaces); namespaces
+//! Invariants: nothing is added to the root namespace (management traffic
+//! runs on the lab's own management network, separate from the underlay,
+//! inside the lab's namespaces); namespaces
 //! carry a per-run prefix and every namespace and process is removed on
 //! drop, also after an error or a panic; only lab addresses
 //! (10.0.0.0/24, 172.16.0.0/24, fec0::/64) are ever probed.
 
 pub mod bench;
+pub mod bfd;
 pub mod demo;
 pub mod fabric;
+pub mod failover;
+pub mod holders;
 pub mod netns;
 pub mod prober;
 pub mod scenario;
+pub mod vrrp;
 
 use std::time::Duration;
 
@@ -47,6 +55,9 @@ pub enum Mode {
         /// The fixed settle time.
         fixed: Duration,
     },
+    /// The failover bench ([`failover`]): needs the fabric built with evpnr
+    /// (for the `evpn` side) and with the keepalived peer (for its side).
+    FailoverBench(failover::BenchOpts),
     /// Build the fabric, set up the gateway on r1, print the namespace
     /// names and keep it up for this long (for poking around by hand).
     Up {
@@ -88,7 +99,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<()> {
         },
         opts.fabric.prefix
     ));
-    let f = Fabric::build(opts.fabric.clone())?;
+    let mut f = Fabric::build(opts.fabric.clone())?;
     say("fabric up: BGP established everywhere, every evpnd ready");
     match opts.mode {
         Mode::Demo { moves } if opts.fabric.register => {
@@ -111,14 +122,18 @@ pub fn run(opts: RunOpts) -> anyhow::Result<()> {
             say("");
             say(&bench::summary(&r));
         }
+        Mode::FailoverBench(o) => {
+            failover::failover_bench(&mut f, &opts.gateway, &o, &mut say)?;
+        }
         Mode::Up { hold } => {
             let cl = scenario::Clients::connect(&f)?;
             scenario::setup(&f, &cl, &opts.gateway)?;
             let gw = opts.gateway.clone();
             f.block_on(async move { scenario::bind(&cl, 0, &gw).await })?;
             say(&format!(
-                "gateway bound on r1; namespaces: {}, {}, {}; scratch dir {}; holding {hold:?}",
+                "gateway bound on r1; namespaces: {}, {}, {}, {}; scratch dir {}; holding {hold:?}",
                 f.ul.name,
+                f.mgmt.name,
                 f.host.name,
                 f.routers
                     .iter()

@@ -21,7 +21,7 @@ struct Args {
     /// BIRD 2.20 binary.
     #[arg(long, env = "BIRD220_BIN", default_value = "/usr/local/bin/bird-2.20")]
     bird: PathBuf,
-    /// Run evpnr (in the underlay namespace) and register the candidates'
+    /// Run evpnr (in the management namespace) and register the candidates'
     /// evpnds with it; the demo then goes through evpnr.
     #[arg(long)]
     registry: bool,
@@ -35,6 +35,10 @@ struct Args {
     /// /dev/shm to measure without the state store's fsync).
     #[arg(long)]
     state_base: Option<PathBuf>,
+    /// BFD on the iBGP sessions: `off`, or `<interval ms>x<multiplier>`
+    /// (10x3, 20x5, 5x3, …).
+    #[arg(long, global = true, default_value = "off")]
+    bfd: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -55,6 +59,26 @@ enum Cmd {
         /// The fixed settle time in ms.
         #[arg(long, default_value_t = 200)]
         fixed_ms: u64,
+    },
+    /// The failover bench (long; not a CI step): the scenarios for
+    /// our failover (through evpnr) and keepalived, side by side.
+    FailoverBench {
+        /// keepalived, evpn or both.
+        #[arg(long = "impl", default_value = "both")]
+        imp: String,
+        /// Scenario numbers (1 2 3 4 5 7); repeat or comma-separate; all
+        /// when absent.
+        #[arg(long, value_delimiter = ',')]
+        scenario: Vec<u8>,
+        /// Trials per scenario and implementation.
+        #[arg(long, default_value_t = 20)]
+        trials: usize,
+        /// Measured window after the trigger, ms.
+        #[arg(long, default_value_t = 1000)]
+        window_ms: u64,
+        /// keepalived's advert_int in seconds (0.01 … 2.55, centiseconds).
+        #[arg(long, default_value = "0.01")]
+        advert_int: String,
     },
     /// Build the fabric with the gateway on r1 and keep it up.
     Up {
@@ -86,6 +110,15 @@ fn main() -> ExitCode {
         fabric.register = true;
     }
     fabric.keep_dir = a.keep;
+    if a.bfd != "off" {
+        match a.bfd.parse() {
+            Ok(b) => fabric.bfd = Some(b),
+            Err(e) => {
+                eprintln!("evpnfabric: --{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     fabric.state_base = a.state_base;
     let mode = match a.cmd {
         Cmd::Demo { moves } => Mode::Demo { moves },
@@ -96,6 +129,55 @@ fn main() -> ExitCode {
         Cmd::Up { seconds } => Mode::Up {
             hold: Duration::from_secs(seconds),
         },
+        Cmd::FailoverBench {
+            imp,
+            scenario,
+            trials,
+            window_ms,
+            advert_int,
+        } => {
+            let impls = match evpnfabric::failover::parse_impls(&imp) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("evpnfabric: --{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let scenarios = if scenario.is_empty() {
+                evpnfabric::failover::Scenario::ALL.to_vec()
+            } else {
+                match scenario
+                    .into_iter()
+                    .map(evpnfabric::failover::Scenario::from_number)
+                    .collect::<Result<Vec<_>, _>>()
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        eprintln!("evpnfabric: --{e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            };
+            let advert_cs = match evpnfabric::vrrp::parse_advert_int(&advert_int) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("evpnfabric: --{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if impls.contains(&evpnfabric::failover::Impl::Evpn) && fabric.evpnr_bin.is_none() {
+                fabric.evpnr_bin = Some(evpnfabric::fabric::bin_path("evpnr", "EVPNR_BIN"));
+                fabric.register = true;
+            }
+            fabric.keepalived = impls.contains(&evpnfabric::failover::Impl::Keepalived);
+            Mode::FailoverBench(evpnfabric::failover::BenchOpts {
+                impls,
+                scenarios,
+                trials,
+                window: Duration::from_millis(window_ms),
+                advert_cs,
+            })
+        }
     };
     match evpnfabric::run(RunOpts {
         fabric,

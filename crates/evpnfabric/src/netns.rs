@@ -174,26 +174,36 @@ impl Netns {
     /// Spawn `args` inside the namespace with stdout and stderr appended to
     /// `log`.
     pub fn spawn(&self, args: &[&str], log: &Path) -> anyhow::Result<Proc> {
-        let f = File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .with_context(|| log.display().to_string())?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(f.try_clone()?)
-            .stderr(f)
-            .spawn_clean()
-            .with_context(|| format!("spawn {args:?} in {}", self.name))?;
-        live().pids.push(child.id());
-        Ok(Proc {
-            child: Some(child),
-            what: format!("{} in {}", args[0], self.name),
-            log: log.to_path_buf(),
-        })
+        let mut v = vec!["ip", "netns", "exec", &self.name];
+        v.extend_from_slice(args);
+        let mut p = spawn_root(&v, log)?;
+        p.what = format!("{} in {}", args[0], self.name);
+        Ok(p)
     }
+}
+
+/// Spawn `args` in the lab program's own namespace (for a program that
+/// enters a namespace itself, like keepalived's `net_namespace`), stdout and
+/// stderr appended to `log`; killed on drop and by [`cleanup_on_signals`].
+pub fn spawn_root(args: &[&str], log: &Path) -> anyhow::Result<Proc> {
+    let f = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| log.display().to_string())?;
+    let child = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .stdout(f.try_clone()?)
+        .stderr(f)
+        .spawn_clean()
+        .with_context(|| format!("spawn {args:?}"))?;
+    live().pids.push(child.id());
+    Ok(Proc {
+        child: Some(child),
+        what: args[0].to_string(),
+        log: log.to_path_buf(),
+    })
 }
 
 impl Drop for Netns {
@@ -268,6 +278,18 @@ impl Proc {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// SIGKILL now (a crash) and reap it.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        let Some(mut c) = self.child.take() else {
+            bail!("{} was already stopped", self.what);
+        };
+        let id = c.id();
+        live().pids.retain(|p| *p != id);
+        c.kill().with_context(|| format!("SIGKILL {}", self.what))?;
+        c.wait()?;
+        Ok(())
     }
 
     /// SIGTERM, then SIGKILL after `grace`; a process that needed the

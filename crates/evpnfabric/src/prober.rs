@@ -33,6 +33,9 @@ pub struct Probe {
 #[derive(Debug, Default)]
 pub struct ProbeLog {
     probes: Mutex<Vec<Probe>>,
+    /// Send times of the probes answered more than once, once per extra
+    /// reply (two gateways answering).
+    dups: Mutex<Vec<u64>>,
 }
 
 impl ProbeLog {
@@ -52,11 +55,20 @@ impl ProbeLog {
 
     fn reply(&self, seq: u64, at: u64) {
         let mut v = self.probes.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = v.get_mut(seq as usize)
-            && p.reply_us.is_none()
-        {
-            p.reply_us = Some(at);
+        if let Some(p) = v.get_mut(seq as usize) {
+            if p.reply_us.is_none() {
+                p.reply_us = Some(at);
+            } else {
+                let mut d = self.dups.lock().unwrap_or_else(|p| p.into_inner());
+                d.push(p.sent_us);
+            }
         }
+    }
+
+    /// Duplicate replies to probes sent in `[from_us, to_us]`.
+    pub fn dups(&self, from_us: u64, to_us: u64) -> usize {
+        let d = self.dups.lock().unwrap_or_else(|p| p.into_inner());
+        d.iter().filter(|t| **t >= from_us && **t <= to_us).count()
     }
 }
 
