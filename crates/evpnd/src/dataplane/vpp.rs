@@ -175,6 +175,7 @@ impl VppDataplane {
     {
         let t = Instant::now();
         let r = f.await;
+        crate::timing::step(|| format!("vpp {msg}"), t);
         self.metrics
             .vpp_latency
             .get_or_create(&MsgLabels { msg: msg.into() })

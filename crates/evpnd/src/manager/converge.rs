@@ -55,6 +55,21 @@ fn bare(slug: &str, bd_id: u32) -> EvpnRef<'_> {
     }
 }
 
+/// A stage as a timeline step's name, e.g. `writes mac,link-local`.
+fn stage_name(stage: &Stage) -> String {
+    match stage {
+        Stage::Writes(w) => {
+            let names: Vec<String> = w
+                .iter()
+                .map(|w| w.label().split(' ').next().unwrap_or_default().to_string())
+                .collect();
+            format!("writes {}", names.join(","))
+        }
+        Stage::LinuxSide => "linux side".into(),
+        Stage::TellBird => "tell BIRD".into(),
+    }
+}
+
 impl Manager {
     /// Run planned steps on `e` (addressed as `r`), stage by stage: a stage
     /// starts only when every write of the one before succeeded.
@@ -66,6 +81,8 @@ impl Manager {
     ) -> Result<Executed, Error> {
         let mut done = Executed::default();
         for stage in bvi::stages(steps) {
+            let start = std::time::Instant::now();
+            let name = crate::timing::active().then(|| stage_name(&stage));
             match stage {
                 Stage::Writes(w) => match w.as_slice() {
                     // The one write whose answer is kept: the new handle.
@@ -80,6 +97,9 @@ impl Manager {
                         tracing::warn!(evpn = %e.slug, error = %err, "bird-notify-failed");
                     }
                 }
+            }
+            if let Some(name) = name {
+                crate::timing::step(|| name, start);
             }
         }
         Ok(done)
@@ -278,16 +298,26 @@ impl Manager {
     /// planner ([`bvi::plan`]). A difference is healed once (logged and
     /// reported as an event) and read back; what still differs is an error
     /// naming it, so the call never reports a silent success. `what` names
-    /// the call for the log.
-    pub(crate) async fn verify(&self, e: &Evpn, what: &str) -> Result<(), Error> {
+    /// the call for the log; `written` are the steps the call just executed
+    /// (all succeeded): the MAC and link-local they set are established by
+    /// the dataplane's replies and not read again
+    /// ([`Dataplane::read_back`](crate::dataplane::Dataplane::read_back)).
+    pub(crate) async fn verify(&self, e: &Evpn, what: &str, written: &[Step]) -> Result<(), Error> {
         let r = ref_of(e);
         let want = Desired {
             enabled: e.enabled,
             bvi: e.bvi.as_ref(),
             linux_side: false,
         };
-        let obs = self.dp.observe(&r).await?;
-        let fixes = bvi::plan(&want, obs.bvi.as_ref());
+        let known = crate::dataplane::Known::from_steps(written);
+        let obs = match e.bvi.as_ref() {
+            Some(b) => {
+                let assumed = bvi::believed(e.enabled, b);
+                self.dp.read_back(&r, &known, &assumed).await?
+            }
+            None => self.dp.observe(&r).await?.bvi,
+        };
+        let fixes = bvi::plan(&want, obs.as_ref());
         if fixes.is_empty() {
             return Ok(());
         }

@@ -171,9 +171,13 @@ impl Registry {
 
     /// Execute one effect; the input that reports its result.
     async fn effect(self: &Arc<Self>, group: &str, o: Output, how: &Drive<'_>) -> (Input, bool) {
+        let start = Instant::now();
         match o {
             Output::Persist { .. } => match self.persist_pending().await {
-                Ok(()) => (Input::Persisted, false),
+                Ok(()) => {
+                    crate::timeline::mark("intent saved", start);
+                    (Input::Persisted, false)
+                }
                 Err(error) => {
                     tracing::error!(group, error = %error, "group-state-not-persisted");
                     (Input::PersistFailed { error }, false)
