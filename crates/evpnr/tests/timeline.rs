@@ -126,3 +126,47 @@ async fn a_move_publishes_one_ordered_timeline_with_release_and_bind_steps() {
         }
     }
 }
+
+/// The most VPP API calls (reads included) a move may make on the old
+/// primary (the release) and on the new one (the bind): issue 16 item 2.
+/// The writes alone are 4 on each side (addresses out, then MAC and
+/// link-local; MAC and link-local, then addresses in).
+const OLD_PRIMARY_MAX: usize = 7;
+const NEW_PRIMARY_MAX: usize = 11;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_makes_few_vpp_calls_on_each_side() {
+    let _s = serial().await;
+    let mut f = Fleet::new("a_move_makes_few_vpp_calls_on_each_side", &[A, B]).await;
+    f.start_all().await;
+    f.test_group(Some(A)).await;
+    let tls = moves_and_timelines(&f, &[B, A, B]).await;
+    for (e, (from, to)) in tls.iter().zip([(A, B), (B, A), (A, B)]) {
+        let steps = parse(&e.fields["steps"]);
+        let vpp = |who: &str| -> Vec<&str> {
+            steps
+                .iter()
+                .filter(|s| s.2 == who && s.3.starts_with("vpp "))
+                .map(|s| s.3.as_str())
+                .collect()
+        };
+        let (old, new) = (vpp(from), vpp(to));
+        // The writes are there (the count is not vacuous)...
+        for (side, calls) in [
+            (&old, "sw_interface_add_del_address"),
+            (&new, "sw_interface_add_del_address"),
+        ] {
+            assert!(
+                side.iter().filter(|c| c.ends_with(calls)).count() >= 2,
+                "{side:#?}"
+            );
+        }
+        // ...and few reads beside them.
+        assert!(
+            old.len() <= OLD_PRIMARY_MAX && new.len() <= NEW_PRIMARY_MAX,
+            "VPP calls: old primary {} (at most {OLD_PRIMARY_MAX}): {old:#?}; new primary {} (at most {NEW_PRIMARY_MAX}): {new:#?}",
+            old.len(),
+            new.len()
+        );
+    }
+}

@@ -29,6 +29,11 @@ pub struct Report {
 /// How long BIRD may take to withdraw a released vMAC before evpnd
 /// restarts its bridge protocol ([`Manager::verify_withdrawn`]), and again after it.
 pub const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
+/// The first pause between two looks of [`Manager::verify_withdrawn`]
+/// (doubling up to [`WITHDRAW_POLL_MAX`]).
+pub const WITHDRAW_POLL_FIRST: Duration = Duration::from_millis(1);
+/// The longest pause between two looks of [`Manager::verify_withdrawn`].
+pub const WITHDRAW_POLL_MAX: Duration = Duration::from_millis(20);
 /// The most [`Manager::verify_withdrawn`] adds to a release (a hung BIRD).
 pub const WITHDRAW_CHECK_MAX: Duration = Duration::from_secs(2);
 
@@ -362,6 +367,9 @@ impl Manager {
         let mac = vmac.to_string();
         let gone = async || {
             let until = tokio::time::Instant::now() + WITHDRAW_GRACE;
+            // BIRD usually withdraws within a millisecond of the FDB change
+            // (it reads netlink): look again soon, then less often.
+            let mut pause = WITHDRAW_POLL_FIRST;
             loop {
                 if !self.bird.announces_locally(slug, &mac).await? {
                     return Ok::<bool, Error>(true);
@@ -369,7 +377,8 @@ impl Manager {
                 if tokio::time::Instant::now() >= until {
                     return Ok(false);
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(WITHDRAW_POLL_MAX);
             }
         };
         // Ok(withdrawn); Err: BIRD could not be asked.
