@@ -314,22 +314,24 @@ impl Manager {
             bvi: e.bvi.as_ref(),
             linux_side: false,
         };
-        let known = crate::dataplane::Known::from_steps(written);
-        let obs = match e.bvi.as_ref() {
+        // Read back what a bind or release changes; `known`: what its
+        // writes established (nothing on the second look, after a heal).
+        let look = async |known: &crate::dataplane::Known| match e.bvi.as_ref() {
             Some(b) => {
                 let assumed = bvi::believed(e.enabled, b);
-                self.dp.read_back(&r, &known, &assumed).await?
+                self.dp.read_back(&r, known, &assumed).await
             }
-            None => self.dp.observe(&r).await?.bvi,
+            None => Ok(self.dp.observe(&r).await?.bvi),
         };
+        let obs = look(&crate::dataplane::Known::from_steps(written)).await?;
         let fixes = bvi::plan(&want, obs.as_ref());
         if fixes.is_empty() {
             return Ok(());
         }
         tracing::warn!(evpn = %e.slug, call = what, fixes = ?fixes, "dataplane-verify-mismatch");
         self.execute(e, &r, &fixes).await?;
-        let obs = self.dp.observe(&r).await?;
-        let left = bvi::plan(&want, obs.bvi.as_ref());
+        let obs = look(&crate::dataplane::Known::default()).await?;
+        let left = bvi::plan(&want, obs.as_ref());
         if !left.is_empty() {
             return Err(Error::Internal(format!(
                 "{what} of evpn {:?} did not take effect on the dataplane; still differs: {left:?}",
