@@ -67,7 +67,8 @@ pub struct FabricOpts {
     pub reconcile_interval: String,
     /// Keep the scratch directory (logs) after the run.
     pub keep_dir: bool,
-    /// Where the evpnds' state directories go (`<base>/<prefix>-rK`);
+    /// Where the evpnds' and evpnr's state directories go (`<base>/<prefix>-rK`,
+    /// `<base>/<prefix>-evpnr`);
     /// `None`: inside the scratch directory. `/dev/shm` takes the state
     /// store's fsync out of the measurement (diagnosis only: production
     /// keeps state on disk).
