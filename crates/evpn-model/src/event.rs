@@ -269,6 +269,9 @@ catalogue! {
         "a possible holder cannot be reached; nothing was changed (retry with force)";
     MoveFailed = "move-failed", Failover, Error, Evpnr, ["group", "from", "to", "error"],
         "a move/bind failed half-way; the GroupBVI is left unassigned";
+    MoveTimeline = "move-timeline", Failover, Debug, Evpnr,
+        ["group", "to", "op", "result", "total-us", "steps"],
+        "where one MoveGroupBVI / BindGroupBVI spent its time (one per operation, after its answer; `result`: ok or error; `total-us`: until the answer): `steps` is `<start>+<duration> <who> <what>` entries in µs after evpnr received the request, joined by `; `, ordered by start; `who` is `evpnr` or the member whose own clock timed the step (placed inside evpnr's call to it, the transit split evenly; docs/benchmarks.md #16)";
     InstanceAlive = "instance-alive", Failover, Info, Evpnr, ["instance", "previous", "heartbeat_age_ms"],
         "a member's heartbeats (again) arrive within `liveness.suspect-after`";
     InstanceSuspect = "instance-suspect", Failover, Warn, Evpnr, ["instance", "previous", "heartbeat_age_ms"],

@@ -210,5 +210,6 @@ pub fn bvi_out(e: &Evpn, handle: Option<&Handle>) -> Option<v1::Bvi> {
         created_at: ts(b.created_ms),
         modified_at: ts(b.modified_ms),
         settle: None,
+        steps: Vec::new(),
     })
 }

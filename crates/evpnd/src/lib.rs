@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod registrar;
 pub mod service;
 pub mod state;
+pub mod timing;
 
 use std::sync::{Arc, atomic::AtomicBool};
 

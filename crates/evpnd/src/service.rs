@@ -257,6 +257,7 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::HostBindGroupBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
+        let steps = crate::timing::Steps::new(std::time::Instant::now());
         let r = self.admitted(req).await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
@@ -275,12 +276,13 @@ impl Evpnd for EvpndService {
                 let e = self.evpn(&r.slug)?;
                 let (bird, slug, mac) = (&self.mgr.bird, e.slug.as_str(), vmac.to_string());
                 let mac = mac.as_str();
-                let o = wait_for_evidence(p, move || async move {
-                    bird.mac_announcers(slug, mac)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
-                .await;
+                let o = steps
+                    .scope(wait_for_evidence(p, move || async move {
+                        crate::timing::timed("settle look (BIRD)", bird.mac_announcers(slug, mac))
+                            .await
+                            .map_err(|e| e.to_string())
+                    }))
+                    .await;
                 tracing::debug!(evpn = slug, outcome = ?o, "settle-before-bind");
                 if let Some(refused) = o.refusal(&p) {
                     tracing::warn!(evpn = slug, outcome = ?o, "bind refused: no evidence");
@@ -302,11 +304,16 @@ impl Evpnd for EvpndService {
         // From here on the bind runs to the end even if the caller goes away
         // (see evpn_daemon::detach); the wait above may be abandoned freely.
         let (slug, group) = (r.slug.clone(), r.group_id.clone());
+        let s = steps.clone();
         let e = self
-            .write(|m| async move { m.bind(&slug, &group, vmac, addrs).await })
+            .write(|m| async move {
+                s.scope(async move { m.bind(&slug, &group, vmac, addrs).await })
+                    .await
+            })
             .await?;
         let mut b = self.bvi(&e)?;
         b.settle = outcome.map(|o| evpn_daemon::settle::outcome_to_proto(&o));
+        b.steps = steps.to_proto();
         ok(b)
     }
 
@@ -314,16 +321,23 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::HostReleaseGroupBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
+        let steps = crate::timing::Steps::new(std::time::Instant::now());
         let r = self.admitted(req).await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
         if !r.group_id.is_empty() {
             validate_slug("group_id", &r.group_id)?;
         }
+        let s = steps.clone();
         let e = self
-            .write(|m| async move { m.release(&r.slug, &r.group_id).await })
+            .write(|m| async move {
+                s.scope(async move { m.release(&r.slug, &r.group_id).await })
+                    .await
+            })
             .await?;
-        ok(self.bvi(&e)?)
+        let mut b = self.bvi(&e)?;
+        b.steps = steps.to_proto();
+        ok(b)
     }
 
     async fn get_mac_announcers(

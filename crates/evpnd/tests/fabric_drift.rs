@@ -263,7 +263,7 @@ fn fabric_netns_release_and_bind_verify_the_fdb() {
     sh(&f, 0, &birds_route);
     let (cl2, gw2) = (cl.clone(), gw.clone());
     match f.block_on(async move { scenario::release(&cl2, 0, &gw2).await }) {
-        Ok(()) => assert!(
+        Ok(_) => assert!(
             candidate_clean(&f, 0, &gw),
             "release returned OK but r1 still has {:?}\n{}",
             fdb_of(&f, 0, &gw.vmac),
@@ -285,7 +285,7 @@ fn fabric_netns_release_and_bind_verify_the_fdb() {
     sh(&f, 1, &birds_route);
     let (cl2, gw2) = (cl.clone(), gw.clone());
     match f.block_on(async move { scenario::bind(&cl2, 1, &gw2).await }) {
-        Ok(()) => assert!(
+        Ok(_) => assert!(
             holds_vmac(&f, 1, &gw),
             "bind returned OK but r2 has {:?}\n{}",
             fdb_of(&f, 1, &gw.vmac),

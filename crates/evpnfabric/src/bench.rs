@@ -33,6 +33,121 @@ pub struct MoveResult {
     /// Time from the release until the leaf's FDB pointed at the new
     /// primary, ms.
     pub fdb_switch_ms: Option<f64>,
+    /// The move's timeline: through evpnr its `move-timeline` event
+    /// (`total-us` and `steps`); on the evpnds' RPCs the steps of their
+    /// Release and Bind answers (`BVI.steps`, µs after each received it).
+    pub timeline: Option<String>,
+}
+
+impl MoveResult {
+    /// The longer of the two families' reply gaps, ms.
+    pub fn gap_ms(&self) -> f64 {
+        self.v4.gap_ms.max(self.v6.gap_ms)
+    }
+}
+
+/// The `move-timeline` events of the next `n` moves, collected by a task on
+/// the lab's runtime (in the underlay namespace, where evpnr listens) that
+/// subscribes to evpnr's `WatchEvents` at level debug before the moves.
+fn collect_timelines(
+    f: &Fabric,
+    r: &crate::demo::EvpnrClient,
+    n: usize,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<Vec<v1::Event>>>> {
+    let mut rc = r.clone();
+    let mut s = f
+        .block_on(async move {
+            rc.watch_events(v1::WatchEventsRequest {
+                types: vec!["failover".into()],
+                min_level: "debug".into(),
+                ..Default::default()
+            })
+            .await
+        })?
+        .into_inner();
+    Ok(f.handle().spawn(async move {
+        let mut got = Vec::with_capacity(n);
+        while got.len() < n {
+            match tokio::time::timeout(Duration::from_secs(30), s.message()).await {
+                Ok(Ok(Some(e))) if e.message == "move-timeline" => got.push(e),
+                Ok(Ok(Some(_))) => {}
+                Ok(Err(e)) => bail!("WatchEvents: {e}"),
+                Ok(Ok(None)) => bail!("WatchEvents ended"),
+                Err(_) => bail!("no move-timeline event within 30 s"),
+            }
+        }
+        Ok(got)
+    }))
+}
+
+/// A timeline as printed lines: the header, then one step per line.
+fn timeline_lines(t: &str) -> String {
+    t.split("; ")
+        .map(|s| format!("      {s}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The timelines of the `n` moves with the longest reply gap.
+pub fn slowest(results: &[MoveResult], n: usize) -> String {
+    let mut rs: Vec<&MoveResult> = results.iter().collect();
+    rs.sort_by(|a, b| b.gap_ms().total_cmp(&a.gap_ms()));
+    let mut s = format!(
+        "the {} moves with the longest reply gap, their timelines (µs):\n",
+        n.min(rs.len())
+    );
+    for r in rs.into_iter().take(n) {
+        s.push_str(&format!(
+            "  {} {}->{}: gap {:.1} ms, RPC {:.1} ms\n{}\n",
+            r.wait,
+            r.from + 1,
+            r.to + 1,
+            r.gap_ms(),
+            (r.times.bound - r.times.t0) as f64 / 1000.0,
+            r.timeline
+                .as_deref()
+                .map(timeline_lines)
+                .unwrap_or_else(|| "      (no timeline)".into())
+        ));
+    }
+    s
+}
+
+/// `/proc/loadavg`'s first three fields (1, 5, 15 minutes).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|e| format!("unknown ({e})"))
+}
+
+/// The file system type `path` lives on (the longest mount point of
+/// `/proc/mounts` that contains it), e.g. `ext4` or `tmpfs`.
+pub fn fs_type(path: &std::path::Path) -> String {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, at, ty) = (f.next()?, f.next()?, f.next()?);
+            path.starts_with(at).then(|| (at.len(), ty.to_string()))
+        })
+        .max()
+        .map_or_else(|| "unknown".into(), |(_, t)| t)
+}
+
+/// Where the state directories (every evpnd's and evpnr's) are, and on
+/// what file system: the measurement includes their fsyncs only on a disk.
+pub fn where_state_lives(f: &Fabric) -> String {
+    let dirs = f.state_dirs();
+    let mut s = String::from("state directories:");
+    for d in &dirs {
+        s.push_str(&format!(" {} ({});", d.display(), fs_type(d)));
+    }
+    if dirs.iter().any(|d| fs_type(d) == "tmpfs") {
+        s.push_str(" WARNING: tmpfs, the state stores' fsyncs are not measured");
+    }
+    s
 }
 
 /// Nearest-rank percentile of `v` (sorted copy), `p` in 0..=100.
@@ -77,7 +192,7 @@ pub fn bench(
         for m in 0..moves {
             let to = 1 - primary;
             let (cl2, gw2, w) = (cl.clone(), gw.clone(), *wait);
-            let times =
+            let (times, timeline) =
                 f.block_on(
                     async move { scenario::move_gw(&cl2, primary, to, &gw2, w, epoch).await },
                 )?;
@@ -98,6 +213,7 @@ pub fn bench(
                 v4,
                 v6,
                 fdb_switch_ms,
+                timeline: Some(timeline),
             };
             say(&format!(
                 "{wait:>12} move {:>2} {}->{}: lost v4/v6 {}/{}, gap {:.1}/{:.1} ms, leaf FDB switch {}, release {:.1} ms, wait {:.1} ms, bind {:.1} ms",
@@ -149,6 +265,7 @@ pub fn bench_registry(
         bail!("pings not answered after BindGroupBVI");
     }
     std::thread::sleep(Duration::from_millis(500));
+    let timelines = collect_timelines(f, &r, moves)?;
     let mut out = Vec::new();
     let mut primary = 0;
     for m in 0..moves {
@@ -195,8 +312,16 @@ pub fn bench_registry(
             v4,
             v6,
             fdb_switch_ms,
+            timeline: None,
         });
         primary = to;
+    }
+    let got = f.block_on(timelines)??;
+    for (r, e) in out.iter_mut().zip(got) {
+        r.timeline = Some(format!(
+            "{} µs in evpnr ({}); {}",
+            e.fields["total-us"], e.fields["result"], e.fields["steps"]
+        ));
     }
     Ok(out)
 }
@@ -205,7 +330,7 @@ pub fn bench_registry(
 /// samples per move for loss and gap).
 pub fn summary(results: &[MoveResult]) -> String {
     let mut s = String::from(
-        "| wait | moves | lost p50/p99/max | gap ms p50/p99/max | leaf FDB switch ms p50/p99/max | release / wait / bind ms p50 |\n|---|---|---|---|---|---|\n",
+        "| wait | moves | lost p50/p99/max | gap ms p50/p90/p99/max | leaf FDB switch ms p50/p99/max | release / wait / bind ms p50 |\n|---|---|---|---|---|---|\n",
     );
     let mut waits: Vec<Wait> = Vec::new();
     for r in results {
@@ -238,11 +363,18 @@ pub fn summary(results: &[MoveResult]) -> String {
                 p = prec
             )
         };
+        let gap4 = format!(
+            "{:.1} / {:.1} / {:.1} / {:.1}",
+            percentile(&gap, 50.0),
+            percentile(&gap, 90.0),
+            percentile(&gap, 99.0),
+            percentile(&gap, 100.0)
+        );
         s.push_str(&format!(
             "| {w} | {} | {} | {} | {} ({} of {} seen) | {:.1} / {:.1} / {:.1} |\n",
             rs.len(),
             three(&lost, 0),
-            three(&gap, 1),
+            gap4,
             three(&fdb, 1),
             fdb.len(),
             rs.len(),

@@ -164,7 +164,7 @@ pub fn demo_direct(
     for m in 0..moves {
         let to = if primary == 0 { 1 } else { 0 };
         let (cl2, gw2) = (cl.clone(), gw.clone());
-        let t = f.block_on(async move {
+        let (t, _timeline) = f.block_on(async move {
             scenario::move_gw(&cl2, primary, to, &gw2, Wait::Evidence, epoch).await
         })?;
         check_one_announcer(f, &cl, gw, &f.routers[to].addr.to_string())?;

@@ -86,7 +86,8 @@ pub struct FabricOpts {
     pub reconcile_interval: String,
     /// Keep the scratch directory (logs) after the run.
     pub keep_dir: bool,
-    /// Where the evpnds' state directories go (`<base>/<prefix>-rK`);
+    /// Where the evpnds' and evpnr's state directories go (`<base>/<prefix>-rK`,
+    /// `<base>/<prefix>-evpnr`);
     /// `None`: inside the scratch directory. `/dev/shm` takes the state
     /// store's fsync out of the measurement (diagnosis only: production
     /// keeps state on disk).
@@ -245,6 +246,22 @@ fn bird_conf(opts: &FabricOpts, k: usize, dir: &Path, include: &Path) -> String 
     s
 }
 
+/// Router `r`'s evpnd state directory.
+fn evpnd_state(opts: &FabricOpts, r: &Router) -> PathBuf {
+    match &opts.state_base {
+        Some(b) => b.join(format!("{}-{}", opts.prefix, r.id)),
+        None => r.dir.join("state"),
+    }
+}
+
+/// evpnr's state directory (`scratch`: the lab's scratch directory).
+fn evpnr_state(opts: &FabricOpts, scratch: &Path) -> PathBuf {
+    match &opts.state_base {
+        Some(b) => b.join(format!("{}-evpnr", opts.prefix)),
+        None => scratch.join("evpnr").join("state"),
+    }
+}
+
 fn evpnd_conf(opts: &FabricOpts, r: &Router, registry: &str) -> String {
     format!(
         "evpnd:\n  instance-id: {id}\n  grpc-addr: \"{m}:{EVPND_PORT}\"\n  metrics-addr: \"127.0.0.1:9291\"\n  \
@@ -255,11 +272,7 @@ fn evpnd_conf(opts: &FabricOpts, r: &Router, registry: &str) -> String {
         id = r.id,
         a = r.addr,
         m = r.mgmt_addr,
-        state = match &opts.state_base {
-            Some(b) => b.join(format!("{}-{}", opts.prefix, r.id)),
-            None => r.dir.join("state"),
-        }
-        .display(),
+        state = evpnd_state(opts, r).display(),
         main = r.dir.join("bird.conf").display(),
         sock = r.bird_sock.display(),
         inc = r.include_dir.display(),
@@ -291,6 +304,7 @@ impl Fabric {
             for k in 1..=opts.routers {
                 crate::netns::track_dir(&b.join(format!("{}-r{k}", opts.prefix)));
             }
+            crate::netns::track_dir(&evpnr_state(&opts, &path));
         }
         let p = opts.prefix.clone();
         let ul = Netns::create(&format!("{p}-ul"))?;
@@ -402,7 +416,7 @@ impl Fabric {
                         "--metrics-addr",
                         "127.0.0.1:9290",
                         "--state-dir",
-                        &d.join("state").display().to_string(),
+                        &evpnr_state(&f.opts, &f.path).display().to_string(),
                     ],
                     &d.join("evpnr.log"),
                 )?;
@@ -594,6 +608,19 @@ impl Fabric {
             .clone()
     }
 
+    /// The state directories: every evpnd's, and evpnr's when it runs.
+    pub fn state_dirs(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = self
+            .routers
+            .iter()
+            .map(|r| evpnd_state(&self.opts, r))
+            .collect();
+        if self.evpnr.is_some() {
+            v.push(evpnr_state(&self.opts, &self.path));
+        }
+        v
+    }
+
     /// evpnr's gRPC URL.
     pub fn evpnr_url(&self) -> String {
         format!("http://{MGMT_ADDR}:{EVPNR_PORT}")
@@ -719,6 +746,9 @@ impl Fabric {
             for r in &self.routers {
                 let _ = std::fs::remove_dir_all(b.join(format!("{}-{}", self.opts.prefix, r.id)));
             }
+            let e = evpnr_state(&self.opts, &self.path);
+            let _ = std::fs::remove_dir_all(&e);
+            crate::netns::untrack_dir(&e);
         }
         // Namespaces go with their Netns values; routers first.
         self.routers.clear();

@@ -107,11 +107,18 @@ pub fn run(opts: RunOpts) -> anyhow::Result<()> {
         }
         Mode::Demo { moves } => demo::demo_direct(&f, &opts.gateway, moves, &mut say)?,
         Mode::Bench { moves, .. } if opts.fabric.register => {
+            say(&bench::where_state_lives(&f));
+            let before = bench::load_average();
             let r = bench::bench_registry(&f, &opts.gateway, moves, &mut say)?;
+            let after = bench::load_average();
             say("");
+            say(&format!("load average before: {before}; after: {after}"));
             say(&bench::summary(&r));
+            say(&bench::slowest(&r, 5));
         }
         Mode::Bench { moves, fixed } => {
+            say(&bench::where_state_lives(&f));
+            let before = bench::load_average();
             let r = bench::bench(
                 &f,
                 &opts.gateway,
@@ -119,8 +126,16 @@ pub fn run(opts: RunOpts) -> anyhow::Result<()> {
                 &[Wait::Evidence, Wait::Fixed(fixed)],
                 &mut say,
             )?;
+            let after = bench::load_average();
             say("");
+            say(&format!("load average before: {before}; after: {after}"));
             say(&bench::summary(&r));
+            let evidence: Vec<_> = r
+                .iter()
+                .filter(|m| m.wait == Wait::Evidence)
+                .cloned()
+                .collect();
+            say(&bench::slowest(&evidence, 5));
         }
         Mode::FailoverBench(o) => {
             failover::failover_bench(&mut f, &opts.gateway, &o, &mut say)?;

@@ -31,7 +31,7 @@ struct Args {
     /// Keep the scratch directory with every log.
     #[arg(long)]
     keep: bool,
-    /// Put the evpnds' state directories under this directory (e.g.
+    /// Put the evpnds' and evpnr's state directories under this directory (e.g.
     /// /dev/shm to measure without the state store's fsync).
     #[arg(long)]
     state_base: Option<PathBuf>,

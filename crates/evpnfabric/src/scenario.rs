@@ -117,33 +117,35 @@ pub fn setup(f: &Fabric, cl: &Clients, gw: &Gateway) -> anyhow::Result<()> {
     f.attach_host(&gw.slug)
 }
 
-/// BindGroupBVI on router `i`.
-pub async fn bind(cl: &Clients, i: usize, gw: &Gateway) -> anyhow::Result<()> {
+/// BindGroupBVI on router `i`; its answer.
+pub async fn bind(cl: &Clients, i: usize, gw: &Gateway) -> anyhow::Result<v1::Bvi> {
     let (id, mut c) = cl.c(i);
-    c.bind_group_bvi(v1::HostBindGroupBviRequest {
-        instance_id: id.clone(),
-        slug: gw.slug.clone(),
-        group_id: gw.group.clone(),
-        vmac: gw.vmac.clone(),
-        addresses: gw.prefixes(),
-        settle: None,
-    })
-    .await
-    .with_context(|| format!("BindGroupBVI on {id}"))?;
-    Ok(())
+    let b = c
+        .bind_group_bvi(v1::HostBindGroupBviRequest {
+            instance_id: id.clone(),
+            slug: gw.slug.clone(),
+            group_id: gw.group.clone(),
+            vmac: gw.vmac.clone(),
+            addresses: gw.prefixes(),
+            settle: None,
+        })
+        .await
+        .with_context(|| format!("BindGroupBVI on {id}"))?;
+    Ok(b.into_inner())
 }
 
-/// ReleaseGroupBVI on router `i`.
-pub async fn release(cl: &Clients, i: usize, gw: &Gateway) -> anyhow::Result<()> {
+/// ReleaseGroupBVI on router `i`; its answer.
+pub async fn release(cl: &Clients, i: usize, gw: &Gateway) -> anyhow::Result<v1::Bvi> {
     let (id, mut c) = cl.c(i);
-    c.release_group_bvi(v1::HostReleaseGroupBviRequest {
-        instance_id: id.clone(),
-        slug: gw.slug.clone(),
-        group_id: gw.group.clone(),
-    })
-    .await
-    .with_context(|| format!("ReleaseGroupBVI on {id}"))?;
-    Ok(())
+    let b = c
+        .release_group_bvi(v1::HostReleaseGroupBviRequest {
+            instance_id: id.clone(),
+            slug: gw.slug.clone(),
+            group_id: gw.group.clone(),
+        })
+        .await
+        .with_context(|| format!("ReleaseGroupBVI on {id}"))?;
+    Ok(b.into_inner())
 }
 
 /// The remote VTEPs that router `i`'s BIRD has announcing `mac`.
@@ -204,10 +206,10 @@ pub async fn move_gw(
     gw: &Gateway,
     wait: Wait,
     epoch: Instant,
-) -> anyhow::Result<MoveTimes> {
+) -> anyhow::Result<(MoveTimes, String)> {
     let us = || epoch.elapsed().as_micros() as u64;
     let t0 = us();
-    release(cl, from, gw).await?;
+    let rel = release(cl, from, gw).await?;
     let released = us();
     match wait {
         Wait::Evidence => {
@@ -226,13 +228,37 @@ pub async fn move_gw(
         Wait::Registry => bail!("a registry move is one MoveGroupBVI, not release + bind"),
     }
     let waited = us();
-    bind(cl, to, gw).await?;
-    Ok(MoveTimes {
+    let b = bind(cl, to, gw).await?;
+    let times = MoveTimes {
         t0,
         released,
         waited,
         bound: us(),
-    })
+    };
+    // The members' own steps (µs after each received its call), shifted to
+    // the move's start by when the call was sent.
+    let steps = |who: &str, sent: u64, s: &[v1::TimelineStep]| {
+        s.iter()
+            .map(|s| {
+                format!(
+                    "{}+{} {who} {}",
+                    sent - t0 + s.start_us,
+                    s.duration_us,
+                    s.name
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut all = steps(&cl.evpnd[from].0, t0, &rel.steps);
+    all.extend(steps(&cl.evpnd[to].0, waited, &b.steps));
+    let timeline = format!(
+        "{} µs; release answered at {}, wait over at {}; {}",
+        times.bound - t0,
+        released - t0,
+        waited - t0,
+        all.join("; ")
+    );
+    Ok((times, timeline))
 }
 
 /// One FDB change seen on the leaf for the vMAC in the VXLAN device's own

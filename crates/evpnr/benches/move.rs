@@ -12,6 +12,11 @@
 //! The client runs on its own thread and runtime, so the simulators sharing
 //! the bench process do not delay its measurements.
 //!
+//! Each move's timeline (the `move-timeline` event, issue 16) is collected
+//! from evpnr's `WatchEvents` at level debug by a subscriber on a thread and
+//! runtime of its own; the five slowest moves' timelines are printed, and the
+//! VPP calls per move (every call, reads included) are counted from them.
+//!
 //! Run: `cargo bench -p evpnr --bench move` (set MOVES to change the count).
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -49,12 +54,58 @@ struct Row {
     p99: f64,
     max: f64,
     calls: f64,
+    /// VPP calls of any kind per move (from the timelines).
+    all_calls: f64,
+    /// The five slowest moves: (ms, total-us, steps).
+    slowest: Vec<(f64, String, String)>,
+}
+
+/// The `move-timeline` events of the next `n` moves: a subscriber on its own
+/// thread and runtime (it does not share the client's), started before the
+/// moves and joined after them.
+fn collect_timelines(url: String, n: usize) -> std::thread::JoinHandle<Vec<v1::Event>> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use futures::StreamExt;
+            let mut c = EvpnrClient::connect(url).await.unwrap();
+            let mut s = c
+                .watch_events(v1::WatchEventsRequest {
+                    types: vec!["failover".into()],
+                    min_level: "debug".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            ready_tx.send(()).unwrap();
+            let mut got = Vec::with_capacity(n);
+            while got.len() < n {
+                let e = tokio::time::timeout(Duration::from_secs(30), s.next())
+                    .await
+                    .expect("move-timeline events")
+                    .expect("stream open")
+                    .unwrap();
+                if e.message == "move-timeline" {
+                    got.push(e);
+                }
+            }
+            got
+        })
+    });
+    ready_rx.recv().unwrap();
+    h
 }
 
 /// `moves` moves alternating between r1 and r2, sent from a client on its own
-/// thread; the latencies in ms.
-fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<f64> {
+/// thread; the latencies in ms and each move's timeline.
+fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<(f64, v1::Event)> {
     let url = format!("http://127.0.0.1:{}", f.port);
+    let timelines = collect_timelines(url.clone(), moves);
     let hosts = &f.hosts;
     let arpings = |i: usize| {
         hosts[i]
@@ -101,6 +152,17 @@ fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<f64> {
         .join()
         .unwrap()
     })
+    .into_iter()
+    .zip(timelines.join().unwrap())
+    .collect()
+}
+
+/// Every VPP call in a timeline (one `vpp <message>` step per call).
+fn vpp_calls(t: &v1::Event) -> usize {
+    t.fields["steps"]
+        .split("; ")
+        .filter(|s| s.split(' ').nth(2) == Some("vpp"))
+        .count()
 }
 
 async fn run(latency_ms: u64, moves: usize) -> Vec<Row> {
@@ -151,8 +213,16 @@ async fn run(latency_ms: u64, moves: usize) -> Vec<Row> {
         for h in &f.hosts {
             h.sim.clear_journal();
         }
-        let mut ms = tokio::task::block_in_place(|| measure(&f, moves, mode));
+        let mut got = tokio::task::block_in_place(|| measure(&f, moves, mode));
         let calls: usize = f.hosts.iter().map(|h| h.changes().len()).sum();
+        let all_calls: usize = got.iter().map(|(_, t)| vpp_calls(t)).sum();
+        got.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let slowest = got
+            .iter()
+            .take(5)
+            .map(|(ms, t)| (*ms, t.fields["total-us"].clone(), t.fields["steps"].clone()))
+            .collect();
+        let mut ms: Vec<f64> = got.iter().map(|(ms, _)| *ms).collect();
         ms.sort_by(f64::total_cmp);
         rows.push(Row {
             latency_ms,
@@ -162,6 +232,8 @@ async fn run(latency_ms: u64, moves: usize) -> Vec<Row> {
             p99: pct(&ms, 0.99),
             max: ms[ms.len() - 1],
             calls: calls as f64 / moves as f64,
+            all_calls: all_calls as f64 / moves as f64,
+            slowest,
         });
     }
     // Where the time goes: mean member RPC latency per method, as evpnr saw
@@ -208,6 +280,20 @@ async fn main() {
                 vpp,
                 r.p99 - vpp
             );
+            println!(
+                "  VPP calls per move, reads included (from the timelines): {:.1} = {:.0} ms of VPP; \
+                 p99 above that: {:.2} ms",
+                r.all_calls,
+                r.all_calls * r.latency_ms as f64,
+                r.p99 - r.all_calls * r.latency_ms as f64
+            );
+            println!("  the five slowest moves' timelines (µs after evpnr received the request):");
+            for (ms, total, steps) in &r.slowest {
+                println!("    {ms:.2} ms at the client, {total} µs in evpnr:");
+                for s in steps.split("; ") {
+                    println!("      {s}");
+                }
+            }
         }
         all.extend(rows);
     }

@@ -22,6 +22,7 @@ pub mod southbound;
 pub mod store;
 #[cfg(test)]
 mod testsupport;
+pub mod timeline;
 
 use std::sync::Arc;
 

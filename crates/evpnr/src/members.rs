@@ -593,12 +593,20 @@ impl crate::southbound::Southbound<Registry> for Grpc {
                 settle: b.settle.as_ref().map(evpn_daemon::settle::policy_to_proto),
             };
             let extra = b.settle.map(|p| p.max_wait).unwrap_or_default();
+            let sent = std::time::Instant::now();
             let bvi = reg
                 .call_longer(id, "BindGroupBVI", extra, |mut c| async move {
                     c.bind_group_bvi(req).await
                 })
                 .await
                 .map_err(|s| member_err(id, "BindGroupBVI", &s))?;
+            crate::timeline::member(
+                id,
+                "BindGroupBVI",
+                sent,
+                std::time::Instant::now(),
+                &bvi.steps,
+            );
             Ok(bvi
                 .settle
                 .as_ref()
@@ -619,13 +627,18 @@ impl crate::southbound::Southbound<Registry> for Grpc {
                 slug: group.to_string(),
                 group_id: group.to_string(),
             };
+            let sent = std::time::Instant::now();
             match reg
                 .call(id, "ReleaseGroupBVI", |mut c| async move {
                     c.release_group_bvi(req).await
                 })
                 .await
             {
-                Ok(_) => Ok(()),
+                Ok(bvi) => {
+                    let answered = std::time::Instant::now();
+                    crate::timeline::member(id, "ReleaseGroupBVI", sent, answered, &bvi.steps);
+                    Ok(())
+                }
                 Err(s) if s.code() == Code::NotFound => Ok(()),
                 Err(s) => Err(member_err(id, "ReleaseGroupBVI", &s)),
             }

@@ -5,6 +5,7 @@
 //! (`group::settle`).
 use std::sync::Arc;
 
+use evpn_daemon::events::Event;
 use evpn_model::Error;
 
 use crate::{
@@ -14,6 +15,7 @@ use crate::{
     },
     model::Group,
     registry::Registry,
+    timeline::{self, Timeline},
 };
 
 impl Registry {
@@ -61,19 +63,59 @@ impl Registry {
         force: bool,
         op: MoveOp,
     ) -> Result<Group, Error> {
-        let gl = self.group_lock(group);
-        let _g = gl.lock().await;
-        let input = Input::Move {
-            target: target.to_string(),
-            force,
-            op,
-        };
-        let how = Drive {
-            target: Some(target),
-            ..Drive::default()
-        };
-        self.drive(group, input, how).await?;
+        let tl = Timeline::start();
+        let r = tl
+            .scope(async {
+                let gl = self.group_lock(group);
+                let waited = std::time::Instant::now();
+                let _g = gl.lock().await;
+                timeline::mark("group lock", waited);
+                let input = Input::Move {
+                    target: target.to_string(),
+                    force,
+                    op,
+                };
+                let how = Drive {
+                    target: Some(target),
+                    ..Drive::default()
+                };
+                self.drive(group, input, how).await
+            })
+            .await;
+        self.emit_timeline(&tl, group, target, op, &r);
+        r?;
         self.group(group)
+    }
+
+    /// The one `move-timeline` event of an operation (after its answer was
+    /// decided; the answer itself is the event's `total-us`).
+    fn emit_timeline<T>(
+        &self,
+        tl: &Timeline,
+        group: &str,
+        target: &str,
+        op: MoveOp,
+        r: &Result<T, Error>,
+    ) {
+        let total = tl.now_us().to_string();
+        let steps = timeline::render(&tl.steps());
+        let op = match op {
+            MoveOp::Move => "move",
+            MoveOp::Bind => "bind",
+        };
+        // The error itself is in `move-failed` / `move-refused`.
+        let result = if r.is_ok() { "ok" } else { "error" };
+        self.emit(
+            Event::MoveTimeline,
+            &[
+                ("group", group),
+                ("to", target),
+                ("op", op),
+                ("result", result),
+                ("total-us", &total),
+                ("steps", &steps),
+            ],
+        );
     }
 }
 

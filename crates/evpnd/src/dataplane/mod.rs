@@ -94,6 +94,23 @@ pub enum Write {
     AddAddress(IpNet),
 }
 
+impl Write {
+    /// A short name for timelines and logs, e.g. `mac`, `add-address 10.0.0.1/24`.
+    pub fn label(&self) -> String {
+        match self {
+            Write::Create { .. } => "create".into(),
+            Write::Delete => "delete".into(),
+            Write::Mtu(_) => "mtu".into(),
+            Write::Up => "up".into(),
+            Write::Attach(_) => "attach".into(),
+            Write::DelAddress(a) => format!("del-address {a}"),
+            Write::Mac(_) => "mac".into(),
+            Write::LinkLocal(_) => "link-local".into(),
+            Write::AddAddress(a) => format!("add-address {a}"),
+        }
+    }
+}
+
 /// What the dataplane needs to know about an eVPN.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvpnRef<'a> {
@@ -118,6 +135,29 @@ pub struct ObservedEvpn {
     pub bridge: bool,
     /// The BVI, if its interface exists.
     pub bvi: Option<ObservedBvi>,
+}
+
+/// What a bind's or release's own writes established (replies with
+/// success), for [`Dataplane::read_back`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Known {
+    pub mac: Option<Mac>,
+    pub link_local: Option<Ipv6Addr>,
+}
+
+impl Known {
+    /// What the executed `steps` wrote.
+    pub fn from_steps(steps: &[crate::bvi::Step]) -> Self {
+        let mut k = Known::default();
+        for s in steps {
+            match s {
+                crate::bvi::Step::Write(Write::Mac(m)) => k.mac = Some(m.mac()),
+                crate::bvi::Step::Write(Write::LinkLocal(ll)) => k.link_local = Some(*ll),
+                _ => {}
+            }
+        }
+        k
+    }
 }
 
 /// What is observed for one BVI.
@@ -189,6 +229,13 @@ pub trait Dataplane: Send + Sync + 'static {
     }
     /// Carry out one planned write with the methods below.
     async fn write(&self, e: &EvpnRef<'_>, w: &Write) -> Result<(), Error> {
+        let start = std::time::Instant::now();
+        let r = self.write_one(e, w).await;
+        crate::timing::step(|| format!("write {}", w.label()), start);
+        r
+    }
+    /// [`Dataplane::write`] without the timing.
+    async fn write_one(&self, e: &EvpnRef<'_>, w: &Write) -> Result<(), Error> {
         match w {
             Write::Create { mac, attached } => {
                 self.create_bvi(e, *mac, *attached).await.map(|_| ())
@@ -210,6 +257,22 @@ pub trait Dataplane: Send + Sync + 'static {
     async fn connect(&self) -> Result<(), Error>;
     /// Observe one eVPN.
     async fn observe(&self, e: &EvpnRef<'_>) -> Result<ObservedEvpn, Error>;
+    /// Read back a BVI after a bind or release (`Manager::verify`): what
+    /// such a call can change (MAC, link-local, addresses) and what is cheap
+    /// to see with it. `known` holds what the call's own writes just
+    /// established (their replies said so; not read again). The rest of the
+    /// observation (attachment, Linux side, and with a known MAC the MTU and
+    /// admin state, which bind and release never write) is reported as
+    /// `assumed` says; reconcile observes those. Default: [`Dataplane::observe`].
+    async fn read_back(
+        &self,
+        e: &EvpnRef<'_>,
+        known: &Known,
+        assumed: &ObservedBvi,
+    ) -> Result<Option<ObservedBvi>, Error> {
+        let _ = (known, assumed);
+        Ok(self.observe(e).await?.bvi)
+    }
     /// Bridge domain IDs in `[min, max]` that exist (to find orphans).
     async fn list_bridges(&self, min: u32, max: u32) -> Result<Vec<u32>, Error>;
     /// Create the bridge domain (and whatever else the eVPN needs).

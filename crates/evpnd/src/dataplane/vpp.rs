@@ -175,6 +175,7 @@ impl VppDataplane {
     {
         let t = Instant::now();
         let r = f.await;
+        crate::timing::step(|| format!("vpp {msg}"), t);
         self.metrics
             .vpp_latency
             .get_or_create(&MsgLabels { msg: msg.into() })
@@ -291,6 +292,38 @@ impl VppDataplane {
             .ok_or_else(|| {
                 Error::FailedPrecondition(format!("vpp: {} does not exist", lo_name(bd_id)))
             })
+    }
+
+    /// `loop<bd_id>`'s details: by its cached index (one dump of that
+    /// interface, name checked), else by name.
+    async fn loop_details(
+        &self,
+        c: &Client,
+        bd_id: u32,
+    ) -> Result<Option<msgs::SwInterfaceDetails>, Error> {
+        let cached = self
+            .index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&bd_id)
+            .copied();
+        if let Some(i) = cached {
+            let now = self
+                .op(
+                    "sw_interface_dump",
+                    c.sw_interface_dump(InterfaceFilter::Index(SwIfIndex(i))),
+                )
+                .await?;
+            if let Some(d) = now
+                .into_iter()
+                .find(|d| d.sw_if_index == i && d.interface_name == lo_name(bd_id))
+            {
+                self.remember(bd_id, Some(i));
+                return Ok(Some(d));
+            }
+            self.remember(bd_id, None);
+        }
+        self.find_loop(c, bd_id).await
     }
 
     /// Replace the IPv6 link-local of the Linux side, when it exists in this
@@ -411,6 +444,88 @@ impl Dataplane for VppDataplane {
                 linux,
             }),
         })
+    }
+
+    /// What a bind or release changes, in as few VPP calls as the facts
+    /// allow, sent together (VPP answers them in order): the addresses of
+    /// both families, the link-local unless the call just set it, and the
+    /// interface's MAC, MTU and flags unless the call just set the MAC (then
+    /// the index its writes were checked against is used as it is).
+    async fn read_back(
+        &self,
+        e: &EvpnRef<'_>,
+        known: &super::Known,
+        assumed: &ObservedBvi,
+    ) -> Result<Option<ObservedBvi>, Error> {
+        let c = self.client().await?;
+        let cached = self
+            .index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&e.bd_id)
+            .copied();
+        let (idx, mac, mtu, up) = match (known.mac, cached) {
+            (Some(m), Some(i)) => (i, m, assumed.mtu, assumed.up),
+            _ => match self.loop_details(&c, e.bd_id).await? {
+                Some(d) => (
+                    d.sw_if_index,
+                    Mac(d.l2_address.0),
+                    d.mtu[0],
+                    d.flags & 1 != 0,
+                ),
+                None => return Ok(None),
+            },
+        };
+        let si = SwIfIndex(idx);
+        let addrs = |v6| self.op("ip_address_dump", c.ip_address_dump(si, v6));
+        let ll = async {
+            match known.link_local {
+                Some(ll) => Some(ll),
+                None => self
+                    .op(
+                        "sw_interface_ip6_get_link_local_address",
+                        c.sw_interface_ip6_get_link_local_address(si),
+                    )
+                    .await
+                    .ok()
+                    .filter(|a| !a.is_unspecified()),
+            }
+        };
+        let (v4, v6, link_local) = futures::join!(addrs(false), addrs(true), ll);
+        let mut addresses: Vec<IpNet> = v4?
+            .into_iter()
+            .chain(v6?)
+            .filter(|p| !is_link_local(p))
+            .filter_map(|p| IpNet::new(p.addr, p.len).ok())
+            .collect();
+        addresses.sort();
+        Ok(Some(ObservedBvi {
+            handle: idx,
+            mac,
+            mtu,
+            up,
+            attached: assumed.attached,
+            addresses,
+            link_local,
+            linux: assumed.linux.clone(),
+        }))
+    }
+
+    /// One stage of writes: the index is resolved (checked) once for the
+    /// stage, then the writes are sent together.
+    async fn apply(&self, e: &EvpnRef<'_>, stage: &[super::Write]) -> Result<(), Error> {
+        if stage.len() > 1
+            && !stage
+                .iter()
+                .any(|w| matches!(w, super::Write::Create { .. }))
+        {
+            let c = self.client().await?;
+            self.loop_index(&c, e.bd_id).await?;
+        }
+        futures::future::join_all(stage.iter().map(|w| self.write(e, w)))
+            .await
+            .into_iter()
+            .collect()
     }
 
     async fn list_bridges(&self, min: u32, max: u32) -> Result<Vec<u32>, Error> {
@@ -734,11 +849,12 @@ impl Dataplane for VppDataplane {
         }
     }
 
-    /// The interfaces in `loop<bd_id>`'s FIB (per family, from
-    /// `sw_interface_get_table`) but `loop<bd_id>` itself. VPP dumps tables
-    /// and addresses per interface and family: the calls are sent at once
-    /// (one connection, pipelined), so a bind on a host with many
-    /// interfaces does not wait for each.
+    /// The global addresses on the interfaces in `loop<bd_id>`'s FIB (per
+    /// family, from `sw_interface_get_table`) but `loop<bd_id>` itself. VPP
+    /// dumps addresses and tables per interface and family: first every
+    /// other interface's addresses, then the tables of only those that have
+    /// any (and of `loop<bd_id>`), each batch sent at once (one connection,
+    /// pipelined). The interface dump also confirms `loop<bd_id>`'s index.
     async fn other_addresses(&self, e: &EvpnRef<'_>) -> Result<Vec<(String, IpNet)>, Error> {
         let c = self.client().await?;
         let ours = lo_name(e.bd_id);
@@ -748,37 +864,62 @@ impl Dataplane for VppDataplane {
                 c.sw_interface_dump(InterfaceFilter::All),
             )
             .await?;
+        let me = ifs.iter().find(|i| i.interface_name == ours);
+        self.remember(e.bd_id, me.map(|i| i.sw_if_index));
         let reads = ifs
             .iter()
+            .filter(|i| i.interface_name != ours)
             .flat_map(|i| [(i, false), (i, true)])
             .map(|(i, v6)| {
                 let c = c.clone();
                 async move {
                     let idx = SwIfIndex(i.sw_if_index);
-                    let (table, ps) = futures::try_join!(
-                        self.op("sw_interface_get_table", c.sw_interface_get_table(idx, v6)),
-                        self.op("ip_address_dump", c.ip_address_dump(idx, v6)),
-                    )?;
-                    Ok::<_, Error>((i.interface_name.as_str(), v6, table, ps))
+                    let ps: Vec<IpNet> = self
+                        .op("ip_address_dump", c.ip_address_dump(idx, v6))
+                        .await?
+                        .into_iter()
+                        .filter(|p| !is_link_local(p))
+                        .filter_map(|p| IpNet::new(p.addr, p.len).ok())
+                        .collect();
+                    Ok::<_, Error>((i, v6, ps))
                 }
             });
-        let all = futures::future::try_join_all(reads).await?;
-        // The BVI's table per family (the default table when it is gone).
-        let table_of = |v6: bool| {
-            all.iter()
-                .find(|(n, f, _, _)| *n == ours && *f == v6)
-                .map_or(0, |(_, _, t, _)| *t)
+        let with: Vec<_> = futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .filter(|(_, _, ps)| !ps.is_empty())
+            .collect();
+        if with.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The tables: loop<bd_id>'s (the default table when it is gone) and
+        // those of the interfaces that have addresses of that family.
+        let table = |idx: u32, v6: bool| {
+            let c = c.clone();
+            async move {
+                self.op(
+                    "sw_interface_get_table",
+                    c.sw_interface_get_table(SwIfIndex(idx), v6),
+                )
+                .await
+            }
         };
-        let (t4, t6) = (table_of(false), table_of(true));
-        Ok(all
+        let mine = async {
+            match me {
+                Some(i) => {
+                    futures::try_join!(table(i.sw_if_index, false), table(i.sw_if_index, true))
+                }
+                None => Ok((0, 0)),
+            }
+        };
+        let theirs =
+            futures::future::try_join_all(with.iter().map(|(i, v6, _)| table(i.sw_if_index, *v6)));
+        let ((t4, t6), tables) = futures::try_join!(mine, theirs)?;
+        Ok(with
             .iter()
-            .filter(|(n, v6, t, _)| *n != ours && *t == if *v6 { t6 } else { t4 })
-            .flat_map(|(n, _, _, ps)| {
-                ps.iter()
-                    .filter(|p| !is_link_local(p))
-                    .filter_map(|p| IpNet::new(p.addr, p.len).ok())
-                    .map(|net| (n.to_string(), net))
-            })
+            .zip(tables)
+            .filter(|((_, v6, _), t)| *t == if *v6 { t6 } else { t4 })
+            .flat_map(|((i, _, ps), _)| ps.iter().map(|net| (i.interface_name.clone(), *net)))
             .collect())
     }
 

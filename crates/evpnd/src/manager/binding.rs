@@ -11,6 +11,7 @@ use super::{Manager, overlap, ref_of};
 use crate::{
     bvi::{self, Desired},
     state::{Binding, Evpn, HostState, now_ms},
+    timing::timed,
 };
 
 /// The steps that turn the committed `from` into `to` (both of eVPN `e`).
@@ -49,14 +50,14 @@ impl Manager {
             .is_some_and(|x| x.vmac == vmac && x.addresses == addrs && x.group_id == group)
         {
             // Nothing to change, but the dataplane may have drifted.
-            if let Err(err) = self.verify(&e, "bind").await {
+            if let Err(err) = self.verify(&e, "bind", &[]).await {
                 return Err(self.heal_after(&st, slug, err).await);
             }
             return Ok(e);
         }
         // Refused up front: an overlap with another interface of the FIB.
         if !addrs.is_empty() {
-            let others = self.dp.other_addresses(&ref_of(&e)).await?;
+            let others = timed("overlap check", self.dp.other_addresses(&ref_of(&e))).await?;
             overlap::check_foreign_overlap(&addrs, &others)?;
         }
         // Already bound with this vMAC for this group: only the address set
@@ -77,11 +78,11 @@ impl Manager {
         }
         b.modified_ms = now_ms();
         e.bvi = Some(b);
-        if let Err(err) = self.verify(&e, "bind").await {
+        if let Err(err) = timed("verify", self.verify(&e, "bind", &plan)).await {
             return Err(self.heal_after(&st, slug, err).await);
         }
         st.evpns.insert(slug.to_string(), e.clone());
-        self.commit_binding(&mut st, slug).await?;
+        timed("save", self.commit_binding(&mut st, slug)).await?;
         let event = if addresses_only {
             Event::GroupBviAddressesChanged
         } else {
@@ -169,7 +170,7 @@ impl Manager {
         };
         let Some(bind) = b.binding.clone() else {
             // Nothing to change, but the dataplane may have drifted.
-            if let Err(err) = self.verify(&e, "release").await {
+            if let Err(err) = self.verify(&e, "release", &[]).await {
                 return Err(self.heal_after(st, slug, err).await);
             }
             return Ok(());
@@ -183,12 +184,16 @@ impl Manager {
         }
         b.modified_ms = now_ms();
         e.bvi = Some(b);
-        if let Err(err) = self.verify(&e, "release").await {
+        if let Err(err) = timed("verify", self.verify(&e, "release", &plan)).await {
             return Err(self.heal_after(st, slug, err).await);
         }
         st.evpns.insert(slug.to_string(), e);
-        self.commit_binding(st, slug).await?;
-        let withdrawn = self.verify_withdrawn(slug, bind.vmac).await;
+        timed("save", self.commit_binding(st, slug)).await?;
+        let withdrawn = timed(
+            "withdrawn check (BIRD)",
+            self.verify_withdrawn(slug, bind.vmac),
+        )
+        .await;
         let group = if group.is_empty() {
             bind.group_id
         } else {

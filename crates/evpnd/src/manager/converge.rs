@@ -29,6 +29,11 @@ pub struct Report {
 /// How long BIRD may take to withdraw a released vMAC before evpnd
 /// restarts its bridge protocol ([`Manager::verify_withdrawn`]), and again after it.
 pub const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
+/// The first pause between two looks of [`Manager::verify_withdrawn`]
+/// (doubling up to [`WITHDRAW_POLL_MAX`]).
+pub const WITHDRAW_POLL_FIRST: Duration = Duration::from_millis(1);
+/// The longest pause between two looks of [`Manager::verify_withdrawn`].
+pub const WITHDRAW_POLL_MAX: Duration = Duration::from_millis(20);
 /// The most [`Manager::verify_withdrawn`] adds to a release (a hung BIRD).
 pub const WITHDRAW_CHECK_MAX: Duration = Duration::from_secs(2);
 
@@ -55,6 +60,21 @@ fn bare(slug: &str, bd_id: u32) -> EvpnRef<'_> {
     }
 }
 
+/// A stage as a timeline step's name, e.g. `writes mac,link-local`.
+fn stage_name(stage: &Stage) -> String {
+    match stage {
+        Stage::Writes(w) => {
+            let names: Vec<String> = w
+                .iter()
+                .map(|w| w.label().split(' ').next().unwrap_or_default().to_string())
+                .collect();
+            format!("writes {}", names.join(","))
+        }
+        Stage::LinuxSide => "linux side".into(),
+        Stage::TellBird => "tell BIRD".into(),
+    }
+}
+
 impl Manager {
     /// Run planned steps on `e` (addressed as `r`), stage by stage: a stage
     /// starts only when every write of the one before succeeded.
@@ -66,6 +86,8 @@ impl Manager {
     ) -> Result<Executed, Error> {
         let mut done = Executed::default();
         for stage in bvi::stages(steps) {
+            let start = std::time::Instant::now();
+            let name = crate::timing::active().then(|| stage_name(&stage));
             match stage {
                 Stage::Writes(w) => match w.as_slice() {
                     // The one write whose answer is kept: the new handle.
@@ -80,6 +102,9 @@ impl Manager {
                         tracing::warn!(evpn = %e.slug, error = %err, "bird-notify-failed");
                     }
                 }
+            }
+            if let Some(name) = name {
+                crate::timing::step(|| name, start);
             }
         }
         Ok(done)
@@ -278,23 +303,35 @@ impl Manager {
     /// planner ([`bvi::plan`]). A difference is healed once (logged and
     /// reported as an event) and read back; what still differs is an error
     /// naming it, so the call never reports a silent success. `what` names
-    /// the call for the log.
-    pub(crate) async fn verify(&self, e: &Evpn, what: &str) -> Result<(), Error> {
+    /// the call for the log; `written` are the steps the call just executed
+    /// (all succeeded): the MAC and link-local they set are established by
+    /// the dataplane's replies and not read again
+    /// ([`Dataplane::read_back`](crate::dataplane::Dataplane::read_back)).
+    pub(crate) async fn verify(&self, e: &Evpn, what: &str, written: &[Step]) -> Result<(), Error> {
         let r = ref_of(e);
         let want = Desired {
             enabled: e.enabled,
             bvi: e.bvi.as_ref(),
             linux_side: false,
         };
-        let obs = self.dp.observe(&r).await?;
-        let fixes = bvi::plan(&want, obs.bvi.as_ref());
+        // Read back what a bind or release changes; `known`: what its
+        // writes established (nothing on the second look, after a heal).
+        let look = async |known: &crate::dataplane::Known| match e.bvi.as_ref() {
+            Some(b) => {
+                let assumed = bvi::believed(e.enabled, b);
+                self.dp.read_back(&r, known, &assumed).await
+            }
+            None => Ok(self.dp.observe(&r).await?.bvi),
+        };
+        let obs = look(&crate::dataplane::Known::from_steps(written)).await?;
+        let fixes = bvi::plan(&want, obs.as_ref());
         if fixes.is_empty() {
             return Ok(());
         }
         tracing::warn!(evpn = %e.slug, call = what, fixes = ?fixes, "dataplane-verify-mismatch");
         self.execute(e, &r, &fixes).await?;
-        let obs = self.dp.observe(&r).await?;
-        let left = bvi::plan(&want, obs.bvi.as_ref());
+        let obs = look(&crate::dataplane::Known::default()).await?;
+        let left = bvi::plan(&want, obs.as_ref());
         if !left.is_empty() {
             return Err(Error::Internal(format!(
                 "{what} of evpn {:?} did not take effect on the dataplane; still differs: {left:?}",
@@ -332,6 +369,9 @@ impl Manager {
         let mac = vmac.to_string();
         let gone = async || {
             let until = tokio::time::Instant::now() + WITHDRAW_GRACE;
+            // BIRD usually withdraws within a millisecond of the FDB change
+            // (it reads netlink): look again soon, then less often.
+            let mut pause = WITHDRAW_POLL_FIRST;
             loop {
                 if !self.bird.announces_locally(slug, &mac).await? {
                     return Ok::<bool, Error>(true);
@@ -339,7 +379,8 @@ impl Manager {
                 if tokio::time::Instant::now() >= until {
                     return Ok(false);
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(WITHDRAW_POLL_MAX);
             }
         };
         // Ok(withdrawn); Err: BIRD could not be asked.

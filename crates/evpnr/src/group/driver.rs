@@ -220,6 +220,7 @@ impl Registry {
         how: &Drive<'_>,
         saved: &Option<Result<(), Error>>,
     ) -> (Input, bool) {
+        let start = Instant::now();
         match o {
             Output::Persist { save_first, .. } => {
                 let r = match (save_first, saved) {
@@ -227,7 +228,10 @@ impl Registry {
                     _ => self.persist_pending().await,
                 };
                 match r {
-                    Ok(()) => (Input::Persisted, false),
+                    Ok(()) => {
+                        crate::timeline::mark("intent saved", start);
+                        (Input::Persisted, false)
+                    }
                     Err(error) => {
                         tracing::error!(group, error = %error, "group-state-not-persisted");
                         (Input::PersistFailed { error }, false)
