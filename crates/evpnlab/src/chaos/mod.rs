@@ -14,7 +14,8 @@
 //!    registry says (see [`converge`]).
 //! 3. **No acknowledged change is lost**: the registry's final record
 //!    matches the model of acknowledged operations ([`model`]).
-//! 4. **Never two announcers** (checked after every step and at the end):
+//! 5. **Never two announcers** (checked after every step and at the end;
+//!    4 in docs/chaos.md is the refusals of the adversary):
 //!    in the simulated fabric (`birdsim::fabric`), no host's EVPN table
 //!    ever held one MAC from two VTEPs at the same instant.
 //!
