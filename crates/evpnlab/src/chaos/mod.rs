@@ -651,6 +651,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         instances: cfg.instances,
         bin_dir: cfg.bin_dir.clone(),
         keep_dir: cfg.keep_dir,
+        fabric: birdsim::fabric::FabricOptions {
+            withdraw_delay: cfg.withdraw_delay,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await?;
