@@ -142,7 +142,13 @@ fn evpnd_config(
     )
 }
 
-async fn start_bird(args: &Args, real: bool, dir: &Path, main: &Path) -> anyhow::Result<BirdProc> {
+async fn start_bird(
+    args: &Args,
+    real: bool,
+    dir: &Path,
+    main: &Path,
+    fabric: (&birdsim::fabric::Fabric, &str),
+) -> anyhow::Result<BirdProc> {
     let sock = dir.join("bird.ctl");
     if real {
         let a: Vec<String> = vec![
@@ -167,7 +173,9 @@ async fn start_bird(args: &Args, real: bool, dir: &Path, main: &Path) -> anyhow:
             dir.join("bird.log").display()
         );
     }
-    Ok(BirdProc::Sim(birdsim::BirdSim::start(main, &sock).await?))
+    Ok(BirdProc::Sim(
+        birdsim::BirdSim::start_on(main, &sock, fabric.0, fabric.1).await?,
+    ))
 }
 
 fn bird_real(args: &Args) -> anyhow::Result<bool> {
@@ -354,6 +362,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("see {}", dir.join("evpnr.log").display()))?;
 
+    // With birdsim, the instances' BIRDs share a simulated fabric fed by
+    // their vppsims (docs/fabric.md), so each sees the MACs the others
+    // announce.
+    let fabric = birdsim::fabric::Fabric::new(Default::default());
     let mut instances = Vec::new();
     for i in 0..usize::from(args.instances) {
         let id = instance_name(i);
@@ -368,8 +380,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             },
         )
         .await?;
+        if !real {
+            let (f, name) = (fabric.clone(), id.clone());
+            sim.observe(move |st| f.set_dataplane(&name, st.bvi_macs()));
+        }
         let main = bird_main(&idir, i)?;
-        let bird = start_bird(&args, real, &idir, &main).await?;
+        let bird = start_bird(&args, real, &idir, &main, (&fabric, &id)).await?;
         let grpc = format!("127.0.0.1:{}", free_port()?);
         let cfg = idir.join("evpnd.yaml");
         std::fs::write(

@@ -138,3 +138,43 @@ async fn sim_fabric_move_waits_while_the_old_primary_still_announces() {
     // Still only one holder in the dataplanes (B released before A bound).
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 }
+
+/// A primary cut off from evpnr but not from the fabric keeps the vMAC and
+/// keeps announcing it: a move away from it is refused (its release cannot
+/// be confirmed), the candidate still sees the announcement, and after the
+/// heal the move goes through with evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_fabric_primary_cut_from_evpnr_keeps_announcing() {
+    let _s = serial().await;
+    let opts = FabricOptions {
+        record: true,
+        ..Default::default()
+    };
+    let mut f = Fleet::on_fabric(&[A, B], opts, "2s").await;
+    f.start_all().await;
+    let fabric = f.fabric.clone().unwrap();
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    let a_vtep = f.host(A).vtep();
+    wait_for("B sees A announce the vMAC", async || {
+        fabric.announcers_seen(B, &vmac) == [a_vtep.clone()].into()
+    })
+    .await;
+    f.host(A).set_mgmt_link(false);
+    let e = f.move_to(B, false).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    assert!(f.host(A).holds(&vmac) && !f.host(B).holds(&vmac));
+    assert_eq!(fabric.announcers_seen(B, &vmac), [a_vtep.clone()].into());
+    f.host(A).set_mgmt_link(true);
+    f.wait_ready(A).await;
+    wait_for("the move after the heal", async || {
+        f.move_to(B, false).await.is_ok()
+    })
+    .await;
+    assert!(f.host(B).holds(&vmac) && !f.host(A).holds(&vmac));
+    assert!(
+        fabric.two_announcer_moments().is_empty(),
+        "{:?}",
+        fabric.two_announcer_moments()
+    );
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+}

@@ -847,3 +847,46 @@ async fn events_reach_other_subscribers() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn observers_see_every_change_and_bvi_macs_follow_the_bvi() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    sim.handle
+        .observe(move |st| s2.lock().unwrap().push(st.bvi_macs()));
+    let last = || seen.lock().unwrap().last().cloned().unwrap();
+    let bvi = |m: &str| -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        [("evpn-g".to_string(), [m.to_string()].into())].into()
+    };
+    assert!(last().is_empty(), "called at once with the state now");
+    let c = sim.client().await;
+    let l = c
+        .create_loopback_instance(mac("02:00:00:00:00:01"), Some(1))
+        .await
+        .unwrap();
+    let mut cfg = BridgeDomainConfig::new(100);
+    cfg.tag = "evpn-g".into();
+    c.bridge_domain_add(&cfg).await.unwrap();
+    c.sw_interface_set_l2_bridge(l, 100, L2PortType::Bvi, 0, true)
+        .await
+        .unwrap();
+    // Not announced while admin down.
+    assert!(last().is_empty());
+    c.sw_interface_set_flags(l, true).await.unwrap();
+    assert_eq!(last(), bvi("02:00:00:00:00:01"));
+    c.sw_interface_set_mac_address(l, mac("02:00:00:00:00:AA"))
+        .await
+        .unwrap();
+    assert_eq!(last(), bvi("02:00:00:00:00:aa"));
+    // An injected error changes nothing and tells no one.
+    let n = seen.lock().unwrap().len();
+    sim.handle
+        .faults()
+        .error_on_nth("sw_interface_set_flags", 1, -1);
+    assert!(c.sw_interface_set_flags(l, false).await.is_err());
+    assert_eq!(seen.lock().unwrap().len(), n);
+    // A restart wipes it.
+    sim.handle.faults().restart();
+    assert!(last().is_empty());
+}

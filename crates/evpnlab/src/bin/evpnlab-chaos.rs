@@ -44,6 +44,12 @@ struct Args {
     /// Seconds the fleet may take to converge after the faults stop.
     #[arg(long, default_value_t = 30)]
     converge_timeout: u64,
+    /// Milliseconds a route stays visible to the other hosts of the
+    /// simulated fabric after it was withdrawn (BGP/BFD); above
+    /// evpnr's `move.max-wait` (200 ms) a move binds before the old route is
+    /// gone, which invariant 5 reports.
+    #[arg(long, default_value_t = 5)]
+    withdraw_delay_ms: u64,
     /// Directory with evpnd and evpnr; default: this binary's own.
     #[arg(long)]
     bin_dir: Option<PathBuf>,
@@ -87,6 +93,7 @@ fn main() -> ExitCode {
         adversary_rate: a.adversary_rate,
         cancel_rate: a.cancel_rate,
         converge_timeout: Duration::from_secs(a.converge_timeout),
+        withdraw_delay: Duration::from_millis(a.withdraw_delay_ms),
         bin_dir,
         keep_dir: a.keep,
         verbose: a.verbose,

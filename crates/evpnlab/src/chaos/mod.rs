@@ -14,7 +14,8 @@
 //!    registry says (see [`converge`]).
 //! 3. **No acknowledged change is lost**: the registry's final record
 //!    matches the model of acknowledged operations ([`model`]).
-//! 4. **Never two announcers** (checked after every step and at the end):
+//! 5. **Never two announcers** (checked after every step and at the end;
+//!    4 in docs/chaos.md is the refusals of the adversary):
 //!    in the simulated fabric (`birdsim::fabric`), no host's EVPN table
 //!    ever held one MAC from two VTEPs at the same instant.
 //!
@@ -650,6 +651,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         instances: cfg.instances,
         bin_dir: cfg.bin_dir.clone(),
         keep_dir: cfg.keep_dir,
+        fabric: birdsim::fabric::FabricOptions {
+            withdraw_delay: cfg.withdraw_delay,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await?;

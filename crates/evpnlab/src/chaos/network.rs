@@ -1,6 +1,6 @@
 //! Fabric faults of the chaos run — a killed BIRD, a host cut from the
 //! fabric, a host cut from evpnr (the management network) — each healed a
-//! few steps later, and invariant 4: never two announcers of one MAC
+//! few steps later, and invariant 5: never two announcers of one MAC
 //! visible in the simulated fabric at one instant (see docs/chaos.md).
 use rand::Rng;
 
@@ -115,7 +115,7 @@ impl Run {
         Ok(())
     }
 
-    /// Invariant 4 over the fabric's history so far: a violation per new
+    /// Invariant 5 over the fabric's history so far: a violation per new
     /// moment at which one host's EVPN table held one MAC from two VTEPs.
     pub(super) fn check_announcers(&mut self, when: &str) -> bool {
         let t0 = self.fleet.fabric.t0;

@@ -26,6 +26,9 @@ pub struct Config {
     /// Bound for invariant 2, counted from the moment every process is
     /// running and connected again.
     pub converge_timeout: Duration,
+    /// The simulated fabric's withdrawal delay (a route stays visible to the
+    /// other hosts this long after it stopped being carried).
+    pub withdraw_delay: Duration,
     /// Directory with the `evpnd` and `evpnr` binaries.
     pub bin_dir: PathBuf,
     /// Keep the working directory (logs, journals, state).
@@ -46,6 +49,7 @@ impl Default for Config {
             adversary_rate: 0.08,
             cancel_rate: 0.04,
             converge_timeout: Duration::from_secs(30),
+            withdraw_delay: Duration::from_millis(5),
             bin_dir: PathBuf::new(),
             keep_dir: false,
             verbose: false,
