@@ -117,6 +117,37 @@ impl Conn {
     }
 }
 
+/// Why an exchange failed: `Stale` when the request cannot have reached a BIRD (the write
+/// failed, or the connection was closed before a byte of the reply), so sending it again on a
+/// fresh connection is safe; `Failed` otherwise.
+enum Exchange {
+    Stale(BirdError),
+    Failed(BirdError),
+}
+
+/// One request and its reply on `conn`.
+async fn exchange(conn: &mut Conn, cmd: &str) -> Result<Reply, Exchange> {
+    let mut line = Vec::with_capacity(cmd.len() + 1);
+    line.extend_from_slice(cmd.as_bytes());
+    line.push(b'\n');
+    conn.writer
+        .write_all(&line)
+        .await
+        .map_err(|e| Exchange::Stale(e.into()))?;
+    if conn
+        .reader
+        .fill_buf()
+        .await
+        .map_err(|e| Exchange::Stale(e.into()))?
+        .is_empty()
+    {
+        return Err(Exchange::Stale(BirdError::Io(
+            "connection closed by BIRD".into(),
+        )));
+    }
+    conn.read_reply().await.map_err(Exchange::Failed)
+}
+
 /// Async BIRD control-socket client.
 pub struct BirdClient {
     path: PathBuf,
@@ -218,23 +249,40 @@ impl BirdClient {
         // socket is closed and the next command reconnects, instead of reading the reply
         // of the command abandoned here (issue 13 item 3). No reply can ever be read by
         // another command than the one that wrote its request.
-        let mut conn = match guard.take() {
-            Some(c) => c,
-            None => self.open().await?,
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (mut conn, mut kept) = match guard.take() {
+            Some(c) => (c, true),
+            None => (self.open().await?, false),
         };
-        let fut = async {
-            let mut line = Vec::with_capacity(cmd.len() + 1);
-            line.extend_from_slice(cmd.as_bytes());
-            line.push(b'\n');
-            conn.writer.write_all(&line).await?;
-            conn.read_reply().await
-        };
-        let res = match tokio::time::timeout(timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(BirdError::Timeout {
-                command: cmd.to_string(),
-                timeout,
-            }),
+        let res = loop {
+            let res = match tokio::time::timeout_at(deadline, exchange(&mut conn, cmd)).await {
+                Ok(r) => r,
+                Err(_) => Err(Exchange::Failed(BirdError::Timeout {
+                    command: cmd.to_string(),
+                    timeout,
+                })),
+            };
+            match res {
+                // A kept connection whose BIRD is gone (it was restarted since the last
+                // command): the request never reached a BIRD, so it is sent once more on a
+                // fresh connection instead of failing the caller (an evidence look would
+                // otherwise report "no evidence" for a BIRD that is up again).
+                Err(Exchange::Stale(e)) if kept => {
+                    tracing::debug!(cmd, error = %e, "bird connection stale, reconnecting");
+                    kept = false;
+                    conn = match tokio::time::timeout_at(deadline, self.open()).await {
+                        Ok(c) => c?,
+                        Err(_) => {
+                            break Err(BirdError::Timeout {
+                                command: cmd.to_string(),
+                                timeout,
+                            });
+                        }
+                    };
+                }
+                Err(Exchange::Stale(e) | Exchange::Failed(e)) => break Err(e),
+                Ok(r) => break Ok(r),
+            }
         };
         match res {
             Ok(r) => {
