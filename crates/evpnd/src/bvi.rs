@@ -198,6 +198,19 @@ pub fn added(steps: &[Step]) -> Vec<IpNet> {
         .collect()
 }
 
+/// What the executed `steps` wrote (for [`crate::dataplane::Dataplane::read_back`]).
+pub fn known(steps: &[Step]) -> crate::dataplane::Known {
+    let mut k = crate::dataplane::Known::default();
+    for s in steps {
+        match s {
+            Step::Write(Write::Mac(m)) => k.mac = Some(m.mac()),
+            Step::Write(Write::LinkLocal(ll)) => k.link_local = Some(*ll),
+            _ => {}
+        }
+    }
+    k
+}
+
 #[cfg(test)]
 #[path = "bvi_tests.rs"]
 mod tests;

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod dataplane;
 pub mod epoch;
 pub mod health;
+pub mod health_run;
 pub mod manager;
 pub mod metrics;
 pub mod reconcile;
@@ -60,7 +61,7 @@ pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> 
         let interval = cfg.reconcile_interval.0;
         tokio::spawn(async move { reconcile::run(&mgr, interval, shutdown).await });
     }
-    health::runner::spawn(mgr.clone(), daemon.shutdown.clone());
+    health_run::spawn(mgr.clone(), daemon.shutdown.clone());
     let persister = mgr.persister();
     tokio::spawn(persister.clone().run());
     let registered = Arc::new(AtomicBool::new(false));

@@ -114,8 +114,8 @@ pub struct Manager {
     broker: EventBroker,
     pub(crate) metrics: EvpndMetrics,
     /// This host's health (checks, verdicts, self-fence), published by
-    /// `health::runner`.
-    pub health: crate::health::runner::Health,
+    /// `health_run`.
+    pub health: crate::health::Health,
     ready: AtomicBool,
     /// The state file was missing at start: until a reconcile has seen that
     /// the dataplane and BIRD hold no managed object, nothing is removed

@@ -95,7 +95,7 @@ pub struct FabricOpts {
     /// BFD on every iBGP session (`None`: off, BGP's own timers only).
     pub bfd: Option<Bfd>,
     /// Also build the keepalived peer's own eVPN (VNI 200, devices made by
-    /// the lab, not evpnd) and its host; see [`crate::vrrp`].
+    /// the lab, not evpnd) and its host; see [`crate::vrrp_lab`].
     pub keepalived: bool,
 }
 
@@ -240,7 +240,7 @@ fn bird_conf(opts: &FabricOpts, k: usize, dir: &Path, include: &Path) -> String 
         s.push_str(&b.bird_protocol());
     }
     if opts.keepalived {
-        s.push_str(&crate::vrrp::bird_snippet(me));
+        s.push_str(&crate::vrrp_lab::bird_snippet(me));
     }
     s.push_str(&format!("include \"{}/*.conf\";\n", include.display()));
     s
@@ -398,7 +398,19 @@ impl Fabric {
             .ip(&["addr", "add", HOST_V6, "dev", "h-eth0", "nodad"])?;
         if f.opts.keepalived {
             // Devices before BIRD starts (docs/bird-notes.md §4.6).
-            crate::vrrp::build_devices(&f)?;
+            let nodes: Vec<crate::vrrp_lab::Node<'_>> = f
+                .routers
+                .iter()
+                .map(|r| crate::vrrp_lab::Node {
+                    ns: &r.ns,
+                    addr: r.addr.to_string(),
+                })
+                .collect();
+            let host = f
+                .host_ka
+                .as_ref()
+                .context("keepalived host namespace missing")?;
+            crate::vrrp_lab::build_devices(&nodes, host)?;
         }
         // BIRD and evpnr first, then the evpnds.
         for i in 0..f.routers.len() {

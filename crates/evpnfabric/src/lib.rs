@@ -31,6 +31,7 @@ pub mod netns;
 pub mod prober;
 pub mod scenario;
 pub mod vrrp;
+pub mod vrrp_lab;
 
 use std::time::Duration;
 

@@ -145,21 +145,6 @@ pub struct Known {
     pub link_local: Option<Ipv6Addr>,
 }
 
-impl Known {
-    /// What the executed `steps` wrote.
-    pub fn from_steps(steps: &[crate::bvi::Step]) -> Self {
-        let mut k = Known::default();
-        for s in steps {
-            match s {
-                crate::bvi::Step::Write(Write::Mac(m)) => k.mac = Some(m.mac()),
-                crate::bvi::Step::Write(Write::LinkLocal(ll)) => k.link_local = Some(*ll),
-                _ => {}
-            }
-        }
-        k
-    }
-}
-
 /// What is observed for one BVI.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedBvi {

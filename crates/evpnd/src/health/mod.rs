@@ -2,8 +2,8 @@
 //! sans-IO core: a check's state machine (rise/fall, as in keepalived and
 //! HAProxy), the combination of checks into a per-host and a per-eVPN
 //! verdict with the reason of every change, and the self-fencing rule
-//! ([`fence`]). The probes ([`probe`]) and the task that runs them
-//! ([`runner`]) are thin I/O around it.
+//! ([`fence`]). The probes and the task that runs them
+//! (`crate::health_run`) are thin I/O around it.
 //!
 //! Rules (the one place for each):
 //! * a check's very first result decides its state at once (no optimistic
@@ -18,12 +18,14 @@
 //! * the reason of a down scope names every down check with its last error.
 use std::{collections::BTreeMap, time::Duration};
 
+mod bgp;
 pub mod config;
 pub mod fence;
-pub mod probe;
-pub mod runner;
+mod published;
 
+pub use bgp::bgp_rule;
 pub use config::{HealthConfig, Timers};
+pub use published::Health;
 
 /// A check's or a scope's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

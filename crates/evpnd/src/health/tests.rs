@@ -220,7 +220,7 @@ fn bgp_rule_table() {
         (vec![down("rr1")], 0, vec![], true, false),
     ];
     for (i, (protos, min, n, ok, fatal)) in rows.into_iter().enumerate() {
-        let s = probe::bgp_rule(&protos, min, &n);
+        let s = bgp_rule(&protos, min, &n);
         assert_eq!((s.result.is_ok(), s.fatal), (ok, fatal), "row {i}: {s:?}");
     }
 }

@@ -323,7 +323,7 @@ impl Manager {
             }
             None => Ok(self.dp.observe(&r).await?.bvi),
         };
-        let obs = look(&crate::dataplane::Known::from_steps(written)).await?;
+        let obs = look(&crate::bvi::known(written)).await?;
         let fixes = bvi::plan(&want, obs.as_ref());
         if fixes.is_empty() {
             return Ok(());

@@ -2,62 +2,38 @@
 //! its timeout) and sends the samples to one task that owns the [`Board`]:
 //! it applies them, reports every change (log, event, metrics), publishes
 //! the [`Summary`] (reads, heartbeats: a change bumps its generation) and
-//! applies the self-fencing rule ([`super::fence`]).
+//! applies the self-fencing rule ([`crate::health::fence`]). The checks'
+//! logic is sans-IO in [`crate::health`]; this module and [`probe`] are the
+//! thin I/O around it.
+
+pub mod probe;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use evpn_daemon::events::Event;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Board, Change, CheckId, HealthConfig, Sample, Scope, Status, Summary, Timers,
+use crate::health::{
+    Board, Change, CheckId, HealthConfig, Sample, Scope, Status, Timers,
     fence::{Action, Fence},
     fmt_dur,
-    probe::{self, Probe},
 };
 use crate::{
     config::{Config, Dataplane as DpKind},
     manager::Manager,
     metrics::{CheckLabels, ScopeLabels, TransitionLabels},
 };
+use probe::Probe;
 
 /// How often the self-fencing rule and the eVPN list are looked at.
 const TICK: Duration = Duration::from_millis(100);
 
 /// After a failed self-fencing release, the next try waits this long.
 const RETRY: Duration = Duration::from_secs(1);
-
-/// The published health (the manager owns one).
-pub struct Health {
-    tx: watch::Sender<Summary>,
-}
-
-impl Default for Health {
-    fn default() -> Self {
-        Health {
-            tx: watch::channel(Summary::default()).0,
-        }
-    }
-}
-
-impl Health {
-    /// The current summary.
-    pub fn summary(&self) -> Summary {
-        self.tx.borrow().clone()
-    }
-
-    /// Follow the summary (the registrar sends a heartbeat on a change).
-    pub fn subscribe(&self) -> watch::Receiver<Summary> {
-        self.tx.subscribe()
-    }
-
-    fn publish(&self, s: Summary) {
-        self.tx.send_replace(s);
-    }
-}
 
 /// One configured check.
 pub struct CheckDef {
