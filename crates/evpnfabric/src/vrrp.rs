@@ -37,6 +37,7 @@ use crate::{
 
 pub use crate::vrrp_lab::*;
 
+/// The marker line that stops an [`FdbHelper`] (never written by keepalived).
 const STOP_LINE: &str = "evpnfabric-helper-stop";
 
 /// `0.01` → 1 centisecond (VRRPv3's unit; 1…255).

@@ -34,8 +34,6 @@ pub const KBVI: &str = "kbvi";
 pub const KBVP: &str = "kbvp";
 /// keepalived's VMAC interface.
 pub const VMAC_IF: &str = "vrrp32";
-/// The marker line that stops an [`FdbHelper`] (never written by keepalived).
-
 /// A router as the peer's setup needs it.
 pub struct Node<'a> {
     pub ns: &'a Netns,
