@@ -275,6 +275,19 @@ catalogue! {
         "no heartbeat for `liveness.suspect-after`: the member may be hung; calls to it fail at once";
     InstanceDead = "instance-dead", Failover, Error, Evpnr, ["instance", "previous", "heartbeat_age_ms"],
         "no heartbeat for `liveness.dead-after`";
+    GroupFailoverSet = "group-failover-set", Failover, Info, Evpnr,
+        ["group", "mode", "preempt", "hold-down", "flap-window", "flap-limit", "warm-up"],
+        "`SetGroupFailover`: the group's failover policy changed (`mode` auto or manual; `preempt` off or a delay)";
+    GroupMemberPrioritySet = "group-member-priority-set", Failover, Info, Evpnr, ["group", "instance", "priority"],
+        "`SetGroupMemberPriority`: a member's failover priority changed (higher wins)";
+    InstanceDrained = "instance-drained", Failover, Warn, Evpnr, ["instance", "groups"],
+        "`DrainInstance`: the instance is in maintenance; the gateways it holds (`groups`) are moved away and it is never a failover candidate";
+    InstanceResumed = "instance-resumed", Failover, Info, Evpnr, ["instance"],
+        "`ResumeInstance`: a drained instance may be a failover candidate again (after the group's warm-up)";
+    FailoverSuspended = "failover-suspended", Failover, Warn, Evpnr, [],
+        "`SetFailoverSuspended`: every autonomous failover of the fleet is suspended (drains still move)";
+    FailoverResumed = "failover-resumed", Failover, Info, Evpnr, [],
+        "`SetFailoverSuspended`: autonomous failover is allowed again";
 
     // ---- evpnd (relayed by evpnr with `instance` set) ----
     EvpnCreated = "evpn-created", Crud, Info, Evpnd, ["evpn", "vni", "bd"],

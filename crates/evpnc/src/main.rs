@@ -1,6 +1,7 @@
 //! evpnc — the vpp-evpn operator CLI. It talks only to evpnr. See evpnc(1)
 //! and docs/cli.md.
 mod commands;
+mod failover;
 mod complete;
 mod ctx;
 mod guard;

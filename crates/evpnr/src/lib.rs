@@ -4,6 +4,7 @@
 pub mod client;
 pub mod config;
 pub mod convert;
+pub mod failover_admin;
 pub mod group;
 pub mod groups;
 pub mod liveness;

@@ -273,10 +273,7 @@ impl Machine {
         if !down.is_empty() && !force && self.on(Rule::RefuseUnreachable) {
             return self.refuse(&target, &from, &down, out);
         }
-        let op_s = match op {
-            MoveOp::Move => "move",
-            MoveOp::Bind => "bind",
-        };
+        let op_s = op.name();
         out.push(self.event(
             Ev::MoveStarted,
             &[
@@ -322,6 +319,7 @@ impl Machine {
         let Op::Move {
             target,
             force,
+            op,
             pending,
             skipped,
             persisted,
@@ -335,6 +333,10 @@ impl Machine {
             return;
         }
         *binding = true;
+        let settle = match op {
+            MoveOp::Takeover => Settle::Takeover,
+            _ => Settle::Move,
+        };
         let (target, force, skipped) = (target.clone(), *force, skipped.clone());
         let blocked: Vec<String> = self
             .core
@@ -353,7 +355,7 @@ impl Machine {
         }
         out.push(Output::Bind {
             member: target,
-            settle: Settle::Move,
+            settle,
         });
     }
 
@@ -392,10 +394,7 @@ impl Machine {
                 binding: true,
                 ..
             } if *target == member => {
-                let op_s = match op {
-                    MoveOp::Move => "move",
-                    MoveOp::Bind => "bind",
-                };
+                let op_s = op.name();
                 let from = old.clone().unwrap_or_default();
                 let skipped = skipped.join(",");
                 out.extend(settled(Settle::Move));
