@@ -288,6 +288,14 @@ catalogue! {
         "`SetFailoverSuspended`: every autonomous failover of the fleet is suspended (drains still move)";
     FailoverResumed = "failover-resumed", Failover, Info, Evpnr, [],
         "`SetFailoverSuspended`: autonomous failover is allowed again";
+    FailoverStarted = "failover-started", Failover, Info, Evpnr, ["group", "from", "to", "reason"],
+        "the failover driver began an autonomous move (`reason`: primary-unhealthy, primary-unreachable, primary-withdrawn, primary-drained, preempt, no-primary); its `move-*` events carry `op=failover`";
+    FailoverFinished = "failover-finished", Failover, Info, Evpnr, ["group", "from", "to", "reason", "duration-ms"],
+        "an autonomous move bound the gateway on `to`";
+    FailoverBlocked = "failover-blocked", Failover, Error, Evpnr, ["group", "candidate", "reason", "error", "retry-ms"],
+        "an autonomous move did not bind (a takeover's candidate saw another VTEP still announce the vMAC, or the move failed); retried after `retry-ms` (100 ms doubling to 5 s)";
+    FailoverHeld = "failover-held", Failover, Warn, Evpnr, ["group", "reason", "held"],
+        "a move is wanted but held back (`held`: suspended, hold-down, flapping, no-candidate with each member's reason, preempt-delay); once per change";
 
     // ---- evpnd (relayed by evpnr with `instance` set) ----
     EvpnCreated = "evpn-created", Crud, Info, Evpnd, ["evpn", "vni", "bd"],
