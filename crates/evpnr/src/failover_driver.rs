@@ -253,9 +253,11 @@ impl Driver {
         for (group, from, p, d) in decisions {
             match d {
                 Decision::Stay => self.mem().calm(&group),
-                // A manual group is not news (F1): nothing is reported.
+                // A manual group without a primary is how every group
+                // starts: not news.
                 Decision::Held {
-                    held: Held::Manual, ..
+                    held: Held::Manual,
+                    reason: Reason::NoPrimary,
                 } => self.mem().calm(&group),
                 Decision::Held { reason, held } => {
                     let changed = self.mem().held_changed(&group, reason, &held);
