@@ -126,7 +126,10 @@ pub async fn run(ctx: &Ctx, cmd: &Command) -> Result<(), CliError> {
             ctx.done(&r.into_inner(), text)?;
         }
         Action::FailoverStatus => {
-            let r = c.get_failover_status(ctx.req(v1::Empty {})).await.map_err(e)?;
+            let r = c
+                .get_failover_status(ctx.req(v1::Empty {}))
+                .await
+                .map_err(e)?;
             ctx.show_detail(&r.into_inner())?;
         }
         _ => {}

@@ -1,9 +1,9 @@
 //! evpnc — the vpp-evpn operator CLI. It talks only to evpnr. See evpnc(1)
 //! and docs/cli.md.
 mod commands;
-mod failover;
 mod complete;
 mod ctx;
+mod failover;
 mod guard;
 mod help;
 mod model;

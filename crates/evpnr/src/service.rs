@@ -18,8 +18,8 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     convert::{
-        group_to_proto, health_in, health_out, instance_to_proto, membership_to_proto, policy_change_from_proto,
-        prefix_from_proto, prefix_syntax_from_proto, ts,
+        group_to_proto, health_in, health_out, instance_to_proto, membership_to_proto,
+        policy_change_from_proto, prefix_from_proto, prefix_syntax_from_proto, ts,
     },
     groups::NewGroup,
     registration::Registration,

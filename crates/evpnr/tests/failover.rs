@@ -209,6 +209,10 @@ async fn failover_sim_fabric_drain_suspend_and_preempt() {
     assert_eq!(e.fields["to"], A, "{e:?}");
     wait_for("A holds the vMAC", async || f.host(A).holds(&vmac)).await;
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
-    let s = c.get_failover_status(v1::Empty {}).await.unwrap().into_inner();
+    let s = c
+        .get_failover_status(v1::Empty {})
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!s.suspended && s.drained.is_empty());
 }

@@ -12,7 +12,11 @@ pub const SWITCH: &[&str] = &["suspend", "resume"];
 /// `group <g> member <instance> priority <n>` (under `g` and `member`).
 pub fn group(t: &mut Tree, g: NodeId, member: NodeId) {
     use Action::*;
-    let f = t.word(g, "failover", "Autonomous failover policy (docs/failover.md)");
+    let f = t.word(
+        g,
+        "failover",
+        "Autonomous failover policy (docs/failover.md)",
+    );
     let mode = t.slot(
         f,
         "<mode>",

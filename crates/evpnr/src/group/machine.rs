@@ -419,9 +419,10 @@ impl Machine {
 
     fn bind_failed(&mut self, member: String, error: Error, out: &mut Vec<Output>) {
         match &self.op {
-            Op::Move { target, old, op, .. } if *target == member => {
-                // Never leave a half-bound target (R10): the GroupBVI is left
-                // unassigned (a takeover's: to its old primary), target released.
+            Op::Move {
+                target, old, op, ..
+            } if *target == member => {
+                // R10: unassigned (a takeover: its old primary), target released.
                 let from = old.clone().unwrap_or_default();
                 if self.on(Rule::UnassignOnBindFailure) {
                     self.core.primary = old.clone().filter(|_| *op == MoveOp::Takeover);
