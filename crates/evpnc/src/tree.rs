@@ -12,7 +12,6 @@
 //! (`group <g> create vni <n> [mtu <n>] [vmac <mac>] …`).
 
 mod failover;
-pub use failover::{MODES, SWITCH};
 
 /// Index of a node in [`Tree::nodes`].
 pub type NodeId = usize;
