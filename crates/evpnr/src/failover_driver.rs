@@ -235,58 +235,76 @@ impl Driver {
             return;
         }
         let now = self.now();
-        let decisions: Vec<(String, Option<String>, Policy, Decision)> = {
-            let mut mem = self.mem();
-            self.reg.read(|i| {
-                i.state
-                    .groups
-                    .values()
-                    .filter(|g| g.bvi.is_some())
-                    .map(|g| {
-                        let p = Policy::from(&g.failover);
-                        let v = mem.view(&i.state, &i.rt, g, now);
-                        (g.id.clone(), g.primary.clone(), p, decide(&p, now, &v))
-                    })
-                    .collect()
-            })
-        };
-        for (group, from, p, d) in decisions {
-            match d {
-                Decision::Stay => self.mem().calm(&group),
-                // A manual group without a primary is how every group
-                // starts: not news.
-                Decision::Held {
-                    held: Held::Manual,
-                    reason: Reason::NoPrimary,
-                } => self.mem().calm(&group),
-                Decision::Held { reason, held } => {
-                    let changed = self.mem().held_changed(&group, reason, &held);
-                    if changed.is_some() {
-                        self.reg.emit(
-                            Event::FailoverHeld,
-                            &[
-                                ("group", &group),
-                                ("reason", reason.name()),
-                                ("held", &held_name(&held)),
-                            ],
-                        );
-                    }
+        let ids: Vec<String> = self.reg.read(|i| {
+            i.state
+                .groups
+                .values()
+                .filter(|g| g.bvi.is_some())
+                .map(|g| g.id.clone())
+                .collect()
+        });
+        for group in ids {
+            // Never while another operation is in flight: its intent is not
+            // the group's settled state (and a move of ours may be running).
+            let Ok(guard) = self.reg.group_lock(&group).try_lock_owned() else {
+                continue;
+            };
+            let decided = {
+                let mut mem = self.mem();
+                self.reg.read(|i| {
+                    let g = i.state.groups.get(&group)?;
+                    let p = Policy::from(&g.failover);
+                    let v = mem.view(&i.state, &i.rt, g, now);
+                    Some((g.primary.clone(), p, decide(&p, now, &v)))
+                })
+            };
+            let Some((from, p, d)) = decided else {
+                continue;
+            };
+            self.act(guard, group, from, p, d, now);
+        }
+    }
+
+    /// Act on one group's decision (the group's lock held).
+    fn act(
+        self: &Arc<Self>,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        group: String,
+        from: Option<String>,
+        p: Policy,
+        d: Decision,
+        now: Duration,
+    ) {
+        match d {
+            Decision::Stay => self.mem().calm(&group),
+            // A manual group without a primary is how every group
+            // starts: not news.
+            Decision::Held {
+                held: Held::Manual,
+                reason: Reason::NoPrimary,
+            } => self.mem().calm(&group),
+            Decision::Held { reason, held } => {
+                let changed = self.mem().held_changed(&group, reason, &held);
+                if changed.is_some() {
+                    self.reg.emit(
+                        Event::FailoverHeld,
+                        &[
+                            ("group", &group),
+                            ("reason", reason.name()),
+                            ("held", &held_name(&held)),
+                        ],
+                    );
                 }
-                Decision::Move { to, reason } => {
-                    if !self.mem().may_try(&group, now) {
-                        continue;
-                    }
-                    let gl = self.reg.group_lock(&group);
-                    // Never while another operation is in flight.
-                    let Ok(guard) = gl.clone().try_lock_owned() else {
-                        continue;
-                    };
-                    let me = self.clone();
-                    let window = p.flap_window;
-                    tokio::spawn(async move {
-                        me.run_move(guard, &group, from, &to, reason, window).await;
-                    });
+            }
+            Decision::Move { to, reason } => {
+                if !self.mem().may_try(&group, now) {
+                    return;
                 }
+                let me = self.clone();
+                let window = p.flap_window;
+                tokio::spawn(async move {
+                    me.run_move(guard, &group, from, &to, reason, window).await;
+                });
             }
         }
     }
