@@ -173,12 +173,14 @@ mod tests {
             "group g failover sometimes",
             "group g failover auto hold-down 5",
             "group g failover auto preempt never",
-            "group g member a priority high",
+            "group g member r1 priority high",
         ] {
             assert!(crate::parse::parse(&t, line).is_err(), "{line}");
         }
-        let ok = parse("group g member a priority 200");
+        let ok = parse("group g member r1 priority 200");
         assert_eq!(ok.action, Action::SetPriority);
+        assert_eq!(ok.args.get("instance"), Some("r1"));
+        assert_eq!(ok.args.get("priority"), Some("200"));
         assert_eq!(parse("instance a drain").action, Action::Drain);
         assert_eq!(parse("failover sus").action, Action::SuspendFailover);
         assert_eq!(parse("show failover").action, Action::FailoverStatus);
