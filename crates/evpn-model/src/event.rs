@@ -259,6 +259,8 @@ catalogue! {
         "a member confirmed it does not hold the vMAC, released now or held nothing (evpnr: `instance`; evpnd: `evpn`, `mac`)";
     GroupBviReleaseSkipped = "groupbvi-release-skipped", Failover, Warn, Evpnr, ["group", "instance", "error"],
         "a forced move skipped an unreachable possible holder";
+    GroupBviStrayReleased = "groupbvi-stray-released", Failover, Warn, Evpnr, ["group", "instance", "primary"],
+        "a resync found `instance` holding the vMAC although `primary` is the primary (e.g. after a healed partition): it is released (rule R11)";
     GroupBviUnassigned = "groupbvi-unassigned", Failover, Warn, Evpnr, ["group", "instance"],
         "the primary left the group; the GroupBVI has no primary";
     GatewayDown = "gateway-down", Failover, Warn, Evpnr, ["group", "instance", "vmac", "addresses", "cause"],

@@ -18,6 +18,9 @@ use crate::model::{Group, WantedRole};
 
 pub use super::types::*;
 
+#[path = "machine_resync.rs"]
+mod resync;
+
 /// The operation in flight.
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
@@ -729,29 +732,6 @@ impl Machine {
         self.op = Op::Bind { member, settle };
         if !self.on(Rule::DurableBeforeBind) {
             self.persisted(out);
-        }
-    }
-
-    fn observed(&mut self, member: String, seen: Seen, out: &mut Vec<Output>) {
-        match seen {
-            Seen::Unbound => self.claim(member, false, out),
-            Seen::StaleAddresses => self.claim(member, true, out),
-            Seen::Holds | Seen::Gone => {
-                let primary = self.core.primary.as_deref() == Some(&member);
-                if primary || !self.on(Rule::ResyncReleasesStray) {
-                    // A blocked primary keeps its role as it is.
-                    return self.finish(Ok(()), out);
-                }
-                out.push(Output::Release {
-                    member: member.clone(),
-                });
-                self.op = Op::Releasing {
-                    pending: [member].into(),
-                    failed: vec![],
-                    notify: true,
-                    aggregate: false,
-                };
-            }
         }
     }
 }
