@@ -544,6 +544,7 @@ impl Registry {
         }
         self.mutate(|s| {
             s.members.remove(id);
+            s.drained.remove(id);
             Ok(())
         })?;
         self.detach(id);
