@@ -259,6 +259,8 @@ catalogue! {
         "a member confirmed it does not hold the vMAC, released now or held nothing (evpnr: `instance`; evpnd: `evpn`, `mac`)";
     GroupBviReleaseSkipped = "groupbvi-release-skipped", Failover, Warn, Evpnr, ["group", "instance", "error"],
         "a forced move skipped an unreachable possible holder";
+    GroupBviStrayReleased = "groupbvi-stray-released", Failover, Warn, Evpnr, ["group", "instance", "primary"],
+        "a resync found `instance` holding the vMAC although `primary` is the primary (e.g. after a healed partition): it is released (rule R11)";
     GroupBviUnassigned = "groupbvi-unassigned", Failover, Warn, Evpnr, ["group", "instance"],
         "the primary left the group; the GroupBVI has no primary";
     GatewayDown = "gateway-down", Failover, Warn, Evpnr, ["group", "instance", "vmac", "addresses", "cause"],
@@ -278,6 +280,27 @@ catalogue! {
         "no heartbeat for `liveness.suspect-after`: the member may be hung; calls to it fail at once";
     InstanceDead = "instance-dead", Failover, Error, Evpnr, ["instance", "previous", "heartbeat_age_ms"],
         "no heartbeat for `liveness.dead-after`";
+    GroupFailoverSet = "group-failover-set", Failover, Info, Evpnr,
+        ["group", "mode", "preempt", "hold-down", "flap-window", "flap-limit", "warm-up"],
+        "`SetGroupFailover`: the group's failover policy changed (`mode` auto or manual; `preempt` off or a delay)";
+    GroupMemberPrioritySet = "group-member-priority-set", Failover, Info, Evpnr, ["group", "instance", "priority"],
+        "`SetGroupMemberPriority`: a member's failover priority changed (higher wins)";
+    InstanceDrained = "instance-drained", Failover, Warn, Evpnr, ["instance", "groups"],
+        "`DrainInstance`: the instance is in maintenance; the gateways it holds (`groups`) are moved away and it is never a failover candidate";
+    InstanceResumed = "instance-resumed", Failover, Info, Evpnr, ["instance"],
+        "`ResumeInstance`: a drained instance may be a failover candidate again (after the group's warm-up)";
+    FailoverSuspended = "failover-suspended", Failover, Warn, Evpnr, [],
+        "`SetFailoverSuspended`: every autonomous failover of the fleet is suspended (drains still move)";
+    FailoverResumed = "failover-resumed", Failover, Info, Evpnr, [],
+        "`SetFailoverSuspended`: autonomous failover is allowed again";
+    FailoverStarted = "failover-started", Failover, Info, Evpnr, ["group", "from", "to", "reason"],
+        "the failover driver began an autonomous move (`reason`: primary-unhealthy, primary-unreachable, primary-withdrawn, primary-drained, preempt, no-primary); its `move-*` events carry `op=failover`";
+    FailoverFinished = "failover-finished", Failover, Info, Evpnr, ["group", "from", "to", "reason", "duration-ms"],
+        "an autonomous move bound the gateway on `to`";
+    FailoverBlocked = "failover-blocked", Failover, Error, Evpnr, ["group", "candidate", "reason", "error", "retry-ms"],
+        "an autonomous move did not bind (a takeover's candidate saw another VTEP still announce the vMAC, or the move failed); retried after `retry-ms` (100 ms doubling to 5 s)";
+    FailoverHeld = "failover-held", Failover, Warn, Evpnr, ["group", "reason", "held"],
+        "a move is wanted but held back (`held`: suspended, hold-down, flapping, no-candidate with each member's reason, preempt-delay); once per change";
 
     // ---- evpnd (relayed by evpnr with `instance` set) ----
     EvpnCreated = "evpn-created", Crud, Info, Evpnd, ["evpn", "vni", "bd"],

@@ -24,14 +24,14 @@ impl Ctx {
     }
 
     /// Print a single object: its proto-JSON, or its labelled detail view.
-    fn show_detail<T: Serialize>(&self, msg: &T) -> Result<(), CliError> {
+    pub(crate) fn show_detail<T: Serialize>(&self, msg: &T) -> Result<(), CliError> {
         let v = crate::model::J::of(msg).map_err(|e| CliError::Rpc(format!("INTERNAL: {e}")))?;
         self.show(msg, || render::detail(&v, self.paint, render::now()))
     }
 
     /// Print a mutation's answer: the returned object (or `{}` for Empty)
     /// with `-json`, a one-line confirmation otherwise.
-    fn done<T: Serialize>(&self, msg: &T, text: String) -> Result<(), CliError> {
+    pub(crate) fn done<T: Serialize>(&self, msg: &T, text: String) -> Result<(), CliError> {
         if self.json {
             println!("{}", json(msg)?);
         } else {
@@ -343,6 +343,9 @@ pub async fn run(ctx: &Ctx, cmd: &Command) -> Result<Flow, CliError> {
             let text = format!("instance {} deleted", i.instance_id);
             let r = c.delete_instance(ctx.req(i)).await.map_err(e)?;
             ctx.done(&r.into_inner(), text)?;
+        }
+        SetFailover | SetPriority | Drain | Resume | SuspendFailover | FailoverStatus => {
+            crate::failover::run(ctx, cmd).await?
         }
         WatchEvents => crate::watch::watch(ctx, a).await?,
     }

@@ -175,16 +175,26 @@ mod tests {
             c(""),
             (
                 0,
-                vec!["show", "group", "instance", "watch", "help", "quit", "exit"]
-                    .into_iter()
-                    .map(String::from)
-                    .collect()
+                vec![
+                    "show", "group", "instance", "watch", "failover", "help", "quit", "exit",
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect()
             )
         );
         assert_eq!(c("sh"), (0, vec!["show".to_string()]));
         assert_eq!(
             c("show "),
-            (5, vec!["version".into(), "instance".into(), "group".into()])
+            (
+                5,
+                vec![
+                    "version".into(),
+                    "instance".into(),
+                    "group".into(),
+                    "failover".into()
+                ]
+            )
         );
         assert_eq!(c("show in"), (5, vec!["instance".to_string()]));
         // abbreviated earlier words still complete

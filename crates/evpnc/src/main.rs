@@ -3,6 +3,7 @@
 mod commands;
 mod complete;
 mod ctx;
+mod failover;
 mod guard;
 mod help;
 mod model;

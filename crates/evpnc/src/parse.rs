@@ -328,6 +328,17 @@ pub fn validate(key: &str, kind: Kind, source: Source, v: &str) -> Result<String
                 });
             }
         }
+        Kind::Number => {
+            num(v)?;
+        }
+        Kind::DurationOrOff if v == "off" => {}
+        Kind::Duration | Kind::DurationOrOff => {
+            let d: evpn_model::HumanDuration = v.parse().map_err(|reason| ParseError::Invalid {
+                field: key.into(),
+                reason,
+            })?;
+            return Ok(d.to_string());
+        }
         Kind::Mac => return Ok(evpn_model::Mac::parse_unicast(key, v)?.to_string()),
         Kind::Prefix => {
             let (a, l) = v.split_once('/').ok_or_else(|| ParseError::Invalid {

@@ -672,6 +672,7 @@ mod tests {
         let s = v1::InstanceStatus {
             instance: None,
             health: None,
+            drained: false,
             memberships: vec![
                 v1::MemberStatus {
                     group_id: "a".into(),

@@ -11,6 +11,8 @@
 //! which is how optional keyword/value pairs in any order are expressed
 //! (`group <g> create vni <n> [mtu <n>] [vmac <mac>] …`).
 
+mod failover;
+
 /// Index of a node in [`Tree::nodes`].
 pub type NodeId = usize;
 
@@ -52,6 +54,12 @@ pub enum Kind {
     RouteTarget,
     /// Positive count.
     Count,
+    /// Non-negative number (priority, flap limit; bounds checked by evpnr).
+    Number,
+    /// Duration: `250ms`, `5s`, `2m`, `1h`.
+    Duration,
+    /// A duration, or `off`.
+    DurationOrOff,
     /// One of the [`Source::Words`] words (prefix abbreviation allowed).
     Word,
 }
@@ -86,6 +94,12 @@ pub enum Action {
     EvpnEnable,
     EvpnDisable,
     DeleteInstance,
+    SetFailover,
+    SetPriority,
+    Drain,
+    Resume,
+    SuspendFailover,
+    FailoverStatus,
     WatchEvents,
     Help,
     Quit,
@@ -122,6 +136,12 @@ impl Action {
             Release => &["ReleaseGroupBVI"],
             EvpnEnable | EvpnDisable => &["SetEvpnInstanceEnabled"],
             DeleteInstance => &["DeleteInstance"],
+            SetFailover => &["SetGroupFailover"],
+            SetPriority => &["SetGroupMemberPriority"],
+            Drain => &["DrainInstance"],
+            Resume => &["ResumeInstance"],
+            SuspendFailover => &["SetFailoverSuspended"],
+            FailoverStatus => &["GetFailoverStatus"],
             WatchEvents => &["WatchEvents"],
         }
     }
@@ -474,6 +494,7 @@ pub fn build() -> Tree {
         Source::GroupMembers,
         Some(RemoveMember),
     );
+    failover::group(&mut t, g, member);
     t.pair(
         g,
         "mtu",
@@ -609,6 +630,7 @@ pub fn build() -> Tree {
         "Forget the instance (it leaves all its groups first)",
     );
     t.act(x, DeleteInstance);
+    failover::instance(&mut t, i);
 
     // watch events …
     let watch = t.word(root, "watch", "Stream live state");
@@ -673,6 +695,8 @@ pub fn build() -> Tree {
             s.repeat = matches!(s.key, "type" | "instance");
         }
     }
+
+    failover::fleet(&mut t, root, show);
 
     let x = t.word(root, "help", "Show the command reference");
     t.act(x, Help);

@@ -11,7 +11,8 @@ use ipnet::IpNet;
 
 use crate::model::Liveness;
 use crate::{
-    model::{Group, Member},
+    failover_admin::PolicyChange,
+    model::{FailoverPolicy, Group, Member},
     plan::ActualBvi,
     registry::{Conn, MemberRt, MembershipStatus},
 };
@@ -102,7 +103,64 @@ pub fn group_to_proto(g: &Group) -> v1::Group {
         }),
         created_at: Some(ts(g.created_at)),
         modified_at: Some(ts(g.modified_at)),
+        failover: Some(policy_to_proto(&g.failover)),
+        member_priorities: g
+            .members
+            .iter()
+            .map(|m| v1::MemberPriority {
+                instance_id: m.clone(),
+                priority: g.priority(m),
+            })
+            .collect(),
     }
+}
+
+/// Domain failover policy → wire.
+pub fn policy_to_proto(p: &FailoverPolicy) -> v1::FailoverPolicy {
+    v1::FailoverPolicy {
+        mode: crate::failover_admin::mode(p).to_string(),
+        preempt_ms: p.preempt_ms,
+        hold_down_ms: p.hold_down_ms,
+        flap_window_ms: p.flap_window_ms,
+        flap_limit: p.flap_limit,
+        warm_up_ms: p.warm_up_ms,
+    }
+}
+
+/// Wire SetGroupFailover → a policy change (the mode and the preemption
+/// fields checked here, the bounds by `PolicyChange::apply`).
+pub fn policy_change_from_proto(r: &v1::SetGroupFailoverRequest) -> Result<PolicyChange, Error> {
+    let ms = std::time::Duration::from_millis;
+    let auto = match r.mode.as_str() {
+        "" => None,
+        "auto" => Some(true),
+        "manual" => Some(false),
+        m => {
+            return Err(Error::invalid(
+                "mode",
+                format!("must be auto or manual, got {:?}", evpn_model::excerpt(m)),
+            ));
+        }
+    };
+    let preempt = match (r.preempt_ms, r.preempt_off) {
+        (Some(_), true) => {
+            return Err(Error::invalid(
+                "preempt_off",
+                "cannot be set together with preempt_ms",
+            ));
+        }
+        (Some(d), false) => Some(Some(ms(d))),
+        (None, true) => Some(None),
+        (None, false) => None,
+    };
+    Ok(PolicyChange {
+        auto,
+        preempt,
+        hold_down: r.hold_down_ms.map(ms),
+        flap_window: r.flap_window_ms.map(ms),
+        flap_limit: r.flap_limit,
+        warm_up: r.warm_up_ms.map(ms),
+    })
 }
 
 fn state_to_proto(c: Conn) -> v1::instance::State {

@@ -58,6 +58,8 @@ impl Registry {
                 bvi: None,
                 created_at: now,
                 modified_at: now,
+                failover: Default::default(),
+                priorities: Default::default(),
             };
             rules::check_macs(s, &g, "vmac")?;
             s.groups.insert(n.id.clone(), g.clone());
@@ -542,6 +544,7 @@ impl Registry {
         }
         self.mutate(|s| {
             s.members.remove(id);
+            s.drained.remove(id);
             Ok(())
         })?;
         self.detach(id);

@@ -4,6 +4,8 @@
 pub mod client;
 pub mod config;
 pub mod convert;
+pub mod failover_admin;
+pub mod failover_driver;
 pub mod group;
 pub mod groups;
 pub mod liveness;
@@ -90,6 +92,8 @@ pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> 
         "state-loaded"
     );
     reg.spawn_liveness();
+    // Autonomous failover (docs/failover.md): decides on every trigger.
+    failover_driver::Driver::new(reg.clone()).spawn();
     tokio::spawn(reg.clone().retry_store());
     let svc = service::EvpnrService {
         reg,

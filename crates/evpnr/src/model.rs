@@ -48,6 +48,58 @@ pub struct Group {
     pub bvi: Option<GroupBvi>,
     pub created_at: SystemTime,
     pub modified_at: SystemTime,
+    /// Autonomous failover (absent in older state files: manual).
+    #[serde(default)]
+    pub failover: FailoverPolicy,
+    /// Member priorities for failover; a member not listed has
+    /// [`DEFAULT_PRIORITY`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub priorities: BTreeMap<String, u32>,
+}
+
+/// A member's failover priority unless set (higher wins).
+pub const DEFAULT_PRIORITY: u32 = 100;
+
+/// A group's failover policy as persisted (times in milliseconds); the
+/// decision (`group::failover`) reads it as its `Policy`. Every field has
+/// a default, so state files from before failover load as `manual`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FailoverPolicy {
+    /// `false`: manual (only operators move the gateway).
+    pub auto: bool,
+    /// Preemption delay; `None`: no preemption.
+    pub preempt_ms: Option<u64>,
+    /// No autonomous move for this long after one.
+    pub hold_down_ms: u64,
+    /// Flap damping: at most `flap_limit` autonomous moves per window.
+    pub flap_window_ms: u64,
+    pub flap_limit: u32,
+    /// A (re)joined or recovered member is eligible after this long fit.
+    pub warm_up_ms: u64,
+}
+
+impl Default for FailoverPolicy {
+    fn default() -> Self {
+        FailoverPolicy {
+            auto: false,
+            preempt_ms: None,
+            hold_down_ms: 10_000,
+            flap_window_ms: 300_000,
+            flap_limit: 3,
+            warm_up_ms: 5_000,
+        }
+    }
+}
+
+impl Group {
+    /// `member`'s failover priority.
+    pub fn priority(&self, member: &str) -> u32 {
+        self.priorities
+            .get(member)
+            .copied()
+            .unwrap_or(DEFAULT_PRIORITY)
+    }
 }
 
 /// The GroupBVI addresses of `g`, comma-separated (empty without a GroupBVI).
@@ -99,6 +151,13 @@ pub struct State {
     /// it (see `evpn_daemon::identity`).
     #[serde(default)]
     pub epoch: u64,
+    /// Instances drained by an operator (maintenance): every gateway they
+    /// hold is moved away and they are never a failover candidate.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub drained: BTreeSet<String>,
+    /// The fleet-wide switch: every autonomous failover suspended.
+    #[serde(default)]
+    pub failover_suspended: bool,
 }
 
 impl State {
@@ -175,6 +234,8 @@ mod tests {
             }),
             created_at: now,
             modified_at: now,
+            failover: FailoverPolicy::default(),
+            priorities: BTreeMap::new(),
         }
     }
 

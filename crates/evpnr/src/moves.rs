@@ -99,10 +99,7 @@ impl Registry {
     ) {
         let total = tl.now_us().to_string();
         let steps = timeline::render(&tl.steps());
-        let op = match op {
-            MoveOp::Move => "move",
-            MoveOp::Bind => "bind",
-        };
+        let op = op.name();
         // The error itself is in `move-failed` / `move-refused`.
         let result = if r.is_ok() { "ok" } else { "error" };
         self.emit(

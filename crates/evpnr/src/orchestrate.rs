@@ -334,7 +334,12 @@ impl Registry {
             group: group.to_string(),
             vmac,
             addresses: addresses.to_vec(),
-            settle: settle.then(|| self.cfg().move_.policy()),
+            settle: settle.then(|| {
+                let mut p = self.cfg().move_.policy();
+                // A takeover binds only on the fabric's evidence.
+                p.require_evidence = mode == Settle::Takeover;
+                p
+            }),
         };
         let outcome = self.southbound.bind(self, id, &b).await?;
         let mac = vmac.to_string();

@@ -295,6 +295,8 @@ mod tests {
             bvi: None,
             created_at: now,
             modified_at: now,
+            failover: Default::default(),
+            priorities: Default::default(),
         }
     }
 

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     convert::{
         group_to_proto, health_in, health_out, instance_to_proto, membership_to_proto,
-        prefix_from_proto, prefix_syntax_from_proto, ts,
+        policy_change_from_proto, prefix_from_proto, prefix_syntax_from_proto, ts,
     },
     groups::NewGroup,
     registration::Registration,
@@ -231,6 +231,7 @@ impl Evpnr for EvpnrService {
                 instance: Some(instance_to_proto(m, rt, groups)),
                 memberships,
                 health: rt.and_then(|r| r.health.as_ref()).map(health_out),
+                drained: i.state.drained.contains(&id),
             })
         });
         st.map(Response::new)
@@ -399,6 +400,60 @@ impl Evpnr for EvpnrService {
             reg.move_bvi(&r.group_id, &r.instance_id, r.force).await
         });
         ok(group_to_proto(&g.await?))
+    }
+
+    async fn set_group_failover(&self, req: Request<v1::SetGroupFailoverRequest>) -> R<v1::Group> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        let c = policy_change_from_proto(&r)?;
+        ok(group_to_proto(
+            &self.reg.set_group_failover(&r.group_id, &c)?,
+        ))
+    }
+
+    async fn set_group_member_priority(
+        &self,
+        req: Request<v1::SetGroupMemberPriorityRequest>,
+    ) -> R<v1::Group> {
+        let r = req.into_inner();
+        validate_slug("group_id", &r.group_id)?;
+        validate_instance_id("instance_id", &r.instance_id)?;
+        let g = self
+            .reg
+            .set_member_priority(&r.group_id, &r.instance_id, r.priority)?;
+        ok(group_to_proto(&g))
+    }
+
+    async fn drain_instance(&self, req: Request<v1::InstanceRef>) -> R<v1::InstanceStatus> {
+        let id = req.into_inner().instance_id;
+        self.instance_ref(&id)?;
+        self.reg.set_drained(&id, true)?;
+        self.get_instance_status(Request::new(v1::InstanceRef { instance_id: id }))
+            .await
+    }
+
+    async fn resume_instance(&self, req: Request<v1::InstanceRef>) -> R<v1::InstanceStatus> {
+        let id = req.into_inner().instance_id;
+        self.instance_ref(&id)?;
+        self.reg.set_drained(&id, false)?;
+        self.get_instance_status(Request::new(v1::InstanceRef { instance_id: id }))
+            .await
+    }
+
+    async fn set_failover_suspended(
+        &self,
+        req: Request<v1::SetFailoverSuspendedRequest>,
+    ) -> R<v1::FailoverStatus> {
+        self.reg
+            .set_failover_suspended(req.into_inner().suspended)?;
+        self.get_failover_status(Request::new(v1::Empty {})).await
+    }
+
+    async fn get_failover_status(&self, _req: Request<v1::Empty>) -> R<v1::FailoverStatus> {
+        ok(self.reg.read(|i| v1::FailoverStatus {
+            suspended: i.state.failover_suspended,
+            drained: i.state.drained.iter().cloned().collect(),
+        }))
     }
 
     async fn list_evpn_instances(&self, req: Request<v1::InstanceRef>) -> R<v1::EvpnInstanceList> {

@@ -59,6 +59,12 @@ const EVPNR_RPCS: &[&str] = &[
     "GetVPPInfo",
     "GetBirdInfo",
     "WatchEvents",
+    "SetGroupFailover",
+    "SetGroupMemberPriority",
+    "DrainInstance",
+    "ResumeInstance",
+    "SetFailoverSuspended",
+    "GetFailoverStatus",
 ];
 
 #[tokio::test]

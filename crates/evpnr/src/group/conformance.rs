@@ -59,6 +59,8 @@ fn error(kind: &str) -> Error {
         "timeout" => Error::Timeout("slow".into()),
         "refused" => Error::Aborted("refused".into()),
         "disk" => Error::Unavailable("disk full".into()),
+        // A takeover's bind refused by the member without evidence.
+        "no-evidence" => Error::FailedPrecondition("announced by 192.0.2.9".into()),
         k => panic!("unknown error kind {k}"),
     }
 }
@@ -99,6 +101,16 @@ fn input(s: &str) -> Input {
             target: m(1),
             force: false,
             op: MoveOp::Bind,
+        },
+        "failover" => Input::Move {
+            target: m(1),
+            force: false,
+            op: MoveOp::Failover,
+        },
+        "takeover" => Input::Move {
+            target: m(1),
+            force: true,
+            op: MoveOp::Takeover,
         },
         "release" => Input::Release {
             member: m(1),
@@ -185,6 +197,7 @@ pub fn render(o: &Output) -> String {
             "bind {member} settle={}",
             match settle {
                 Settle::Move => "move",
+                Settle::Takeover => "takeover",
                 Settle::Resync => "resync",
                 Settle::None => "none",
             }

@@ -76,6 +76,8 @@ fn store(g: &mut Group, c: &Core, before: &Group) {
     g.primary = c.primary.clone();
     g.holders = c.holders.clone();
     g.members = c.members.clone();
+    // A member that left takes its failover priority with it.
+    g.priorities.retain(|m, _| c.members.contains(m));
     if !c.bvi {
         g.bvi = None;
     } else if g.bvi.is_none() {
@@ -297,5 +299,39 @@ impl Registry {
         }
         let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         self.emit(e.name, &f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A member that leaves (the machine's core without it) takes its
+    /// failover priority with it; the others keep theirs.
+    #[test]
+    fn a_member_that_leaves_takes_its_priority_with_it() {
+        let t = SystemTime::UNIX_EPOCH;
+        let g = Group {
+            id: "g".into(),
+            vni: 100,
+            import_rts: vec![],
+            export_rts: vec![],
+            mtu: 1500,
+            vmac: "42:6c:fa:d6:82:98".parse().unwrap(),
+            members: ["a".to_string(), "b".to_string()].into(),
+            primary: None,
+            holders: Default::default(),
+            bvi: None,
+            created_at: t,
+            modified_at: t,
+            failover: Default::default(),
+            priorities: [("a".to_string(), 200), ("b".to_string(), 50)].into(),
+        };
+        let mut c = core(&g);
+        c.members.remove("a");
+        let mut after = g.clone();
+        store(&mut after, &c, &g);
+        assert_eq!(after.priority("a"), crate::model::DEFAULT_PRIORITY);
+        assert_eq!(after.priority("b"), 50);
     }
 }

@@ -48,6 +48,20 @@ impl Default for Policy {
     }
 }
 
+impl From<&crate::model::FailoverPolicy> for Policy {
+    fn from(p: &crate::model::FailoverPolicy) -> Self {
+        let ms = Duration::from_millis;
+        Policy {
+            auto: p.auto,
+            preempt: p.preempt_ms.map(ms),
+            hold_down: ms(p.hold_down_ms),
+            flap_window: ms(p.flap_window_ms),
+            flap_limit: p.flap_limit,
+            warm_up: ms(p.warm_up_ms),
+        }
+    }
+}
+
 /// What evpnr knows of one member right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {

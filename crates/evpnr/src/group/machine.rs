@@ -18,6 +18,9 @@ use crate::model::{Group, WantedRole};
 
 pub use super::types::*;
 
+#[path = "machine_resync.rs"]
+mod resync;
+
 /// The operation in flight.
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
@@ -273,10 +276,7 @@ impl Machine {
         if !down.is_empty() && !force && self.on(Rule::RefuseUnreachable) {
             return self.refuse(&target, &from, &down, out);
         }
-        let op_s = match op {
-            MoveOp::Move => "move",
-            MoveOp::Bind => "bind",
-        };
+        let op_s = op.name();
         out.push(self.event(
             Ev::MoveStarted,
             &[
@@ -322,6 +322,7 @@ impl Machine {
         let Op::Move {
             target,
             force,
+            op,
             pending,
             skipped,
             persisted,
@@ -335,6 +336,10 @@ impl Machine {
             return;
         }
         *binding = true;
+        let settle = match op {
+            MoveOp::Takeover => Settle::Takeover,
+            _ => Settle::Move,
+        };
         let (target, force, skipped) = (target.clone(), *force, skipped.clone());
         let blocked: Vec<String> = self
             .core
@@ -353,7 +358,7 @@ impl Machine {
         }
         out.push(Output::Bind {
             member: target,
-            settle: Settle::Move,
+            settle,
         });
     }
 
@@ -392,10 +397,7 @@ impl Machine {
                 binding: true,
                 ..
             } if *target == member => {
-                let op_s = match op {
-                    MoveOp::Move => "move",
-                    MoveOp::Bind => "bind",
-                };
+                let op_s = op.name();
                 let from = old.clone().unwrap_or_default();
                 let skipped = skipped.join(",");
                 out.extend(settled(Settle::Move));
@@ -420,12 +422,13 @@ impl Machine {
 
     fn bind_failed(&mut self, member: String, error: Error, out: &mut Vec<Output>) {
         match &self.op {
-            Op::Move { target, old, .. } if *target == member => {
-                // Never leave a half-bound target (R10): the GroupBVI is
-                // left unassigned, then the target released.
+            Op::Move {
+                target, old, op, ..
+            } if *target == member => {
+                // R10: unassigned (a takeover: its old primary), target released.
                 let from = old.clone().unwrap_or_default();
                 if self.on(Rule::UnassignOnBindFailure) {
-                    self.core.primary = None;
+                    self.core.primary = old.clone().filter(|_| *op == MoveOp::Takeover);
                     out.push(self.persist());
                     self.resync_all(out);
                     out.push(Output::Release {
@@ -729,29 +732,6 @@ impl Machine {
         self.op = Op::Bind { member, settle };
         if !self.on(Rule::DurableBeforeBind) {
             self.persisted(out);
-        }
-    }
-
-    fn observed(&mut self, member: String, seen: Seen, out: &mut Vec<Output>) {
-        match seen {
-            Seen::Unbound => self.claim(member, false, out),
-            Seen::StaleAddresses => self.claim(member, true, out),
-            Seen::Holds | Seen::Gone => {
-                let primary = self.core.primary.as_deref() == Some(&member);
-                if primary || !self.on(Rule::ResyncReleasesStray) {
-                    // A blocked primary keeps its role as it is.
-                    return self.finish(Ok(()), out);
-                }
-                out.push(Output::Release {
-                    member: member.clone(),
-                });
-                self.op = Op::Releasing {
-                    pending: [member].into(),
-                    failed: vec![],
-                    notify: true,
-                    aggregate: false,
-                };
-            }
         }
     }
 }

@@ -108,6 +108,24 @@ pub enum MoveOp {
     Move,
     /// BindGroupBVI.
     Bind,
+    /// An autonomous planned failover (primary unhealthy, drained, or
+    /// preempted): released first like any move.
+    Failover,
+    /// An autonomous takeover (primary unreachable or withdrawn, or no
+    /// primary): unreachable holders are skipped (they stay holders, R6)
+    /// and the bind requires the fabric's evidence (`Settle::Takeover`).
+    Takeover,
+}
+
+impl MoveOp {
+    /// The `op` field of its events.
+    pub fn name(self) -> &'static str {
+        match self {
+            MoveOp::Move => "move",
+            MoveOp::Bind => "bind",
+            MoveOp::Failover | MoveOp::Takeover => "failover",
+        }
+    }
 }
 
 /// What a resync saw of one member's BVI in this group.
@@ -199,6 +217,9 @@ pub enum Input {
 pub enum Settle {
     /// Part of a move: `move-settle*` events.
     Move,
+    /// Part of a takeover: `move-settle*` events, and the member refuses
+    /// to bind without evidence that no other VTEP announces the vMAC.
+    Takeover,
     /// Any other claim: `bind-settle*` events.
     Resync,
     /// The member holds the vMAC already; only its addresses change.

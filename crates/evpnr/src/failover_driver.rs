@@ -1,0 +1,373 @@
+//! The failover driver: evpnr's I/O around the sans-IO decision
+//! (`group::failover::decide`). On every trigger — a `failover` or `crud`
+//! event (a member's health, liveness or connection changed, a drain, a
+//! policy change, the switch) and a tick for the timers (hold-down,
+//! warm-up, preemption, retries) — it builds each group's `View` from what
+//! the registry knows, decides, and runs a `Move` as an ordinary operation
+//! of the group's machine with `op=failover` under the group's lock (never
+//! while another operation holds it).
+//!
+//! Kept in memory only (an evpnr restart resets them): when each member
+//! became fit, the groups' recent autonomous moves (hold-down, flap
+//! damping), the retry back-off of a blocked takeover and the last held
+//! reason reported.
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use evpn_daemon::events::{Event, EventFilter};
+use evpn_model::{
+    EventKind,
+    health::{HealthReport, HealthStatus, HealthVerdict},
+};
+use futures::StreamExt;
+
+use crate::{
+    group::{
+        driver::Drive,
+        failover::{Decision, Held, Member, Policy, Reason, View, decide},
+        machine::{Input, MoveOp},
+    },
+    model::{Group, State},
+    registry::{Conn, MemberRt, Registry},
+};
+
+/// How often the timers are looked at without a trigger.
+pub const TICK: Duration = Duration::from_millis(250);
+/// Retry back-off of a blocked failover: first and cap.
+pub const RETRY_FIRST: Duration = Duration::from_millis(100);
+pub const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Why `report` makes a member unfit for `group`: fenced, host down, or the
+/// group's eVPN down. Unknown health is not a reason (binds are accepted
+/// while health is still unknown).
+pub fn unhealthy(report: Option<&HealthReport>, group: &str) -> Option<String> {
+    let r = report?;
+    if !r.fenced.is_empty() {
+        return Some(format!("fenced: {}", r.fenced));
+    }
+    let down = |v: &HealthVerdict| v.status == HealthStatus::Down;
+    if down(&r.host) {
+        return Some(format!("host: {}", r.host.reason));
+    }
+    match r.evpns.get(group) {
+        Some(v) if down(v) => Some(format!("evpn {group}: {}", v.reason)),
+        _ => None,
+    }
+}
+
+/// Whether evpnr can talk to the member: connected, ready, heartbeats on
+/// time.
+pub fn reachable(rt: Option<&MemberRt>) -> bool {
+    rt.is_some_and(|r| r.conn == Conn::Connected && r.ready && !r.liveness.unresponsive())
+}
+
+/// What the driver remembers between passes.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// Per member: since when it has been reachable and healthy (per group,
+    /// as health is per eVPN).
+    fit: HashMap<(String, String), Duration>,
+    /// Per group: times of its autonomous moves, oldest first.
+    moves: HashMap<String, Vec<Duration>>,
+    /// Per group: the held reason last reported (`failover-held` once per
+    /// change).
+    held: HashMap<String, String>,
+    /// Per group: a blocked failover's next try and back-off.
+    retry: HashMap<String, (Duration, Duration)>,
+}
+
+impl Memory {
+    /// The `View` of group `g` at `now`, updating the fit times.
+    pub fn view(
+        &mut self,
+        st: &State,
+        rt: &BTreeMap<String, MemberRt>,
+        g: &Group,
+        now: Duration,
+    ) -> View {
+        let members = g
+            .members
+            .iter()
+            .map(|id| {
+                let r = rt.get(id);
+                let reach = reachable(r);
+                let sick = unhealthy(r.and_then(|r| r.health.as_ref()), &g.id);
+                let key = (g.id.clone(), id.clone());
+                let fit_since = if reach && sick.is_none() {
+                    Some(*self.fit.entry(key).or_insert(now))
+                } else {
+                    self.fit.remove(&key);
+                    None
+                };
+                Member {
+                    id: id.clone(),
+                    priority: g.priority(id),
+                    reachable: reach,
+                    unhealthy: sick,
+                    fit_since,
+                    drained: st.drained.contains(id),
+                    withdrawn: false,
+                }
+            })
+            .collect();
+        View {
+            primary: g.primary.clone(),
+            members,
+            recent_moves: self.moves.get(&g.id).cloned().unwrap_or_default(),
+            suspended: st.failover_suspended,
+            bvi: g.bvi.is_some(),
+        }
+    }
+
+    /// Whether a blocked failover of `group` may be tried again at `now`.
+    pub fn may_try(&self, group: &str, now: Duration) -> bool {
+        self.retry.get(group).is_none_or(|(at, _)| now >= *at)
+    }
+
+    /// A failover of `group` was blocked at `now`: the delay until the next
+    /// try (doubling from [`RETRY_FIRST`] up to [`RETRY_MAX`]).
+    pub fn blocked(&mut self, group: &str, now: Duration) -> Duration {
+        let next = self
+            .retry
+            .get(group)
+            .map_or(RETRY_FIRST, |(_, d)| (*d * 2).min(RETRY_MAX));
+        self.retry.insert(group.to_string(), (now + next, next));
+        next
+    }
+
+    /// A failover of `group` finished at `now`.
+    pub fn moved(&mut self, group: &str, now: Duration, window: Duration) {
+        self.retry.remove(group);
+        let m = self.moves.entry(group.to_string()).or_default();
+        m.retain(|t| now < *t + window);
+        m.push(now);
+    }
+
+    /// The held reason's key if it changed since last reported.
+    pub fn held_changed(&mut self, group: &str, reason: Reason, held: &Held) -> Option<String> {
+        let key = format!("{} {}", reason.name(), held_name(held));
+        match self.held.insert(group.to_string(), key.clone()) {
+            Some(k) if k == key => None,
+            _ => Some(key),
+        }
+    }
+
+    /// Nothing is wrong with `group`: forget its held reason and retries.
+    pub fn calm(&mut self, group: &str) {
+        self.held.remove(group);
+        self.retry.remove(group);
+    }
+}
+
+/// A held decision's name and detail, as the `failover-held` event shows.
+pub fn held_name(h: &Held) -> String {
+    match h {
+        Held::Manual => "manual".into(),
+        Held::Suspended => "suspended".into(),
+        Held::HoldDown { .. } => "hold-down".into(),
+        Held::Flapping { moves, .. } => format!("flapping ({moves} moves)"),
+        Held::NoCandidate { why } => format!(
+            "no-candidate ({})",
+            why.iter()
+                .map(|(m, r)| format!("{m}: {r}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Held::PreemptDelay { .. } => "preempt-delay".into(),
+    }
+}
+
+/// The driver: one task per registry.
+pub struct Driver {
+    reg: Arc<Registry>,
+    start: Instant,
+    mem: Mutex<Memory>,
+}
+
+impl Driver {
+    pub fn new(reg: Arc<Registry>) -> Arc<Driver> {
+        Arc::new(Driver {
+            reg,
+            start: Instant::now(),
+            mem: Mutex::new(Memory::default()),
+        })
+    }
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn mem(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.mem.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run until shutdown: a pass on every trigger and every [`TICK`].
+    pub fn spawn(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let filter = EventFilter {
+                kinds: [EventKind::Failover, EventKind::Crud].into(),
+                ..Default::default()
+            };
+            let mut sub = me.reg.broker.subscribe(filter.clone());
+            loop {
+                tokio::select! {
+                    _ = me.reg.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(TICK) => {}
+                    e = sub.next() => match e {
+                        // Our own events are no trigger.
+                        Some(e) if e.message.starts_with("failover-") => continue,
+                        Some(_) => {}
+                        None => sub = me.reg.broker.subscribe(filter.clone()),
+                    },
+                }
+                me.pass();
+            }
+        });
+    }
+
+    /// Decide for every group with a GroupBVI; start the moves decided.
+    pub fn pass(self: &Arc<Self>) {
+        if self.reg.store_ok().is_err() {
+            return;
+        }
+        let now = self.now();
+        let ids: Vec<String> = self.reg.read(|i| {
+            i.state
+                .groups
+                .values()
+                .filter(|g| g.bvi.is_some())
+                .map(|g| g.id.clone())
+                .collect()
+        });
+        for group in ids {
+            // Never while another operation is in flight: its intent is not
+            // the group's settled state (and a move of ours may be running).
+            let Ok(guard) = self.reg.group_lock(&group).try_lock_owned() else {
+                continue;
+            };
+            let decided = {
+                let mut mem = self.mem();
+                self.reg.read(|i| {
+                    let g = i.state.groups.get(&group)?;
+                    let p = Policy::from(&g.failover);
+                    let v = mem.view(&i.state, &i.rt, g, now);
+                    Some((g.primary.clone(), p, decide(&p, now, &v)))
+                })
+            };
+            let Some((from, p, d)) = decided else {
+                continue;
+            };
+            self.act(guard, group, from, p, d, now);
+        }
+    }
+
+    /// Act on one group's decision (the group's lock held).
+    fn act(
+        self: &Arc<Self>,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        group: String,
+        from: Option<String>,
+        p: Policy,
+        d: Decision,
+        now: Duration,
+    ) {
+        match d {
+            Decision::Stay => self.mem().calm(&group),
+            // A manual group without a primary is how every group
+            // starts: not news.
+            Decision::Held {
+                held: Held::Manual,
+                reason: Reason::NoPrimary,
+            } => self.mem().calm(&group),
+            Decision::Held { reason, held } => {
+                let changed = self.mem().held_changed(&group, reason, &held);
+                if changed.is_some() {
+                    self.reg.emit(
+                        Event::FailoverHeld,
+                        &[
+                            ("group", &group),
+                            ("reason", reason.name()),
+                            ("held", &held_name(&held)),
+                        ],
+                    );
+                }
+            }
+            Decision::Move { to, reason } => {
+                if !self.mem().may_try(&group, now) {
+                    return;
+                }
+                let me = self.clone();
+                let window = p.flap_window;
+                tokio::spawn(async move {
+                    me.run_move(guard, &group, from, &to, reason, window).await;
+                });
+            }
+        }
+    }
+
+    /// One autonomous move under the group's lock.
+    async fn run_move(
+        &self,
+        _lock: tokio::sync::OwnedMutexGuard<()>,
+        group: &str,
+        from: Option<String>,
+        to: &str,
+        reason: Reason,
+        window: Duration,
+    ) {
+        let from = from.unwrap_or_default();
+        let op = if reason.planned() {
+            MoveOp::Failover
+        } else {
+            MoveOp::Takeover
+        };
+        let fields = [
+            ("group", group),
+            ("from", from.as_str()),
+            ("to", to),
+            ("reason", reason.name()),
+        ];
+        self.reg.emit(Event::FailoverStarted, &fields);
+        let input = Input::Move {
+            target: to.to_string(),
+            force: op == MoveOp::Takeover,
+            op,
+        };
+        let how = Drive {
+            target: Some(to),
+            ..Drive::default()
+        };
+        let started = Instant::now();
+        match self.reg.drive(group, input, how).await {
+            Ok(_) => {
+                self.mem().moved(group, self.now(), window);
+                let ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1e3);
+                let mut f = fields.to_vec();
+                f.push(("duration-ms", &ms));
+                self.reg.emit(Event::FailoverFinished, &f);
+            }
+            Err(e) => {
+                let retry = self.mem().blocked(group, self.now());
+                let (e, retry) = (e.to_string(), retry.as_millis().to_string());
+                self.reg.emit(
+                    Event::FailoverBlocked,
+                    &[
+                        ("group", group),
+                        ("candidate", to),
+                        ("reason", reason.name()),
+                        ("error", &e),
+                        ("retry-ms", &retry),
+                    ],
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "failover_driver_tests.rs"]
+mod tests;

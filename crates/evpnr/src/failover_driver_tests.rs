@@ -1,0 +1,155 @@
+//! The driver's own bookkeeping, with data: health → unfit reason, fit
+//! times, retry back-off, held reasons reported once per change.
+use std::collections::BTreeMap;
+
+use evpn_model::health::{HealthReport, HealthStatus, HealthVerdict};
+
+use super::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn verdict(status: HealthStatus, reason: &str) -> HealthVerdict {
+    HealthVerdict {
+        status,
+        reason: reason.into(),
+    }
+}
+
+#[test]
+fn health_reports_make_a_member_unfit_for_its_group_only() {
+    let up = verdict(HealthStatus::Up, "");
+    let down = verdict(HealthStatus::Down, "bgp-sessions: 0 of 2");
+    let unknown = verdict(HealthStatus::Unknown, "");
+    let report = |host: &HealthVerdict, evpn: &HealthVerdict, fenced: &str| HealthReport {
+        host: host.clone(),
+        evpns: [("g".to_string(), evpn.clone())].into(),
+        fenced: fenced.into(),
+        generation: 1,
+    };
+    let rows: &[(Option<HealthReport>, &str, Option<&str>)] = &[
+        (None, "g", None),
+        (Some(report(&up, &up, "")), "g", None),
+        (Some(report(&unknown, &unknown, "")), "g", None),
+        (
+            Some(report(&down, &up, "")),
+            "g",
+            Some("host: bgp-sessions: 0 of 2"),
+        ),
+        (
+            Some(report(&up, &down, "")),
+            "g",
+            Some("evpn g: bgp-sessions: 0 of 2"),
+        ),
+        // Another group's eVPN down says nothing about this one.
+        (Some(report(&up, &down, "")), "h", None),
+        (
+            Some(report(&up, &up, "bgp all down")),
+            "g",
+            Some("fenced: bgp all down"),
+        ),
+    ];
+    for (i, (r, g, want)) in rows.iter().enumerate() {
+        assert_eq!(unhealthy(r.as_ref(), g).as_deref(), *want, "row {i}");
+    }
+}
+
+#[test]
+fn blocked_failovers_back_off_from_100ms_to_5s() {
+    let mut m = Memory::default();
+    assert!(m.may_try("g", ms(0)));
+    let mut delays = Vec::new();
+    let mut now = ms(0);
+    for _ in 0..8 {
+        let d = m.blocked("g", now);
+        assert!(!m.may_try("g", now + d - ms(1)));
+        assert!(m.may_try("g", now + d));
+        delays.push(d.as_millis());
+        now += d;
+    }
+    assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    // Another group is not held back.
+    assert!(m.may_try("h", ms(0)));
+    // A move (or nothing wrong any more) resets the back-off.
+    m.moved("g", now, ms(60_000));
+    assert_eq!(m.blocked("g", now), ms(100));
+    m.calm("g");
+    assert!(m.may_try("g", now));
+}
+
+#[test]
+fn moves_are_remembered_within_the_flap_window() {
+    let mut m = Memory::default();
+    m.moved("g", ms(0), ms(1000));
+    m.moved("g", ms(500), ms(1000));
+    m.moved("g", ms(1200), ms(1000));
+    assert_eq!(m.moves["g"], [ms(500), ms(1200)]);
+}
+
+#[test]
+fn a_held_reason_is_reported_once_per_change() {
+    let mut m = Memory::default();
+    let s = Held::Suspended;
+    let h = Held::HoldDown { until: ms(10) };
+    let h2 = Held::HoldDown { until: ms(20) };
+    assert!(m.held_changed("g", Reason::Unreachable, &s).is_some());
+    assert!(m.held_changed("g", Reason::Unreachable, &s).is_none());
+    assert!(m.held_changed("g", Reason::Unreachable, &h).is_some());
+    // The same reason with a later deadline is no news.
+    assert!(m.held_changed("g", Reason::Unreachable, &h2).is_none());
+    assert!(m.held_changed("g", Reason::Unhealthy, &h2).is_some());
+    m.calm("g");
+    assert!(m.held_changed("g", Reason::Unhealthy, &h2).is_some());
+}
+
+#[test]
+fn the_view_tracks_fit_times_drains_and_the_switch() {
+    use crate::model::{Group, GroupBvi, Member as Reg, State};
+    use std::time::SystemTime;
+    let t = SystemTime::UNIX_EPOCH;
+    let mut st = State::default();
+    for id in ["a", "b"] {
+        st.members.insert(
+            id.into(),
+            Reg {
+                id: id.into(),
+                grpc_address: "127.0.0.1:1".into(),
+                version: "0".into(),
+                registered_at: t,
+            },
+        );
+    }
+    let g = Group {
+        id: "g".into(),
+        vni: 100,
+        import_rts: vec![],
+        export_rts: vec![],
+        mtu: 1500,
+        vmac: "42:6c:fa:d6:82:98".parse().unwrap(),
+        members: ["a".to_string(), "b".to_string()].into(),
+        primary: Some("a".into()),
+        holders: ["a".to_string()].into(),
+        bvi: Some(GroupBvi {
+            addresses: vec![],
+            created_at: t,
+            modified_at: t,
+        }),
+        created_at: t,
+        modified_at: t,
+        failover: Default::default(),
+        priorities: [("b".to_string(), 150)].into(),
+    };
+    st.drained.insert("b".into());
+    st.failover_suspended = true;
+    // No run-time state: nobody is reachable, so nobody is fit.
+    let mut m = Memory::default();
+    let rt = BTreeMap::new();
+    let v = m.view(&st, &rt, &g, ms(100));
+    assert_eq!(v.primary.as_deref(), Some("a"));
+    assert!(v.suspended && v.bvi);
+    let (a, b) = (&v.members[0], &v.members[1]);
+    assert!(!a.reachable && a.fit_since.is_none() && !a.drained);
+    assert_eq!((a.priority, b.priority), (100, 150));
+    assert!(b.drained);
+}

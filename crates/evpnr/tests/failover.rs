@@ -1,0 +1,218 @@
+//! Autonomous failover end to end, black box: a fleet on the simulated
+//! fabric (so the takeover's witness is real), driven through evpnr's gRPC
+//! API, observed through its events, the vppsim dataplanes and the
+//! fabric's history.
+mod common;
+
+use std::time::Duration;
+
+use birdsim::fabric::FabricOptions;
+use common::*;
+use evpn_api::v1;
+use futures::StreamExt;
+
+const A: &str = "fo-a";
+const B: &str = "fo-b";
+
+type Events = tonic::Streaming<v1::Event>;
+
+async fn fleet() -> Fleet {
+    let mut f = Fleet::on_fabric(
+        &[A, B],
+        FabricOptions {
+            announce_delay: Duration::from_millis(1),
+            withdraw_delay: Duration::from_millis(200),
+            record: true,
+        },
+        "1s",
+    )
+    .await;
+    f.start_all().await;
+    f
+}
+
+async fn events(f: &Fleet) -> Events {
+    f.client()
+        .await
+        .watch_events(v1::WatchEventsRequest {
+            types: vec!["failover".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The next event named `name` (others are skipped).
+async fn next_event(ev: &mut Events, name: &str) -> v1::Event {
+    loop {
+        let e = tokio::time::timeout(T, ev.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {name} event"))
+            .unwrap()
+            .unwrap();
+        if e.message == name {
+            return e;
+        }
+    }
+}
+
+/// Group `test`'s failover: auto or manual, no hold-down, no warm-up.
+async fn set_mode(f: &Fleet, mode: &str, preempt: Option<u64>) {
+    f.client()
+        .await
+        .set_group_failover(v1::SetGroupFailoverRequest {
+            group_id: "test".into(),
+            mode: mode.into(),
+            preempt_ms: preempt,
+            hold_down_ms: Some(0),
+            warm_up_ms: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+async fn primary(f: &Fleet) -> String {
+    f.group("test").await.primary_instance_id
+}
+
+/// (d) then (a): a manual group whose primary's host dies does not move
+/// (the held decision is reported); once the group is auto, the candidate
+/// takes over after the fabric withdrew the dead primary's announcement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_dead_primary_manual_holds_auto_takes_over() {
+    let _s = serial().await;
+    let mut f = fleet().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    let mut ev = events(&f).await;
+    // A's host dies: evpnd, BIRD (its announcement is withdrawn) and the
+    // dataplane (it keeps the vMAC, but a dead host does not count).
+    f.host_mut(A).kill_evpnd();
+    f.host_mut(A).kill_bird();
+    let dead = now_ns();
+    let e = next_event(&mut ev, "failover-held").await;
+    assert_eq!(e.fields["reason"], "primary-unreachable", "{e:?}");
+    assert_eq!(e.fields["held"], "manual", "{e:?}");
+    assert_eq!(primary(&f).await, A);
+    assert!(!f.host(B).holds(&vmac));
+
+    set_mode(&f, "auto", None).await;
+    let e = next_event(&mut ev, "failover-started").await;
+    assert_eq!(e.fields["to"], B, "{e:?}");
+    assert_eq!(e.fields["reason"], "primary-unreachable", "{e:?}");
+    let e = next_event(&mut ev, "failover-finished").await;
+    assert_eq!(e.fields["to"], B, "{e:?}");
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    assert_eq!(primary(&f).await, B);
+    f.check_vmac_exclusive(&vmac, &[(A, dead)]).unwrap();
+}
+
+/// (b): the primary's evpnd alone is killed — its dataplane keeps the vMAC
+/// and its BIRD keeps announcing — so the candidate must not bind: the
+/// takeover is blocked naming the primary's VTEP and retried; once the
+/// announcement is withdrawn, the takeover completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_killed_evpnd_blocks_until_withdrawn() {
+    let _s = serial().await;
+    let mut f = fleet().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    let mut ev = events(&f).await;
+    f.host_mut(A).kill_evpnd();
+    let e = next_event(&mut ev, "failover-blocked").await;
+    assert_eq!(e.fields["candidate"], B, "{e:?}");
+    assert!(e.fields["error"].contains(&f.host(A).vtep()), "{e:?}");
+    // Retried, and still no second holder.
+    let e2 = next_event(&mut ev, "failover-blocked").await;
+    let (r1, r2): (u64, u64) = (
+        e.fields["retry-ms"].parse().unwrap(),
+        e2.fields["retry-ms"].parse().unwrap(),
+    );
+    assert!(r2 > r1, "back-off grows: {r1} then {r2}");
+    assert!(f.host(A).holds(&vmac) && !f.host(B).holds(&vmac));
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    // The announcement goes (A's BIRD dies): the takeover completes.
+    f.host_mut(A).kill_bird();
+    f.host(A).set_fabric_link(false);
+    let cut = now_ns();
+    next_event(&mut ev, "failover-finished").await;
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    f.check_vmac_exclusive(&vmac, &[(A, cut)]).unwrap();
+}
+
+/// (c): evpnr ↔ primary cut, fabric intact: the primary keeps announcing,
+/// so nobody takes over — never a second holder while it lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_management_partition_never_two_holders() {
+    let _s = serial().await;
+    let f = fleet().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    let mut ev = events(&f).await;
+    f.host(A).set_mgmt_link(false);
+    for _ in 0..3 {
+        let e = next_event(&mut ev, "failover-blocked").await;
+        assert_eq!(e.fields["candidate"], B, "{e:?}");
+        assert!(f.host(A).holds(&vmac), "A lost the vMAC");
+        assert!(!f.host(B).holds(&vmac), "B took the vMAC");
+    }
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+}
+
+/// (e) and (f): a drain moves the gateway even in a manual group; the
+/// fleet-wide switch holds an auto group; a resumed higher-priority member
+/// takes the gateway back by preemption.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_drain_suspend_and_preempt() {
+    let _s = serial().await;
+    let f = fleet().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    let mut c = f.client().await;
+    let mut ev = events(&f).await;
+    let a = || v1::InstanceRef {
+        instance_id: A.into(),
+    };
+    // (e) manual group: the drain moves the gateway to B.
+    let st = c.drain_instance(a()).await.unwrap().into_inner();
+    assert!(st.drained);
+    let e = next_event(&mut ev, "failover-finished").await;
+    assert_eq!(e.fields["reason"], "primary-drained", "{e:?}");
+    assert_eq!(e.fields["to"], B, "{e:?}");
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    assert!(!f.host(A).holds(&vmac));
+    // (f) suspended: a drained primary still moves, but nothing else.
+    c.set_failover_suspended(v1::SetFailoverSuspendedRequest { suspended: true })
+        .await
+        .unwrap();
+    // A is preferred and may preempt, but is drained: nothing happens; once
+    // resumed, the switch holds the preemption.
+    c.set_group_member_priority(v1::SetGroupMemberPriorityRequest {
+        group_id: "test".into(),
+        instance_id: A.into(),
+        priority: 200,
+    })
+    .await
+    .unwrap();
+    set_mode(&f, "auto", Some(0)).await;
+    c.resume_instance(a()).await.unwrap();
+    let e = next_event(&mut ev, "failover-held").await;
+    assert_eq!(e.fields["reason"], "preempt", "{e:?}");
+    assert_eq!(e.fields["held"], "suspended", "{e:?}");
+    assert_eq!(primary(&f).await, B);
+    // Resumed: A preempts.
+    c.set_failover_suspended(v1::SetFailoverSuspendedRequest { suspended: false })
+        .await
+        .unwrap();
+    let e = next_event(&mut ev, "failover-finished").await;
+    assert_eq!(e.fields["reason"], "preempt", "{e:?}");
+    assert_eq!(e.fields["to"], A, "{e:?}");
+    wait_for("A holds the vMAC", async || f.host(A).holds(&vmac)).await;
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    let s = c
+        .get_failover_status(v1::Empty {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!s.suspended && s.drained.is_empty());
+}
