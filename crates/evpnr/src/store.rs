@@ -218,13 +218,13 @@ impl Store {
             j.seq += 1;
             j.records += 1;
             j.bytes += rec.len() as u64;
-            if j.records >= COMPACT_RECORDS || j.bytes >= COMPACT_BYTES {
-                if let Err(e) = self.compact(j, state) {
-                    // The state is durable in the journal; compaction is
-                    // retried at the next save.
-                    tracing::warn!(error = %e, "state-compaction-failed");
-                    *g = None;
-                }
+            if (j.records >= COMPACT_RECORDS || j.bytes >= COMPACT_BYTES)
+                && let Err(e) = self.compact(j, state)
+            {
+                // The state is durable in the journal; compaction is
+                // retried at the next save.
+                tracing::warn!(error = %e, "state-compaction-failed");
+                *g = None;
             }
             Ok(())
         })

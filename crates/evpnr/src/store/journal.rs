@@ -148,7 +148,8 @@ mod tests {
         flipped[HEADER] ^= 1;
         let cat = |parts: &[&[u8]]| parts.concat();
         // (journal, records, good_end, last seq, stop)
-        let cases: Vec<(Vec<u8>, usize, usize, Option<u64>, Stop)> = vec![
+        type Case = (Vec<u8>, usize, usize, Option<u64>, Stop);
+        let cases: Vec<Case> = vec![
             (vec![], 0, 0, None, Stop::End),
             (cat(&[&a]), 1, a.len(), Some(1), Stop::End),
             (cat(&[&a, &b]), 2, a.len() + b.len(), Some(2), Stop::End),
