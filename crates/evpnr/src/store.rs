@@ -1,30 +1,67 @@
-//! Crash-safe persistence of the registry state: one JSON file written as
-//! temp file + fsync + rename + fsync of the directory, so after a crash at
-//! any moment the file holds either the old or the new state, never a torn
-//! one. A change is acknowledged only after it is on disk.
+//! Crash-safe persistence of the registry state: a snapshot
+//! (`registry.json`) plus a write-ahead journal (`registry.journal`).
+//!
+//! `save` appends one record (length, CRC-32, sequence number, the state as
+//! JSON; see [`journal`]) to the journal, opened once with `O_APPEND`, and
+//! `fdatasync`s it: that is the durable point, a change is acknowledged
+//! only after it. Every [`COMPACT_RECORDS`] records or [`COMPACT_BYTES`] the
+//! state is written as the snapshot the crash-safe way (temp file + fsync +
+//! rename + fsync of the directory) carrying its sequence number, then the
+//! journal is truncated. `load` takes the snapshot, then the newest valid
+//! journal record newer than it. At every instant the newest acknowledged
+//! state is on disk: before the snapshot's rename it is in the journal;
+//! after it, the snapshot holds it and older journal records are skipped by
+//! their sequence numbers; a torn last record (a crash during the append)
+//! was never acknowledged and is cut off.
 use std::{
-    fs,
+    fs::{self, File, OpenOptions},
+    io::Write,
     path::{Path, PathBuf},
+    sync::{Arc, Mutex},
 };
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::State;
 
+mod journal;
+
 const FILE: &str = "registry.json";
 const TMP: &str = "registry.json.tmp";
+const JOURNAL: &str = "registry.journal";
+/// A copy of a damaged journal, kept for inspection when `load` cuts it.
+const CORRUPT: &str = "registry.journal.corrupt";
 const FORMAT: u32 = 1;
+/// Compact after this many journal records...
+pub const COMPACT_RECORDS: usize = 64;
+/// ...or this many journal bytes.
+pub const COMPACT_BYTES: u64 = 1 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct OnDisk {
     format: u32,
+    /// Sequence number of the last journal record folded in (absent in
+    /// files written before the journal: 0).
+    #[serde(default)]
+    seq: u64,
     state: State,
 }
 
-/// The on-disk store in one directory.
+/// The open journal.
+#[derive(Debug)]
+struct Journal {
+    file: File,
+    /// Sequence number of the newest state on disk.
+    seq: u64,
+    records: usize,
+    bytes: u64,
+}
+
+/// The on-disk store in one directory. Clones share the open journal.
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    journal: Arc<Mutex<Option<Journal>>>,
 }
 
 impl Store {
@@ -33,18 +70,33 @@ impl Store {
         fs::create_dir_all(dir)?;
         Ok(Store {
             dir: dir.to_path_buf(),
+            journal: Arc::default(),
         })
     }
 
-    /// Path of the state file.
+    /// Path of the state snapshot (the journal is beside it).
     pub fn path(&self) -> PathBuf {
         self.dir.join(FILE)
     }
 
-    /// Load the state; a missing file is an empty registry. Leftover temp
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join(JOURNAL)
+    }
+
+    /// Load the state: the snapshot, then the newest valid journal record
+    /// newer than it; nothing on disk is an empty registry. Leftover temp
     /// files (a crash before the rename; `TMP` is the name older versions
-    /// used) are ignored and removed.
+    /// used) are ignored and removed; a torn journal tail is cut off.
     pub fn load(&self) -> anyhow::Result<State> {
+        let mut g = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let (state, j) = self.recover()?;
+        *g = Some(j);
+        Ok(state)
+    }
+
+    /// Read snapshot + journal, cut the journal back to its valid prefix and
+    /// open it for appending.
+    fn recover(&self) -> anyhow::Result<(State, Journal)> {
         let p = self.path();
         match fs::remove_file(self.dir.join(TMP)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -55,53 +107,200 @@ impl Store {
         if let Err(e) = evpn_base::fs::remove_temps(&p) {
             tracing::warn!(error = %e, "state-temp-not-removed");
         }
-        let text = match fs::read_to_string(&p) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+        let snap = match fs::read_to_string(&p) {
+            Ok(text) => {
+                let d: OnDisk = serde_json::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!("{}: not a registry state file: {e}", p.display())
+                })?;
+                if d.format != FORMAT {
+                    anyhow::bail!("{}: unknown format {}", p.display(), d.format);
+                }
+                Some(d)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(anyhow::anyhow!("{}: {e}", p.display())),
         };
-        let d: OnDisk = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: not a registry state file: {e}", p.display()))?;
-        if d.format != FORMAT {
-            anyhow::bail!("{}: unknown format {}", p.display(), d.format);
+        let jp = self.journal_path();
+        let bytes = match fs::read(&jp) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", jp.display())),
+        };
+        let scan = journal::scan(&bytes);
+        let snap_seq = snap.as_ref().map_or(0, |d| d.seq);
+        let state = match &scan.last {
+            Some((seq, range)) if *seq > snap_seq => serde_json::from_slice(&bytes[range.clone()])
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: record {seq} is not a registry state: {e}",
+                        jp.display()
+                    )
+                })?,
+            _ => snap.map(|d| d.state).unwrap_or_default(),
+        };
+        let seq = scan.last.as_ref().map_or(0, |l| l.0).max(snap_seq);
+        match &scan.stop {
+            journal::Stop::End => {}
+            journal::Stop::Torn => tracing::info!(
+                path = %jp.display(),
+                at = scan.good_end,
+                "state-journal-torn-tail-cut"
+            ),
+            journal::Stop::Corrupt(why) => {
+                let copy = self.dir.join(CORRUPT);
+                tracing::error!(
+                    path = %jp.display(),
+                    error = %why,
+                    copy = %copy.display(),
+                    "state-journal-corrupt"
+                );
+                fs::write(&copy, &bytes).map_err(|e| anyhow::anyhow!("{}: {e}", copy.display()))?;
+            }
         }
-        Ok(d.state)
+        let file = self.open_journal()?;
+        if scan.stop != journal::Stop::End {
+            file.set_len(scan.good_end as u64)?;
+            file.sync_all()?;
+        }
+        Ok((
+            state,
+            Journal {
+                file,
+                seq,
+                records: scan.records,
+                bytes: scan.good_end as u64,
+            },
+        ))
     }
 
-    /// Write the state durably. Fails while a fault is injected (see
+    /// Open the journal for appending; a journal created here is made
+    /// durable in its directory (fsync of the directory).
+    fn open_journal(&self) -> std::io::Result<File> {
+        let jp = self.journal_path();
+        let opts = || {
+            let mut o = OpenOptions::new();
+            o.append(true);
+            o
+        };
+        match opts().create_new(true).open(&jp) {
+            Ok(f) => {
+                evpn_base::fs::sync_dir(&self.dir)?;
+                Ok(f)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => opts().open(&jp),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Write the state durably (one journal append + `fdatasync`). Fails
+    /// while a fault is injected (see
     /// [`evpn_daemon::durable::injected_fault`]).
     pub fn save(&self, state: &State) -> std::io::Result<()> {
         evpn_daemon::durable::injected_fault(&self.dir)?;
+        let payload = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+        in_place(|| {
+            let mut g = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+            if g.is_none() {
+                let (_, j) = self.recover().map_err(std::io::Error::other)?;
+                *g = Some(j);
+            }
+            let Some(j) = g.as_mut() else {
+                unreachable!("journal opened above")
+            };
+            let rec = journal::encode(j.seq + 1, &payload);
+            if let Err(e) = j.file.write_all(&rec).and_then(|()| j.file.sync_data()) {
+                // Not acknowledged: cut the partial record off (best effort)
+                // and recover from disk at the next save.
+                let _ = j.file.set_len(j.bytes);
+                *g = None;
+                return Err(e);
+            }
+            j.seq += 1;
+            j.records += 1;
+            j.bytes += rec.len() as u64;
+            if (j.records >= COMPACT_RECORDS || j.bytes >= COMPACT_BYTES)
+                && let Err(e) = self.compact(j, state)
+            {
+                // The state is durable in the journal; compaction is
+                // retried at the next save.
+                tracing::warn!(error = %e, "state-compaction-failed");
+                *g = None;
+            }
+            Ok(())
+        })
+    }
+
+    /// Fold the journal into the snapshot, then empty it. A crash between
+    /// the two leaves journal records no newer than the snapshot: skipped.
+    fn compact(&self, j: &mut Journal, state: &State) -> std::io::Result<()> {
         let text = serde_json::to_vec_pretty(&OnDisk {
             format: FORMAT,
+            seq: j.seq,
             state: state.clone(),
         })
         .map_err(std::io::Error::other)?;
-        evpn_base::fs::write_atomic_in_place(&self.path(), &text)
+        evpn_base::fs::write_atomic(&self.path(), &text)?;
+        j.file.set_len(0)?;
+        j.file.sync_all()?;
+        j.records = 0;
+        j.bytes = 0;
+        Ok(())
+    }
+}
+
+/// Run blocking file work `f` from a synchronous caller that may itself run
+/// on an async worker (a save under a std mutex from a gRPC handler): on
+/// tokio's multi-thread runtime the worker hands its other tasks over for
+/// the duration (`block_in_place`), elsewhere it just runs.
+fn in_place<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Member;
-    use std::time::SystemTime;
+    use crate::model::{Group, GroupBvi, Member};
+    use std::time::{Instant, SystemTime};
+
+    /// A distinct state per `n` (one member, the epoch).
+    fn st(n: u64) -> State {
+        let mut st = State {
+            epoch: n,
+            ..State::default()
+        };
+        st.members.insert(
+            format!("m{n}"),
+            Member {
+                id: format!("m{n}"),
+                grpc_address: "127.0.0.1:1".into(),
+                version: "0.1.0".into(),
+                registered_at: SystemTime::UNIX_EPOCH,
+            },
+        );
+        st
+    }
+
+    fn journal_len(dir: &Path) -> usize {
+        fs::read(dir.join(JOURNAL)).unwrap().len()
+    }
+
+    fn journal_records(dir: &Path) -> usize {
+        let s = journal::scan(&fs::read(dir.join(JOURNAL)).unwrap());
+        assert_eq!(s.stop, journal::Stop::End);
+        s.records
+    }
 
     #[test]
     fn round_trip_and_torn_temp_file_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("sub")).unwrap();
         assert_eq!(s.load().unwrap(), State::default());
-        let mut st = State::default();
-        st.members.insert(
-            "a".into(),
-            Member {
-                id: "a".into(),
-                grpc_address: "127.0.0.1:1".into(),
-                version: "0.1.0".into(),
-                registered_at: SystemTime::UNIX_EPOCH,
-            },
-        );
+        let st = st(1);
         s.save(&st).unwrap();
         // A crash after writing a partial temp file leaves the old state.
         fs::write(dir.path().join("sub").join(TMP), b"{\"format\":1,\"sta").unwrap();
@@ -115,5 +314,202 @@ mod tests {
         let s = Store::open(dir.path()).unwrap();
         fs::write(s.path(), b"nope").unwrap();
         assert!(s.load().is_err());
+    }
+
+    #[test]
+    fn many_saves_then_load_is_the_last_across_compaction_boundaries() {
+        let k = COMPACT_RECORDS as u64;
+        // (saves, journal records left, snapshot written)
+        let cases = [
+            (1, 1, false),
+            (k - 1, k - 1, false),
+            (k, 0, true),
+            (k + 1, 1, true),
+            (2 * k + 3, 3, true),
+        ];
+        for (n, left, snapshot) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let s = Store::open(dir.path()).unwrap();
+            for i in 1..=n {
+                s.save(&st(i)).unwrap();
+            }
+            assert_eq!(journal_records(dir.path()), left as usize, "n={n}");
+            assert_eq!(s.path().exists(), snapshot, "n={n}");
+            assert_eq!(s.load().unwrap(), st(n), "n={n}");
+            // A restarted registry continues the sequence.
+            let again = Store::open(dir.path()).unwrap();
+            assert_eq!(again.load().unwrap(), st(n), "n={n}");
+            again.save(&st(n + 1)).unwrap();
+            assert_eq!(
+                Store::open(dir.path()).unwrap().load().unwrap(),
+                st(n + 1),
+                "n={n}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_torn_last_record_at_every_offset_gives_the_previous_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        for i in 1..=3 {
+            s.save(&st(i)).unwrap();
+        }
+        let whole = fs::read(dir.path().join(JOURNAL)).unwrap();
+        let last = journal::encode(3, &serde_json::to_vec(&st(3)).unwrap()).len();
+        let two = whole.len() - last;
+        for cut in two..whole.len() {
+            let d = tempfile::tempdir().unwrap();
+            fs::write(d.path().join(JOURNAL), &whole[..cut]).unwrap();
+            let s = Store::open(d.path()).unwrap();
+            assert_eq!(s.load().unwrap(), st(2), "cut at {cut}");
+            assert_eq!(journal_len(d.path()), two, "cut back, cut at {cut}");
+            s.save(&st(9)).unwrap();
+            assert_eq!(
+                Store::open(d.path()).unwrap().load().unwrap(),
+                st(9),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_in_the_middle_stops_there_and_keeps_a_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        for i in 1..=3 {
+            s.save(&st(i)).unwrap();
+        }
+        let mut bytes = fs::read(dir.path().join(JOURNAL)).unwrap();
+        let one = bytes.len() / 3;
+        bytes[one + journal::HEADER + 2] ^= 0x20;
+        fs::write(dir.path().join(JOURNAL), &bytes).unwrap();
+        assert_eq!(Store::open(dir.path()).unwrap().load().unwrap(), st(1));
+        assert_eq!(fs::read(dir.path().join(CORRUPT)).unwrap(), bytes);
+        assert_eq!(journal_len(dir.path()), one);
+    }
+
+    #[test]
+    fn an_old_format_state_file_without_journal_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = serde_json::json!({ "format": 1, "state": st(7) });
+        fs::write(dir.path().join(FILE), old.to_string()).unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.load().unwrap(), st(7));
+        s.save(&st(8)).unwrap();
+        assert_eq!(Store::open(dir.path()).unwrap().load().unwrap(), st(8));
+    }
+
+    #[test]
+    fn a_crash_between_snapshot_and_journal_truncation_loads_the_newest() {
+        let k = COMPACT_RECORDS as u64;
+        // The journal as it was just before the truncation (records 1..=k),
+        // and with its last record torn.
+        for torn in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let s = Store::open(dir.path()).unwrap();
+            for i in 1..k {
+                s.save(&st(i)).unwrap();
+            }
+            let mut stale = fs::read(dir.path().join(JOURNAL)).unwrap();
+            s.save(&st(k)).unwrap(); // compaction: snapshot k, journal emptied
+            assert_eq!(journal_len(dir.path()), 0);
+            stale.extend(journal::encode(k, &serde_json::to_vec(&st(k)).unwrap()));
+            if torn {
+                stale.pop();
+            }
+            fs::write(dir.path().join(JOURNAL), &stale).unwrap();
+            let s = Store::open(dir.path()).unwrap();
+            assert_eq!(s.load().unwrap(), st(k), "torn={torn}");
+            s.save(&st(k + 1)).unwrap();
+            assert_eq!(
+                Store::open(dir.path()).unwrap().load().unwrap(),
+                st(k + 1),
+                "torn={torn}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_injected_fault_fails_the_save_and_leaves_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.save(&st(1)).unwrap();
+        let fault = dir.path().join(evpn_daemon::durable::FAULT_FILE);
+        fs::write(&fault, "erofs").unwrap();
+        let e = s.save(&st(2)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ReadOnlyFilesystem);
+        fs::remove_file(&fault).unwrap();
+        assert_eq!(Store::open(dir.path()).unwrap().load().unwrap(), st(1));
+    }
+
+    /// A state of 50 groups (two members each, a GroupBVI).
+    fn realistic(n: u64) -> State {
+        let mut s = st(n);
+        let now = SystemTime::UNIX_EPOCH;
+        for i in 0..50u32 {
+            s.groups.insert(
+                format!("group-{i}"),
+                Group {
+                    id: format!("group-{i}"),
+                    vni: 1000 + i,
+                    import_rts: vec![format!("65000:{i}")],
+                    export_rts: vec![format!("65000:{i}")],
+                    mtu: 1500,
+                    vmac: format!("42:6c:fa:d6:82:{:02x}", i).parse().unwrap(),
+                    members: ["a".to_string(), "b".to_string()].into(),
+                    primary: Some("a".into()),
+                    holders: ["a".to_string()].into(),
+                    bvi: Some(GroupBvi {
+                        addresses: vec![format!("172.16.{i}.1/24").parse().unwrap()],
+                        created_at: now,
+                        modified_at: now,
+                    }),
+                    created_at: now,
+                    modified_at: now,
+                },
+            );
+        }
+        s
+    }
+
+    /// `cargo test -p evpnr --lib store::tests::save_latency -- --ignored
+    /// --nocapture`: 200 saves of a 50-group state, the snapshot-per-save
+    /// way (as before the journal) against the journal, in one run.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn save_latency() {
+        let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let pct = |mut v: Vec<f64>, q: f64| {
+            v.sort_by(f64::total_cmp);
+            v[((v.len() - 1) as f64 * q) as usize]
+        };
+        let mut old = vec![];
+        let mut new = vec![];
+        for i in 0..200 {
+            let state = realistic(i);
+            let t = Instant::now();
+            let text = serde_json::to_vec_pretty(&OnDisk {
+                format: FORMAT,
+                seq: 0,
+                state: state.clone(),
+            })
+            .unwrap();
+            evpn_base::fs::write_atomic(&dir.path().join("old.json"), &text).unwrap();
+            old.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            s.save(&state).unwrap();
+            new.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        for (name, v) in [("snapshot per save", old), ("journal", new)] {
+            let max = pct(v.clone(), 1.0);
+            println!(
+                "{name}: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {max:.3} ms",
+                pct(v.clone(), 0.5),
+                pct(v.clone(), 0.9),
+                pct(v, 0.99)
+            );
+        }
     }
 }
