@@ -467,6 +467,8 @@ mod tests {
                     }),
                     created_at: now,
                     modified_at: now,
+                    failover: Default::default(),
+                    priorities: Default::default(),
                 },
             );
         }
