@@ -200,6 +200,16 @@ impl Store {
         let payload = serde_json::to_vec(state).map_err(std::io::Error::other)?;
         in_place(|| {
             let mut g = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+            // The open journal must still be the one in the state directory:
+            // appends to a file removed or replaced behind evpnr's back would
+            // be acknowledged but lost. Not the same file: reopen (which fails
+            // if the directory is gone, as a whole-file write did).
+            if let Some(j) = g.as_ref()
+                && !same_file(&self.journal_path(), &j.file)
+            {
+                tracing::warn!(dir = %self.dir.display(), "state-journal-replaced");
+                *g = None;
+            }
             if g.is_none() {
                 let (_, j) = self.recover().map_err(std::io::Error::other)?;
                 *g = Some(j);
@@ -245,6 +255,15 @@ impl Store {
         j.records = 0;
         j.bytes = 0;
         Ok(())
+    }
+}
+
+/// Whether `path` names the open file `f` (same device and inode).
+fn same_file(path: &Path, f: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(path), f.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
