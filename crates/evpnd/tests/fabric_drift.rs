@@ -194,7 +194,11 @@ fn fabric_netns_drift_is_repaired_at_once() {
     // A flapping change cannot spin evpnd: the gateway address deleted
     // again and again for 3 s. Each deletion that lands (a repair put it
     // back) is one repairing pass; paced at 100, 200, 400, 800, 1600 ms
-    // that is about 6 passes, unpaced it would be hundreds.
+    // that is about 6 passes, unpaced it would be hundreds. The pacer
+    // comes into this window with the gap the repairs above left (each of
+    // them repaired something, so on a slow machine the gap may already
+    // be 0.8-1.6 s and only one or two passes fit): the bound that
+    // matters is the upper one; the lower one is "repaired at all".
     let passes = || r1_log(&f).matches("reconcile-repaired-drift").count();
     let before = passes();
     let end = std::time::Instant::now() + Duration::from_secs(3);
@@ -210,7 +214,7 @@ fn fabric_netns_drift_is_repaired_at_once() {
     }
     let n = passes() - before;
     assert!(
-        (3..=12).contains(&n),
+        (1..=12).contains(&n),
         "{n} repairing passes during 3 s of flapping\n{}",
         logs(&f)
     );
