@@ -17,6 +17,7 @@ pub mod runner;
 pub mod serve;
 pub mod settle;
 pub mod signals;
+pub mod tls;
 pub mod watch;
 
 // Moved down so the CLI and libraries need not depend on this crate; the

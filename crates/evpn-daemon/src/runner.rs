@@ -81,6 +81,9 @@ pub struct Daemon<C> {
     /// The daemon's gRPC health (SERVING while true); the daemon sets it to
     /// false while it cannot do its job (e.g. its state store fails).
     pub serving: watch::Sender<bool>,
+    /// One message per SIGHUP, after the configuration's reload (whatever
+    /// its result): what else reloads on SIGHUP (TLS material) listens here.
+    pub hangups: tokio::sync::broadcast::Sender<()>,
 }
 
 impl<C: CommonSettings + Clone + Send + Sync + 'static> Daemon<C> {
@@ -110,6 +113,7 @@ impl<C: CommonSettings + Clone + Send + Sync + 'static> Daemon<C> {
             config,
             config_tx,
             serving: watch::channel(true).0,
+            hangups: tokio::sync::broadcast::channel(4).0,
         }
     }
 
@@ -126,12 +130,16 @@ impl<C: CommonSettings + Clone + Send + Sync + 'static> Daemon<C> {
         let log = self.log.clone();
         let metrics = self.metrics.clone();
         let shutdown = self.shutdown.clone();
+        let hangups = self.hangups.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     got = hup.recv() => if got.is_none() { break },
                 }
+                // Whatever the configuration's fate, the TLS files are
+                // read again (a rotation needs no configuration change).
+                let _ = hangups.send(());
                 match load() {
                     Ok(new) => {
                         let old = tx.borrow().clone();
@@ -163,13 +171,16 @@ pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5)
 
 /// Serve `svc` (plus health and reflection) on `grpc_addr`, and `/metrics` on
 /// `metrics_addr` (empty disables it), until SIGTERM/SIGINT. Streams end
-/// cleanly on shutdown and the function returns `Ok(())`.
+/// cleanly on shutdown and the function returns `Ok(())`. With `tls`, the
+/// gRPC listener accepts only mutual-TLS peers (`evpn_tls`), and the TLS
+/// material (server and client side) is read again on every SIGHUP.
 pub async fn serve<C, S>(
     daemon: Daemon<C>,
     grpc_addr: &str,
     metrics_addr: &str,
     service_name: &'static str,
     svc: S,
+    tls: Option<Arc<evpn_tls::ServerTls>>,
 ) -> anyhow::Result<()>
 where
     S: tower::Service<
@@ -205,20 +216,37 @@ where
     let shutdown = daemon.shutdown.clone();
     // Small request/response RPCs: disable Nagle, or every answer waits for
     // the peer's delayed ACK (~40 ms).
-    let incoming = futures::StreamExt::map(TcpListenerStream::new(grpc), |s| {
-        s.inspect(|s| {
-            let _ = s.set_nodelay(true);
-        })
-    });
-    let server = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .layer(crate::grpc_metrics::GrpcMetricsLayer::new(
             daemon.metrics.clone(),
         ))
         .add_service(health)
         .add_service(refl_v1)
         .add_service(refl_v1alpha)
-        .add_service(svc)
-        .serve_with_incoming_shutdown(incoming, async move { shutdown.cancelled().await });
+        .add_service(svc);
+    let stop = async move { shutdown.cancelled().await };
+    let server: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> = match tls {
+        None => {
+            let incoming = futures::StreamExt::map(TcpListenerStream::new(grpc), |s| {
+                s.inspect(|s| {
+                    let _ = s.set_nodelay(true);
+                })
+            });
+            Box::pin(router.serve_with_incoming_shutdown(incoming, stop))
+        }
+        Some(tls) => {
+            tracing::info!(identity = %tls.material().identity, "grpc-tls");
+            spawn_tls_reloader(
+                tls.clone(),
+                daemon.hangups.subscribe(),
+                daemon.shutdown.clone(),
+            );
+            let refused: evpn_tls::OnRefused = Arc::new(|peer, reason: &str| {
+                tracing::warn!(peer = %peer, reason, "tls-refused");
+            });
+            Box::pin(router.serve_with_incoming_shutdown(tls.incoming(grpc, refused), stop))
+        }
+    };
     tokio::pin!(server);
     // Streams end on shutdown; a client that keeps an idle connection open
     // must not keep the process alive: drain for at most DRAIN_TIMEOUT.
@@ -236,6 +264,37 @@ where
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Read the TLS files again on every SIGHUP: new connections use the new
+/// material, open ones keep theirs; broken files change nothing.
+fn spawn_tls_reloader(
+    tls: Arc<evpn_tls::ServerTls>,
+    mut hangups: tokio::sync::broadcast::Receiver<()>,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = hangups.recv() => if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r { return },
+            }
+            let client = crate::tls::reload_client();
+            match (tls.reload(), client) {
+                (Ok(id), None | Some(Ok(_))) => {
+                    let m = tls.material();
+                    let left = m
+                        .not_after
+                        .duration_since(std::time::SystemTime::now())
+                        .unwrap_or_default();
+                    tracing::info!(identity = %id, expires_in_days = left.as_secs() / 86400, "tls-reloaded");
+                }
+                (Err(e), _) | (_, Some(Err(e))) => {
+                    tracing::error!(error = %e, "tls-reload-failed");
+                }
+            }
+        }
+    });
 }
 
 /// Run `fut` on a new multi-threaded runtime and turn its result into the

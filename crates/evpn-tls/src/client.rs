@@ -190,9 +190,49 @@ impl ClientTls {
         Ok(Arc::new(c))
     }
 
-    /// A tonic channel to `addr` (`host:port`) over TLS, accepting only a
-    /// server that `expect` accepts. Lazy: it connects on first use and
-    /// reconnects as tonic does, each time with the material current then.
+    /// A connector for tonic's `Endpoint::connect_with_connector(_lazy)`:
+    /// TCP to the URI's host and port, then TLS accepting only a server that
+    /// `expect` accepts, with the material current at each (re)connect.
+    pub fn connector(
+        self: &Arc<Self>,
+        expect: Expect,
+    ) -> impl tower::Service<
+        http::Uri,
+        Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>,
+        Error = std::io::Error,
+        Future = impl Future<
+            Output = std::io::Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>,
+        > + Send,
+    > + Clone
+    + Send
+    + 'static {
+        let me = self.clone();
+        tower::service_fn(move |uri: http::Uri| {
+            let (me, expect) = (me.clone(), expect.clone());
+            async move {
+                let host = uri
+                    .host()
+                    .unwrap_or("localhost")
+                    .trim_matches(['[', ']'])
+                    .to_string();
+                let port = uri.port_u16().unwrap_or(443);
+                let cfg = me.config(expect).map_err(std::io::Error::other)?;
+                let tcp = TcpStream::connect((host.as_str(), port)).await?;
+                let _ = tcp.set_nodelay(true);
+                // The name is not checked (the identity is); rustls needs one.
+                let name = ServerName::try_from(host)
+                    .unwrap_or_else(|_| ServerName::try_from("evpn.invalid").expect("valid name"));
+                let tls = tokio_rustls::TlsConnector::from(cfg)
+                    .connect(name, tcp)
+                    .await?;
+                Ok(TokioIo::new(tls))
+            }
+        })
+    }
+
+    /// A lazily connecting tonic channel to `addr` (`host:port`) over TLS,
+    /// accepting only a server that `expect` accepts; `endpoint` sets the
+    /// endpoint's options (timeouts).
     pub fn channel(
         self: &Arc<Self>,
         addr: &str,
@@ -201,24 +241,6 @@ impl ClientTls {
     ) -> Result<tonic::transport::Channel, Error> {
         let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| Error::Config(format!("address {addr:?}: {e}")))?;
-        let me = self.clone();
-        let connector = tower::service_fn(move |uri: http::Uri| {
-            let (me, expect) = (me.clone(), expect.clone());
-            async move {
-                let host = uri.host().unwrap_or("localhost").trim_matches(['[', ']']);
-                let port = uri.port_u16().unwrap_or(443);
-                let cfg = me.config(expect).map_err(std::io::Error::other)?;
-                let tcp = TcpStream::connect((host, port)).await?;
-                let _ = tcp.set_nodelay(true);
-                // The name is not checked (the identity is); rustls needs one.
-                let name = ServerName::try_from(host.to_string())
-                    .unwrap_or_else(|_| ServerName::try_from("evpn.invalid").expect("valid name"));
-                let tls = tokio_rustls::TlsConnector::from(cfg)
-                    .connect(name, tcp)
-                    .await?;
-                Ok::<_, std::io::Error>(TokioIo::new(tls))
-            }
-        });
-        Ok(endpoint(ep).connect_with_connector_lazy(connector))
+        Ok(endpoint(ep).connect_with_connector_lazy(self.connector(expect)))
     }
 }

@@ -119,6 +119,11 @@ evpnc - the vpp-evpn operator CLI; it talks only to evpnr
   -color[=true|false]  colour text output (default: on when stdout is a terminal
                        and NO_COLOR is unset)
   -timeout <duration>  deadline of each RPC, e.g. 500ms, 5s, 1m (default 30s)
+  -tls-cert <path>     your certificate (PEM); with -tls-key and -tls-ca talks to
+                       evpnr over mutual TLS and accepts only a registry identity
+                       (evpn://registry/...) from it (docs/security.md)
+  -tls-key <path>      your private key (PEM, mode 0600)
+  -tls-ca <path>       the fleet CA (PEM)
   -version             print the version and exit
   -help                print this text and exit
   Flags come before the command; -flag, --flag and -flag=value all work.
@@ -133,6 +138,8 @@ evpnc - the vpp-evpn operator CLI; it talks only to evpnr
 {}
   EVPNC_SERVER   default for -server
   EVPNC_HISTORY  shell history file (default ~/.evpnc_history; empty disables)
+  EVPNC_TLS_CERT, EVPNC_TLS_KEY, EVPNC_TLS_CA
+                 defaults for -tls-cert, -tls-key, -tls-ca
   NO_COLOR       disables the colour default
 
 {}

@@ -47,6 +47,10 @@ pub struct Flags {
     pub timeout: Duration,
     pub version: bool,
     pub help: bool,
+    /// Mutual TLS: certificate, key and CA (all or none).
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for Flags {
@@ -58,6 +62,9 @@ impl Default for Flags {
             timeout: DEFAULT_TIMEOUT,
             version: false,
             help: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
         }
     }
 }
@@ -116,6 +123,9 @@ pub fn parse_flags(args: &[String]) -> Result<(Flags, Vec<String>), String> {
             "color" | "colour" => f.color = Some(boolean(name, inline)?),
             "version" | "v" => f.version = boolean(name, inline)?,
             "help" | "h" => f.help = true,
+            "tls-cert" => f.tls_cert = Some(value("a PEM file")?.into()),
+            "tls-key" => f.tls_key = Some(value("a PEM file")?.into()),
+            "tls-ca" => f.tls_ca = Some(value("a PEM file")?.into()),
             _ => return Err(format!("unknown flag {a:?} (see evpnc -help)")),
         }
         i += 1;
@@ -163,6 +173,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// The TLS files from the flags, else `EVPNC_TLS_*`: all three or none.
+fn tls_files(f: &Flags) -> Result<Option<evpn_tls::TlsFiles>, String> {
+    let pick = |flag: &Option<std::path::PathBuf>, env: &str| {
+        flag.clone().or_else(|| {
+            std::env::var_os(env)
+                .filter(|v| !v.is_empty())
+                .map(Into::into)
+        })
+    };
+    let (cert, key, ca) = (
+        pick(&f.tls_cert, "EVPNC_TLS_CERT"),
+        pick(&f.tls_key, "EVPNC_TLS_KEY"),
+        pick(&f.tls_ca, "EVPNC_TLS_CA"),
+    );
+    match (cert, key, ca) {
+        (Some(cert), Some(key), Some(ca)) => Ok(Some(evpn_tls::TlsFiles { cert, key, ca })),
+        (None, None, None) => Ok(None),
+        (c, k, a) => Err(format!(
+            "-tls-cert, -tls-key and -tls-ca go together; missing: {}",
+            [
+                ("-tls-cert", c.is_none()),
+                ("-tls-key", k.is_none()),
+                ("-tls-ca", a.is_none())
+            ]
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+        )),
+    }
+}
+
 fn run(flags: Flags, server: String, paint: Paint, words: Vec<String>) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -190,9 +233,36 @@ fn run(flags: Flags, server: String, paint: Paint, words: Vec<String>) -> anyhow
             return Ok(code);
         }
     };
+    let tls = match tls_files(&flags) {
+        Ok(t) => t,
+        Err(e) => {
+            if flags.json {
+                println!("{}", json_error(&e));
+            } else {
+                eprintln!("evpnc: {e}");
+            }
+            return Ok(2);
+        }
+    };
+    let tls = match tls.map(evpn_tls::ClientTls::load).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            if flags.json {
+                println!("{}", json_error(&e.to_string()));
+            } else {
+                eprintln!("evpnc: TLS: {e}");
+            }
+            return Ok(1);
+        }
+    };
     let channel = {
         let _g = rt.enter();
-        endpoint.connect_lazy()
+        match tls {
+            Some(t) => {
+                endpoint.connect_with_connector_lazy(t.connector(evpn_tls::Expect::AnyRegistry))
+            }
+            None => endpoint.connect_lazy(),
+        }
     };
     let ctx = Ctx {
         client: EvpnrClient::new(channel),

@@ -52,6 +52,20 @@ pub struct Args {
     /// you know the old host is dead: two evpnds with one ID is a split brain.
     #[arg(long, env = "EVPND_REGISTRY_FORCE")]
     pub registry_force: bool,
+    /// This evpnd's TLS certificate (PEM); with --tls-key and --tls-ca turns
+    /// on mutual TLS for its gRPC server and its calls to evpnr.
+    #[arg(long, env = "EVPND_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM, mode 0600).
+    #[arg(long, env = "EVPND_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA that signs evpnr's and the operators' certificates (PEM).
+    #[arg(long, env = "EVPND_TLS_CA", value_name = "PATH")]
+    pub tls_ca: Option<PathBuf>,
+    /// Serve plaintext gRPC on a non-loopback address (no TLS): anyone who
+    /// can reach it can change this host. Warned about on every start.
+    #[arg(long, env = "EVPND_TLS_INSECURE")]
+    pub tls_insecure: bool,
     /// Directory for evpnd's persistent state.
     #[arg(long, env = "EVPND_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -152,6 +166,8 @@ struct FileConfig {
     announce: AnnounceFile,
     #[serde(default)]
     health: crate::health::config::HealthFile,
+    #[serde(default)]
+    tls: evpn_daemon::tls::TlsFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,6 +285,8 @@ pub struct Config {
     pub announce: AnnounceConfig,
     /// Health checks and self-fencing (docs/failover.md).
     pub health: crate::health::HealthConfig,
+    /// Mutual TLS (docs/security.md); off: loopback only unless insecure.
+    pub tls: evpn_daemon::tls::TlsConfig,
 }
 
 impl Validate for Config {
@@ -278,6 +296,8 @@ impl Validate for Config {
         config::check_listen_addr("evpnd.grpc-addr", &self.grpc_addr, false)?;
         config::check_listen_addr("evpnd.advertise-addr", &self.advertise_addr, false)?;
         config::check_listen_addr("evpnd.metrics-addr", &self.metrics_addr, true)?;
+        self.tls
+            .validate("evpnd", &[("evpnd.grpc-addr", &self.grpc_addr)])?;
         config::check_log_level("evpnd.log-level", &self.log_level)?;
         if !self.registry.is_empty() {
             evpn_model::validate_host_port("registry", &self.registry)
@@ -390,6 +410,7 @@ impl CommonSettings for Config {
             ),
             ("evpnd.bird.socket", self.bird.socket.display().to_string()),
             ("evpnd.health", format!("{:?}", self.health)),
+            ("evpnd.tls.insecure", self.tls.insecure.to_string()),
             (
                 "evpnd.bird.include-dir",
                 self.bird.include_dir.display().to_string(),
@@ -498,6 +519,15 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             }),
         },
         health: f.health.resolve(),
+        tls: evpn_daemon::tls::TlsConfig::merge(
+            f.tls,
+            evpn_daemon::tls::TlsOverrides {
+                cert: args.tls_cert.clone(),
+                key: args.tls_key.clone(),
+                ca: args.tls_ca.clone(),
+                insecure: args.tls_insecure.then_some(true),
+            },
+        ),
     };
     config::check(&cfg, &origin)?;
     for w in cfg.warnings() {
@@ -512,6 +542,10 @@ impl Config {
     /// logged as `config-warning` at start).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = self.health.warnings();
+        w.extend(
+            self.tls
+                .warnings("evpnd", &[("evpnd.grpc-addr", &self.grpc_addr)]),
+        );
         if self.dataplane == Dataplane::Vpp && self.bird.dialect == Dialect::Linux {
             w.push(
                 "dataplane: vpp with bird.dialect: linux: BIRD's evpn protocol will look for \

@@ -31,6 +31,8 @@ pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> 
         tracing::warn!(warning = %w, "config-warning");
     }
     daemon.spawn_reloader(move || config::load(&args))?;
+    // Before anything dials evpnr: the client side is installed here.
+    let tls = evpn_daemon::tls::load(&cfg.tls)?;
     let metrics = metrics::EvpndMetrics::register(&mut daemon.registry);
     let dp: Arc<dyn dataplane::Dataplane> = match cfg.dataplane {
         config::Dataplane::Vpp => dataplane::vpp::VppDataplane::new(
@@ -88,6 +90,7 @@ pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> 
         &cfg.metrics_addr,
         evpn_api::EVPND_SERVICE,
         EvpndServer::new(svc).max_decoding_message_size(evpn_model::REQUEST_MAX_BYTES),
+        tls,
     )
     .await;
     if let Err(e) = persister.flush() {

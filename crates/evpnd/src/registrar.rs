@@ -46,14 +46,19 @@ async fn register(
     url: &str,
 ) -> Result<(EvpnrClient<Channel>, v1::RegisterInstanceResponse, bool), tonic::Status> {
     let cfg = &m.cfg;
-    let ch = tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    // Over mutual TLS when configured: only a registry identity is accepted.
+    let ch = evpn_daemon::tls::connect(url, evpn_tls::Expect::AnyRegistry, |e| {
+        e.connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+    })
+    .await
+    .map_err(|e| {
+        tonic::Status::unavailable(match std::error::Error::source(&e) {
+            Some(why) => format!("{e}: {why}"),
+            None => e.to_string(),
+        })
+    })?;
     let mut c = EvpnrClient::new(ch);
     let ready = m.is_ready();
     if cfg.registry_force {

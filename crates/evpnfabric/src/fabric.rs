@@ -262,13 +262,15 @@ fn evpnr_state(opts: &FabricOpts, scratch: &Path) -> PathBuf {
     }
 }
 
+/// An evpnd's configuration in the lab (plaintext gRPC on the lab's
+/// management network, which lives in its own namespaces: `tls.insecure`).
 fn evpnd_conf(opts: &FabricOpts, r: &Router, registry: &str) -> String {
     format!(
         "evpnd:\n  instance-id: {id}\n  grpc-addr: \"{m}:{EVPND_PORT}\"\n  metrics-addr: \"127.0.0.1:9291\"\n  \
          registry: \"{registry}\"\n  state-dir: {state}\n  dataplane: linux\n  reconcile-interval: {ri}\n  \
          bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: linux\n    \
          timeout: 5s\n    device-scan: {scan}s\n  evpn:\n    vtep-address: {a}\n    local-as: 65000\n  \
-         announce:\n    schedule: [{sched}]\n",
+         announce:\n    schedule: [{sched}]\n  tls:\n    insecure: true\n",
         id = r.id,
         a = r.addr,
         m = r.mgmt_addr,
@@ -429,6 +431,9 @@ impl Fabric {
                         "127.0.0.1:9290",
                         "--state-dir",
                         &evpnr_state(&f.opts, &f.path).display().to_string(),
+                        // The lab's management network is inside its own
+                        // namespaces: plaintext on purpose.
+                        "--tls-insecure",
                     ],
                     &d.join("evpnr.log"),
                 )?;

@@ -16,14 +16,14 @@ pub type MemberClient = EvpndClient<InterceptedService<Channel, Stamp>>;
 /// A lazily connecting client for member `id` at `addr` ("host:port").
 pub fn client(id: &str, addr: &str, timeout: Duration, epoch: u64) -> Result<MemberClient, Error> {
     evpn_model::validate_host_port("grpc_address", addr)?;
-    let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Error::invalid("grpc_address", e.to_string()))?
-        .connect_timeout(timeout)
-        .tcp_nodelay(true);
-    Ok(EvpndClient::with_interceptor(
-        ep.connect_lazy(),
-        Stamp::new(id, epoch),
-    ))
+    // Over mutual TLS when configured: the member must prove it is `id`
+    // (its certificate's identity), wherever its address points.
+    let expect = evpn_tls::Expect::Exactly(evpn_tls::Identity::Instance(id.to_string()));
+    let ch = evpn_daemon::tls::connect_lazy(addr, expect, |e| {
+        e.connect_timeout(timeout).tcp_nodelay(true)
+    })
+    .map_err(|e| Error::invalid("grpc_address", e.to_string()))?;
+    Ok(EvpndClient::with_interceptor(ch, Stamp::new(id, epoch)))
 }
 
 /// A member's status turned into a registry error (orchestration). The

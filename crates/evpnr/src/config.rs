@@ -42,6 +42,21 @@ pub struct Args {
     /// Directory for the registry's persistent state.
     #[arg(long, env = "EVPNR_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// evpnr's TLS certificate (PEM, naming evpn://registry/<name>); with
+    /// --tls-key and --tls-ca turns on mutual TLS for its gRPC server and
+    /// its calls to the members.
+    #[arg(long, env = "EVPNR_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM, mode 0600).
+    #[arg(long, env = "EVPNR_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA that signs the members' and the operators' certificates (PEM).
+    #[arg(long, env = "EVPNR_TLS_CA", value_name = "PATH")]
+    pub tls_ca: Option<PathBuf>,
+    /// Serve plaintext gRPC on a non-loopback address (no TLS): anyone who
+    /// can reach it can move gateways. Warned about on every start.
+    #[arg(long, env = "EVPNR_TLS_INSECURE")]
+    pub tls_insecure: bool,
     /// Validate the configuration, print it as JSON and exit: 0 valid, 1 YAML
     /// parse error, 2 semantic error.
     #[arg(long)]
@@ -69,6 +84,8 @@ struct FileConfig {
     #[serde(rename = "move")]
     move_: Option<MoveFile>,
     liveness: Option<LivenessFile>,
+    #[serde(default)]
+    tls: evpn_daemon::tls::TlsFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,12 +152,16 @@ pub struct Config {
     #[serde(rename = "move")]
     pub move_: MoveConfig,
     pub liveness: LivenessConfig,
+    /// Mutual TLS (docs/security.md); off: loopback only unless insecure.
+    pub tls: evpn_daemon::tls::TlsConfig,
 }
 
 impl Validate for Config {
     fn validate(&self) -> Result<(), SemanticError> {
         config::check_listen_addr("evpnr.grpc-addr", &self.grpc_addr, false)?;
         config::check_listen_addr("evpnr.metrics-addr", &self.metrics_addr, true)?;
+        self.tls
+            .validate("evpnr", &[("evpnr.grpc-addr", &self.grpc_addr)])?;
         config::check_log_level("evpnr.log-level", &self.log_level)?;
         if self.state_dir.as_os_str().is_empty() {
             return Err(SemanticError::new("evpnr.state-dir", "must not be empty"));
@@ -181,6 +202,15 @@ impl Validate for Config {
     }
 }
 
+impl Config {
+    /// Settings that are accepted but probably wrong (printed by `--check`,
+    /// logged as `config-warning` at start).
+    pub fn warnings(&self) -> Vec<String> {
+        self.tls
+            .warnings("evpnr", &[("evpnr.grpc-addr", &self.grpc_addr)])
+    }
+}
+
 impl CommonSettings for Config {
     fn log_level(&self) -> &str {
         &self.log_level
@@ -196,6 +226,7 @@ impl CommonSettings for Config {
             ("evpnr.grpc-addr", self.grpc_addr.clone()),
             ("evpnr.metrics-addr", self.metrics_addr.clone()),
             ("evpnr.state-dir", self.state_dir.display().to_string()),
+            ("evpnr.tls.insecure", self.tls.insecure.to_string()),
         ]
     }
 }
@@ -243,6 +274,15 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             suspect_after: lv.suspect_after.unwrap_or_else(|| dur("3s")),
             dead_after: lv.dead_after.unwrap_or_else(|| dur("10s")),
         },
+        tls: evpn_daemon::tls::TlsConfig::merge(
+            f.tls,
+            evpn_daemon::tls::TlsOverrides {
+                cert: args.tls_cert.clone(),
+                key: args.tls_key.clone(),
+                ca: args.tls_ca.clone(),
+                insecure: args.tls_insecure.then_some(true),
+            },
+        ),
     };
     config::check(&cfg, &origin)?;
     Ok(Loaded { cfg, text })

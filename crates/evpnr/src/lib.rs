@@ -35,7 +35,12 @@ use evpn_daemon::runner;
 pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> anyhow::Result<()> {
     let cfg = loaded.cfg.clone();
     let mut daemon = runner::Daemon::init("evpnr", "", &loaded);
+    for w in cfg.warnings() {
+        tracing::warn!(warning = %w, "config-warning");
+    }
     daemon.spawn_reloader(move || config::load(&args))?;
+    // Before any member is dialled: the client side is installed here.
+    let tls = evpn_daemon::tls::load(&cfg.tls)?;
     let store = store::Store::open(&cfg.state_dir).map_err(|e| {
         anyhow::anyhow!(
             "evpnr.state-dir: cannot use {}: {e}",
@@ -106,6 +111,7 @@ pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> 
         &cfg.metrics_addr,
         evpn_api::EVPNR_SERVICE,
         EvpnrServer::new(svc).max_decoding_message_size(evpn_model::REQUEST_MAX_BYTES),
+        tls,
     )
     .await
 }

@@ -137,10 +137,13 @@ impl Registry {
     async fn old_address_gone(&self, id: &str, old: &str) -> Result<&'static str, String> {
         let timeout = self.cfg().member_timeout.0;
         let probe = async {
-            let ep = tonic::transport::Endpoint::from_shared(format!("http://{old}"))
-                .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
-                .connect_timeout(timeout);
-            let ch = ep.connect().await.map_err(|e| {
+            // Any CA-signed identity may answer there (another instance
+            // at the old address is proof that `id` is gone).
+            let ch = evpn_daemon::tls::connect(old, evpn_tls::Expect::Any, |e| {
+                e.connect_timeout(timeout)
+            })
+            .await
+            .map_err(|e| {
                 let refused = std::error::Error::source(&e)
                     .and_then(|s| s.downcast_ref::<std::io::Error>())
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)

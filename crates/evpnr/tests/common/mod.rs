@@ -287,6 +287,10 @@ pub struct Fleet {
     pub move_max_wait: &'static str,
     /// The simulated fabric (fleets made by [`Fleet::on_fabric`]).
     pub fabric: Option<Fabric>,
+    /// Appended to evpnr's configuration (keys under `evpnr:`).
+    pub evpnr_extra: String,
+    /// The test's own client TLS when evpnr serves mutual TLS.
+    pub tls: Option<std::sync::Arc<evpn_tls::ClientTls>>,
 }
 
 impl Fleet {
@@ -332,6 +336,8 @@ impl Fleet {
             evpnr_log_level: level,
             move_max_wait: "500ms",
             fabric: None,
+            evpnr_extra: String::new(),
+            tls: None,
             dir,
             port,
             hosts,
@@ -406,6 +412,8 @@ impl Fleet {
             evpnr_log_level: "debug",
             move_max_wait: max_wait,
             fabric: Some(fabric),
+            evpnr_extra: String::new(),
+            tls: None,
             dir,
             port,
             hosts,
@@ -420,11 +428,12 @@ impl Fleet {
         std::fs::write(
             &cfg,
             format!(
-                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: {}\n  state-dir: {}\n  member-timeout: 3s\n  move:\n    max-wait: {}\n",
+                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: {}\n  state-dir: {}\n  member-timeout: 3s\n  move:\n    max-wait: {}\n{}",
                 self.port,
                 self.evpnr_log_level,
                 self.dir.path().join("state").display(),
-                self.move_max_wait
+                self.move_max_wait,
+                self.evpnr_extra,
             ),
         )
         .unwrap();
@@ -446,9 +455,16 @@ impl Fleet {
     }
 
     pub async fn client(&self) -> EvpnrClient<Channel> {
-        EvpnrClient::connect(format!("http://127.0.0.1:{}", self.port))
-            .await
-            .unwrap()
+        let addr = format!("127.0.0.1:{}", self.port);
+        match &self.tls {
+            Some(t) => EvpnrClient::new(
+                t.channel(&addr, evpn_tls::Expect::AnyRegistry, |e| e)
+                    .unwrap(),
+            ),
+            None => EvpnrClient::connect(format!("http://{addr}"))
+                .await
+                .unwrap(),
+        }
     }
 
     pub fn host(&self, id: &str) -> &Host {

@@ -1,0 +1,246 @@
+//! The `tls:` settings every daemon shares, and the safe default they
+//! enforce: without TLS a daemon listens only on loopback, unless the
+//! operator explicitly allows plaintext (`tls.insecure: true`, then warned
+//! about on every start). The TLS machinery itself is `evpn_tls`.
+use std::{net::SocketAddr, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::SemanticError;
+
+/// The `tls:` section of a configuration file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TlsFile {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+    pub insecure: Option<bool>,
+}
+
+/// The effective TLS settings.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TlsConfig {
+    /// This program's certificate (PEM, leaf first).
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM, mode 0600).
+    pub key: Option<PathBuf>,
+    /// The CA that signs every peer's certificate (PEM).
+    pub ca: Option<PathBuf>,
+    /// Allow plaintext on a non-loopback address (warned on every start).
+    pub insecure: bool,
+}
+
+/// Flag / environment values, each winning over the file's.
+#[derive(Debug, Default, Clone)]
+pub struct TlsOverrides {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
+    pub insecure: Option<bool>,
+}
+
+impl TlsConfig {
+    /// Flags over the file.
+    pub fn merge(file: TlsFile, o: TlsOverrides) -> TlsConfig {
+        TlsConfig {
+            cert: o.cert.or(file.cert),
+            key: o.key.or(file.key),
+            ca: o.ca.or(file.ca),
+            insecure: o.insecure.or(file.insecure).unwrap_or(false),
+        }
+    }
+
+    /// The files, when TLS is on.
+    pub fn files(&self) -> Option<evpn_tls::TlsFiles> {
+        Some(evpn_tls::TlsFiles {
+            cert: self.cert.clone()?,
+            key: self.key.clone()?,
+            ca: self.ca.clone()?,
+        })
+    }
+
+    /// `prefix` is the program's key (`evpnd`); `listens` the listen
+    /// addresses with their keys. TLS on: cert, key and CA all set, and the
+    /// files load (see `evpn_tls::Material`). TLS off: every listen address
+    /// on loopback, unless `insecure`.
+    pub fn validate(&self, prefix: &str, listens: &[(&str, &str)]) -> Result<(), SemanticError> {
+        let set = [&self.cert, &self.key, &self.ca]
+            .iter()
+            .filter(|p| p.is_some())
+            .count();
+        if set == 3 {
+            for (k, p) in [("cert", &self.cert), ("key", &self.key), ("ca", &self.ca)] {
+                if p.as_ref().is_some_and(|p| !p.is_absolute()) {
+                    return Err(SemanticError::new(
+                        format!("{prefix}.tls.{k}"),
+                        "must be an absolute path",
+                    ));
+                }
+            }
+            let files = self.files().expect("all three set");
+            return evpn_tls::Material::load(&files)
+                .map(|_| ())
+                .map_err(|e| SemanticError::new(format!("{prefix}.tls"), e.to_string()));
+        }
+        if set != 0 {
+            let missing: Vec<&str> = [("cert", &self.cert), ("key", &self.key), ("ca", &self.ca)]
+                .iter()
+                .filter(|(_, p)| p.is_none())
+                .map(|(k, _)| *k)
+                .collect();
+            return Err(SemanticError::new(
+                format!("{prefix}.tls"),
+                format!(
+                    "cert, key and ca must be set together; missing: {}",
+                    missing.join(", ")
+                ),
+            ));
+        }
+        if self.insecure {
+            return Ok(());
+        }
+        for (k, a) in listens {
+            if !a.is_empty() && !is_loopback(a) {
+                return Err(SemanticError::new(
+                    *k,
+                    format!(
+                        "{a} is not a loopback address and TLS is off: set {prefix}.tls.cert, \
+                         .key and .ca (mutual TLS, docs/security.md), or {prefix}.tls.insecure: \
+                         true to serve plaintext to the network anyway"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The warning of an explicitly insecure, non-loopback configuration.
+    pub fn warnings(&self, prefix: &str, listens: &[(&str, &str)]) -> Vec<String> {
+        if self.files().is_some() || !self.insecure {
+            return Vec::new();
+        }
+        listens
+            .iter()
+            .filter(|(_, a)| !a.is_empty() && !is_loopback(a))
+            .map(|(k, a)| {
+                format!(
+                    "{k}: serving plaintext gRPC on {a} ({prefix}.tls.insecure: true): anyone who \
+                     can reach it can change this fleet; configure {prefix}.tls (docs/security.md)"
+                )
+            })
+            .collect()
+    }
+}
+
+/// The process's client TLS, when its configuration has TLS on: every
+/// outgoing gRPC connection of a daemon goes through [`connect`] /
+/// [`connect_lazy`], which use it (installed once at start-up, reloaded in
+/// place on SIGHUP).
+static CLIENT: std::sync::OnceLock<std::sync::Arc<evpn_tls::ClientTls>> =
+    std::sync::OnceLock::new();
+
+/// Load this daemon's TLS (when configured): the server side for its
+/// listener, and the client side installed for [`connect`]. Both are
+/// reloaded on every SIGHUP (`runner::Daemon::spawn_reloader`).
+pub fn load(
+    cfg: &TlsConfig,
+) -> Result<Option<std::sync::Arc<evpn_tls::ServerTls>>, evpn_tls::Error> {
+    let Some(files) = cfg.files() else {
+        return Ok(None);
+    };
+    let server = evpn_tls::ServerTls::load(files.clone())?;
+    let client = evpn_tls::ClientTls::load(files)?;
+    let _ = CLIENT.set(client);
+    Ok(Some(server))
+}
+
+/// Reload the installed client TLS (the server side is reloaded by its
+/// owner).
+pub fn reload_client() -> Option<Result<evpn_tls::Identity, evpn_tls::Error>> {
+    CLIENT.get().map(|c| c.reload())
+}
+
+fn endpoint(addr: &str) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
+    let url = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    tonic::transport::Endpoint::from_shared(url)
+}
+
+/// Connect to `addr` (`host:port` or `http://host:port`): over mutual TLS
+/// accepting only `expect` when TLS is on, else plaintext. `opts` sets the
+/// endpoint's options.
+pub async fn connect(
+    addr: &str,
+    expect: evpn_tls::Expect,
+    opts: impl FnOnce(tonic::transport::Endpoint) -> tonic::transport::Endpoint,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let ep = opts(endpoint(addr)?);
+    match CLIENT.get() {
+        Some(c) => ep.connect_with_connector(c.connector(expect)).await,
+        None => ep.connect().await,
+    }
+}
+
+/// Like [`connect`], connecting on first use.
+pub fn connect_lazy(
+    addr: &str,
+    expect: evpn_tls::Expect,
+    opts: impl FnOnce(tonic::transport::Endpoint) -> tonic::transport::Endpoint,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let ep = opts(endpoint(addr)?);
+    Ok(match CLIENT.get() {
+        Some(c) => ep.connect_with_connector_lazy(c.connector(expect)),
+        None => ep.connect_lazy(),
+    })
+}
+
+fn is_loopback(addr: &str) -> bool {
+    addr.parse::<SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintext_stays_on_loopback_unless_insecure_is_explicit() {
+        let off = TlsConfig::default();
+        let l = [
+            ("evpnd.grpc-addr", "127.0.0.1:50051"),
+            ("evpnd.metrics-addr", ""),
+        ];
+        off.validate("evpnd", &l).unwrap();
+        let wide = [("evpnd.grpc-addr", "0.0.0.0:50051")];
+        let e = off.validate("evpnd", &wide).unwrap_err();
+        assert_eq!(e.key, "evpnd.grpc-addr");
+        assert!(
+            e.reason.contains("evpnd.tls.insecure: true") && e.reason.contains("TLS is off"),
+            "{e:?}"
+        );
+        let insecure = TlsConfig {
+            insecure: true,
+            ..Default::default()
+        };
+        insecure.validate("evpnd", &wide).unwrap();
+        assert_eq!(insecure.warnings("evpnd", &wide).len(), 1);
+        assert!(insecure.warnings("evpnd", &l).is_empty());
+    }
+
+    #[test]
+    fn cert_key_and_ca_go_together() {
+        let c = TlsConfig {
+            cert: Some("/a.pem".into()),
+            ..Default::default()
+        };
+        let e = c.validate("evpnr", &[]).unwrap_err();
+        assert_eq!(e.key, "evpnr.tls");
+        assert!(e.reason.contains("missing: key, ca"), "{e:?}");
+    }
+}
