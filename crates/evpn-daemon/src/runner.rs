@@ -180,7 +180,7 @@ pub async fn serve<C, S>(
     metrics_addr: &str,
     service_name: &'static str,
     svc: S,
-    tls: Option<Arc<evpn_tls::ServerTls>>,
+    tls: Option<crate::tls::Serving>,
 ) -> anyhow::Result<()>
 where
     S: tower::Service<
@@ -216,10 +216,15 @@ where
     let shutdown = daemon.shutdown.clone();
     // Small request/response RPCs: disable Nagle, or every answer waits for
     // the peer's delayed ACK (~40 ms).
+    let (tls, authz) = match tls {
+        Some(t) => (Some(t.tls), Some(crate::authz::AuthzLayer::new(t.policy))),
+        None => (None, None),
+    };
     let router = tonic::transport::Server::builder()
         .layer(crate::grpc_metrics::GrpcMetricsLayer::new(
             daemon.metrics.clone(),
         ))
+        .layer(tower::util::option_layer(authz))
         .add_service(health)
         .add_service(refl_v1)
         .add_service(refl_v1alpha)

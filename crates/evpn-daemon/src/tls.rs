@@ -16,6 +16,8 @@ pub struct TlsFile {
     pub key: Option<PathBuf>,
     pub ca: Option<PathBuf>,
     pub insecure: Option<bool>,
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, crate::authz::Role>,
 }
 
 /// The effective TLS settings.
@@ -30,6 +32,8 @@ pub struct TlsConfig {
     pub ca: Option<PathBuf>,
     /// Allow plaintext on a non-loopback address (warned on every start).
     pub insecure: bool,
+    /// Operators' roles by identity URI (`evpn://user/alice: operator`).
+    pub roles: std::collections::BTreeMap<String, crate::authz::Role>,
 }
 
 /// Flag / environment values, each winning over the file's.
@@ -49,6 +53,7 @@ impl TlsConfig {
             key: o.key.or(file.key),
             ca: o.ca.or(file.ca),
             insecure: o.insecure.or(file.insecure).unwrap_or(false),
+            roles: file.roles,
         }
     }
 
@@ -70,6 +75,8 @@ impl TlsConfig {
             .iter()
             .filter(|p| p.is_some())
             .count();
+        crate::authz::parse_roles(&format!("{prefix}.tls.roles"), &self.roles)
+            .map_err(|e| SemanticError::new(format!("{prefix}.tls.roles"), e))?;
         if set == 3 {
             for (k, p) in [("cert", &self.cert), ("key", &self.key), ("ca", &self.ca)] {
                 if p.as_ref().is_some_and(|p| !p.is_absolute()) {
@@ -141,19 +148,34 @@ impl TlsConfig {
 static CLIENT: std::sync::OnceLock<std::sync::Arc<evpn_tls::ClientTls>> =
     std::sync::OnceLock::new();
 
+/// A server's TLS and who it accepts calls from.
+pub struct Serving {
+    pub tls: std::sync::Arc<evpn_tls::ServerTls>,
+    pub policy: crate::authz::Policy,
+}
+
 /// Load this daemon's TLS (when configured): the server side for its
-/// listener, and the client side installed for [`connect`]. Both are
-/// reloaded on every SIGHUP (`runner::Daemon::spawn_reloader`).
+/// listener with its authorization policy (`writes_from_registry_only`: an
+/// evpnd with a registry), and the client side installed for [`connect`].
+/// Both sides are reloaded on every SIGHUP (`runner::serve`).
 pub fn load(
     cfg: &TlsConfig,
-) -> Result<Option<std::sync::Arc<evpn_tls::ServerTls>>, evpn_tls::Error> {
+    writes_from_registry_only: bool,
+) -> Result<Option<Serving>, anyhow::Error> {
     let Some(files) = cfg.files() else {
         return Ok(None);
     };
+    let roles = crate::authz::parse_roles("tls.roles", &cfg.roles).map_err(anyhow::Error::msg)?;
     let server = evpn_tls::ServerTls::load(files.clone())?;
     let client = evpn_tls::ClientTls::load(files)?;
     let _ = CLIENT.set(client);
-    Ok(Some(server))
+    Ok(Some(Serving {
+        tls: server,
+        policy: crate::authz::Policy {
+            roles,
+            writes_from_registry_only,
+        },
+    }))
 }
 
 /// Reload the installed client TLS (the server side is reloaded by its

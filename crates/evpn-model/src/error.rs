@@ -63,6 +63,10 @@ pub enum Error {
     /// A bug or an unexpected dependency answer (`INTERNAL`).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The authenticated caller may not do this (`PERMISSION_DENIED`); the
+    /// message names the identity and what it would need.
+    #[error("{0}")]
+    PermissionDenied(String),
 }
 
 impl Error {
@@ -105,6 +109,7 @@ impl From<Error> for tonic::Status {
             Error::Aborted(_) => Code::Aborted,
             Error::Unimplemented(_) => Code::Unimplemented,
             Error::Internal(_) => Code::Internal,
+            Error::PermissionDenied(_) => Code::PermissionDenied,
         };
         // Bounded whatever built the message: a status message travels in
         // HTTP/2 headers, and an oversized one turns into RESOURCE_EXHAUSTED.
@@ -176,6 +181,10 @@ mod tests {
             (Error::Aborted("x".into()), tonic::Code::Aborted),
             (Error::Unimplemented("Foo"), tonic::Code::Unimplemented),
             (Error::Internal("x".into()), tonic::Code::Internal),
+            (
+                Error::PermissionDenied("x".into()),
+                tonic::Code::PermissionDenied,
+            ),
         ];
         for (e, code) in cases {
             let msg = e.to_string();

@@ -32,7 +32,7 @@ pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> 
     }
     daemon.spawn_reloader(move || config::load(&args))?;
     // Before anything dials evpnr: the client side is installed here.
-    let tls = evpn_daemon::tls::load(&cfg.tls)?;
+    let tls = evpn_daemon::tls::load(&cfg.tls, !cfg.registry.is_empty())?;
     let metrics = metrics::EvpndMetrics::register(&mut daemon.registry);
     let dp: Arc<dyn dataplane::Dataplane> = match cfg.dataplane {
         config::Dataplane::Vpp => dataplane::vpp::VppDataplane::new(

@@ -40,7 +40,7 @@ pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> 
     }
     daemon.spawn_reloader(move || config::load(&args))?;
     // Before any member is dialled: the client side is installed here.
-    let tls = evpn_daemon::tls::load(&cfg.tls)?;
+    let tls = evpn_daemon::tls::load(&cfg.tls, false)?;
     let store = store::Store::open(&cfg.state_dir).map_err(|e| {
         anyhow::anyhow!(
             "evpnr.state-dir: cannot use {}: {e}",

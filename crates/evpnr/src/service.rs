@@ -97,6 +97,7 @@ impl Evpnr for EvpnrService {
         &self,
         req: Request<v1::RegisterInstanceRequest>,
     ) -> R<v1::RegisterInstanceResponse> {
+        evpn_daemon::authz::require_instance(req.extensions(), &req.get_ref().instance_id)?;
         let r = req.into_inner();
         validate_instance_id("instance_id", &r.instance_id)?;
         validate_text("version", &r.version, VERSION_MAX_LEN)?;
@@ -133,10 +134,12 @@ impl Evpnr for EvpnrService {
         &self,
         req: Request<tonic::Streaming<v1::HeartbeatRequest>>,
     ) -> R<Self::HeartbeatStream> {
+        let ext = req.extensions().clone();
         let mut inbound = req.into_inner();
         let first = inbound.message().await?.ok_or_else(|| {
             Error::invalid("heartbeat", "the stream ended before its first heartbeat")
         })?;
+        evpn_daemon::authz::require_instance(&ext, &first.instance_id)?;
         validate_instance_id("instance_id", &first.instance_id)?;
         let id = first.instance_id.clone();
         let reg = self.reg.clone();
@@ -184,6 +187,7 @@ impl Evpnr for EvpnrService {
     }
 
     async fn report_ready(&self, req: Request<v1::ReportReadyRequest>) -> R<v1::Empty> {
+        evpn_daemon::authz::require_instance(req.extensions(), &req.get_ref().instance_id)?;
         let r = req.into_inner();
         validate_instance_id("instance_id", &r.instance_id)?;
         self.reg.report_ready(&r.instance_id, r.ready)?;

@@ -175,6 +175,7 @@ fn code(e: &Error) -> &'static str {
         Error::Timeout(_) => "timeout",
         Error::Aborted(_) => "aborted",
         Error::Unimplemented(_) => "unimplemented",
+        Error::PermissionDenied(_) => "permission-denied",
         Error::Internal(_) => "internal",
     }
 }
