@@ -142,6 +142,7 @@ async fn heartbeats(
         seq,
         ready,
         health: Some(crate::convert::health_out(&m.health.summary(), false)),
+        witnesses: vec![],
     };
     // The first heartbeat goes with the stream's opening.
     seq += 1;
