@@ -216,3 +216,58 @@ async fn failover_sim_fabric_drain_suspend_and_preempt() {
         .into_inner();
     assert!(!s.suspended && s.drained.is_empty());
 }
+
+/// Trigger 1: the primary's BIRD is killed (its evpnd, still answering,
+/// has not noticed yet: its `bird` check needs `fall` failed probes). The
+/// candidate that watches the vMAC sees the fabric withdraw the primary's
+/// announcement and reports it at once; the takeover starts from that
+/// report (`primary-withdrawn`), releases the primary it can still reach
+/// first and binds on the fabric's evidence — never two holders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_killed_bird_candidate_reports_withdrawn() {
+    let _s = serial().await;
+    let mut f = fleet().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    // B watches the vMAC and sees A announce it, with its own sessions up.
+    let a_vtep = f.host(A).vtep();
+    wait_for("B watches A's announcement", async || {
+        let st = f
+            .client()
+            .await
+            .get_instance_status(v1::InstanceRef {
+                instance_id: B.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        st.witnesses.iter().any(|w| {
+            w.group_id == "test"
+                && w.primary_instance_id == A
+                && w.announcers == [a_vtep.clone()]
+                && !w.withdrawn
+                && w.fabric_up_ms > 0
+        })
+    })
+    .await;
+    let mut ev = events(&f).await;
+    f.host_mut(A).kill_bird();
+    let killed = std::time::Instant::now();
+    let e = next_event(&mut ev, "withdrawal-reported").await;
+    assert_eq!(e.fields["instance"], B, "{e:?}");
+    assert_eq!(e.fields["primary"], A, "{e:?}");
+    let e = next_event(&mut ev, "failover-started").await;
+    let after = killed.elapsed();
+    assert_eq!(e.fields["reason"], "primary-withdrawn", "{e:?}");
+    assert_eq!((e.fields["from"].as_str(), e.fields["to"].as_str()), (A, B));
+    // Well before A's own health could have told (3 failed 1 s probes).
+    assert!(after < Duration::from_secs(2), "took {after:?}");
+    let e = next_event(&mut ev, "failover-finished").await;
+    assert_eq!(e.fields["reason"], "primary-withdrawn", "{e:?}");
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    // A, still reachable, was released before B bound.
+    assert!(!f.host(A).holds(&vmac), "A still holds the vMAC");
+    assert_eq!(primary(&f).await, B);
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    eprintln!("BIRD killed -> failover-started: {after:?}");
+}

@@ -1,0 +1,233 @@
+//! The fabric witness (docs/failover.md, trigger 1): evpnr names on every
+//! heartbeat ack the vMACs this host is to watch — those of the `auto`
+//! groups of which it is a candidate — and this host tells it, at once on a
+//! change, what it sees of each: the VTEPs that announce it, and whether
+//! the primary's announcement is **withdrawn** (seen announced since the
+//! watch for this primary began, now announced by no VTEP). With each
+//! report goes how long this host's own BGP sessions have been established
+//! (zero: its view of the fabric is not trustworthy — a host cut off from
+//! the fabric sees no announcers either).
+//!
+//! [`Watcher`] is the sans-IO core (table-tested); [`run`] is the thin task
+//! that asks BIRD, on both dataplanes, every `evpnd.witness-interval`
+//! while there is something to watch.
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use evpn_model::witness::{MacWitness, WatchedMac};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::manager::Manager;
+
+/// What this host last saw of one watched vMAC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Entry {
+    /// Seen announced since the watch began.
+    seen: bool,
+    /// The announcers at the last successful look (`None`: none yet).
+    announcers: Option<Vec<IpAddr>>,
+}
+
+impl Entry {
+    fn withdrawn(&self) -> bool {
+        self.seen && self.announcers.as_ref().is_some_and(|a| a.is_empty())
+    }
+}
+
+/// One watched vMAC, its announcers and whether the primary's
+/// announcement is withdrawn.
+pub type Watched = (WatchedMac, Vec<IpAddr>, bool);
+
+/// What this host sees of the vMACs it watches (published to the
+/// registrar, which sends it with every heartbeat).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Per watched vMAC: the announcers (empty before the first look) and
+    /// whether the primary's announcement is withdrawn.
+    pub entries: Vec<Watched>,
+    /// Since when this host's BGP sessions have been established without
+    /// a break, as far as the watcher looked (`None`: not now).
+    pub fabric_since: Option<Instant>,
+}
+
+impl Seen {
+    /// The heartbeat's witnesses at `now`.
+    pub fn witnesses(&self, now: Instant) -> Vec<MacWitness> {
+        let up = self
+            .fabric_since
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+            // Zero means "not trustworthy": an established view is at least 1 ms old.
+            .max(if self.fabric_since.is_some() {
+                Duration::from_millis(1)
+            } else {
+                Duration::ZERO
+            });
+        self.entries
+            .iter()
+            .map(|(w, a, withdrawn)| MacWitness {
+                watched: w.clone(),
+                announcers: a.clone(),
+                withdrawn: *withdrawn,
+                fabric_up: up,
+            })
+            .collect()
+    }
+
+    /// What a change is: another announcer set or withdrawal, or the
+    /// fabric view becoming trustworthy or not (its age is no change).
+    fn key(&self) -> (&[Watched], bool) {
+        (&self.entries, self.fabric_since.is_some())
+    }
+}
+
+/// The sans-IO watcher: what is watched and what was seen.
+#[derive(Debug, Default)]
+pub struct Watcher {
+    entries: BTreeMap<WatchedMac, Entry>,
+    fabric_since: Option<Instant>,
+}
+
+impl Watcher {
+    /// Watch exactly `targets`: a new target (or one with another primary)
+    /// starts afresh (not seen announced yet); a kept one keeps its state.
+    pub fn set_targets(&mut self, targets: &[WatchedMac]) {
+        self.entries.retain(|w, _| targets.contains(w));
+        for t in targets {
+            self.entries.entry(t.clone()).or_default();
+        }
+    }
+
+    pub fn targets(&self) -> Vec<WatchedMac> {
+        self.entries.keys().cloned().collect()
+    }
+
+    /// One look at `now`: per target its announcers (`None`: BIRD did not
+    /// answer), and whether this host's BGP sessions are established
+    /// (`None`: BIRD did not answer). Any failed look makes the view
+    /// untrustworthy until the next good one.
+    pub fn look(
+        &mut self,
+        now: Instant,
+        sessions_up: Option<bool>,
+        looks: &[(WatchedMac, Option<Vec<IpAddr>>)],
+    ) {
+        let mut ok = sessions_up == Some(true);
+        for (w, a) in looks {
+            let Some(e) = self.entries.get_mut(w) else {
+                continue;
+            };
+            match a {
+                Some(a) => {
+                    let mut a = a.clone();
+                    a.sort();
+                    a.dedup();
+                    e.seen |= !a.is_empty();
+                    e.announcers = Some(a);
+                }
+                None => ok = false,
+            }
+        }
+        if !ok {
+            self.fabric_since = None;
+        } else if self.fabric_since.is_none() {
+            self.fabric_since = Some(now);
+        }
+    }
+
+    /// What is seen now.
+    pub fn seen(&self) -> Seen {
+        Seen {
+            entries: self
+                .entries
+                .iter()
+                .map(|(w, e)| {
+                    let a = e.announcers.clone().unwrap_or_default();
+                    (w.clone(), a, e.withdrawn())
+                })
+                .collect(),
+            fabric_since: self.fabric_since,
+        }
+    }
+}
+
+/// Publish `seen` if it changed (the registrar then sends a heartbeat at
+/// once); the age of the fabric view alone is no change.
+pub fn publish(tx: &watch::Sender<Seen>, seen: Seen) {
+    tx.send_if_modified(|old| {
+        let changed = old.key() != seen.key();
+        if changed {
+            for (w, a, withdrawn) in &seen.entries {
+                let was = old.entries.iter().find(|(o, ..)| o == w).map(|(_, _, x)| *x);
+                if *withdrawn && was != Some(true) {
+                    tracing::warn!(group = %w.group, vmac = %w.vmac, primary = %w.primary, trusted = seen.fabric_since.is_some(), "witness-withdrawn");
+                } else if !*withdrawn && was == Some(true) {
+                    tracing::info!(group = %w.group, vmac = %w.vmac, primary = %w.primary, announcers = ?a, "witness-announced");
+                }
+            }
+        }
+        *old = seen;
+        changed
+    });
+}
+
+/// Watch the vMACs evpnr names (`targets`) until `shutdown`, publishing
+/// what is seen to `out`. Idle while there is nothing to watch.
+pub async fn run(
+    m: Arc<Manager>,
+    mut targets: watch::Receiver<Vec<WatchedMac>>,
+    out: watch::Sender<Seen>,
+    shutdown: CancellationToken,
+) {
+    let interval = m.cfg.witness_interval.0;
+    let bgp = m.cfg.health.bgp.clone();
+    let mut w = Watcher::default();
+    loop {
+        let t = targets.borrow_and_update().clone();
+        w.set_targets(&t);
+        if t.is_empty() {
+            publish(&out, w.seen());
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                c = targets.changed() => if c.is_err() { return },
+            }
+            continue;
+        }
+        let mut looks = Vec::with_capacity(t.len());
+        for target in &t {
+            let a = m
+                .bird
+                .mac_announcers(&target.group, &target.vmac.to_string())
+                .await
+                .ok()
+                .map(|v| v.iter().filter_map(|s| s.parse().ok()).collect());
+            looks.push((target.clone(), a));
+        }
+        // After the announcers: a session torn down with the routes shows.
+        let up = m
+            .bird
+            .client
+            .show_protocols(None, false)
+            .await
+            .ok()
+            .map(|p| {
+                let s = crate::health::sessions(&p, &bgp.protocols);
+                s.up >= 1 && s.up as u32 >= bgp.min_established
+            });
+        w.look(Instant::now(), up, &looks);
+        publish(&out, w.seen());
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+            c = targets.changed() => if c.is_err() { return },
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "witness_tests.rs"]
+mod tests;

@@ -1,0 +1,177 @@
+//! The watcher's change detection, with data: a sequence of looks and what
+//! each one publishes.
+use super::*;
+
+fn target(group: &str, primary: &str) -> WatchedMac {
+    WatchedMac::new("t", group, "42:6c:fa:d6:82:98", primary).unwrap()
+}
+
+/// One step: the targets (if they change), the BGP sessions (`up`,
+/// `down`, `?` BIRD did not answer), the announcers of target 0 (`-`: BIRD
+/// did not answer; `` none), and what must be published after it:
+/// `<announcers> <withdrawn|announced> <trusted|untrusted>` of target 0,
+/// or `nothing` when nothing is watched; `*` marks a change (a heartbeat at
+/// once).
+struct Step {
+    targets: Option<&'static [(&'static str, &'static str)]>,
+    sessions: &'static str,
+    announcers: &'static str,
+    want: &'static str,
+}
+
+const fn step(sessions: &'static str, announcers: &'static str, want: &'static str) -> Step {
+    Step {
+        targets: None,
+        sessions,
+        announcers,
+        want,
+    }
+}
+
+fn run(steps: &[Step]) -> Vec<String> {
+    let mut w = Watcher::default();
+    let (tx, mut rx) = watch::channel(Seen::default());
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        if let Some(t) = s.targets {
+            let t: Vec<WatchedMac> = t.iter().map(|(g, p)| target(g, p)).collect();
+            w.set_targets(&t);
+        }
+        let up = match s.sessions {
+            "up" => Some(true),
+            "down" => Some(false),
+            _ => None,
+        };
+        let a = match s.announcers {
+            "-" => None,
+            a => Some(
+                a.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse().unwrap())
+                    .collect(),
+            ),
+        };
+        let looks: Vec<_> = w.targets().into_iter().map(|t| (t, a.clone())).collect();
+        w.look(t0 + Duration::from_millis(10 * i as u64), up, &looks);
+        publish(&tx, w.seen());
+        let changed = rx.has_changed().unwrap();
+        let seen = rx.borrow_and_update().clone();
+        let got = match seen.entries.first() {
+            None => "nothing".to_string(),
+            Some((_, a, withdrawn)) => {
+                let a: Vec<String> = a.iter().map(|a| a.to_string()).collect();
+                format!(
+                    "{} {} {}",
+                    a.join(","),
+                    if *withdrawn { "withdrawn" } else { "announced" },
+                    if seen.fabric_since.is_some() {
+                        "trusted"
+                    } else {
+                        "untrusted"
+                    }
+                )
+            }
+        };
+        out.push(format!("{}{got}", if changed { "*" } else { "" }));
+    }
+    out
+}
+
+#[test]
+fn a_withdrawal_is_announced_then_gone_and_reported_at_once() {
+    let steps = [
+        Step {
+            targets: Some(&[("g", "a")]),
+            ..step("up", "", "* announced trusted")
+        },
+        // Not seen announced yet: no VTEP is no withdrawal (the primary
+        // may not have bound yet, or the route not have arrived).
+        step("up", "", " announced trusted"),
+        step("up", "192.0.2.1", "*192.0.2.1 announced trusted"),
+        step("up", "192.0.2.1", "192.0.2.1 announced trusted"),
+        // Another announcer too: a change.
+        step(
+            "up",
+            "192.0.2.1,192.0.2.9",
+            "*192.0.2.1,192.0.2.9 announced trusted",
+        ),
+        step("up", "192.0.2.1", "*192.0.2.1 announced trusted"),
+        // Gone: withdrawn, at once.
+        step("up", "", "* withdrawn trusted"),
+        step("up", "", " withdrawn trusted"),
+        // Back.
+        step("up", "192.0.2.1", "*192.0.2.1 announced trusted"),
+    ];
+    let want: Vec<&str> = steps.iter().map(|s| s.want).collect();
+    assert_eq!(run(&steps), want);
+}
+
+#[test]
+fn a_host_cut_off_from_the_fabric_is_no_witness() {
+    let steps = [
+        Step {
+            targets: Some(&[("g", "a")]),
+            ..step("up", "192.0.2.1", "*192.0.2.1 announced trusted")
+        },
+        // Its sessions went with the routes: withdrawn, but not trusted.
+        step("down", "", "* withdrawn untrusted"),
+        // BIRD does not answer: the view is not trustworthy, and the last
+        // announcers are kept.
+        step("up", "", "* withdrawn trusted"),
+        step("?", "", "* withdrawn untrusted"),
+        step("up", "-", " withdrawn untrusted"),
+        step("up", "", "* withdrawn trusted"),
+    ];
+    let want: Vec<&str> = steps.iter().map(|s| s.want).collect();
+    assert_eq!(run(&steps), want);
+}
+
+#[test]
+fn a_new_primary_starts_the_watch_afresh() {
+    let steps = [
+        Step {
+            targets: Some(&[("g", "a")]),
+            ..step("up", "192.0.2.1", "*192.0.2.1 announced trusted")
+        },
+        step("up", "", "* withdrawn trusted"),
+        // The gateway moved to b: a fresh watch, nothing seen of b yet.
+        Step {
+            targets: Some(&[("g", "b")]),
+            ..step("up", "", "* announced trusted")
+        },
+        step("up", "192.0.2.2", "*192.0.2.2 announced trusted"),
+        // Nothing to watch any more (this host became primary, or the
+        // group is manual).
+        Step {
+            targets: Some(&[]),
+            ..step("up", "", "*nothing")
+        },
+    ];
+    let want: Vec<&str> = steps.iter().map(|s| s.want).collect();
+    assert_eq!(run(&steps), want);
+}
+
+#[test]
+fn the_fabric_view_ages_without_being_a_change() {
+    let mut w = Watcher::default();
+    let t = [target("g", "a")];
+    w.set_targets(&t);
+    let t0 = Instant::now();
+    let a: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
+    w.look(t0, Some(true), &[(t[0].clone(), Some(a.clone()))]);
+    let s0 = w.seen();
+    w.look(
+        t0 + Duration::from_secs(5),
+        Some(true),
+        &[(t[0].clone(), Some(a))],
+    );
+    let s1 = w.seen();
+    assert_eq!(s0, s1, "the same view, older");
+    let up = s1.witnesses(t0 + Duration::from_secs(7))[0].fabric_up;
+    assert_eq!(up, Duration::from_secs(7));
+    // Just established: not zero (zero means untrustworthy).
+    assert_eq!(s1.witnesses(t0)[0].fabric_up, Duration::from_millis(1));
+    w.look(t0 + Duration::from_secs(8), Some(false), &[]);
+    assert_eq!(w.seen().witnesses(t0)[0].fabric_up, Duration::ZERO);
+}
