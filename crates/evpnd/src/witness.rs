@@ -175,8 +175,42 @@ pub fn publish(tx: &watch::Sender<Seen>, seen: Seen) {
     });
 }
 
+/// Linux dataplane: whether a kernel event may be the fabric's change of a
+/// watched vMAC — a bridge FDB entry for it appeared or went (BIRD installs
+/// a remote VTEP's route for it as one on the eVPN's VXLAN device, and
+/// removes it on the withdrawal).
+pub fn concerns(ev: &netif::Event, targets: &[WatchedMac]) -> bool {
+    match ev {
+        netif::Event::FdbNew(e) | netif::Event::FdbDel(e) => {
+            targets.iter().any(|t| t.vmac == e.mac)
+        }
+        _ => false,
+    }
+}
+
+/// The next kernel event that [`concerns`] a target; never, without a
+/// kernel watch (or once it ended: the look falls back to the interval).
+async fn kernel_change(k: &mut Option<netif::Watcher>, targets: &[WatchedMac]) {
+    loop {
+        let ev = match k.as_mut() {
+            Some(w) => w.next().await,
+            None => return std::future::pending().await,
+        };
+        match ev {
+            Some(ev) if concerns(&ev, targets) => return,
+            Some(_) => {}
+            None => {
+                tracing::warn!("witness-kernel-watch-ended");
+                *k = None;
+            }
+        }
+    }
+}
+
 /// Watch the vMACs evpnr names (`targets`) until `shutdown`, publishing
-/// what is seen to `out`. Idle while there is nothing to watch.
+/// what is seen to `out`. Idle while there is nothing to watch. On the
+/// Linux dataplane a kernel FDB event for a watched vMAC makes the next
+/// look at once, without waiting for the interval.
 pub async fn run(
     m: Arc<Manager>,
     mut targets: watch::Receiver<Vec<WatchedMac>>,
@@ -185,15 +219,24 @@ pub async fn run(
 ) {
     let interval = m.cfg.witness_interval.0;
     let bgp = m.cfg.health.bgp.clone();
+    let linux = m.cfg.dataplane == crate::config::Dataplane::Linux;
     let mut w = Watcher::default();
+    // Open only while watching: idle, its events would pile up unread.
+    let mut kernel: Option<netif::Watcher> = None;
     loop {
         let t = targets.borrow_and_update().clone();
         w.set_targets(&t);
         if t.is_empty() {
+            kernel = None;
             publish(&out, w.seen());
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 c = targets.changed() => if c.is_err() { return },
+            }
+            if linux {
+                kernel = netif::Watcher::open()
+                    .inspect_err(|e| tracing::warn!(error = %e, "witness-kernel-watch-unavailable"))
+                    .ok();
             }
             continue;
         }
@@ -223,6 +266,7 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
+            _ = kernel_change(&mut kernel, &t) => {}
             c = targets.changed() => if c.is_err() { return },
         }
     }

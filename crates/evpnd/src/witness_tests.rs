@@ -175,3 +175,27 @@ fn the_fabric_view_ages_without_being_a_change() {
     w.look(t0 + Duration::from_secs(8), Some(false), &[]);
     assert_eq!(w.seen().witnesses(t0)[0].fabric_up, Duration::ZERO);
 }
+
+#[test]
+fn kernel_fdb_events_for_a_watched_vmac_wake_the_watcher() {
+    use netif::{Event, FdbEntry, FdbState};
+    let fdb = |mac: &str| FdbEntry {
+        mac: mac.parse().unwrap(),
+        index: 11,
+        master: Some(10),
+        vlan: None,
+        dst: Some("192.0.2.1".parse().unwrap()),
+        vni: None,
+        is_self: false,
+        is_master: true,
+        extern_learn: true,
+        sticky: false,
+        state: FdbState::Dynamic,
+    };
+    let t = [target("g", "a")];
+    let (ours, other) = ("42:6c:fa:d6:82:98", "42:6c:fa:d6:82:99");
+    assert!(concerns(&Event::FdbDel(fdb(ours)), &t));
+    assert!(concerns(&Event::FdbNew(fdb(ours)), &t));
+    assert!(!concerns(&Event::FdbDel(fdb(other)), &t));
+    assert!(!concerns(&Event::FdbDel(fdb(ours)), &[]));
+}
