@@ -207,22 +207,67 @@ async fn kernel_change(k: &mut Option<netif::Watcher>, targets: &[WatchedMac]) {
     }
 }
 
+/// Where the watcher looks: this host's BIRD (the [`Bird`] of [`run`]);
+/// tests give answers of their own.
+pub trait Look {
+    /// The VTEPs announcing `vmac` in eVPN `slug`; `None`: no answer.
+    fn announcers(
+        &self,
+        slug: &str,
+        vmac: &evpn_model::Mac,
+    ) -> impl std::future::Future<Output = Option<Vec<IpAddr>>> + Send;
+    /// Whether this host's BGP sessions are established; `None`: no answer.
+    fn sessions_up(&self) -> impl std::future::Future<Output = Option<bool>> + Send;
+}
+
+/// This host's BIRD, counted as the `bgp` health check counts (at least
+/// one session and at least `health.bgp.min-established`).
+pub struct Bird(pub Arc<Manager>);
+
+impl Look for Bird {
+    async fn announcers(&self, slug: &str, vmac: &evpn_model::Mac) -> Option<Vec<IpAddr>> {
+        let v = self.0.bird.mac_announcers(slug, &vmac.to_string()).await;
+        v.ok()
+            .map(|v| v.iter().filter_map(|s| s.parse().ok()).collect())
+    }
+
+    async fn sessions_up(&self) -> Option<bool> {
+        let bgp = &self.0.cfg.health.bgp;
+        let p = self.0.bird.client.show_protocols(None, false).await.ok()?;
+        let s = crate::health::sessions(&p, &bgp.protocols);
+        Some(s.up >= 1 && s.up as u32 >= bgp.min_established)
+    }
+}
+
 /// Watch the vMACs evpnr names (`targets`) until `shutdown`, publishing
-/// what is seen to `out`. Idle while there is nothing to watch. On the
-/// Linux dataplane a kernel FDB event for a watched vMAC makes the next
-/// look at once, without waiting for the interval.
+/// what is seen to `out`. Idle while there is nothing to watch.
 pub async fn run(
     m: Arc<Manager>,
-    mut targets: watch::Receiver<Vec<WatchedMac>>,
+    targets: watch::Receiver<Vec<WatchedMac>>,
     out: watch::Sender<Seen>,
     shutdown: CancellationToken,
 ) {
     let interval = m.cfg.witness_interval.0;
-    let bgp = m.cfg.health.bgp.clone();
     let linux = m.cfg.dataplane == crate::config::Dataplane::Linux;
+    watch_with(Bird(m), interval, linux, targets, out, shutdown).await
+}
+
+/// [`run`] over any [`Look`]: a look every `interval` while there is
+/// something to watch; with `linux`, a kernel FDB event for a watched vMAC
+/// makes the next look at once, without waiting for the interval.
+pub async fn watch_with(
+    look: impl Look,
+    interval: Duration,
+    linux: bool,
+    mut targets: watch::Receiver<Vec<WatchedMac>>,
+    out: watch::Sender<Seen>,
+    shutdown: CancellationToken,
+) {
     let mut w = Watcher::default();
     // Open only while watching: idle, its events would pile up unread.
     let mut kernel: Option<netif::Watcher> = None;
+    // Opened (or failed to) for this spell of watching.
+    let mut tried = false;
     loop {
         let t = targets.borrow_and_update().clone();
         w.set_targets(&t);
@@ -233,34 +278,24 @@ pub async fn run(
                 _ = shutdown.cancelled() => return,
                 c = targets.changed() => if c.is_err() { return },
             }
-            if linux {
-                kernel = netif::Watcher::open()
-                    .inspect_err(|e| tracing::warn!(error = %e, "witness-kernel-watch-unavailable"))
-                    .ok();
-            }
+            tried = false;
             continue;
+        }
+        if linux && !tried {
+            tried = true;
+            kernel = netif::Watcher::open()
+                .inspect_err(|e| tracing::warn!(error = %e, "witness-kernel-watch-unavailable"))
+                .ok();
         }
         let mut looks = Vec::with_capacity(t.len());
         for target in &t {
-            let a = m
-                .bird
-                .mac_announcers(&target.group, &target.vmac.to_string())
-                .await
-                .ok()
-                .map(|v| v.iter().filter_map(|s| s.parse().ok()).collect());
-            looks.push((target.clone(), a));
+            looks.push((
+                target.clone(),
+                look.announcers(&target.group, &target.vmac).await,
+            ));
         }
         // After the announcers: a session torn down with the routes shows.
-        let up = m
-            .bird
-            .client
-            .show_protocols(None, false)
-            .await
-            .ok()
-            .map(|p| {
-                let s = crate::health::sessions(&p, &bgp.protocols);
-                s.up >= 1 && s.up as u32 >= bgp.min_established
-            });
+        let up = look.sessions_up().await;
         w.look(Instant::now(), up, &looks);
         publish(&out, w.seen());
         tokio::select! {

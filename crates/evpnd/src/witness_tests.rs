@@ -199,3 +199,92 @@ fn kernel_fdb_events_for_a_watched_vmac_wake_the_watcher() {
     assert!(!concerns(&Event::FdbDel(fdb(other)), &t));
     assert!(!concerns(&Event::FdbDel(fdb(ours)), &[]));
 }
+
+/// A [`Look`] whose announcers the test sets; sessions always up.
+struct Fake(Arc<std::sync::Mutex<Option<Vec<IpAddr>>>>);
+
+impl Look for Fake {
+    async fn announcers(&self, _: &str, _: &evpn_model::Mac) -> Option<Vec<IpAddr>> {
+        self.0.lock().unwrap().clone()
+    }
+
+    async fn sessions_up(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// Run `cmd` with `sh` (in the calling thread's namespace); panics on failure.
+fn sh(cmd: &str) {
+    let out = std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Linux dataplane, in a private network namespace (root): with a look
+/// interval of an hour, only the kernel's FDB event for the watched vMAC
+/// (BIRD removing the primary's entry from the VXLAN device) can make the
+/// watcher look again — and it does, at once.
+#[test]
+fn netns_a_kernel_fdb_event_wakes_the_linux_watcher() {
+    let h = std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .expect("unshare(CLONE_NEWNET) needs root");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            sh("ip link set lo up && ip link add brg-w type bridge \
+                && ip link add vxl-w type vxlan id 100 dstport 4789 local 127.0.0.1 nolearning \
+                && ip link set vxl-w master brg-w && ip link set vxl-w up && ip link set brg-w up");
+            let vtep: IpAddr = "192.0.2.1".parse().unwrap();
+            let answer = Arc::new(std::sync::Mutex::new(Some(vec![vtep])));
+            let (targets, rx) = watch::channel(Vec::new());
+            let (out, mut seen) = watch::channel(Seen::default());
+            let stop = CancellationToken::new();
+            let hour = Duration::from_secs(3600);
+            let task = tokio::spawn(watch_with(
+                Fake(answer.clone()),
+                hour,
+                true,
+                rx,
+                out,
+                stop.clone(),
+            ));
+            let mut until = async |what: &str, f: &dyn Fn(&Seen) -> bool| {
+                tokio::time::timeout(Duration::from_secs(5), seen.wait_for(|s| f(s)))
+                    .await
+                    .unwrap_or_else(|_| panic!("{what}"))
+                    .unwrap();
+            };
+            targets.send_replace(vec![target("g", "a")]);
+            until("the first look sees the primary announce", &|s| {
+                s.entries.first().is_some_and(|(_, a, _)| a == &[vtep])
+            })
+            .await;
+            // The fabric withdraws the route; BIRD removes its FDB entry.
+            *answer.lock().unwrap() = Some(vec![]);
+            sh(
+                "bridge fdb add 42:6c:fa:d6:82:98 dev vxl-w dst 192.0.2.1 self permanent \
+                && bridge fdb del 42:6c:fa:d6:82:98 dev vxl-w dst 192.0.2.1 self",
+            );
+            until("the FDB event makes the watcher look again", &|s| {
+                s.entries
+                    .first()
+                    .is_some_and(|(_, _, withdrawn)| *withdrawn)
+            })
+            .await;
+            stop.cancel();
+            task.await.unwrap();
+        });
+    });
+    if let Err(p) = h.join() {
+        std::panic::resume_unwind(p);
+    }
+}
