@@ -1,7 +1,8 @@
 //! Registration with evpnr and liveness: register at start (and whenever the
 //! registry forgets this host), then send heartbeats on a stream of their own
-//! every `evpnd.heartbeat-interval` and at once when readiness or health
-//! (the summary's generation) changes. evpnr
+//! every `evpnd.heartbeat-interval` and at once when readiness, health
+//! (the summary's generation) or what the fabric witness sees of the vMACs
+//! evpnr has it watch (`crate::witness`) changes. evpnr
 //! derives this member's liveness from the heartbeats' age. Failures back off
 //! exponentially with jitter; nothing here ever touches the dataplane, so an
 //! evpnr outage never disturbs this host.
@@ -228,6 +229,8 @@ async fn heartbeats(
         }
         let now_ready = m.is_ready();
         let generation = health.borrow_and_update().generation;
+        // A change that came while another branch fired counts too.
+        witnessed |= seen.has_changed().unwrap_or(false);
         let snapshot = seen.borrow_and_update().clone();
         if now_ready != ready
             || generation != sent_generation
