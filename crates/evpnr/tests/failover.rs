@@ -321,8 +321,12 @@ async fn failover_sim_fabric_killed_bird_candidate_reports_withdrawn() {
     let e = next_event(&mut ev, "withdrawal-reported").await;
     assert_eq!(e.fields["instance"], B, "{e:?}");
     assert_eq!(e.fields["primary"], A, "{e:?}");
-    let e = next_event(&mut ev, "failover-started").await;
+    let seen = events_until(&mut ev, "failover-started", |e| {
+        e.message == "failover-started"
+    })
+    .await;
     let after = killed.elapsed();
+    let e = seen.last().unwrap();
     assert_eq!(e.fields["reason"], "primary-withdrawn", "{e:?}");
     assert_eq!((e.fields["from"].as_str(), e.fields["to"].as_str()), (A, B));
     // Well before A's own health could have told (3 failed 1 s probes).
