@@ -299,6 +299,12 @@ catalogue! {
         "an autonomous move bound the gateway on `to`";
     FailoverBlocked = "failover-blocked", Failover, Error, Evpnr, ["group", "candidate", "reason", "error", "retry-ms"],
         "an autonomous move did not bind (a takeover's candidate saw another VTEP still announce the vMAC, or the move failed); retried after `retry-ms` (100 ms doubling to 5 s)";
+    WithdrawalReported = "withdrawal-reported", Failover, Warn, Evpnr,
+        ["group", "instance", "primary", "fabric-up-ms"],
+        "a candidate (`instance`) that watches the group's vMAC saw the primary's announcement withdrawn from the fabric (announced before, now by no VTEP); `fabric-up-ms`: how long its own BGP sessions had been established (0: its view is not trustworthy). It triggers the failover decision at once (rule F11); it is never the takeover's evidence";
+    WithdrawalCleared = "withdrawal-cleared", Failover, Info, Evpnr,
+        ["group", "instance", "primary", "announcers"],
+        "a candidate that had reported the primary's announcement withdrawn sees the vMAC announced again (`announcers`), or no longer watches it (empty: the primary changed, or the group is no longer auto)";
     FailoverHeld = "failover-held", Failover, Warn, Evpnr, ["group", "reason", "held"],
         "a move is wanted but held back (`held`: suspended, hold-down, flapping, no-candidate with each member's reason, preempt-delay); once per change";
 

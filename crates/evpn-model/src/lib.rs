@@ -16,6 +16,7 @@ pub mod mac;
 pub mod rt;
 pub mod settle;
 pub mod validate;
+pub mod witness;
 
 pub use addr::{is_link_local, is_link_local6, parse_prefix, parse_vtep, validate_vtep};
 pub use duration::HumanDuration;

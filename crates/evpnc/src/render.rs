@@ -673,6 +673,7 @@ mod tests {
             instance: None,
             health: None,
             drained: false,
+            witnesses: vec![],
             memberships: vec![
                 v1::MemberStatus {
                     group_id: "a".into(),

@@ -153,6 +153,7 @@ struct FileConfig {
     log_level: Option<String>,
     registry: Option<String>,
     heartbeat_interval: Option<HumanDuration>,
+    witness_interval: Option<HumanDuration>,
     state_dir: Option<PathBuf>,
     dataplane: Option<Dataplane>,
     reconcile_interval: Option<HumanDuration>,
@@ -273,6 +274,9 @@ pub struct Config {
     pub registry: String,
     /// Interval of the heartbeats sent to the registry.
     pub heartbeat_interval: HumanDuration,
+    /// How often a candidate asks BIRD about the vMACs evpnr has it watch
+    /// (only while there are any; docs/failover.md, trigger 1).
+    pub witness_interval: HumanDuration,
     /// Force the registration (see `Args::registry_force`).
     pub registry_force: bool,
     pub state_dir: PathBuf,
@@ -308,6 +312,13 @@ impl Validate for Config {
             return Err(SemanticError::new(
                 "evpnd.heartbeat-interval",
                 "must be between 10ms and 60s",
+            ));
+        }
+        let wi = self.witness_interval.0;
+        if wi < std::time::Duration::from_millis(5) || wi > std::time::Duration::from_secs(10) {
+            return Err(SemanticError::new(
+                "evpnd.witness-interval",
+                "must be between 5ms and 10s",
             ));
         }
         for (k, p) in [
@@ -461,6 +472,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             .unwrap_or_else(|| "info".into()),
         registry: args.registry.clone().or(f.registry).unwrap_or_default(),
         heartbeat_interval: dur(f.heartbeat_interval, "1s"),
+        witness_interval: dur(f.witness_interval, "50ms"),
         registry_force: args.registry_force,
         state_dir: args
             .state_dir

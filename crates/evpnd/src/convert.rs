@@ -213,3 +213,36 @@ pub fn bvi_out(e: &Evpn, handle: Option<&Handle>) -> Option<v1::Bvi> {
         steps: Vec::new(),
     })
 }
+
+/// A heartbeat ack's watch list → domain, validated (evpnr's input).
+pub fn watch_in(v: &[v1::WatchedMac]) -> Result<Vec<evpn_model::witness::WatchedMac>, Error> {
+    validate_count("watch", v.len(), evpn_model::witness::WATCH_MAX)?;
+    let mut out = v
+        .iter()
+        .map(|w| {
+            evpn_model::witness::WatchedMac::new(
+                "watch",
+                &w.group_id,
+                &w.vmac,
+                &w.primary_instance_id,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// What the fabric witness sees → wire (HeartbeatRequest.witnesses).
+pub fn witnesses_out(v: &[evpn_model::witness::MacWitness]) -> Vec<v1::MacWitness> {
+    v.iter()
+        .map(|w| v1::MacWitness {
+            group_id: w.watched.group.clone(),
+            vmac: w.watched.vmac.to_string(),
+            primary_instance_id: w.watched.primary.clone(),
+            announcers: w.announcers.iter().map(|a| a.to_string()).collect(),
+            withdrawn: w.withdrawn,
+            fabric_up_ms: w.fabric_up.as_millis() as u64,
+        })
+        .collect()
+}

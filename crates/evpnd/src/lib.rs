@@ -17,6 +17,7 @@ pub mod registrar;
 pub mod service;
 pub mod state;
 pub mod timing;
+pub mod witness;
 
 use std::sync::{Arc, atomic::AtomicBool};
 

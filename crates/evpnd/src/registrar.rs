@@ -1,7 +1,8 @@
 //! Registration with evpnr and liveness: register at start (and whenever the
 //! registry forgets this host), then send heartbeats on a stream of their own
-//! every `evpnd.heartbeat-interval` and at once when readiness or health
-//! (the summary's generation) changes. evpnr
+//! every `evpnd.heartbeat-interval` and at once when readiness, health
+//! (the summary's generation) or what the fabric witness sees of the vMACs
+//! evpnr has it watch (`crate::witness`) changes. evpnr
 //! derives this member's liveness from the heartbeats' age. Failures back off
 //! exponentially with jitter; nothing here ever touches the dataplane, so an
 //! evpnr outage never disturbs this host.
@@ -17,7 +18,9 @@ use evpn_api::v1::{self, evpnr_client::EvpnrClient};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use crate::{epoch::EpochGuard, manager::Manager};
+use evpn_model::witness::WatchedMac;
+
+use crate::{epoch::EpochGuard, manager::Manager, witness::Seen};
 
 /// How often readiness is looked at between heartbeats.
 const READY_POLL: Duration = Duration::from_millis(50);
@@ -91,6 +94,16 @@ pub async fn run(
         return;
     }
     let url = format!("http://{}", cfg.registry);
+    // The fabric witness: evpnr names the vMACs to watch on its acks.
+    let (targets, targets_rx) = tokio::sync::watch::channel(Vec::new());
+    let (seen_tx, seen) = tokio::sync::watch::channel(Seen::default());
+    tokio::spawn(crate::witness::run(
+        m.clone(),
+        targets_rx,
+        seen_tx,
+        shutdown.clone(),
+    ));
+    let w = Witness { targets, seen };
     let mut failures: u32 = 0;
     loop {
         let why = match register(&m, &epoch, &url).await {
@@ -107,7 +120,9 @@ pub async fn run(
                 .filter(|d| !d.is_zero())
                 .unwrap_or(cfg.heartbeat_interval.0);
                 let started = Instant::now();
-                let st = heartbeats(&m, &epoch, client, interval, &shutdown).await;
+                let st = heartbeats(&m, &epoch, &w, client, interval, &shutdown).await;
+                // Not connected: nothing to report to, so nothing to watch.
+                w.targets.send_replace(Vec::new());
                 if shutdown.is_cancelled() {
                     return;
                 }
@@ -128,11 +143,34 @@ pub async fn run(
     }
 }
 
+/// The registrar's side of the fabric witness: the vMACs evpnr asks this
+/// host to watch, and what it sees of them.
+struct Witness {
+    targets: tokio::sync::watch::Sender<Vec<WatchedMac>>,
+    seen: tokio::sync::watch::Receiver<Seen>,
+}
+
+/// An ack's watch list → the watcher's targets (an invalid list is logged
+/// and ignored: the watcher keeps what it had).
+fn set_targets(w: &Witness, ack: &v1::HeartbeatAck) {
+    match crate::convert::watch_in(&ack.watch) {
+        Ok(t) => {
+            w.targets.send_if_modified(|old| {
+                let changed = *old != t;
+                *old = t;
+                changed
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "registry-watch-invalid"),
+    }
+}
+
 /// Send heartbeats until the stream ends, acks stop coming or `shutdown`;
 /// returns why it ended.
 async fn heartbeats(
     m: &Manager,
     epoch: &EpochGuard,
+    w: &Witness,
     mut client: EvpnrClient<Channel>,
     interval: Duration,
     shutdown: &CancellationToken,
@@ -142,15 +180,20 @@ async fn heartbeats(
     let mut seq = 0u64;
     let mut ready = m.is_ready();
     let mut health = m.health.subscribe();
-    let beat = |seq: u64, ready: bool| v1::HeartbeatRequest {
+    let mut seen = w.seen.clone();
+    let beat = |seq: u64, ready: bool, seen: &Seen| v1::HeartbeatRequest {
         instance_id: cfg.instance_id.clone(),
         seq,
         ready,
         health: Some(crate::convert::health_out(&m.health.summary(), false)),
+        witnesses: crate::convert::witnesses_out(&seen.witnesses(Instant::now())),
     };
     // The first heartbeat goes with the stream's opening.
     seq += 1;
-    if tx.try_send(beat(seq, ready)).is_err() {
+    if tx
+        .try_send(beat(seq, ready, &seen.borrow_and_update()))
+        .is_err()
+    {
         return tonic::Status::internal("heartbeat queue");
     }
     let mut acks = match client
@@ -164,12 +207,14 @@ async fn heartbeats(
     let mut last_ack = Instant::now();
     let mut sent_generation = health.borrow_and_update().generation;
     loop {
+        let mut witnessed = false;
         tokio::select! {
             _ = shutdown.cancelled() => return tonic::Status::cancelled("shutdown"),
             a = acks.message() => match a {
                 Ok(Some(ack)) => {
                     last_ack = Instant::now();
                     check_epoch(epoch, &cfg.registry, ack.registry_epoch).await;
+                    set_targets(w, &ack);
                 }
                 Ok(None) => return tonic::Status::unavailable("the registry ended the heartbeat stream"),
                 Err(st) => return st,
@@ -179,17 +224,31 @@ async fn heartbeats(
             c = health.changed() => if c.is_err() {
                 return tonic::Status::internal("health publisher gone");
             },
+            // So is a change of what the fabric witness sees.
+            c = seen.changed() => {
+                if c.is_err() {
+                    return tonic::Status::internal("fabric witness gone");
+                }
+                witnessed = true;
+            },
         }
         let now_ready = m.is_ready();
         let generation = health.borrow_and_update().generation;
-        if now_ready != ready || generation != sent_generation || last_sent.elapsed() >= interval {
+        // A change that came while another branch fired counts too.
+        witnessed |= seen.has_changed().unwrap_or(false);
+        let snapshot = seen.borrow_and_update().clone();
+        if now_ready != ready
+            || generation != sent_generation
+            || witnessed
+            || last_sent.elapsed() >= interval
+        {
             sent_generation = generation;
             if now_ready != ready {
                 tracing::info!(ready = now_ready, "registry-ready-reported");
             }
             ready = now_ready;
             seq += 1;
-            if tx.send(beat(seq, ready)).await.is_err() {
+            if tx.send(beat(seq, ready, &snapshot)).await.is_err() {
                 return tonic::Status::unavailable("heartbeat stream closed");
             }
             last_sent = Instant::now();

@@ -6,6 +6,7 @@ use evpn_api::v1;
 use evpn_model::{
     Error, Mac,
     health::{HealthReport, HealthStatus, HealthVerdict},
+    witness::{self, MacWitness, WatchedMac},
 };
 use ipnet::IpNet;
 
@@ -267,6 +268,51 @@ pub fn health_in(h: &v1::HealthSummary) -> HealthReport {
         fenced: cut(&h.fenced),
         generation: h.generation,
     }
+}
+
+/// A heartbeat's witnesses → domain, validated (the member's input).
+pub fn witnesses_in(v: &[v1::MacWitness]) -> Result<Vec<MacWitness>, Error> {
+    evpn_model::validate_count("witnesses", v.len(), witness::WATCH_MAX)?;
+    v.iter()
+        .map(|w| {
+            Ok(MacWitness {
+                watched: WatchedMac::new(
+                    "witnesses",
+                    &w.group_id,
+                    &w.vmac,
+                    &w.primary_instance_id,
+                )?,
+                announcers: MacWitness::announcers("witnesses.announcers", &w.announcers)?,
+                withdrawn: w.withdrawn,
+                fabric_up: std::time::Duration::from_millis(w.fabric_up_ms),
+            })
+        })
+        .collect()
+}
+
+/// A member's witnesses → wire (GetInstanceStatus).
+pub fn witnesses_out(v: &[MacWitness]) -> Vec<v1::MacWitness> {
+    v.iter()
+        .map(|w| v1::MacWitness {
+            group_id: w.watched.group.clone(),
+            vmac: w.watched.vmac.to_string(),
+            primary_instance_id: w.watched.primary.clone(),
+            announcers: w.announcers.iter().map(|a| a.to_string()).collect(),
+            withdrawn: w.withdrawn,
+            fabric_up_ms: w.fabric_up.as_millis() as u64,
+        })
+        .collect()
+}
+
+/// The vMACs a member is to watch → wire (HeartbeatAck.watch).
+pub fn watch_out(v: &[WatchedMac]) -> Vec<v1::WatchedMac> {
+    v.iter()
+        .map(|w| v1::WatchedMac {
+            group_id: w.group.clone(),
+            vmac: w.vmac.to_string(),
+            primary_instance_id: w.primary.clone(),
+        })
+        .collect()
 }
 
 /// A stored health report → wire (GetInstanceStatus).

@@ -21,13 +21,14 @@ use evpn_daemon::events::{Event, EventFilter};
 use evpn_model::{
     EventKind,
     health::{HealthReport, HealthStatus, HealthVerdict},
+    witness::WatchedMac,
 };
 use futures::StreamExt;
 
 use crate::{
     group::{
         driver::Drive,
-        failover::{Decision, Held, Member, Policy, Reason, View, decide},
+        failover::{Decision, Held, Member, Policy, Reason, View, Witness, decide},
         machine::{Input, MoveOp},
     },
     model::{Group, State},
@@ -56,6 +57,39 @@ pub fn unhealthy(report: Option<&HealthReport>, group: &str) -> Option<String> {
         Some(v) if down(v) => Some(format!("evpn {group}: {}", v.reason)),
         _ => None,
     }
+}
+
+/// The vMACs member `id` is to watch on the fabric (trigger 1): those of
+/// the `auto` groups with a GroupBVI and a primary, of which it is a
+/// member but not the primary. Sorted by group.
+pub fn watch_list(st: &State, id: &str) -> Vec<WatchedMac> {
+    st.groups
+        .values()
+        .filter(|g| g.failover.auto && g.bvi.is_some() && g.members.contains(id))
+        .filter_map(|g| {
+            let p = g.primary.as_ref().filter(|p| *p != id)?;
+            Some(WatchedMac {
+                group: g.id.clone(),
+                vmac: g.vmac,
+                primary: p.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Member `m`'s report of group `g`'s primary's announcement, if it has
+/// one about the current primary and vMAC.
+pub fn witness_of(rt: Option<&MemberRt>, g: &Group) -> Option<Witness> {
+    let primary = g.primary.as_ref()?;
+    rt?.witnesses
+        .iter()
+        .find(|w| {
+            w.watched.group == g.id && w.watched.vmac == g.vmac && &w.watched.primary == primary
+        })
+        .map(|w| Witness {
+            withdrawn: w.withdrawn,
+            fabric_up: w.fabric_up,
+        })
 }
 
 /// Whether evpnr can talk to the member: connected, ready, heartbeats on
@@ -109,7 +143,7 @@ impl Memory {
                     unhealthy: sick,
                     fit_since,
                     drained: st.drained.contains(id),
-                    withdrawn: false,
+                    witness: witness_of(r, g),
                 }
             })
             .collect();

@@ -103,6 +103,96 @@ fn a_held_reason_is_reported_once_per_change() {
     assert!(m.held_changed("g", Reason::Unhealthy, &h2).is_some());
 }
 
+/// A group `id` of members a, b (and `more`), primary a, with a GroupBVI.
+fn group(id: &str, more: &[&str]) -> crate::model::Group {
+    use crate::model::{Group, GroupBvi};
+    let t = std::time::SystemTime::UNIX_EPOCH;
+    let mut members: std::collections::BTreeSet<String> = ["a".into(), "b".into()].into();
+    members.extend(more.iter().map(|m| m.to_string()));
+    Group {
+        id: id.into(),
+        vni: 100,
+        import_rts: vec![],
+        export_rts: vec![],
+        mtu: 1500,
+        vmac: "42:6c:fa:d6:82:98".parse().unwrap(),
+        members,
+        primary: Some("a".into()),
+        holders: ["a".to_string()].into(),
+        bvi: Some(GroupBvi {
+            addresses: vec![],
+            created_at: t,
+            modified_at: t,
+        }),
+        created_at: t,
+        modified_at: t,
+        failover: Default::default(),
+        priorities: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn candidates_of_auto_groups_watch_the_primary_and_their_reports_are_matched() {
+    use crate::model::State;
+    use evpn_model::witness::MacWitness;
+    let mut st = State::default();
+    let auto = |mut g: crate::model::Group| {
+        g.failover.auto = true;
+        g
+    };
+    st.groups.insert("g".into(), auto(group("g", &[])));
+    st.groups.insert("m".into(), group("m", &[])); // manual: not watched
+    let mut nobvi = auto(group("n", &[]));
+    nobvi.bvi = None;
+    st.groups.insert("n".into(), nobvi);
+    let mut noprimary = auto(group("p", &[]));
+    noprimary.primary = None;
+    st.groups.insert("p".into(), noprimary);
+    st.groups.insert("h".into(), auto(group("h", &["c"])));
+    let list = |id: &str| -> Vec<String> {
+        watch_list(&st, id)
+            .iter()
+            .map(|w| format!("{} {} {}", w.group, w.vmac, w.primary))
+            .collect()
+    };
+    assert_eq!(
+        list("a"),
+        Vec::<String>::new(),
+        "the primary watches nothing"
+    );
+    assert_eq!(
+        list("b"),
+        ["g 42:6c:fa:d6:82:98 a", "h 42:6c:fa:d6:82:98 a"]
+    );
+    assert_eq!(list("c"), ["h 42:6c:fa:d6:82:98 a"]);
+    assert_eq!(list("z"), Vec::<String>::new());
+
+    // Only a report about the group's current primary and vMAC counts.
+    let g = &st.groups["g"];
+    let report = |group: &str, primary: &str, vmac: &str| MacWitness {
+        watched: evpn_model::witness::WatchedMac::new("w", group, vmac, primary).unwrap(),
+        announcers: vec![],
+        withdrawn: true,
+        fabric_up: ms(7),
+    };
+    let rt = |w: MacWitness| {
+        let mut r = crate::group::fake::member_rt("b");
+        r.witnesses = vec![w];
+        r
+    };
+    let want = Some(Witness {
+        withdrawn: true,
+        fabric_up: ms(7),
+    });
+    let vmac = "42:6c:fa:d6:82:98";
+    assert_eq!(witness_of(Some(&rt(report("g", "a", vmac))), g), want);
+    assert_eq!(witness_of(Some(&rt(report("g", "c", vmac))), g), None);
+    assert_eq!(witness_of(Some(&rt(report("h", "a", vmac))), g), None);
+    let other = "42:6c:fa:d6:82:99";
+    assert_eq!(witness_of(Some(&rt(report("g", "a", other))), g), None);
+    assert_eq!(witness_of(None, g), None);
+}
+
 #[test]
 fn the_view_tracks_fit_times_drains_and_the_switch() {
     use crate::model::{Group, GroupBvi, Member as Reg, State};

@@ -10,6 +10,8 @@ use std::{
 
 use evpn_daemon::events::Event;
 
+use evpn_model::witness::MacWitness;
+
 use crate::{config::LivenessConfig, model::Liveness, registry::Registry};
 
 /// Period of the background resync of every ready member.
@@ -49,9 +51,16 @@ impl Registry {
         id: &str,
         ready: bool,
         health: Option<evpn_model::health::HealthReport>,
+        witnesses: Vec<MacWitness>,
     ) -> Result<(), evpn_model::Error> {
-        if health.is_some() {
-            self.with_rt(id, |rt| rt.health = health);
+        let before = self.with_rt(id, |rt| {
+            if health.is_some() {
+                rt.health = health;
+            }
+            std::mem::replace(&mut rt.witnesses, witnesses.clone())
+        });
+        if let Some(before) = before {
+            self.witnesses_changed(id, &before, &witnesses);
         }
         if !self.heartbeat_seen(id) {
             return Err(evpn_model::Error::not_found(
@@ -64,6 +73,46 @@ impl Registry {
             self.report_ready(id, ready)?;
         }
         Ok(())
+    }
+
+    /// Report what changed in member `id`'s witnesses: a newly withdrawn
+    /// announcement (`withdrawal-reported`, counted; the failover driver
+    /// decides at once on the event) and one no longer withdrawn
+    /// (`withdrawal-cleared`).
+    fn witnesses_changed(&self, id: &str, before: &[MacWitness], now: &[MacWitness]) {
+        for (w, was) in withdrawal_changes(before, now) {
+            let primary = w.watched.primary.as_str();
+            if was {
+                let announcers: Vec<String> = w.announcers.iter().map(|a| a.to_string()).collect();
+                self.emit(
+                    Event::WithdrawalCleared,
+                    &[
+                        ("group", &w.watched.group),
+                        ("instance", id),
+                        ("primary", primary),
+                        ("announcers", &announcers.join(",")),
+                    ],
+                );
+                continue;
+            }
+            self.metrics
+                .withdrawal_reports
+                .get_or_create(&crate::metrics::PrimaryLabels {
+                    group: w.watched.group.clone(),
+                    instance: id.to_string(),
+                })
+                .inc();
+            let up = w.fabric_up.as_millis().to_string();
+            self.emit(
+                Event::WithdrawalReported,
+                &[
+                    ("group", &w.watched.group),
+                    ("instance", id),
+                    ("primary", primary),
+                    ("fabric-up-ms", &up),
+                ],
+            );
+        }
     }
 
     /// Age of member `id`'s last heartbeat and its liveness now.
@@ -140,6 +189,29 @@ impl Registry {
     }
 }
 
+/// The watched vMACs whose withdrawal changed between two heartbeats:
+/// `(witness, false)` newly withdrawn, `(witness, true)` withdrawn before
+/// and not now (announced again, or no longer watched: then the old
+/// witness with no announcers).
+pub fn withdrawal_changes(before: &[MacWitness], now: &[MacWitness]) -> Vec<(MacWitness, bool)> {
+    let was = |w: &MacWitness| before.iter().any(|b| b.watched == w.watched && b.withdrawn);
+    let mut out: Vec<(MacWitness, bool)> = now
+        .iter()
+        .filter(|w| w.withdrawn != was(w))
+        .map(|w| (w.clone(), !w.withdrawn))
+        .collect();
+    for b in before.iter().filter(|b| b.withdrawn) {
+        if !now.iter().any(|w| w.watched == b.watched) {
+            let gone = MacWitness {
+                announcers: Vec::new(),
+                ..b.clone()
+            };
+            out.push((gone, true));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +239,64 @@ mod tests {
         }
         assert!(!Liveness::Unknown.unresponsive() && !Liveness::Alive.unresponsive());
         assert!(Liveness::Suspect.unresponsive() && Liveness::Dead.unresponsive());
+    }
+
+    #[test]
+    fn withdrawals_are_reported_once_per_change() {
+        use evpn_model::witness::WatchedMac;
+        let w = |group: &str, primary: &str, withdrawn: bool| MacWitness {
+            watched: WatchedMac::new("w", group, "42:6c:fa:d6:82:98", primary).unwrap(),
+            announcers: if withdrawn {
+                vec![]
+            } else {
+                vec!["192.0.2.1".parse().unwrap()]
+            },
+            withdrawn,
+            fabric_up: Duration::from_secs(1),
+        };
+        let show = |v: Vec<(MacWitness, bool)>| -> Vec<String> {
+            v.iter()
+                .map(|(w, cleared)| {
+                    let what = if *cleared { "cleared" } else { "reported" };
+                    format!("{} {} {what}", w.watched.group, w.watched.primary)
+                })
+                .collect()
+        };
+        let rows: &[(&[MacWitness], &[MacWitness], &[&str])] = &[
+            (&[], &[], &[]),
+            (&[w("g", "a", false)], &[w("g", "a", false)], &[]),
+            (
+                &[w("g", "a", false)],
+                &[w("g", "a", true)],
+                &["g a reported"],
+            ),
+            (&[], &[w("g", "a", true)], &["g a reported"]),
+            // The same report again is no news.
+            (&[w("g", "a", true)], &[w("g", "a", true)], &[]),
+            (
+                &[w("g", "a", true)],
+                &[w("g", "a", false)],
+                &["g a cleared"],
+            ),
+            // No longer watched (the primary changed): cleared.
+            (
+                &[w("g", "a", true)],
+                &[w("g", "b", false)],
+                &["g a cleared"],
+            ),
+            (
+                &[w("g", "a", true)],
+                &[w("g", "b", true)],
+                &["g b reported", "g a cleared"],
+            ),
+            (
+                &[w("g", "a", true), w("h", "a", false)],
+                &[w("h", "a", true)],
+                &["h a reported", "g a cleared"],
+            ),
+        ];
+        for (i, (before, now, want)) in rows.iter().enumerate() {
+            assert_eq!(show(withdrawal_changes(before, now)), *want, "row {i}");
+        }
     }
 }

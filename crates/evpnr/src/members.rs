@@ -190,6 +190,7 @@ impl Registry {
                     resync_running: false,
                     last_heartbeat: None,
                     health: None,
+                    witnesses: Vec::new(),
                     liveness: Liveness::Unknown,
                     addr: addr.to_string(),
                 },

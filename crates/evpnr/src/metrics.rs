@@ -52,6 +52,8 @@ pub struct RegistryMetrics {
     pub member_rpc_duration: Family<MethodLabels, Histogram>,
     pub liveness: Family<StateLabels, Gauge>,
     pub heartbeat_age: Family<InstanceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Candidates' reports of a primary's announcement withdrawn.
+    pub withdrawal_reports: Family<PrimaryLabels, Counter>,
 }
 
 impl RegistryMetrics {
@@ -77,7 +79,13 @@ impl RegistryMetrics {
             }),
             liveness: Family::default(),
             heartbeat_age: Family::default(),
+            withdrawal_reports: Family::default(),
         };
+        reg.register(
+            "failover_withdrawal_reports",
+            "Reports by a candidate (instance) that the primary's announcement of a group's vMAC was withdrawn from the fabric",
+            m.withdrawal_reports.clone(),
+        );
         reg.register(
             "instances_liveness",
             "Registered instances by liveness (unknown, alive, suspect, dead)",

@@ -84,6 +84,8 @@ pub struct MemberRt {
     pub liveness: crate::model::Liveness,
     /// The health reported with the last heartbeat that carried one.
     pub health: Option<evpn_model::health::HealthReport>,
+    /// What the member sees of the vMACs it watches (its last heartbeat).
+    pub witnesses: Vec<evpn_model::witness::MacWitness>,
     /// The address the client dials.
     pub addr: String,
 }

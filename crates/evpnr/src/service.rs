@@ -19,8 +19,10 @@ use tonic::{Request, Response, Status};
 use crate::{
     convert::{
         group_to_proto, health_in, health_out, instance_to_proto, membership_to_proto,
-        policy_change_from_proto, prefix_from_proto, prefix_syntax_from_proto, ts,
+        policy_change_from_proto, prefix_from_proto, prefix_syntax_from_proto, ts, watch_out,
+        witnesses_in, witnesses_out,
     },
+    failover_driver::watch_list,
     groups::NewGroup,
     registration::Registration,
     registry::Registry,
@@ -143,12 +145,18 @@ impl Evpnr for EvpnrService {
         validate_instance_id("instance_id", &first.instance_id)?;
         let id = first.instance_id.clone();
         let reg = self.reg.clone();
-        reg.heartbeat(&id, first.ready, first.health.as_ref().map(health_in))?;
+        reg.heartbeat(
+            &id,
+            first.ready,
+            first.health.as_ref().map(health_in),
+            witnesses_in(&first.witnesses)?,
+        )?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let shutdown = self.shutdown.clone();
         let _ = tx.try_send(Ok(v1::HeartbeatAck {
             seq: first.seq,
             registry_epoch: reg.epoch(),
+            watch: watch_out(&reg.read(|i| watch_list(&i.state, &id))),
         }));
         tokio::spawn(async move {
             loop {
@@ -170,13 +178,17 @@ impl Evpnr for EvpnrService {
                         .await;
                     return;
                 }
-                if let Err(e) = reg.heartbeat(&id, hb.ready, hb.health.as_ref().map(health_in)) {
+                let beat = witnesses_in(&hb.witnesses).and_then(|w| {
+                    reg.heartbeat(&id, hb.ready, hb.health.as_ref().map(health_in), w)
+                });
+                if let Err(e) = beat {
                     let _ = tx.send(Err(e.into())).await;
                     return;
                 }
                 let a = v1::HeartbeatAck {
                     seq: hb.seq,
                     registry_epoch: reg.epoch(),
+                    watch: watch_out(&reg.read(|i| watch_list(&i.state, &id))),
                 };
                 if tx.send(Ok(a)).await.is_err() {
                     return;
@@ -236,6 +248,7 @@ impl Evpnr for EvpnrService {
                 memberships,
                 health: rt.and_then(|r| r.health.as_ref()).map(health_out),
                 drained: i.state.drained.contains(&id),
+                witnesses: rt.map_or_else(Vec::new, |r| witnesses_out(&r.witnesses)),
             })
         });
         st.map(Response::new)

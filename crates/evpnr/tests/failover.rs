@@ -216,3 +216,127 @@ async fn failover_sim_fabric_drain_suspend_and_preempt() {
         .into_inner();
     assert!(!s.suspended && s.drained.is_empty());
 }
+
+/// Every event up to and including the first that `done` accepts.
+async fn events_until(
+    ev: &mut Events,
+    what: &str,
+    done: impl Fn(&v1::Event) -> bool,
+) -> Vec<v1::Event> {
+    let mut seen = Vec::new();
+    loop {
+        let e = tokio::time::timeout(T, ev.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {what}; saw {seen:?}"))
+            .unwrap()
+            .unwrap();
+        let last = done(&e);
+        seen.push(e);
+        if last {
+            return seen;
+        }
+    }
+}
+
+/// Wait until B watches A's announcement of the test group's vMAC, with
+/// its own sessions up.
+async fn b_watches_a(f: &Fleet) {
+    let a_vtep = f.host(A).vtep();
+    wait_for("B watches A's announcement", async || {
+        let st = f
+            .client()
+            .await
+            .get_instance_status(v1::InstanceRef {
+                instance_id: B.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        st.witnesses.iter().any(|w| {
+            w.group_id == "test"
+                && w.primary_instance_id == A
+                && w.announcers == [a_vtep.clone()]
+                && !w.withdrawn
+                && w.fabric_up_ms > 0
+        })
+    })
+    .await;
+}
+
+/// F11: a candidate cut off from the fabric also sees the primary's
+/// announcement go — but its own BGP sessions went with it, so its report
+/// is not believed: while its health has not noticed yet (it still looks
+/// eligible), nothing moves; then its health goes down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_candidate_cut_off_is_no_witness() {
+    let _s = serial().await;
+    let f = fleet().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    b_watches_a(&f).await;
+    let mut ev = events(&f).await;
+    f.host(B).set_fabric_link(false);
+    let seen = events_until(&mut ev, "withdrawal-reported by B", |e| {
+        e.message == "withdrawal-reported"
+    })
+    .await;
+    let e = seen.last().unwrap();
+    assert_eq!(
+        (e.fields["instance"].as_str(), e.fields["primary"].as_str()),
+        (B, A)
+    );
+    assert_eq!(e.fields["fabric-up-ms"], "0", "{e:?}");
+    // Until B's own health says it is cut off, it is a candidate in every
+    // other respect: the report alone must not move the gateway.
+    let seen = events_until(&mut ev, "B's health-down", |e| {
+        e.message == "health-down" && e.instance == B
+    })
+    .await;
+    let moved: Vec<&v1::Event> = seen
+        .iter()
+        .filter(|e| e.message.starts_with("failover-started") || e.message.starts_with("move-"))
+        .collect();
+    assert!(moved.is_empty(), "{moved:?}");
+    assert!(f.host(A).holds(&vmac) && !f.host(B).holds(&vmac));
+    assert_eq!(primary(&f).await, A);
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+}
+
+/// Trigger 1: the primary's BIRD is killed (its evpnd, still answering,
+/// has not noticed yet: its `bird` check needs `fall` failed probes). The
+/// candidate that watches the vMAC sees the fabric withdraw the primary's
+/// announcement and reports it at once; the takeover starts from that
+/// report (`primary-withdrawn`), releases the primary it can still reach
+/// first and binds on the fabric's evidence — never two holders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_killed_bird_candidate_reports_withdrawn() {
+    let _s = serial().await;
+    let mut f = fleet().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    b_watches_a(&f).await;
+    let mut ev = events(&f).await;
+    f.host_mut(A).kill_bird();
+    let killed = std::time::Instant::now();
+    let e = next_event(&mut ev, "withdrawal-reported").await;
+    assert_eq!(e.fields["instance"], B, "{e:?}");
+    assert_eq!(e.fields["primary"], A, "{e:?}");
+    let seen = events_until(&mut ev, "failover-started", |e| {
+        e.message == "failover-started"
+    })
+    .await;
+    let after = killed.elapsed();
+    let e = seen.last().unwrap();
+    assert_eq!(e.fields["reason"], "primary-withdrawn", "{e:?}");
+    assert_eq!((e.fields["from"].as_str(), e.fields["to"].as_str()), (A, B));
+    // Well before A's own health could have told (3 failed 1 s probes).
+    assert!(after < Duration::from_secs(2), "took {after:?}");
+    let e = next_event(&mut ev, "failover-finished").await;
+    assert_eq!(e.fields["reason"], "primary-withdrawn", "{e:?}");
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    // A, still reachable, was released before B bound.
+    assert!(!f.host(A).holds(&vmac), "A still holds the vMAC");
+    assert_eq!(primary(&f).await, B);
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+    eprintln!("BIRD killed -> failover-started: {after:?}");
+}

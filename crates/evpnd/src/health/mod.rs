@@ -23,7 +23,7 @@ pub mod config;
 pub mod fence;
 mod published;
 
-pub use bgp::bgp_rule;
+pub use bgp::{Sessions, bgp_rule, sessions};
 pub use config::{HealthConfig, Timers};
 pub use published::Health;
 

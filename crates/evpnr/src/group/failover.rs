@@ -5,13 +5,15 @@
 //! the move itself is an ordinary operation of the group state machine
 //! (`group::machine`), so every holder rule (R1–R15) applies to it
 //! unchanged. An unplanned takeover (the primary unreachable or its
-//! announcement withdrawn) cannot release the old primary; it is a move that
-//! skips the unreachable holder and whose bind **requires** the fabric's
+//! announcement withdrawn) releases the old primary if it can still reach
+//! it, skips it if it cannot, and its bind **requires** the fabric's
 //! evidence (no other VTEP announces the vMAC, seen by a candidate whose own
 //! view of the fabric is trustworthy) — without it, the candidate does not
-//! bind and the failover is blocked (`failover-blocked`).
+//! bind and the failover is blocked (`failover-blocked`). A candidate's
+//! report of a withdrawal (F11) only triggers a takeover; it is never the
+//! evidence.
 //!
-//! Rules F1–F12 are in `docs/failover.md`; the tables below have at least
+//! Rules F1–F11 are in `docs/failover.md`; the tables below have at least
 //! one row per rule.
 use std::time::Duration;
 
@@ -77,9 +79,20 @@ pub struct Member {
     pub fit_since: Option<Duration>,
     /// Drained by an operator (maintenance): never a candidate.
     pub drained: bool,
-    /// Another member reported that this member's announcement of the vMAC
-    /// was withdrawn from the fabric (the fastest trigger).
+    /// What this member, watching the vMAC as a candidate, last reported
+    /// of the current primary's announcement (trigger 1); `None`: nothing
+    /// (or a report about another primary).
+    pub witness: Option<Witness>,
+}
+
+/// A candidate's report of the primary's announcement of the vMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Witness {
+    /// It saw the vMAC announced and now sees no VTEP announce it.
     pub withdrawn: bool,
+    /// How long its own BGP sessions had been established when it looked
+    /// (zero: its view of the fabric is not trustworthy).
+    pub fabric_up: Duration,
 }
 
 /// A group as the decision sees it.
@@ -181,6 +194,21 @@ fn ineligible(p: &Policy, now: Duration, m: &Member) -> Option<String> {
     }
 }
 
+/// Whether `m` reports the primary's announcement withdrawn and may be
+/// believed (F11): it is reachable and healthy, has been fit for the
+/// warm-up, and its own BGP sessions had been established for the warm-up
+/// (and at all) when it looked. A drained member is a witness too.
+fn trusted_withdrawal(p: &Policy, now: Duration, m: &Member) -> bool {
+    let Some(w) = m.witness.filter(|w| w.withdrawn) else {
+        return false;
+    };
+    let fit = m.reachable
+        && m.unhealthy.is_none()
+        && m.fit_since
+            .is_some_and(|t| now.saturating_sub(t) >= p.warm_up);
+    fit && !w.fabric_up.is_zero() && w.fabric_up >= p.warm_up
+}
+
 /// The best eligible member other than `except` (F4): highest priority,
 /// then smallest ID. `Err` lists why each member is not eligible.
 fn best<'a>(
@@ -216,10 +244,17 @@ pub fn decide(p: &Policy, now: Duration, v: &View) -> Decision {
         .primary
         .as_ref()
         .and_then(|id| v.members.iter().find(|m| &m.id == id));
+    // F11: the primary's announcement is withdrawn when a member that may
+    // be believed says so.
+    let withdrawn = primary.is_some_and(|pm| {
+        v.members
+            .iter()
+            .any(|m| m.id != pm.id && trusted_withdrawal(p, now, m))
+    });
     // What is wrong, most urgent first (F10, F6, F5, F2, F9).
     let reason = match primary {
         None => Reason::NoPrimary,
-        Some(pm) if pm.withdrawn && !pm.drained => Reason::Withdrawn,
+        Some(pm) if withdrawn && !pm.drained => Reason::Withdrawn,
         Some(pm) if !pm.reachable => Reason::Unreachable,
         Some(pm) if pm.unhealthy.is_some() => Reason::Unhealthy,
         Some(pm) if pm.drained => Reason::Drained,

@@ -9,8 +9,10 @@ fn ms(n: u64) -> Duration {
 }
 
 /// A member from a compact spec: `id:prio` then flags — `down` (not
-/// reachable), `sick` (unhealthy), `drained`, `withdrawn`, `fit=<ms>` (fit
-/// since; default 0).
+/// reachable), `sick` (unhealthy), `drained`, `fit=<ms>` (fit since;
+/// default 0), and its report of the primary's announcement: `gone`
+/// (withdrawn, its BGP sessions up for 60 s), `gone-up=<ms>` (withdrawn,
+/// sessions up that long), `seen` (still announced).
 fn member(spec: &str) -> Member {
     let mut parts = spec.split_whitespace();
     let (id, prio) = parts.next().unwrap().split_once(':').unwrap();
@@ -21,14 +23,24 @@ fn member(spec: &str) -> Member {
         unhealthy: None,
         fit_since: Some(ms(0)),
         drained: false,
-        withdrawn: false,
+        witness: None,
+    };
+    let witness = |withdrawn, up| {
+        Some(Witness {
+            withdrawn,
+            fabric_up: ms(up),
+        })
     };
     for f in parts {
         match f {
             "down" => m.reachable = false,
             "sick" => m.unhealthy = Some("bgp-sessions: 0 of 2 established".into()),
             "drained" => m.drained = true,
-            "withdrawn" => m.withdrawn = true,
+            "gone" => m.witness = witness(true, 60_000),
+            "seen" => m.witness = witness(false, 60_000),
+            f if f.starts_with("gone-up=") => {
+                m.witness = witness(true, f[8..].parse().unwrap());
+            }
             f => m.fit_since = Some(ms(f.strip_prefix("fit=").unwrap().parse().unwrap())),
         }
         if !m.reachable || m.unhealthy.is_some() {
@@ -187,12 +199,109 @@ fn rows() -> Vec<Row> {
             ..row("F6", "an unreachable primary: takeover")
         },
         Row {
-            members: &["a:100 withdrawn", "b:50"],
+            members: &["a:100", "b:50 gone"],
             want: "move b primary-withdrawn",
             ..row(
                 "F6",
-                "a withdrawn announcement: takeover, even if a still answers",
+                "a withdrawn announcement: takeover (a, which still answers, is released first)",
             )
+        },
+        Row {
+            members: &["a:100 down", "b:50 gone"],
+            want: "move b primary-withdrawn",
+            ..row(
+                "F6",
+                "withdrawn and unreachable: named by the fastest trigger",
+            )
+        },
+        Row {
+            members: &["a:100 drained", "b:50 gone"],
+            want: "move b primary-drained",
+            ..row("F6", "a drained primary's withdrawal is still a drain")
+        },
+        Row {
+            members: &["a:100", "b:50 gone-up=0"],
+            want: "stay",
+            ..row(
+                "F11",
+                "a witness whose BGP sessions are down (cut off from the fabric) is not believed",
+            )
+        },
+        Row {
+            members: &["a:100", "b:50 gone-up=4999"],
+            want: "stay",
+            ..row(
+                "F11",
+                "a witness whose sessions are up for less than the warm-up is not believed",
+            )
+        },
+        Row {
+            members: &["a:100", "b:50 gone fit=58000"],
+            want: "stay",
+            ..row("F11", "a witness still warming up is not believed")
+        },
+        Row {
+            members: &["a:100", "b:50 gone down"],
+            want: "stay",
+            ..row(
+                "F11",
+                "an unreachable witness's last report is not believed",
+            )
+        },
+        Row {
+            members: &["a:100", "b:50 sick gone"],
+            want: "stay",
+            ..row("F11", "an unhealthy witness is not believed")
+        },
+        Row {
+            members: &["a:100 gone", "b:50"],
+            want: "stay",
+            ..row("F11", "the primary's own report counts for nothing")
+        },
+        Row {
+            members: &["a:100", "b:50 seen", "c:40 seen"],
+            want: "stay",
+            ..row("F11", "still announced: nothing to do")
+        },
+        Row {
+            members: &["a:100", "b:50", "c:40 gone"],
+            want: "move b primary-withdrawn",
+            ..row(
+                "F11",
+                "any believed witness triggers; the best candidate takes over",
+            )
+        },
+        Row {
+            members: &["a:100", "b:50 drained gone", "c:40"],
+            want: "move c primary-withdrawn",
+            ..row("F11", "a drained member is a witness, not a candidate")
+        },
+        Row {
+            members: &["a:100", "b:50 gone"],
+            suspended: true,
+            want: "held primary-withdrawn suspended",
+            ..row("F11", "a believed withdrawal is held by the switch")
+        },
+        Row {
+            policy: Policy {
+                warm_up: ms(0),
+                ..auto()
+            },
+            members: &["a:100", "b:50 gone-up=0"],
+            want: "stay",
+            ..row(
+                "F11",
+                "without a warm-up, sessions that are down still make no witness",
+            )
+        },
+        Row {
+            policy: Policy {
+                warm_up: ms(0),
+                ..auto()
+            },
+            members: &["a:100", "b:50 gone-up=1"],
+            want: "move b primary-withdrawn",
+            ..row("F11", "without a warm-up, any established session will do")
         },
         Row {
             members: &["a:100 down", "b:50 down"],
@@ -322,7 +431,7 @@ fn a_group_without_a_gateway_never_moves() {
 #[test]
 fn every_decision_rule_has_a_row() {
     let have: std::collections::BTreeSet<&str> = rows().iter().map(|r| r.rule).collect();
-    for f in 1..=10 {
+    for f in 1..=11 {
         assert!(have.contains(format!("F{f}").as_str()), "no row for F{f}");
     }
 }

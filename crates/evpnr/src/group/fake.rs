@@ -109,6 +109,27 @@ impl Southbound<Registry> for Fake {
     }
 }
 
+/// A connected, ready member's run-time state (its client dials nowhere).
+pub(crate) fn member_rt(id: &str) -> MemberRt {
+    MemberRt {
+        conn: Conn::Connected,
+        ready: true,
+        last_seen: None,
+        last_error: String::new(),
+        client: crate::client::client(id, "127.0.0.1:1", Default::default(), 1).unwrap(),
+        cancel: tokio_util::sync::CancellationToken::new(),
+        memberships: BTreeMap::new(),
+        resync_pending: false,
+        // No background resync: the calls seen are the operation's.
+        resync_running: true,
+        last_heartbeat: None,
+        health: None,
+        witnesses: Vec::new(),
+        liveness: crate::model::Liveness::Unknown,
+        addr: "127.0.0.1:1".into(),
+    }
+}
+
 /// A registry over `fake` with members "a" and "b" (connected, ready) in
 /// group "g" (GroupBVI, bound on "a").
 fn registry(fake: Arc<Fake>) -> (Arc<Registry>, tempfile::TempDir) {
@@ -135,23 +156,7 @@ fn registry(fake: Arc<Fake>) -> (Arc<Registry>, tempfile::TempDir) {
         fake,
     ));
     for id in ["a", "b"] {
-        let rt = MemberRt {
-            conn: Conn::Connected,
-            ready: true,
-            last_seen: None,
-            last_error: String::new(),
-            client: crate::client::client(id, "127.0.0.1:1", Default::default(), 1).unwrap(),
-            cancel: tokio_util::sync::CancellationToken::new(),
-            memberships: BTreeMap::new(),
-            resync_pending: false,
-            // No background resync: the calls seen are the operation's.
-            resync_running: true,
-            last_heartbeat: None,
-            health: None,
-            liveness: crate::model::Liveness::Unknown,
-            addr: "127.0.0.1:1".into(),
-        };
-        reg.lock().rt.insert(id.into(), rt);
+        reg.lock().rt.insert(id.into(), member_rt(id));
     }
     reg.create_group(crate::groups::NewGroup {
         id: "g".into(),

@@ -5,7 +5,7 @@ mod conformance;
 pub mod driver;
 pub mod failover;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 pub mod machine;
 pub mod settle;
 pub mod types;
