@@ -2,7 +2,8 @@
 //! planner (`crate::bvi`) against the committed state (no reads), run the
 //! steps, then read back (`Manager::verify`). Bind: MAC and link-local →
 //! BIRD → addresses last → verify → paced GARP/NA. Release: addresses first
-//! → MAC and link-local → BIRD → verify.
+//! → MAC and link-local → BIRD → verify and save, with the linux dialect's
+//! BIRD withdrawal check next to them → answer.
 use evpn_daemon::events::Event;
 use evpn_model::{Error, Mac, error::Object};
 use ipnet::IpNet;
@@ -151,7 +152,8 @@ impl Manager {
     }
 
     /// ReleaseGroupBVI: addresses first → MAC and link-local → BIRD →
-    /// verify (read back; heal or fail). Idempotent.
+    /// verify (read back; heal or fail) and save, with BIRD's withdrawal
+    /// checked next to them (linux dialect). Idempotent.
     pub async fn release(&self, slug: &str, group: &str) -> Result<Evpn, Error> {
         let mut st = self.lock().await;
         self.release_locked(&mut st, slug, group).await?;
@@ -184,16 +186,22 @@ impl Manager {
         }
         b.modified_ms = now_ms();
         e.bvi = Some(b);
-        if let Err(err) = timed("verify", self.verify(&e, "release", &plan)).await {
-            return Err(self.heal_after(st, slug, err).await);
-        }
-        st.evpns.insert(slug.to_string(), e);
-        timed("save", self.commit_binding(st, slug)).await?;
+        // The read-back and the save, and next to them the check that BIRD
+        // withdrew the vMAC (it reads BIRD only; the writes are done). The
+        // answer waits for both.
+        let committed = async {
+            if let Err(err) = timed("verify", self.verify(&e, "release", &plan)).await {
+                return Err(self.heal_after(st, slug, err).await);
+            }
+            st.evpns.insert(slug.to_string(), e.clone());
+            timed("save", self.commit_binding(st, slug)).await
+        };
         let withdrawn = timed(
             "withdrawn check (BIRD)",
             self.verify_withdrawn(slug, bind.vmac),
-        )
-        .await;
+        );
+        let (committed, withdrawn) = futures::join!(committed, withdrawn);
+        committed?;
         let group = if group.is_empty() {
             bind.group_id
         } else {
