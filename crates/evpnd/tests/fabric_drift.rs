@@ -3,8 +3,8 @@
 //! (the evpnds run with a 300 s interval, so a repair within seconds can
 //! only come from watching the kernel), and a bind or release verifies its
 //! effect on the FDB instead of reporting a silent success — issue 16: with
-//! one round of reads after its acked writes, and BIRD's withdrawal
-//! checked next to it on a release.
+//! one round of reads after its acked writes, BIRD's withdrawal checked
+//! next to it on a release, and the first GARP/NA before a bind answers.
 use std::time::Duration;
 
 use evpn_testkit::bird::{Version, bird_bin, require_root};
@@ -317,7 +317,8 @@ fn step(b: &evpn_api::v1::Bvi, name: &str) -> (u64, u64) {
 /// (`BVI.steps`) of a clean move r1 → r2: the read-back after the acked
 /// writes is one round of two reads (the BVI's addresses and the bridge's
 /// FDB), not a full observe; the release checks BIRD's withdrawal next to
-/// its read-back and save. And the move did what it must: r2
+/// its read-back and save; the bind sends its first GARP/NA once the
+/// addresses are in, before it answers. And the move did what it must: r2
 /// holds the vMAC cleanly, r1 is a clean candidate, one announcer.
 #[test]
 fn fabric_netns_a_move_reads_back_once_and_checks_bird_alongside() {
@@ -354,6 +355,11 @@ fn fabric_netns_a_move_reads_back_once_and_checks_bird_alongside() {
     let (_, saved) = step(&rel, "save");
     let (checked, _) = step(&rel, "withdrawn check (BIRD)");
     assert!(checked < saved, "{:#?}", rel.steps);
+    // The bind: the first GARP/NA (in the answer: before it) after the
+    // addresses.
+    let (_, added) = step(&bind, "writes add-address");
+    let (garp, _) = step(&bind, "first GARP/NA");
+    assert!(added <= garp, "{:#?}", bind.steps);
     let r2 = f.routers[1].addr.to_string();
     check_one_announcer(&f, &cl, &gw, &r2).unwrap();
 }
