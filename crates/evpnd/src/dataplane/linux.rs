@@ -746,15 +746,27 @@ impl Dataplane for LinuxDataplane {
     }
 
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error> {
-        let name = slug_of(e.slug)?.names().bvi;
-        let link = self
-            .nl()
-            .link_by_name(&name)
-            .await
-            .map_err(nerr)?
-            .ok_or_else(|| Error::FailedPrecondition(format!("{name} does not exist")))?;
-        let mac = link.mac.unwrap_or(Mac::nil());
-        let ann = Announcer::open(&name, link.index).map_err(nerr)?;
+        let slug = slug_of(e.slug)?;
+        let name = slug.names().bvi;
+        // Right after a bind the index and the vMAC are known (cached index,
+        // the port's one clean entry): no link lookup.
+        let known = match (self.cached(&slug), self.port_macs(&slug).as_deref()) {
+            (Some(ix), Some([mac])) => Some((ix.bvi, *mac)),
+            _ => None,
+        };
+        let (index, mac) = match known {
+            Some(k) => k,
+            None => {
+                let link = self
+                    .nl()
+                    .link_by_name(&name)
+                    .await
+                    .map_err(nerr)?
+                    .ok_or_else(|| Error::FailedPrecondition(format!("{name} does not exist")))?;
+                (link.index, link.mac.unwrap_or(Mac::nil()))
+            }
+        };
+        let ann = Announcer::open(&name, index).map_err(nerr)?;
         self.dp
             .announce(&ann, mac, addrs, NaFlags::default())
             .map_err(nerr)
