@@ -767,9 +767,15 @@ impl Dataplane for LinuxDataplane {
             }
         };
         let ann = Announcer::open(&name, index).map_err(nerr)?;
-        self.dp
+        let sent = self
+            .dp
             .announce(&ann, mac, addrs, NaFlags::default())
-            .map_err(nerr)
+            .map_err(nerr);
+        // Closing the packet socket waits for an RCU grace period
+        // (`synchronize_net`, ~10 ms): not on this task, which may be a
+        // bind's that is about to answer.
+        tokio::task::spawn_blocking(move || drop(ann));
+        sent
     }
 
     /// The veth's Linux end is the BVI itself: made with it.
