@@ -2,7 +2,9 @@
 //! drift in the kernel is repaired at once, not on the periodic reconcile
 //! (the evpnds run with a 300 s interval, so a repair within seconds can
 //! only come from watching the kernel), and a bind or release verifies its
-//! effect on the FDB instead of reporting a silent success.
+//! effect on the FDB instead of reporting a silent success — issue 16: with
+//! one round of reads after its acked writes, and the first GARP/NA before
+//! a bind answers.
 use std::time::Duration;
 
 use evpn_testkit::bird::{Version, bird_bin, require_root};
@@ -297,6 +299,59 @@ fn fabric_netns_release_and_bind_verify_the_fdb() {
         ),
         Err(e) => assert!(format!("{e:#}").contains("did not take effect"), "{e:#}"),
     }
+    let r2 = f.routers[1].addr.to_string();
+    check_one_announcer(&f, &cl, &gw, &r2).unwrap();
+}
+
+/// The first step of a call's `BVI.steps` whose name starts with `name`:
+/// (start µs, end µs).
+fn step(b: &evpn_api::v1::Bvi, name: &str) -> (u64, u64) {
+    b.steps
+        .iter()
+        .find(|s| s.name.starts_with(name))
+        .map(|s| (s.start_us, s.start_us + s.duration_us))
+        .unwrap_or_else(|| panic!("no step {name:?} in {:#?}", b.steps))
+}
+
+/// Issue 16 on the Linux dataplane, from the calls' own step timings
+/// (`BVI.steps`) of a clean move r1 → r2: the read-back after the acked
+/// writes is one round of two reads (the BVI's addresses and the bridge's
+/// FDB), not a full observe; the bind sends its first GARP/NA once the
+/// addresses are in, before it answers. And the move did what it must: r2
+/// holds the vMAC cleanly, r1 is a clean candidate, one announcer.
+#[test]
+fn fabric_netns_a_move_reads_back_in_one_round() {
+    let o = opts("fabric_netns_a_move_reads_back_in_one_round", "frb");
+    let f = Fabric::build(o).expect("build the fabric");
+    let gw = Gateway::default();
+    let cl = Clients::connect(&f).unwrap();
+    scenario::setup(&f, &cl, &gw).unwrap();
+    let (cl2, gw2) = (cl.clone(), gw.clone());
+    f.block_on(async move { scenario::bind(&cl2, 0, &gw2).await })
+        .unwrap();
+    let (cl2, gw2) = (cl.clone(), gw.clone());
+    let rel = f
+        .block_on(async move { scenario::release(&cl2, 0, &gw2).await })
+        .unwrap();
+    let (cl2, gw2) = (cl.clone(), gw.clone());
+    let bind = f
+        .block_on(async move { scenario::bind(&cl2, 1, &gw2).await })
+        .unwrap();
+    assert!(candidate_clean(&f, 0, &gw), "{}", logs(&f));
+    assert!(holds_vmac(&f, 1, &gw), "{}", logs(&f));
+    for (call, b) in [("release", &rel), ("bind", &bind)] {
+        step(b, "read addresses, fdb");
+        assert!(
+            !b.steps.iter().any(|s| s.name == "read observe"),
+            "{call}: a full observe after acked writes: {:#?}",
+            b.steps
+        );
+    }
+    // The bind: the first GARP/NA (in the answer: before it) after the
+    // addresses.
+    let (_, added) = step(&bind, "writes add-address");
+    let (garp, _) = step(&bind, "first GARP/NA");
+    assert!(added <= garp, "{:#?}", bind.steps);
     let r2 = f.routers[1].addr.to_string();
     check_one_announcer(&f, &cl, &gw, &r2).unwrap();
 }

@@ -578,9 +578,12 @@ impl Fabric {
         )?;
         pr.wait_log_count("reconcile-finished", before + 1, Duration::from_secs(30))?;
         r.evpnd = Some(pr);
+        // The start-up pass's line: a drift-triggered pass may already have
+        // followed it (e.g. after the start-up pass removed orphans).
         Ok(std::fs::read_to_string(&log)?
             .lines()
-            .rfind(|l| l.contains("reconcile-finished"))
+            .filter(|l| l.contains("reconcile-finished"))
+            .nth(before)
             .unwrap_or_default()
             .to_string())
     }

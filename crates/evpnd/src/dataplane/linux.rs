@@ -75,6 +75,10 @@ pub struct LinuxDataplane {
     /// successful MAC change or an observe that found the port consistent).
     /// When known, a MAC change skips the observe round (fast path).
     port_macs: Mutex<HashMap<String, Vec<Mac>>>,
+    /// Each BVI's link-local when it is known to be its only one (set by a
+    /// successful change and by every observe or read-back that saw exactly
+    /// one). When known, a link-local change needs no read first.
+    lls: Mutex<HashMap<String, Ipv6Addr>>,
 }
 
 fn nerr(e: netif::Error) -> Error {
@@ -198,6 +202,7 @@ impl LinuxDataplane {
             dp: netif::Dataplane::new(nl),
             idx: Arc::new(Mutex::new(HashMap::new())),
             port_macs: Mutex::new(HashMap::new()),
+            lls: Mutex::new(HashMap::new()),
             info: DpInfo {
                 connected: true,
                 version: format!("linux {release}"),
@@ -243,6 +248,20 @@ impl LinuxDataplane {
         let mut g = self.idx.lock().unwrap_or_else(|p| p.into_inner());
         g.remove(slug.as_str());
         self.set_port_macs(slug, None);
+        self.set_link_local_known(slug, None);
+    }
+
+    fn set_link_local_known(&self, slug: &Slug, ll: Option<Ipv6Addr>) {
+        let mut g = self.lls.lock().unwrap_or_else(|p| p.into_inner());
+        match ll {
+            Some(ll) => g.insert(slug.as_str().to_string(), ll),
+            None => g.remove(slug.as_str()),
+        };
+    }
+
+    fn link_local_known(&self, slug: &Slug) -> Option<Ipv6Addr> {
+        let g = self.lls.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(slug.as_str()).copied()
     }
 
     fn set_port_macs(&self, slug: &Slug, v: Option<Vec<Mac>>) {
@@ -448,13 +467,18 @@ impl Dataplane for LinuxDataplane {
             None => obs.bridge.is_some() && obs.vxlan.is_some(),
         };
         let bvi = observed_bvi(&obs, e.instance_mac);
-        // Remember the port's entries only when they agree with the MAC.
-        let consistent = bvi.as_ref().is_some_and(|b| b.mac != Mac([0; 6]));
-        self.set_port_macs(
-            &slug,
-            consistent.then(|| obs.port_entries().iter().map(|e| e.mac).collect()),
-        );
+        self.note(&slug, &obs, bvi.as_ref());
         Ok(ObservedEvpn { bridge, bvi })
+    }
+
+    /// After a bind or release: see `linux_readback.rs`.
+    async fn read_back(
+        &self,
+        e: &EvpnRef<'_>,
+        known: &super::Known,
+        assumed: &ObservedBvi,
+    ) -> Result<Option<ObservedBvi>, Error> {
+        self.read_back_acked(e, known, assumed).await
     }
 
     async fn list_bridges(&self, min: u32, max: u32) -> Result<Vec<u32>, Error> {
@@ -608,22 +632,32 @@ impl Dataplane for LinuxDataplane {
     async fn set_link_local(&self, e: &EvpnRef<'_>, ll: Ipv6Addr) -> Result<(), Error> {
         let slug = slug_of(e.slug)?;
         let (idx, name) = self.bvi_index(&slug).await?;
-        let addrs = match self.nl().list_addresses(Some(idx)).await {
-            Ok(a) => a,
-            Err(err) => {
-                self.forget(&slug);
-                return Err(nerr(err));
+        let want = IpNet::new(IpAddr::V6(ll), 64).map_err(|e| Error::Internal(e.to_string()))?;
+        let (have, stale) = match self.link_local_known(&slug) {
+            // The only link-local is known: no read (a read-back after a
+            // bind or release sees the addresses and resets this on drift).
+            Some(cur) => {
+                let cur =
+                    IpNet::new(IpAddr::V6(cur), 64).map_err(|e| Error::Internal(e.to_string()))?;
+                (cur == want, if cur == want { vec![] } else { vec![cur] })
+            }
+            None => {
+                let addrs = match self.nl().list_addresses(Some(idx)).await {
+                    Ok(a) => a,
+                    Err(err) => {
+                        self.forget(&slug);
+                        return Err(nerr(err));
+                    }
+                };
+                let ok = |a: &netif::Addr| a.net == want && !a.tentative && !a.dad_failed;
+                let stale: Vec<IpNet> = addrs
+                    .iter()
+                    .filter(|a| is_ll(&a.net) && !ok(a))
+                    .map(|a| a.net)
+                    .collect();
+                (addrs.iter().any(ok), stale)
             }
         };
-        let want = IpNet::new(IpAddr::V6(ll), 64).map_err(|e| Error::Internal(e.to_string()))?;
-        let have = addrs
-            .iter()
-            .any(|a| a.net == want && !a.tentative && !a.dad_failed);
-        let stale: Vec<IpNet> = addrs
-            .iter()
-            .filter(|a| is_ll(&a.net) && !(a.net == want && !a.tentative && !a.dad_failed))
-            .map(|a| a.net)
-            .collect();
         // Deletions and the addition go out together (one round trip).
         let dels = futures::future::try_join_all(stale.iter().map(|net| {
             tracing::debug!(net = %net, dev = %name, "netlink-delete-link-local");
@@ -649,6 +683,7 @@ impl Dataplane for LinuxDataplane {
             self.forget(&slug);
             return Err(nerr(err));
         }
+        self.set_link_local_known(&slug, Some(ll));
         Ok(())
     }
 
@@ -711,18 +746,36 @@ impl Dataplane for LinuxDataplane {
     }
 
     async fn announce(&self, e: &EvpnRef<'_>, addrs: &[IpNet]) -> Result<(), Error> {
-        let name = slug_of(e.slug)?.names().bvi;
-        let link = self
-            .nl()
-            .link_by_name(&name)
-            .await
-            .map_err(nerr)?
-            .ok_or_else(|| Error::FailedPrecondition(format!("{name} does not exist")))?;
-        let mac = link.mac.unwrap_or(Mac::nil());
-        let ann = Announcer::open(&name, link.index).map_err(nerr)?;
-        self.dp
+        let slug = slug_of(e.slug)?;
+        let name = slug.names().bvi;
+        // Right after a bind the index and the vMAC are known (cached index,
+        // the port's one clean entry): no link lookup.
+        let known = match (self.cached(&slug), self.port_macs(&slug).as_deref()) {
+            (Some(ix), Some([mac])) => Some((ix.bvi, *mac)),
+            _ => None,
+        };
+        let (index, mac) = match known {
+            Some(k) => k,
+            None => {
+                let link = self
+                    .nl()
+                    .link_by_name(&name)
+                    .await
+                    .map_err(nerr)?
+                    .ok_or_else(|| Error::FailedPrecondition(format!("{name} does not exist")))?;
+                (link.index, link.mac.unwrap_or(Mac::nil()))
+            }
+        };
+        let ann = Announcer::open(&name, index).map_err(nerr)?;
+        let sent = self
+            .dp
             .announce(&ann, mac, addrs, NaFlags::default())
-            .map_err(nerr)
+            .map_err(nerr);
+        // Closing the packet socket waits for an RCU grace period
+        // (`synchronize_net`, ~10 ms): not on this task, which may be a
+        // bind's that is about to answer.
+        tokio::task::spawn_blocking(move || drop(ann));
+        sent
     }
 
     /// The veth's Linux end is the BVI itself: made with it.
@@ -730,6 +783,9 @@ impl Dataplane for LinuxDataplane {
         Ok(super::LinuxSide::Present(slug_of(e.slug)?.names().bvi))
     }
 }
+
+#[path = "linux_readback.rs"]
+mod readback;
 
 #[cfg(test)]
 #[path = "linux_tests.rs"]

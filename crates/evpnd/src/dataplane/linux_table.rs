@@ -42,7 +42,9 @@ pub(crate) async fn other_addresses(
     bvi: &str,
 ) -> Result<Vec<(String, IpNet)>, Error> {
     let nerr = |e: netif::Error| Error::Internal(format!("netlink: {e}"));
-    let all = nl.list_links().await.map_err(nerr)?;
+    // Independent dumps: one round trip.
+    let (all, addrs) =
+        futures::try_join!(nl.list_links(), nl.list_addresses(None)).map_err(nerr)?;
     let vrf = |m: Option<u32>| {
         m.filter(|m| {
             all.iter()
@@ -53,13 +55,7 @@ pub(crate) async fn other_addresses(
         .iter()
         .map(|l| (l.index, l.name.clone(), vrf(l.master)))
         .collect();
-    let addrs: Vec<(u32, IpNet)> = nl
-        .list_addresses(None)
-        .await
-        .map_err(nerr)?
-        .into_iter()
-        .map(|a| (a.index, a.net))
-        .collect();
+    let addrs: Vec<(u32, IpNet)> = addrs.into_iter().map(|a| (a.index, a.net)).collect();
     Ok(others_in_table(bvi, &links, &addrs))
 }
 
