@@ -25,6 +25,7 @@ pub mod bench;
 pub mod bfd;
 pub mod demo;
 pub mod fabric;
+pub mod fabric_query;
 pub mod failover;
 pub mod holders;
 pub mod netns;
