@@ -168,7 +168,7 @@ pub struct Trial {
     /// Router 2 took the gateway during the window.
     pub moved: bool,
     /// Router 2 held the gateway at some moment from the trigger until the
-    /// baseline was back (the repair included).
+    /// repair started (the window and the wait for its end).
     pub r2_held: bool,
     /// Two-holder moments from the trigger until the baseline was back.
     pub two_holder: Vec<Span>,
@@ -519,6 +519,7 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
             }
         }
     }
+    let t_repair = side.prober.now_us();
     let back = repair(f, side, sc)?;
     wait_baseline(f, side, Duration::from_secs(60))?;
     let t2 = side.prober.now_us();
@@ -546,7 +547,9 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
     let moved = spans
         .get(1)
         .is_some_and(|s| s.iter().any(|&(a, _)| a <= t1));
-    let r2_held = spans.get(1).is_some_and(|s| !s.is_empty());
+    let r2_held = spans
+        .get(1)
+        .is_some_and(|s| s.iter().any(|&(a, _)| a <= t_repair));
     let mut two = holders::holder_overlaps(&spans, &off);
     let samples = side
         .poll

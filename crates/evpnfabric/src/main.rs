@@ -171,7 +171,10 @@ fn main() -> ExitCode {
                 }
             };
             if impls.contains(&evpnfabric::failover::Impl::Evpn) {
-                evpnfabric::failover::evpn::configure(&mut fabric);
+                evpnfabric::failover::evpn::configure(
+                    &mut fabric,
+                    evpnfabric::failover::evpn::HEALTH_INTERVAL_MS,
+                );
             }
             fabric.keepalived = impls.contains(&evpnfabric::failover::Impl::Keepalived);
             Mode::FailoverBench(evpnfabric::failover::BenchOpts {
