@@ -125,6 +125,16 @@ pub fn setup(
     Ok((r, members, gw.group.clone()))
 }
 
+/// Suspend (keepalived's block of trials, which fail r1 too) or resume
+/// evpnr's autonomous failover.
+pub(super) fn suspend(f: &Fabric, r: &EvpnrClient, suspended: bool) -> anyhow::Result<()> {
+    let mut r = r.clone();
+    let req = v1::SetFailoverSuspendedRequest { suspended };
+    f.block_on(async move { r.set_failover_suspended(req).await })
+        .context("SetFailoverSuspended")?;
+    Ok(())
+}
+
 /// Whether evpnr reports every member ready with its host health up, and
 /// r1 as the group's primary (after a repair its view comes back a little
 /// after the fabric's).
