@@ -97,6 +97,11 @@ pub struct FabricOpts {
     /// Also build the keepalived peer's own eVPN (VNI 200, devices made by
     /// the lab, not evpnd) and its host; see [`crate::vrrp_lab`].
     pub keepalived: bool,
+    /// Extra lines of every evpnd's configuration under `evpnd:` (each
+    /// indented by two spaces), e.g. a `health` section.
+    pub evpnd_extra: String,
+    /// evpnr's configuration file (`evpnr:` …), passed with `--config`.
+    pub evpnr_config: Option<String>,
 }
 
 impl FabricOpts {
@@ -123,6 +128,8 @@ impl FabricOpts {
             state_base: None,
             bfd: None,
             keepalived: false,
+            evpnd_extra: String::new(),
+            evpnr_config: None,
         }
     }
 }
@@ -270,7 +277,7 @@ fn evpnd_conf(opts: &FabricOpts, r: &Router, registry: &str) -> String {
          registry: \"{registry}\"\n  state-dir: {state}\n  dataplane: linux\n  reconcile-interval: {ri}\n  \
          bird:\n    config: {main}\n    socket: {sock}\n    include-dir: {inc}\n    dialect: linux\n    \
          timeout: 5s\n    device-scan: {scan}s\n  evpn:\n    vtep-address: {a}\n    local-as: 65000\n  \
-         announce:\n    schedule: [{sched}]\n  tls:\n    insecure: true\n",
+         announce:\n    schedule: [{sched}]\n  tls:\n    insecure: true\n{extra}",
         id = r.id,
         a = r.addr,
         m = r.mgmt_addr,
@@ -281,6 +288,7 @@ fn evpnd_conf(opts: &FabricOpts, r: &Router, registry: &str) -> String {
         scan = opts.device_scan_s,
         sched = opts.announce.join(", "),
         ri = opts.reconcile_interval,
+        extra = opts.evpnd_extra,
     )
 }
 
@@ -422,21 +430,25 @@ impl Fabric {
             Some(bin) => {
                 let d = f.path.join("evpnr");
                 std::fs::create_dir_all(&d)?;
-                let mut pr = f.mgmt.spawn(
-                    &[
-                        &bin.display().to_string(),
-                        "--grpc-addr",
-                        &format!("{MGMT_ADDR}:{EVPNR_PORT}"),
-                        "--metrics-addr",
-                        "127.0.0.1:9290",
-                        "--state-dir",
-                        &evpnr_state(&f.opts, &f.path).display().to_string(),
-                        // The lab's management network is inside its own
-                        // namespaces: plaintext on purpose.
-                        "--tls-insecure",
-                    ],
-                    &d.join("evpnr.log"),
-                )?;
+                let mut argv = vec![
+                    bin.display().to_string(),
+                    "--grpc-addr".into(),
+                    format!("{MGMT_ADDR}:{EVPNR_PORT}"),
+                    "--metrics-addr".into(),
+                    "127.0.0.1:9290".into(),
+                    "--state-dir".into(),
+                    evpnr_state(&f.opts, &f.path).display().to_string(),
+                    // The lab's management network is inside its own
+                    // namespaces: plaintext on purpose.
+                    "--tls-insecure".into(),
+                ];
+                if let Some(c) = &f.opts.evpnr_config {
+                    let p = d.join("evpnr.yaml");
+                    std::fs::write(&p, c)?;
+                    argv.extend(["--config".into(), p.display().to_string()]);
+                }
+                let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+                let mut pr = f.mgmt.spawn(&argv, &d.join("evpnr.log"))?;
                 pr.wait_log("grpc-listening", Duration::from_secs(20))?;
                 f.evpnr = Some(pr);
                 format!("{MGMT_ADDR}:{EVPNR_PORT}")
@@ -694,53 +706,6 @@ impl Fabric {
         Ok(EvpndClient::new(
             ep.connect().await.with_context(|| url.clone())?,
         ))
-    }
-
-    /// Links of router `i` with evpnd's name prefixes.
-    pub fn evpn_links(&self, i: usize) -> anyhow::Result<Vec<String>> {
-        Ok(self.routers[i]
-            .ns
-            .links()?
-            .into_iter()
-            .filter(|n| {
-                ["brg-", "vxl-", "bvp-", "bvi-"]
-                    .iter()
-                    .any(|p| n.starts_with(p))
-            })
-            .collect())
-    }
-
-    /// The leaf's kernel FDB entries for `mac` on its VXLAN device's own
-    /// table: the remote VTEPs (`dst`) it forwards `mac` to.
-    pub fn leaf_fdb_dsts(&self, slug: &str, mac: &str) -> anyhow::Result<Vec<String>> {
-        let vx = netif::Slug::new(slug)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .names()
-            .vxlan;
-        let out = self
-            .leaf()
-            .ns
-            .exec(&["bridge", "fdb", "show", "dev", &vx])?;
-        Ok(out
-            .lines()
-            .filter(|l| l.starts_with(mac) && l.contains(" dst "))
-            .filter_map(|l| {
-                l.split_whitespace()
-                    .skip_while(|w| *w != "dst")
-                    .nth(1)
-                    .map(str::to_string)
-            })
-            .collect())
-    }
-
-    /// The host's neighbour entry (lladdr) for `ip`, if any.
-    pub fn host_neigh(&self, ip: &str) -> anyhow::Result<Option<String>> {
-        let out = self.host.ip(&["neigh", "show", ip, "dev", "h-eth0"])?;
-        Ok(out
-            .split_whitespace()
-            .skip_while(|w| *w != "lladdr")
-            .nth(1)
-            .map(str::to_string))
     }
 
     /// Stop every evpnd, evpnr and BIRD, and delete every namespace. Also

@@ -18,10 +18,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use evpn_api::v1;
 
 use crate::{
-    bench::percentile,
     demo::{self, EvpnrClient},
     fabric::{Fabric, Net},
     holders::{self, HolderWatch, Span, TablePoll},
@@ -29,6 +27,12 @@ use crate::{
     scenario::Gateway,
     vrrp::{self, KaPeer},
 };
+
+pub mod evpn;
+mod table;
+
+use table::trial_line;
+pub use table::{table, untouched_resets};
 
 /// Which failover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +145,9 @@ pub struct BenchOpts {
     pub window: Duration,
     /// keepalived's advertisement interval in centiseconds.
     pub advert_cs: u32,
+    /// Our side with the group's failover `auto` (`false`: `manual`, only
+    /// the planned move and the repair move the gateway).
+    pub evpn_auto: bool,
 }
 
 /// One trial.
@@ -160,6 +167,9 @@ pub struct Trial {
     pub recovered: bool,
     /// Router 2 took the gateway during the window.
     pub moved: bool,
+    /// Router 2 held the gateway at some moment from the trigger until the
+    /// repair started (the window and the wait for its end).
+    pub r2_held: bool,
     /// Two-holder moments from the trigger until the baseline was back.
     pub two_holder: Vec<Span>,
     /// The end of the window (µs since the epoch): moments before it are
@@ -230,22 +240,22 @@ pub fn failover_bench(
     }
     let mut evpnr = None;
     if o.impls.contains(&Impl::Evpn) {
-        let (r, _cl, members) = demo::setup_registry(f, gw, say)?;
-        let mut rc = r.clone();
-        let req = v1::BindGroupBviRequest {
-            group_id: gw.group.clone(),
-            instance_id: members[0].clone(),
-        };
-        f.block_on(async move { rc.bind_group_bvi(req).await })
-            .context("BindGroupBVI")?;
-        evpnr = Some((r, members, gw.group.clone()));
+        evpnr = Some(evpn::setup(f, gw, o.evpn_auto, say)?);
     }
+    say(&format!(
+        "load average at the start: {}",
+        crate::bench::load_average()
+    ));
     let mut out = Vec::new();
     for &sc in &o.scenarios {
         for &imp in &o.impls {
             if sc == Scenario::MgmtPartition && imp == Impl::Keepalived {
                 say("scenario 5, keepalived: n/a (keepalived has no management plane)");
                 continue;
+            }
+            if let Some((r, _, _)) = &evpnr {
+                // keepalived's trials fail r1 too: our group stays put.
+                evpn::suspend(f, r, imp == Impl::Keepalived)?;
             }
             let mut side = open_side(f, gw, imp, o, epoch, evpnr.clone())?;
             for t in 0..o.trials {
@@ -265,7 +275,8 @@ pub fn failover_bench(
         .collect();
     let n = untouched_resets(&logs);
     say(&format!(
-        "BGP sessions between routers no trial touches (all but r1) were reset {n} times during the run{}",
+        "load average at the end: {}; BGP sessions between routers no trial touches (all but r1) were reset {n} times during the run{}",
+        crate::bench::load_average(),
         if n > 0 {
             " (`Received: Cease`): BFD too fast for this machine's load? The numbers above are disturbed."
         } else {
@@ -273,24 +284,6 @@ pub fn failover_bench(
         }
     ));
     Ok(out)
-}
-
-/// Session resets between routers 2…N (trials only touch r1): `rJ:
-/// Received: Cease` lines in router K's BIRD log (`logs[K-1]`), J, K ≠ 1,
-/// minus the one per session that every BIRD's shutdown at the end sends.
-pub fn untouched_resets(logs: &[String]) -> usize {
-    let mut n = 0;
-    for (k, log) in logs.iter().enumerate().skip(1) {
-        let shutdown_at = log.find("Shutting down").unwrap_or(log.len());
-        for (j, _) in logs.iter().enumerate().skip(1) {
-            if j == k {
-                continue;
-            }
-            let needle = format!("<RMT> r{}: Received: Cease", j + 1);
-            n += log[..shutdown_at].matches(&needle).count();
-        }
-    }
-    n
 }
 
 fn open_side(
@@ -349,29 +342,13 @@ fn open_side(
     })
 }
 
-/// Whether evpnr reports every member ready (after a repair its view of
-/// the primary comes back a little after the fabric's).
-fn members_ready(f: &Fabric, side: &Side) -> bool {
-    let Some((r, members, _)) = side.evpnr.clone() else {
-        return true;
-    };
-    let mut r = r;
-    let Ok(l) = f.block_on(async move { r.list_instances(v1::Empty {}).await }) else {
-        return false;
-    };
-    let l = l.into_inner().instances;
-    members
-        .iter()
-        .all(|m| l.iter().any(|i| &i.instance_id == m && i.ready))
-}
-
 /// Router 1 is the only announcer of the MAC at the leaf (BIRD's evpntab),
 /// the host's probes are answered, and (ours) evpnr sees every member ready.
 fn wait_baseline(f: &Fabric, side: &Side, timeout: Duration) -> anyhow::Result<()> {
     let want = format!("{}:{}", f.routers[0].addr, side.vni);
     let deadline = Instant::now() + timeout;
     loop {
-        let ready = members_ready(f, side);
+        let ready = evpn::members_ready(f, side);
         let routes = demo::leaf_evpn_routes(f, &side.mac).unwrap_or_default();
         let rds: Vec<String> = routes
             .iter()
@@ -387,43 +364,6 @@ fn wait_baseline(f: &Fabric, side: &Side, timeout: Duration) -> anyhow::Result<(
             );
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn move_to(f: &Fabric, side: &Side, to: usize) -> anyhow::Result<()> {
-    let (r, members, group) = side.evpnr.clone().context("no evpnr")?;
-    let mut rc = r;
-    let req = v1::MoveGroupBviRequest {
-        group_id: group,
-        instance_id: members[to].clone(),
-        force: false,
-    };
-    f.block_on(async move { rc.move_group_bvi(req).await })
-        .with_context(|| format!("MoveGroupBVI to {}", members[to]))?;
-    Ok(())
-}
-
-/// MoveGroupBVI to r2, retried while evpnr refuses it because it cannot
-/// reach r1 yet (its channel to r1 reconnects a while after a healed
-/// management partition; nothing changes on a refused move). Returns the
-/// start of the accepted call and the refusals.
-fn planned_move(f: &Fabric, side: &Side) -> anyhow::Result<(u64, Vec<String>)> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut refused = Vec::new();
-    loop {
-        let t = side.prober.now_us();
-        match move_to(f, side, 1) {
-            Ok(()) => return Ok((t, refused)),
-            Err(e)
-                if Instant::now() < deadline
-                    && e.downcast_ref::<tonic::Status>()
-                        .is_some_and(|s| s.code() == tonic::Code::FailedPrecondition) =>
-            {
-                refused.push(format!("{e:#}"));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => return Err(e),
-        }
     }
 }
 
@@ -460,6 +400,9 @@ fn repair(f: &mut Fabric, side: &mut Side, sc: Scenario) -> anyhow::Result<u64> 
     let mut back = side.prober.now_us();
     match (sc, side.imp) {
         (Scenario::RouterDies, imp) => {
+            if imp == Impl::Evpn {
+                evpn::reboot_dataplane(f, 0)?;
+            }
             f.set_link(0, Net::Underlay, true)?;
             f.set_link(0, Net::Mgmt, true)?;
             back = side.prober.now_us();
@@ -490,21 +433,14 @@ fn repair(f: &mut Fabric, side: &mut Side, sc: Scenario) -> anyhow::Result<u64> 
             .context("no keepalived")?
             .lower_priority(0, false)?,
     }
-    if side.imp == Impl::Evpn && wait_baseline(f, side, Duration::from_secs(5)).is_err() {
+    if side.imp == Impl::Evpn
+        && (evpn::primary(f, side).as_deref() != Some(f.routers[0].id.as_str())
+            || wait_baseline(f, side, Duration::from_secs(5)).is_err())
+    {
         // The gateway is elsewhere (a planned move, or a failover that
         // happened): move it back.
         f.wait_bgp(Duration::from_secs(30))?;
-        // The repair is not measured: a failed move back is reported and
-        // retried (twice) rather than ending the run.
-        let mut tries = 0;
-        while let Err(e) = move_to(f, side, 0) {
-            tries += 1;
-            eprintln!("evpnfabric: repair, attempt {tries}: {e:#}");
-            if tries == 3 {
-                return Err(e);
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        evpn::move_back(f, side, Duration::from_secs(60))?;
     }
     Ok(back)
 }
@@ -516,9 +452,10 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
     }
     std::thread::sleep(Duration::from_millis(300));
     let n = side.holders.len();
+    let log_at = evpn::evpnr_log_len(f);
     let mut t0 = side.prober.now_us();
     if (sc, side.imp) == (Scenario::Planned, Impl::Evpn) {
-        let (t, refused) = planned_move(f, side)?;
+        let (t, refused) = evpn::planned_move(f, side)?;
         if !refused.is_empty() {
             eprintln!(
                 "evpnfabric: MoveGroupBVI refused {} times over {:.0} ms before evpnr accepted it; first: {}",
@@ -545,6 +482,16 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
         })
     };
     let recovered = answered(&side.prober.v4) && answered(&side.prober.v6);
+    if side.imp == Impl::Evpn {
+        // What evpnr did, when the gateway did not come back or the trial
+        // lost probes.
+        let (v4, v6) = side.prober.window(t0, t1);
+        if !recovered || v4.lost + v6.lost > 0 {
+            for l in evpn::evpnr_said(f, log_at) {
+                eprintln!("evpnfabric: evpnr: {l}");
+            }
+        }
+    }
     if let Some(ka) = &side.ka {
         // The helper's view of the window, when it failed or the gateway
         // did not come back: which notifications arrived, which steps failed.
@@ -576,6 +523,7 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
             }
         }
     }
+    let t_repair = side.prober.now_us();
     let back = repair(f, side, sc)?;
     wait_baseline(f, side, Duration::from_secs(60))?;
     let t2 = side.prober.now_us();
@@ -603,6 +551,9 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
     let moved = spans
         .get(1)
         .is_some_and(|s| s.iter().any(|&(a, _)| a <= t1));
+    let r2_held = spans
+        .get(1)
+        .is_some_and(|s| s.iter().any(|&(a, _)| a <= t_repair));
     let mut two = holders::holder_overlaps(&spans, &off);
     let samples = side
         .poll
@@ -625,174 +576,8 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
         dups,
         recovered,
         moved,
+        r2_held,
         two_holder: holders::merge(two, POLL.as_micros() as u64),
         window_end: t1,
     })
-}
-
-fn trial_line(r: &Trial, k: usize) -> String {
-    format!(
-        "scenario {} {:>10} trial {k:>2}: lost v4/v6 {}/{}, gap {:.1}/{:.1} ms, dup {}, {}, {}, two-holder in window {}, in repair {}",
-        r.scenario.number(),
-        r.imp.to_string(),
-        r.v4.lost,
-        r.v6.lost,
-        r.v4.gap_ms,
-        r.v6.gap_ms,
-        r.dups,
-        if r.recovered {
-            "answered at window end"
-        } else {
-            "NOT recovered within the window"
-        },
-        if r.moved { "moved" } else { "not moved" },
-        ms_list(&r.two_holder_ms(true)),
-        ms_list(&r.two_holder_ms(false)),
-    )
-}
-
-fn ms_list(v: &[f64]) -> String {
-    if v.is_empty() {
-        return "none".into();
-    }
-    v.iter()
-        .map(|m| format!("{m:.1} ms"))
-        .collect::<Vec<_>>()
-        .join(" + ")
-}
-
-/// The table of scenario `sc`: one row per implementation.
-pub fn table(results: &[Trial], sc: Scenario, o: &BenchOpts) -> String {
-    let mut s = format!(
-        "scenario {}: window {} ms, keepalived advert_int {}.{:02} s\n\
-         | impl | what | n | lost p50/p99/max | gap ms p50/p99/max | dup | answered at window end | moved | two-holder in window: trials / longest ms | in repair: trials / longest ms |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
-        sc.number(),
-        o.window.as_millis(),
-        o.advert_cs / 100,
-        o.advert_cs % 100,
-    );
-    for &imp in &o.impls {
-        if sc == Scenario::MgmtPartition && imp == Impl::Keepalived {
-            s.push_str(&format!(
-                "| {imp} | no counterpart | – | n/a | n/a | n/a | n/a | n/a | n/a | n/a |\n"
-            ));
-            continue;
-        }
-        let rs: Vec<&Trial> = results
-            .iter()
-            .filter(|r| r.scenario == sc && r.imp == imp)
-            .collect();
-        if rs.is_empty() {
-            continue;
-        }
-        let lost: Vec<f64> = rs
-            .iter()
-            .flat_map(|r| [r.v4.lost as f64, r.v6.lost as f64])
-            .collect();
-        let gap: Vec<f64> = rs.iter().flat_map(|r| [r.v4.gap_ms, r.v6.gap_ms]).collect();
-        let three = |v: &[f64], p: usize| {
-            format!(
-                "{:.p$} / {:.p$} / {:.p$}",
-                percentile(v, 50.0),
-                percentile(v, 99.0),
-                percentile(v, 100.0)
-            )
-        };
-        let two = |in_window: bool| {
-            let with = rs
-                .iter()
-                .filter(|r| !r.two_holder_ms(in_window).is_empty())
-                .count();
-            let longest = rs
-                .iter()
-                .flat_map(|r| r.two_holder_ms(in_window))
-                .fold(0.0, f64::max);
-            format!("{with} / {longest:.1}")
-        };
-        s.push_str(&format!(
-            "| {imp} | {} | {} | {} | {} | {} | {} of {} | {} of {} | {} | {} |\n",
-            sc.describe(imp),
-            rs.len(),
-            three(&lost, 0),
-            three(&gap, 1),
-            rs.iter().map(|r| r.dups).sum::<usize>(),
-            rs.iter().filter(|r| r.recovered).count(),
-            rs.len(),
-            rs.iter().filter(|r| r.moved).count(),
-            rs.len(),
-            two(true),
-            two(false),
-        ));
-    }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resets_between_untouched_routers() {
-        let logs = [
-            // r1's own log and sessions do not count
-            "x <RMT> r2: Received: Cease\n".to_string(),
-            "a <RMT> r1: Received: Cease\nb <RMT> r3: Received: Cease\nc <RMT> r3: Received: Cease\n"
-                .to_string(),
-            "d <RMT> r2: Received: Cease\ne <INFO> Shutting down\nf <RMT> r2: Received: Cease\n"
-                .to_string(),
-        ];
-        assert_eq!(
-            untouched_resets(&logs),
-            3,
-            "two at r2 from r3, one at r3 from r2 before its shutdown"
-        );
-        assert_eq!(untouched_resets(&[]), 0);
-    }
-
-    #[test]
-    fn parse_impls_and_scenarios() {
-        assert_eq!(parse_impls("both"), Ok(vec![Impl::Evpn, Impl::Keepalived]));
-        assert_eq!(parse_impls("keepalived"), Ok(vec![Impl::Keepalived]));
-        assert!(parse_impls("vrrp").is_err());
-        for s in Scenario::ALL {
-            assert_eq!(Scenario::from_number(s.number()), Ok(s));
-        }
-        assert!(Scenario::from_number(6).is_err(), "6 is the VPP lab's");
-    }
-
-    #[test]
-    fn table_reports_both_sides_and_na() {
-        let w = WindowStats {
-            lost: 3,
-            sent: 10,
-            gap_ms: 4.0,
-        };
-        let t = |imp, two: Vec<Span>| Trial {
-            imp,
-            scenario: Scenario::MgmtPartition,
-            v4: w,
-            v6: w,
-            dups: 1,
-            recovered: true,
-            moved: false,
-            two_holder: two,
-            window_end: 2000,
-        };
-        let o = BenchOpts {
-            impls: vec![Impl::Evpn, Impl::Keepalived],
-            scenarios: vec![Scenario::MgmtPartition],
-            trials: 2,
-            window: Duration::from_millis(1000),
-            advert_cs: 1,
-        };
-        let s = table(
-            &[t(Impl::Evpn, vec![]), t(Impl::Evpn, vec![(500, 2500)])],
-            Scenario::MgmtPartition,
-            &o,
-        );
-        assert!(s.contains("| evpn | management partition between evpnr and the primary | 2 | 3 / 3 / 3 | 4.0 / 4.0 / 4.0 | 2 | 2 of 2 | 0 of 2 | 1 / 1.5 | 1 / 0.5 |"), "{s}");
-        assert!(s.contains("| keepalived | no counterpart |"), "{s}");
-        assert!(s.contains("advert_int 0.01 s"), "{s}");
-    }
 }

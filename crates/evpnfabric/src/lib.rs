@@ -1,7 +1,7 @@
 //! evpnfabric — the real-fabric lab (issue 8; `evpnlab fabric` calls
 //! [`run`]). Needs root: it builds network namespaces.
 //!
-//! * [`fabric`]: N router namespaces on one underlay, each with BIRD 2.20
+//! * [`fabric`] (with [`fabric_query`]'s read-only looks): N router namespaces on one underlay, each with BIRD 2.20
 //!   (iBGP EVPN, full mesh or a route reflector) and its own `evpnd` on the
 //!   Linux dataplane, an optional `evpnr`, and a host namespace attached to
 //!   the eVPN on the last router (the leaf). Everything is removed on drop.
@@ -12,7 +12,8 @@
 //! * [`bench`]: the move benchmark (evidence-based wait vs a fixed settle).
 //! * [`vrrp`]: keepalived (VRRPv3) as the failover peer, with our notify-FIFO
 //!   FDB helper; [`holders`]: two-holder moments; [`failover`]: the failover
-//!   bench (the issue's scenarios, ours and keepalived's side by side).
+//!   bench (the issue's scenarios, ours — the group's failover `auto` — and
+//!   keepalived's side by side).
 //!
 //! Invariants: nothing is added to the root namespace (management traffic
 //! runs on the lab's own management network, separate from the underlay,
@@ -25,6 +26,7 @@ pub mod bench;
 pub mod bfd;
 pub mod demo;
 pub mod fabric;
+pub mod fabric_query;
 pub mod failover;
 pub mod holders;
 pub mod netns;

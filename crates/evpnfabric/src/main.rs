@@ -79,6 +79,10 @@ enum Cmd {
         /// keepalived's advert_int in seconds (0.01 … 2.55, centiseconds).
         #[arg(long, default_value = "0.01")]
         advert_int: String,
+        /// Our group's failover: auto (evpnr moves the gateway on its own)
+        /// or manual (nothing moves it but the planned move: the baseline).
+        #[arg(long, default_value = "auto", value_parser = ["auto", "manual"])]
+        evpn_failover: String,
     },
     /// Build the fabric with the gateway on r1 and keep it up.
     Up {
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
             trials,
             window_ms,
             advert_int,
+            evpn_failover,
         } => {
             let impls = match evpnfabric::failover::parse_impls(&imp) {
                 Ok(v) => v,
@@ -165,9 +170,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            if impls.contains(&evpnfabric::failover::Impl::Evpn) && fabric.evpnr_bin.is_none() {
-                fabric.evpnr_bin = Some(evpnfabric::fabric::bin_path("evpnr", "EVPNR_BIN"));
-                fabric.register = true;
+            if impls.contains(&evpnfabric::failover::Impl::Evpn) {
+                evpnfabric::failover::evpn::configure(
+                    &mut fabric,
+                    evpnfabric::failover::evpn::HEALTH_INTERVAL_MS,
+                );
             }
             fabric.keepalived = impls.contains(&evpnfabric::failover::Impl::Keepalived);
             Mode::FailoverBench(evpnfabric::failover::BenchOpts {
@@ -176,6 +183,7 @@ fn main() -> ExitCode {
                 trials,
                 window: Duration::from_millis(window_ms),
                 advert_cs,
+                evpn_auto: evpn_failover == "auto",
             })
         }
     };

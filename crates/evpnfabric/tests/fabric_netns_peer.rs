@@ -84,6 +84,7 @@ fn fabric_netns_mgmt_and_underlay_cut_apart_and_keepalived_peer_fails_over() {
         trials: 2,
         window: Duration::from_millis(1000),
         advert_cs: 1,
+        evpn_auto: false,
     };
     let mut lines = Vec::new();
     let rs = failover::failover_bench(&mut f, &Gateway::default(), &opts, &mut |l| {

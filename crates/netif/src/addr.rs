@@ -85,6 +85,7 @@ fn message(index: u32, net: &IpNet) -> AddressMessage {
 impl Netlink {
     /// All addresses, or those of link `index`.
     pub async fn list_addresses(&self, index: Option<u32>) -> Result<Vec<Addr>> {
+        let _turn = self.dump_turn().await;
         let mut req = self.handle().address().get();
         if let Some(i) = index {
             // in the header for the kernel (strict checking), and filtered here as well

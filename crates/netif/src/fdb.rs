@@ -131,6 +131,7 @@ pub enum FdbTable {
 impl Netlink {
     /// Dump the whole bridge FDB (all bridges, all ports, VXLAN `self` entries).
     pub async fn list_fdb(&self) -> Result<Vec<FdbEntry>> {
+        let _turn = self.dump_turn().await;
         let msgs: Vec<NeighbourMessage> = self
             .handle()
             .neighbours()
@@ -147,6 +148,7 @@ impl Netlink {
     /// (`master` entries on every port) and the own tables (`self`) of its ports, such as the
     /// VXLAN remotes. Needs a strict-checking connection ([`Netlink::connect`] opens one).
     pub async fn list_fdb_of_bridge(&self, bridge: u32) -> Result<Vec<FdbEntry>> {
+        let _turn = self.dump_turn().await;
         let mut req = self
             .handle()
             .neighbours()

@@ -17,9 +17,14 @@ pub const VXLAN_PORT: u16 = 4789;
 
 /// A netlink connection (one `NETLINK_ROUTE` socket in the network namespace of the thread
 /// that opened it). Cheap to clone.
+///
+/// Its dumps run one at a time (every clone shares the turn): the kernel refuses a dump on a
+/// socket whose previous dump is still being read with `EBUSY` (`__netlink_dump_start`), and
+/// one connection serves concurrent callers (evpnd's health checks, reconciles and binds).
 #[derive(Debug, Clone)]
 pub struct Netlink {
     handle: Handle,
+    dumps: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The kind of a link (`IFLA_INFO_KIND`).
@@ -249,14 +254,22 @@ impl Netlink {
         let (conn, handle, _) = rtnetlink::new_connection_with_strict_check()
             .map_err(|e| Error::from_io(Op::Open, "netlink", e))?;
         tokio::spawn(conn);
-        Ok(Netlink { handle })
+        Ok(Netlink::from_handle(handle))
     }
 
     /// Wrap an existing rtnetlink handle. The kernel-filtered dumps
     /// ([`Netlink::list_links_of_master`], [`Netlink::list_fdb_of_bridge`], used by
     /// [`crate::Dataplane::observe`]) need one from `rtnetlink::new_connection_with_strict_check`.
     pub fn from_handle(handle: Handle) -> Netlink {
-        Netlink { handle }
+        Netlink {
+            handle,
+            dumps: Default::default(),
+        }
+    }
+
+    /// This connection's turn to dump (held until the dump is read to its end).
+    pub(crate) async fn dump_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.dumps.lock().await
     }
 
     /// The underlying rtnetlink handle.
@@ -266,6 +279,7 @@ impl Netlink {
 
     /// All links.
     pub async fn list_links(&self) -> Result<Vec<Link>> {
+        let _turn = self.dump_turn().await;
         let msgs: Vec<LinkMessage> = self
             .handle
             .link()
@@ -279,6 +293,7 @@ impl Netlink {
 
     /// The links enslaved to `master` (filtered in the kernel; strict-checking connection).
     pub async fn list_links_of_master(&self, master: u32) -> Result<Vec<Link>> {
+        let _turn = self.dump_turn().await;
         let mut req = self.handle.link().get();
         req.message_mut()
             .attributes
@@ -557,6 +572,7 @@ impl Netlink {
 
     /// Every link's `(index, name, alias)`; links without an alias are left out.
     pub async fn list_aliases(&self) -> Result<Vec<(u32, String, String)>> {
+        let _turn = self.dump_turn().await;
         let msgs: Vec<LinkMessage> = self
             .handle
             .link()
