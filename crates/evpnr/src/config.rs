@@ -112,6 +112,7 @@ pub struct LivenessConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct MoveFile {
     min_settle: Option<HumanDuration>,
+    takeover_min_settle: Option<HumanDuration>,
     max_wait: Option<HumanDuration>,
     poll_interval: Option<HumanDuration>,
 }
@@ -122,6 +123,12 @@ struct MoveFile {
 pub struct MoveConfig {
     /// Fixed wait after the release before polling for evidence (default 0).
     pub min_settle: HumanDuration,
+    /// The least fixed wait of a takeover's bind (an autonomous failover
+    /// that could not release the old primary): every router of the fabric,
+    /// not only the candidate, must have dropped the old primary's route
+    /// before the candidate announces the vMAC — at least the fabric's BFD
+    /// detection time.
+    pub takeover_min_settle: HumanDuration,
     /// Upper bound on waiting for the fabric to withdraw the vMAC.
     pub max_wait: HumanDuration,
     /// Interval between evidence polls.
@@ -191,6 +198,12 @@ impl Validate for Config {
             return Err(SemanticError::new(
                 "evpnr.liveness.dead-after",
                 "must be longer than liveness.suspect-after",
+            ));
+        }
+        if self.move_.takeover_min_settle.0 > self.move_.max_wait.0 {
+            return Err(SemanticError::new(
+                "evpnr.move.takeover-min-settle",
+                "must be at most move.max-wait",
             ));
         }
         if let Err((field, reason)) = self.move_.policy().check() {
@@ -266,6 +279,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
         member_timeout: f.member_timeout.unwrap_or_else(|| dur("5s")),
         move_: MoveConfig {
             min_settle: m.min_settle.unwrap_or_default(),
+            takeover_min_settle: m.takeover_min_settle.unwrap_or_else(|| dur("100ms")),
             max_wait: m.max_wait.unwrap_or_else(|| dur("2s")),
             poll_interval: m.poll_interval.unwrap_or_else(|| dur("1ms")),
         },

@@ -335,9 +335,15 @@ impl Registry {
             vmac,
             addresses: addresses.to_vec(),
             settle: settle.then(|| {
-                let mut p = self.cfg().move_.policy();
-                // A takeover binds only on the fabric's evidence.
-                p.require_evidence = mode == Settle::Takeover;
+                let cfg = self.cfg();
+                let mut p = cfg.move_.policy();
+                // A takeover binds only on the fabric's evidence, and not
+                // before every router can have dropped the old primary's
+                // route (the candidate's own table may be ahead of theirs).
+                if mode == Settle::Takeover {
+                    p.require_evidence = true;
+                    p.min_settle = p.min_settle.max(cfg.move_.takeover_min_settle.0);
+                }
                 p
             }),
         };
