@@ -161,7 +161,7 @@ pub enum Decision {
 }
 
 /// Why `m` is not eligible now (F3), or `None` if it is.
-fn ineligible(p: &Policy, now: Duration, m: &Member) -> Option<String> {
+pub fn ineligible(p: &Policy, now: Duration, m: &Member) -> Option<String> {
     if m.drained {
         return Some("drained".into());
     }
