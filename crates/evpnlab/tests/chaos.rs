@@ -1,6 +1,7 @@
 //! The chaos run in CI (a few hundred operations with kills and VPP/BIRD
-//! faults; `CHAOS_SEED` / `CHAOS_OPS` / `CHAOS_INSTANCES` explore other
-//! runs), and proofs that its invariant checks do catch what they claim to.
+//! faults, with autonomous failover on unless `CHAOS_FAILOVER=false`;
+//! `CHAOS_SEED` / `CHAOS_OPS` / `CHAOS_INSTANCES` explore other runs), and
+//! proofs that its invariant checks do catch what they claim to.
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
 
 use evpn_api::v1;
@@ -57,6 +58,7 @@ async fn chaos_run_has_no_violations() {
         seed: env("CHAOS_SEED", 20261124),
         ops: env("CHAOS_OPS", 300),
         instances: env("CHAOS_INSTANCES", 4),
+        failover: env("CHAOS_FAILOVER", true),
         bin_dir: bin_dir(),
         ..Default::default()
     };
@@ -93,6 +95,19 @@ async fn chaos_run_has_no_violations() {
             r.faults.get(kind).copied().unwrap_or(0) > 0,
             "no {kind} fault:\n{summary}"
         );
+    }
+    if env("CHAOS_FAILOVER", true) {
+        assert!(
+            r.faults.get("health-check-fail").copied().unwrap_or(0) > 0,
+            "no health fault:\n{summary}"
+        );
+        let set = r
+            .outcomes
+            .get("SetGroupFailover")
+            .and_then(|m| m.get("OK"))
+            .copied()
+            .unwrap_or(0);
+        assert!(set > 0, "no group was set to auto:\n{summary}");
     }
     // Attempts that must be refused were made (each was judged above: an
     // accepted one is a violation).

@@ -310,6 +310,31 @@ impl Run {
         }
     }
 
+    /// Counts the failover events in evpnr's log and the self-fences in the
+    /// evpnds' logs (both appended across restarts).
+    pub(super) fn count_failover_events(&mut self) {
+        let mut logs = vec![self.fleet.dir.join("evpnr.log")];
+        logs.extend(self.fleet.hosts.iter().map(|h| h.dir.join("evpnd.log")));
+        for log in logs {
+            let Ok(text) = std::fs::read_to_string(&log) else {
+                continue;
+            };
+            for l in text.lines() {
+                for ev in [
+                    "failover-started",
+                    "failover-finished",
+                    "failover-blocked",
+                    "failover-held",
+                    "self-fenced",
+                ] {
+                    if l.contains(&format!("\"message\":\"{ev}\"")) {
+                        *self.report.failover_events.entry(ev.into()).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+
     /// After the faults stopped: the switch and the drains are checked
     /// against the model, then failover is resumed and every drain ended
     /// (the operator's maintenance is over), and within `bound` every `auto`

@@ -757,6 +757,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         // The history includes what the delays make visible later.
         run.check_announcers("at the end");
     }
+    if run.cfg.failover {
+        run.count_failover_events();
+    }
     run.report.elapsed = run.started.elapsed();
     // Acknowledged enabled flags, checked on the converged fleet.
     Ok(run.report)

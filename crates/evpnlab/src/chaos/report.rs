@@ -94,6 +94,10 @@ pub struct Report {
     pub replayed: usize,
     /// Time from "faults stopped, everything running" to converged.
     pub converge: Option<Duration>,
+    /// With failover: evpnr's `failover-started`, `-finished`, `-blocked`
+    /// and `-held` events over the whole run (from its log, across
+    /// restarts), and evpnds' `self-fenced`.
+    pub failover_events: BTreeMap<String, usize>,
     /// With failover: time from "failover resumed, drains ended" to every
     /// auto group having a primary.
     pub failover_settled: Option<Duration>,
@@ -161,6 +165,14 @@ impl Report {
                 .map(|d| format!("in {:.2} s", d.as_secs_f64()))
                 .unwrap_or_else(|| "never".into())
         );
+        if !self.failover_events.is_empty() {
+            let parts: Vec<String> = self
+                .failover_events
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = writeln!(s, "failover events: {}", parts.join(", "));
+        }
         if let Some(d) = self.failover_settled {
             let _ = writeln!(
                 s,
