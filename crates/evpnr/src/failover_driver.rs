@@ -166,7 +166,7 @@ impl Memory {
 
     /// The held reason's key if it changed since last reported.
     pub fn held_changed(&mut self, group: &str, reason: Reason, held: &Held) -> Option<String> {
-        let key = format!("{} {}", reason.name(), held_name(held));
+        let key = format!("{} {}", reason.name(), held_key(held));
         match self.held.insert(group.to_string(), key.clone()) {
             Some(k) if k == key => None,
             _ => Some(key),
@@ -203,6 +203,29 @@ pub struct Standing {
     pub ineligible: Option<String>,
     /// Since when it has been reachable and healthy (wall clock).
     pub fit_since: Option<SystemTime>,
+}
+
+/// What makes a held decision news (`failover-held` once per change): its
+/// name and detail, except a warm-up's countdown ("warming up for N ms
+/// more" changes at every pass).
+fn held_key(h: &Held) -> String {
+    match h {
+        Held::NoCandidate { why } => format!(
+            "no-candidate ({})",
+            why.iter()
+                .map(|(m, r)| {
+                    let r = if r.starts_with("warming up") {
+                        "warming up"
+                    } else {
+                        r.as_str()
+                    };
+                    format!("{m}: {r}")
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        _ => held_name(h),
+    }
 }
 
 /// A held decision's name and detail, as the `failover-held` event shows.

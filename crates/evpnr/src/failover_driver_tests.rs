@@ -138,6 +138,25 @@ fn a_held_reason_is_reported_once_per_change() {
     // The same reason with a later deadline is no news.
     assert!(m.held_changed("g", Reason::Unreachable, &h2).is_none());
     assert!(m.held_changed("g", Reason::Unhealthy, &h2).is_some());
+    // A warm-up's countdown is no news; its end or another reason is.
+    let warm = |n: u32, r: &str| Held::NoCandidate {
+        why: vec![
+            ("a".into(), format!("warming up for {n} ms more")),
+            ("b".into(), r.into()),
+        ],
+    };
+    assert!(
+        m.held_changed("g", Reason::NoPrimary, &warm(2000, "drained"))
+            .is_some()
+    );
+    assert!(
+        m.held_changed("g", Reason::NoPrimary, &warm(1750, "drained"))
+            .is_none()
+    );
+    assert!(
+        m.held_changed("g", Reason::NoPrimary, &warm(1500, "unreachable"))
+            .is_some()
+    );
     m.calm("g");
     assert!(m.held_changed("g", Reason::Unhealthy, &h2).is_some());
 }
