@@ -128,6 +128,9 @@ impl Memory {
                     fit_since,
                     drained: st.drained.contains(id),
                     withdrawn: false,
+                    silent: r
+                        .and_then(|r| r.health.as_ref())
+                        .is_some_and(|h| !h.evpns.contains_key(&g.id)),
                 }
             })
             .collect();
@@ -189,6 +192,7 @@ pub fn held_kind(h: &Held) -> &'static str {
         Held::Flapping { .. } => "flapping",
         Held::NoCandidate { .. } => "no-candidate",
         Held::PreemptDelay { .. } => "preempt-delay",
+        Held::Silent => "silent",
     }
 }
 
@@ -243,6 +247,7 @@ pub fn held_name(h: &Held) -> String {
                 .join("; ")
         ),
         Held::PreemptDelay { .. } => "preempt-delay".into(),
+        Held::Silent => "silent (the primary's eVPN is disabled: no evidence)".into(),
     }
 }
 

@@ -11,7 +11,7 @@
 //! view of the fabric is trustworthy) — without it, the candidate does not
 //! bind and the failover is blocked (`failover-blocked`).
 //!
-//! Rules F1–F12 are in `docs/failover.md`; the tables below have at least
+//! Rules F1–F11 are in `docs/failover.md`; the tables below have at least
 //! one row per rule.
 use std::time::Duration;
 
@@ -80,6 +80,10 @@ pub struct Member {
     /// Another member reported that this member's announcement of the vMAC
     /// was withdrawn from the fabric (the fastest trigger).
     pub withdrawn: bool,
+    /// Its last health report has no verdict for the group's eVPN: the eVPN
+    /// is disabled there, so it announces nothing even while it holds the
+    /// vMAC (F11).
+    pub silent: bool,
 }
 
 /// A group as the decision sees it.
@@ -147,6 +151,9 @@ pub enum Held {
     NoCandidate { why: Vec<(String, String)> },
     /// A preempting member is waiting out the preemption delay.
     PreemptDelay { until: Duration },
+    /// The unreachable primary's eVPN is disabled (F11): it may hold the
+    /// vMAC without announcing it, so the fabric's silence is no evidence.
+    Silent,
 }
 
 /// The decision.
@@ -254,6 +261,15 @@ pub fn decide(p: &Policy, now: Duration, v: &View) -> Decision {
         return Decision::Held {
             reason,
             held: Held::Manual,
+        };
+    }
+    // F11: an unreachable primary that does not announce the vMAC even
+    // while it holds it (its eVPN is disabled) cannot be taken over: no
+    // candidate could see that it still holds it.
+    if reason == Reason::Unreachable && primary.is_some_and(|m| m.silent) {
+        return Decision::Held {
+            reason,
+            held: Held::Silent,
         };
     }
     // F7, F8: hold-down and flap damping (autonomous moves only).

@@ -9,7 +9,8 @@ fn ms(n: u64) -> Duration {
 }
 
 /// A member from a compact spec: `id:prio` then flags — `down` (not
-/// reachable), `sick` (unhealthy), `drained`, `withdrawn`, `fit=<ms>` (fit
+/// reachable), `sick` (unhealthy), `drained`, `withdrawn`, `silent` (its
+/// eVPN of the group disabled), `fit=<ms>` (fit
 /// since; default 0).
 fn member(spec: &str) -> Member {
     let mut parts = spec.split_whitespace();
@@ -22,6 +23,7 @@ fn member(spec: &str) -> Member {
         fit_since: Some(ms(0)),
         drained: false,
         withdrawn: false,
+        silent: false,
     };
     for f in parts {
         match f {
@@ -29,6 +31,7 @@ fn member(spec: &str) -> Member {
             "sick" => m.unhealthy = Some("bgp-sessions: 0 of 2 established".into()),
             "drained" => m.drained = true,
             "withdrawn" => m.withdrawn = true,
+            "silent" => m.silent = true,
             f => m.fit_since = Some(ms(f.strip_prefix("fit=").unwrap().parse().unwrap())),
         }
         if !m.reachable || m.unhealthy.is_some() {
@@ -83,6 +86,7 @@ fn show(d: &Decision) -> String {
                 Held::PreemptDelay { until } => {
                     format!("preempt-delay until={}", until.as_millis())
                 }
+                Held::Silent => "silent".into(),
             };
             format!("held {} {h}", reason.name())
         }
@@ -185,6 +189,27 @@ fn rows() -> Vec<Row> {
             members: &["a:100 down", "b:50"],
             want: "move b primary-unreachable",
             ..row("F6", "an unreachable primary: takeover")
+        },
+        Row {
+            members: &["a:100 down silent", "b:50"],
+            want: "held primary-unreachable silent",
+            ..row(
+                "F11",
+                "an unreachable primary whose eVPN is disabled: its silence is no evidence",
+            )
+        },
+        Row {
+            members: &["a:100 silent", "b:50"],
+            want: "stay",
+            ..row("F11", "a reachable silent primary stays")
+        },
+        Row {
+            members: &["a:100 down", "b:50 silent"],
+            want: "move b primary-unreachable",
+            ..row(
+                "F11",
+                "a silent candidate is the driver's business (unfit), not this rule's",
+            )
         },
         Row {
             members: &["a:100 withdrawn", "b:50"],
@@ -322,7 +347,7 @@ fn a_group_without_a_gateway_never_moves() {
 #[test]
 fn every_decision_rule_has_a_row() {
     let have: std::collections::BTreeSet<&str> = rows().iter().map(|r| r.rule).collect();
-    for f in 1..=10 {
+    for f in 1..=11 {
         assert!(have.contains(format!("F{f}").as_str()), "no row for F{f}");
     }
 }
