@@ -88,13 +88,13 @@ impl FoOp {
     }
 }
 
-impl Run {
-    /// Whether the seed makes group `gi` fail over automatically: 3 in 4
-    /// groups (the others stay manual, so drains are seen in manual groups).
-    fn auto_by_seed(&self, gi: usize) -> bool {
-        !(self.cfg.seed.wrapping_add(gi as u64)).is_multiple_of(4)
-    }
+/// Whether seed `seed` makes group `gi` fail over automatically: 3 in 4
+/// groups (the others stay manual, so drains are seen in manual groups).
+fn auto_by_seed(seed: u64, gi: usize) -> bool {
+    !seed.wrapping_add(gi as u64).is_multiple_of(4)
+}
 
+impl Run {
     fn pick_fo(&mut self) -> Option<FoOp> {
         let gi = self.rng.random_range(0..self.pools.len());
         let g = self.pools[gi].0.clone();
@@ -111,7 +111,7 @@ impl Run {
             // Mostly the seed's mode for the group, sometimes the other.
             0..=29 => FoOp::Policy {
                 auto: if rng.random_bool(0.85) {
-                    self.cfg.seed.wrapping_add(gi as u64) % 4 != 0
+                    auto_by_seed(self.cfg.seed, gi)
                 } else {
                     rng.random_bool(0.5)
                 },
@@ -156,7 +156,9 @@ impl Run {
         let fresh: Vec<usize> = (0..self.pools.len())
             .filter(|&gi| {
                 let gm = &self.model.groups[&self.pools[gi].0];
-                gm.exists.contains(&true) && !gm.auto.contains(&true) && self.auto_by_seed(gi)
+                gm.exists.contains(&true)
+                    && !gm.auto.contains(&true)
+                    && auto_by_seed(self.cfg.seed, gi)
             })
             .collect();
         if self.rng.random_bool(0.25) {
