@@ -67,11 +67,19 @@ pub fn unhealthy(report: Option<&HealthReport>, group: &str) -> Option<String> {
 /// empty: "nobody announces the vMAC" from it is no evidence, so it must not
 /// take the gateway over (found by the chaos run, seed 1). A primary is not
 /// moved for it (its verdict is missing for a moment after evpnd starts).
+///
+/// A candidate without any report yet (just connected, or evpnr just
+/// restarted) is not fit either: nothing says its eVPN is enabled.
 pub fn unfit(report: Option<&HealthReport>, group: &str, primary: bool) -> Option<String> {
+    if primary {
+        return unhealthy(report, group);
+    }
+    let Some(r) = report else {
+        return Some("no health report yet".into());
+    };
     unhealthy(report, group).or_else(|| {
-        report
-            .filter(|r| !primary && !r.evpns.contains_key(group))
-            .map(|_| format!("evpn {group}: not enabled (no health verdict for it)"))
+        (!r.evpns.contains_key(group))
+            .then(|| format!("evpn {group}: not enabled (no health verdict for it)"))
     })
 }
 

@@ -77,8 +77,10 @@ fn a_candidate_without_a_verdict_for_the_groups_evpn_is_unfit() {
         // A primary is not moved for it.
         (Some(&only_h), true, None),
         (Some(&with_g), false, None),
-        // No report at all (an evpnd without health checks): no reason.
-        (None, false, None),
+        // No report yet (just connected, evpnr restarted): nothing says the
+        // candidate's eVPN is enabled; a primary is not moved for it.
+        (None, false, Some("no health report yet")),
+        (None, true, None),
     ];
     for (i, (r, primary, want)) in rows.iter().enumerate() {
         assert_eq!(unfit(*r, "g", *primary).as_deref(), *want, "row {i}");
