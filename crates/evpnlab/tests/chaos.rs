@@ -417,6 +417,29 @@ async fn failover_never_takes_over_from_a_primary_whose_evpn_is_disabled() {
     let g = bound_group(&f).await;
     let (h0, h1) = (f.hosts[0].id.clone(), f.hosts[1].id.clone());
     let mut c = f.client(Duration::from_secs(20)).unwrap();
+    // Host 1 serves g0 first (evpnr has seen its verdict for g0: a later
+    // report without one means the eVPN was disabled, not that it is new).
+    evpn_testkit::eventually("host 1 eligible", Duration::from_secs(10), async || {
+        let now = c
+            .clone()
+            .get_group(v1::GroupRef {
+                group_id: "g0".into(),
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .into_inner();
+        if now
+            .member_failover
+            .iter()
+            .any(|m| m.instance_id == h1 && m.eligible)
+        {
+            Ok(())
+        } else {
+            Err(format!("{:?}", now.member_failover))
+        }
+    })
+    .await
+    .unwrap();
     c.set_evpn_instance_enabled(v1::SetEnabledRequest {
         instance_id: h1.clone(),
         slug: "g0".into(),

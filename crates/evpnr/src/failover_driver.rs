@@ -102,6 +102,10 @@ pub struct Memory {
     held: HashMap<String, String>,
     /// Per group: a blocked failover's next try and back-off.
     retry: HashMap<String, (Duration, Duration)>,
+    /// (group, member) pairs whose member has reported a health verdict for
+    /// the group's eVPN: a report without one after that means the eVPN was
+    /// disabled (F11), not that it is too new to be in the report yet.
+    verdicts: std::collections::HashSet<(String, String)>,
 }
 
 impl Memory {
@@ -136,9 +140,7 @@ impl Memory {
                     fit_since,
                     drained: st.drained.contains(id),
                     withdrawn: false,
-                    silent: r
-                        .and_then(|r| r.health.as_ref())
-                        .is_some_and(|h| !h.evpns.contains_key(&g.id)),
+                    silent: self.silent(g, id, r.and_then(|r| r.health.as_ref())),
                 }
             })
             .collect();
@@ -148,6 +150,21 @@ impl Memory {
             recent_moves: self.moves.get(&g.id).cloned().unwrap_or_default(),
             suspended: st.failover_suspended,
             bvi: g.bvi.is_some(),
+        }
+    }
+
+    /// Whether `member`'s eVPN of `g` is disabled (F11): its report has no
+    /// verdict for it although an earlier one had.
+    fn silent(&mut self, g: &Group, member: &str, report: Option<&HealthReport>) -> bool {
+        let Some(r) = report else {
+            return false;
+        };
+        let key = (g.id.clone(), member.to_string());
+        if r.evpns.contains_key(&g.id) {
+            self.verdicts.insert(key);
+            false
+        } else {
+            self.verdicts.contains(&key)
         }
     }
 
