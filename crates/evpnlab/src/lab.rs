@@ -67,7 +67,20 @@ pub struct Args {
     /// Write a JSON description of the running lab to this file once it is up.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
+    /// Create group `demo` ready for autonomous failover (scripts/lab.sh
+    /// does): every instance a member, the first with priority 200, the
+    /// others 100, failover `auto` (hold-down 5 s, warm-up 2 s), a GroupBVI
+    /// with 172.16.200.1/24 that the failover driver binds on the first.
+    /// Every evpnd gets a health check command that fails while the file
+    /// `unfit` exists in its instance directory. With `--bird auto` the lab
+    /// then runs birdsim (real BIRD's EVPN protocol never comes up on the
+    /// simulated VPP, so the group's health would be down everywhere).
+    #[arg(long)]
+    pub failover_group: bool,
 }
+
+/// The group `--failover-group` creates.
+pub const FAILOVER_GROUP: &str = "demo";
 
 /// Instance names: the two of `docs/design.md`'s demo, then numbered ones.
 pub fn instance_name(i: usize) -> String {
@@ -133,13 +146,22 @@ fn evpnd_config(
     grpc: &str,
     registry: &str,
     real_bird: bool,
+    check_command: bool,
 ) -> String {
+    let health = if check_command {
+        format!(
+            "  health:\n    commands:\n      - name: lab-unfit\n        argv: [/usr/bin/test, \"!\", \"-e\", \"{}\"]\n",
+            dir.join("unfit").display()
+        )
+    } else {
+        String::new()
+    };
     format!(
         "evpnd:\n  instance-id: {id}\n  grpc-addr: \"{grpc}\"\n  metrics-addr: \"\"\n  registry: \"{registry}\"\n  state-dir: {d}/state\n  dataplane: vpp\n  vpp:\n    api-socket: {d}/vpp.sock\n  bird:\n    config: {d}/bird.conf\n    socket: {d}/bird.ctl\n    include-dir: {d}/bird.d\n    dialect: {dialect}\n  evpn:\n    vtep-address: 192.0.2.{n}\n    local-as: 65000\n",
         d = dir.display(),
         n = i + 1,
         dialect = if real_bird { "linux" } else { "vpp" },
-    )
+    ) + &health
 }
 
 async fn start_bird(
@@ -187,6 +209,10 @@ fn bird_real(args: &Args) -> anyhow::Result<bool> {
         .is_ok_and(|s| s.success());
     match (args.bird, ok) {
         (BirdMode::Sim, _) => Ok(false),
+        // Real BIRD's `evpn_<slug>` stays in `start` on the simulated VPP
+        // (linux dialect, no kernel devices): every member's eVPN health is
+        // down and the failover group would find no candidate.
+        (BirdMode::Auto, _) if args.failover_group => Ok(false),
         (BirdMode::Real, false) => bail!(
             "--bird real: {} does not run; install it with scripts/install-test-deps.sh (as root)",
             args.bird_bin.display()
@@ -293,6 +319,51 @@ async fn stream_events(grpc: String, level: String) {
     }
 }
 
+/// `--failover-group`: group [`FAILOVER_GROUP`] with every instance, the
+/// first preferred, failover `auto`; the driver binds the GroupBVI on the
+/// first once it has warmed up.
+async fn failover_group(evpnr: &str, ids: &[String]) -> anyhow::Result<()> {
+    let g = FAILOVER_GROUP.to_string();
+    let mut c = EvpnrClient::connect(format!("http://{evpnr}")).await?;
+    c.create_group(v1::CreateGroupRequest {
+        group_id: g.clone(),
+        vni: 200,
+        ..Default::default()
+    })
+    .await?;
+    for (i, id) in ids.iter().enumerate() {
+        c.add_group_member(v1::GroupMemberRequest {
+            group_id: g.clone(),
+            instance_id: id.clone(),
+        })
+        .await?;
+        c.set_group_member_priority(v1::SetGroupMemberPriorityRequest {
+            group_id: g.clone(),
+            instance_id: id.clone(),
+            priority: if i == 0 { 200 } else { 100 },
+        })
+        .await?;
+    }
+    c.set_group_failover(v1::SetGroupFailoverRequest {
+        group_id: g.clone(),
+        mode: "auto".into(),
+        preempt_off: true,
+        hold_down_ms: Some(5_000),
+        warm_up_ms: Some(2_000),
+        ..Default::default()
+    })
+    .await?;
+    c.create_group_bvi(v1::GroupBviRequest {
+        group_id: g,
+        addresses: vec![v1::Prefix {
+            address: "172.16.200.1".into(),
+            prefix_len: 24,
+        }],
+    })
+    .await?;
+    Ok(())
+}
+
 async fn stop(mut c: Child) {
     if let Some(pid) = c.id() {
         let _ = nix::sys::signal::kill(
@@ -390,7 +461,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let cfg = idir.join("evpnd.yaml");
         std::fs::write(
             &cfg,
-            evpnd_config(&id, i, &idir, &grpc, &args.grpc_addr, real),
+            evpnd_config(
+                &id,
+                i,
+                &idir,
+                &grpc,
+                &args.grpc_addr,
+                real,
+                args.failover_group,
+            ),
         )?;
         let evpnd = spawn(
             &evpnd_bin,
@@ -440,6 +519,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "evpnlab: try in another terminal:  evpnc show instance   (Ctrl-C here stops the lab)"
     );
+    if args.failover_group {
+        failover_group(&args.grpc_addr, &ids).await?;
+        let first = &instances[0];
+        println!(
+            "evpnlab: group {FAILOVER_GROUP} fails over on its own (auto; {} priority 200, the others 100). Try:\n\
+             evpnlab:   evpnc watch events type failover                 # in another terminal\n\
+             evpnlab:   touch {}      # {}'s check fails: a planned move to the next member\n\
+             evpnlab:   rm {}         # healthy again (no move back: preemption is off)\n\
+             evpnlab:   kill -9 <pid of {}'s evpnd>   # unreachable, but its VPP and BIRD still\n\
+             evpnlab:       announce the vMAC: the takeover is blocked (failover-blocked), nobody binds\n\
+             evpnlab:   evpnc show failover; evpnc show group {FAILOVER_GROUP}   # each member's standing",
+            first.id,
+            first.dir.join("unfit").display(),
+            first.id,
+            first.dir.join("unfit").display(),
+            first.id,
+        );
+    }
     println!(
         "evpnlab: streaming events (level >= {}):",
         args.events_level

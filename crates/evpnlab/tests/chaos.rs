@@ -1,6 +1,7 @@
 //! The chaos run in CI (a few hundred operations with kills and VPP/BIRD
-//! faults; `CHAOS_SEED` / `CHAOS_OPS` / `CHAOS_INSTANCES` explore other
-//! runs), and proofs that its invariant checks do catch what they claim to.
+//! faults, with autonomous failover on unless `CHAOS_FAILOVER=false`;
+//! `CHAOS_SEED` / `CHAOS_OPS` / `CHAOS_INSTANCES` explore other runs), and
+//! proofs that its invariant checks do catch what they claim to.
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
 
 use evpn_api::v1;
@@ -57,6 +58,7 @@ async fn chaos_run_has_no_violations() {
         seed: env("CHAOS_SEED", 20261124),
         ops: env("CHAOS_OPS", 300),
         instances: env("CHAOS_INSTANCES", 4),
+        failover: env("CHAOS_FAILOVER", true),
         bin_dir: bin_dir(),
         ..Default::default()
     };
@@ -93,6 +95,19 @@ async fn chaos_run_has_no_violations() {
             r.faults.get(kind).copied().unwrap_or(0) > 0,
             "no {kind} fault:\n{summary}"
         );
+    }
+    if env("CHAOS_FAILOVER", true) {
+        assert!(
+            r.faults.get("health-check-fail").copied().unwrap_or(0) > 0,
+            "no health fault:\n{summary}"
+        );
+        let set = r
+            .outcomes
+            .get("SetGroupFailover")
+            .and_then(|m| m.get("OK"))
+            .copied()
+            .unwrap_or(0);
+        assert!(set > 0, "no group was set to auto:\n{summary}");
     }
     // Attempts that must be refused were made (each was judged above: an
     // accepted one is a violation).
@@ -265,4 +280,256 @@ async fn late_address_write_and_failed_heal_never_leave_two_holders() {
         .await;
     println!("move back to chaos-0: {r:?}");
     f.check_exclusive(std::slice::from_ref(&g.vmac)).unwrap();
+}
+
+/// Found by the chaos run with `--failover` (seed 1): a member whose eVPN
+/// of the group is disabled reports no health verdict for it, so evpnr took
+/// it for a fit candidate; and its BIRD's table of the eVPN is empty, so
+/// "nobody announces the vMAC" was no evidence. When the primary's evpnd
+/// died (its VPP and BIRD still holding and announcing the vMAC), that
+/// member took the gateway over: two holders. It must not be a candidate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_never_takes_over_on_a_member_whose_evpn_is_disabled() {
+    let _s = serial().await;
+    let mut f = Fleet::new(&FleetOptions {
+        instances: 2,
+        bin_dir: bin_dir(),
+        failover: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(f.start_all(Duration::from_secs(60)).await.unwrap());
+    let g = bound_group(&f).await;
+    let (h0, h1) = (f.hosts[0].id.clone(), f.hosts[1].id.clone());
+    let mut c = f.client(Duration::from_secs(20)).unwrap();
+    c.set_group_failover(v1::SetGroupFailoverRequest {
+        group_id: "g0".into(),
+        mode: "auto".into(),
+        hold_down_ms: Some(0),
+        warm_up_ms: Some(0),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.set_evpn_instance_enabled(v1::SetEnabledRequest {
+        instance_id: h1.clone(),
+        slug: "g0".into(),
+        enabled: false,
+        force: false,
+    })
+    .await
+    .unwrap();
+    // evpnr has host 1's health without g0 (a change is sent at once; the
+    // heartbeats run every 200 ms): its status shows no verdict for g0.
+    evpn_testkit::eventually(
+        "host 1 reports no g0 verdict",
+        Duration::from_secs(10),
+        async || {
+            let st = c
+                .clone()
+                .get_instance_status(v1::InstanceRef {
+                    instance_id: h1.clone(),
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
+            let h = st.health.ok_or_else(|| "no health yet".to_string())?;
+            if h.evpns.iter().any(|e| e.slug == "g0") {
+                Err(format!("{h:?}"))
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await
+    .unwrap();
+    f.kill_evpnd(0).await;
+    evpn_testkit::eventually(
+        "evpnr sees host 0 gone",
+        Duration::from_secs(10),
+        async || {
+            let l = c
+                .clone()
+                .list_instances(v1::Empty {})
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
+            match l.instances.iter().find(|i| i.instance_id == h0) {
+                Some(i) if i.state == v1::instance::State::Connected as i32 => {
+                    Err("connected".to_string())
+                }
+                _ => Ok(()),
+            }
+        },
+    )
+    .await
+    .unwrap();
+    // The driver decides every 250 ms and on every event: 3 s are 12
+    // passes in which host 1 must not take the gateway.
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < until {
+        f.check_exclusive(std::slice::from_ref(&g.vmac)).unwrap();
+        let now = c
+            .get_group(v1::GroupRef {
+                group_id: "g0".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_ne!(now.primary_instance_id, h1, "host 1 took the gateway over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The read says why host 1 is no candidate.
+    let now = c
+        .get_group(v1::GroupRef {
+            group_id: "g0".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let m1 = now
+        .member_failover
+        .iter()
+        .find(|m| m.instance_id == h1)
+        .unwrap();
+    assert!(!m1.eligible && m1.reason.contains("not enabled"), "{m1:?}");
+}
+
+/// Found by the chaos run with `--failover` (seed 5): an operator moved the
+/// gateway to a member whose eVPN was disabled (it binds, but its BIRD does
+/// not announce the vMAC); when that primary's evpnd died, the other member
+/// saw nobody announcing and took the gateway over next to the dead one's
+/// still-bound dataplane. An unreachable primary that does not announce
+/// cannot be taken over (rule F12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_never_takes_over_from_a_primary_whose_evpn_is_disabled() {
+    let _s = serial().await;
+    let mut f = Fleet::new(&FleetOptions {
+        instances: 2,
+        bin_dir: bin_dir(),
+        failover: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(f.start_all(Duration::from_secs(60)).await.unwrap());
+    let g = bound_group(&f).await;
+    let (h0, h1) = (f.hosts[0].id.clone(), f.hosts[1].id.clone());
+    let mut c = f.client(Duration::from_secs(20)).unwrap();
+    // Host 1 serves g0 first (evpnr has seen its verdict for g0: a later
+    // report without one means the eVPN was disabled, not that it is new).
+    evpn_testkit::eventually("host 1 eligible", Duration::from_secs(10), async || {
+        let now = c
+            .clone()
+            .get_group(v1::GroupRef {
+                group_id: "g0".into(),
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .into_inner();
+        if now
+            .member_failover
+            .iter()
+            .any(|m| m.instance_id == h1 && m.eligible)
+        {
+            Ok(())
+        } else {
+            Err(format!("{:?}", now.member_failover))
+        }
+    })
+    .await
+    .unwrap();
+    c.set_evpn_instance_enabled(v1::SetEnabledRequest {
+        instance_id: h1.clone(),
+        slug: "g0".into(),
+        enabled: false,
+        force: false,
+    })
+    .await
+    .unwrap();
+    let moved = c
+        .move_group_bvi(v1::MoveGroupBviRequest {
+            group_id: "g0".into(),
+            instance_id: h1.clone(),
+            force: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(moved.primary_instance_id, h1);
+    c.set_group_failover(v1::SetGroupFailoverRequest {
+        group_id: "g0".into(),
+        mode: "auto".into(),
+        hold_down_ms: Some(0),
+        warm_up_ms: Some(0),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // evpnr has host 1's report without g0, and host 0 is a fit candidate.
+    evpn_testkit::eventually("host 0 eligible", Duration::from_secs(10), async || {
+        let now = c
+            .clone()
+            .get_group(v1::GroupRef {
+                group_id: "g0".into(),
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .into_inner();
+        let st = c
+            .clone()
+            .get_instance_status(v1::InstanceRef {
+                instance_id: h1.clone(),
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .into_inner();
+        let silent = st
+            .health
+            .is_some_and(|h| !h.evpns.iter().any(|e| e.slug == "g0"));
+        let m0 = now.member_failover.iter().find(|m| m.instance_id == h0);
+        if silent && m0.is_some_and(|m| m.eligible) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", now.member_failover))
+        }
+    })
+    .await
+    .unwrap();
+    f.kill_evpnd(1).await;
+    evpn_testkit::eventually(
+        "evpnr sees host 1 gone",
+        Duration::from_secs(10),
+        async || {
+            let l = c
+                .clone()
+                .list_instances(v1::Empty {})
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
+            match l.instances.iter().find(|i| i.instance_id == h1) {
+                Some(i) if i.state == v1::instance::State::Connected as i32 => {
+                    Err("connected".to_string())
+                }
+                _ => Ok(()),
+            }
+        },
+    )
+    .await
+    .unwrap();
+    // 3 s are 12 passes of the driver in which host 0 must not take over.
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < until {
+        f.check_exclusive(std::slice::from_ref(&g.vmac)).unwrap();
+        let now = c
+            .get_group(v1::GroupRef {
+                group_id: "g0".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(now.primary_instance_id, h1, "host 0 took the gateway over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -113,6 +113,8 @@ pub fn group_to_proto(g: &Group) -> v1::Group {
                 priority: g.priority(m),
             })
             .collect(),
+        // GetGroup fills it (the driver's view, not the record).
+        member_failover: Vec::new(),
     }
 }
 

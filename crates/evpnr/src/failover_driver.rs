@@ -14,7 +14,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use evpn_daemon::events::{Event, EventFilter};
@@ -28,9 +28,10 @@ use futures::StreamExt;
 use crate::{
     group::{
         driver::Drive,
-        failover::{Decision, Held, Member, Policy, Reason, View, Witness, decide},
+        failover::{Decision, Held, Member, Policy, Reason, View, Witness, decide, ineligible},
         machine::{Input, MoveOp},
     },
+    metrics::{DecisionLabels, FailoverMetrics, HeldLabels},
     model::{Group, State},
     registry::{Conn, MemberRt, Registry},
 };
@@ -92,6 +93,30 @@ pub fn witness_of(rt: Option<&MemberRt>, g: &Group) -> Option<Witness> {
         })
 }
 
+/// Why `report` makes a member unfit for `group`, as primary (`primary`)
+/// or as a candidate: [`unhealthy`], and for a candidate also a report
+/// without a verdict for the group's eVPN — evpnd reports every *enabled*
+/// eVPN, so the eVPN is disabled there (or not created yet). Such a member
+/// announces nothing for the group, and its BIRD's table of the eVPN is
+/// empty: "nobody announces the vMAC" from it is no evidence, so it must not
+/// take the gateway over (found by the chaos run, seed 1). A primary is not
+/// moved for it (its verdict is missing for a moment after evpnd starts).
+///
+/// A candidate without any report yet (just connected, or evpnr just
+/// restarted) is not fit either: nothing says its eVPN is enabled.
+pub fn unfit(report: Option<&HealthReport>, group: &str, primary: bool) -> Option<String> {
+    if primary {
+        return unhealthy(report, group);
+    }
+    let Some(r) = report else {
+        return Some("no health report yet".into());
+    };
+    unhealthy(report, group).or_else(|| {
+        (!r.evpns.contains_key(group))
+            .then(|| format!("evpn {group}: not enabled (no health verdict for it)"))
+    })
+}
+
 /// Whether evpnr can talk to the member: connected, ready, heartbeats on
 /// time.
 pub fn reachable(rt: Option<&MemberRt>) -> bool {
@@ -111,6 +136,10 @@ pub struct Memory {
     held: HashMap<String, String>,
     /// Per group: a blocked failover's next try and back-off.
     retry: HashMap<String, (Duration, Duration)>,
+    /// (group, member) pairs whose member has reported a health verdict for
+    /// the group's eVPN: a report without one after that means the eVPN was
+    /// disabled (F12), not that it is too new to be in the report yet.
+    verdicts: std::collections::HashSet<(String, String)>,
 }
 
 impl Memory {
@@ -128,7 +157,8 @@ impl Memory {
             .map(|id| {
                 let r = rt.get(id);
                 let reach = reachable(r);
-                let sick = unhealthy(r.and_then(|r| r.health.as_ref()), &g.id);
+                let primary = g.primary.as_deref() == Some(id.as_str());
+                let sick = unfit(r.and_then(|r| r.health.as_ref()), &g.id, primary);
                 let key = (g.id.clone(), id.clone());
                 let fit_since = if reach && sick.is_none() {
                     Some(*self.fit.entry(key).or_insert(now))
@@ -144,6 +174,7 @@ impl Memory {
                     fit_since,
                     drained: st.drained.contains(id),
                     witness: witness_of(r, g),
+                    silent: self.silent(g, id, r.and_then(|r| r.health.as_ref())),
                 }
             })
             .collect();
@@ -153,6 +184,21 @@ impl Memory {
             recent_moves: self.moves.get(&g.id).cloned().unwrap_or_default(),
             suspended: st.failover_suspended,
             bvi: g.bvi.is_some(),
+        }
+    }
+
+    /// Whether `member`'s eVPN of `g` is disabled (F12): its report has no
+    /// verdict for it although an earlier one had.
+    fn silent(&mut self, g: &Group, member: &str, report: Option<&HealthReport>) -> bool {
+        let Some(r) = report else {
+            return false;
+        };
+        let key = (g.id.clone(), member.to_string());
+        if r.evpns.contains_key(&g.id) {
+            self.verdicts.insert(key);
+            false
+        } else {
+            self.verdicts.contains(&key)
         }
     }
 
@@ -182,7 +228,7 @@ impl Memory {
 
     /// The held reason's key if it changed since last reported.
     pub fn held_changed(&mut self, group: &str, reason: Reason, held: &Held) -> Option<String> {
-        let key = format!("{} {}", reason.name(), held_name(held));
+        let key = format!("{} {}", reason.name(), held_key(held));
         match self.held.insert(group.to_string(), key.clone()) {
             Some(k) if k == key => None,
             _ => Some(key),
@@ -193,6 +239,55 @@ impl Memory {
     pub fn calm(&mut self, group: &str) {
         self.held.remove(group);
         self.retry.remove(group);
+    }
+}
+
+/// A held decision's kind (the `held` label of `evpnr_failover_held_total`).
+pub fn held_kind(h: &Held) -> &'static str {
+    match h {
+        Held::Manual => "manual",
+        Held::Suspended => "suspended",
+        Held::HoldDown { .. } => "hold-down",
+        Held::Flapping { .. } => "flapping",
+        Held::NoCandidate { .. } => "no-candidate",
+        Held::PreemptDelay { .. } => "preempt-delay",
+        Held::Silent => "silent",
+    }
+}
+
+/// One member's standing as a failover candidate (the reads: GetGroup,
+/// GetFailoverStatus).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub id: String,
+    pub priority: u32,
+    pub primary: bool,
+    /// Why it is not eligible (F3); `None`: eligible.
+    pub ineligible: Option<String>,
+    /// Since when it has been reachable and healthy (wall clock).
+    pub fit_since: Option<SystemTime>,
+}
+
+/// What makes a held decision news (`failover-held` once per change): its
+/// name and detail, except a warm-up's countdown ("warming up for N ms
+/// more" changes at every pass).
+fn held_key(h: &Held) -> String {
+    match h {
+        Held::NoCandidate { why } => format!(
+            "no-candidate ({})",
+            why.iter()
+                .map(|(m, r)| {
+                    let r = if r.starts_with("warming up") {
+                        "warming up"
+                    } else {
+                        r.as_str()
+                    };
+                    format!("{m}: {r}")
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        _ => held_name(h),
     }
 }
 
@@ -211,6 +306,7 @@ pub fn held_name(h: &Held) -> String {
                 .join("; ")
         ),
         Held::PreemptDelay { .. } => "preempt-delay".into(),
+        Held::Silent => "silent (the primary's eVPN is disabled: no evidence)".into(),
     }
 }
 
@@ -236,6 +332,36 @@ impl Driver {
 
     fn mem(&self) -> std::sync::MutexGuard<'_, Memory> {
         self.mem.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn metrics(&self) -> &FailoverMetrics {
+        &self.reg.metrics.failover
+    }
+
+    /// Every member's standing in group `group` now, sorted by instance
+    /// (`None`: no such group). Reading records a member that became fit
+    /// since the last pass, as the next pass would.
+    pub fn standing(&self, group: &str) -> Option<Vec<Standing>> {
+        let now = self.now();
+        let wall = SystemTime::now();
+        let mut mem = self.mem();
+        self.reg.read(|i| {
+            let g = i.state.groups.get(group)?;
+            let p = Policy::from(&g.failover);
+            let v = mem.view(&i.state, &i.rt, g, now);
+            Some(
+                v.members
+                    .iter()
+                    .map(|m| Standing {
+                        id: m.id.clone(),
+                        priority: m.priority,
+                        primary: v.primary.as_deref() == Some(m.id.as_str()),
+                        ineligible: ineligible(&p, now, m),
+                        fit_since: m.fit_since.map(|t| wall - now.saturating_sub(t)),
+                    })
+                    .collect(),
+            )
+        })
     }
 
     /// Run until shutdown: a pass on every trigger and every [`TICK`].
@@ -269,14 +395,25 @@ impl Driver {
             return;
         }
         let now = self.now();
-        let ids: Vec<String> = self.reg.read(|i| {
-            i.state
-                .groups
-                .values()
-                .filter(|g| g.bvi.is_some())
-                .map(|g| g.id.clone())
-                .collect()
-        });
+        let ids: Vec<String> = {
+            let mut mem = self.mem();
+            self.reg.read(|i| {
+                self.metrics()
+                    .suspended
+                    .set(i64::from(i.state.failover_suspended));
+                // Fit times of groups without a GroupBVI too (the reads
+                // show them).
+                for g in i.state.groups.values().filter(|g| g.bvi.is_none()) {
+                    mem.view(&i.state, &i.rt, g, now);
+                }
+                i.state
+                    .groups
+                    .values()
+                    .filter(|g| g.bvi.is_some())
+                    .map(|g| g.id.clone())
+                    .collect()
+            })
+        };
         for group in ids {
             // Never while another operation is in flight: its intent is not
             // the group's settled state (and a move of ours may be running).
@@ -309,6 +446,17 @@ impl Driver {
         d: Decision,
         now: Duration,
     ) {
+        let decision = match &d {
+            Decision::Stay => "stay",
+            Decision::Move { .. } => "move",
+            Decision::Held { .. } => "held",
+        };
+        self.metrics()
+            .decisions
+            .get_or_create(&DecisionLabels {
+                decision: decision.into(),
+            })
+            .inc();
         match d {
             Decision::Stay => self.mem().calm(&group),
             // A manual group without a primary is how every group
@@ -320,6 +468,12 @@ impl Driver {
             Decision::Held { reason, held } => {
                 let changed = self.mem().held_changed(&group, reason, &held);
                 if changed.is_some() {
+                    self.metrics()
+                        .held
+                        .get_or_create(&HeldLabels {
+                            held: held_kind(&held).into(),
+                        })
+                        .inc();
                     self.reg.emit(
                         Event::FailoverHeld,
                         &[
@@ -365,6 +519,7 @@ impl Driver {
             ("to", to),
             ("reason", reason.name()),
         ];
+        FailoverMetrics::inc(&self.metrics().started, reason.name());
         self.reg.emit(Event::FailoverStarted, &fields);
         let input = Input::Move {
             target: to.to_string(),
@@ -379,6 +534,7 @@ impl Driver {
         match self.reg.drive(group, input, how).await {
             Ok(_) => {
                 self.mem().moved(group, self.now(), window);
+                FailoverMetrics::inc(&self.metrics().finished, reason.name());
                 let ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1e3);
                 let mut f = fields.to_vec();
                 f.push(("duration-ms", &ms));
@@ -386,6 +542,7 @@ impl Driver {
             }
             Err(e) => {
                 let retry = self.mem().blocked(group, self.now());
+                FailoverMetrics::inc(&self.metrics().blocked, reason.name());
                 let (e, retry) = (e.to_string(), retry.as_millis().to_string());
                 self.reg.emit(
                     Event::FailoverBlocked,

@@ -56,6 +56,47 @@ fn health_reports_make_a_member_unfit_for_its_group_only() {
 }
 
 #[test]
+fn a_candidate_without_a_verdict_for_the_groups_evpn_is_unfit() {
+    let up = verdict(HealthStatus::Up, "");
+    let down = verdict(HealthStatus::Down, "bird: gone");
+    // evpnd reports a verdict per enabled eVPN: none for "g" means g's eVPN
+    // is disabled there (or not created yet).
+    let only_h = HealthReport {
+        host: up.clone(),
+        evpns: [("h".to_string(), up.clone())].into(),
+        fenced: String::new(),
+        generation: 1,
+    };
+    let with_g = HealthReport {
+        evpns: [("g".to_string(), up.clone())].into(),
+        ..only_h.clone()
+    };
+    let off = "evpn g: not enabled (no health verdict for it)";
+    let rows: &[(Option<&HealthReport>, bool, Option<&str>)] = &[
+        (Some(&only_h), false, Some(off)),
+        // A primary is not moved for it.
+        (Some(&only_h), true, None),
+        (Some(&with_g), false, None),
+        // No report yet (just connected, evpnr restarted): nothing says the
+        // candidate's eVPN is enabled; a primary is not moved for it.
+        (None, false, Some("no health report yet")),
+        (None, true, None),
+    ];
+    for (i, (r, primary, want)) in rows.iter().enumerate() {
+        assert_eq!(unfit(*r, "g", *primary).as_deref(), *want, "row {i}");
+    }
+    // Unhealthy wins over the missing verdict.
+    let sick = HealthReport {
+        host: down,
+        ..only_h.clone()
+    };
+    assert_eq!(
+        unfit(Some(&sick), "g", false).as_deref(),
+        Some("host: bird: gone")
+    );
+}
+
+#[test]
 fn blocked_failovers_back_off_from_100ms_to_5s() {
     let mut m = Memory::default();
     assert!(m.may_try("g", ms(0)));
@@ -99,6 +140,25 @@ fn a_held_reason_is_reported_once_per_change() {
     // The same reason with a later deadline is no news.
     assert!(m.held_changed("g", Reason::Unreachable, &h2).is_none());
     assert!(m.held_changed("g", Reason::Unhealthy, &h2).is_some());
+    // A warm-up's countdown is no news; its end or another reason is.
+    let warm = |n: u32, r: &str| Held::NoCandidate {
+        why: vec![
+            ("a".into(), format!("warming up for {n} ms more")),
+            ("b".into(), r.into()),
+        ],
+    };
+    assert!(
+        m.held_changed("g", Reason::NoPrimary, &warm(2000, "drained"))
+            .is_some()
+    );
+    assert!(
+        m.held_changed("g", Reason::NoPrimary, &warm(1750, "drained"))
+            .is_none()
+    );
+    assert!(
+        m.held_changed("g", Reason::NoPrimary, &warm(1500, "unreachable"))
+            .is_some()
+    );
     m.calm("g");
     assert!(m.held_changed("g", Reason::Unhealthy, &h2).is_some());
 }

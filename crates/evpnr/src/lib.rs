@@ -98,12 +98,14 @@ pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> 
     );
     reg.spawn_liveness();
     // Autonomous failover (docs/failover.md): decides on every trigger.
-    failover_driver::Driver::new(reg.clone()).spawn();
+    let failover = failover_driver::Driver::new(reg.clone());
+    failover.spawn();
     tokio::spawn(reg.clone().retry_store());
     let svc = service::EvpnrService {
         reg,
         metrics: daemon.metrics.clone(),
         shutdown: daemon.shutdown.clone(),
+        failover,
     };
     runner::serve(
         daemon,

@@ -34,6 +34,21 @@ pub struct RpcLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HeldLabels {
+    pub held: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InstanceLabels {
     pub instance: String,
 }
@@ -54,6 +69,66 @@ pub struct RegistryMetrics {
     pub heartbeat_age: Family<InstanceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Candidates' reports of a primary's announcement withdrawn.
     pub withdrawal_reports: Family<PrimaryLabels, Counter>,
+    /// The failover driver (docs/failover.md).
+    pub failover: FailoverMetrics,
+}
+
+/// The failover driver's series (`evpnr_failover_*`).
+#[derive(Clone, Default)]
+pub struct FailoverMetrics {
+    pub started: Family<ReasonLabels, Counter>,
+    pub finished: Family<ReasonLabels, Counter>,
+    pub blocked: Family<ReasonLabels, Counter>,
+    pub decisions: Family<DecisionLabels, Counter>,
+    pub held: Family<HeldLabels, Counter>,
+    pub suspended: Gauge,
+}
+
+impl FailoverMetrics {
+    fn register(&self, reg: &mut Registry) {
+        reg.register(
+            "failover_started",
+            "Autonomous failovers started, by reason (primary-unhealthy, primary-unreachable, \
+             primary-withdrawn, primary-drained, preempt, no-primary)",
+            self.started.clone(),
+        );
+        reg.register(
+            "failover_finished",
+            "Autonomous failovers finished (the new primary bound), by reason",
+            self.finished.clone(),
+        );
+        reg.register(
+            "failover_blocked",
+            "Autonomous failovers that failed or were refused (retried with back-off), by reason",
+            self.blocked.clone(),
+        );
+        reg.register(
+            "failover_decisions",
+            "Decisions of the failover driver, one per group with a GroupBVI per pass \
+             (stay, move, held)",
+            self.decisions.clone(),
+        );
+        reg.register(
+            "failover_held",
+            "Changes of a group's held reason (as the failover-held event), by kind \
+             (suspended, hold-down, flapping, no-candidate, preempt-delay, manual)",
+            self.held.clone(),
+        );
+        reg.register(
+            "failover_suspended",
+            "1 while every autonomous failover is suspended (SetFailoverSuspended)",
+            self.suspended.clone(),
+        );
+    }
+
+    /// Count one failover in `family` (started, finished, blocked).
+    pub fn inc(family: &Family<ReasonLabels, Counter>, reason: &str) {
+        family
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
+    }
 }
 
 impl RegistryMetrics {
@@ -80,7 +155,9 @@ impl RegistryMetrics {
             liveness: Family::default(),
             heartbeat_age: Family::default(),
             withdrawal_reports: Family::default(),
+            failover: FailoverMetrics::default(),
         };
+        m.failover.register(reg);
         reg.register(
             "failover_withdrawal_reports",
             "Reports by a candidate (instance) that the primary's announcement of a group's vMAC was withdrawn from the fabric",

@@ -22,7 +22,7 @@ use crate::{
         policy_change_from_proto, prefix_from_proto, prefix_syntax_from_proto, ts, watch_out,
         witnesses_in, witnesses_out,
     },
-    failover_driver::watch_list,
+    failover_driver::{Driver, Standing, watch_list},
     groups::NewGroup,
     registration::Registration,
     registry::Registry,
@@ -33,6 +33,20 @@ pub struct EvpnrService {
     pub reg: Arc<Registry>,
     pub metrics: Arc<CommonMetrics>,
     pub shutdown: CancellationToken,
+    /// The failover driver (members' standing for the reads).
+    pub failover: Arc<Driver>,
+}
+
+/// A member's failover standing → wire.
+fn standing_to_proto(s: Standing) -> v1::MemberFailover {
+    v1::MemberFailover {
+        instance_id: s.id,
+        priority: s.priority,
+        primary: s.primary,
+        eligible: s.ineligible.is_none(),
+        reason: s.ineligible.unwrap_or_default(),
+        fit_since: s.fit_since.map(ts),
+    }
 }
 
 type R<T> = Result<Response<T>, Status>;
@@ -273,7 +287,15 @@ impl Evpnr for EvpnrService {
     async fn get_group(&self, req: Request<v1::GroupRef>) -> R<v1::Group> {
         let id = req.into_inner().group_id;
         validate_slug("group_id", &id)?;
-        ok(group_to_proto(&self.reg.group(&id)?))
+        let mut g = group_to_proto(&self.reg.group(&id)?);
+        g.member_failover = self
+            .failover
+            .standing(&id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(standing_to_proto)
+            .collect();
+        ok(g)
     }
 
     async fn create_group(&self, req: Request<v1::CreateGroupRequest>) -> R<v1::Group> {
@@ -467,10 +489,36 @@ impl Evpnr for EvpnrService {
     }
 
     async fn get_failover_status(&self, _req: Request<v1::Empty>) -> R<v1::FailoverStatus> {
-        ok(self.reg.read(|i| v1::FailoverStatus {
-            suspended: i.state.failover_suspended,
-            drained: i.state.drained.iter().cloned().collect(),
-        }))
+        let (mut st, groups) = self.reg.read(|i| {
+            let st = v1::FailoverStatus {
+                suspended: i.state.failover_suspended,
+                drained: i.state.drained.iter().cloned().collect(),
+                groups: Vec::new(),
+            };
+            let groups: Vec<(String, String, String)> = i
+                .state
+                .groups
+                .values()
+                .filter(|g| g.bvi.is_some())
+                .map(|g| {
+                    let mode = crate::failover_admin::mode(&g.failover).to_string();
+                    (g.id.clone(), mode, g.primary.clone().unwrap_or_default())
+                })
+                .collect();
+            (st, groups)
+        });
+        for (group_id, mode, primary_instance_id) in groups {
+            let Some(members) = self.failover.standing(&group_id) else {
+                continue;
+            };
+            st.groups.push(v1::GroupFailover {
+                group_id,
+                mode,
+                primary_instance_id,
+                members: members.into_iter().map(standing_to_proto).collect(),
+            });
+        }
+        ok(st)
     }
 
     async fn list_evpn_instances(&self, req: Request<v1::InstanceRef>) -> R<v1::EvpnInstanceList> {

@@ -50,6 +50,16 @@ struct Args {
     /// gone, which invariant 5 reports.
     #[arg(long, default_value_t = 5)]
     withdraw_delay_ms: u64,
+    /// Autonomous failover: groups set to `auto` by the seed, failover
+    /// settings (policies, priorities, drains, suspend/resume) and health
+    /// faults (a failing check command) between operations, evpnd health
+    /// checks and evpnr liveness on short timers.
+    #[arg(long)]
+    failover: bool,
+    /// With --failover: probability of a failover setting or health fault
+    /// before each operation.
+    #[arg(long, default_value_t = 0.15)]
+    failover_rate: f64,
     /// Directory with evpnd and evpnr; default: this binary's own.
     #[arg(long)]
     bin_dir: Option<PathBuf>,
@@ -63,12 +73,18 @@ struct Args {
 
 fn main() -> ExitCode {
     let a = Args::parse();
-    if [a.fault_rate, a.kill_rate, a.adversary_rate, a.cancel_rate]
-        .iter()
-        .any(|p| !(0.0..=1.0).contains(p))
+    if [
+        a.fault_rate,
+        a.kill_rate,
+        a.adversary_rate,
+        a.cancel_rate,
+        a.failover_rate,
+    ]
+    .iter()
+    .any(|p| !(0.0..=1.0).contains(p))
     {
         eprintln!(
-            "evpnlab-chaos: --fault-rate, --kill-rate, --adversary-rate and --cancel-rate are probabilities (0..1)"
+            "evpnlab-chaos: --fault-rate, --kill-rate, --adversary-rate, --cancel-rate and --failover-rate are probabilities (0..1)"
         );
         return ExitCode::from(2);
     }
@@ -94,6 +110,8 @@ fn main() -> ExitCode {
         cancel_rate: a.cancel_rate,
         converge_timeout: Duration::from_secs(a.converge_timeout),
         withdraw_delay: Duration::from_millis(a.withdraw_delay_ms),
+        failover: a.failover,
+        failover_rate: a.failover_rate,
         bin_dir,
         keep_dir: a.keep,
         verbose: a.verbose,

@@ -173,9 +173,18 @@ impl Run {
             Ok(g) => g,
             Err(_) => return Ok(()),
         };
+        // With failover on, the driver may move a primary in between.
+        let free = self.cfg.failover;
+        let cmp = |g: v1::Group| {
+            let mut g = plain(g);
+            if free {
+                g.primary_instance_id.clear();
+            }
+            g
+        };
         let (b, a): (Vec<v1::Group>, Vec<v1::Group>) = (
-            before.into_iter().map(plain).collect(),
-            after.into_iter().map(plain).collect(),
+            before.into_iter().map(cmp).collect(),
+            after.into_iter().map(cmp).collect(),
         );
         if a != b {
             self.report.violations.push(format!(

@@ -292,6 +292,7 @@ impl Run {
             }
         }
         self.expire_net(step).await?;
+        self.expire_health(Some(step), &when);
         let (due, later): (Vec<_>, Vec<_>) = self.down.drain(..).partition(|d| d.1 <= step);
         self.down = later;
         for (hi, _) in due {

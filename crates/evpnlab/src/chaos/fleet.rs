@@ -140,6 +140,12 @@ pub struct FleetOptions {
     pub log_level: String,
     /// The simulated fabric's timing (its history is always recorded).
     pub fabric: FabricOptions,
+    /// Autonomous failover on short timers: every evpnd checks its health
+    /// every 200 ms (fall 2, rise 2, self-fence hold 300 ms) with an
+    /// operator check command that fails while `<host dir>/unfit` exists,
+    /// and evpnr asks for heartbeats every 200 ms (suspect after 1 s, dead
+    /// after 3 s).
+    pub failover: bool,
 }
 
 impl Default for FleetOptions {
@@ -152,6 +158,7 @@ impl Default for FleetOptions {
             member_timeout: Duration::from_secs(3),
             log_level: "info".into(),
             fabric: FabricOptions::default(),
+            failover: false,
         }
     }
 }
@@ -209,7 +216,11 @@ impl Fleet {
                 lvl = o.log_level,
                 d = dir.join("evpnr").display(),
                 mt = ms(o.member_timeout),
-            ),
+            ) + if o.failover {
+                "  liveness:\n    heartbeat-interval: 200ms\n    suspect-after: 1s\n    dead-after: 3s\n"
+            } else {
+                ""
+            },
         )?;
         let fabric = Fabric::new(FabricOptions {
             record: true,
@@ -246,10 +257,18 @@ impl Fleet {
             let grpc = format!("127.0.0.1:{}", free_port()?);
             let to_evpnd = Proxy::start(&grpc).await?;
             let to_evpnr = Proxy::start(&evpnr_addr).await?;
+            let health = if o.failover {
+                format!(
+                    "  health:\n    interval: 200ms\n    timeout: 200ms\n    rise: 2\n    fall: 2\n    bfd: true\n    self-fence:\n      hold: 300ms\n    commands:\n      - name: chaos\n        argv: [/usr/bin/test, \"!\", \"-e\", \"{}\"]\n",
+                    hdir.join("unfit").display()
+                )
+            } else {
+                String::new()
+            };
             std::fs::write(
                 hdir.join("evpnd.yaml.in"),
                 format!(
-                    "evpnd:\n  instance-id: {id}\n  grpc-addr: \"@GRPC@\"\n  advertise-addr: \"{adv}\"\n  metrics-addr: \"\"\n  registry: \"{reg}\"\n  state-dir: {d}/state\n  dataplane: vpp\n  log-level: {lvl}\n  vpp:\n    api-socket: {d}/vpp.sock\n    timeout: {vt}\n  bird:\n    config: {d}/bird.conf\n    socket: {d}/bird.ctl\n    include-dir: {d}/bird.d\n    dialect: vpp\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.{a}.{b}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n",
+                    "evpnd:\n  instance-id: {id}\n  grpc-addr: \"@GRPC@\"\n  advertise-addr: \"{adv}\"\n  metrics-addr: \"\"\n  registry: \"{reg}\"\n  state-dir: {d}/state\n  dataplane: vpp\n  log-level: {lvl}\n  vpp:\n    api-socket: {d}/vpp.sock\n    timeout: {vt}\n  bird:\n    config: {d}/bird.conf\n    socket: {d}/bird.ctl\n    include-dir: {d}/bird.d\n    dialect: vpp\n    timeout: 5s\n  evpn:\n    vtep-address: 192.0.{a}.{b}\n    local-as: 65000\n  announce:\n    schedule: [0s]\n{health}",
                     d = hdir.display(),
                     adv = to_evpnd.addr(),
                     reg = to_evpnr.addr(),

@@ -21,6 +21,7 @@
 //!
 //! See docs/chaos.md.
 mod adversary;
+mod failover;
 mod faults;
 pub mod fleet;
 pub mod model;
@@ -278,6 +279,9 @@ fn learn(m: &mut Model, op: &Op, out: &Outcome) {
             }
         }
         Op::SetEnabled { g, h, on } => {
+            if !on {
+                m.maybe_disabled.insert((h.clone(), g.clone()));
+            }
             if ok {
                 m.enabled.insert((h.clone(), g.clone()), *on);
             } else {
@@ -286,6 +290,7 @@ fn learn(m: &mut Model, op: &Op, out: &Outcome) {
         }
         _ => {}
     }
+    m.mark_autonomous();
 }
 
 struct Run {
@@ -308,6 +313,8 @@ struct Run {
     down: Vec<(usize, usize)>,
     /// Fabric faults (killed BIRDs, partitions) and when they heal.
     net: Vec<NetWindow>,
+    /// Failing health checks (`--failover`) and when they pass again.
+    health: Vec<failover::HealthWindow>,
     /// Two-announcer moments already reported (host, MAC, instant).
     announcer_moments: BTreeSet<(String, String, Instant)>,
     started: Instant,
@@ -462,6 +469,7 @@ impl Run {
         self.expire(step).await?;
         self.inject(step).await?;
         self.adversary(step).await?;
+        self.failover_step(step).await?;
         let op = self.pick_op();
         // A kill at a random moment while the operation runs.
         let kill = if self.rng.random_bool(self.cfg.kill_rate) {
@@ -587,6 +595,7 @@ impl Run {
     /// Stop every fault, start every process, wait for convergence.
     async fn settle(&mut self) -> anyhow::Result<()> {
         self.clear_all_faults();
+        self.expire_health(None, "after the last step");
         self.clear_net("after the last step").await?;
         self.down.clear();
         if self.fleet.evpnr.is_none() {
@@ -607,6 +616,10 @@ impl Run {
                     .into(),
             );
             return Ok(());
+        }
+        if self.cfg.failover {
+            self.check_failover_settled(self.cfg.converge_timeout)
+                .await?;
         }
         let t0 = Instant::now();
         let mut last = Vec::new();
@@ -655,6 +668,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
             withdraw_delay: cfg.withdraw_delay,
             ..Default::default()
         },
+        failover: cfg.failover,
         ..Default::default()
     })
     .await?;
@@ -694,6 +708,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         fakes: Vec::new(),
         down: Vec::new(),
         net: Vec::new(),
+        health: Vec::new(),
         announcer_moments: BTreeSet::new(),
         started,
     };
@@ -741,6 +756,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         run.check_exclusive("at the end");
         // The history includes what the delays make visible later.
         run.check_announcers("at the end");
+    }
+    if run.cfg.failover {
+        run.count_failover_events();
     }
     run.report.elapsed = run.started.elapsed();
     // Acknowledged enabled flags, checked on the converged fleet.

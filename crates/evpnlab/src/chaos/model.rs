@@ -13,7 +13,11 @@
 //!   unassigned) next to the values allowed before; no other field may
 //!   change;
 //! - nothing else changes a group record: resyncs change members'
-//!   dataplanes, never the registry's record.
+//!   dataplanes, never the registry's record — except evpnr's failover
+//!   driver (`--failover`): a group that may have been `auto`, or any group
+//!   while a host may be drained, may change its primary on its own; from
+//!   then on (until the group is deleted) its primary may be any member or
+//!   none (`free`).
 use std::collections::{BTreeMap, BTreeSet};
 
 use evpn_api::v1;
@@ -40,6 +44,11 @@ pub struct GroupModel {
     pub primary: Allowed<Option<String>>,
     /// The MTU.
     pub mtu: Allowed<u32>,
+    /// The failover mode is `auto`.
+    pub auto: Allowed<bool>,
+    /// The primary may have moved on its own (failover driver): any member
+    /// or none is allowed.
+    pub free: bool,
 }
 
 impl GroupModel {
@@ -51,6 +60,8 @@ impl GroupModel {
             addrs: pool.iter().map(|a| (a.clone(), one(false))).collect(),
             primary: one(None),
             mtu: one(1500),
+            auto: one(false),
+            free: false,
         }
     }
 
@@ -71,6 +82,7 @@ impl GroupModel {
         }
         self.primary = one(Some(g.primary_instance_id.clone()).filter(|p| !p.is_empty()));
         self.mtu = one(g.mtu);
+        self.auto = one(g.failover.as_ref().is_some_and(|f| f.mode == "auto"));
     }
 
     /// The group was deleted (acknowledged).
@@ -85,6 +97,8 @@ impl GroupModel {
         }
         self.primary = one(None);
         self.mtu = one(1500);
+        self.auto = one(false);
+        self.free = false;
     }
 
     /// Every field may be anything it was or anything an operation could
@@ -99,6 +113,7 @@ impl GroupModel {
             v.extend([true, false]);
         }
         self.primary.insert(None);
+        self.auto.insert(false);
     }
 }
 
@@ -120,6 +135,13 @@ pub struct Model {
     /// Acknowledged enabled flags per (instance, group), while the
     /// membership is not re-created.
     pub enabled: BTreeMap<(String, String), bool>,
+    /// Memberships (instance, group) that may have been disabled since they
+    /// were made.
+    pub maybe_disabled: BTreeSet<(String, String)>,
+    /// Per instance: drained (`DrainInstance`) or not.
+    pub drained: BTreeMap<String, Allowed<bool>>,
+    /// The fleet-wide failover switch is suspended.
+    pub suspended: Allowed<bool>,
 }
 
 impl Model {
@@ -131,6 +153,20 @@ impl Model {
                 .map(|(g, pool)| (g.clone(), GroupModel::absent(hosts, pool)))
                 .collect(),
             enabled: BTreeMap::new(),
+            maybe_disabled: BTreeSet::new(),
+            drained: hosts.iter().map(|h| (h.clone(), one(false))).collect(),
+            suspended: one(false),
+        }
+    }
+
+    /// Marks every group whose primary may now move on its own (it may be
+    /// `auto`, or a host may be drained) as `free`.
+    pub fn mark_autonomous(&mut self) {
+        let draining = self.drained.values().any(|v| v.contains(&true));
+        for g in self.groups.values_mut() {
+            if g.exists.contains(&true) && (draining || g.auto.contains(&true)) {
+                g.free = true;
+            }
         }
     }
 
@@ -143,6 +179,8 @@ impl Model {
     pub fn forget_enabled(&mut self, g: &str, host: Option<&str>) {
         self.enabled
             .retain(|(h, gg), _| !(gg == g && host.is_none_or(|x| x == h)));
+        self.maybe_disabled
+            .retain(|(h, gg)| !(gg == g && host.is_none_or(|x| x == h)));
     }
 
     /// Compares the registry's groups with the model; returns violations.
@@ -191,10 +229,23 @@ impl Model {
                 }
             }
             let p = Some(g.primary_instance_id.clone()).filter(|p| !p.is_empty());
-            if !m.primary.contains(&p) {
+            if m.free {
+                if let Some(p) = &p
+                    && !g.members.contains(p)
+                {
+                    out.push(format!("group {name}: primary {p} is not a member"));
+                }
+            } else if !m.primary.contains(&p) {
                 out.push(format!(
                     "group {name}: primary {p:?}, acknowledged history allows {:?}",
                     m.primary
+                ));
+            }
+            let auto = g.failover.as_ref().is_some_and(|f| f.mode == "auto");
+            if !m.auto.contains(&auto) {
+                out.push(format!(
+                    "group {name}: failover auto = {auto}, acknowledged history allows {:?}",
+                    m.auto
                 ));
             }
             if !m.mtu.contains(&g.mtu) {

@@ -29,6 +29,14 @@ pub struct Config {
     /// The simulated fabric's withdrawal delay (a route stays visible to the
     /// other hosts this long after it stopped being carried).
     pub withdraw_delay: Duration,
+    /// Autonomous failover: groups `auto` by the seed, failover settings
+    /// (policy, priorities, drains, the switch) and health faults between
+    /// operations; evpnd's health checks and evpnr's liveness on short
+    /// timers.
+    pub failover: bool,
+    /// Probability of a failover setting or health fault before an
+    /// operation (with `failover`).
+    pub failover_rate: f64,
     /// Directory with the `evpnd` and `evpnr` binaries.
     pub bin_dir: PathBuf,
     /// Keep the working directory (logs, journals, state).
@@ -50,6 +58,8 @@ impl Default for Config {
             cancel_rate: 0.04,
             converge_timeout: Duration::from_secs(30),
             withdraw_delay: Duration::from_millis(5),
+            failover: false,
+            failover_rate: 0.15,
             bin_dir: PathBuf::new(),
             keep_dir: false,
             verbose: false,
@@ -84,6 +94,13 @@ pub struct Report {
     pub replayed: usize,
     /// Time from "faults stopped, everything running" to converged.
     pub converge: Option<Duration>,
+    /// With failover: evpnr's `failover-started`, `-finished`, `-blocked`
+    /// and `-held` events over the whole run (from its log, across
+    /// restarts), and evpnds' `self-fenced`.
+    pub failover_events: BTreeMap<String, usize>,
+    /// With failover: time from "failover resumed, drains ended" to every
+    /// auto group having a primary.
+    pub failover_settled: Option<Duration>,
     /// Wall time of the whole run.
     pub elapsed: Duration,
     /// Every step, in order.
@@ -148,6 +165,21 @@ impl Report {
                 .map(|d| format!("in {:.2} s", d.as_secs_f64()))
                 .unwrap_or_else(|| "never".into())
         );
+        if !self.failover_events.is_empty() {
+            let parts: Vec<String> = self
+                .failover_events
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = writeln!(s, "failover events: {}", parts.join(", "));
+        }
+        if let Some(d) = self.failover_settled {
+            let _ = writeln!(
+                s,
+                "failover: every auto group had a primary {:.2} s after failover resumed and drains ended",
+                d.as_secs_f64()
+            );
+        }
         if self.passed() {
             let _ = writeln!(s, "result: PASS (0 violations)");
         } else {

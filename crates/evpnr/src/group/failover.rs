@@ -13,7 +13,7 @@
 //! report of a withdrawal (F11) only triggers a takeover; it is never the
 //! evidence.
 //!
-//! Rules F1–F11 are in `docs/failover.md`; the tables below have at least
+//! Rules F1–F12 are in `docs/failover.md`; the tables below have at least
 //! one row per rule.
 use std::time::Duration;
 
@@ -83,6 +83,10 @@ pub struct Member {
     /// of the current primary's announcement (trigger 1); `None`: nothing
     /// (or a report about another primary).
     pub witness: Option<Witness>,
+    /// Its last health report has no verdict for the group's eVPN: the eVPN
+    /// is disabled there, so it announces nothing even while it holds the
+    /// vMAC (F12).
+    pub silent: bool,
 }
 
 /// A candidate's report of the primary's announcement of the vMAC.
@@ -160,6 +164,9 @@ pub enum Held {
     NoCandidate { why: Vec<(String, String)> },
     /// A preempting member is waiting out the preemption delay.
     PreemptDelay { until: Duration },
+    /// The unreachable primary's eVPN is disabled (F12): it may hold the
+    /// vMAC without announcing it, so the fabric's silence is no evidence.
+    Silent,
 }
 
 /// The decision.
@@ -174,7 +181,7 @@ pub enum Decision {
 }
 
 /// Why `m` is not eligible now (F3), or `None` if it is.
-fn ineligible(p: &Policy, now: Duration, m: &Member) -> Option<String> {
+pub fn ineligible(p: &Policy, now: Duration, m: &Member) -> Option<String> {
     if m.drained {
         return Some("drained".into());
     }
@@ -289,6 +296,15 @@ pub fn decide(p: &Policy, now: Duration, v: &View) -> Decision {
         return Decision::Held {
             reason,
             held: Held::Manual,
+        };
+    }
+    // F12: an unreachable primary that does not announce the vMAC even
+    // while it holds it (its eVPN is disabled) cannot be taken over: no
+    // candidate could see that it still holds it.
+    if reason == Reason::Unreachable && primary.is_some_and(|m| m.silent) {
+        return Decision::Held {
+            reason,
+            held: Held::Silent,
         };
     }
     // F7, F8: hold-down and flap damping (autonomous moves only).

@@ -9,10 +9,11 @@ fn ms(n: u64) -> Duration {
 }
 
 /// A member from a compact spec: `id:prio` then flags — `down` (not
-/// reachable), `sick` (unhealthy), `drained`, `fit=<ms>` (fit since;
-/// default 0), and its report of the primary's announcement: `gone`
-/// (withdrawn, its BGP sessions up for 60 s), `gone-up=<ms>` (withdrawn,
-/// sessions up that long), `seen` (still announced).
+/// reachable), `sick` (unhealthy), `drained`, `silent` (its eVPN of the
+/// group disabled), `fit=<ms>` (fit since; default 0), and its report of
+/// the primary's announcement: `gone` (withdrawn, its BGP sessions up for
+/// 60 s), `gone-up=<ms>` (withdrawn, sessions up that long), `seen` (still
+/// announced).
 fn member(spec: &str) -> Member {
     let mut parts = spec.split_whitespace();
     let (id, prio) = parts.next().unwrap().split_once(':').unwrap();
@@ -24,6 +25,7 @@ fn member(spec: &str) -> Member {
         fit_since: Some(ms(0)),
         drained: false,
         witness: None,
+        silent: false,
     };
     let witness = |withdrawn, up| {
         Some(Witness {
@@ -41,6 +43,7 @@ fn member(spec: &str) -> Member {
             f if f.starts_with("gone-up=") => {
                 m.witness = witness(true, f[8..].parse().unwrap());
             }
+            "silent" => m.silent = true,
             f => m.fit_since = Some(ms(f.strip_prefix("fit=").unwrap().parse().unwrap())),
         }
         if !m.reachable || m.unhealthy.is_some() {
@@ -95,6 +98,7 @@ fn show(d: &Decision) -> String {
                 Held::PreemptDelay { until } => {
                     format!("preempt-delay until={}", until.as_millis())
                 }
+                Held::Silent => "silent".into(),
             };
             format!("held {} {h}", reason.name())
         }
@@ -197,6 +201,27 @@ fn rows() -> Vec<Row> {
             members: &["a:100 down", "b:50"],
             want: "move b primary-unreachable",
             ..row("F6", "an unreachable primary: takeover")
+        },
+        Row {
+            members: &["a:100 down silent", "b:50"],
+            want: "held primary-unreachable silent",
+            ..row(
+                "F12",
+                "an unreachable primary whose eVPN is disabled: its silence is no evidence",
+            )
+        },
+        Row {
+            members: &["a:100 silent", "b:50"],
+            want: "stay",
+            ..row("F12", "a reachable silent primary stays")
+        },
+        Row {
+            members: &["a:100 down", "b:50 silent"],
+            want: "move b primary-unreachable",
+            ..row(
+                "F12",
+                "a silent candidate is the driver's business (unfit), not this rule's",
+            )
         },
         Row {
             members: &["a:100", "b:50 gone"],
@@ -431,7 +456,7 @@ fn a_group_without_a_gateway_never_moves() {
 #[test]
 fn every_decision_rule_has_a_row() {
     let have: std::collections::BTreeSet<&str> = rows().iter().map(|r| r.rule).collect();
-    for f in 1..=11 {
+    for f in 1..=12 {
         assert!(have.contains(format!("F{f}").as_str()), "no row for F{f}");
     }
 }
