@@ -20,6 +20,7 @@ pub mod settle;
 pub mod signals;
 pub mod tls;
 pub mod watch;
+pub mod witness;
 
 // Moved down so the CLI and libraries need not depend on this crate; the
 // old paths keep compiling.

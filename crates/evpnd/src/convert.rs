@@ -232,17 +232,3 @@ pub fn watch_in(v: &[v1::WatchedMac]) -> Result<Vec<evpn_model::witness::Watched
     out.dedup();
     Ok(out)
 }
-
-/// What the fabric witness sees → wire (HeartbeatRequest.witnesses).
-pub fn witnesses_out(v: &[evpn_model::witness::MacWitness]) -> Vec<v1::MacWitness> {
-    v.iter()
-        .map(|w| v1::MacWitness {
-            group_id: w.watched.group.clone(),
-            vmac: w.watched.vmac.to_string(),
-            primary_instance_id: w.watched.primary.clone(),
-            announcers: w.announcers.iter().map(|a| a.to_string()).collect(),
-            withdrawn: w.withdrawn,
-            fabric_up_ms: w.fabric_up.as_millis() as u64,
-        })
-        .collect()
-}

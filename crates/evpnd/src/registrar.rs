@@ -186,7 +186,7 @@ async fn heartbeats(
         seq,
         ready,
         health: Some(crate::convert::health_out(&m.health.summary(), false)),
-        witnesses: crate::convert::witnesses_out(&seen.witnesses(Instant::now())),
+        witnesses: evpn_daemon::witness::witnesses_out(&seen.witnesses(Instant::now())),
     };
     // The first heartbeat goes with the stream's opening.
     seq += 1;

@@ -292,20 +292,6 @@ pub fn witnesses_in(v: &[v1::MacWitness]) -> Result<Vec<MacWitness>, Error> {
         .collect()
 }
 
-/// A member's witnesses → wire (GetInstanceStatus).
-pub fn witnesses_out(v: &[MacWitness]) -> Vec<v1::MacWitness> {
-    v.iter()
-        .map(|w| v1::MacWitness {
-            group_id: w.watched.group.clone(),
-            vmac: w.watched.vmac.to_string(),
-            primary_instance_id: w.watched.primary.clone(),
-            announcers: w.announcers.iter().map(|a| a.to_string()).collect(),
-            withdrawn: w.withdrawn,
-            fabric_up_ms: w.fabric_up.as_millis() as u64,
-        })
-        .collect()
-}
-
 /// The vMACs a member is to watch → wire (HeartbeatAck.watch).
 pub fn watch_out(v: &[WatchedMac]) -> Vec<v1::WatchedMac> {
     v.iter()

@@ -20,7 +20,7 @@ use crate::{
     convert::{
         group_to_proto, health_in, health_out, instance_to_proto, membership_to_proto,
         policy_change_from_proto, prefix_from_proto, prefix_syntax_from_proto, ts, watch_out,
-        witnesses_in, witnesses_out,
+        witnesses_in,
     },
     failover_driver::{Driver, Standing, watch_list},
     groups::NewGroup,
@@ -262,7 +262,9 @@ impl Evpnr for EvpnrService {
                 memberships,
                 health: rt.and_then(|r| r.health.as_ref()).map(health_out),
                 drained: i.state.drained.contains(&id),
-                witnesses: rt.map_or_else(Vec::new, |r| witnesses_out(&r.witnesses)),
+                witnesses: rt.map_or_else(Vec::new, |r| {
+                    evpn_daemon::witness::witnesses_out(&r.witnesses)
+                }),
             })
         });
         st.map(Response::new)

@@ -14,8 +14,6 @@ use futures::StreamExt;
 const A: &str = "fo-a";
 const B: &str = "fo-b";
 
-type Events = tonic::Streaming<v1::Event>;
-
 async fn fleet() -> Fleet {
     let mut f = Fleet::on_fabric(
         &[A, B],
@@ -32,29 +30,12 @@ async fn fleet() -> Fleet {
 }
 
 async fn events(f: &Fleet) -> Events {
-    f.client()
-        .await
-        .watch_events(v1::WatchEventsRequest {
-            types: vec!["failover".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
+    failover_events(f).await
 }
 
 /// The next event named `name` (others are skipped).
 async fn next_event(ev: &mut Events, name: &str) -> v1::Event {
-    loop {
-        let e = tokio::time::timeout(T, ev.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {name} event"))
-            .unwrap()
-            .unwrap();
-        if e.message == name {
-            return e;
-        }
-    }
+    next_event_of(ev, &[name]).await
 }
 
 /// Group `test`'s failover: auto or manual, no hold-down, no warm-up.

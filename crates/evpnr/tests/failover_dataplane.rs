@@ -10,12 +10,9 @@ use std::time::Duration;
 use birdsim::fabric::FabricOptions;
 use common::*;
 use evpn_api::v1;
-use futures::StreamExt;
 
 const A: &str = "dp-a";
 const B: &str = "dp-b";
-
-type Events = tonic::Streaming<v1::Event>;
 
 /// A and B on the simulated fabric, health checks every 100 ms (down after
 /// two failures), group `test` bound on A with failover `auto`.
@@ -48,32 +45,6 @@ async fn fleet() -> (Fleet, String) {
         .await
         .unwrap();
     (f, vmac)
-}
-
-async fn events(f: &Fleet) -> Events {
-    f.client()
-        .await
-        .watch_events(v1::WatchEventsRequest {
-            types: vec!["failover".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-/// The next event named one of `names` (others are skipped).
-async fn next_event(ev: &mut Events, names: &[&str]) -> v1::Event {
-    loop {
-        let e = tokio::time::timeout(T, ev.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {names:?} event"))
-            .unwrap()
-            .unwrap();
-        if names.contains(&e.message.as_str()) {
-            return e;
-        }
-    }
 }
 
 /// VPP on the primary crashes and comes back empty (its supervisor
@@ -113,12 +84,12 @@ async fn failover_sim_fabric_primary_vpp_restart_leaves_exactly_one_holder() {
 async fn failover_sim_fabric_primary_vpp_hung_is_never_two_holders() {
     let _s = serial().await;
     let (f, vmac) = fleet().await;
-    let mut ev = events(&f).await;
+    let mut ev = failover_events(&f).await;
     f.host(A).sim.faults().hang("*");
-    let e = next_event(&mut ev, &["failover-started"]).await;
+    let e = next_event_of(&mut ev, &["failover-started"]).await;
     assert_eq!(e.fields["reason"], "primary-unhealthy", "{e:?}");
     for _ in 0..2 {
-        let e = next_event(&mut ev, &["failover-finished", "failover-blocked"]).await;
+        let e = next_event_of(&mut ev, &["failover-finished", "failover-blocked"]).await;
         assert_eq!(e.message, "failover-blocked", "{e:?}");
         assert!(f.host(A).holds(&vmac), "A's dataplane lost the vMAC");
         assert!(

@@ -684,3 +684,34 @@ pub fn prefix(a: &str, l: u32) -> v1::Prefix {
         prefix_len: l,
     }
 }
+
+/// A stream of evpnr's events.
+pub type Events = tonic::Streaming<v1::Event>;
+
+/// evpnr's events of kind `failover`.
+pub async fn failover_events(f: &Fleet) -> Events {
+    f.client()
+        .await
+        .watch_events(v1::WatchEventsRequest {
+            types: vec!["failover".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The next event named one of `names` (others are skipped); fails after
+/// [`T`].
+pub async fn next_event_of(ev: &mut Events, names: &[&str]) -> v1::Event {
+    loop {
+        let e = tokio::time::timeout(T, futures::StreamExt::next(ev))
+            .await
+            .unwrap_or_else(|_| panic!("no {names:?} event within {T:?}"))
+            .unwrap()
+            .unwrap();
+        if names.contains(&e.message.as_str()) {
+            return e;
+        }
+    }
+}
