@@ -140,6 +140,9 @@ mod tests {
     use super::*;
     use netif::FdbState;
 
+    // The FDB entry builder of the Linux dataplane's tests.
+    use super::super::tests::entry;
+
     const PER_HOST: Mac = Mac([2, 0, 0, 0, 1, 0x32]);
     const VMAC: Mac = Mac([2, 0x42, 0, 0, 0, 1]);
     const IX: Idx = Idx {
@@ -157,22 +160,6 @@ mod tests {
             tentative: false,
             dad_failed: false,
             permanent: true,
-        }
-    }
-
-    fn entry(mac: Mac, index: u32, state: FdbState, extern_learn: bool) -> FdbEntry {
-        FdbEntry {
-            mac,
-            index,
-            master: Some(10),
-            vlan: None,
-            dst: None,
-            vni: None,
-            is_self: false,
-            is_master: true,
-            extern_learn,
-            sticky: false,
-            state,
         }
     }
 
@@ -213,7 +200,7 @@ mod tests {
             (
                 VMAC,
                 vec![ll(VMAC), "192.0.2.1/24".to_string()],
-                vec![entry(VMAC, 12, FdbState::Static, false)],
+                vec![entry(VMAC.0, 12, FdbState::Static, false)],
             ),
             (PER_HOST, vec![ll(PER_HOST)], vec![]),
         ];
@@ -245,14 +232,14 @@ mod tests {
                 "released, our entry moved onto the VXLAN device by BIRD",
                 PER_HOST,
                 vec![ll(PER_HOST)],
-                vec![entry(VMAC, 11, FdbState::Static, true)],
+                vec![entry(VMAC.0, 11, FdbState::Static, true)],
                 |o| o.mac == Mac([0; 6]),
             ),
             (
                 "bound, BIRD's route over the static entry",
                 VMAC,
                 vec![ll(VMAC), "192.0.2.1/24".into()],
-                vec![entry(VMAC, 11, FdbState::Static, true)],
+                vec![entry(VMAC.0, 11, FdbState::Static, true)],
                 |o| o.mac == Mac([0; 6]),
             ),
             (
@@ -266,7 +253,7 @@ mod tests {
                 "released, a stale port entry left",
                 PER_HOST,
                 vec![ll(PER_HOST)],
-                vec![entry(VMAC, 12, FdbState::Static, false)],
+                vec![entry(VMAC.0, 12, FdbState::Static, false)],
                 |o| o.mac == Mac([0; 6]),
             ),
             (
@@ -280,7 +267,7 @@ mod tests {
                 "bound, a gateway address missing",
                 VMAC,
                 vec![ll(VMAC)],
-                vec![entry(VMAC, 12, FdbState::Static, false)],
+                vec![entry(VMAC.0, 12, FdbState::Static, false)],
                 |o| o.addresses.is_empty(),
             ),
         ];

@@ -26,7 +26,7 @@ fn link(index: u32, name: &str, kind: LinkKind) -> Link {
     }
 }
 
-fn entry(mac: [u8; 6], index: u32, state: FdbState, extern_learn: bool) -> FdbEntry {
+pub(super) fn entry(mac: [u8; 6], index: u32, state: FdbState, extern_learn: bool) -> FdbEntry {
     FdbEntry {
         mac: Mac::from(mac),
         index,
