@@ -111,6 +111,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<()> {
         Mode::Demo { moves } => demo::demo_direct(&f, &opts.gateway, moves, &mut say)?,
         Mode::Bench { moves, .. } if opts.fabric.register => {
             say(&bench::where_state_lives(&f));
+            say(&bench::flush_disk());
             let before = bench::load_average();
             let r = bench::bench_registry(&f, &opts.gateway, moves, &mut say)?;
             let after = bench::load_average();
@@ -121,6 +122,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<()> {
         }
         Mode::Bench { moves, fixed } => {
             say(&bench::where_state_lives(&f));
+            say(&bench::flush_disk());
             let before = bench::load_average();
             let r = bench::bench(
                 &f,
