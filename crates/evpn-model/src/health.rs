@@ -32,4 +32,7 @@ pub struct HealthReport {
     pub fenced: String,
     /// Bumped by the evpnd at every change.
     pub generation: u64,
+    /// The eVPNs (slugs) the host has but that are disabled: it announces
+    /// nothing for them, even while it holds their vMAC.
+    pub disabled: std::collections::BTreeSet<String>,
 }

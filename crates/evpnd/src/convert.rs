@@ -144,8 +144,14 @@ pub fn verdict_out(v: &crate::health::Verdict) -> v1::HealthVerdict {
     }
 }
 
-/// The health summary → wire; `checks`: with the per-check list.
-pub fn health_out(s: &crate::health::Summary, checks: bool) -> v1::HealthSummary {
+/// The health summary → wire; `checks`: with the per-check list;
+/// `disabled`: the eVPNs this host has disabled (they announce nothing,
+/// even while holding their vMAC: evpnr's failover rule F12 needs them).
+pub fn health_out(
+    s: &crate::health::Summary,
+    checks: bool,
+    disabled: Vec<String>,
+) -> v1::HealthSummary {
     use crate::health::Scope;
     v1::HealthSummary {
         host: Some(verdict_out(&s.host)),
@@ -177,6 +183,7 @@ pub fn health_out(s: &crate::health::Summary, checks: bool) -> v1::HealthSummary
         },
         fenced: s.fenced.clone().unwrap_or_default(),
         generation: s.generation,
+        disabled,
     }
 }
 

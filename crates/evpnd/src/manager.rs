@@ -186,6 +186,19 @@ impl Manager {
         self.snapshot.get()
     }
 
+    /// The eVPNs (slugs) this host has but that are disabled, sorted: they
+    /// announce nothing, even while holding their vMAC (reported with the
+    /// health, for evpnr's failover rule F12).
+    pub fn disabled_evpns(&self) -> Vec<String> {
+        self.snapshot()
+            .state
+            .evpns
+            .values()
+            .filter(|e| !e.enabled)
+            .map(|e| e.slug.clone())
+            .collect()
+    }
+
     /// Replace the published snapshot.
     fn swap_snapshot(&self, f: impl FnOnce(&Snapshot) -> Snapshot) {
         self.snapshot.replace(f);

@@ -185,7 +185,11 @@ async fn heartbeats(
         instance_id: cfg.instance_id.clone(),
         seq,
         ready,
-        health: Some(crate::convert::health_out(&m.health.summary(), false)),
+        health: Some(crate::convert::health_out(
+            &m.health.summary(),
+            false,
+            m.disabled_evpns(),
+        )),
         witnesses: evpn_daemon::witness::witnesses_out(&seen.witnesses(Instant::now())),
     };
     // The first heartbeat goes with the stream's opening.

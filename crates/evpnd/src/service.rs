@@ -476,7 +476,11 @@ impl Evpnd for EvpndService {
                 seconds: since.as_secs() as i64,
                 nanos: since.subsec_nanos() as i32,
             }),
-            health: Some(convert::health_out(&self.mgr.health.summary(), true)),
+            health: Some(convert::health_out(
+                &self.mgr.health.summary(),
+                true,
+                self.mgr.disabled_evpns(),
+            )),
         })
     }
 

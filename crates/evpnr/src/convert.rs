@@ -269,6 +269,7 @@ pub fn health_in(h: &v1::HealthSummary) -> HealthReport {
             .collect(),
         fenced: cut(&h.fenced),
         generation: h.generation,
+        disabled: h.disabled.iter().take(4096).map(|s| cut(s)).collect(),
     }
 }
 
@@ -318,6 +319,7 @@ pub fn health_out(h: &HealthReport) -> v1::HealthSummary {
         checks: Vec::new(),
         fenced: h.fenced.clone(),
         generation: h.generation,
+        disabled: h.disabled.iter().cloned().collect(),
     }
 }
 

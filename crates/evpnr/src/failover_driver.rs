@@ -174,7 +174,7 @@ impl Memory {
                     fit_since,
                     drained: st.drained.contains(id),
                     witness: witness_of(r, g),
-                    silent: self.silent(g, id, r.and_then(|r| r.health.as_ref())),
+                    silent: self.silent(&g.id, id, r.and_then(|r| r.health.as_ref())),
                 }
             })
             .collect();
@@ -187,14 +187,20 @@ impl Memory {
         }
     }
 
-    /// Whether `member`'s eVPN of `g` is disabled (F12): its report has no
-    /// verdict for it although an earlier one had.
-    fn silent(&mut self, g: &Group, member: &str, report: Option<&HealthReport>) -> bool {
+    /// Whether `member` may hold the vMAC of `g` without announcing it
+    /// (F12): its report says the eVPN is disabled, or has no verdict for
+    /// it although an earlier one had, or there is no report at all since
+    /// this evpnr started (unknown is treated as silent: only an unreachable
+    /// primary's silence matters, and holding it is the safe side).
+    fn silent(&mut self, group: &str, member: &str, report: Option<&HealthReport>) -> bool {
         let Some(r) = report else {
-            return false;
+            return true;
         };
-        let key = (g.id.clone(), member.to_string());
-        if r.evpns.contains_key(&g.id) {
+        let key = (group.to_string(), member.to_string());
+        if r.disabled.contains(group) {
+            self.verdicts.insert(key);
+            true
+        } else if r.evpns.contains_key(group) {
             self.verdicts.insert(key);
             false
         } else {
@@ -306,7 +312,9 @@ pub fn held_name(h: &Held) -> String {
                 .join("; ")
         ),
         Held::PreemptDelay { .. } => "preempt-delay".into(),
-        Held::Silent => "silent (the primary's eVPN is disabled: no evidence)".into(),
+        Held::Silent => {
+            "silent (the primary's eVPN is disabled, or it has not reported since evpnr started: the fabric's silence is no evidence)".into()
+        }
     }
 }
 

@@ -27,6 +27,7 @@ fn health_reports_make_a_member_unfit_for_its_group_only() {
         evpns: [("g".to_string(), evpn.clone())].into(),
         fenced: fenced.into(),
         generation: 1,
+        ..Default::default()
     };
     let rows: &[(Option<HealthReport>, &str, Option<&str>)] = &[
         (None, "g", None),
@@ -66,6 +67,7 @@ fn a_candidate_without_a_verdict_for_the_groups_evpn_is_unfit() {
         evpns: [("h".to_string(), up.clone())].into(),
         fenced: String::new(),
         generation: 1,
+        ..Default::default()
     };
     let with_g = HealthReport {
         evpns: [("g".to_string(), up.clone())].into(),
@@ -94,6 +96,42 @@ fn a_candidate_without_a_verdict_for_the_groups_evpn_is_unfit() {
         unfit(Some(&sick), "g", false).as_deref(),
         Some("host: bird: gone")
     );
+}
+
+#[test]
+fn a_member_is_silent_when_its_evpn_is_disabled_or_nothing_is_known() {
+    let up = verdict(HealthStatus::Up, "");
+    let enabled = HealthReport {
+        host: up.clone(),
+        evpns: [("g".to_string(), up.clone())].into(),
+        ..Default::default()
+    };
+    let gone = HealthReport {
+        evpns: BTreeMap::new(),
+        ..enabled.clone()
+    };
+    let disabled = HealthReport {
+        disabled: ["g".to_string()].into(),
+        ..gone.clone()
+    };
+    // (report, silent) in order, for one member of one Memory.
+    let rows: &[(Option<&HealthReport>, bool)] = &[
+        // Nothing known since evpnr started (chaos seed 5: an evpnr restart
+        // forgot that the primary's eVPN had been disabled).
+        (None, true),
+        // Said disabled, with no earlier verdict: silent.
+        (Some(&disabled), true),
+        (Some(&enabled), false),
+        // A verdict that disappears (an evpnd without the `disabled` list).
+        (Some(&gone), true),
+        (Some(&enabled), false),
+    ];
+    let mut m = Memory::default();
+    for (i, (r, want)) in rows.iter().enumerate() {
+        assert_eq!(m.silent("g", "a", *r), *want, "row {i}");
+    }
+    // Another member, another group: nothing carried over.
+    assert!(!Memory::default().silent("h", "a", Some(&gone)));
 }
 
 #[test]

@@ -300,8 +300,11 @@ pub fn decide(p: &Policy, now: Duration, v: &View) -> Decision {
     }
     // F12: an unreachable primary that does not announce the vMAC even
     // while it holds it (its eVPN is disabled) cannot be taken over: no
-    // candidate could see that it still holds it.
-    if reason == Reason::Unreachable && primary.is_some_and(|m| m.silent) {
+    // candidate could see that it still holds it, and a report that its
+    // announcement is gone says nothing either (it never announced).
+    if matches!(reason, Reason::Unreachable | Reason::Withdrawn)
+        && primary.is_some_and(|m| m.silent && !m.reachable)
+    {
         return Decision::Held {
             reason,
             held: Held::Silent,

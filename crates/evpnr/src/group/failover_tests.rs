@@ -211,6 +211,22 @@ fn rows() -> Vec<Row> {
             )
         },
         Row {
+            members: &["a:100 down silent", "b:50 gone"],
+            want: "held primary-withdrawn silent",
+            ..row(
+                "F12",
+                "an unreachable silent primary reported withdrawn: it never announced (chaos seed 5)",
+            )
+        },
+        Row {
+            members: &["a:100 silent", "b:50 gone"],
+            want: "move b primary-withdrawn",
+            ..row(
+                "F12",
+                "a reachable silent primary reported withdrawn: released first, then bound",
+            )
+        },
+        Row {
             members: &["a:100 silent", "b:50"],
             want: "stay",
             ..row("F12", "a reachable silent primary stays")
