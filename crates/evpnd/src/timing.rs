@@ -62,6 +62,18 @@ impl Steps {
         });
     }
 
+    /// Close the call: the step `answer` (from `done`, where the call's
+    /// work ended, until now: the answer's own preparation) and the step
+    /// `handler` (from the receipt until now), so the caller can tell the
+    /// two transits from the handler's time that no other step covers.
+    pub fn answer(&self, done: Instant) -> &Self {
+        let now = Instant::now();
+        let t0 = self.0.lock().unwrap_or_else(|p| p.into_inner()).t0;
+        self.push("answer".into(), done, now);
+        self.push("handler (receipt → answer)".into(), t0, now);
+        self
+    }
+
     /// The steps so far, ordered by start.
     pub fn take(&self) -> Vec<Step> {
         let mut r = self.0.lock().unwrap_or_else(|p| p.into_inner());
