@@ -57,7 +57,11 @@ impl Manager {
             let st = self.lock().await;
             (self.lock_count(), Self::get(&st, slug)?.clone())
         };
-        let others = timed("overlap check (ahead)", self.dp.other_addresses(&ref_of(&e))).await;
+        let others = timed(
+            "overlap check (ahead)",
+            self.dp.other_addresses(&ref_of(&e)),
+        )
+        .await;
         Ok(Ahead {
             count,
             read_at: std::time::Instant::now(),
@@ -92,8 +96,9 @@ impl Manager {
         let mut st = timed("manager lock", self.lock()).await;
         // Current only if this bind is the next holder of the lock after
         // the read's own (brief) hold.
-        let ahead = ahead
-            .filter(|a| a.others.is_ok() && current(self.lock_count(), a.count, a.read_at.elapsed()));
+        let ahead = ahead.filter(|a| {
+            a.others.is_ok() && current(self.lock_count(), a.count, a.read_at.elapsed())
+        });
         let mut e = Self::get(&st, slug)?.clone();
         let Some(mut b) = e.bvi.clone() else {
             return Err(Error::FailedPrecondition(format!(
