@@ -142,4 +142,25 @@ mod tests {
         // Taken: empty afterwards.
         assert!(s.take().is_empty());
     }
+
+    /// The answer closes a call: its own step, and the handler's whole
+    /// span from the receipt, which covers every other step (evpnr tells
+    /// the transits from the handler by it).
+    #[tokio::test]
+    async fn the_answer_adds_the_handler_span_covering_every_step() {
+        let s = Steps::new(Instant::now());
+        s.scope(timed("work", async {})).await;
+        let done = Instant::now();
+        let got = s.answer(done).take();
+        let names: Vec<_> = got.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(names.contains(&"answer"), "{names:?}");
+        let h = got
+            .iter()
+            .find(|s| s.name == "handler (receipt → answer)")
+            .expect("handler step");
+        assert_eq!(h.start_us, 0);
+        let end = |s: &Step| s.start_us + s.duration_us;
+        assert!(got.iter().all(|s| end(s) <= end(h)), "{got:?}");
+    }
 }
