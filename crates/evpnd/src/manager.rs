@@ -127,6 +127,10 @@ pub struct Manager {
     /// BVIs whose Linux side VPP refused (`vpp.linux-cp: auto`): slug →
     /// reason ([`Manager::ensure_linux_side`]).
     linux_missing: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Bumped each time the write lock is taken: a read made while nobody
+    /// held it is still current for the next holder if nobody took it in
+    /// between (`binding::Ahead`).
+    lock_count: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) fn ref_of(e: &Evpn) -> EvpnRef<'_> {
@@ -175,6 +179,7 @@ impl Manager {
             state_missing: AtomicBool::new(state_missing),
             announce_gen: Arc::default(),
             linux_missing: Default::default(),
+            lock_count: Default::default(),
         });
         m.update_gauges(&m.snapshot().state);
         Ok(m)
@@ -215,7 +220,14 @@ impl Manager {
     }
 
     pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'_, HostState> {
-        self.write.lock().await
+        let g = self.write.lock().await;
+        self.lock_count.fetch_add(1, Ordering::SeqCst);
+        g
+    }
+
+    /// How often the write lock was taken so far (see `lock_count`).
+    pub(crate) fn lock_count(&self) -> u64 {
+        self.lock_count.load(Ordering::SeqCst)
     }
 
     /// The background writer of write-behind saves; spawn it once.

@@ -257,8 +257,11 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::HostBindGroupBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
-        let steps = crate::timing::Steps::new(std::time::Instant::now());
-        let r = self.admitted(req).await?;
+        let t0 = std::time::Instant::now();
+        let steps = crate::timing::Steps::new(t0);
+        let r = steps
+            .scope(crate::timing::timed("admit", self.admitted(req)))
+            .await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
         validate_slug("group_id", &r.group_id)?;
@@ -270,19 +273,27 @@ impl Evpnd for EvpndService {
             .map(evpn_daemon::settle::policy_from_proto)
             .transpose()?;
         // The evidence wait runs before the bind and outside the manager's
-        // lock: other eVPNs on this host are not held up by it.
+        // lock: other eVPNs on this host are not held up by it. The bind's
+        // overlap check reads next to it (`manager::binding::Ahead`).
+        let mut ahead = None;
         let outcome = match settle {
             Some(p) => {
                 let e = self.evpn(&r.slug)?;
                 let (bird, slug, mac) = (&self.mgr.bird, e.slug.as_str(), vmac.to_string());
                 let mac = mac.as_str();
-                let o = steps
-                    .scope(wait_for_evidence(p, move || async move {
-                        crate::timing::timed("settle look (BIRD)", bird.mac_announcers(slug, mac))
-                            .await
-                            .map_err(|e| e.to_string())
-                    }))
-                    .await;
+                let wait = steps.scope(wait_for_evidence(p, move || async move {
+                    crate::timing::timed("settle look (BIRD)", bird.mac_announcers(slug, mac))
+                        .await
+                        .map_err(|e| e.to_string())
+                }));
+                let read = async {
+                    if addrs.is_empty() {
+                        return None;
+                    }
+                    steps.scope(self.mgr.read_ahead(slug)).await.ok()
+                };
+                let (o, read) = futures::join!(wait, read);
+                ahead = read;
                 tracing::debug!(evpn = slug, outcome = ?o, "settle-before-bind");
                 if let Some(refused) = o.refusal(&p) {
                     tracing::warn!(evpn = slug, outcome = ?o, "bind refused: no evidence");
@@ -307,13 +318,14 @@ impl Evpnd for EvpndService {
         let s = steps.clone();
         let e = self
             .write(|m| async move {
-                s.scope(async move { m.bind(&slug, &group, vmac, addrs).await })
+                s.scope(async move { m.bind_with(&slug, &group, vmac, addrs, ahead).await })
                     .await
             })
             .await?;
+        let done = std::time::Instant::now();
         let mut b = self.bvi(&e)?;
         b.settle = outcome.map(|o| evpn_daemon::settle::outcome_to_proto(&o));
-        b.steps = steps.to_proto();
+        b.steps = steps.answer(done).to_proto();
         ok(b)
     }
 
@@ -321,8 +333,11 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::HostReleaseGroupBviRequest>,
     ) -> Result<Response<v1::Bvi>, Status> {
-        let steps = crate::timing::Steps::new(std::time::Instant::now());
-        let r = self.admitted(req).await?;
+        let t0 = std::time::Instant::now();
+        let steps = crate::timing::Steps::new(t0);
+        let r = steps
+            .scope(crate::timing::timed("admit", self.admitted(req)))
+            .await?;
         self.check_instance(&r.instance_id)?;
         validate_slug("slug", &r.slug)?;
         if !r.group_id.is_empty() {
@@ -335,8 +350,9 @@ impl Evpnd for EvpndService {
                     .await
             })
             .await?;
+        let done = std::time::Instant::now();
         let mut b = self.bvi(&e)?;
-        b.steps = steps.to_proto();
+        b.steps = steps.answer(done).to_proto();
         ok(b)
     }
 

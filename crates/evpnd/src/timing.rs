@@ -62,6 +62,18 @@ impl Steps {
         });
     }
 
+    /// Close the call: the step `answer` (from `done`, where the call's
+    /// work ended, until now: the answer's own preparation) and the step
+    /// `handler` (from the receipt until now), so the caller can tell the
+    /// two transits from the handler's time that no other step covers.
+    pub fn answer(&self, done: Instant) -> &Self {
+        let now = Instant::now();
+        let t0 = self.0.lock().unwrap_or_else(|p| p.into_inner()).t0;
+        self.push("answer".into(), done, now);
+        self.push("handler (receipt → answer)".into(), t0, now);
+        self
+    }
+
     /// The steps so far, ordered by start.
     pub fn take(&self) -> Vec<Step> {
         let mut r = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -129,5 +141,26 @@ mod tests {
         assert!(got.windows(2).all(|w| w[0].start_us <= w[1].start_us));
         // Taken: empty afterwards.
         assert!(s.take().is_empty());
+    }
+
+    /// The answer closes a call: its own step, and the handler's whole
+    /// span from the receipt, which covers every other step (evpnr tells
+    /// the transits from the handler by it).
+    #[tokio::test]
+    async fn the_answer_adds_the_handler_span_covering_every_step() {
+        let s = Steps::new(Instant::now());
+        s.scope(timed("work", async {})).await;
+        let done = Instant::now();
+        let got = s.answer(done).take();
+        let names: Vec<_> = got.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(names.contains(&"answer"), "{names:?}");
+        let h = got
+            .iter()
+            .find(|s| s.name == "handler (receipt → answer)")
+            .expect("handler step");
+        assert_eq!(h.start_us, 0);
+        let end = |s: &Step| s.start_us + s.duration_us;
+        assert!(got.iter().all(|s| end(s) <= end(h)), "{got:?}");
     }
 }

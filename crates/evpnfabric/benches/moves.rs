@@ -1,6 +1,7 @@
 //! The move benchmark on the real fabric (needs root, BIRD 2.20 and a
 //! release evpnd): `cargo build --release -p evpnd && cargo bench -p
-//! evpnfabric --bench moves` (`MOVES=n` changes the 20 moves per variant;
+//! evpnfabric --bench moves` (`MOVES=n` changes the 20 moves per variant,
+//! `TIMELINES=n` the five timelines printed;
 //! `REGISTRY=1` also needs `-p evpnr` built and measures MoveGroupBVI
 //! through evpnr instead). Prints one line per move and a p50/p99/max table:
 //! lost probes, longest reply gap, and the time until the leaf's FDB points

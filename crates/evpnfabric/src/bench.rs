@@ -88,6 +88,15 @@ fn timeline_lines(t: &str) -> String {
         .join("\n")
 }
 
+/// How many moves' timelines to print: `TIMELINES=<n>` (default 5; a
+/// number above the moves prints every move's, for step statistics).
+pub fn timelines_shown() -> usize {
+    std::env::var("TIMELINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+}
+
 /// The timelines of the `n` moves with the longest reply gap.
 pub fn slowest(results: &[MoveResult], n: usize) -> String {
     let mut rs: Vec<&MoveResult> = results.iter().collect();

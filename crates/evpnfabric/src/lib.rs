@@ -118,7 +118,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<()> {
             say("");
             say(&format!("load average before: {before}; after: {after}"));
             say(&bench::summary(&r));
-            say(&bench::slowest(&r, 5));
+            say(&bench::slowest(&r, bench::timelines_shown()));
         }
         Mode::Bench { moves, fixed } => {
             say(&bench::where_state_lives(&f));
@@ -140,7 +140,7 @@ pub fn run(opts: RunOpts) -> anyhow::Result<()> {
                 .filter(|m| m.wait == Wait::Evidence)
                 .cloned()
                 .collect();
-            say(&bench::slowest(&evidence, 5));
+            say(&bench::slowest(&evidence, bench::timelines_shown()));
         }
         Mode::FailoverBench(o) => {
             failover::failover_bench(&mut f, &opts.gateway, &o, &mut say)?;

@@ -4,15 +4,20 @@
 //! `save` appends one record (length, CRC-32, sequence number, the state as
 //! JSON; see [`journal`]) to the journal, opened once with `O_APPEND`, and
 //! `fdatasync`s it: that is the durable point, a change is acknowledged
-//! only after it. Every [`COMPACT_RECORDS`] records or [`COMPACT_BYTES`] the
-//! state is written as the snapshot the crash-safe way (temp file + fsync +
-//! rename + fsync of the directory) carrying its sequence number, then the
-//! journal is truncated. `load` takes the snapshot, then the newest valid
-//! journal record newer than it. At every instant the newest acknowledged
-//! state is on disk: before the snapshot's rename it is in the journal;
-//! after it, the snapshot holds it and older journal records are skipped by
-//! their sequence numbers; a torn last record (a crash during the append)
-//! was never acknowledged and is cut off.
+//! only after it. Once the journal holds [`COMPACT_RECORDS`] records or
+//! [`COMPACT_BYTES`], the save that got it there starts a compaction on a
+//! thread of its own (issue 16: not inside the save, whose caller may be a
+//! move waiting for its intent to be durable): the state of that save is
+//! written as the snapshot the crash-safe way (temp file + fsync + rename +
+//! fsync of the directory) carrying its sequence number, then the journal is
+//! truncated — only if no record was appended meanwhile (else the next save
+//! starts another compaction). `load` takes the snapshot, then the newest
+//! valid journal record newer than it. At every instant the newest
+//! acknowledged state is on disk: it is in the journal until a snapshot of
+//! it (or of a newer state) is renamed in; records no newer than the
+//! snapshot are skipped by their sequence numbers (so the truncation itself
+//! needs no fsync); a torn last record (a crash during the append) was never
+//! acknowledged and is cut off.
 use std::{
     fs::{self, File, OpenOptions},
     io::Write,
@@ -57,9 +62,50 @@ struct Journal {
     bytes: u64,
 }
 
-/// The on-disk store in one directory. Clones share the open journal.
+/// The on-disk store in one directory. Clones share the open journal and
+/// the compaction in flight.
 #[derive(Debug, Clone)]
 pub struct Store {
+    dir: PathBuf,
+    journal: Arc<Mutex<Option<Journal>>>,
+    compactor: Arc<Compactor>,
+}
+
+/// The background compaction of a store (at most one at a time); the last
+/// clone of the store to go waits for it.
+#[derive(Debug, Default)]
+struct Compactor {
+    running: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Tests: the next compaction waits for a message (or a hang-up) here
+    /// before it starts.
+    #[cfg(test)]
+    gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl Compactor {
+    fn handle(&self) -> std::sync::MutexGuard<'_, Option<std::thread::JoinHandle<()>>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wait for the compaction in flight, if any.
+    fn wait(&self) {
+        let h = self.handle().take();
+        if let Some(h) = h
+            && h.join().is_err()
+        {
+            tracing::warn!("state-compaction-panicked");
+        }
+    }
+}
+
+impl Drop for Compactor {
+    fn drop(&mut self) {
+        self.wait();
+    }
+}
+
+/// What a compaction needs (not the [`Store`]: its last clone waits for it).
+struct Compaction {
     dir: PathBuf,
     journal: Arc<Mutex<Option<Journal>>>,
 }
@@ -71,6 +117,7 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             journal: Arc::default(),
+            compactor: Arc::default(),
         })
     }
 
@@ -228,30 +275,89 @@ impl Store {
             j.seq += 1;
             j.records += 1;
             j.bytes += rec.len() as u64;
-            if (j.records >= COMPACT_RECORDS || j.bytes >= COMPACT_BYTES)
-                && let Err(e) = self.compact(j, state)
-            {
-                // The state is durable in the journal; compaction is
-                // retried at the next save.
-                tracing::warn!(error = %e, "state-compaction-failed");
-                *g = None;
+            if j.records >= COMPACT_RECORDS || j.bytes >= COMPACT_BYTES {
+                let seq = j.seq;
+                drop(g);
+                self.start_compaction(seq, state);
             }
             Ok(())
         })
     }
 
-    /// Fold the journal into the snapshot, then empty it. A crash between
-    /// the two leaves journal records no newer than the snapshot: skipped.
-    fn compact(&self, j: &mut Journal, state: &State) -> std::io::Result<()> {
+    /// Compact to the state of record `seq` on a thread of its own, unless
+    /// a compaction is still running (the next save starts one then: the
+    /// journal is still over the threshold).
+    fn start_compaction(&self, seq: u64, state: &State) {
+        let mut h = self.compactor.handle();
+        if h.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let c = Compaction {
+            dir: self.dir.clone(),
+            journal: self.journal.clone(),
+        };
+        let state = state.clone();
+        #[cfg(test)]
+        let gate = self.compactor.gate.lock().unwrap().take();
+        let spawned = std::thread::Builder::new()
+            .name("state-compaction".into())
+            .spawn(move || {
+                #[cfg(test)]
+                if let Some(g) = gate {
+                    let _ = g.recv();
+                }
+                if let Err(e) = c.run(seq, &state) {
+                    // The state is durable in the journal; compaction is
+                    // retried after the next save.
+                    tracing::warn!(error = %e, "state-compaction-failed");
+                }
+            });
+        match spawned {
+            Ok(t) => *h = Some(t),
+            Err(e) => tracing::warn!(error = %e, "state-compaction-failed"),
+        }
+    }
+
+    /// Wait for the compaction in flight, if any (tests; shutdown).
+    pub fn wait_compaction(&self) {
+        self.compactor.wait();
+    }
+}
+
+impl Compaction {
+    /// Fold the journal into the snapshot (the state of record `seq`), then
+    /// empty the journal if nothing was appended after `seq` meanwhile. A
+    /// crash anywhere leaves either the journal with the newest record, or
+    /// the snapshot of it with journal records that are no newer: skipped.
+    fn run(&self, seq: u64, state: &State) -> std::io::Result<()> {
         let text = serde_json::to_vec_pretty(&OnDisk {
             format: FORMAT,
-            seq: j.seq,
+            seq,
             state: state.clone(),
         })
         .map_err(std::io::Error::other)?;
-        evpn_base::fs::write_atomic(&self.path(), &text)?;
-        j.file.set_len(0)?;
-        j.file.sync_all()?;
+        evpn_base::fs::write_atomic(&self.dir.join(FILE), &text)?;
+        self.truncate_if_at(seq)
+    }
+
+    /// Empty the journal if its newest record is still `seq` (which the
+    /// snapshot holds). No fsync: should the truncation not survive a
+    /// crash, the records left are no newer than the snapshot (skipped),
+    /// and the next append's `fdatasync` makes the file's new length durable
+    /// with it.
+    fn truncate_if_at(&self, seq: u64) -> std::io::Result<()> {
+        let mut g = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(j) = g.as_mut() else {
+            return Ok(());
+        };
+        if j.seq != seq || !same_file(&self.dir.join(JOURNAL), &j.file) {
+            return Ok(());
+        }
+        if let Err(e) = j.file.set_len(0) {
+            // Recovered from disk at the next save.
+            *g = None;
+            return Err(e);
+        }
         j.records = 0;
         j.bytes = 0;
         Ok(())
@@ -351,6 +457,9 @@ mod tests {
             let s = Store::open(dir.path()).unwrap();
             for i in 1..=n {
                 s.save(&st(i)).unwrap();
+                // Each compaction done before the next save (see
+                // `a_save_never_waits_for_a_compaction` for the overlap).
+                s.wait_compaction();
             }
             assert_eq!(journal_records(dir.path()), left as usize, "n={n}");
             assert_eq!(s.path().exists(), snapshot, "n={n}");
@@ -432,7 +541,9 @@ mod tests {
             }
             let mut stale = fs::read(dir.path().join(JOURNAL)).unwrap();
             s.save(&st(k)).unwrap(); // compaction: snapshot k, journal emptied
+            s.wait_compaction();
             assert_eq!(journal_len(dir.path()), 0);
+            drop(s);
             stale.extend(journal::encode(k, &serde_json::to_vec(&st(k)).unwrap()));
             if torn {
                 stale.pop();
@@ -447,6 +558,104 @@ mod tests {
                 "torn={torn}"
             );
         }
+    }
+
+    /// The snapshot's sequence number as written.
+    fn snapshot_seq(dir: &Path) -> Option<u64> {
+        let text = fs::read_to_string(dir.join(FILE)).ok()?;
+        Some(serde_json::from_str::<OnDisk>(&text).unwrap().seq)
+    }
+
+    /// The directory as a crash would leave it now (snapshot and journal
+    /// copied), loaded by a fresh store.
+    fn load_after_crash(dir: &Path) -> State {
+        let d = tempfile::tempdir().unwrap();
+        for f in [FILE, JOURNAL] {
+            if dir.join(f).exists() {
+                fs::copy(dir.join(f), d.path().join(f)).unwrap();
+            }
+        }
+        Store::open(d.path()).unwrap().load().unwrap()
+    }
+
+    /// Issue 16: the save that crosses the threshold does not write the
+    /// snapshot itself (one move in 32 paid its fsyncs); saves go on while
+    /// a compaction runs, and a crash at any point loads the newest
+    /// acknowledged state.
+    #[test]
+    fn a_save_never_waits_for_a_compaction() {
+        let k = COMPACT_RECORDS as u64;
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let (go, gate) = std::sync::mpsc::channel();
+        *s.compactor.gate.lock().unwrap() = Some(gate);
+        for i in 1..=k {
+            s.save(&st(i)).unwrap();
+        }
+        // The compaction is held: the saves returned without a snapshot.
+        assert_eq!(snapshot_seq(dir.path()), None);
+        assert_eq!(journal_records(dir.path()), k as usize);
+        assert_eq!(load_after_crash(dir.path()), st(k));
+        // A save while it runs, acknowledged in the journal.
+        s.save(&st(k + 1)).unwrap();
+        go.send(()).unwrap();
+        s.wait_compaction();
+        // The snapshot holds record k; the journal was not cut (record
+        // k + 1 is newer) and wins on load.
+        assert_eq!(snapshot_seq(dir.path()), Some(k));
+        assert_eq!(journal_records(dir.path()), k as usize + 1);
+        assert_eq!(load_after_crash(dir.path()), st(k + 1));
+        // The next save compacts again, this time to the end.
+        s.save(&st(k + 2)).unwrap();
+        s.wait_compaction();
+        assert_eq!(snapshot_seq(dir.path()), Some(k + 2));
+        assert_eq!(journal_len(dir.path()), 0);
+        assert_eq!(load_after_crash(dir.path()), st(k + 2));
+        // And the sequence goes on after a restart.
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.load().unwrap(), st(k + 2));
+        s.save(&st(k + 3)).unwrap();
+        assert_eq!(load_after_crash(dir.path()), st(k + 3));
+    }
+
+    /// Every crash point of a compaction that overlaps a save, in order:
+    /// before the snapshot, after its rename with the journal not cut,
+    /// after a truncation that did not reach the disk (old records left
+    /// behind the snapshot), after the truncation.
+    #[test]
+    fn a_crash_at_each_point_of_a_compaction_loads_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        for i in 1..=3 {
+            s.save(&st(i)).unwrap();
+        }
+        let c = Compaction {
+            dir: dir.path().to_path_buf(),
+            journal: s.journal.clone(),
+        };
+        let three = fs::read(dir.path().join(JOURNAL)).unwrap();
+        // A compaction to record 2 (its save crossed the threshold) whose
+        // truncation comes after save 3: the snapshot is written, the
+        // journal kept.
+        assert_eq!(load_after_crash(dir.path()), st(3), "before the snapshot");
+        c.run(2, &st(2)).unwrap();
+        assert_eq!(snapshot_seq(dir.path()), Some(2));
+        assert_eq!(journal_records(dir.path()), 3);
+        assert_eq!(load_after_crash(dir.path()), st(3), "journal not cut");
+        // To record 3: cut.
+        c.run(3, &st(3)).unwrap();
+        assert_eq!(journal_len(dir.path()), 0);
+        assert_eq!(load_after_crash(dir.path()), st(3), "after the truncation");
+        // The truncation lost in a crash: records 1..=3 behind snapshot 3.
+        let d = tempfile::tempdir().unwrap();
+        fs::copy(dir.path().join(FILE), d.path().join(FILE)).unwrap();
+        fs::write(d.path().join(JOURNAL), &three).unwrap();
+        assert_eq!(load_after_crash(d.path()), st(3), "truncation not durable");
+        // The next save appends record 4 to the emptied journal.
+        s.save(&st(4)).unwrap();
+        assert_eq!(journal_records(dir.path()), 1);
+        assert_eq!(load_after_crash(dir.path()), st(4));
     }
 
     #[test]

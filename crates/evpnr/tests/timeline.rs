@@ -107,6 +107,10 @@ async fn a_move_publishes_one_ordered_timeline_with_release_and_bind_steps() {
         // The new primary's: the evidence look, MAC and link-local, then the
         // addresses, the read-back.
         let look = find(to, "settle look");
+        // The overlap check reads next to the evidence look, not after it
+        // (issue 16: the two reads no longer add up on the gap).
+        let ahead = find(to, "overlap check (ahead)");
+        assert!(ahead.0 < look.0 + look.1, "{ahead:?} {look:?}");
         let mac = find(to, "writes mac,link-local");
         let addrs = find(to, "writes add-address");
         find(to, "verify");

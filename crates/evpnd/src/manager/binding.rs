@@ -26,7 +26,49 @@ fn steps(e: &Evpn, from: &crate::state::Bvi, to: &crate::state::Bvi) -> Vec<bvi:
     bvi::plan_change(e.enabled, Some(from), &want)
 }
 
+/// How old a read made ahead of a bind may be and still be used.
+const AHEAD_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The overlap check's read (the other interfaces' addresses), made ahead
+/// of a bind next to its evidence wait (issue 16: the two reads no longer
+/// add up on the move's gap). The bind uses it only if nobody took the
+/// write lock between the read and the bind (no write of this evpnd can
+/// have changed what it read) and it is at most [`AHEAD_MAX_AGE`] old;
+/// otherwise it reads again, under the lock, as without it.
+pub struct Ahead {
+    /// [`Manager::lock_count`] when the read started (with the lock held).
+    count: u64,
+    read_at: std::time::Instant,
+    others: Result<Vec<(String, IpNet)>, Error>,
+}
+
+/// Whether a read made ahead while the lock count was `read` is still
+/// current for the holder that made it `now`, `age` after the read: the
+/// holder is the next one after the read's own, and the read is fresh.
+fn current(now: u64, read: u64, age: std::time::Duration) -> bool {
+    now == read + 1 && age <= AHEAD_MAX_AGE
+}
+
 impl Manager {
+    /// Read what the overlap check of a bind on `slug` reads, now: taken
+    /// while nobody holds the write lock.
+    pub async fn read_ahead(&self, slug: &str) -> Result<Ahead, Error> {
+        let (count, e) = {
+            let st = self.lock().await;
+            (self.lock_count(), Self::get(&st, slug)?.clone())
+        };
+        let others = timed(
+            "overlap check (ahead)",
+            self.dp.other_addresses(&ref_of(&e)),
+        )
+        .await;
+        Ok(Ahead {
+            count,
+            read_at: std::time::Instant::now(),
+            others,
+        })
+    }
+
     /// BindGroupBVI: MAC and link-local → BIRD → addresses last → verify
     /// (read back; heal or fail) and save, the first GARP/NA round next to
     /// them → the paced rounds after the answer. Idempotent; a bound BVI
@@ -38,7 +80,25 @@ impl Manager {
         vmac: Mac,
         addrs: Vec<IpNet>,
     ) -> Result<Evpn, Error> {
-        let mut st = self.lock().await;
+        self.bind_with(slug, group, vmac, addrs, None).await
+    }
+
+    /// [`Manager::bind`], with the overlap check's read made ahead when
+    /// `ahead` is still current (see [`Ahead`]).
+    pub async fn bind_with(
+        &self,
+        slug: &str,
+        group: &str,
+        vmac: Mac,
+        addrs: Vec<IpNet>,
+        ahead: Option<Ahead>,
+    ) -> Result<Evpn, Error> {
+        let mut st = timed("manager lock", self.lock()).await;
+        // Current only if this bind is the next holder of the lock after
+        // the read's own (brief) hold.
+        let ahead = ahead.filter(|a| {
+            a.others.is_ok() && current(self.lock_count(), a.count, a.read_at.elapsed())
+        });
         let mut e = Self::get(&st, slug)?.clone();
         let Some(mut b) = e.bvi.clone() else {
             return Err(Error::FailedPrecondition(format!(
@@ -60,7 +120,10 @@ impl Manager {
         }
         // Refused up front: an overlap with another interface of the FIB.
         if !addrs.is_empty() {
-            let others = timed("overlap check", self.dp.other_addresses(&ref_of(&e))).await?;
+            let others = match ahead.map(|a| a.others) {
+                Some(Ok(o)) => o,
+                _ => timed("overlap check", self.dp.other_addresses(&ref_of(&e))).await?,
+            };
             overlap::check_foreign_overlap(&addrs, &others)?;
         }
         // Already bound with this vMAC for this group: only the address set
@@ -221,7 +284,7 @@ impl Manager {
     /// verify (read back; heal or fail) → save → BIRD's withdrawal checked
     /// (linux dialect). Idempotent.
     pub async fn release(&self, slug: &str, group: &str) -> Result<Evpn, Error> {
-        let mut st = self.lock().await;
+        let mut st = timed("manager lock", self.lock()).await;
         self.release_locked(&mut st, slug, group).await?;
         Ok(Self::get(&st, slug)?.clone())
     }
@@ -280,5 +343,32 @@ impl Manager {
             ],
         );
         withdrawn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{AHEAD_MAX_AGE, current};
+
+    #[test]
+    fn a_read_ahead_is_used_only_by_the_next_holder_and_while_fresh() {
+        let ms = Duration::from_millis;
+        // (lock count now, at the read, age) → used
+        let cases = [
+            (8, 7, ms(1), true),
+            (8, 7, AHEAD_MAX_AGE, true),
+            // Stale.
+            (8, 7, AHEAD_MAX_AGE + ms(1), false),
+            // Someone took the lock in between (a write may have changed
+            // what was read).
+            (9, 7, ms(1), false),
+            // Not after the read (cannot happen; never trusted).
+            (7, 7, ms(1), false),
+        ];
+        for (now, read, age, want) in cases {
+            assert_eq!(current(now, read, age), want, "{now} {read} {age:?}");
+        }
     }
 }
