@@ -147,3 +147,129 @@ fn code_names_are_the_wire_names() {
     assert_eq!(code_name(tonic::Code::Unavailable), "UNAVAILABLE");
     assert_eq!(code_name(tonic::Code::Ok), "OK");
 }
+
+/// A fake server behind the layer: counts the calls it runs, answers OK.
+fn counting_server(
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+) -> impl tower::Service<
+    http::Request<tonic::body::Body>,
+    Response = http::Response<tonic::body::Body>,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |_req: http::Request<tonic::body::Body>| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Ok(http::Response::new(tonic::body::Body::default())) }
+    })
+}
+
+fn create_group_call() -> http::Request<tonic::body::Body> {
+    let msg = prost::Message::encode_to_vec(&evpn_api::v1::GroupRef {
+        group_id: "g1".into(),
+    });
+    let mut body = vec![0];
+    body.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    body.extend_from_slice(&msg);
+    http::Request::builder()
+        .uri("/evpn.v1.Evpnr/CreateGroup")
+        .body(tonic::body::Body::new(axum::body::Body::from(body)))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_unwritable_log_fails_writes_closed_until_it_takes_records() {
+    use tower::{Layer, ServiceExt};
+    let d = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(
+        d.path(),
+        "evpnr",
+        "none",
+        AuditConfig::default(),
+        EventBroker::new("", 64),
+    )
+    .unwrap();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let svc = layer::AuditLayer::new(log.clone(), None).layer(counting_server(calls.clone()));
+    let ran = || calls.load(std::sync::atomic::Ordering::SeqCst);
+    let status = |r: http::Response<tonic::body::Body>| {
+        tonic::Status::from_header_map(r.headers()).map(|s| (s.code(), s.message().to_string()))
+    };
+
+    // Healthy: the call runs, answers OK, and its record is on disk.
+    let r = svc.clone().oneshot(create_group_call()).await.unwrap();
+    assert_eq!(status(r), None);
+    assert_eq!(ran(), 1);
+    let recs = lines(&log.path());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        (
+            recs[0].rpc.as_str(),
+            recs[0].result.as_str(),
+            recs[0].who.as_str()
+        ),
+        ("Evpnr.CreateGroup", "ok", "none")
+    );
+    assert_eq!(recs[0].fields["group"], "g1");
+
+    // The log's directory becomes unwritable: the change is made but its
+    // answer is UNAVAILABLE, and the next change is refused without running.
+    let dir = d.path().join(DIR);
+    std::fs::remove_dir_all(&dir).unwrap();
+    *log.current.lock().unwrap() = None;
+    std::fs::write(&dir, b"not a directory").unwrap();
+    let (code, msg) = status(svc.clone().oneshot(create_group_call()).await.unwrap()).unwrap();
+    assert_eq!(code, tonic::Code::Unavailable);
+    assert!(
+        msg.contains("the change was made but its audit record"),
+        "{msg}"
+    );
+    assert_eq!(ran(), 2);
+    let (code, msg) = status(svc.clone().oneshot(create_group_call()).await.unwrap()).unwrap();
+    assert_eq!(code, tonic::Code::Unavailable);
+    assert!(msg.contains("changes are refused until it can"), "{msg}");
+    assert_eq!(ran(), 2, "a change ran while the audit log was unwritable");
+
+    // Writable again: the refusal is recorded, then changes run again.
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    let (code, _) = status(svc.clone().oneshot(create_group_call()).await.unwrap()).unwrap();
+    assert_eq!(code, tonic::Code::Unavailable);
+    assert_eq!(lines(&log.path())[0].result, "UNAVAILABLE");
+    assert_eq!(
+        status(svc.clone().oneshot(create_group_call()).await.unwrap()),
+        None
+    );
+    assert_eq!(ran(), 3);
+    assert_eq!(lines(&log.path()).len(), 2);
+}
+
+#[tokio::test]
+async fn reads_and_member_liveness_are_not_recorded() {
+    use tower::{Layer, ServiceExt};
+    let d = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(
+        d.path(),
+        "evpnr",
+        "none",
+        AuditConfig::default(),
+        EventBroker::new("", 64),
+    )
+    .unwrap();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let svc = layer::AuditLayer::new(log.clone(), None).layer(counting_server(calls.clone()));
+    for path in [
+        "/evpn.v1.Evpnr/ListGroups",
+        "/evpn.v1.Evpnr/ReportReady",
+        "/grpc.health.v1.Health/Check",
+    ] {
+        let req = http::Request::builder()
+            .uri(path)
+            .body(tonic::body::Body::default())
+            .unwrap();
+        svc.clone().oneshot(req).await.unwrap();
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert!(lines(&log.path()).is_empty());
+}
