@@ -137,11 +137,19 @@ mod tests {
         out
     }
 
+    /// (service, method, request body, the key fields it gives).
+    type Row = (
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        &'static [(&'static str, &'static str)],
+    );
+
     #[test]
     fn key_fields_of_requests() {
         use evpn_api::v1;
         let long = "x".repeat(500);
-        let rows: Vec<(&str, &str, Vec<u8>, &[(&str, &str)])> = vec![
+        let rows: Vec<Row> = vec![
             (
                 "Evpnr",
                 "MoveGroupBVI",
