@@ -17,6 +17,7 @@
 //! later (the events and the registry show it).
 use std::{
     future::Future,
+    marker::PhantomData,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -29,13 +30,17 @@ use evpn_model::Error;
 ///
 /// While the caller waits, `op` is polled in the caller's task: no extra task
 /// and no cross-thread wake-up on the latency path of a bind or a move.
+/// Either way `op` keeps the audit context of the request that started it
+/// (`crate::audit::layer::keep_cause`), so the calls it makes to members
+/// are linked to that request's audit record.
 pub fn to_completion<T, F>(op: F) -> ToCompletion<F>
 where
     F: Future<Output = Result<T, Error>> + Send + 'static,
     T: Send + 'static,
 {
     ToCompletion {
-        op: Some(Box::pin(op)),
+        op: Some(Box::pin(crate::audit::layer::keep_cause(op))),
+        _op: PhantomData,
     }
 }
 
@@ -45,7 +50,8 @@ pub struct ToCompletion<F: Future + Send + 'static>
 where
     F::Output: Send + 'static,
 {
-    op: Option<Pin<Box<F>>>,
+    op: Option<Pin<Box<dyn Future<Output = F::Output> + Send + 'static>>>,
+    _op: PhantomData<fn() -> F>,
 }
 
 impl<F: Future + Send + 'static> Future for ToCompletion<F>

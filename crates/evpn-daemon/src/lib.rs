@@ -4,6 +4,7 @@
 //!
 //! Architecture invariant: nothing here knows about eVPNs, groups, VPP or
 //! BIRD; the daemons bring their own config structs and services.
+pub mod audit;
 pub mod authz;
 pub mod backoff;
 pub mod config;

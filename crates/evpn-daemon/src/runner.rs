@@ -32,6 +32,10 @@ pub trait CommonSettings {
     /// Dotted keys whose change needs a restart, with their values, so a
     /// reload can warn about them.
     fn restart_keys(&self) -> Vec<(&'static str, String)>;
+    /// The state directory (the audit log is under it).
+    fn state_dir(&self) -> &std::path::Path;
+    /// The `audit:` settings.
+    fn audit(&self) -> &crate::audit::AuditConfig;
 }
 
 /// Handle `--version` and `--check`. Returns `Err(exit)` when the process
@@ -173,8 +177,10 @@ pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5)
 /// `metrics_addr` (empty disables it), until SIGTERM/SIGINT. Streams end
 /// cleanly on shutdown and the function returns `Ok(())`. With `tls`, the
 /// gRPC listener accepts only mutual-TLS peers (`evpn_tls`), and the TLS
-/// material (server and client side) is read again on every SIGHUP.
-pub async fn serve<C, S>(
+/// material (server and client side) is read again on every SIGHUP. Every
+/// state-changing call is recorded in the audit log under the state
+/// directory (`crate::audit`), TLS or not.
+pub async fn serve<C: CommonSettings, S>(
     daemon: Daemon<C>,
     grpc_addr: &str,
     metrics_addr: &str,
@@ -216,14 +222,41 @@ where
     let shutdown = daemon.shutdown.clone();
     // Small request/response RPCs: disable Nagle, or every answer waits for
     // the peer's delayed ACK (~40 ms).
-    let (tls, authz) = match tls {
-        Some(t) => (Some(t.tls), Some(crate::authz::AuthzLayer::new(t.policy))),
-        None => (None, None),
+    let (state_dir, audit_cfg) = {
+        let c = daemon.config.borrow();
+        (c.state_dir().to_path_buf(), c.audit().clone())
     };
+    let own = tls
+        .as_ref()
+        .map(|t| t.tls.material().identity.to_string())
+        .unwrap_or_else(|| "none".into());
+    let audit =
+        crate::audit::AuditLog::open(&state_dir, program, &own, audit_cfg, daemon.broker.clone())
+            .map_err(|e| {
+            anyhow::anyhow!(
+                "{program}.state-dir: cannot open the audit log in {}: {e}",
+                state_dir.join(crate::audit::DIR).display()
+            )
+        })?;
+    crate::audit::install(audit.clone());
+    let (tls, authz, audit) = match tls {
+        Some(t) => (
+            Some(t.tls),
+            Some(crate::authz::AuthzLayer::new(t.policy.clone())),
+            crate::audit::layer::AuditLayer::new(audit, Some(t.policy)),
+        ),
+        None => (
+            None,
+            None,
+            crate::audit::layer::AuditLayer::new(audit, None),
+        ),
+    };
+    // Outside authorization, so the audit log sees its refusals too.
     let router = tonic::transport::Server::builder()
         .layer(crate::grpc_metrics::GrpcMetricsLayer::new(
             daemon.metrics.clone(),
         ))
+        .layer(audit)
         .layer(tower::util::option_layer(authz))
         .add_service(health)
         .add_service(refl_v1)

@@ -18,6 +18,8 @@ pub struct TlsFile {
     pub insecure: Option<bool>,
     #[serde(default)]
     pub roles: std::collections::BTreeMap<String, crate::authz::Role>,
+    #[serde(default)]
+    pub front_ends: Vec<String>,
 }
 
 /// The effective TLS settings.
@@ -34,6 +36,9 @@ pub struct TlsConfig {
     pub insecure: bool,
     /// Operators' roles by identity URI (`evpn://user/alice: operator`).
     pub roles: std::collections::BTreeMap<String, crate::authz::Role>,
+    /// Trusted front-ends (identity URIs) that may act on behalf of a user
+    /// (header `evpn-on-behalf-of`), capped by their own role.
+    pub front_ends: Vec<String>,
 }
 
 /// Flag / environment values, each winning over the file's.
@@ -54,6 +59,7 @@ impl TlsConfig {
             ca: o.ca.or(file.ca),
             insecure: o.insecure.or(file.insecure).unwrap_or(false),
             roles: file.roles,
+            front_ends: file.front_ends,
         }
     }
 
@@ -77,6 +83,8 @@ impl TlsConfig {
             .count();
         crate::authz::parse_roles(&format!("{prefix}.tls.roles"), &self.roles)
             .map_err(|e| SemanticError::new(format!("{prefix}.tls.roles"), e))?;
+        crate::authz::parse_front_ends(&format!("{prefix}.tls.front-ends"), &self.front_ends)
+            .map_err(|e| SemanticError::new(format!("{prefix}.tls.front-ends"), e))?;
         if set == 3 {
             for (k, p) in [("cert", &self.cert), ("key", &self.key), ("ca", &self.ca)] {
                 if p.as_ref().is_some_and(|p| !p.is_absolute()) {
@@ -166,6 +174,8 @@ pub fn load(
         return Ok(None);
     };
     let roles = crate::authz::parse_roles("tls.roles", &cfg.roles).map_err(anyhow::Error::msg)?;
+    let front_ends = crate::authz::parse_front_ends("tls.front-ends", &cfg.front_ends)
+        .map_err(anyhow::Error::msg)?;
     let server = evpn_tls::ServerTls::load(files.clone())?;
     let client = evpn_tls::ClientTls::load(files)?;
     let _ = CLIENT.set(client);
@@ -173,6 +183,7 @@ pub fn load(
         tls: server,
         policy: crate::authz::Policy {
             roles,
+            front_ends,
             writes_from_registry_only,
         },
     }))

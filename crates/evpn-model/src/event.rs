@@ -61,6 +61,8 @@ pub enum EventKind {
     Crud,
     Failover,
     Snapshot,
+    /// One per state-changing call (docs/security.md, "Audit").
+    Audit,
 }
 
 impl EventKind {
@@ -71,6 +73,7 @@ impl EventKind {
             EventKind::Crud => "crud",
             EventKind::Failover => "failover",
             EventKind::Snapshot => "snapshot",
+            EventKind::Audit => "audit",
         }
     }
 
@@ -80,8 +83,9 @@ impl EventKind {
             "log" => Ok(EventKind::Log),
             "crud" => Ok(EventKind::Crud),
             "failover" => Ok(EventKind::Failover),
+            "audit" => Ok(EventKind::Audit),
             _ => Err(format!(
-                "{} is not an event type (log, crud, failover)",
+                "{} is not an event type (log, crud, failover, audit)",
                 crate::excerpt(s)
             )),
         }
@@ -353,6 +357,12 @@ catalogue! {
     StateFileMissing = "state-file-missing", Crud, Error, Evpnd, ["path", "bridge-domains", "snippets"],
         "the state file is missing while the dataplane or BIRD hold managed objects: nothing is removed, writes are refused";
 
+    // ---- audit (docs/security.md, "Audit") ----
+    Audit = "audit", Audit, Info, Both,
+        ["id", "direction", "who", "role?", "on-behalf-of?", "peer?", "target?", "parent?",
+         "rpc", "args", "result", "error?"],
+        "a state-changing call, accepted or refused, as written to the audit log: `direction` in (served) or out (evpnr calling a member for `parent`); `args` the key fields; `result` ok or the gRPC code";
+
     // ---- snapshot (the head of a `WatchEvents` stream that asked for it) ----
     SnapshotInstance = "instance", Snapshot, Info, Evpnr, ["address", "state", "ready", "groups"],
         "one registered instance (its ID in `instance`)";
@@ -405,9 +415,10 @@ impl fmt::Display for Event {
 pub fn markdown_tables() -> String {
     let mut out = String::new();
     type Pick = fn(Event) -> bool;
-    let sections: [(&str, Pick); 4] = [
+    let sections: [(&str, Pick); 5] = [
         ("### crud", |e| e.kind() == EventKind::Crud),
         ("### failover", |e| e.kind() == EventKind::Failover),
+        ("### audit", |e| e.kind() == EventKind::Audit),
         ("### snapshot", |e| e.kind() == EventKind::Snapshot),
         ("### debug", |e| e.level() == EventLevel::Debug),
     ];

@@ -304,7 +304,7 @@ impl Tree {
 }
 
 /// Valid event types for `watch events type`.
-pub const EVENT_TYPES: &[&str] = &["log", "crud", "failover", "snapshot"];
+pub const EVENT_TYPES: &[&str] = &["log", "crud", "failover", "audit", "snapshot"];
 /// Valid levels for `watch events level`.
 pub const LEVELS: &[&str] = &["debug", "info", "warn", "error"];
 

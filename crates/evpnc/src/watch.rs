@@ -189,12 +189,12 @@ mod tests {
     fn options_become_the_request() {
         let c = parse(
             &build(),
-            "watch events type crud type failover level warn instance r1 snapshot",
+            "watch events type crud type failover type audit level warn instance r1 snapshot",
         )
         .unwrap()
         .unwrap();
         let r = request(&c.args);
-        assert_eq!(r.types, ["crud", "failover"]);
+        assert_eq!(r.types, ["crud", "failover", "audit"]);
         assert_eq!(r.min_level, "warn");
         assert_eq!(r.instances, ["r1"]);
         assert!(r.snapshot);

@@ -169,6 +169,8 @@ struct FileConfig {
     health: crate::health::config::HealthFile,
     #[serde(default)]
     tls: evpn_daemon::tls::TlsFile,
+    #[serde(default)]
+    audit: evpn_daemon::audit::AuditFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,6 +293,8 @@ pub struct Config {
     pub health: crate::health::HealthConfig,
     /// Mutual TLS (docs/security.md); off: loopback only unless insecure.
     pub tls: evpn_daemon::tls::TlsConfig,
+    /// The audit log's rotation (docs/security.md, "Audit").
+    pub audit: evpn_daemon::audit::AuditConfig,
 }
 
 impl Validate for Config {
@@ -300,6 +304,7 @@ impl Validate for Config {
         config::check_listen_addr("evpnd.grpc-addr", &self.grpc_addr, false)?;
         config::check_listen_addr("evpnd.advertise-addr", &self.advertise_addr, false)?;
         config::check_listen_addr("evpnd.metrics-addr", &self.metrics_addr, true)?;
+        self.audit.validate("evpnd")?;
         self.tls
             .validate("evpnd", &[("evpnd.grpc-addr", &self.grpc_addr)])?;
         config::check_log_level("evpnd.log-level", &self.log_level)?;
@@ -408,6 +413,12 @@ impl CommonSettings for Config {
     fn metrics_addr(&self) -> &str {
         &self.metrics_addr
     }
+    fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+    fn audit(&self) -> &evpn_daemon::audit::AuditConfig {
+        &self.audit
+    }
     fn restart_keys(&self) -> Vec<(&'static str, String)> {
         vec![
             ("evpnd.instance-id", self.instance_id.clone()),
@@ -422,6 +433,7 @@ impl CommonSettings for Config {
             ("evpnd.bird.socket", self.bird.socket.display().to_string()),
             ("evpnd.health", format!("{:?}", self.health)),
             ("evpnd.tls.insecure", self.tls.insecure.to_string()),
+            ("evpnd.audit", format!("{:?}", self.audit)),
             (
                 "evpnd.bird.include-dir",
                 self.bird.include_dir.display().to_string(),
@@ -540,6 +552,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
                 insecure: args.tls_insecure.then_some(true),
             },
         ),
+        audit: evpn_daemon::audit::AuditConfig::merge(f.audit),
     };
     config::check(&cfg, &origin)?;
     for w in cfg.warnings() {

@@ -4,14 +4,16 @@
 use std::time::Duration;
 
 use evpn_api::v1::evpnd_client::EvpndClient;
-use evpn_daemon::identity::Stamp;
+use evpn_daemon::{audit::layer::AuditedChannel, identity::Stamp};
 use evpn_model::Error;
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 
 /// A member's client: every call carries a [`Stamp`] with the instance it
 /// is meant for and the registry epoch, so the evpnd can refuse a call meant
-/// for someone else or coming from a stale registry.
-pub type MemberClient = EvpndClient<InterceptedService<Channel, Stamp>>;
+/// for someone else or coming from a stale registry; every state-changing
+/// call is recorded in evpnr's audit log, linked to the operator's request
+/// that caused it ([`AuditedChannel`]).
+pub type MemberClient = EvpndClient<InterceptedService<AuditedChannel<Channel>, Stamp>>;
 
 /// A lazily connecting client for member `id` at `addr` ("host:port").
 pub fn client(id: &str, addr: &str, timeout: Duration, epoch: u64) -> Result<MemberClient, Error> {
@@ -23,7 +25,10 @@ pub fn client(id: &str, addr: &str, timeout: Duration, epoch: u64) -> Result<Mem
         e.connect_timeout(timeout).tcp_nodelay(true)
     })
     .map_err(|e| Error::invalid("grpc_address", e.to_string()))?;
-    Ok(EvpndClient::with_interceptor(ch, Stamp::new(id, epoch)))
+    Ok(EvpndClient::with_interceptor(
+        AuditedChannel::new(ch),
+        Stamp::new(id, epoch),
+    ))
 }
 
 /// A member's status turned into a registry error (orchestration). The

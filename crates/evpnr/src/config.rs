@@ -86,6 +86,8 @@ struct FileConfig {
     liveness: Option<LivenessFile>,
     #[serde(default)]
     tls: evpn_daemon::tls::TlsFile,
+    #[serde(default)]
+    audit: evpn_daemon::audit::AuditFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,12 +163,15 @@ pub struct Config {
     pub liveness: LivenessConfig,
     /// Mutual TLS (docs/security.md); off: loopback only unless insecure.
     pub tls: evpn_daemon::tls::TlsConfig,
+    /// The audit log's rotation (docs/security.md, "Audit").
+    pub audit: evpn_daemon::audit::AuditConfig,
 }
 
 impl Validate for Config {
     fn validate(&self) -> Result<(), SemanticError> {
         config::check_listen_addr("evpnr.grpc-addr", &self.grpc_addr, false)?;
         config::check_listen_addr("evpnr.metrics-addr", &self.metrics_addr, true)?;
+        self.audit.validate("evpnr")?;
         self.tls
             .validate("evpnr", &[("evpnr.grpc-addr", &self.grpc_addr)])?;
         config::check_log_level("evpnr.log-level", &self.log_level)?;
@@ -234,12 +239,19 @@ impl CommonSettings for Config {
     fn metrics_addr(&self) -> &str {
         &self.metrics_addr
     }
+    fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+    fn audit(&self) -> &evpn_daemon::audit::AuditConfig {
+        &self.audit
+    }
     fn restart_keys(&self) -> Vec<(&'static str, String)> {
         vec![
             ("evpnr.grpc-addr", self.grpc_addr.clone()),
             ("evpnr.metrics-addr", self.metrics_addr.clone()),
             ("evpnr.state-dir", self.state_dir.display().to_string()),
             ("evpnr.tls.insecure", self.tls.insecure.to_string()),
+            ("evpnr.audit", format!("{:?}", self.audit)),
         ]
     }
 }
@@ -297,6 +309,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
                 insecure: args.tls_insecure.then_some(true),
             },
         ),
+        audit: evpn_daemon::audit::AuditConfig::merge(f.audit),
     };
     config::check(&cfg, &origin)?;
     Ok(Loaded { cfg, text })

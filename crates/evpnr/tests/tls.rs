@@ -4,8 +4,8 @@
 //! its certificate names, and evpnr talks to a member only if the
 //! certificate at its address names it; roles decide who may move and
 //! delete; a managed evpnd takes changes only from the registry; a
-//! certificate rotation on SIGHUP keeps open streams. (The audit log is not
-//! built yet: docs/security.md.)
+//! certificate rotation on SIGHUP keeps open streams. The audit log and
+//! front-ends acting on behalf of users: `audit.rs`.
 mod common;
 
 use std::time::Duration;

@@ -1,0 +1,373 @@
+//! Where calls are recorded: [`AuditLayer`] on every daemon's gRPC server
+//! (outside authorization, so refusals are seen too) and
+//! [`AuditedChannel`] under evpnr's member clients. Both record only the
+//! calls [`crate::authz::audited`] names, with their key fields
+//! ([`super::fields`]); the server's record of an accepted write is on disk
+//! before the answer is handed back.
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use evpn_tls::PeerInfo;
+use tonic::body::Body;
+
+use super::{AuditLog, Direction, REQUEST_ID, Record, code_name, new_id, now};
+use crate::authz::{Policy, audited, split_path};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Largest request body read for its key fields (the servers refuse larger
+/// ones anyway).
+const BODY_MAX: usize = evpn_model::REQUEST_MAX_BYTES + 5;
+
+/// The request being served, for the calls it causes (task-local while the
+/// handler runs).
+#[derive(Debug, Clone)]
+struct Cause {
+    id: String,
+    who: String,
+    on_behalf_of: Option<String>,
+}
+
+tokio::task_local! {
+    static CAUSE: Cause;
+}
+
+/// `f` with the audit context of the request being served (if any), kept
+/// wherever `f` is polled later (e.g. a write handed to a task of its own
+/// by `crate::detach`).
+pub fn keep_cause<F: Future>(f: F) -> impl Future<Output = F::Output> {
+    let cause = CAUSE.try_with(|c| c.clone()).ok();
+    async move {
+        match cause {
+            Some(c) => CAUSE.scope(c, f).await,
+            None => f.await,
+        }
+    }
+}
+
+/// Records every audited call a server answers (see the module docs).
+#[derive(Clone)]
+pub struct AuditLayer {
+    log: Arc<AuditLog>,
+    policy: Option<Arc<Policy>>,
+}
+
+impl AuditLayer {
+    /// `policy`: the server's authorization (TLS on), for the caller's
+    /// role and on-behalf-of user.
+    pub fn new(log: Arc<AuditLog>, policy: Option<Policy>) -> Self {
+        AuditLayer {
+            log,
+            policy: policy.map(Arc::new),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for AuditLayer {
+    type Service = Audited<S>;
+    fn layer(&self, inner: S) -> Audited<S> {
+        Audited {
+            inner,
+            log: self.log.clone(),
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+/// See [`AuditLayer`].
+#[derive(Clone)]
+pub struct Audited<S> {
+    inner: S,
+    log: Arc<AuditLog>,
+    policy: Option<Arc<Policy>>,
+}
+
+/// The gRPC result of a response's headers: `ok` unless they carry a
+/// status (a trailers-only answer: every error of a unary call).
+fn result_of(headers: &http::HeaderMap) -> (String, Option<String>) {
+    match tonic::Status::from_header_map(headers) {
+        Some(s) if s.code() != tonic::Code::Ok => (
+            code_name(s.code()),
+            Some(evpn_model::validate::truncate(s.message(), 256)),
+        ),
+        _ => ("ok".into(), None),
+    }
+}
+
+/// Who called, as the record says: identity (or `none`), role,
+/// on-behalf-of user, peer address.
+fn caller(
+    parts: &http::request::Parts,
+    policy: Option<&Policy>,
+) -> (String, Option<String>, Option<String>, Option<String>) {
+    let obo = crate::authz::on_behalf_of(&parts.headers).map(|r| match r {
+        Ok(u) => u.to_string(),
+        Err(_) => "(malformed)".to_string(),
+    });
+    match parts.extensions.get::<PeerInfo>() {
+        Some(p) => {
+            let role = policy.and_then(|pol| {
+                let c = pol
+                    .caller(&p.identity, &parts.headers)
+                    .unwrap_or_else(|_| crate::authz::Caller::direct(p.identity.clone()));
+                pol.role(&c)
+            });
+            (
+                p.identity.to_string(),
+                role.map(|r| r.name().to_string()),
+                obo,
+                Some(p.addr.to_string()),
+            )
+        }
+        None => {
+            let peer = parts
+                .extensions
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .and_then(|i| i.remote_addr())
+                .map(|a| a.to_string());
+            ("none".into(), None, obo, peer)
+        }
+    }
+}
+
+/// A request ID a caller sent ([`REQUEST_ID`]), if it is one (short,
+/// alphanumeric).
+fn parent_id(headers: &http::HeaderMap) -> Option<String> {
+    let v = headers.get(REQUEST_ID)?.to_str().ok()?;
+    (!v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .then(|| v.to_string())
+}
+
+fn status_response(s: tonic::Status) -> http::Response<Body> {
+    s.into_http::<Body>()
+}
+
+impl<S> tower::Service<http::Request<Body>> for Audited<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<http::Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let (svc, method) = split_path(req.uri().path());
+        if !audited(svc, method) {
+            return Box::pin(self.inner.call(req));
+        }
+        let rpc = format!("{svc}.{method}");
+        let (svc, method) = (svc.to_string(), method.to_string());
+        // The service that was made ready serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (log, policy) = (self.log.clone(), self.policy.clone());
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let (who, role, on_behalf_of, peer) = caller(&parts, policy.as_deref());
+            let mut rec = Record {
+                ts: String::new(),
+                daemon: log.daemon().to_string(),
+                id: new_id(),
+                direction: Direction::In,
+                who,
+                role,
+                on_behalf_of,
+                peer,
+                target: None,
+                parent: parent_id(&parts.headers),
+                rpc,
+                fields: Default::default(),
+                result: String::new(),
+                error: None,
+            };
+            let refuse = |rec: &mut Record, s: tonic::Status| {
+                rec.ts = now();
+                rec.result = code_name(s.code());
+                rec.error = Some(evpn_model::validate::truncate(s.message(), 256));
+                s
+            };
+            let bytes = match axum::body::to_bytes(axum::body::Body::new(body), BODY_MAX).await {
+                Ok(b) => b,
+                Err(e) => {
+                    let s = refuse(
+                        &mut rec,
+                        tonic::Status::invalid_argument(format!("request body: {e}")),
+                    );
+                    let _ = log.append(rec).await;
+                    return Ok(status_response(s));
+                }
+            };
+            rec.fields = super::fields::key_fields(&svc, &method, &bytes);
+            // Fail closed: while the log takes no records, no write is run.
+            if let Some(err) = log.failing() {
+                let s = refuse(
+                    &mut rec,
+                    tonic::Status::unavailable(format!(
+                        "the audit log cannot be written ({err}): changes are refused until it can"
+                    )),
+                );
+                // Recorded if the log takes records again; the next call
+                // then goes through.
+                let _ = log.append(rec).await;
+                return Ok(status_response(s));
+            }
+            let req = http::Request::from_parts(parts, Body::new(axum::body::Body::from(bytes)));
+            let cause = Cause {
+                id: rec.id.clone(),
+                who: rec.who.clone(),
+                on_behalf_of: rec.on_behalf_of.clone(),
+            };
+            let mut pending = Pending {
+                log: log.clone(),
+                rec: Some(rec),
+            };
+            let resp = CAUSE.scope(cause, inner.call(req)).await?;
+            let mut rec = pending.rec.take().expect("answered once");
+            rec.ts = now();
+            (rec.result, rec.error) = result_of(resp.headers());
+            let accepted = rec.result == "ok";
+            match log.append(rec).await {
+                Ok(()) => Ok(resp),
+                Err(e) if accepted => Ok(status_response(tonic::Status::unavailable(format!(
+                    "the change was made but its audit record could not be written ({e}); \
+                     further changes are refused until the audit log can be written"
+                )))),
+                Err(_) => Ok(resp),
+            }
+        })
+    }
+}
+
+/// The record of a call whose answer never came: tonic dropped the handler
+/// (the client went away or its deadline passed). Written from a task of
+/// its own with the result `CANCELLED`; a write still runs to its end
+/// (`crate::detach`).
+struct Pending {
+    log: Arc<AuditLog>,
+    rec: Option<Record>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some(mut rec) = self.rec.take() else {
+            return;
+        };
+        rec.ts = now();
+        rec.result = code_name(tonic::Code::Cancelled);
+        rec.error = Some(
+            "the caller went away before the answer; a change runs to its end (see the events)"
+                .into(),
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let log = self.log.clone();
+            drop(rt.spawn(async move { log.append(rec).await }));
+        }
+    }
+}
+
+/// Under a member client of evpnr: records every audited call it makes
+/// (direction `out`, `parent` = the operator's request that caused it, if
+/// any) and sends the record's ID as [`REQUEST_ID`], so the member's record
+/// of the same call names it. Without an installed log
+/// ([`super::install`]) it only passes calls through.
+#[derive(Clone, Debug)]
+pub struct AuditedChannel<S = tonic::transport::Channel> {
+    inner: S,
+}
+
+impl<S> AuditedChannel<S> {
+    pub fn new(inner: S) -> Self {
+        AuditedChannel { inner }
+    }
+}
+
+impl<S> tower::Service<http::Request<Body>> for AuditedChannel<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::fmt::Display + Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<http::Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let (svc, method) = split_path(req.uri().path());
+        let log = match super::installed() {
+            Some(l) if audited(svc, method) => l,
+            _ => return Box::pin(self.inner.call(req)),
+        };
+        let rpc = format!("{svc}.{method}");
+        let (svc, method) = (svc.to_string(), method.to_string());
+        let cause = CAUSE.try_with(|c| c.clone()).ok();
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(axum::body::Body::new(body), BODY_MAX)
+                .await
+                .unwrap_or_default();
+            let id = new_id();
+            if let Ok(v) = http::HeaderValue::from_str(&id) {
+                parts.headers.insert(REQUEST_ID, v);
+            }
+            let target = parts
+                .headers
+                .get(crate::identity::INSTANCE_KEY)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| evpn_model::validate::truncate(s, 64));
+            let fields = super::fields::key_fields(&svc, &method, &bytes);
+            let req = http::Request::from_parts(parts, Body::new(axum::body::Body::from(bytes)));
+            let r = inner.call(req).await;
+            let (result, error) = match &r {
+                Ok(resp) => result_of(resp.headers()),
+                Err(e) => (
+                    "UNAVAILABLE".to_string(),
+                    Some(evpn_model::validate::truncate(&e.to_string(), 256)),
+                ),
+            };
+            let rec = Record {
+                ts: now(),
+                daemon: log.daemon().to_string(),
+                id,
+                direction: Direction::Out,
+                who: log.own().to_string(),
+                role: None,
+                on_behalf_of: cause
+                    .as_ref()
+                    .map(|c| c.on_behalf_of.clone().unwrap_or_else(|| c.who.clone())),
+                peer: None,
+                target,
+                parent: cause.map(|c| c.id),
+                rpc,
+                fields,
+                result,
+                error,
+            };
+            if let Err(e) = log.append(rec).await {
+                tracing::error!(error = %e, "audit-record-lost");
+            }
+            r
+        })
+    }
+}
