@@ -364,7 +364,7 @@ where
                 result,
                 error,
             };
-            if let Err(e) = log.append(rec).await {
+            if let Err(e) = log.append_deferred(rec).await {
                 tracing::error!(error = %e, "audit-record-lost");
             }
             r

@@ -213,6 +213,8 @@ pub fn code_name(c: tonic::Code) -> String {
 struct Current {
     file: File,
     size: u64,
+    /// Records written but not yet fsynced (deferred outgoing records).
+    unsynced: bool,
 }
 
 /// A daemon's audit log. Cheap to share (`Arc`).
@@ -290,7 +292,11 @@ impl AuditLog {
             .mode(0o600)
             .open(self.path())?;
         let size = file.metadata()?.len();
-        Ok(Current { file, size })
+        Ok(Current {
+            file,
+            size,
+            unsynced: false,
+        })
     }
 
     fn rotated(&self, n: u32) -> PathBuf {
@@ -311,6 +317,12 @@ impl AuditLog {
 
     /// Write one record and fsync it (blocking).
     pub fn append_blocking(&self, rec: &Record) -> std::io::Result<()> {
+        self.write_blocking(rec, true)
+    }
+
+    /// Write one record; fsync it (and every record written before it)
+    /// when `sync`, else leave that to the next synced record.
+    fn write_blocking(&self, rec: &Record, sync: bool) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
@@ -320,14 +332,21 @@ impl AuditLog {
             }
             let c = cur.as_mut().expect("opened");
             if c.size > 0 && c.size + line.len() as u64 > self.cfg.max_bytes {
+                if c.unsynced {
+                    // A deferred record must not leave unsynced with its file.
+                    c.file.sync_data()?;
+                }
                 *cur = None;
                 self.rotate()?;
                 *cur = Some(self.open_current()?);
             }
             let c = cur.as_mut().expect("opened");
             c.file.write_all(&line)?;
-            c.file.sync_data()?;
             c.size += line.len() as u64;
+            if sync {
+                c.file.sync_data()?;
+            }
+            c.unsynced = !sync;
             Ok(())
         })();
         if r.is_err() {
@@ -340,9 +359,22 @@ impl AuditLog {
     /// Write `rec` durably (off the async threads), then publish it as an
     /// `audit` event. The error says why the record is not on disk.
     pub async fn append(self: &Arc<Self>, rec: Record) -> std::io::Result<()> {
+        self.append_with(rec, true).await
+    }
+
+    /// Write `rec` now and make it durable with the next synced record:
+    /// a daemon's record of its own outgoing call, which the record of the
+    /// request that caused it (written after it, fsynced before that
+    /// request's answer) makes durable with one fsync. Keeps an fsync per
+    /// member call off a move's path (the member fsyncs its own record).
+    pub async fn append_deferred(self: &Arc<Self>, rec: Record) -> std::io::Result<()> {
+        self.append_with(rec, false).await
+    }
+
+    async fn append_with(self: &Arc<Self>, rec: Record, sync: bool) -> std::io::Result<()> {
         let me = self.clone();
         let r2 = rec.clone();
-        let r = tokio::task::spawn_blocking(move || me.append_blocking(&r2))
+        let r = tokio::task::spawn_blocking(move || me.write_blocking(&r2, sync))
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());

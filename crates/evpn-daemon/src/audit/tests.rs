@@ -273,3 +273,24 @@ async fn reads_and_member_liveness_are_not_recorded() {
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
     assert!(lines(&log.path()).is_empty());
 }
+
+#[tokio::test]
+async fn a_deferred_record_is_made_durable_by_the_next_synced_one_or_a_rotation() {
+    let d = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(
+        d.path(),
+        "evpnr",
+        "none",
+        AuditConfig::default(),
+        EventBroker::new("", 64),
+    )
+    .unwrap();
+    let unsynced = |log: &AuditLog| log.current.lock().unwrap().as_ref().unwrap().unsynced;
+    log.append_deferred(rec(1)).await.unwrap();
+    assert!(unsynced(&log), "a deferred record is written, not fsynced");
+    assert_eq!(lines(&log.path()).len(), 1, "written at once, in order");
+    log.append(rec(2)).await.unwrap();
+    assert!(!unsynced(&log), "the next synced record covers it");
+    let ids: Vec<String> = lines(&log.path()).into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, ["id1", "id2"]);
+}
