@@ -615,6 +615,30 @@ impl crate::southbound::Southbound<Registry> for Grpc {
         })
     }
 
+    fn evpn_enabled<'a>(
+        &'a self,
+        reg: &'a Registry,
+        id: &'a str,
+        slug: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<bool>, Error>> {
+        Box::pin(async move {
+            let req = v1::EvpnRef {
+                instance_id: id.to_string(),
+                slug: slug.to_string(),
+            };
+            match reg
+                .call(id, "GetEvpnInstance", |mut c| async move {
+                    c.get_evpn_instance(req).await
+                })
+                .await
+            {
+                Ok(e) => Ok(Some(e.enabled)),
+                Err(s) if s.code() == Code::NotFound => Ok(None),
+                Err(s) => Err(member_err(id, "GetEvpnInstance", &s)),
+            }
+        })
+    }
+
     fn release<'a>(
         &'a self,
         reg: &'a Registry,
