@@ -141,6 +141,67 @@ async fn failover_sim_fabric_management_partition_never_two_holders() {
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 }
 
+/// Issue 17 item 1 (F13): a primary that is only late, not dead (its
+/// heartbeats are held; evpnr's calls to it still work), then loses its
+/// BIRD (the fabric withdraws its announcement while it still holds the
+/// vMAC): the takeover releases it before the candidate binds, so the vMAC
+/// is never on both (before the fix the release was skipped for a late
+/// member and the candidate bound next to it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_late_primary_is_released_before_takeover() {
+    let _s = serial().await;
+    let mut f = fleet().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    let mut ev = events(&f).await;
+    f.host(A).set_heartbeat_link(false);
+    loop {
+        let e = next_event(&mut ev, "instance-suspect").await;
+        if e.fields["instance"] == A {
+            break;
+        }
+    }
+    f.host_mut(A).kill_bird();
+    let e = next_event(&mut ev, "failover-finished").await;
+    assert_eq!(e.fields["to"], B, "{e:?}");
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    assert!(!f.host(A).holds(&vmac), "A still holds the vMAC next to B");
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+}
+
+/// Issue 17 item 2: after a short management partition heals, the member
+/// is usable again (connected and ready; a move to it is accepted) within
+/// about one heartbeat and one dial — not tens of seconds later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_member_is_usable_soon_after_a_management_partition_heals() {
+    let _s = serial().await;
+    let f = fleet().await;
+    f.test_group(Some(A)).await;
+    let mut ev = events(&f).await;
+    f.host(B).set_mgmt_link(false);
+    loop {
+        let e = next_event(&mut ev, "instance-suspect").await;
+        if e.fields["instance"] == B {
+            break;
+        }
+    }
+    f.host(B).set_mgmt_link(true);
+    let healed = std::time::Instant::now();
+    loop {
+        let moved = f.move_to(B, false).await;
+        if moved.is_ok() {
+            break;
+        }
+        let waited = healed.elapsed();
+        assert!(
+            waited < Duration::from_secs(6),
+            "B not usable {waited:?} after the partition healed: {moved:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(primary(&f).await, B);
+}
+
 /// (e) and (f): a drain moves the gateway even in a manual group; the
 /// fleet-wide switch holds an auto group; a resumed higher-priority member
 /// takes the gateway back by preemption.

@@ -210,6 +210,17 @@ impl Host {
         }
     }
 
+    /// Cut (`false`) or heal (`true`) only the way from this host's evpnd
+    /// to evpnr (its heartbeats): evpnr's calls to the evpnd still work.
+    pub fn set_heartbeat_link(&self, up: bool) {
+        let m = self.mgmt.as_ref().expect("a fleet on a simulated fabric");
+        if up {
+            m.to_evpnr.heal()
+        } else {
+            m.to_evpnr.cut()
+        }
+    }
+
     /// Start (or restart) evpnd.
     pub fn start_evpnd(&mut self) {
         let cfg = self.dir.path().join("evpnd.yaml");
