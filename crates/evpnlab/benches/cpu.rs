@@ -25,6 +25,34 @@ fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
         .unwrap_or(d)
 }
 
+/// Call `f` until it is neither UNAVAILABLE nor FAILED_PRECONDITION (a
+/// member briefly suspect, or its health briefly down, at these short
+/// timers while the fleet is being built), at most 50 times;
+/// ALREADY_EXISTS (an earlier try went through) is success.
+async fn retry<T, F, Fut>(mut f: F) -> Result<(), tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let mut tries = 0;
+    loop {
+        match f().await {
+            Ok(_) => return Ok(()),
+            Err(s) if s.code() == tonic::Code::AlreadyExists => return Ok(()),
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::Unavailable | tonic::Code::FailedPrecondition
+                ) && tries < 50 =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(s) => return Err(s),
+        }
+    }
+}
+
 /// CPU time of evpnr and of every evpnd (by host index) now.
 fn cpu(f: &Fleet, n: usize) -> (Option<Duration>, Vec<Option<Duration>>) {
     let r = Fleet::cpu_time(f.evpnr_pid());
@@ -69,40 +97,60 @@ async fn main() -> anyhow::Result<()> {
     let c = f.client(Duration::from_secs(60))?;
     let built: Vec<anyhow::Result<()>> = futures::stream::iter(0..groups)
         .map(|j| {
-            let mut c = c.clone();
+            let c = c.clone();
             let ids = ids.clone();
             async move {
                 let g = format!("g{j}");
-                c.create_group(v1::CreateGroupRequest {
-                    group_id: g.clone(),
-                    vni: 1000 + j as u32,
-                    ..Default::default()
+                retry(|| {
+                    let mut c = c.clone();
+                    let req = v1::CreateGroupRequest {
+                        group_id: g.clone(),
+                        vni: 1000 + j as u32,
+                        ..Default::default()
+                    };
+                    async move { c.create_group(req).await }
                 })
                 .await?;
                 for k in 0..members {
-                    c.add_group_member(v1::GroupMemberRequest {
-                        group_id: g.clone(),
-                        instance_id: ids[(j * members + k) % n].clone(),
+                    retry(|| {
+                        let mut c = c.clone();
+                        let req = v1::GroupMemberRequest {
+                            group_id: g.clone(),
+                            instance_id: ids[(j * members + k) % n].clone(),
+                        };
+                        async move { c.add_group_member(req).await }
                     })
                     .await?;
                 }
-                c.create_group_bvi(v1::GroupBviRequest {
-                    group_id: g.clone(),
-                    addresses: vec![v1::Prefix {
-                        address: format!("172.16.{}.{}", j / 250, 1 + j % 250),
-                        prefix_len: 16,
-                    }],
+                retry(|| {
+                    let mut c = c.clone();
+                    let req = v1::GroupBviRequest {
+                        group_id: g.clone(),
+                        addresses: vec![v1::Prefix {
+                            address: format!("172.16.{}.{}", j / 250, 1 + j % 250),
+                            prefix_len: 16,
+                        }],
+                    };
+                    async move { c.create_group_bvi(req).await }
                 })
                 .await?;
-                c.bind_group_bvi(v1::BindGroupBviRequest {
-                    group_id: g.clone(),
-                    instance_id: ids[(j * members) % n].clone(),
+                retry(|| {
+                    let mut c = c.clone();
+                    let req = v1::BindGroupBviRequest {
+                        group_id: g.clone(),
+                        instance_id: ids[(j * members) % n].clone(),
+                    };
+                    async move { c.bind_group_bvi(req).await }
                 })
                 .await?;
-                c.set_group_failover(v1::SetGroupFailoverRequest {
-                    group_id: g,
-                    mode: "auto".into(),
-                    ..Default::default()
+                retry(|| {
+                    let mut c = c.clone();
+                    let req = v1::SetGroupFailoverRequest {
+                        group_id: g.clone(),
+                        mode: "auto".into(),
+                        ..Default::default()
+                    };
+                    async move { c.set_group_failover(req).await }
                 })
                 .await?;
                 Ok(())
