@@ -6,12 +6,19 @@
 //! ones are held (nothing is forwarded, no FIN or RST is sent), new
 //! connections are accepted and held too, as when packets are dropped; the
 //! peers notice only through their own timeouts. A heal forwards what was
-//! held and carries on, as TCP does after a short outage. A target that is
+//! held and carries on, as TCP does after a short outage — unless the
+//! connections open so far were stalled ([`Proxy::stall_existing`]): then
+//! they stay held for good, as a TCP connection whose retransmissions are
+//! in exponential back-off may for tens of seconds after a partition healed,
+//! and only new connections carry traffic. A target that is
 //! down (its process killed) is seen as such: the proxy closes the
 //! client's connection when the target refuses or closes.
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use tokio::{
@@ -28,6 +35,10 @@ pub struct Proxy {
     cut: watch::Sender<bool>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// Connections numbered below this are held for good.
+    stalled: Arc<AtomicU64>,
+    /// The number the next connection gets.
+    next: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -40,10 +51,17 @@ impl Proxy {
         let (cut, _) = watch::channel(false);
         let (stop, _) = watch::channel(false);
         let (t, c, s) = (target.clone(), cut.subscribe(), stop.subscribe());
+        let stalled = Arc::new(AtomicU64::new(0));
+        let next = Arc::new(AtomicU64::new(0));
+        let (st, nx) = (stalled.clone(), next.clone());
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = l.accept().await {
                 let to = t.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                tokio::spawn(forward(conn, to, c.clone(), s.clone()));
+                let stall = Stall {
+                    n: nx.fetch_add(1, Ordering::SeqCst),
+                    below: st.clone(),
+                };
+                tokio::spawn(forward(conn, to, c.clone(), s.clone(), stall));
             }
         });
         Ok(Proxy {
@@ -52,6 +70,8 @@ impl Proxy {
             cut,
             stop,
             task,
+            stalled,
+            next,
         })
     }
 
@@ -75,6 +95,13 @@ impl Proxy {
         self.cut.send_replace(false);
     }
 
+    /// Hold every connection opened so far for good (see the module
+    /// documentation); connections opened from now on are not affected.
+    pub fn stall_existing(&self) {
+        self.stalled
+            .store(self.next.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
     /// Whether the proxy is cut.
     pub fn is_cut(&self) -> bool {
         *self.cut.borrow()
@@ -88,11 +115,25 @@ impl Drop for Proxy {
     }
 }
 
+/// A connection's number and the stall mark.
+#[derive(Clone)]
+struct Stall {
+    n: u64,
+    below: Arc<AtomicU64>,
+}
+
+impl Stall {
+    fn stalled(&self) -> bool {
+        self.n < self.below.load(Ordering::SeqCst)
+    }
+}
+
 async fn forward(
     client: TcpStream,
     target: String,
     mut cut: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
+    stall: Stall,
 ) {
     let run = async {
         if cut.wait_for(|c| !*c).await.is_err() {
@@ -106,8 +147,8 @@ async fn forward(
         let (cr, cw) = client.into_split();
         let (sr, sw) = server.into_split();
         tokio::select! {
-            _ = pump(cr, sw, cut.clone()) => {}
-            _ = pump(sr, cw, cut.clone()) => {}
+            _ = pump(cr, sw, cut.clone(), stall.clone()) => {}
+            _ = pump(sr, cw, cut.clone(), stall.clone()) => {}
         }
     };
     tokio::select! {
@@ -121,17 +162,29 @@ async fn pump(
     mut r: impl AsyncReadExt + Unpin,
     mut w: impl AsyncWriteExt + Unpin,
     mut cut: watch::Receiver<bool>,
+    stall: Stall,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match r.read(&mut buf).await {
             Ok(0) | Err(_) => {
+                if stall.stalled() {
+                    // The close is lost too.
+                    std::future::pending::<()>().await;
+                }
                 let _ = w.shutdown().await;
                 return;
             }
             Ok(n) => n,
         };
-        if cut.wait_for(|c| !*c).await.is_err() || w.write_all(&buf[..n]).await.is_err() {
+        if cut.wait_for(|c| !*c).await.is_err() {
+            return;
+        }
+        if stall.stalled() {
+            // Held for good: neither forwarded nor closed.
+            std::future::pending::<()>().await;
+        }
+        if w.write_all(&buf[..n]).await.is_err() {
             return;
         }
     }

@@ -51,9 +51,15 @@ async fn register(
     let cfg = &m.cfg;
     // Over mutual TLS when configured: only a registry identity is accepted.
     let ch = evpn_daemon::tls::connect(url, evpn_tls::Expect::AnyRegistry, |e| {
+        // HTTP/2 keep-alive: a heartbeat stream stuck behind a partition
+        // that has healed (TCP back-off) is closed within ~3 s and the
+        // registrar registers again on a new connection.
         e.connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(Duration::from_secs(2))
+            .keep_alive_while_idle(true)
     })
     .await
     .map_err(|e| {

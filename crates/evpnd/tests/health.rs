@@ -297,3 +297,53 @@ async fn a_primary_whose_bgp_sessions_all_go_down_fences_itself() {
     wait_host(&h, v1::Health::Ok).await;
     c.bind_group_bvi(bind_req()).await.unwrap();
 }
+
+/// Issue 17 item 4: a killed BIRD is noticed at once — the `bird` check
+/// goes down on the first failure (BIRD closed its control socket), not
+/// after `fall` failed probes. The probes here are slow (every 3 s, fall 3:
+/// 6 s or more before the old rule would call it down); the check is down
+/// with fewer than `fall` failures counted, and the host verdict follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_bird_is_reported_down_without_waiting_fall() {
+    const SLOW: &str = "  health:\n    interval: 3s\n    timeout: 1s\n    rise: 2\n    fall: 3\n";
+    let mut h = Host::new("a_killed_bird_is_reported_down_without_waiting_fall", "r1").await;
+    let path = h.dir.path().join("evpnd.yaml");
+    std::fs::write(&path, format!("{}{SLOW}", h.config())).unwrap();
+    let d = Daemon::spawn(BIN, &["--config", path.to_str().unwrap()], &[]).unwrap();
+    d.wait_log("reconcile-finished", T).unwrap();
+    h.evpnd = Some(d);
+    let mut c = h.client().await;
+    create_evpn_with_bvi(&mut c, "red", 100).await;
+    wait_host(&h, v1::Health::Ok).await;
+
+    let skip = h.evpnd().lines().len();
+    h.bird.kill();
+    // The `bird` check goes down (others may too, in any order).
+    let mut down = serde_json::Value::Null;
+    eventually("health-check-down of bird", T, async || {
+        let lines = h.evpnd().lines();
+        down = lines
+            .iter()
+            .skip(skip)
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["message"] == "health-check-down")
+            .map(|v| fields(&v))
+            .find(|f| f["check"] == "bird")
+            .ok_or_else(|| "not yet".to_string())?;
+        Ok::<(), String>(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        down["error"].as_str().unwrap_or_default().contains("BIRD"),
+        "{down}"
+    );
+    let failures = check_failures(&h, "bird").await;
+    assert!(
+        (1..3).contains(&failures),
+        "down after {failures} failures: fall (3) was waited for"
+    );
+    let (st, reason, _) = host_health(&h).await;
+    assert_eq!(st, v1::Health::Down);
+    assert!(reason.starts_with("bird: "), "{reason}");
+}

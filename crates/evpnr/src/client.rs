@@ -15,6 +15,13 @@ use tonic::{Code, Status, service::interceptor::InterceptedService, transport::C
 /// that caused it ([`AuditedChannel`]).
 pub type MemberClient = EvpndClient<InterceptedService<AuditedChannel<Channel>, Stamp>>;
 
+/// HTTP/2 keep-alive of a member's connection: a PING this often, also
+/// while idle. A connection whose PING is not answered within the member
+/// timeout is closed, so the next call dials a new one — instead of
+/// queueing every call behind a TCP connection that a partition left in
+/// retransmission back-off (tens of seconds after a short partition healed).
+pub const KEEPALIVE: Duration = Duration::from_secs(1);
+
 /// A lazily connecting client for member `id` at `addr` ("host:port").
 pub fn client(id: &str, addr: &str, timeout: Duration, epoch: u64) -> Result<MemberClient, Error> {
     evpn_model::validate_host_port("grpc_address", addr)?;
@@ -22,7 +29,11 @@ pub fn client(id: &str, addr: &str, timeout: Duration, epoch: u64) -> Result<Mem
     // (its certificate's identity), wherever its address points.
     let expect = evpn_tls::Expect::Exactly(evpn_tls::Identity::Instance(id.to_string()));
     let ch = evpn_daemon::tls::connect_lazy(addr, expect, |e| {
-        e.connect_timeout(timeout).tcp_nodelay(true)
+        e.connect_timeout(timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEPALIVE)
+            .keep_alive_timeout(timeout)
+            .keep_alive_while_idle(true)
     })
     .map_err(|e| Error::invalid("grpc_address", e.to_string()))?;
     Ok(EvpndClient::with_interceptor(

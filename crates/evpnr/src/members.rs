@@ -79,21 +79,29 @@ impl Registry {
         let Some(c) = self.read(|i| i.rt.get(id).map(|r| r.client.clone())) else {
             return Err(Status::not_found(format!("instance {id:?} not found")));
         };
+        let mut timeout = self.cfg().member_timeout.0 + extra;
         // A member already known to be unresponsive costs no member timeout;
-        // the connection-keeping calls still go out so it is seen coming back.
+        // the connection-keeping calls still go out so it is seen coming back,
+        // and so does a release while its connection is up (F13).
         if !matches!(method, "WatchEvents" | "GetInstance") {
             let (age, l) = self.liveness(id);
             if l.unresponsive() {
-                let st = Status::unavailable(format!(
-                    "member {id} is {}: no heartbeat for {:.1} s; not calling {method}",
-                    l.as_str(),
-                    age.unwrap_or_default().as_secs_f64()
-                ));
-                self.count_rpc(method, st.code(), Duration::ZERO);
-                return Err(st);
+                let up = self.conn(id).is_some_and(|(c, _)| c == Conn::Connected);
+                let member_timeout = self.cfg().member_timeout.0;
+                match crate::group::failover::late_member_call(method, up, member_timeout) {
+                    Some(d) => timeout = d,
+                    None => {
+                        let st = Status::unavailable(format!(
+                            "member {id} is {}: no heartbeat for {:.1} s; not calling {method}",
+                            l.as_str(),
+                            age.unwrap_or_default().as_secs_f64()
+                        ));
+                        self.count_rpc(method, st.code(), Duration::ZERO);
+                        return Err(st);
+                    }
+                }
             }
         }
-        let timeout = self.cfg().member_timeout.0 + extra;
         let started = std::time::Instant::now();
         let r = match tokio::time::timeout(timeout, f(c)).await {
             Ok(r) => r.map(|r| r.into_inner()),
@@ -218,6 +226,20 @@ impl Registry {
         Ok(())
     }
 
+    /// Give member `id` a new client (a new connection at the next call),
+    /// keeping everything else; the old one's calls finish on their own.
+    fn redial(&self, id: &str) {
+        let Some(addr) = self.read(|i| i.rt.get(id).map(|r| r.addr.clone())) else {
+            return;
+        };
+        match client(id, &addr, self.cfg().member_timeout.0, self.epoch()) {
+            Ok(c) => {
+                self.with_rt(id, |rt| rt.client = c);
+            }
+            Err(e) => tracing::warn!(instance = id, error = %e, "member-redial-failed"),
+        }
+    }
+
     /// Stop the run-time side of member `id` (it is being forgotten).
     pub fn detach(&self, id: &str) {
         if let Some(rt) = self.lock().rt.remove(id) {
@@ -315,6 +337,9 @@ impl Registry {
             if self.set_conn(&id, Conn::Unreachable, None) {
                 self.emit(Event::InstanceUnreachable, &[("instance", &id)]);
             }
+            // The next attempt dials a new connection: the old one may be
+            // stuck behind a partition that has healed since (TCP back-off).
+            self.redial(&id);
             if began.elapsed() >= STABLE {
                 failures = 0;
             }
@@ -612,6 +637,30 @@ impl crate::southbound::Southbound<Registry> for Grpc {
                 .settle
                 .as_ref()
                 .and_then(evpn_daemon::settle::outcome_from_proto))
+        })
+    }
+
+    fn evpn_enabled<'a>(
+        &'a self,
+        reg: &'a Registry,
+        id: &'a str,
+        slug: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<bool>, Error>> {
+        Box::pin(async move {
+            let req = v1::EvpnRef {
+                instance_id: id.to_string(),
+                slug: slug.to_string(),
+            };
+            match reg
+                .call(id, "GetEvpnInstance", |mut c| async move {
+                    c.get_evpn_instance(req).await
+                })
+                .await
+            {
+                Ok(e) => Ok(Some(e.enabled)),
+                Err(s) if s.code() == Code::NotFound => Ok(None),
+                Err(s) => Err(member_err(id, "GetEvpnInstance", &s)),
+            }
         })
     }
 

@@ -73,6 +73,14 @@ pub trait Southbound<R: ?Sized>: Send + Sync + 'static {
         id: &'a str,
         b: &'a BindRequest,
     ) -> BoxFuture<'a, Result<Option<SettleOutcome>, Error>>;
+    /// Whether the member's eVPN `slug` is enabled (None: the member has
+    /// no such eVPN).
+    fn evpn_enabled<'a>(
+        &'a self,
+        reg: &'a R,
+        id: &'a str,
+        slug: &'a str,
+    ) -> BoxFuture<'a, Result<Option<bool>, Error>>;
     /// Release the gateway identity. A member without the eVPN or BVI
     /// (NOT_FOUND) cannot hold the vMAC: that is a release too.
     fn release<'a>(

@@ -411,3 +411,58 @@ async fn address_edits_are_not_reported_as_binds() {
     }
     assert!(f.host(A).holds(&vmac));
 }
+
+/// Issue 17 item 3: a move or bind onto a member whose eVPN is disabled is
+/// refused up front (FAILED_PRECONDITION naming the member and the eVPN),
+/// also when forced: a disabled eVPN cannot announce the vMAC. Nothing is
+/// released first: the primary keeps the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_or_bind_onto_a_disabled_evpn_is_refused_even_forced() {
+    let _s = serial().await;
+    let mut f = Fleet::new(
+        "move_or_bind_onto_a_disabled_evpn_is_refused_even_forced",
+        &[A, B],
+    )
+    .await;
+    f.start_all().await;
+    let vmac = f.test_group(Some(A)).await;
+    wait_bound(&f, A, &vmac).await;
+    let mut c = f.client().await;
+    c.set_evpn_instance_enabled(v1::SetEnabledRequest {
+        instance_id: B.into(),
+        slug: "test".into(),
+        enabled: false,
+        force: false,
+    })
+    .await
+    .unwrap();
+    let refused = |e: tonic::Status| {
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        for w in [B, "evpn test", "disabled"] {
+            assert!(e.message().contains(w), "{w}: {e:?}");
+        }
+    };
+    for force in [false, true] {
+        refused(f.move_to(B, force).await.unwrap_err());
+        assert_eq!(f.group("test").await.primary_instance_id, A);
+        assert!(f.host(A).holds(&vmac), "A was released (force {force})");
+        assert!(!f.host(B).holds(&vmac));
+    }
+    // An explicit bind on a group without a primary.
+    c.release_group_bvi(v1::ReleaseGroupBviRequest {
+        group_id: "test".into(),
+        instance_id: A.into(),
+    })
+    .await
+    .unwrap();
+    let e = c
+        .bind_group_bvi(v1::BindGroupBviRequest {
+            group_id: "test".into(),
+            instance_id: B.into(),
+        })
+        .await
+        .unwrap_err();
+    refused(e);
+    assert_eq!(f.group("test").await.primary_instance_id, "");
+    assert!(!f.host(B).holds(&vmac));
+}

@@ -11,7 +11,8 @@
 //!   comes up at its first success (a host starting before BIRD's sessions
 //!   are established is usable as soon as they are); after that it becomes
 //!   up after `rise` consecutive successes and down after `fall` consecutive
-//!   failures;
+//!   failures — except a *hard* failure (the component is gone: BIRD closed
+//!   or refuses its control socket), which takes the check down at once;
 //! * a scope is down when any of its checks is down; unknown when none is
 //!   down but one has no result yet; up otherwise. An eVPN's checks are the
 //!   host's checks plus its own;
@@ -56,6 +57,9 @@ pub struct Sample {
     /// (BIRD's control socket is not answering; no BGP session is
     /// established).
     pub fatal: bool,
+    /// A failure that proves the component is gone (not slow): the check
+    /// goes down at once instead of after `fall` failures.
+    pub hard: bool,
 }
 
 impl Sample {
@@ -63,6 +67,7 @@ impl Sample {
         Sample {
             result: Ok(()),
             fatal: false,
+            hard: false,
         }
     }
 
@@ -70,6 +75,7 @@ impl Sample {
         Sample {
             result: Err(why.into()),
             fatal: false,
+            hard: false,
         }
     }
 
@@ -77,6 +83,16 @@ impl Sample {
         Sample {
             result: Err(why.into()),
             fatal: true,
+            hard: false,
+        }
+    }
+
+    /// A fatal failure that proves the component is gone (BIRD closed or
+    /// refuses its control socket): down at once, `fall` is not waited for.
+    pub fn gone(why: impl Into<String>) -> Sample {
+        Sample {
+            hard: true,
+            ..Sample::fatal(why)
         }
     }
 }
@@ -128,7 +144,7 @@ impl CheckState {
                 self.successes = 0;
                 self.last_error = e.clone();
                 self.fatal = s.fatal;
-                if self.status == Status::Unknown || self.failures >= fall {
+                if self.status == Status::Unknown || self.failures >= fall || s.hard {
                     self.status = Status::Down;
                 }
             }

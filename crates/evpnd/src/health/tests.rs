@@ -29,13 +29,23 @@ fn rise_fall_and_flapping() {
         (1, 1, "+-+-", &[U, D, U, D]),
         // a long outage, then recovery
         (3, 2, "+--+++", &[U, U, D, D, D, U]),
+        // a hard failure (BIRD gone) is down at once, whatever `fall`
+        (2, 3, "+x", &[U, D]),
+        (2, 3, "+-x", &[U, U, D]),
+        // ... and comes up only after `rise` successes (flap protection)
+        (2, 3, "+x+x++", &[U, D, D, D, D, U]),
+        (2, 3, "x+", &[D, U]),
     ];
     for (rise, fall, seq, want) in rows {
         let mut c = CheckState::default();
         let got: Vec<Status> = seq
             .chars()
             .map(|ch| {
-                let s = if ch == '+' { ok() } else { bad("x") };
+                let s = match ch {
+                    '+' => ok(),
+                    'x' => Sample::gone("gone"),
+                    _ => bad("x"),
+                };
                 c.record(*rise, *fall, &s);
                 c.status
             })

@@ -183,7 +183,45 @@ pub fn spawn(m: Arc<Manager>, shutdown: CancellationToken) {
             }
         });
     }
+    if let Some(i) = defs.iter().position(|d| d.name == "bird") {
+        let path = m.bird.client.path().to_path_buf();
+        let every = defs[i].timers.interval.0;
+        tokio::spawn(watch_bird(path, i, every, tx, shutdown.clone()));
+    }
     tokio::spawn(board_task(m, defs, rx, shutdown));
+}
+
+/// BIRD's death is noticed at once, not after `fall` probes: a connection
+/// to its control socket is kept open, and when BIRD closes it (BIRD
+/// exited or was killed) the `bird` check (index `i`) gets a hard failure
+/// ([`Sample::gone`]), so the host is down, and reported on the heartbeat,
+/// within a few ms. Re-opened every `every` (the check's interval) after
+/// that, or while it cannot be opened; recovery is the probes' (`rise`).
+async fn watch_bird(
+    path: std::path::PathBuf,
+    i: usize,
+    every: Duration,
+    tx: mpsc::Sender<(usize, Vec<(Scope, Sample)>)>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let closed = tokio::select! {
+            c = probe::bird_closed(&path) => c,
+            _ = shutdown.cancelled() => return,
+        };
+        if let Some(why) = closed
+            && tx
+                .send((i, vec![(Scope::Host, Sample::gone(why))]))
+                .await
+                .is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
 }
 
 struct Run {

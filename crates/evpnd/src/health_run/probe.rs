@@ -2,9 +2,10 @@
 //! [`Probe`] so the runner and the core are testable without BIRD or VPP.
 //! The runner bounds every probe with the check's timeout (a command is
 //! killed when it runs out).
-use std::{process::Stdio, sync::Arc};
+use std::{path::Path, process::Stdio, sync::Arc};
 
-use bird_ctl::{BirdClient, status::ProtoState};
+use bird_ctl::{BirdClient, BirdError, status::ProtoState};
+use tokio::io::AsyncReadExt;
 
 use crate::dataplane::Dataplane;
 use crate::health::{Sample, Scope};
@@ -63,8 +64,39 @@ impl Probe for BirdProbe {
     async fn sample(&self, _: &[String]) -> Vec<(Scope, Sample)> {
         host(match self.0.show_status().await {
             Ok(_) => Sample::ok(),
+            Err(e) if bird_gone(&e) => Sample::gone(e.to_string()),
             Err(e) => Sample::fatal(e.to_string()),
         })
+    }
+}
+
+/// Whether `e` proves BIRD is not running (its control socket refuses
+/// connections or is gone), as opposed to slow or confused: the `bird`
+/// check then goes down at once (a hard failure), without waiting `fall`.
+pub fn bird_gone(e: &BirdError) -> bool {
+    match e {
+        BirdError::Io(m) => {
+            m.starts_with("connect ")
+                && (m.contains("Connection refused") || m.contains("No such file"))
+        }
+        _ => false,
+    }
+}
+
+/// Watch BIRD's control socket at `path` for BIRD's death: connect, then
+/// wait for the socket to close (BIRD sends nothing unasked, so the only
+/// thing that ends the wait is BIRD exiting, or being killed, which closes
+/// it at once). `Some(why)` when a watched socket closed; `None` when it
+/// could not be opened (the periodic probe reports that).
+pub async fn bird_closed(path: &Path) -> Option<String> {
+    let mut s = tokio::net::UnixStream::connect(path).await.ok()?;
+    let mut buf = [0u8; 512];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) => return Some("BIRD closed its control socket (BIRD exited)".into()),
+            Ok(_) => {}
+            Err(e) => return Some(format!("BIRD control socket: {e}")),
+        }
     }
 }
 

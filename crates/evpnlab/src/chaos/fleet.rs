@@ -146,6 +146,50 @@ pub struct FleetOptions {
     /// and evpnr asks for heartbeats every 200 ms (suspect after 1 s, dead
     /// after 3 s).
     pub failover: bool,
+    /// The heartbeat and health timers used when `failover` is on.
+    pub timers: FailoverTimers,
+}
+
+/// The heartbeat (evpnr) and health-check (evpnd) timers of a fleet with
+/// failover on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailoverTimers {
+    pub heartbeat: Duration,
+    pub suspect_after: Duration,
+    pub dead_after: Duration,
+    pub health_interval: Duration,
+    pub health_timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+impl FailoverTimers {
+    /// What the real fabric lab runs with (docs/failover.md, "On the real
+    /// fabric"): heartbeats every 20 ms, checks every 25 ms.
+    pub const FABRIC: FailoverTimers = FailoverTimers {
+        heartbeat: Duration::from_millis(20),
+        suspect_after: Duration::from_millis(100),
+        dead_after: Duration::from_secs(3),
+        health_interval: Duration::from_millis(25),
+        health_timeout: Duration::from_millis(25),
+        rise: 3,
+        fall: 3,
+    };
+}
+
+impl Default for FailoverTimers {
+    /// The chaos run's short timers.
+    fn default() -> Self {
+        FailoverTimers {
+            heartbeat: Duration::from_millis(200),
+            suspect_after: Duration::from_secs(1),
+            dead_after: Duration::from_secs(3),
+            health_interval: Duration::from_millis(200),
+            health_timeout: Duration::from_millis(200),
+            rise: 2,
+            fall: 2,
+        }
+    }
 }
 
 impl Default for FleetOptions {
@@ -159,6 +203,7 @@ impl Default for FleetOptions {
             log_level: "info".into(),
             fabric: FabricOptions::default(),
             failover: false,
+            timers: FailoverTimers::default(),
         }
     }
 }
@@ -216,10 +261,16 @@ impl Fleet {
                 lvl = o.log_level,
                 d = dir.join("evpnr").display(),
                 mt = ms(o.member_timeout),
-            ) + if o.failover {
-                "  liveness:\n    heartbeat-interval: 200ms\n    suspect-after: 1s\n    dead-after: 3s\n"
+            ) + &if o.failover {
+                let t = &o.timers;
+                format!(
+                    "  liveness:\n    heartbeat-interval: {}\n    suspect-after: {}\n    dead-after: {}\n",
+                    ms(t.heartbeat),
+                    ms(t.suspect_after),
+                    ms(t.dead_after)
+                )
             } else {
-                ""
+                String::new()
             },
         )?;
         let fabric = Fabric::new(FabricOptions {
@@ -258,8 +309,13 @@ impl Fleet {
             let to_evpnd = Proxy::start(&grpc).await?;
             let to_evpnr = Proxy::start(&evpnr_addr).await?;
             let health = if o.failover {
+                let t = &o.timers;
                 format!(
-                    "  health:\n    interval: 200ms\n    timeout: 200ms\n    rise: 2\n    fall: 2\n    bfd: true\n    self-fence:\n      hold: 300ms\n    commands:\n      - name: chaos\n        argv: [/usr/bin/test, \"!\", \"-e\", \"{}\"]\n",
+                    "  health:\n    interval: {}\n    timeout: {}\n    rise: {}\n    fall: {}\n    bfd: true\n    self-fence:\n      hold: 300ms\n    commands:\n      - name: chaos\n        argv: [/usr/bin/test, \"!\", \"-e\", \"{}\"]\n",
+                    ms(t.health_interval),
+                    ms(t.health_timeout),
+                    t.rise,
+                    t.fall,
                     hdir.join("unfit").display()
                 )
             } else {
@@ -500,6 +556,19 @@ impl Fleet {
     /// evpnr's process ID.
     pub fn evpnr_pid(&self) -> Option<u32> {
         self.evpnr.as_ref().and_then(Child::id)
+    }
+
+    /// CPU time (user + system) a process has used so far, from
+    /// `/proc/<pid>/stat`.
+    pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
+        let s = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+        // After the command name (in parentheses, may hold spaces): field 3
+        // on; utime and stime are fields 14 and 15.
+        let rest = &s[s.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        // In USER_HZ, which Linux's /proc ABI fixes at 100 per second.
+        Some(Duration::from_millis(ticks * 10))
     }
 
     /// Host `i`'s evpnd process ID.

@@ -298,6 +298,7 @@ fn apply(core: &mut Core, facts: &mut Facts, kvs: &str) {
             "connected" => facts.connected = set(v),
             "bvi" => core.bvi = v != "no",
             "store" => facts.store_error = (v != "ok").then(|| v.to_string()),
+            "disabled" => facts.evpn_disabled = set(v),
             "unusable" => {
                 facts.unusable = set(v)
                     .into_iter()

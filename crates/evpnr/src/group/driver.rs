@@ -105,6 +105,7 @@ impl Registry {
             connected,
             store_error: self.health.error(),
             unusable,
+            evpn_disabled: BTreeSet::new(),
         }
     }
 
@@ -132,6 +133,16 @@ impl Registry {
         Some(Stepped { outs, saved })
     }
 
+    /// `{target}` if the group's eVPN is disabled on `target` (a fact for
+    /// R13). Asked of the member itself; an unanswered question is no
+    /// fact (whether the target is usable at all is `unusable`'s).
+    async fn evpn_disabled(&self, target: &str, group: &str) -> BTreeSet<String> {
+        match self.southbound.evpn_enabled(self, target, group).await {
+            Ok(Some(false)) => BTreeSet::from([target.to_string()]),
+            _ => BTreeSet::new(),
+        }
+    }
+
     /// [`Registry::step`], on a blocking thread when the step may save
     /// (so an fsync never stalls a runtime worker).
     async fn step_async(
@@ -139,9 +150,11 @@ impl Registry {
         m: &mut Machine,
         input: Input,
         target: Option<&str>,
+        disabled: &BTreeSet<String>,
         before: &Group,
     ) -> Result<Option<Stepped>, Error> {
-        let facts = self.facts(target);
+        let mut facts = self.facts(target);
+        facts.evpn_disabled = disabled.clone();
         if !m.may_save_first() {
             return Ok(self.step(m, input, facts, before));
         }
@@ -172,6 +185,10 @@ impl Registry {
             Input::Move { target, .. } => Some(target.clone()),
             _ => None,
         };
+        let disabled = match (&moving, how.target) {
+            (Some(t), Some(_)) => self.evpn_disabled(t, group).await,
+            _ => BTreeSet::new(),
+        };
         let mut queue = VecDeque::from([input]);
         let mut reply = Ok(());
         let mut driven = Driven::default();
@@ -180,8 +197,9 @@ impl Registry {
         while let Some(input) = queue.pop_front() {
             let target = if first { how.target } else { None };
             first = false;
-            let Some(Stepped { outs, saved }) =
-                self.step_async(&mut m, input, target, &before).await?
+            let Some(Stepped { outs, saved }) = self
+                .step_async(&mut m, input, target, &disabled, &before)
+                .await?
             else {
                 return Err(Error::not_found(Object::Group, group));
             };

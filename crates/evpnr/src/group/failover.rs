@@ -13,7 +13,7 @@
 //! report of a withdrawal (F11) only triggers a takeover; it is never the
 //! evidence.
 //!
-//! Rules F1–F12 are in `docs/failover.md`; the tables below have at least
+//! Rules F1–F13 are in `docs/failover.md`; the tables below have at least
 //! one row per rule.
 use std::time::Duration;
 
@@ -357,3 +357,21 @@ pub fn decide(p: &Policy, now: Duration, v: &View) -> Decision {
 #[cfg(test)]
 #[path = "failover_tests.rs"]
 mod tests;
+
+/// F13: the longest a call may wait on a member whose heartbeats are late
+/// (suspect or dead) while its connection is still up.
+pub const LATE_RELEASE_DEADLINE: Duration = Duration::from_millis(500);
+
+/// F13: how a call to a member whose heartbeats are late (suspect or dead)
+/// is made, with `member_timeout` the normal bound: `Some(deadline)` to
+/// send it anyway, `None` to fail it at once (the member is unresponsive).
+/// A release (`ReleaseGroupBVI`) is still sent while the member's
+/// connection (its event stream) is up — a member that is only late, not
+/// dead, then really releases the vMAC before a takeover binds it
+/// elsewhere — bounded by [`LATE_RELEASE_DEADLINE`]. A release that fails
+/// or runs out counts as not released (the takeover skips it and its
+/// evidence rule decides, as for a member it cannot reach). Any other call,
+/// and every call while the connection is down, fails at once.
+pub fn late_member_call(method: &str, conn_up: bool, member_timeout: Duration) -> Option<Duration> {
+    (method == "ReleaseGroupBVI" && conn_up).then(|| member_timeout.min(LATE_RELEASE_DEADLINE))
+}

@@ -472,7 +472,41 @@ fn a_group_without_a_gateway_never_moves() {
 #[test]
 fn every_decision_rule_has_a_row() {
     let have: std::collections::BTreeSet<&str> = rows().iter().map(|r| r.rule).collect();
-    for f in 1..=12 {
+    let have: std::collections::BTreeSet<&str> = have
+        .into_iter()
+        .chain(late_call_rows().iter().map(|r| r.0))
+        .collect();
+    for f in 1..=13 {
         assert!(have.contains(format!("F{f}").as_str()), "no row for F{f}");
+    }
+}
+
+/// (rule, method, connection up, member timeout ms, the deadline in ms or
+/// None: fails at once).
+type LateRow = (&'static str, &'static str, bool, u64, Option<u64>);
+
+fn late_call_rows() -> Vec<LateRow> {
+    vec![
+        // A late member whose connection is up still gets the release,
+        // bounded short.
+        ("F13", "ReleaseGroupBVI", true, 3_000, Some(500)),
+        ("F13", "ReleaseGroupBVI", true, 200, Some(200)),
+        // Its connection is down: the release is skipped at once.
+        ("F13", "ReleaseGroupBVI", false, 3_000, None),
+        // Any other call to a late member fails at once.
+        ("F13", "BindGroupBVI", true, 3_000, None),
+        ("F13", "ListBVIs", true, 3_000, None),
+    ]
+}
+
+#[test]
+fn a_late_member_is_still_asked_to_release_while_connected() {
+    for (rule, method, up, timeout, want) in late_call_rows() {
+        let got = late_member_call(method, up, ms(timeout));
+        assert_eq!(
+            got,
+            want.map(ms),
+            "{rule}: {method} up={up} timeout={timeout}"
+        );
     }
 }

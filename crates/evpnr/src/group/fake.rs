@@ -24,6 +24,8 @@ struct Fake {
     calls: Mutex<Vec<String>>,
     fail: Mutex<BTreeMap<String, Error>>,
     listing: Mutex<BTreeMap<String, Listing>>,
+    /// Members whose eVPNs are disabled.
+    disabled: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Fake {
@@ -92,6 +94,15 @@ impl Southbound<Registry> for Fake {
             self.calls.lock().unwrap().push(format!("bind {id} {s}"));
             Ok(None)
         })
+    }
+    fn evpn_enabled<'a>(
+        &'a self,
+        _: &'a Registry,
+        id: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Option<bool>, Error>> {
+        let on = !self.disabled.lock().unwrap().contains(id);
+        Box::pin(async move { Ok(Some(on)) })
     }
     fn release<'a>(
         &'a self,

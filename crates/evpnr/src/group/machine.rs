@@ -251,6 +251,14 @@ impl Machine {
             if let Some(e) = self.facts.unusable.get(&target) {
                 return self.finish(Err(e.clone()), out);
             }
+            if self.facts.evpn_disabled.contains(&target) {
+                let e = format!(
+                    "instance {target}: evpn {g} is disabled there, so it cannot announce \
+                     the vMAC; enable it before moving the gateway there (force does not \
+                     override this)"
+                );
+                return self.finish(Err(Error::FailedPrecondition(e)), out);
+            }
         }
         let others: BTreeSet<String> = self
             .core

@@ -39,7 +39,8 @@ pub enum Rule {
     ResyncReleasesStray,
     /// R12: a confirmed release that unblocks the primary resyncs it.
     UnblockPrimary,
-    /// R13: the target is a member and the group has a GroupBVI.
+    /// R13: the target is a member, the group has a GroupBVI, and the
+    /// group's eVPN is not disabled on the target (even forced).
     MoveTarget,
     /// R14: an explicit bind does not take the GroupBVI from another primary.
     BindNotOverPrimary,
@@ -99,6 +100,9 @@ pub struct Facts {
     /// Members that cannot take a bind now (not connected and ready, not
     /// registered), and why.
     pub unusable: BTreeMap<String, Error>,
+    /// Members on which the group's eVPN is disabled: they cannot announce
+    /// the vMAC, so they never become its holder (R13, even forced).
+    pub evpn_disabled: BTreeSet<String>,
 }
 
 /// Which operator request a move serves (the `op` field of its events).

@@ -210,6 +210,26 @@ impl Host {
         }
     }
 
+    /// Hold the management connections open so far for good (both ways),
+    /// as TCP connections in retransmission back-off after a partition;
+    /// new ones work once the link is up.
+    pub fn stall_mgmt_connections(&self) {
+        let m = self.mgmt.as_ref().expect("a fleet on a simulated fabric");
+        m.to_evpnd.stall_existing();
+        m.to_evpnr.stall_existing();
+    }
+
+    /// Cut (`false`) or heal (`true`) only the way from this host's evpnd
+    /// to evpnr (its heartbeats): evpnr's calls to the evpnd still work.
+    pub fn set_heartbeat_link(&self, up: bool) {
+        let m = self.mgmt.as_ref().expect("a fleet on a simulated fabric");
+        if up {
+            m.to_evpnr.heal()
+        } else {
+            m.to_evpnr.cut()
+        }
+    }
+
     /// Start (or restart) evpnd.
     pub fn start_evpnd(&mut self) {
         let cfg = self.dir.path().join("evpnd.yaml");

@@ -1,0 +1,203 @@
+//! CPU cost of liveness and health at fleet scale (issue 17): N real evpnd
+//! processes (default 200), each on its own in-process vppsim and birdsim,
+//! and the real evpnr, with failover on at the real fabric's timers
+//! (`FailoverTimers::FABRIC`: heartbeats every 20 ms, every health check
+//! every 25 ms). G groups (default 50) of M members (default 4), each with
+//! a GroupBVI bound on its first member and failover `auto` (so the
+//! candidates' fabric witnesses run too). After a warm-up, prints the CPU
+//! seconds per second (user + system, from `/proc/<pid>/stat`) that evpnr
+//! and the evpnds used over a steady-state window in which nothing
+//! changes. The simulators run inside this benchmark's own process and are
+//! not counted.
+//!
+//! Run: `cargo bench -p evpnlab --bench cpu`
+//! (`INSTANCES`, `NGROUPS`, `MEMBERS`, `WARMUP_S`, `WINDOW_S`).
+use std::time::{Duration, Instant};
+
+use evpn_api::v1;
+use evpnlab::chaos::fleet::{FailoverTimers, Fleet, FleetOptions, default_bin_dir};
+use futures::StreamExt;
+
+fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+/// Call `f` until it is neither UNAVAILABLE nor FAILED_PRECONDITION (a
+/// member briefly suspect, or its health briefly down, at these short
+/// timers while the fleet is being built), at most 50 times;
+/// ALREADY_EXISTS (an earlier try went through) is success.
+async fn retry<T, F, Fut>(mut f: F) -> Result<(), tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let mut tries = 0;
+    loop {
+        match f().await {
+            Ok(_) => return Ok(()),
+            Err(s) if s.code() == tonic::Code::AlreadyExists => return Ok(()),
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::Unavailable | tonic::Code::FailedPrecondition
+                ) && tries < 50 =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(s) => return Err(s),
+        }
+    }
+}
+
+/// CPU time of evpnr and of every evpnd (by host index) now.
+fn cpu(f: &Fleet, n: usize) -> (Option<Duration>, Vec<Option<Duration>>) {
+    let r = Fleet::cpu_time(f.evpnr_pid());
+    let d = (0..n).map(|i| Fleet::cpu_time(f.evpnd_pid(i))).collect();
+    (r, d)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let n: usize = env("INSTANCES", 200);
+    let groups: usize = env("NGROUPS", 50).min(n);
+    let members: usize = env("MEMBERS", 4).clamp(1, n);
+    let warm_up = Duration::from_secs(env("WARMUP_S", 5));
+    let window = Duration::from_secs(env("WINDOW_S", 10));
+    let t = Instant::now();
+    let timers = FailoverTimers::FABRIC;
+    let mut f = Fleet::new(&FleetOptions {
+        instances: n,
+        bin_dir: default_bin_dir()?,
+        member_timeout: Duration::from_secs(10),
+        vpp_timeout: Duration::from_secs(5),
+        failover: true,
+        timers,
+        ..Default::default()
+    })
+    .await?;
+    anyhow::ensure!(
+        f.start_all(Duration::from_secs(600)).await?,
+        "fleet did not come up"
+    );
+    let ids: Vec<String> = f.hosts.iter().map(|h| h.id.clone()).collect();
+    println!(
+        "cpu bench: {n} evpnd + evpnr up in {:.1} s; heartbeat {:?}, suspect after {:?}, health interval {:?} (timeout {:?}, rise {}, fall {})",
+        t.elapsed().as_secs_f64(),
+        timers.heartbeat,
+        timers.suspect_after,
+        timers.health_interval,
+        timers.health_timeout,
+        timers.rise,
+        timers.fall
+    );
+    let c = f.client(Duration::from_secs(60))?;
+    let built: Vec<anyhow::Result<()>> = futures::stream::iter(0..groups)
+        .map(|j| {
+            let c = c.clone();
+            let ids = ids.clone();
+            async move {
+                let g = format!("g{j}");
+                retry(|| {
+                    let mut c = c.clone();
+                    let req = v1::CreateGroupRequest {
+                        group_id: g.clone(),
+                        vni: 1000 + j as u32,
+                        ..Default::default()
+                    };
+                    async move { c.create_group(req).await }
+                })
+                .await?;
+                for k in 0..members {
+                    retry(|| {
+                        let mut c = c.clone();
+                        let req = v1::GroupMemberRequest {
+                            group_id: g.clone(),
+                            instance_id: ids[(j * members + k) % n].clone(),
+                        };
+                        async move { c.add_group_member(req).await }
+                    })
+                    .await?;
+                }
+                retry(|| {
+                    let mut c = c.clone();
+                    let req = v1::GroupBviRequest {
+                        group_id: g.clone(),
+                        addresses: vec![v1::Prefix {
+                            address: format!("172.16.{}.{}", j / 250, 1 + j % 250),
+                            prefix_len: 16,
+                        }],
+                    };
+                    async move { c.create_group_bvi(req).await }
+                })
+                .await?;
+                retry(|| {
+                    let mut c = c.clone();
+                    let req = v1::BindGroupBviRequest {
+                        group_id: g.clone(),
+                        instance_id: ids[(j * members) % n].clone(),
+                    };
+                    async move { c.bind_group_bvi(req).await }
+                })
+                .await?;
+                retry(|| {
+                    let mut c = c.clone();
+                    let req = v1::SetGroupFailoverRequest {
+                        group_id: g.clone(),
+                        mode: "auto".into(),
+                        ..Default::default()
+                    };
+                    async move { c.set_group_failover(req).await }
+                })
+                .await?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for b in built {
+        b?;
+    }
+    println!("built {groups} auto groups x {members} members, each bound on its first member");
+    tokio::time::sleep(warm_up).await;
+    let (r0, d0) = cpu(&f, n);
+    let t0 = Instant::now();
+    tokio::time::sleep(window).await;
+    let (r1, d1) = cpu(&f, n);
+    let secs = t0.elapsed().as_secs_f64();
+    let rate =
+        |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?).as_secs_f64() / secs);
+    let evpnr = rate(r0, r1);
+    let mut per: Vec<f64> = d0
+        .iter()
+        .zip(&d1)
+        .filter_map(|(a, b)| rate(*a, *b))
+        .collect();
+    per.sort_by(f64::total_cmp);
+    let total: f64 = per.iter().sum();
+    let med = per.get(per.len() / 2).copied().unwrap_or(0.0);
+    let max = per.last().copied().unwrap_or(0.0);
+    println!(
+        "steady state over {secs:.1} s: evpnr {:.3} CPU s/s; evpnds {total:.3} CPU s/s in all ({} measured), per evpnd median {med:.4}, max {max:.4}",
+        evpnr.unwrap_or(f64::NAN),
+        per.len()
+    );
+    let m = f.metrics().await.unwrap_or_default();
+    let moves: Vec<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("evpnr_failover_started_total"))
+        .collect();
+    println!(
+        "failovers started during the run (expected none): {}",
+        if moves.is_empty() {
+            "none".to_string()
+        } else {
+            moves.join("; ")
+        }
+    );
+    Ok(())
+}
