@@ -59,6 +59,8 @@ async fn chaos_run_has_no_violations() {
         ops: env("CHAOS_OPS", 300),
         instances: env("CHAOS_INSTANCES", 4),
         failover: env("CHAOS_FAILOVER", true),
+        // CI runs the chaos run with mutual TLS (CHAOS_TLS=false: plaintext).
+        tls: env("CHAOS_TLS", true),
         bin_dir: bin_dir(),
         ..Default::default()
     };
