@@ -363,7 +363,8 @@ mod metrics_tests {
             }
         };
         // (config, metrics address, metrics over TLS, refused at key, warnings)
-        let table: &[(TlsConfig, (&str, &str), bool, Option<&str>, usize)] = &[
+        type Row<'a> = (TlsConfig, (&'a str, &'a str), bool, Option<&'a str>, usize);
+        let table: &[Row] = &[
             // TLS on: metrics over TLS by default, wherever they listen.
             (cfg(None, false, true), wide, true, None, 0),
             (cfg(None, false, true), lo, true, None, 0),

@@ -158,7 +158,6 @@ fn evpnd_config(
     registry: &str,
     real_bird: bool,
     check_command: bool,
-    tls: &str,
 ) -> String {
     let health = if check_command {
         format!(
@@ -174,7 +173,6 @@ fn evpnd_config(
         n = i + 1,
         dialect = if real_bird { "linux" } else { "vpp" },
     ) + &health
-        + tls
 }
 
 async fn start_bird(
@@ -500,11 +498,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 &args.grpc_addr,
                 real,
                 args.failover_group,
-                &match &pki {
-                    Some(p) => p.evpnd_yaml(&id)?,
-                    None => String::new(),
-                },
-            ),
+            ) + &match &pki {
+                Some(p) => p.evpnd_yaml(&id)?,
+                None => String::new(),
+            },
         )?;
         let evpnd = spawn(
             &evpnd_bin,
