@@ -180,10 +180,9 @@ pub async fn http_get(addr: &str, path: &str, dial: &Dial) -> anyhow::Result<Str
     let text = match dial {
         None => exchange(tcp, req).await?,
         Some((c, expect)) => {
-            let mut cfg = (*c.config(expect.clone())?).clone();
-            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let cfg = c.http_config(expect.clone())?;
             let name = tokio_rustls::rustls::pki_types::ServerName::try_from("evpn.invalid")?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            let tls = tokio_rustls::TlsConnector::from(cfg)
                 .connect(name, tcp)
                 .await?;
             exchange(tls, req).await?

@@ -99,7 +99,7 @@ fn no_client_cert() -> Arc<rustls::ClientConfig> {
 fn with_cert(files: &TlsFiles) -> Arc<rustls::ClientConfig> {
     ClientTls::load(files.clone())
         .unwrap()
-        .config(Expect::Exactly(Identity::Registry("evpnr".into())))
+        .http_config(Expect::Exactly(Identity::Registry("evpnr".into())))
         .unwrap()
 }
 
