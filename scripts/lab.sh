@@ -12,6 +12,10 @@
 #                                       # failover-blocked, nobody binds
 #   target/release/evpnc show failover # each member's standing, fit since
 # The lab prints the exact paths when it is up; docs/failover.md explains.
+#
+# scripts/lab.sh --tls runs everything with mutual TLS: a development CA and
+# certificates in <lab dir>/pki (evpnr, every evpnd, the user admin), and it
+# prints the EVPNC_TLS_* exports that point evpnc at the lab (docs/security.md).
 # Extra arguments go to evpnlab (see: scripts/lab.sh --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -176,10 +176,11 @@ pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5)
 /// Serve `svc` (plus health and reflection) on `grpc_addr`, and `/metrics` on
 /// `metrics_addr` (empty disables it), until SIGTERM/SIGINT. Streams end
 /// cleanly on shutdown and the function returns `Ok(())`. With `tls`, the
-/// gRPC listener accepts only mutual-TLS peers (`evpn_tls`), and the TLS
-/// material (server and client side) is read again on every SIGHUP. Every
-/// state-changing call is recorded in the audit log under the state
-/// directory (`crate::audit`), TLS or not.
+/// gRPC listener (and `/metrics`, unless `tls.metrics: false`) accepts only
+/// mutual-TLS peers (`evpn_tls`), and the TLS material (server and client
+/// side) is read again on every SIGHUP. Every state-changing call is
+/// recorded in the audit log under the state directory (`crate::audit`),
+/// TLS or not.
 pub async fn serve<C: CommonSettings, S>(
     daemon: Daemon<C>,
     grpc_addr: &str,
@@ -208,11 +209,16 @@ where
         None
     } else {
         let l = crate::serve::bind(&format!("{program}.metrics-addr"), metrics_addr).await?;
-        tracing::info!(addr = %l.local_addr()?, "metrics-listening");
+        let metrics_tls = tls
+            .as_ref()
+            .filter(|t| t.metrics_tls)
+            .map(|t| t.tls.clone());
+        tracing::info!(addr = %l.local_addr()?, tls = metrics_tls.is_some(), "metrics-listening");
         Some(crate::serve::spawn_metrics(
             l,
             Arc::new(daemon.registry),
             daemon.shutdown.clone(),
+            metrics_tls,
         ))
     };
     let (reporter, health, refl_v1, refl_v1alpha) =

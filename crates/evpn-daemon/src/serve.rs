@@ -16,11 +16,15 @@ pub async fn bind(key: &str, addr: &str) -> anyhow::Result<TcpListener> {
         .map_err(|e| anyhow::anyhow!("{key}: cannot listen on {addr}: {e}"))
 }
 
-/// Serve `GET /metrics` (OpenMetrics text) until `shutdown`.
+/// Serve `GET /metrics` (OpenMetrics text) until `shutdown`: plaintext, or
+/// with `tls` over mutual TLS (the daemon's reloadable acceptor: a client
+/// certificate the CA signed is required, any identity; SIGHUP rotation
+/// applies).
 pub fn spawn_metrics(
     listener: TcpListener,
     registry: Arc<Registry>,
     shutdown: CancellationToken,
+    tls: Option<Arc<evpn_tls::ServerTls>>,
 ) -> tokio::task::JoinHandle<()> {
     use axum::{http::header, routing::get};
     let app = axum::Router::new().route(
@@ -39,13 +43,66 @@ pub fn spawn_metrics(
         }),
     );
     tokio::spawn(async move {
-        let r = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        let stop = async move { shutdown.cancelled().await };
+        let r = match tls {
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            Some(tls) => {
+                let local = listener.local_addr();
+                let refused: evpn_tls::OnRefused = Arc::new(|peer, reason: &str| {
+                    tracing::warn!(peer = %peer, reason, listener = "metrics", "tls-refused");
+                });
+                let incoming = Box::pin(tls.incoming_http(listener, refused));
+                axum::serve(TlsListener { incoming, local }, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        };
         if let Err(e) = r {
             tracing::error!(error = %e, "metrics-server-failed");
         }
     })
+}
+
+type TlsIncoming =
+    std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<evpn_tls::TlsConn>> + Send>>;
+
+/// The metrics listener over TLS, for `axum::serve`.
+struct TlsListener {
+    incoming: TlsIncoming,
+    local: std::io::Result<SocketAddr>,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = evpn_tls::TlsConn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match futures::StreamExt::next(&mut self.incoming).await {
+                Some(Ok(c)) => {
+                    let addr = c.peer().addr;
+                    return (c, addr);
+                }
+                // Refused handshakes are reported by the acceptor and never
+                // reach here; the stream yields no errors of its own.
+                Some(Err(_)) => continue,
+                // The acceptor stopped (cannot happen while we hold the
+                // stream): accept nothing more.
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match &self.local {
+            Ok(a) => Ok(*a),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
+    }
 }
 
 /// Report `service` and "" as SERVING or NOT_SERVING following `serving`,

@@ -16,6 +16,7 @@ pub struct TlsFile {
     pub key: Option<PathBuf>,
     pub ca: Option<PathBuf>,
     pub insecure: Option<bool>,
+    pub metrics: Option<bool>,
     #[serde(default)]
     pub roles: std::collections::BTreeMap<String, crate::authz::Role>,
     #[serde(default)]
@@ -34,6 +35,9 @@ pub struct TlsConfig {
     pub ca: Option<PathBuf>,
     /// Allow plaintext on a non-loopback address (warned on every start).
     pub insecure: bool,
+    /// `/metrics` over mutual TLS: unset means on whenever TLS is on
+    /// ([`TlsConfig::metrics_tls`]).
+    pub metrics: Option<bool>,
     /// Operators' roles by identity URI (`evpn://user/alice: operator`).
     pub roles: std::collections::BTreeMap<String, crate::authz::Role>,
     /// Trusted front-ends (identity URIs) that may act on behalf of a user
@@ -58,6 +62,7 @@ impl TlsConfig {
             key: o.key.or(file.key),
             ca: o.ca.or(file.ca),
             insecure: o.insecure.or(file.insecure).unwrap_or(false),
+            metrics: file.metrics,
             roles: file.roles,
             front_ends: file.front_ends,
         }
@@ -72,10 +77,37 @@ impl TlsConfig {
         })
     }
 
+    /// Whether `/metrics` is served over mutual TLS: when TLS is on, unless
+    /// `tls.metrics: false`.
+    pub fn metrics_tls(&self) -> bool {
+        self.files().is_some() && self.metrics != Some(false)
+    }
+
+    /// The listen addresses served in plaintext, of `listens`: all of them
+    /// with TLS off; with TLS on only `{prefix}.metrics-addr` when
+    /// `tls.metrics: false`.
+    fn plaintext<'a>(
+        &self,
+        prefix: &str,
+        listens: &[(&'a str, &'a str)],
+    ) -> Vec<(&'a str, &'a str)> {
+        let metrics_key = format!("{prefix}.metrics-addr");
+        listens
+            .iter()
+            .filter(|(k, a)| {
+                !a.is_empty()
+                    && (self.files().is_none() || (*k == metrics_key && !self.metrics_tls()))
+            })
+            .copied()
+            .collect()
+    }
+
     /// `prefix` is the program's key (`evpnd`); `listens` the listen
-    /// addresses with their keys. TLS on: cert, key and CA all set, and the
-    /// files load (see `evpn_tls::Material`). TLS off: every listen address
-    /// on loopback, unless `insecure`.
+    /// addresses with their keys (`{prefix}.metrics-addr` is the metrics
+    /// listener). TLS on: cert, key and CA all set, and the files load (see
+    /// `evpn_tls::Material`). Every address served in plaintext (all with
+    /// TLS off; metrics with `tls.metrics: false`) on loopback, unless
+    /// `insecure`.
     pub fn validate(&self, prefix: &str, listens: &[(&str, &str)]) -> Result<(), SemanticError> {
         let set = [&self.cert, &self.key, &self.ca]
             .iter()
@@ -95,11 +127,9 @@ impl TlsConfig {
                 }
             }
             let files = self.files().expect("all three set");
-            return evpn_tls::Material::load(&files)
-                .map(|_| ())
-                .map_err(|e| SemanticError::new(format!("{prefix}.tls"), e.to_string()));
-        }
-        if set != 0 {
+            evpn_tls::Material::load(&files)
+                .map_err(|e| SemanticError::new(format!("{prefix}.tls"), e.to_string()))?;
+        } else if set != 0 {
             let missing: Vec<&str> = [("cert", &self.cert), ("key", &self.key), ("ca", &self.ca)]
                 .iter()
                 .filter(|(_, p)| p.is_none())
@@ -113,37 +143,60 @@ impl TlsConfig {
                 ),
             ));
         }
+        if self.metrics == Some(true) && set == 0 {
+            return Err(SemanticError::new(
+                format!("{prefix}.tls.metrics"),
+                format!("needs TLS: set {prefix}.tls.cert, .key and .ca"),
+            ));
+        }
         if self.insecure {
             return Ok(());
         }
-        for (k, a) in listens {
-            if !a.is_empty() && !is_loopback(a) {
-                return Err(SemanticError::new(
-                    *k,
-                    format!(
-                        "{a} is not a loopback address and TLS is off: set {prefix}.tls.cert, \
-                         .key and .ca (mutual TLS, docs/security.md), or {prefix}.tls.insecure: \
-                         true to serve plaintext to the network anyway"
-                    ),
-                ));
+        for (k, a) in self.plaintext(prefix, listens) {
+            if is_loopback(a) {
+                continue;
             }
+            let why = if set == 3 {
+                format!(
+                    "{a} is not a loopback address and {prefix}.tls.metrics is false: remove it \
+                     (metrics over mutual TLS), or set {prefix}.tls.insecure: true to serve \
+                     plaintext metrics to the network anyway"
+                )
+            } else {
+                format!(
+                    "{a} is not a loopback address and TLS is off: set {prefix}.tls.cert, \
+                     .key and .ca (mutual TLS, docs/security.md), or {prefix}.tls.insecure: \
+                     true to serve plaintext to the network anyway"
+                )
+            };
+            return Err(SemanticError::new(k, why));
         }
         Ok(())
     }
 
     /// The warning of an explicitly insecure, non-loopback configuration.
     pub fn warnings(&self, prefix: &str, listens: &[(&str, &str)]) -> Vec<String> {
-        if self.files().is_some() || !self.insecure {
+        if !self.insecure {
             return Vec::new();
         }
-        listens
-            .iter()
-            .filter(|(_, a)| !a.is_empty() && !is_loopback(a))
+        let metrics_key = format!("{prefix}.metrics-addr");
+        self.plaintext(prefix, listens)
+            .into_iter()
+            .filter(|(_, a)| !is_loopback(a))
             .map(|(k, a)| {
-                format!(
-                    "{k}: serving plaintext gRPC on {a} ({prefix}.tls.insecure: true): anyone who \
-                     can reach it can change this fleet; configure {prefix}.tls (docs/security.md)"
-                )
+                if k == metrics_key {
+                    format!(
+                        "{k}: serving plaintext metrics on {a} ({prefix}.tls.insecure: true): \
+                         anyone who can reach it reads this fleet's state; configure {prefix}.tls \
+                         (docs/security.md)"
+                    )
+                } else {
+                    format!(
+                        "{k}: serving plaintext gRPC on {a} ({prefix}.tls.insecure: true): anyone \
+                         who can reach it can change this fleet; configure {prefix}.tls \
+                         (docs/security.md)"
+                    )
+                }
             })
             .collect()
     }
@@ -160,6 +213,8 @@ static CLIENT: std::sync::OnceLock<std::sync::Arc<evpn_tls::ClientTls>> =
 pub struct Serving {
     pub tls: std::sync::Arc<evpn_tls::ServerTls>,
     pub policy: crate::authz::Policy,
+    /// `/metrics` over the same TLS ([`TlsConfig::metrics_tls`]).
+    pub metrics_tls: bool,
 }
 
 /// Load this daemon's TLS (when configured): the server side for its
@@ -186,6 +241,7 @@ pub fn load(
             front_ends,
             writes_from_registry_only,
         },
+        metrics_tls: cfg.metrics_tls(),
     }))
 }
 
@@ -275,5 +331,105 @@ mod tests {
         let e = c.validate("evpnr", &[]).unwrap_err();
         assert_eq!(e.key, "evpnr.tls");
         assert!(e.reason.contains("missing: key, ca"), "{e:?}");
+    }
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+
+    /// A TLS configuration whose files load: a development CA's instance
+    /// certificate in a fresh directory.
+    fn with_tls(dir: &std::path::Path) -> TlsConfig {
+        let ca = evpn_tls::pki::DevCa::create(dir, "test CA").unwrap();
+        let f = ca
+            .issue(
+                &evpn_tls::Identity::Instance("m1".into()),
+                std::time::Duration::from_secs(3600),
+                false,
+            )
+            .unwrap();
+        TlsConfig {
+            cert: Some(f.cert),
+            key: Some(f.key),
+            ca: Some(f.ca),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn metrics_follow_tls_and_plaintext_metrics_stay_on_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let on = with_tls(dir.path());
+        let grpc = ("evpnd.grpc-addr", "0.0.0.0:50051");
+        let lo = ("evpnd.metrics-addr", "127.0.0.1:9291");
+        let wide = ("evpnd.metrics-addr", "0.0.0.0:9291");
+        let cfg = |metrics: Option<bool>, insecure: bool, tls: bool| TlsConfig {
+            metrics,
+            insecure,
+            ..if tls {
+                on.clone()
+            } else {
+                TlsConfig::default()
+            }
+        };
+        // (config, metrics address, metrics over TLS, refused at key, warnings)
+        type Row<'a> = (TlsConfig, (&'a str, &'a str), bool, Option<&'a str>, usize);
+        let table: &[Row] = &[
+            // TLS on: metrics over TLS by default, wherever they listen.
+            (cfg(None, false, true), wide, true, None, 0),
+            (cfg(None, false, true), lo, true, None, 0),
+            (cfg(Some(true), false, true), wide, true, None, 0),
+            // Opting out: plaintext metrics on loopback only, unless insecure.
+            (cfg(Some(false), false, true), lo, false, None, 0),
+            (
+                cfg(Some(false), false, true),
+                wide,
+                false,
+                Some("evpnd.metrics-addr"),
+                0,
+            ),
+            (cfg(Some(false), true, true), wide, false, None, 1),
+            // TLS off: metrics follow the gRPC rule.
+            (cfg(None, false, false), lo, false, None, 0),
+            (
+                cfg(None, false, false),
+                wide,
+                false,
+                Some("evpnd.metrics-addr"),
+                0,
+            ),
+            (
+                cfg(Some(true), false, false),
+                lo,
+                false,
+                Some("evpnd.tls.metrics"),
+                0,
+            ),
+        ];
+        for (i, (c, m, tls, refused, warns)) in table.iter().enumerate() {
+            // TLS off and a wide gRPC address is refused for gRPC; keep
+            // gRPC on loopback there so the metrics rule is what is tested.
+            let g = if c.files().is_some() || c.insecure {
+                grpc
+            } else {
+                ("evpnd.grpc-addr", "127.0.0.1:50051")
+            };
+            assert_eq!(c.metrics_tls(), *tls, "row {i}");
+            match (c.validate("evpnd", &[g, *m]), refused) {
+                (Ok(()), None) => {}
+                (Err(e), Some(k)) => {
+                    assert_eq!(e.key, *k, "row {i}: {e:?}");
+                    assert!(
+                        e.reason.contains("tls.insecure") || e.reason.contains("needs TLS"),
+                        "row {i}: {e:?}"
+                    );
+                }
+                (r, _) => panic!("row {i}: {r:?}, expected refusal at {refused:?}"),
+            }
+            let w = c.warnings("evpnd", &[g, *m]);
+            let metric_warns = w.iter().filter(|w| w.contains("plaintext metrics")).count();
+            assert_eq!(metric_warns, *warns, "row {i}: {w:?}");
+        }
     }
 }

@@ -190,6 +190,14 @@ impl ClientTls {
         Ok(Arc::new(c))
     }
 
+    /// Like [`ClientTls::config`] for plain HTTP/1.1 (a `/metrics` scrape):
+    /// ALPN `http/1.1`.
+    pub fn http_config(&self, expect: Expect) -> Result<Arc<ClientConfig>, Error> {
+        let mut c = (*self.config(expect)?).clone();
+        c.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(c))
+    }
+
     /// A connector for tonic's `Endpoint::connect_with_connector(_lazy)`:
     /// TCP to the URI's host and port, then TLS accepting only a server that
     /// `expect` accepts, with the material current at each (re)connect.

@@ -112,6 +112,27 @@ impl ServerTls {
         listener: TcpListener,
         on_refused: OnRefused,
     ) -> impl futures::Stream<Item = std::io::Result<TlsConn>> + Send + 'static {
+        self.accept_loop(listener, on_refused, false)
+    }
+
+    /// Like [`ServerTls::incoming`], for a plain HTTP server (`/metrics`):
+    /// the same certificate, CA and mandatory client certificate, but ALPN
+    /// offers `http/1.1` as well as `h2` (scrapers such as Prometheus speak
+    /// HTTP/1.1).
+    pub fn incoming_http(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        on_refused: OnRefused,
+    ) -> impl futures::Stream<Item = std::io::Result<TlsConn>> + Send + 'static {
+        self.accept_loop(listener, on_refused, true)
+    }
+
+    fn accept_loop(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        on_refused: OnRefused,
+        http1: bool,
+    ) -> impl futures::Stream<Item = std::io::Result<TlsConn>> + Send + 'static {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let me = self.clone();
         tokio::spawn(async move {
@@ -126,7 +147,13 @@ impl ServerTls {
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let acceptor = tokio_rustls::TlsAcceptor::from(me.config());
+                let mut config = me.config();
+                if http1 {
+                    let mut c = (*config).clone();
+                    c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                    config = Arc::new(c);
+                }
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
                 let (tx2, on_refused) = (tx.clone(), on_refused.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

@@ -305,8 +305,13 @@ impl Validate for Config {
         config::check_listen_addr("evpnd.advertise-addr", &self.advertise_addr, false)?;
         config::check_listen_addr("evpnd.metrics-addr", &self.metrics_addr, true)?;
         self.audit.validate("evpnd")?;
-        self.tls
-            .validate("evpnd", &[("evpnd.grpc-addr", &self.grpc_addr)])?;
+        self.tls.validate(
+            "evpnd",
+            &[
+                ("evpnd.grpc-addr", &self.grpc_addr),
+                ("evpnd.metrics-addr", &self.metrics_addr),
+            ],
+        )?;
         config::check_log_level("evpnd.log-level", &self.log_level)?;
         if !self.registry.is_empty() {
             evpn_model::validate_host_port("registry", &self.registry)
@@ -567,10 +572,13 @@ impl Config {
     /// logged as `config-warning` at start).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = self.health.warnings();
-        w.extend(
-            self.tls
-                .warnings("evpnd", &[("evpnd.grpc-addr", &self.grpc_addr)]),
-        );
+        w.extend(self.tls.warnings(
+            "evpnd",
+            &[
+                ("evpnd.grpc-addr", &self.grpc_addr),
+                ("evpnd.metrics-addr", &self.metrics_addr),
+            ],
+        ));
         if self.dataplane == Dataplane::Vpp && self.bird.dialect == Dialect::Linux {
             w.push(
                 "dataplane: vpp with bird.dialect: linux: BIRD's evpn protocol will look for \

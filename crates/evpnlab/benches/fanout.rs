@@ -8,6 +8,11 @@
 //!
 //! Run: `cargo bench -p evpnlab --bench fanout`
 //! (`SUBSCRIBERS`, `RATES` (comma-separated events/s), `SECS`, `PRODUCERS`).
+//!
+//! TLS: `TLS=on` runs it with mutual TLS everywhere (evpnr, the synthetic
+//! members' servers and registrations, the subscribers); `TLS=both` builds
+//! a plaintext and a TLS fleet the same way and, per rate, runs one then
+//! the other, printing their rows one under the other.
 use std::{
     pin::Pin,
     sync::{
@@ -21,6 +26,7 @@ use evpn_api::v1::{
     self,
     evpnd_server::{Evpnd, EvpndServer},
 };
+use evpn_tls::{Identity, ServerTls};
 use evpnlab::chaos::fleet::{Fleet, FleetOptions, default_bin_dir, free_port};
 use futures::Stream;
 use tonic::{Request, Response, Status};
@@ -249,51 +255,83 @@ async fn main() {
         .split(',')
         .filter_map(|r| r.trim().parse().ok())
         .collect();
-    let mut f = Fleet::new(&FleetOptions {
-        instances: 0,
-        bin_dir: default_bin_dir().unwrap(),
-        log_level: "info".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let mut c = f.client(Duration::from_secs(10)).unwrap();
+    let variants: &[bool] = match std::env::var("TLS").unwrap_or_default().as_str() {
+        "" | "off" => &[false],
+        "on" => &[true],
+        "both" => &[false, true],
+        other => panic!("TLS={other:?}: off, on or both"),
+    };
+    let mut fleets = Vec::new();
+    for &tls in variants {
+        fleets.push(
+            Fleet::new(&FleetOptions {
+                instances: 0,
+                bin_dir: default_bin_dir().unwrap(),
+                log_level: "info".into(),
+                tls,
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        );
+    }
     println!(
         "event fan-out: {nprod} synthetic members -> evpnr -> {subs} WatchEvents subscribers, {secs} s per rate"
     );
     println!(
-        "| produced events/s | per subscriber events/s | aggregate delivered events/s | p50 latency | p99 latency | max | subscribers dropped |"
+        "| transport | produced events/s | per subscriber events/s | aggregate delivered events/s | p50 latency | p99 latency | max | subscribers dropped |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for rate in rates {
-        // Fresh producers per rate (evpnr restarted so its broker is clean).
-        f.kill_evpnr().await;
-        f.start_evpnr().await.unwrap();
-        c = f.client(Duration::from_secs(10)).unwrap();
-        let mut flags = Vec::new();
-        for i in 0..nprod {
-            let running = Arc::new(AtomicBool::new(false));
-            flags.push(running.clone());
-            let port = free_port().unwrap();
-            let id = format!("bench-{rate}-{i}");
-            let svc = Producer {
-                id: id.clone(),
-                rate: rate / nprod as u64,
-                running,
-            };
-            let addr = format!("127.0.0.1:{port}");
-            // Listening before evpnr is told about it (no wait needed).
-            let incoming = tonic::transport::server::TcpIncoming::bind(addr.parse().unwrap())
-                .unwrap()
-                .with_nodelay(Some(true));
-            tokio::spawn(async move {
-                let _ = tonic::transport::Server::builder()
-                    .tcp_nodelay(true)
-                    .add_service(EvpndServer::new(svc))
-                    .serve_with_incoming(incoming)
-                    .await;
-            });
-            c.register_instance(v1::RegisterInstanceRequest {
+        for f in &mut fleets {
+            println!("{}", one_rate(f, rate, nprod, subs, secs).await);
+        }
+    }
+}
+
+/// One rate on fleet `f`: its table row.
+async fn one_rate(f: &mut Fleet, rate: u64, nprod: usize, subs: usize, secs: u64) -> String {
+    // Fresh producers per rate (evpnr restarted so its broker is clean).
+    f.kill_evpnr().await;
+    f.start_evpnr().await.unwrap();
+    let mut flags = Vec::new();
+    for i in 0..nprod {
+        let running = Arc::new(AtomicBool::new(false));
+        flags.push(running.clone());
+        let port = free_port().unwrap();
+        let id = format!("bench-{rate}-{i}");
+        let svc = Producer {
+            id: id.clone(),
+            rate: rate / nprod as u64,
+            running,
+        };
+        let addr = format!("127.0.0.1:{port}");
+        // Listening before evpnr is told about it (no wait needed).
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        let server = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(EvpndServer::new(svc));
+        match &f.tls {
+            None => {
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                tokio::spawn(async move {
+                    let _ = server.serve_with_incoming(incoming).await;
+                });
+            }
+            Some(pki) => {
+                // The member's own instance certificate.
+                let files = pki.issue(&Identity::Instance(id.clone())).unwrap();
+                let tls = ServerTls::load(files).unwrap();
+                let incoming = tls.incoming(listener, Arc::new(|_, _: &str| {}));
+                tokio::spawn(async move {
+                    let _ = server.serve_with_incoming(incoming).await;
+                });
+            }
+        }
+        f.client_as(&Identity::Instance(id.clone()), Duration::from_secs(10))
+            .unwrap()
+            .register_instance(v1::RegisterInstanceRequest {
                 instance_id: id,
                 grpc_address: addr,
                 version: "bench".into(),
@@ -302,37 +340,40 @@ async fn main() {
             })
             .await
             .unwrap();
-        }
-        let ids: Vec<String> = (0..nprod).map(|i| format!("bench-{rate}-{i}")).collect();
-        assert!(
-            f.wait_connected(&ids, Duration::from_secs(30)).await,
-            "producers not connected"
-        );
-        let (res, el) = round(&f, subs, &flags, secs).await;
-        let mut lat: Vec<u32> = res.iter().flat_map(|s| s.lat_us.iter().copied()).collect();
-        lat.sort_unstable();
-        let total: u64 = res.iter().map(|s| s.got).sum();
-        let dropped = res.iter().filter(|s| s.dropped).count();
-        let kept: Vec<&Sub> = res.iter().filter(|s| !s.dropped).collect();
-        let per = if kept.is_empty() {
-            0.0
-        } else {
-            kept.iter().map(|s| s.got).sum::<u64>() as f64 / kept.len() as f64 / el
-        };
-        let m = f.metrics().await.unwrap_or_default();
-        let dm = m
-            .lines()
-            .find(|l| l.starts_with("evpnr_event_subscribers_dropped"))
-            .and_then(|l| l.rsplit(' ').next())
-            .unwrap_or("?")
-            .to_string();
-        println!(
-            "| {rate} | {per:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {dropped} of {subs} (evpnr counter {dm}) |",
-            total as f64 / el,
-            pct(&lat, 0.5),
-            pct(&lat, 0.99),
-            pct(&lat, 1.0)
-        );
     }
-    let _ = c;
+    let ids: Vec<String> = (0..nprod).map(|i| format!("bench-{rate}-{i}")).collect();
+    assert!(
+        f.wait_connected(&ids, Duration::from_secs(30)).await,
+        "producers not connected"
+    );
+    let (res, el) = round(f, subs, &flags, secs).await;
+    let mut lat: Vec<u32> = res.iter().flat_map(|s| s.lat_us.iter().copied()).collect();
+    lat.sort_unstable();
+    let total: u64 = res.iter().map(|s| s.got).sum();
+    let dropped = res.iter().filter(|s| s.dropped).count();
+    let kept: Vec<&Sub> = res.iter().filter(|s| !s.dropped).collect();
+    let per = if kept.is_empty() {
+        0.0
+    } else {
+        kept.iter().map(|s| s.got).sum::<u64>() as f64 / kept.len() as f64 / el
+    };
+    let m = f.metrics().await.unwrap_or_default();
+    let dm = m
+        .lines()
+        .find(|l| l.starts_with("evpnr_event_subscribers_dropped"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or("?")
+        .to_string();
+    // Stop this rate's producers' streams.
+    for p in &flags {
+        p.store(false, Ordering::Relaxed);
+    }
+    format!(
+        "| {} | {rate} | {per:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {dropped} of {subs} (evpnr counter {dm}) |",
+        if f.tls.is_some() { "TLS" } else { "plaintext" },
+        total as f64 / el,
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        pct(&lat, 1.0)
+    )
 }

@@ -9,6 +9,8 @@ use std::{
 
 use anyhow::{Context, bail};
 use evpn_api::v1::{self, evpnd_client::EvpndClient, evpnr_client::EvpnrClient};
+
+use crate::tls::{Dial, LabPki, connect};
 use evpn_testkit::child::CleanSpawn;
 use tokio::process::{Child, Command};
 
@@ -36,7 +38,9 @@ pub enum BirdMode {
         streams the fleet's events, restarts an instance that dies, and removes everything on \
         Ctrl-C.\n\nTry, in another terminal:  evpnc show instance\n\nSubcommands: `evpnlab fabric …` runs \
         the real-fabric lab (root; see evpnfabric --help), `evpnlab chaos …` the seeded chaos run \
-        (see evpnlab-chaos --help)."
+        (see evpnlab-chaos --help).\n\nWith --tls everything runs with mutual TLS: a development CA \
+        and certificates in <dir>/pki (evpnr, every evpnd, and the user admin for evpnc), and the \
+        EVPNC_TLS_* exports to use evpnc against the lab are printed."
 )]
 pub struct Args {
     /// Number of evpnd instances.
@@ -77,6 +81,13 @@ pub struct Args {
     /// simulated VPP, so the group's health would be down everywhere).
     #[arg(long)]
     pub failover_group: bool,
+    /// Mutual TLS everywhere: create a development CA and certificates in
+    /// `<dir>/pki` (evpnr `evpn://registry/evpnr`, each evpnd
+    /// `evpn://instance/<id>`, and `evpn://user/admin`, evpnr's admin, for
+    /// evpnc) and print the `EVPNC_TLS_*` exports for evpnc. evpnr's
+    /// `/metrics` is then TLS too (a client certificate of the CA).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// The group `--failover-group` creates.
@@ -221,10 +232,9 @@ fn bird_real(args: &Args) -> anyhow::Result<bool> {
     }
 }
 
-async fn wait_ready(grpc: &str, what: &str) -> anyhow::Result<()> {
-    let url = format!("http://{grpc}");
+async fn wait_ready(grpc: &str, what: &str, dial: &Dial) -> anyhow::Result<()> {
     for _ in 0..300 {
-        if let Ok(mut c) = EvpndClient::connect(url.clone()).await
+        if let Ok(mut c) = connect(grpc, dial).await.map(EvpndClient::new)
             && let Ok(r) = c.get_instance(v1::InstanceRef::default()).await
             && r.get_ref().ready
             && r.get_ref().registered
@@ -238,10 +248,9 @@ async fn wait_ready(grpc: &str, what: &str) -> anyhow::Result<()> {
 
 /// Wait until evpnr itself sees every instance in `ids` connected (its
 /// identity checked) and ready: only then is the lab usable through evpnr.
-async fn wait_registry_sees(evpnr: &str, ids: &[String]) -> anyhow::Result<()> {
-    let url = format!("http://{evpnr}");
+async fn wait_registry_sees(evpnr: &str, ids: &[String], dial: &Dial) -> anyhow::Result<()> {
     for _ in 0..300 {
-        if let Ok(mut c) = EvpnrClient::connect(url.clone()).await
+        if let Ok(mut c) = connect(evpnr, dial).await.map(EvpnrClient::new)
             && let Ok(l) = c.list_instances(v1::Empty {}).await
             && ids.iter().all(|id| {
                 l.get_ref().instances.iter().any(|i| {
@@ -258,9 +267,9 @@ async fn wait_registry_sees(evpnr: &str, ids: &[String]) -> anyhow::Result<()> {
     bail!("evpnr did not see every instance connected and ready within 15 s")
 }
 
-async fn wait_evpnr(grpc: &str) -> anyhow::Result<()> {
+async fn wait_evpnr(grpc: &str, dial: &Dial) -> anyhow::Result<()> {
     for _ in 0..300 {
-        if EvpnrClient::connect(format!("http://{grpc}")).await.is_ok() {
+        if connect(grpc, dial).await.is_ok() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -300,9 +309,9 @@ pub fn format_event(e: &v1::Event) -> String {
     )
 }
 
-async fn stream_events(grpc: String, level: String) {
+async fn stream_events(grpc: String, level: String, dial: Dial) {
     loop {
-        if let Ok(mut c) = EvpnrClient::connect(format!("http://{grpc}")).await
+        if let Ok(mut c) = connect(&grpc, &dial).await.map(EvpnrClient::new)
             && let Ok(s) = c
                 .watch_events(v1::WatchEventsRequest {
                     min_level: level.clone(),
@@ -322,9 +331,9 @@ async fn stream_events(grpc: String, level: String) {
 /// `--failover-group`: group [`FAILOVER_GROUP`] with every instance, the
 /// first preferred, failover `auto`; the driver binds the GroupBVI on the
 /// first once it has warmed up.
-async fn failover_group(evpnr: &str, ids: &[String]) -> anyhow::Result<()> {
+async fn failover_group(evpnr: &str, ids: &[String], dial: &Dial) -> anyhow::Result<()> {
     let g = FAILOVER_GROUP.to_string();
-    let mut c = EvpnrClient::connect(format!("http://{evpnr}")).await?;
+    let mut c = EvpnrClient::new(connect(evpnr, dial).await?);
     c.create_group(v1::CreateGroupRequest {
         group_id: g.clone(),
         vni: 200,
@@ -420,7 +429,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         dir.display()
     );
 
-    let evpnr_args: Vec<String> = vec![
+    let pki = if args.tls {
+        Some(LabPki::create(&crate::tls::pki_dir(&dir))?)
+    } else {
+        None
+    };
+    let dial_evpnr = match &pki {
+        Some(p) => p.to_evpnr()?,
+        None => None,
+    };
+    let dial_evpnd = |id: &str| -> anyhow::Result<Dial> {
+        match &pki {
+            Some(p) => p.to_evpnd(id),
+            None => Ok(None),
+        }
+    };
+    let mut evpnr_args: Vec<String> = vec![
         "--grpc-addr".into(),
         args.grpc_addr.clone(),
         "--metrics-addr".into(),
@@ -428,8 +452,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "--state-dir".into(),
         dir.join("evpnr").display().to_string(),
     ];
+    if let Some(p) = &pki {
+        let cfg = dir.join("evpnr.yaml");
+        std::fs::write(&cfg, format!("evpnr:\n{}", p.evpnr_yaml("")?))?;
+        evpnr_args.extend(["--config".into(), cfg.display().to_string()]);
+    }
     let mut evpnr = spawn(&evpnr_bin, &evpnr_args, &dir.join("evpnr.log"))?;
-    wait_evpnr(&args.grpc_addr)
+    wait_evpnr(&args.grpc_addr, &dial_evpnr)
         .await
         .with_context(|| format!("see {}", dir.join("evpnr.log").display()))?;
 
@@ -469,7 +498,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 &args.grpc_addr,
                 real,
                 args.failover_group,
-            ),
+            ) + &match &pki {
+                Some(p) => p.evpnd_yaml(&id)?,
+                None => String::new(),
+            },
         )?;
         let evpnd = spawn(
             &evpnd_bin,
@@ -486,14 +518,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     for inst in &instances {
-        wait_ready(&inst.grpc, &inst.id)
+        wait_ready(&inst.grpc, &inst.id, &dial_evpnd(&inst.id)?)
             .await
             .with_context(|| format!("see {}", inst.dir.join("evpnd.log").display()))?;
     }
     let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
-    wait_registry_sees(&args.grpc_addr, &ids).await?;
+    wait_registry_sees(&args.grpc_addr, &ids, &dial_evpnr).await?;
     let desc = serde_json::json!({
         "evpnr": args.grpc_addr,
+        "evpnr_metrics": args.metrics_addr,
+        "tls": pki.as_ref().map(|p| serde_json::json!({
+            "cert": p.admin.cert,
+            "key": p.admin.key,
+            "ca": p.admin.ca,
+        })),
         "dir": dir,
         "bird": if real { "real" } else { "sim" },
         "instances": instances.iter().map(|i| serde_json::json!({
@@ -516,11 +554,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             i.dir.join("evpnd.log").display()
         );
     }
+    if let Some(p) = &pki {
+        println!(
+            "evpnlab: mutual TLS on: CA and certificates in {} (evpnr's /metrics too); for evpnc:\n{}",
+            p.dir().display(),
+            p.exports()
+        );
+    }
     println!(
         "evpnlab: try in another terminal:  evpnc show instance   (Ctrl-C here stops the lab)"
     );
     if args.failover_group {
-        failover_group(&args.grpc_addr, &ids).await?;
+        failover_group(&args.grpc_addr, &ids, &dial_evpnr).await?;
         let first = &instances[0];
         println!(
             "evpnlab: group {FAILOVER_GROUP} fails over on its own (auto; {} priority 200, the others 100). Try:\n\
@@ -545,6 +590,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let events = tokio::spawn(stream_events(
         args.grpc_addr.clone(),
         args.events_level.clone(),
+        dial_evpnr.clone(),
     ));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut supervise = tokio::time::interval(Duration::from_millis(200));

@@ -1,3 +1,5 @@
-//! evpnlab: the simulated lab ([`lab`]) and the chaos run ([`chaos`]).
+//! evpnlab: the simulated lab ([`lab`]), the chaos run ([`chaos`]) and
+//! their mutual TLS ([`tls`]).
 pub mod chaos;
 pub mod lab;
+pub mod tls;

@@ -1,6 +1,7 @@
 //! The chaos run in CI (a few hundred operations with kills and VPP/BIRD
-//! faults, with autonomous failover on unless `CHAOS_FAILOVER=false`;
-//! `CHAOS_SEED` / `CHAOS_OPS` / `CHAOS_INSTANCES` explore other runs), and
+//! faults, with autonomous failover on unless `CHAOS_FAILOVER=false`, with
+//! mutual TLS everywhere unless `CHAOS_TLS=false`; `CHAOS_SEED` /
+//! `CHAOS_OPS` / `CHAOS_INSTANCES` explore other runs), and
 //! proofs that its invariant checks do catch what they claim to.
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
 
@@ -59,6 +60,8 @@ async fn chaos_run_has_no_violations() {
         ops: env("CHAOS_OPS", 300),
         instances: env("CHAOS_INSTANCES", 4),
         failover: env("CHAOS_FAILOVER", true),
+        // CI runs the chaos run with mutual TLS (CHAOS_TLS=false: plaintext).
+        tls: env("CHAOS_TLS", true),
         bin_dir: bin_dir(),
         ..Default::default()
     };
@@ -115,6 +118,29 @@ async fn chaos_run_has_no_violations() {
         r.adversary.values().flat_map(|m| m.values()).sum::<usize>() > 0,
         "no adversarial attempt:\n{summary}"
     );
+    if env("CHAOS_TLS", true) {
+        // TLS was in force: every impostor registration that reached evpnr
+        // (another member's certificate claiming the ID) was refused by
+        // identity, never by the address checks of plaintext.
+        let imp = r.adversary.get("impostor-registration");
+        let through: Vec<(&String, &usize)> = imp
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| {
+                !["Unavailable", "DeadlineExceeded", "Cancelled"].contains(&k.as_str())
+            })
+            .collect();
+        assert!(
+            through.iter().all(|(k, _)| *k == "PermissionDenied"),
+            "an impostor registration was not refused by its certificate:\n{summary}"
+        );
+        if env("CHAOS_SEED", 20261124) == 20261124 {
+            assert!(
+                !through.is_empty(),
+                "CI's seed made no impostor registration:\n{summary}"
+            );
+        }
+    }
 }
 
 async fn fleet(n: usize) -> Fleet {

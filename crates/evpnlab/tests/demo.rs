@@ -4,10 +4,15 @@
 //! `bvi-test`); create the GroupBVI with 172.16.0.32/24 and fec0::32/64;
 //! make one primary; move it back and forth; delete the primary's
 //! membership (GroupBVI unassigned); delete the group (BVIs cleaned up).
+//!
+//! The lab runs with mutual TLS (`evpnlab --tls`, as CI should): evpnc uses
+//! the lab's admin certificate through the `EVPNC_TLS_*` variables the lab
+//! prints, and a call without a client certificate is refused.
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use evpn_api::v1::{self, evpnr_client::EvpnrClient};
 use evpn_testkit::child::CleanSpawn;
+use evpn_tls::{ClientTls, Expect, Identity, TlsFiles};
 use serde_json::Value;
 
 fn sibling(name: &str) -> PathBuf {
@@ -23,7 +28,9 @@ fn sibling(name: &str) -> PathBuf {
 struct Lab {
     child: tokio::process::Child,
     grpc: String,
-    _work: tempfile::TempDir,
+    /// The operator's certificate, key and CA (from the ready file).
+    tls: TlsFiles,
+    work: tempfile::TempDir,
 }
 
 /// Stop the lab with SIGTERM so it stops its evpnr and evpnds (a SIGKILL
@@ -64,7 +71,15 @@ impl Lab {
                 .port()
         );
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_evpnlab"))
-            .args(["--bird", "sim", "--metrics-addr", "", "--grpc-addr", &grpc])
+            .args([
+                "--tls",
+                "--bird",
+                "sim",
+                "--metrics-addr",
+                "",
+                "--grpc-addr",
+                &grpc,
+            ])
             .arg("--dir")
             .arg(work.path().join("lab"))
             .arg("--ready-file")
@@ -80,16 +95,50 @@ impl Lab {
         )
         .await
         .unwrap();
+        let desc: Value = evpn_testkit::eventually(
+            "the lab's ready file to be complete",
+            Duration::from_secs(10),
+            async || {
+                std::fs::read(&ready)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            },
+        )
+        .await
+        .unwrap();
+        let path = |k: &str| {
+            PathBuf::from(
+                desc["tls"][k]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no tls.{k} in {desc}")),
+            )
+        };
+        let tls = TlsFiles {
+            cert: path("cert"),
+            key: path("key"),
+            ca: path("ca"),
+        };
         Lab {
             child,
             grpc,
-            _work: work,
+            tls,
+            work,
         }
     }
 
-    /// `evpnc -server <lab> -json <words>`: (exit code, parsed stdout).
-    fn evpnc(&self, words: &str) -> (i32, Value) {
-        let out = Command::new(sibling("evpnc"))
+    /// `evpnc -server <lab> -json <words>` with the operator's certificate
+    /// (`EVPNC_TLS_*`, as the lab prints them) or none.
+    fn evpnc_as(&self, with_cert: bool, words: &str) -> (i32, Value) {
+        let mut cmd = Command::new(sibling("evpnc"));
+        for k in ["EVPNC_TLS_CERT", "EVPNC_TLS_KEY", "EVPNC_TLS_CA"] {
+            cmd.env_remove(k);
+        }
+        if with_cert {
+            cmd.env("EVPNC_TLS_CERT", &self.tls.cert)
+                .env("EVPNC_TLS_KEY", &self.tls.key)
+                .env("EVPNC_TLS_CA", &self.tls.ca);
+        }
+        let out = cmd
             .args(["-server", &self.grpc, "-json"])
             .args(words.split_whitespace())
             .output()
@@ -102,6 +151,12 @@ impl Lab {
             )
         });
         (out.status.code().unwrap_or(-1), v)
+    }
+
+    /// `evpnc -server <lab> -json <words>` as the operator: (exit code,
+    /// parsed stdout).
+    fn evpnc(&self, words: &str) -> (i32, Value) {
+        self.evpnc_as(true, words)
     }
 
     /// Run a command that must succeed.
@@ -143,9 +198,16 @@ fn bvi_test(bvis: &[Value]) -> Option<(String, String, usize)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_article_demo_with_evpnc_json_against_the_lab() {
     let lab = Lab::start().await;
-    let mut r = EvpnrClient::connect(format!("http://{}", lab.grpc))
-        .await
-        .unwrap();
+    let mut r = EvpnrClient::new(
+        ClientTls::load(lab.tls.clone())
+            .unwrap()
+            .channel(
+                &lab.grpc,
+                Expect::Exactly(Identity::Registry("evpnr".into())),
+                |e| e,
+            )
+            .unwrap(),
+    );
     let mut events = r
         .watch_events(v1::WatchEventsRequest {
             types: vec!["crud".into(), "failover".into()],
@@ -164,6 +226,23 @@ async fn the_article_demo_with_evpnc_json_against_the_lab() {
         .map(|i| i["instanceId"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [B, A], "sorted by ID");
+
+    // Without a client certificate nothing is served: evpnc (plaintext)
+    // fails, and evpnr logs the refused connection.
+    let (code, v) = lab.evpnc_as(false, "show instance");
+    assert_ne!(code, 0, "served without a client certificate: {v}");
+    assert!(
+        v.get("instances").is_none() && v.get("error").is_some(),
+        "{v}"
+    );
+    let log = lab.work.path().join("lab").join("evpnr.log");
+    evpn_testkit::eventually(
+        "evpnr to log the refused connection",
+        Duration::from_secs(10),
+        async || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("tls-refused")),
+    )
+    .await
+    .unwrap();
 
     // Create the group; add both members: each gains bvi-test as a candidate.
     let g = lab.ok("group test create vni 100");

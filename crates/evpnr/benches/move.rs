@@ -18,13 +18,38 @@
 //! VPP calls per move (every call, reads included) are counted from them.
 //!
 //! Run: `cargo bench -p evpnr --bench move` (set MOVES to change the count).
+//!
+//! TLS: `TLS=on` runs the same with mutual TLS everywhere (evpnr, the
+//! evpnds, the client; certificates of a development CA). `TLS=both`
+//! compares: two fleets built the same way, one plaintext and one with
+//! mutual TLS, VPP calls at 0 ms; per mode, alternating blocks of `BLOCK`
+//! moves (default 10) on one and the other until each has had `MOVES`; then
+//! both tables side by side and the difference of their p99.
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use common::*;
 use evpn_api::v1::{self, evpnr_client::EvpnrClient};
+use evpn_tls::{ClientTls, Expect, Identity, TlsFiles, pki::DevCa};
+use tonic::transport::Channel;
+
+/// A client of evpnr at `addr`, over mutual TLS with `tls`, connected (a
+/// first call made, so no move pays for the handshake).
+async fn evpnr_client(addr: &str, tls: &Option<Arc<ClientTls>>) -> EvpnrClient<Channel> {
+    let mut c = match tls {
+        None => EvpnrClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap(),
+        Some(t) => EvpnrClient::new(t.channel(addr, Expect::AnyRegistry, |e| e).unwrap()),
+    };
+    c.list_groups(v1::Empty {}).await.unwrap();
+    c
+}
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -63,7 +88,11 @@ struct Row {
 /// The `move-timeline` events of the next `n` moves: a subscriber on its own
 /// thread and runtime (it does not share the client's), started before the
 /// moves and joined after them.
-fn collect_timelines(url: String, n: usize) -> std::thread::JoinHandle<Vec<v1::Event>> {
+fn collect_timelines(
+    addr: String,
+    tls: Option<Arc<ClientTls>>,
+    n: usize,
+) -> std::thread::JoinHandle<Vec<v1::Event>> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let h = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -72,7 +101,7 @@ fn collect_timelines(url: String, n: usize) -> std::thread::JoinHandle<Vec<v1::E
             .unwrap();
         rt.block_on(async move {
             use futures::StreamExt;
-            let mut c = EvpnrClient::connect(url).await.unwrap();
+            let mut c = evpnr_client(&addr, &tls).await;
             let mut s = c
                 .watch_events(v1::WatchEventsRequest {
                     types: vec!["failover".into()],
@@ -104,8 +133,8 @@ fn collect_timelines(url: String, n: usize) -> std::thread::JoinHandle<Vec<v1::E
 /// `moves` moves alternating between r1 and r2, sent from a client on its own
 /// thread; the latencies in ms and each move's timeline.
 fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<(f64, v1::Event)> {
-    let url = format!("http://127.0.0.1:{}", f.port);
-    let timelines = collect_timelines(url.clone(), moves);
+    let addr = format!("127.0.0.1:{}", f.port);
+    let timelines = collect_timelines(addr.clone(), f.tls.clone(), moves);
     let hosts = &f.hosts;
     let arpings = |i: usize| {
         hosts[i]
@@ -122,7 +151,7 @@ fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<(f64, v1::Event)> {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let mut c = EvpnrClient::connect(url).await.unwrap();
+                let mut c = evpnr_client(&addr, &f.tls).await;
                 let mut ms = Vec::with_capacity(moves);
                 for i in 0..moves {
                     let (to, ti) = if i % 2 == 0 { ("r2", 1) } else { ("r1", 0) };
@@ -165,9 +194,36 @@ fn vpp_calls(t: &v1::Event) -> usize {
         .count()
 }
 
-async fn run(latency_ms: u64, moves: usize) -> Vec<Row> {
-    // evpnr as shipped (log level info; the tests run it at debug).
+fn tls_yaml(f: &TlsFiles) -> String {
+    format!(
+        "  tls:\n    cert: {}\n    key: {}\n    ca: {}\n",
+        f.cert.display(),
+        f.key.display(),
+        f.ca.display()
+    )
+}
+
+/// Fleet r1 + r2 with evpnr as shipped (log level info; the tests run it
+/// at debug), with mutual TLS when `ca` is given (the bench's client is an
+/// admin; evpnr's `/metrics` stays plaintext on loopback for the
+/// per-method means), group `bench` with a GroupBVI bound on r1; and its
+/// vMAC.
+async fn setup(ca: Option<&DevCa>) -> (Fleet, String) {
     let mut f = Fleet::with_log_level("bench move", &["r1", "r2"], "info").await;
+    if let Some(ca) = ca {
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        let issue = |id: Identity| ca.issue(&id, DAY, true).unwrap();
+        f.kill_evpnr();
+        f.evpnr_extra = format!(
+            "{}    metrics: false\n    roles:\n      \"evpn://user/bench\": admin\n",
+            tls_yaml(&issue(Identity::Registry("evpnr".into())))
+        );
+        f.tls = Some(ClientTls::load(issue(Identity::User("bench".into()))).unwrap());
+        f.start_evpnr();
+        for id in ["r1", "r2"] {
+            f.host_mut(id).evpnd_extra = tls_yaml(&issue(Identity::Instance(id.into())));
+        }
+    }
     f.start_all().await;
     let mut c = f.client().await;
     let g = c
@@ -199,6 +255,11 @@ async fn run(latency_ms: u64, moves: usize) -> Vec<Row> {
     })
     .await
     .unwrap();
+    (f, g.vmac)
+}
+
+async fn run(latency_ms: u64, moves: usize, ca: Option<&DevCa>) -> Vec<Row> {
+    let (f, vmac) = setup(ca).await;
     for h in &f.hosts {
         if latency_ms > 0 {
             h.sim
@@ -250,8 +311,55 @@ async fn run(latency_ms: u64, moves: usize) -> Vec<Row> {
             );
         }
     }
-    f.check_vmac_exclusive(&g.vmac, &[]).unwrap();
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
     rows
+}
+
+/// `TLS=both`: plaintext and mutual TLS, interleaved in blocks.
+async fn compare(moves: usize, block: usize) {
+    let pki = tempfile::tempdir().unwrap();
+    let ca = DevCa::create(pki.path(), "bench CA").unwrap();
+    let (plain, plain_vmac) = setup(None).await;
+    let (tls, tls_vmac) = setup(Some(&ca)).await;
+    // Even blocks: r1 is primary again after each.
+    let block = (block + block % 2).max(2);
+    println!(
+        "move latency, plaintext vs mutual TLS: two fleets built the same way, VPP calls at 0 ms, \
+         alternating blocks of {block} moves, {moves} moves each per mode"
+    );
+    println!("| mode | transport | moves | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut p99 = Vec::new();
+    for mode in [Mode::Idle, Mode::BackToBack] {
+        let mut ms: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        while ms[1].len() < moves {
+            for (i, f) in [&plain, &tls].into_iter().enumerate() {
+                let got = tokio::task::block_in_place(|| measure(f, block, mode));
+                ms[i].extend(got.into_iter().map(|(m, _)| m));
+            }
+        }
+        for (name, v) in ["plaintext", "TLS"].into_iter().zip(ms.iter_mut()) {
+            v.sort_by(f64::total_cmp);
+            println!(
+                "| {} | {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                mode.name(),
+                v.len(),
+                pct(v, 0.5),
+                pct(v, 0.9),
+                pct(v, 0.99),
+                v[v.len() - 1]
+            );
+        }
+        p99.push((mode, pct(&ms[1], 0.99) - pct(&ms[0], 0.99)));
+    }
+    for (mode, d) in p99 {
+        println!(
+            "p99 TLS - plaintext, {}: {d:+.2} ms (target: within 1 ms)",
+            mode.name()
+        );
+    }
+    plain.check_vmac_exclusive(&plain_vmac, &[]).unwrap();
+    tls.check_vmac_exclusive(&tls_vmac, &[]).unwrap();
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -260,9 +368,23 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
+    let tls = std::env::var("TLS").unwrap_or_default();
+    let pki = tempfile::tempdir().unwrap();
+    let ca = match tls.as_str() {
+        "" | "off" => None,
+        "on" => Some(DevCa::create(pki.path(), "bench CA").unwrap()),
+        "both" => {
+            let block = std::env::var("BLOCK")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10);
+            return compare(moves, block).await;
+        }
+        other => panic!("TLS={other:?}: off, on or both"),
+    };
     let mut all = Vec::new();
     for lat in [0, 1] {
-        let rows = run(lat, moves).await;
+        let rows = run(lat, moves, ca.as_ref()).await;
         for r in &rows {
             let vpp = r.calls * r.latency_ms as f64;
             println!(

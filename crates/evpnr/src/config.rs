@@ -172,8 +172,13 @@ impl Validate for Config {
         config::check_listen_addr("evpnr.grpc-addr", &self.grpc_addr, false)?;
         config::check_listen_addr("evpnr.metrics-addr", &self.metrics_addr, true)?;
         self.audit.validate("evpnr")?;
-        self.tls
-            .validate("evpnr", &[("evpnr.grpc-addr", &self.grpc_addr)])?;
+        self.tls.validate(
+            "evpnr",
+            &[
+                ("evpnr.grpc-addr", &self.grpc_addr),
+                ("evpnr.metrics-addr", &self.metrics_addr),
+            ],
+        )?;
         config::check_log_level("evpnr.log-level", &self.log_level)?;
         if self.state_dir.as_os_str().is_empty() {
             return Err(SemanticError::new("evpnr.state-dir", "must not be empty"));
@@ -224,8 +229,13 @@ impl Config {
     /// Settings that are accepted but probably wrong (printed by `--check`,
     /// logged as `config-warning` at start).
     pub fn warnings(&self) -> Vec<String> {
-        self.tls
-            .warnings("evpnr", &[("evpnr.grpc-addr", &self.grpc_addr)])
+        self.tls.warnings(
+            "evpnr",
+            &[
+                ("evpnr.grpc-addr", &self.grpc_addr),
+                ("evpnr.metrics-addr", &self.metrics_addr),
+            ],
+        )
     }
 }
 

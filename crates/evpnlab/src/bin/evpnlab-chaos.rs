@@ -66,6 +66,12 @@ struct Args {
     /// Keep the working directory (logs, VPP journals, state files).
     #[arg(long)]
     keep: bool,
+    /// Mutual TLS everywhere: a development CA in the working directory's
+    /// pki/, certificates for evpnr, every evpnd and the driver (an admin
+    /// user); the adversary then calls with the certificates that get it
+    /// furthest (docs/chaos.md).
+    #[arg(long)]
+    tls: bool,
     /// Print every step as it happens (otherwise only on failure).
     #[arg(long, short)]
     verbose: bool,
@@ -115,6 +121,7 @@ fn main() -> ExitCode {
         bin_dir,
         keep_dir: a.keep,
         verbose: a.verbose,
+        tls: a.tls,
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

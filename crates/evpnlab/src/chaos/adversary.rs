@@ -10,16 +10,27 @@
 //! with a code that says something else went wrong, or that changed the
 //! registry's record. Attempts draw their targets from the registry's
 //! current record (`ListGroups`), never from the model, so they are precise.
+//!
+//! With TLS (`--tls`) each attempt calls with the certificate that gets it
+//! furthest: a registration with an instance certificate (another member's
+//! for an impostor, one of its own for a fresh ID), a call to an evpnd with
+//! a registry certificate (not evpnr's epoch), operator input as the admin.
 use std::time::Duration;
 
 use evpn_api::v1;
+use evpn_tls::Identity;
 use rand::{Rng, seq::IndexedRandom};
 use tonic::Code;
 
 use super::Run;
 
-/// What an attempt must be refused with.
-const REFUSED: &[Code] = &[Code::InvalidArgument, Code::FailedPrecondition];
+/// What an attempt must be refused with (PERMISSION_DENIED: a certificate
+/// that may not make the call, with TLS).
+const REFUSED: &[Code] = &[
+    Code::InvalidArgument,
+    Code::FailedPrecondition,
+    Code::PermissionDenied,
+];
 
 /// Codes that say the attempt did not get through at all (a daemon down or
 /// too slow); neither a refusal nor a violation.
@@ -113,7 +124,8 @@ impl Run {
             Err(s) => (
                 format!("{:?}", s.code()),
                 Some(format!(
-                    "was refused with {:?}, not INVALID_ARGUMENT or FAILED_PRECONDITION",
+                    "was refused with {:?}, not INVALID_ARGUMENT, FAILED_PRECONDITION or \
+                     PERMISSION_DENIED",
                     s.code()
                 )),
             ),
@@ -209,7 +221,11 @@ impl Run {
                 .fleet
                 .wait_connected(std::slice::from_ref(&victim), Duration::from_millis(300))
                 .await;
-        let mut c = self.fleet.client(Duration::from_secs(10))?;
+        // With TLS: member y's certificate claiming the victim's ID.
+        let mut c = self.fleet.client_as(
+            &Identity::Instance(self.hosts[y].clone()),
+            Duration::from_secs(10),
+        )?;
         let r = c.register_instance(impostor(&victim, &addr)).await;
         let what = format!(
             "RegisterInstance {victim} at {}'s address {addr} ({victim} {})",
@@ -241,8 +257,14 @@ impl Run {
         let fake = format!("impostor-{step}");
         let addr = self.fleet.hosts[y].grpc.clone();
         let group = groups.choose(&mut self.rng).map(|g| g.group_id.clone());
+        // With TLS: a valid certificate of the fresh ID; evpnr must then
+        // refuse the certificate at the address it dials.
+        let r = self
+            .fleet
+            .client_as(&Identity::Instance(fake.clone()), Duration::from_secs(10))?
+            .register_instance(impostor(&fake, &addr))
+            .await;
         let mut c = self.fleet.client(Duration::from_secs(10))?;
-        let r = c.register_instance(impostor(&fake, &addr)).await;
         if let Err(s) = r {
             self.log(format!(
                 "step {step}: attempt fake-id-registration: RegisterInstance {fake} at {}'s address: {:?}: {}",
@@ -346,7 +368,9 @@ impl Run {
     async fn bad_address_registration(&mut self, step: usize) -> anyhow::Result<()> {
         let addr = *BAD_HOSTPORTS.choose(&mut self.rng).unwrap_or(&"");
         let id = format!("badaddr-{step}");
-        let mut c = self.fleet.client(Duration::from_secs(10))?;
+        let mut c = self
+            .fleet
+            .client_as(&Identity::Instance(id.clone()), Duration::from_secs(10))?;
         let r = c
             .register_instance(v1::RegisterInstanceRequest {
                 instance_id: id.clone(),
@@ -387,7 +411,9 @@ impl Run {
         if !self.fleet.evpnd_up(hi) {
             return Ok(());
         }
-        let mut d = self.fleet.hosts[hi].client()?;
+        // With TLS: a registry certificate, but not evpnr's epoch.
+        let mut d =
+            self.fleet.hosts[hi].client_as(&Identity::Registry("chaos-adversary".into()))?;
         let kind = self.rng.random_range(0..3u32);
         let (what, r) = match kind {
             0 if g.primary_instance_id != h => {
@@ -628,7 +654,9 @@ impl Run {
                     _ => {
                         what = format!("RegisterInstance big-{step} with a 1 MiB version");
                         let id = format!("big-{step}");
-                        r = c
+                        r = self
+                            .fleet
+                            .client_as(&Identity::Instance(id.clone()), Duration::from_secs(20))?
                             .register_instance(v1::RegisterInstanceRequest {
                                 instance_id: id.clone(),
                                 grpc_address: "127.0.0.1:9".into(),

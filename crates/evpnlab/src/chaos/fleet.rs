@@ -5,12 +5,14 @@
 //! vppsims, so each host sees the MAC routes the others announce; evpnr and
 //! each evpnd talk through a cuttable proxy (the management network).
 //! Everything runs in one temporary directory, on ephemeral ports, and is
-//! killed on drop.
+//! killed on drop. With [`FleetOptions::tls`] every program and client uses
+//! mutual TLS (`crate::tls`: a development CA in `<dir>/pki`).
 use std::{
     fs::File,
     net::TcpListener,
     path::{Path, PathBuf},
     process::Stdio,
+    sync::Arc,
     time::Duration,
 };
 
@@ -18,8 +20,11 @@ use anyhow::{Context, bail};
 use birdsim::fabric::{Fabric, FabricOptions};
 use evpn_api::v1::{self, evpnd_client::EvpndClient, evpnr_client::EvpnrClient};
 use evpn_testkit::{child::CleanSpawn, proxy::Proxy};
+use evpn_tls::{Expect, Identity};
 use tokio::process::{Child, Command};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+
+use crate::tls::{Dial, LabPki};
 
 /// A free TCP port on 127.0.0.1 (bound and released).
 pub fn free_port() -> anyhow::Result<u16> {
@@ -50,12 +55,10 @@ async fn kill9(c: &mut Child) {
     let _ = c.wait().await;
 }
 
-/// A lazily connecting channel with a per-request timeout.
-pub fn channel(addr: &str, timeout: Duration) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(timeout)
-        .connect_lazy())
+/// A lazily connecting channel with a per-request timeout (plaintext, or
+/// mutual TLS with `dial`).
+pub fn channel(addr: &str, timeout: Duration, dial: &Dial) -> anyhow::Result<Channel> {
+    crate::tls::connect_lazy(addr, dial, timeout)
 }
 
 /// One router: vppsim + birdsim in process, evpnd as a child process.
@@ -76,6 +79,7 @@ pub struct Host {
     pub to_evpnd: Proxy,
     /// The management network: this evpnd → evpnr.
     pub to_evpnr: Proxy,
+    tls: Option<Arc<LabPki>>,
 }
 
 impl Host {
@@ -95,11 +99,34 @@ impl Host {
         }
     }
 
-    /// A client for this host's evpnd.
+    /// A client for this host's evpnd (with TLS: as the operator, a viewer
+    /// there).
     pub fn client(&self) -> anyhow::Result<EvpndClient<Channel>> {
+        let dial = match &self.tls {
+            Some(p) => p.to_evpnd(&self.id)?,
+            None => None,
+        };
         Ok(EvpndClient::new(channel(
             &self.grpc,
             Duration::from_secs(5),
+            &dial,
+        )?))
+    }
+
+    /// A client for this host's evpnd calling as `who` (a certificate of
+    /// the fleet's CA); without TLS the same as [`Host::client`].
+    pub fn client_as(&self, who: &Identity) -> anyhow::Result<EvpndClient<Channel>> {
+        let dial = match &self.tls {
+            Some(p) => Some((
+                p.client(Some(who))?,
+                Expect::Exactly(Identity::Instance(self.id.clone())),
+            )),
+            None => None,
+        };
+        Ok(EvpndClient::new(channel(
+            &self.grpc,
+            Duration::from_secs(5),
+            &dial,
         )?))
     }
 }
@@ -121,6 +148,8 @@ pub struct Fleet {
     pub hosts: Vec<Host>,
     /// The simulated fabric of the hosts' BIRDs.
     pub fabric: Fabric,
+    /// The development CA, with TLS on.
+    pub tls: Option<Arc<LabPki>>,
 }
 
 /// Options of the fleet.
@@ -148,6 +177,10 @@ pub struct FleetOptions {
     pub failover: bool,
     /// The heartbeat and health timers used when `failover` is on.
     pub timers: FailoverTimers,
+    /// Mutual TLS everywhere (`crate::tls`): evpnr, the evpnds, the
+    /// driver's clients (the operator `evpn://user/admin`) and evpnr's
+    /// `/metrics`.
+    pub tls: bool,
 }
 
 /// The heartbeat (evpnr) and health-check (evpnd) timers of a fleet with
@@ -204,6 +237,7 @@ impl Default for FleetOptions {
             fabric: FabricOptions::default(),
             failover: false,
             timers: FailoverTimers::default(),
+            tls: false,
         }
     }
 }
@@ -254,6 +288,18 @@ impl Fleet {
         let evpnr_addr = format!("127.0.0.1:{}", free_port()?);
         let evpnr_metrics = format!("127.0.0.1:{}", free_port()?);
         std::fs::create_dir_all(dir.join("evpnr"))?;
+        let pki = if o.tls {
+            Some(LabPki::create(&crate::tls::pki_dir(&dir))?)
+        } else {
+            None
+        };
+        let tls_of = |id: Option<&str>| -> anyhow::Result<String> {
+            match (&pki, id) {
+                (None, _) => Ok(String::new()),
+                (Some(p), None) => p.evpnr_yaml(""),
+                (Some(p), Some(id)) => p.evpnd_yaml(id),
+            }
+        };
         std::fs::write(
             dir.join("evpnr.yaml"),
             format!(
@@ -271,7 +317,7 @@ impl Fleet {
                 )
             } else {
                 String::new()
-            },
+            } + &tls_of(None)?,
         )?;
         let fabric = Fabric::new(FabricOptions {
             record: true,
@@ -332,7 +378,7 @@ impl Fleet {
                     vt = ms(o.vpp_timeout),
                     a = 2 + i / 250,
                     b = 1 + i % 250,
-                ),
+                ) + &tls_of(Some(&id))?,
             )?;
             std::fs::write(
                 hdir.join("evpnd.yaml"),
@@ -347,6 +393,7 @@ impl Fleet {
                 evpnd: None,
                 to_evpnd,
                 to_evpnr,
+                tls: pki.clone(),
             });
         }
         let mut f = Fleet {
@@ -359,6 +406,7 @@ impl Fleet {
             evpnr: None,
             hosts,
             fabric,
+            tls: pki,
         };
         f.start_evpnr().await?;
         Ok(f)
@@ -373,7 +421,9 @@ impl Fleet {
         )?;
         self.evpnr = Some(c);
         for _ in 0..400 {
-            if let Ok(mut c) = EvpnrClient::connect(format!("http://{}", self.evpnr_addr)).await
+            if let Ok(mut c) = crate::tls::connect(&self.evpnr_addr, &self.evpnr_dial()?)
+                .await
+                .map(EvpnrClient::new)
                 && c.list_groups(v1::Empty {}).await.is_ok()
             {
                 return Ok(());
@@ -493,9 +543,39 @@ impl Fleet {
         self.hosts[i].evpnd.is_some()
     }
 
-    /// A registry client with a per-request timeout.
+    /// How the operator dials evpnr (plaintext without TLS).
+    fn evpnr_dial(&self) -> anyhow::Result<Dial> {
+        match &self.tls {
+            Some(p) => p.to_evpnr(),
+            None => Ok(None),
+        }
+    }
+
+    /// A registry client with a per-request timeout (with TLS: as the
+    /// operator, an admin).
     pub fn client(&self, timeout: Duration) -> anyhow::Result<EvpnrClient<Channel>> {
-        Ok(EvpnrClient::new(channel(&self.evpnr_addr, timeout)?))
+        Ok(EvpnrClient::new(channel(
+            &self.evpnr_addr,
+            timeout,
+            &self.evpnr_dial()?,
+        )?))
+    }
+
+    /// A registry client calling as `who` (a certificate of the fleet's
+    /// CA, issued on first use); without TLS the same as [`Fleet::client`].
+    pub fn client_as(
+        &self,
+        who: &Identity,
+        timeout: Duration,
+    ) -> anyhow::Result<EvpnrClient<Channel>> {
+        let dial = match &self.tls {
+            Some(p) => Some((
+                p.client(Some(who))?,
+                Expect::Exactly(Identity::Registry(crate::tls::REGISTRY.into())),
+            )),
+            None => None,
+        };
+        Ok(EvpnrClient::new(channel(&self.evpnr_addr, timeout, &dial)?))
     }
 
     /// Waits until every instance in `ids` is registered, connected and
@@ -576,23 +656,10 @@ impl Fleet {
         self.hosts[i].evpnd.as_ref().and_then(Child::id)
     }
 
-    /// evpnr's `/metrics` text.
+    /// evpnr's `/metrics` text (with TLS: over mutual TLS, as the
+    /// operator).
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(&self.evpnr_metrics).await?;
-        s.write_all(
-            format!(
-                "GET /metrics HTTP/1.0\r\nHost: {}\r\n\r\n",
-                self.evpnr_metrics
-            )
-            .as_bytes(),
-        )
-        .await?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).await?;
-        Ok(buf
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default())
+        let dial = self.evpnr_dial()?;
+        crate::tls::http_get(&self.evpnr_metrics, "/metrics", &dial).await
     }
 }

@@ -669,6 +669,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
             ..Default::default()
         },
         failover: cfg.failover,
+        tls: cfg.tls,
         ..Default::default()
     })
     .await?;

@@ -43,6 +43,8 @@ pub struct Config {
     pub keep_dir: bool,
     /// Print every step as it happens.
     pub verbose: bool,
+    /// Mutual TLS everywhere (`super::fleet::FleetOptions::tls`).
+    pub tls: bool,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             failover_rate: 0.15,
             bin_dir: PathBuf::new(),
             keep_dir: false,
+            tls: false,
             verbose: false,
         }
     }
