@@ -202,9 +202,21 @@ where
             let bytes = match axum::body::to_bytes(axum::body::Body::new(body), BODY_MAX).await {
                 Ok(b) => b,
                 Err(e) => {
+                    // Above the limit: what tonic's decoding limit says
+                    // (`OUT_OF_RANGE`), as without the audit layer.
+                    let too_big = std::error::Error::source(&e)
+                        .is_some_and(|s| s.to_string().contains("length limit"))
+                        || e.to_string().contains("length limit");
                     let s = refuse(
                         &mut rec,
-                        tonic::Status::invalid_argument(format!("request body: {e}")),
+                        if too_big {
+                            tonic::Status::out_of_range(format!(
+                                "request larger than the {}-byte limit",
+                                evpn_model::REQUEST_MAX_BYTES
+                            ))
+                        } else {
+                            tonic::Status::invalid_argument(format!("request body: {e}"))
+                        },
                     );
                     let _ = log.append(rec).await;
                     return Ok(status_response(s));
