@@ -328,6 +328,7 @@ impl Registry {
         vmac: Mac,
         addresses: &[IpNet],
         mode: Settle,
+        op_start: std::time::Instant,
     ) -> Result<Option<SettleOutcome>, Error> {
         let settle = mode != Settle::None;
         let b = BindRequest {
@@ -339,10 +340,19 @@ impl Registry {
                 let mut p = cfg.move_.policy();
                 // A takeover binds only on the fabric's evidence, and not
                 // before every router can have dropped the old primary's
-                // route (the candidate's own table may be ahead of theirs).
+                // route (the candidate's own table may be ahead of theirs):
+                // `takeover-min-settle` after the takeover started, which
+                // is when its first evidence (the candidate's withdrawal
+                // report, or the missed heartbeats) came in. The release
+                // of the old primary's, if any, already waited part of it.
                 if mode == Settle::Takeover {
                     p.require_evidence = true;
-                    p.min_settle = p.min_settle.max(cfg.move_.takeover_min_settle.0);
+                    let left = cfg
+                        .move_
+                        .takeover_min_settle
+                        .0
+                        .saturating_sub(op_start.elapsed());
+                    p.min_settle = p.min_settle.max(left);
                 }
                 p
             }),

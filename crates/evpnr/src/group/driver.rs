@@ -218,7 +218,7 @@ impl Registry {
             let saved = &saved;
             let runs = effects
                 .into_iter()
-                .map(|e| self.effect(group, e, &how, saved));
+                .map(|e| self.effect(group, e, &how, saved, start));
             for (input, bound) in futures::future::join_all(runs).await {
                 driven.bound |= bound;
                 queue.push_back(input);
@@ -232,13 +232,15 @@ impl Registry {
 
     /// Execute one effect; the input that reports its result. `saved`: the
     /// result of the save its step made before publishing (which answers a
-    /// `save_first` persist).
+    /// `save_first` persist); `op_start`: when the operation started (a
+    /// takeover's least settle counts from it).
     async fn effect(
         self: &Arc<Self>,
         group: &str,
         o: Output,
         how: &Drive<'_>,
         saved: &Option<Result<(), Error>>,
+        op_start: Instant,
     ) -> (Input, bool) {
         let start = Instant::now();
         match o {
@@ -285,7 +287,7 @@ impl Registry {
                 let stored = g.bvi.map(|b| b.addresses).unwrap_or_default();
                 let addresses = how.addresses.unwrap_or(&stored);
                 match self
-                    .bind_on(&member, group, g.vmac, addresses, settle)
+                    .bind_on(&member, group, g.vmac, addresses, settle, op_start)
                     .await
                 {
                     Ok(outcome) => (Input::BindOk { member, outcome }, true),
