@@ -424,13 +424,19 @@ impl AuditLog {
             .unwrap_or_else(|p| p.into_inner())
             .push(rec);
         let me = self.clone();
-        let write = move || {
-            let (r, queued) = me.write_blocking(None, false);
-            me.settle(&r, queued);
-        };
         match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(write)),
-            Err(_) => write(),
+            Ok(rt) => drop(rt.spawn_blocking(move || me.write_deferred())),
+            Err(_) => me.write_deferred(),
+        }
+    }
+
+    /// Write the queued deferred records (blocking). Nothing queued (a
+    /// synced record took them): nothing written, and the log's failing
+    /// state stays as it is — only a write can clear it.
+    fn write_deferred(&self) {
+        let (r, queued) = self.write_blocking(None, false);
+        if !queued.is_empty() {
+            self.settle(&r, queued);
         }
     }
 

@@ -405,3 +405,22 @@ async fn a_member_calls_answer_waits_for_no_audit_write() {
         ("Evpnr.CreateGroup", Direction::Out)
     );
 }
+
+/// A background write that finds the queue already taken by a synced
+/// record writes nothing and so cannot clear a failing log (fail closed).
+#[tokio::test]
+async fn an_empty_background_write_leaves_a_failing_log_failing() {
+    let d = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(
+        d.path(),
+        "evpnr",
+        "none",
+        AuditConfig::default(),
+        EventBroker::new("", 64),
+    )
+    .unwrap();
+    *log.failing.lock().unwrap() = Some("disk gone".into());
+    log.write_deferred();
+    assert_eq!(log.failing().as_deref(), Some("disk gone"));
+    assert!(lines(&log.path()).is_empty());
+}
