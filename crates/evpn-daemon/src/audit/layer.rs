@@ -376,9 +376,7 @@ where
                 result,
                 error,
             };
-            if let Err(e) = log.append_deferred(rec).await {
-                tracing::error!(error = %e, "audit-record-lost");
-            }
+            log.append_deferred(rec);
             r
         })
     }

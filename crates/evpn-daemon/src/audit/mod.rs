@@ -226,6 +226,10 @@ pub struct AuditLog {
     broker: EventBroker,
     current: Mutex<Option<Current>>,
     failing: Mutex<Option<String>>,
+    /// Deferred records not yet written, in call order: written by the
+    /// next write of the file (a background one started for them, or a
+    /// synced record's, which writes them first).
+    deferred: Mutex<Vec<Record>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -257,6 +261,7 @@ impl AuditLog {
             broker,
             current: Mutex::new(None),
             failing: Mutex::new(None),
+            deferred: Mutex::new(Vec::new()),
         };
         *log.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(log.open_current()?);
         Ok(Arc::new(log))
@@ -317,68 +322,129 @@ impl AuditLog {
 
     /// Write one record and fsync it (blocking).
     pub fn append_blocking(&self, rec: &Record) -> std::io::Result<()> {
-        self.write_blocking(rec, true)
+        self.write_blocking(Some(rec), true).0
     }
 
-    /// Write one record; fsync it (and every record written before it)
-    /// when `sync`, else leave that to the next synced record.
-    fn write_blocking(&self, rec: &Record, sync: bool) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
-        line.push(b'\n');
+    /// Write the queued deferred records, then `rec` (if any); fsync them
+    /// all when `sync`, else leave that to the next synced record. Returns
+    /// the deferred records it wrote (to publish), or lost.
+    fn write_blocking(
+        &self,
+        rec: Option<&Record>,
+        sync: bool,
+    ) -> (std::io::Result<()>, Vec<Record>) {
         let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the file's lock: no later record can be written before them.
+        let queued = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()));
         let r = (|| {
-            if cur.is_none() {
-                *cur = Some(self.open_current()?);
+            let mut lines = Vec::with_capacity(queued.len() + 1);
+            for q in queued.iter().chain(rec) {
+                let mut line = serde_json::to_vec(q).map_err(std::io::Error::other)?;
+                line.push(b'\n');
+                lines.push(line);
             }
-            let c = cur.as_mut().expect("opened");
-            if c.size > 0 && c.size + line.len() as u64 > self.cfg.max_bytes {
-                if c.unsynced {
-                    // A deferred record must not leave unsynced with its file.
-                    c.file.sync_data()?;
+            if lines.is_empty() {
+                return Ok(());
+            }
+            for line in &lines {
+                if cur.is_none() {
+                    *cur = Some(self.open_current()?);
                 }
-                *cur = None;
-                self.rotate()?;
-                *cur = Some(self.open_current()?);
+                let c = cur.as_mut().expect("opened");
+                if c.size > 0 && c.size + line.len() as u64 > self.cfg.max_bytes {
+                    if c.unsynced {
+                        // A deferred record must not leave unsynced with its file.
+                        c.file.sync_data()?;
+                    }
+                    *cur = None;
+                    self.rotate()?;
+                    *cur = Some(self.open_current()?);
+                }
+                let c = cur.as_mut().expect("opened");
+                c.file.write_all(line)?;
+                c.size += line.len() as u64;
+                c.unsynced = true;
             }
             let c = cur.as_mut().expect("opened");
-            c.file.write_all(&line)?;
-            c.size += line.len() as u64;
             if sync {
                 c.file.sync_data()?;
+                c.unsynced = false;
             }
-            c.unsynced = !sync;
             Ok(())
         })();
         if r.is_err() {
             // Open again on the next record (the disk may come back).
             *cur = None;
         }
-        r
+        (r, queued)
+    }
+
+    /// Run the blocking file work `f` for an async caller. On tokio's
+    /// multi-thread runtime in place (`block_in_place`: this worker hands
+    /// its other tasks over meanwhile), so the caller goes on the moment the
+    /// `fdatasync` returns — no hop to the blocking pool and back on the
+    /// answer's path (issue 16); elsewhere on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&AuditLog) -> T + Send + 'static,
+    ) -> std::io::Result<T> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        if Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread) {
+            return Ok(tokio::task::block_in_place(|| f(self)));
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(std::io::Error::other)
     }
 
     /// Write `rec` durably (off the async threads), then publish it as an
     /// `audit` event. The error says why the record is not on disk.
     pub async fn append(self: &Arc<Self>, rec: Record) -> std::io::Result<()> {
-        self.append_with(rec, true).await
-    }
-
-    /// Write `rec` now and make it durable with the next synced record:
-    /// a daemon's record of its own outgoing call, which the record of the
-    /// request that caused it (written after it, fsynced before that
-    /// request's answer) makes durable with one fsync. Keeps an fsync per
-    /// member call off a move's path (the member fsyncs its own record).
-    pub async fn append_deferred(self: &Arc<Self>, rec: Record) -> std::io::Result<()> {
-        self.append_with(rec, false).await
-    }
-
-    async fn append_with(self: &Arc<Self>, rec: Record, sync: bool) -> std::io::Result<()> {
-        let me = self.clone();
         let r2 = rec.clone();
-        let r = tokio::task::spawn_blocking(move || me.write_blocking(&r2, sync))
+        let (r, queued) = self
+            .blocking(move |me| me.write_blocking(Some(&r2), true))
             .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            .unwrap_or_else(|e| (Err(e), Vec::new()));
+        self.settle(&r, queued);
+        self.broker.emit(Event::Audit, rec.event_fields());
+        r
+    }
+
+    /// Queue `rec` to be written at once in the background, made durable
+    /// with the next synced record: a daemon's record of its own outgoing
+    /// call, which the record of the request that caused it (written after
+    /// it, fsynced before that request's answer) makes durable with one
+    /// fsync. The call's answer waits for no disk: neither for an fsync nor
+    /// for the write (issue 16: a member call's answer is on a move's gap).
+    /// Published as an event once written.
+    pub fn append_deferred(self: &Arc<Self>, rec: Record) {
+        self.deferred
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(rec);
+        let me = self.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || me.write_deferred())),
+            Err(_) => me.write_deferred(),
+        }
+    }
+
+    /// Write the queued deferred records (blocking). Nothing queued (a
+    /// synced record took them): nothing written, and the log's failing
+    /// state stays as it is — only a write can clear it.
+    fn write_deferred(&self) {
+        let (r, queued) = self.write_blocking(None, false);
+        if !queued.is_empty() {
+            self.settle(&r, queued);
+        }
+    }
+
+    /// After a write: the log's failing state, and the deferred records it
+    /// wrote published (or reported lost).
+    fn settle(&self, r: &std::io::Result<()>, queued: Vec<Record>) {
         let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
-        match &r {
+        match r {
             Ok(()) => {
                 if failing.take().is_some() {
                     tracing::info!(path = %self.path().display(), "audit-log-recovered");
@@ -391,8 +457,16 @@ impl AuditLog {
             }
         }
         drop(failing);
-        self.broker.emit(Event::Audit, rec.event_fields());
-        r
+        for q in queued {
+            match r {
+                Ok(()) => {
+                    self.broker.emit(Event::Audit, q.event_fields());
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, id = %q.id, rpc = %q.rpc, "audit-record-lost")
+                }
+            }
+        }
     }
 }
 

@@ -274,6 +274,18 @@ async fn reads_and_member_liveness_are_not_recorded() {
     assert!(lines(&log.path()).is_empty());
 }
 
+/// Polls `cond` every millisecond for up to 10 s.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_deferred_record_is_made_durable_by_the_next_synced_one_or_a_rotation() {
     let d = tempfile::tempdir().unwrap();
@@ -286,11 +298,129 @@ async fn a_deferred_record_is_made_durable_by_the_next_synced_one_or_a_rotation(
     )
     .unwrap();
     let unsynced = |log: &AuditLog| log.current.lock().unwrap().as_ref().unwrap().unsynced;
-    log.append_deferred(rec(1)).await.unwrap();
+    log.append_deferred(rec(1));
+    until("the deferred record in the file", || {
+        lines(&log.path()).len() == 1
+    })
+    .await;
     assert!(unsynced(&log), "a deferred record is written, not fsynced");
-    assert_eq!(lines(&log.path()).len(), 1, "written at once, in order");
     log.append(rec(2)).await.unwrap();
     assert!(!unsynced(&log), "the next synced record covers it");
     let ids: Vec<String> = lines(&log.path()).into_iter().map(|r| r.id).collect();
     assert_eq!(ids, ["id1", "id2"]);
+}
+
+/// Holds the log's file from another thread, as another record's fsync
+/// does, until the returned sender is dropped.
+fn hold_file(log: &Arc<AuditLog>) -> std::sync::mpsc::Sender<()> {
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let (tx, release) = std::sync::mpsc::channel::<()>();
+    let l = log.clone();
+    std::thread::spawn(move || {
+        let _file = l.current.lock().unwrap();
+        held_tx.send(()).unwrap();
+        let _ = release.recv();
+    });
+    held.recv().unwrap();
+    tx
+}
+
+/// Issue 16: a deferred record queued while the file is busy (another
+/// record's fsync holds it) is written before any record appended after
+/// it, and a synced record's fsync covers it — also when the synced one
+/// gets the file first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_deferred_record_is_written_before_a_later_synced_one() {
+    let d = tempfile::tempdir().unwrap();
+    let broker = EventBroker::new("", 64);
+    let mut events = broker.subscribe(EventFilter {
+        kinds: [EventKind::Audit].into(),
+        ..Default::default()
+    });
+    let log = AuditLog::open(d.path(), "evpnr", "none", AuditConfig::default(), broker).unwrap();
+    let busy = hold_file(&log);
+    log.append_deferred(rec(1));
+    let l2 = log.clone();
+    let synced = tokio::spawn(async move { l2.append(rec(2)).await });
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(
+        !synced.is_finished(),
+        "the synced record waits for the file"
+    );
+    drop(busy);
+    synced.await.unwrap().unwrap();
+    let ids: Vec<String> = lines(&log.path()).into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, ["id1", "id2"]);
+    assert!(!log.current.lock().unwrap().as_ref().unwrap().unsynced);
+    let mut published = Vec::new();
+    for _ in 0..2 {
+        let ev = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            futures::StreamExt::next(&mut events),
+        )
+        .await
+        .expect("two audit events")
+        .unwrap();
+        published.push(ev.fields["id"].clone());
+    }
+    published.sort();
+    assert_eq!(published, ["id1", "id2"]);
+}
+
+/// Issue 16: a member call's answer is handed on without waiting for its
+/// outgoing record's write (here the file is held by another record's
+/// fsync); the record is written right after, in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_calls_answer_waits_for_no_audit_write() {
+    use tower::ServiceExt;
+    let d = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(
+        d.path(),
+        "evpnr",
+        "none",
+        AuditConfig::default(),
+        EventBroker::new("", 64),
+    )
+    .unwrap();
+    install(log.clone());
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ch = layer::AuditedChannel::new(counting_server(calls.clone()));
+    let busy = hold_file(&log);
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        ch.oneshot(create_group_call()),
+    )
+    .await
+    .expect("the answer waited for the audit log's file");
+    assert!(r.is_ok());
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    drop(busy);
+    until("the outgoing record in the file", || {
+        lines(&log.path()).len() == 1
+    })
+    .await;
+    let recs = lines(&log.path());
+    assert_eq!(
+        (recs[0].rpc.as_str(), recs[0].direction),
+        ("Evpnr.CreateGroup", Direction::Out)
+    );
+}
+
+/// A background write that finds the queue already taken by a synced
+/// record writes nothing and so cannot clear a failing log (fail closed).
+#[tokio::test]
+async fn an_empty_background_write_leaves_a_failing_log_failing() {
+    let d = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(
+        d.path(),
+        "evpnr",
+        "none",
+        AuditConfig::default(),
+        EventBroker::new("", 64),
+    )
+    .unwrap();
+    *log.failing.lock().unwrap() = Some("disk gone".into());
+    log.write_deferred();
+    assert_eq!(log.failing().as_deref(), Some("disk gone"));
+    assert!(lines(&log.path()).is_empty());
 }
