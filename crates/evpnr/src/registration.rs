@@ -108,8 +108,15 @@ impl Registry {
         let same_addr = !new && !changed;
         let alive = self.read(|i| i.rt.contains_key(id));
         if same_addr && alive {
-            // A repeated registration: keep the connection and watcher.
+            // A repeated registration at the same address: the evpnd
+            // restarted, or lost its heartbeat stream. Either way it has
+            // just reached evpnr, so dial it again at once: the connection
+            // evpnr has may be dead without knowing it (a killed process's
+            // host sent no FIN), or its watcher may be waiting out a dial
+            // that a partition left hanging or a back-off — which left a
+            // restarted member unusable for up to `member-timeout`.
             self.with_rt(id, |rt| rt.ready = ready);
+            self.redial_now(id);
             if ready {
                 self.trigger_resync(id);
             }

@@ -27,6 +27,11 @@ pub const HEARTBEAT_MS: u64 = 20;
 /// A member whose last heartbeat is older is suspect (unreachable: a
 /// takeover starts).
 pub const SUSPECT_AFTER_MS: u64 = 100;
+/// evpnr's `failover.release-wait` (rule F14): a takeover waits at most
+/// this long for the old primary's answer to its release. A live r1
+/// answers a release in a few ms on this fabric; a dead one (scenario 1: no
+/// FIN) never does, and every ms waited here is gateway outage.
+pub const RELEASE_WAIT_MS: u64 = 15;
 /// The bench's health check interval (ms; the timeout is the same): with
 /// `fall` [`HEALTH_FALL`] a failed check is seen in 75 ms. On a loaded
 /// machine a 20 ms timeout fails spuriously (three in a row move the
@@ -52,11 +57,13 @@ pub fn evpnd_health(bfd: bool, interval_ms: u64) -> String {
     )
 }
 
-/// evpnr's configuration for failover (heartbeats, suspicion).
+/// evpnr's configuration for failover (heartbeats, suspicion, a
+/// takeover's release wait).
 pub fn evpnr_config() -> String {
     format!(
         "evpnr:\n  liveness:\n    heartbeat-interval: {HEARTBEAT_MS}ms\n    \
-         suspect-after: {SUSPECT_AFTER_MS}ms\n    dead-after: 2s\n"
+         suspect-after: {SUSPECT_AFTER_MS}ms\n    dead-after: 2s\n  failover:\n    \
+         release-wait: {RELEASE_WAIT_MS}ms\n"
     )
 }
 
@@ -76,7 +83,8 @@ pub fn configure(o: &mut FabricOpts, health_interval_ms: u64) {
 pub fn describe(f: &Fabric, auto: bool) -> String {
     format!(
         "ours: failover {} (preemption off, hold-down 0, flap damping off, warm-up {WARM_UP_MS} ms); \
-         evpnr heartbeats every {HEARTBEAT_MS} ms, suspect after {SUSPECT_AFTER_MS} ms; evpnd {}",
+         evpnr heartbeats every {HEARTBEAT_MS} ms, suspect after {SUSPECT_AFTER_MS} ms, \
+         release wait {RELEASE_WAIT_MS} ms; evpnd {}",
         if auto { "auto" } else { "manual" },
         f.opts
             .evpnd_extra
