@@ -266,6 +266,13 @@ async fn failover_sim_fabric_restarted_primary_is_usable_at_once_after_it_regist
     let e = next_event(&mut ev, "failover-finished").await;
     assert_eq!(e.fields["to"], B, "{e:?}");
     wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    // A stays down until evpnr has missed its heartbeats.
+    loop {
+        let e = next_event(&mut ev, "instance-suspect").await;
+        if e.fields["instance"] == A {
+            break;
+        }
+    }
     // The host comes back: links up, BIRD and evpnd restarted (same
     // address); the old connections stay dead.
     f.host(A).set_mgmt_link(true);
