@@ -303,6 +303,9 @@ catalogue! {
         "an autonomous move bound the gateway on `to`";
     FailoverBlocked = "failover-blocked", Failover, Error, Evpnr, ["group", "candidate", "reason", "error", "retry-ms"],
         "an autonomous move did not bind (a takeover's candidate saw another VTEP still announce the vMAC, or the move failed); retried after `retry-ms` (100 ms doubling to 5 s)";
+    FailoverReleaseLate = "failover-release-late", Failover, Warn, Evpnr,
+        ["group", "instance", "result", "error"],
+        "a takeover's release of the old primary was not answered within `failover.release-wait`; the takeover went on counting it as not released (rule F14) and the release kept running: this is its late outcome (`result`: released, failed, or skipped when the instance became primary again before the release was sent; `error` empty unless failed)";
     WithdrawalReported = "withdrawal-reported", Failover, Warn, Evpnr,
         ["group", "instance", "primary", "fabric-up-ms"],
         "a candidate (`instance`) that watches the group's vMAC saw the primary's announcement withdrawn from the fabric (announced before, now by no VTEP); `fabric-up-ms`: how long its own BGP sessions had been established (0: its view is not trustworthy). It triggers the failover decision at once (rule F11); it is never the takeover's evidence";

@@ -57,6 +57,10 @@ pub struct Args {
     /// can reach it can move gateways. Warned about on every start.
     #[arg(long, env = "EVPNR_TLS_INSECURE")]
     pub tls_insecure: bool,
+    /// How long an autonomous takeover waits for the old primary's answer
+    /// to its release (`failover.release-wait`, e.g. `100ms`).
+    #[arg(long, env = "EVPNR_FAILOVER_RELEASE_WAIT", value_name = "DURATION")]
+    pub failover_release_wait: Option<HumanDuration>,
     /// Validate the configuration, print it as JSON and exit: 0 valid, 1 YAML
     /// parse error, 2 semantic error.
     #[arg(long)]
@@ -84,6 +88,7 @@ struct FileConfig {
     #[serde(rename = "move")]
     move_: Option<MoveFile>,
     liveness: Option<LivenessFile>,
+    failover: Option<FailoverFile>,
     #[serde(default)]
     tls: evpn_daemon::tls::TlsFile,
     #[serde(default)]
@@ -96,6 +101,22 @@ struct LivenessFile {
     heartbeat_interval: Option<HumanDuration>,
     suspect_after: Option<HumanDuration>,
     dead_after: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FailoverFile {
+    release_wait: Option<HumanDuration>,
+}
+
+/// Autonomous failover timing (the policies are per group, in the state).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FailoverConfig {
+    /// The longest a takeover waits for the old primary's answer to its
+    /// release before it counts it as not released (rule F14); at most
+    /// `member-timeout`.
+    pub release_wait: HumanDuration,
 }
 
 /// How a member's liveness is derived from its heartbeats.
@@ -161,6 +182,7 @@ pub struct Config {
     #[serde(rename = "move")]
     pub move_: MoveConfig,
     pub liveness: LivenessConfig,
+    pub failover: FailoverConfig,
     /// Mutual TLS (docs/security.md); off: loopback only unless insecure.
     pub tls: evpn_daemon::tls::TlsConfig,
     /// The audit log's rotation (docs/security.md, "Audit").
@@ -208,6 +230,13 @@ impl Validate for Config {
             return Err(SemanticError::new(
                 "evpnr.liveness.dead-after",
                 "must be longer than liveness.suspect-after",
+            ));
+        }
+        let rw = self.failover.release_wait.0;
+        if rw.is_zero() || rw > self.member_timeout.0 {
+            return Err(SemanticError::new(
+                "evpnr.failover.release-wait",
+                "must be greater than 0 and at most member-timeout",
             ));
         }
         if self.move_.takeover_min_settle.0 > self.move_.max_wait.0 {
@@ -277,6 +306,7 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
     let f = file.evpnr;
     let m = f.move_.unwrap_or_default();
     let lv = f.liveness.unwrap_or_default();
+    let fo = f.failover.unwrap_or_default();
     let cfg = Config {
         grpc_addr: args
             .grpc_addr
@@ -310,6 +340,12 @@ pub fn load(args: &Args) -> Result<Loaded<Config>, ConfigError> {
             suspect_after: lv.suspect_after.unwrap_or_else(|| dur("3s")),
             dead_after: lv.dead_after.unwrap_or_else(|| dur("10s")),
         },
+        failover: FailoverConfig {
+            release_wait: args
+                .failover_release_wait
+                .or(fo.release_wait)
+                .unwrap_or_else(|| dur("100ms")),
+        },
         tls: evpn_daemon::tls::TlsConfig::merge(
             f.tls,
             evpn_daemon::tls::TlsOverrides {
@@ -336,5 +372,53 @@ mod tests {
         let l = load(&args).unwrap();
         assert_eq!(l.cfg.grpc_addr, "127.0.0.1:9190");
         assert_eq!(l.cfg.move_.min_settle.0, std::time::Duration::ZERO);
+        assert_eq!(
+            l.cfg.failover.release_wait.0,
+            std::time::Duration::from_millis(100)
+        );
+    }
+
+    #[test]
+    fn release_wait_is_bounded_by_the_member_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.yaml");
+        for (member, wait, ok) in [
+            ("5s", "100ms", true),
+            ("5s", "5s", true),
+            ("1s", "2s", false),
+            ("5s", "0s", false),
+        ] {
+            std::fs::write(
+                &p,
+                format!(
+                    "evpnr:\n  member-timeout: {member}\n  failover:\n    release-wait: {wait}\n"
+                ),
+            )
+            .unwrap();
+            let args = Args::parse_from(["evpnr", "--config", p.to_str().unwrap()]);
+            match load(&args) {
+                Ok(l) => {
+                    assert!(ok, "{member} {wait} accepted");
+                    assert_eq!(l.cfg.failover.release_wait.to_string(), wait);
+                }
+                Err(e) => {
+                    assert!(!ok, "{member} {wait}: {e}");
+                    assert!(e.to_string().contains("evpnr.failover.release-wait"), "{e}");
+                }
+            }
+        }
+        // The flag wins over the file.
+        let args = Args::parse_from([
+            "evpnr",
+            "--config",
+            p.to_str().unwrap(),
+            "--failover-release-wait",
+            "15ms",
+        ]);
+        let l = load(&args).unwrap();
+        assert_eq!(
+            l.cfg.failover.release_wait.0,
+            std::time::Duration::from_millis(15)
+        );
     }
 }

@@ -240,6 +240,36 @@ impl Registry {
         }
     }
 
+    /// Dial member `id` again now (it registered again): a new client for
+    /// every call from now on, and a new event watcher in place of the old
+    /// one, which is cancelled wherever it is (reading a stream that may be
+    /// dead, dialling, backing off). The connection state stays as it is
+    /// until the new watcher knows better; calls already made on the old
+    /// client finish on their own.
+    pub fn redial_now(self: &Arc<Self>, id: &str) {
+        let Some(addr) = self.read(|i| i.rt.get(id).map(|r| r.addr.clone())) else {
+            return;
+        };
+        let c = match client(id, &addr, self.cfg().member_timeout.0, self.epoch()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(instance = id, error = %e, "member-redial-failed");
+                return;
+            }
+        };
+        let cancel = self.shutdown.child_token();
+        let old = self.with_rt(id, |rt| {
+            rt.client = c;
+            std::mem::replace(&mut rt.cancel, cancel.clone())
+        });
+        let Some(old) = old else { return };
+        old.cancel();
+        tracing::debug!(instance = id, "member-redialled");
+        let reg = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move { reg.watch_member(id, cancel).await });
+    }
+
     /// Stop the run-time side of member `id` (it is being forgotten).
     pub fn detach(&self, id: &str) {
         if let Some(rt) = self.lock().rt.remove(id) {
@@ -269,18 +299,25 @@ impl Registry {
     async fn watch_member(self: Arc<Self>, id: String, cancel: CancellationToken) {
         let mut failures: u32 = 0;
         while !cancel.is_cancelled() {
-            let opened = self
-                .call(&id, "WatchEvents", |mut c| async move {
+            // Cancelled also while dialling: a watcher replaced by a new
+            // one ([`Registry::redial_now`]) must not wait out a dial that
+            // a partition left hanging.
+            let opened = tokio::select! {
+                _ = cancel.cancelled() => return,
+                o = self.call(&id, "WatchEvents", |mut c| async move {
                     c.watch_events(v1::WatchEventsRequest {
                         registrar: true,
                         ..Default::default()
                     })
                     .await
-                })
-                .await;
+                }) => o,
+            };
             let began = Instant::now();
             match opened {
-                Ok(mut stream) => match self.verify_identity(&id).await {
+                Ok(mut stream) => match tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    v = self.verify_identity(&id) => v,
+                } {
                     Ok(ready) => {
                         if self.set_conn(&id, Conn::Connected, Some(String::new())) {
                             self.emit(Event::InstanceConnected, &[("instance", &id)]);

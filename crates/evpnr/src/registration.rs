@@ -9,7 +9,10 @@ use std::{sync::Arc, time::SystemTime};
 use evpn_daemon::events::Event;
 use evpn_model::Error;
 
-use crate::{model::Member, registry::Registry};
+use crate::{
+    model::Member,
+    registry::{Conn, Registry},
+};
 
 /// What a RegisterInstance asks for (validated at the edge).
 pub struct Registration<'a> {
@@ -108,8 +111,22 @@ impl Registry {
         let same_addr = !new && !changed;
         let alive = self.read(|i| i.rt.contains_key(id));
         if same_addr && alive {
-            // A repeated registration: keep the connection and watcher.
+            // A repeated registration at the same address: the evpnd
+            // restarted, or lost its heartbeat stream. When evpnr's
+            // connection to it is not up, or its heartbeats had stopped
+            // (suspect or dead: a restarted process registers before its
+            // first heartbeat), it has just proved it is reachable again, so
+            // dial it again at once: the connection evpnr has may be dead
+            // without knowing it (a killed process's host sent no FIN), or
+            // its watcher may be waiting out a dial that a partition left
+            // hanging or a back-off — which left a restarted member unusable
+            // for up to `member-timeout`. A live member re-registering on a
+            // loaded host keeps its connection.
             self.with_rt(id, |rt| rt.ready = ready);
+            let up = self.conn(id).is_some_and(|(c, _)| c == Conn::Connected);
+            if !up || self.liveness(id).1.unresponsive() {
+                self.redial_now(id);
+            }
             if ready {
                 self.trigger_resync(id);
             }

@@ -169,6 +169,133 @@ async fn failover_sim_fabric_late_primary_is_released_before_takeover() {
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 }
 
+/// Issue 17 (session 9), rule F14: the primary's host dies without a FIN
+/// (its management link goes first, then its processes): evpnr's
+/// connection to it still looks up and it is not suspect yet (suspect-after
+/// 30 s here), so the takeover triggered by the fabric's withdrawal sends
+/// it the release, which is never answered. The takeover must not wait
+/// `member-timeout` (60 s here) for it: it counts the release as not
+/// released after `failover.release-wait` and binds on the fabric's
+/// evidence — finished before A is even suspect. Before F14 it waited the
+/// full member-timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_takeover_does_not_wait_on_a_dead_primary_that_is_not_suspect() {
+    let _s = serial().await;
+    let mut f = Fleet::on_fabric(
+        &[A, B],
+        FabricOptions {
+            announce_delay: Duration::from_millis(1),
+            withdraw_delay: Duration::from_millis(200),
+            record: true,
+        },
+        "1s",
+    )
+    .await;
+    f.member_timeout = "60s";
+    f.evpnr_extra = "  liveness:\n    suspect-after: 30s\n    dead-after: 90s\n".into();
+    f.kill_evpnr();
+    f.start_evpnr();
+    f.start_all().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    b_watches_a(&f).await;
+    let mut ev = events(&f).await;
+    // A's host dies: links first (no FIN ever reaches evpnr), then its
+    // processes; the fabric withdraws its announcement.
+    f.host(A).set_mgmt_link(false);
+    f.host(A).stall_mgmt_connections();
+    f.host_mut(A).kill_evpnd();
+    f.host_mut(A).kill_bird();
+    let dead = now_ns();
+    let seen = events_until(&mut ev, "failover-finished or A suspect", |e| {
+        e.message == "failover-finished"
+            || (e.message.starts_with("instance-")
+                && e.fields.get("instance").map(String::as_str) == Some(A))
+    })
+    .await;
+    let e = seen.last().unwrap();
+    assert_eq!(
+        e.message, "failover-finished",
+        "A became suspect first: {seen:?}"
+    );
+    assert_eq!(
+        (e.fields["from"].as_str(), e.fields["to"].as_str()),
+        (A, B),
+        "{e:?}"
+    );
+    assert_eq!(e.fields["reason"], "primary-withdrawn", "{e:?}");
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    assert_eq!(primary(&f).await, B);
+    f.check_vmac_exclusive(&vmac, &[(A, dead)]).unwrap();
+}
+
+/// Issue 17 (session 9), the repair after scenario 1: the primary's host
+/// died without a FIN (evpnr's connection to it looks up, calls hang), the
+/// gateway moved away; then the host comes back and its evpnd restarts on
+/// the same address and registers again. Its registration proves the new
+/// process is reachable: evpnr must dial it again at once, so a move back
+/// is accepted long before `member-timeout` (30 s here, which is also the
+/// keep-alive timeout that would at last close the dead connection). Before
+/// the fix a registration at the same address kept the old connection and
+/// the move was refused ("not usable") or timed out until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_restarted_primary_is_usable_at_once_after_it_registers() {
+    let _s = serial().await;
+    let mut f = Fleet::on_fabric(
+        &[A, B],
+        FabricOptions {
+            announce_delay: Duration::from_millis(1),
+            withdraw_delay: Duration::from_millis(200),
+            record: true,
+        },
+        "1s",
+    )
+    .await;
+    f.member_timeout = "30s";
+    f.kill_evpnr();
+    f.start_evpnr();
+    f.start_all().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    b_watches_a(&f).await;
+    let mut ev = events(&f).await;
+    f.host(A).set_mgmt_link(false);
+    f.host(A).stall_mgmt_connections();
+    f.host_mut(A).kill_evpnd();
+    f.host_mut(A).kill_bird();
+    let e = next_event(&mut ev, "failover-finished").await;
+    assert_eq!(e.fields["to"], B, "{e:?}");
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    // A stays down until evpnr has missed its heartbeats.
+    loop {
+        let e = next_event(&mut ev, "instance-suspect").await;
+        if e.fields["instance"] == A {
+            break;
+        }
+    }
+    // The host comes back: links up, BIRD and evpnd restarted (same
+    // address); the old connections stay dead.
+    f.host(A).set_mgmt_link(true);
+    f.host_mut(A).start_bird().await;
+    f.host_mut(A).start_evpnd();
+    let back = std::time::Instant::now();
+    loop {
+        let moved = f.move_to(A, false).await;
+        if moved.is_ok() {
+            break;
+        }
+        let waited = back.elapsed();
+        assert!(
+            waited < Duration::from_secs(15),
+            "A not usable {waited:?} after it restarted: {moved:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(primary(&f).await, A);
+    wait_for("A holds the vMAC", async || f.host(A).holds(&vmac)).await;
+    assert!(!f.host(B).holds(&vmac));
+}
+
 /// Issue 17 item 2: after a short management partition heals, the member
 /// is usable again (connected and ready; a move to it is accepted) within
 /// about one keep-alive timeout and one dial — not tens of seconds later.

@@ -27,6 +27,11 @@ pub const HEARTBEAT_MS: u64 = 20;
 /// A member whose last heartbeat is older is suspect (unreachable: a
 /// takeover starts).
 pub const SUSPECT_AFTER_MS: u64 = 100;
+/// evpnr's `failover.release-wait` (rule F14): a takeover waits at most
+/// this long for the old primary's answer to its release. A live r1
+/// answers a release in a few ms on this fabric; a dead one (scenario 1: no
+/// FIN) never does, and every ms waited here is gateway outage.
+pub const RELEASE_WAIT_MS: u64 = 15;
 /// The bench's health check interval (ms; the timeout is the same): with
 /// `fall` [`HEALTH_FALL`] a failed check is seen in 75 ms. On a loaded
 /// machine a 20 ms timeout fails spuriously (three in a row move the
@@ -52,11 +57,21 @@ pub fn evpnd_health(bfd: bool, interval_ms: u64) -> String {
     )
 }
 
-/// evpnr's configuration for failover (heartbeats, suspicion).
-pub fn evpnr_config() -> String {
+/// A takeover's least settle (`move.takeover-min-settle`) with `bfd` on
+/// the iBGP sessions: its detection time (interval × multiplier), as
+/// docs/config.md advises; evpnr's default (100 ms) without BFD.
+pub fn takeover_min_settle_ms(bfd: Option<&crate::bfd::Bfd>) -> u64 {
+    bfd.map_or(100, |b| u64::from(b.interval_ms) * u64::from(b.multiplier))
+}
+
+/// evpnr's configuration for failover (heartbeats, suspicion, a
+/// takeover's release wait and least settle).
+pub fn evpnr_config(bfd: Option<&crate::bfd::Bfd>) -> String {
+    let settle = takeover_min_settle_ms(bfd);
     format!(
         "evpnr:\n  liveness:\n    heartbeat-interval: {HEARTBEAT_MS}ms\n    \
-         suspect-after: {SUSPECT_AFTER_MS}ms\n    dead-after: 2s\n"
+         suspect-after: {SUSPECT_AFTER_MS}ms\n    dead-after: 2s\n  failover:\n    \
+         release-wait: {RELEASE_WAIT_MS}ms\n  move:\n    takeover-min-settle: {settle}ms\n"
     )
 }
 
@@ -68,7 +83,7 @@ pub fn configure(o: &mut FabricOpts, health_interval_ms: u64) {
         o.evpnr_bin = Some(crate::fabric::bin_path("evpnr", "EVPNR_BIN"));
     }
     o.register = true;
-    o.evpnr_config = Some(evpnr_config());
+    o.evpnr_config = Some(evpnr_config(o.bfd.as_ref()));
     o.evpnd_extra = evpnd_health(o.bfd.is_some(), health_interval_ms);
 }
 
@@ -76,8 +91,10 @@ pub fn configure(o: &mut FabricOpts, health_interval_ms: u64) {
 pub fn describe(f: &Fabric, auto: bool) -> String {
     format!(
         "ours: failover {} (preemption off, hold-down 0, flap damping off, warm-up {WARM_UP_MS} ms); \
-         evpnr heartbeats every {HEARTBEAT_MS} ms, suspect after {SUSPECT_AFTER_MS} ms; evpnd {}",
+         evpnr heartbeats every {HEARTBEAT_MS} ms, suspect after {SUSPECT_AFTER_MS} ms, \
+         release wait {RELEASE_WAIT_MS} ms, takeover least settle {} ms; evpnd {}",
         if auto { "auto" } else { "manual" },
+        takeover_min_settle_ms(f.opts.bfd.as_ref()),
         f.opts
             .evpnd_extra
             .split_whitespace()

@@ -177,6 +177,12 @@ pub struct FleetOptions {
     pub failover: bool,
     /// The heartbeat and health timers used when `failover` is on.
     pub timers: FailoverTimers,
+    /// With `failover`: the operator check command that fails while
+    /// `<host dir>/unfit` exists (the chaos run's "unfit" fault). It forks a
+    /// process per probe: at the fabric's 25 ms interval that is 40 forks
+    /// per evpnd per second, so a fleet of hundreds that does not inject
+    /// the fault (the CPU bench) leaves it out. Default on.
+    pub unfit_check: bool,
     /// Mutual TLS everywhere (`crate::tls`): evpnr, the evpnds, the
     /// driver's clients (the operator `evpn://user/admin`) and evpnr's
     /// `/metrics`.
@@ -237,6 +243,7 @@ impl Default for FleetOptions {
             fabric: FabricOptions::default(),
             failover: false,
             timers: FailoverTimers::default(),
+            unfit_check: true,
             tls: false,
         }
     }
@@ -356,13 +363,20 @@ impl Fleet {
             let to_evpnr = Proxy::start(&evpnr_addr).await?;
             let health = if o.failover {
                 let t = &o.timers;
+                let unfit = if o.unfit_check {
+                    format!(
+                        "    commands:\n      - name: chaos\n        argv: [/usr/bin/test, \"!\", \"-e\", \"{}\"]\n",
+                        hdir.join("unfit").display()
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "  health:\n    interval: {}\n    timeout: {}\n    rise: {}\n    fall: {}\n    bfd: true\n    self-fence:\n      hold: 300ms\n    commands:\n      - name: chaos\n        argv: [/usr/bin/test, \"!\", \"-e\", \"{}\"]\n",
+                    "  health:\n    interval: {}\n    timeout: {}\n    rise: {}\n    fall: {}\n    bfd: true\n    self-fence:\n      hold: 300ms\n{unfit}",
                     ms(t.health_interval),
                     ms(t.health_timeout),
                     t.rise,
                     t.fall,
-                    hdir.join("unfit").display()
                 )
             } else {
                 String::new()

@@ -21,7 +21,7 @@ use evpn_daemon::events::Event as Ev;
 use evpn_model::{Error, error::Object};
 use ipnet::IpNet;
 
-use super::machine::{Core, Event, Facts, Input, Machine, Output};
+use super::machine::{Core, Event, Facts, Input, Machine, MoveOp, Output};
 use crate::{
     model::Group,
     registry::{Conn, Publish, Registry},
@@ -185,6 +185,15 @@ impl Registry {
             Input::Move { target, .. } => Some(target.clone()),
             _ => None,
         };
+        // F14: a takeover's releases are waited for at most
+        // `failover.release-wait`.
+        let takeover = matches!(
+            &input,
+            Input::Move {
+                op: MoveOp::Takeover,
+                ..
+            }
+        );
         let disabled = match (&moving, how.target) {
             (Some(t), Some(_)) => self.evpn_disabled(t, group).await,
             _ => BTreeSet::new(),
@@ -218,7 +227,7 @@ impl Registry {
             let saved = &saved;
             let runs = effects
                 .into_iter()
-                .map(|e| self.effect(group, e, &how, saved, start));
+                .map(|e| self.effect(group, e, &how, saved, takeover, start));
             for (input, bound) in futures::future::join_all(runs).await {
                 driven.bound |= bound;
                 queue.push_back(input);
@@ -232,14 +241,16 @@ impl Registry {
 
     /// Execute one effect; the input that reports its result. `saved`: the
     /// result of the save its step made before publishing (which answers a
-    /// `save_first` persist); `op_start`: when the operation started (a
-    /// takeover's least settle counts from it).
+    /// `save_first` persist). `takeover`: the operation is an autonomous
+    /// takeover (its releases are bounded by F14). `op_start`: when the
+    /// operation started (a takeover's least settle counts from it).
     async fn effect(
         self: &Arc<Self>,
         group: &str,
         o: Output,
         how: &Drive<'_>,
         saved: &Option<Result<(), Error>>,
+        takeover: bool,
         op_start: Instant,
     ) -> (Input, bool) {
         let start = Instant::now();
@@ -257,6 +268,16 @@ impl Registry {
                     Err(error) => {
                         tracing::error!(group, error = %error, "group-state-not-persisted");
                         (Input::PersistFailed { error }, false)
+                    }
+                }
+            }
+            Output::Release { member } if takeover => {
+                let held = how.held == Some(member.as_str());
+                match self.takeover_release(group, &member, held).await {
+                    Ok(()) => (Input::Released { member }, false),
+                    Err(error) => {
+                        tracing::warn!(group, instance = member, error = %error, "member-release-failed");
+                        (Input::ReleaseFailed { member, error }, false)
                     }
                 }
             }
@@ -296,6 +317,98 @@ impl Registry {
             }
             // Not effects (handled by `drive`).
             Output::Event(_) | Output::Resync { .. } | Output::Reply(_) => (Input::Tick, false),
+        }
+    }
+
+    /// F14: a takeover's release of `member` (the old primary). Sent only
+    /// while its connection is up, and waited for at most
+    /// `failover.release-wait`: after that it counts as not released (a
+    /// timeout, so the takeover skips it and binds only on the fabric's
+    /// evidence), but it is not cancelled — dropping a call's future would
+    /// reset its stream and could abort the member's handler midway. It
+    /// runs on in a task of its own (under the member's lock unless the
+    /// caller holds it), and its late outcome is logged and reported
+    /// (`failover-release-late`); then the member is resynced, so the
+    /// group's machine learns what it holds now.
+    async fn takeover_release(
+        self: &Arc<Self>,
+        group: &str,
+        member: &str,
+        held: bool,
+    ) -> Result<(), Error> {
+        let up = self.conn(member).is_some_and(|(c, _)| c == Conn::Connected);
+        let cfg = self.cfg();
+        let Some(wait) = super::failover::takeover_release_wait(
+            up,
+            cfg.failover.release_wait.0,
+            cfg.member_timeout.0,
+        ) else {
+            return Err(Error::Unavailable(format!(
+                "member {member}: not connected; ReleaseGroupBVI not sent (rule F14)"
+            )));
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (reg, g, m) = (self.clone(), group.to_string(), member.to_string());
+        let lock = (!held).then(|| self.member_lock(member));
+        tokio::spawn(async move {
+            let _l = match lock {
+                Some(l) => Some(l.lock_owned().await),
+                None => None,
+            };
+            // Sent late (the member's lock was busy) to a member that has
+            // become primary again since: releasing it now would take the
+            // gateway down by surprise.
+            let r = match reg
+                .group(&g)
+                .is_ok_and(|x| x.primary.as_deref() == Some(m.as_str()))
+            {
+                true => None,
+                false => Some(reg.release_call(&m, &g).await),
+            };
+            let answer = r.clone().unwrap_or_else(|| {
+                Err(Error::Unavailable(format!(
+                    "member {m} is primary again; release not sent"
+                )))
+            });
+            if tx.send(answer).is_ok() {
+                return;
+            }
+            // The takeover went on without this answer.
+            let (result, error) = match &r {
+                None => ("skipped", String::new()),
+                Some(Ok(())) => ("released", String::new()),
+                Some(Err(e)) => ("failed", e.to_string()),
+            };
+            tracing::warn!(
+                group = g,
+                instance = m,
+                result,
+                error,
+                "failover-release-late"
+            );
+            reg.emit(
+                Ev::FailoverReleaseLate,
+                &[
+                    ("group", &g),
+                    ("instance", &m),
+                    ("result", result),
+                    ("error", &error),
+                ],
+            );
+            // Its resync observes what it holds now, and the group's
+            // machine forgets it as a holder once it holds nothing.
+            reg.trigger_resync(&m);
+        });
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(Error::Internal(format!(
+                "member {member}: the release task ended without an answer"
+            ))),
+            Err(_) => Err(Error::Timeout(format!(
+                "member {member}: ReleaseGroupBVI not answered within {} ms \
+                 (failover.release-wait); counted as not released, the release goes on",
+                wait.as_millis()
+            ))),
         }
     }
 

@@ -13,7 +13,7 @@
 //! report of a withdrawal (F11) only triggers a takeover; it is never the
 //! evidence.
 //!
-//! Rules F1–F13 are in `docs/failover.md`; the tables below have at least
+//! Rules F1–F14 are in `docs/failover.md`; the tables below have at least
 //! one row per rule.
 use std::time::Duration;
 
@@ -374,4 +374,24 @@ pub const LATE_RELEASE_DEADLINE: Duration = Duration::from_millis(500);
 /// and every call while the connection is down, fails at once.
 pub fn late_member_call(method: &str, conn_up: bool, member_timeout: Duration) -> Option<Duration> {
     (method == "ReleaseGroupBVI" && conn_up).then(|| member_timeout.min(LATE_RELEASE_DEADLINE))
+}
+
+/// F14: how an autonomous takeover asks the old primary to release the
+/// vMAC, whatever its liveness: `Some(wait)` to send the release and wait
+/// for its answer at most `wait` (`failover.release-wait`, never above
+/// `member_timeout`), `None` to skip it at once (its connection is down).
+/// When the wait runs out the release is not cancelled — it keeps running
+/// on its own (with its own bound, [`late_member_call`] or
+/// `member-timeout`) and its late outcome is reported — but the takeover
+/// counts it as not released and its evidence rule decides (F6), as for a
+/// member it cannot reach: a dead primary whose connection looks up (a
+/// dead host sends no FIN) costs the takeover `release_wait`, not
+/// `member-timeout`. Planned moves and drains do not use this: they wait
+/// for a reachable primary's answer as any move does.
+pub fn takeover_release_wait(
+    conn_up: bool,
+    release_wait: Duration,
+    member_timeout: Duration,
+) -> Option<Duration> {
+    conn_up.then(|| release_wait.min(member_timeout))
 }

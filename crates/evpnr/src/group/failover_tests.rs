@@ -475,8 +475,9 @@ fn every_decision_rule_has_a_row() {
     let have: std::collections::BTreeSet<&str> = have
         .into_iter()
         .chain(late_call_rows().iter().map(|r| r.0))
+        .chain(takeover_release_rows().iter().map(|r| r.0))
         .collect();
-    for f in 1..=13 {
+    for f in 1..=14 {
         assert!(have.contains(format!("F{f}").as_str()), "no row for F{f}");
     }
 }
@@ -507,6 +508,35 @@ fn a_late_member_is_still_asked_to_release_while_connected() {
             got,
             want.map(ms),
             "{rule}: {method} up={up} timeout={timeout}"
+        );
+    }
+}
+
+/// (rule, connection up, release-wait ms, member timeout ms, the wait in
+/// ms or None: not sent).
+type TakeoverReleaseRow = (&'static str, bool, u64, u64, Option<u64>);
+
+fn takeover_release_rows() -> Vec<TakeoverReleaseRow> {
+    vec![
+        // Connection up: sent, and waited for at most release-wait,
+        // whatever member-timeout is (a dead host sends no FIN).
+        ("F14", true, 100, 5_000, Some(100)),
+        ("F14", true, 15, 30_000, Some(15)),
+        // Never longer than member-timeout.
+        ("F14", true, 500, 200, Some(200)),
+        // Connection down: not sent, not released.
+        ("F14", false, 100, 5_000, None),
+    ]
+}
+
+#[test]
+fn a_takeover_waits_for_the_release_at_most_release_wait() {
+    for (rule, up, wait, timeout, want) in takeover_release_rows() {
+        let got = takeover_release_wait(up, ms(wait), ms(timeout));
+        assert_eq!(
+            got,
+            want.map(ms),
+            "{rule}: up={up} wait={wait} timeout={timeout}"
         );
     }
 }

@@ -305,6 +305,8 @@ pub struct Fleet {
     pub evpnr_log_level: &'static str,
     /// evpnr's `move.max-wait` (the evidence wait of a move).
     pub move_max_wait: &'static str,
+    /// evpnr's `member-timeout` (3 s unless a test needs another).
+    pub member_timeout: &'static str,
     /// The simulated fabric (fleets made by [`Fleet::on_fabric`]).
     pub fabric: Option<Fabric>,
     /// Appended to evpnr's configuration (keys under `evpnr:`).
@@ -356,6 +358,7 @@ impl Fleet {
             evpnr_log_level: level,
             move_max_wait: "500ms",
             fabric: None,
+            member_timeout: "3s",
             evpnr_extra: String::new(),
             tls: None,
             dir,
@@ -432,6 +435,7 @@ impl Fleet {
             evpnr_log_level: "debug",
             move_max_wait: max_wait,
             fabric: Some(fabric),
+            member_timeout: "3s",
             evpnr_extra: String::new(),
             tls: None,
             dir,
@@ -448,10 +452,11 @@ impl Fleet {
         std::fs::write(
             &cfg,
             format!(
-                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: {}\n  state-dir: {}\n  member-timeout: 3s\n  move:\n    max-wait: {}\n{}",
+                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: {}\n  state-dir: {}\n  member-timeout: {}\n  move:\n    max-wait: {}\n{}",
                 self.port,
                 self.evpnr_log_level,
                 self.dir.path().join("state").display(),
+                self.member_timeout,
                 self.move_max_wait,
                 self.evpnr_extra,
             ),
