@@ -92,10 +92,10 @@ pub async fn on_own<F: Future>(cause: &str, fields: &[(&str, &str)], f: F) -> F:
         tally,
     };
     let out = CAUSE.scope(c, f).await;
-    if let Some((log, rec)) = decided.take() {
-        if let Err(e) = log.append(rec).await {
-            tracing::error!(error = %e, "audit-record-lost");
-        }
+    if let Some((log, rec)) = decided.take()
+        && let Err(e) = log.append(rec).await
+    {
+        tracing::error!(error = %e, "audit-record-lost");
     }
     out
 }
