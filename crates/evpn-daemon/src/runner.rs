@@ -88,6 +88,9 @@ pub struct Daemon<C> {
     /// One message per SIGHUP, after the configuration's reload (whatever
     /// its result): what else reloads on SIGHUP (TLS material) listens here.
     pub hangups: tokio::sync::broadcast::Sender<()>,
+    /// The audit log, once opened ([`Daemon::open_audit`], else by
+    /// [`serve`]).
+    audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
 impl<C: CommonSettings + Clone + Send + Sync + 'static> Daemon<C> {
@@ -118,6 +121,7 @@ impl<C: CommonSettings + Clone + Send + Sync + 'static> Daemon<C> {
             config_tx,
             serving: watch::channel(true).0,
             hangups: tokio::sync::broadcast::channel(4).0,
+            audit: None,
         }
     }
 
@@ -170,6 +174,41 @@ impl<C: CommonSettings + Clone + Send + Sync + 'static> Daemon<C> {
     }
 }
 
+impl<C: CommonSettings> Daemon<C> {
+    /// Open the audit log under the state directory and install it as the
+    /// log of this process's outgoing calls (`crate::audit::install`): a
+    /// daemon that calls others before it serves (evpnr's start-up
+    /// resyncs) opens it first, so those calls are recorded too. `tls`:
+    /// the daemon's own identity on its records (`none` without).
+    pub fn open_audit(
+        &mut self,
+        tls: Option<&crate::tls::Serving>,
+    ) -> anyhow::Result<Arc<crate::audit::AuditLog>> {
+        if let Some(a) = &self.audit {
+            return Ok(a.clone());
+        }
+        let program = self.program;
+        let (state_dir, audit_cfg) = {
+            let c = self.config.borrow();
+            (c.state_dir().to_path_buf(), c.audit().clone())
+        };
+        let own = tls
+            .map(|t| t.tls.material().identity.to_string())
+            .unwrap_or_else(|| "none".into());
+        let audit =
+            crate::audit::AuditLog::open(&state_dir, program, &own, audit_cfg, self.broker.clone())
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{program}.state-dir: cannot open the audit log in {}: {e}",
+                        state_dir.join(crate::audit::DIR).display()
+                    )
+                })?;
+        crate::audit::install(audit.clone());
+        self.audit = Some(audit.clone());
+        Ok(audit)
+    }
+}
+
 /// How long a shutdown waits for gRPC connections to close.
 pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -182,7 +221,7 @@ pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5)
 /// recorded in the audit log under the state directory (`crate::audit`),
 /// TLS or not.
 pub async fn serve<C: CommonSettings, S>(
-    daemon: Daemon<C>,
+    mut daemon: Daemon<C>,
     grpc_addr: &str,
     metrics_addr: &str,
     service_name: &'static str,
@@ -203,6 +242,7 @@ where
 {
     use tokio_stream::wrappers::TcpListenerStream;
     let program = daemon.program;
+    let audit = daemon.open_audit(tls.as_ref())?;
     let grpc = crate::serve::bind(&format!("{program}.grpc-addr"), grpc_addr).await?;
     let grpc_local = grpc.local_addr()?;
     let metrics_task = if metrics_addr.is_empty() {
@@ -228,23 +268,6 @@ where
     let shutdown = daemon.shutdown.clone();
     // Small request/response RPCs: disable Nagle, or every answer waits for
     // the peer's delayed ACK (~40 ms).
-    let (state_dir, audit_cfg) = {
-        let c = daemon.config.borrow();
-        (c.state_dir().to_path_buf(), c.audit().clone())
-    };
-    let own = tls
-        .as_ref()
-        .map(|t| t.tls.material().identity.to_string())
-        .unwrap_or_else(|| "none".into());
-    let audit =
-        crate::audit::AuditLog::open(&state_dir, program, &own, audit_cfg, daemon.broker.clone())
-            .map_err(|e| {
-            anyhow::anyhow!(
-                "{program}.state-dir: cannot open the audit log in {}: {e}",
-                state_dir.join(crate::audit::DIR).display()
-            )
-        })?;
-    crate::audit::install(audit.clone());
     let (tls, authz, audit) = match tls {
         Some(t) => (
             Some(t.tls),

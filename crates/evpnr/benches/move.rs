@@ -330,13 +330,19 @@ async fn compare(moves: usize, block: usize) {
     println!("| mode | transport | moves | p50 ms | p90 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|---|---|");
     let mut p99 = Vec::new();
+    let mut slow = Vec::new();
     for mode in [Mode::Idle, Mode::BackToBack] {
         let mut ms: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        // Every move with its block number and timeline, per transport.
+        let mut all: [Vec<(f64, usize, v1::Event)>; 2] = [Vec::new(), Vec::new()];
+        let mut blk = 0;
         while ms[1].len() < moves {
             for (i, f) in [&plain, &tls].into_iter().enumerate() {
                 let got = tokio::task::block_in_place(|| measure(f, block, mode));
-                ms[i].extend(got.into_iter().map(|(m, _)| m));
+                ms[i].extend(got.iter().map(|(m, _)| *m));
+                all[i].extend(got.into_iter().map(|(m, t)| (m, blk, t)));
             }
+            blk += 1;
         }
         for (name, v) in ["plaintext", "TLS"].into_iter().zip(ms.iter_mut()) {
             v.sort_by(f64::total_cmp);
@@ -351,12 +357,33 @@ async fn compare(moves: usize, block: usize) {
             );
         }
         p99.push((mode, pct(&ms[1], 0.99) - pct(&ms[0], 0.99)));
+        for (name, mut v) in ["plaintext", "TLS"].into_iter().zip(all) {
+            v.sort_by(|a, b| b.0.total_cmp(&a.0));
+            v.truncate(5);
+            slow.push((mode, name, v));
+        }
     }
-    for (mode, d) in p99 {
+    for (mode, d) in &p99 {
         println!(
             "p99 TLS - plaintext, {}: {d:+.2} ms (target: within 1 ms)",
             mode.name()
         );
+    }
+    // Where the slowest moves spent their time (one slow block, or spread).
+    for (mode, name, v) in slow {
+        println!(
+            "{}, {name}: the five slowest moves (ms at the client, block, µs in evpnr):",
+            mode.name()
+        );
+        for (ms, b, t) in v {
+            println!(
+                "    {ms:.2} ms, block {b}, {} µs in evpnr:",
+                t.fields["total-us"]
+            );
+            for s in t.fields["steps"].split("; ") {
+                println!("      {s}");
+            }
+        }
     }
     plain.check_vmac_exclusive(&plain_vmac, &[]).unwrap();
     tls.check_vmac_exclusive(&tls_vmac, &[]).unwrap();

@@ -499,7 +499,17 @@ impl Driver {
                 let me = self.clone();
                 let window = p.flap_window;
                 tokio::spawn(async move {
-                    me.run_move(guard, &group, from, &to, reason, window).await;
+                    // Its calls are recorded as `evpnr:failover` (a drain's
+                    // too: reason `primary-drained`).
+                    let was = from.clone().unwrap_or_default();
+                    let f = [
+                        ("group", group.as_str()),
+                        ("from", was.as_str()),
+                        ("to", to.as_str()),
+                        ("reason", reason.name()),
+                    ];
+                    let mv = me.run_move(guard, &group, from, &to, reason, window);
+                    evpn_daemon::audit::layer::on_own("failover", &f, mv).await;
                 });
             }
         }

@@ -41,6 +41,9 @@ pub async fn run(args: config::Args, loaded: runner::Loaded<config::Config>) -> 
     daemon.spawn_reloader(move || config::load(&args))?;
     // Before any member is dialled: the client side is installed here.
     let tls = evpn_daemon::tls::load(&cfg.tls, false)?;
+    // Before any member is called (the start-up resyncs): every call evpnr
+    // makes is recorded (docs/security.md, "Audit").
+    daemon.open_audit(tls.as_ref())?;
     let store = store::Store::open(&cfg.state_dir).map_err(|e| {
         anyhow::anyhow!(
             "evpnr.state-dir: cannot use {}: {e}",

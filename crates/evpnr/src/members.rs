@@ -485,7 +485,15 @@ impl Registry {
                 if !go {
                     return;
                 }
-                reg.resync(&id).await;
+                // A decision of evpnr's own (start-up, periodic, a member
+                // back after a partition, the store recovered, R12): its
+                // calls are recorded as `evpnr:resync`.
+                evpn_daemon::audit::layer::on_own(
+                    "resync",
+                    &[("instance", id.as_str())],
+                    reg.resync(&id),
+                )
+                .await;
             }
         });
     }

@@ -8,7 +8,9 @@
 //! front-end acts on behalf of a user with the lower of the two roles; the
 //! record of an accepted call is on disk when its answer arrives (the file
 //! is read right after the call returns); WatchEvents of type `audit`
-//! shows the records.
+//! shows the records; the calls evpnr makes on its own (a failover
+//! takeover, the resync after its restart) are recorded at both ends too,
+//! linked to a record of evpnr's decision.
 mod common;
 
 use std::{path::Path, time::Duration};
@@ -410,4 +412,181 @@ async fn audit_without_tls_names_no_identity_but_the_peer() {
     assert_eq!(r["fields"]["group"], "plain", "{r}");
     assert!(s(r, "peer").starts_with("127.0.0.1:"), "{r}");
     assert!(r.get("role").is_none(), "{r}");
+}
+
+/// The decision record of evpnr's own `cause` (`evpnr:failover`) matching
+/// `fields`, the calls it made (evpnr's `out` records whose parent it is),
+/// if it is in evpnr's log and made a call.
+fn own_decision(
+    log: &[Value],
+    cause: &str,
+    fields: &[(&str, &str)],
+) -> Option<(Value, Vec<Value>)> {
+    let d = log.iter().rfind(|r| {
+        s(r, "direction") == "decision"
+            && s(r, "rpc") == cause
+            && fields.iter().all(|(k, v)| r["fields"][*k] == *v)
+    })?;
+    let calls: Vec<Value> = log
+        .iter()
+        .filter(|r| s(r, "direction") == "out" && r["parent"] == d["id"])
+        .cloned()
+        .collect();
+    (!calls.is_empty()).then(|| (d.clone(), calls))
+}
+
+/// Both ends of one call evpnr made on its own: evpnr's `out` record of
+/// `rpc` to `target` (in `calls`, on behalf of `cause`, accepted) and the
+/// member's `in` record naming it as its parent, exactly once.
+fn both_ends(calls: &[Value], cause: &str, rpc: &str, target: &str, member_state: &Path) {
+    let out = calls
+        .iter()
+        .find(|r| s(r, "rpc") == rpc && s(r, "target") == target)
+        .unwrap_or_else(|| panic!("no {rpc} to {target} among the decision's calls: {calls:?}"));
+    assert_eq!(
+        (s(out, "who"), s(out, "on-behalf-of"), s(out, "result")),
+        ("none", cause, "ok"),
+        "{out}"
+    );
+    let member = records(member_state);
+    let ins: Vec<&Value> = member.iter().filter(|r| r["parent"] == out["id"]).collect();
+    assert_eq!(ins.len(), 1, "{target}'s record of {out}: {member:?}");
+    assert_eq!(
+        (
+            s(ins[0], "direction"),
+            s(ins[0], "rpc"),
+            s(ins[0], "result")
+        ),
+        ("in", rpc, "ok"),
+        "{}",
+        ins[0]
+    );
+}
+
+/// Issue 18: an autonomous takeover's calls are recorded by evpnr (`out`,
+/// on behalf of `evpnr:failover`, parent = its decision record, which
+/// names the group, the candidate and the reason) and by the member that
+/// served them (`in`, parent = evpnr's record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_sim_fabric_takeover_is_recorded_at_both_ends_under_its_decision() {
+    const A: &str = "aud-fo-a";
+    const B: &str = "aud-fo-b";
+    let _s = serial().await;
+    let mut f = Fleet::on_fabric(
+        &[A, B],
+        birdsim::fabric::FabricOptions {
+            announce_delay: Duration::from_millis(1),
+            withdraw_delay: Duration::from_millis(200),
+            record: true,
+        },
+        "1s",
+    )
+    .await;
+    f.start_all().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    f.client()
+        .await
+        .set_group_failover(v1::SetGroupFailoverRequest {
+            group_id: "test".into(),
+            mode: "auto".into(),
+            hold_down_ms: Some(0),
+            warm_up_ms: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut ev = failover_events(&f).await;
+    f.host_mut(A).kill_evpnd();
+    f.host_mut(A).kill_bird();
+    let e = next_event_of(&mut ev, &["failover-finished"]).await;
+    assert_eq!(e.fields["to"], B, "{e:?}");
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+
+    let evpnr_state = f.dir.path().join("state");
+    let want = [
+        ("group", "test"),
+        ("from", A),
+        ("to", B),
+        ("reason", "primary-unreachable"),
+    ];
+    let mut found = None;
+    wait_for("the takeover's decision record", async || {
+        found = own_decision(&records(&evpnr_state), "evpnr:failover", &want);
+        found.is_some()
+    })
+    .await;
+    let (d, calls) = found.unwrap();
+    assert_eq!(
+        (s(&d, "daemon"), s(&d, "who"), s(&d, "on-behalf-of")),
+        ("evpnr", "none", "evpnr:failover"),
+        "{d}"
+    );
+    // The dead primary's release is tried and fails: recorded as such, and
+    // the decision's result is that failure.
+    let release = calls
+        .iter()
+        .find(|r| s(r, "rpc") == "Evpnd.ReleaseGroupBVI" && s(r, "target") == A)
+        .unwrap_or_else(|| panic!("no release of {A} among the decision's calls: {calls:?}"));
+    assert_ne!(s(release, "result"), "ok", "{release}");
+    assert_eq!(s(&d, "result"), s(release, "result"), "{d}");
+    assert!(s(&d, "error").contains("Evpnd.ReleaseGroupBVI"), "{d}");
+    both_ends(
+        &calls,
+        "evpnr:failover",
+        "Evpnd.BindGroupBVI",
+        B,
+        &f.host(B).dir.path().join("state"),
+    );
+}
+
+/// Issue 18: the resync after an evpnr restart is recorded at both ends:
+/// drift made while evpnr was down (a member's eVPN deleted) is repaired by
+/// calls on behalf of `evpnr:resync`, linked to its decision record, and
+/// the member's records of them name evpnr's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_restart_resync_is_recorded_at_both_ends_under_its_decision() {
+    const A: &str = "aud-rs-a";
+    const B: &str = "aud-rs-b";
+    let _s = serial().await;
+    let mut f = Fleet::new(
+        "audit_restart_resync_is_recorded_at_both_ends_under_its_decision",
+        &[A, B],
+    )
+    .await;
+    f.start_all().await;
+    f.test_group(Some(A)).await;
+    f.kill_evpnr();
+    f.evpnd_as_registry(B)
+        .await
+        .delete_evpn_instance(v1::EvpnRef {
+            instance_id: B.into(),
+            slug: "test".into(),
+        })
+        .await
+        .unwrap();
+    f.start_evpnr();
+
+    let evpnr_state = f.dir.path().join("state");
+    let mut found = None;
+    wait_for("the restart's resync of B, recorded", async || {
+        found = own_decision(&records(&evpnr_state), "evpnr:resync", &[("instance", B)]);
+        found.as_ref().is_some_and(|(d, _)| s(d, "result") == "ok")
+    })
+    .await;
+    let (d, calls) = found.unwrap();
+    assert_eq!(
+        (s(&d, "who"), s(&d, "on-behalf-of")),
+        ("none", "evpnr:resync"),
+        "{d}"
+    );
+    let b_state = f.host(B).dir.path().join("state");
+    both_ends(
+        &calls,
+        "evpnr:resync",
+        "Evpnd.CreateEvpnInstance",
+        B,
+        &b_state,
+    );
+    both_ends(&calls, "evpnr:resync", "Evpnd.CreateBVI", B, &b_state);
+    assert!(f.bvi(B, "test").await.is_some(), "B's BVI is not back");
 }

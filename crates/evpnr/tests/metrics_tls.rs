@@ -2,7 +2,8 @@
 //! metrics listener takes only clients with a certificate of its CA (a
 //! scraper's `evpn://user/…` certificate works, HTTP/1.1 as Prometheus
 //! speaks it); no certificate, or plaintext, gets nothing. `tls.metrics:
-//! false` keeps plaintext metrics on loopback.
+//! false` keeps plaintext metrics on loopback. Rotating evpnr's certificate
+//! and sending SIGHUP changes the certificate new scrapes are served with.
 use std::{
     io::{Read, Write},
     net::TcpStream,
@@ -105,6 +106,14 @@ fn with_cert(files: &TlsFiles) -> Arc<rustls::ClientConfig> {
 
 /// `GET /metrics` over TLS, HTTP/1.1 (ALPN `http/1.1`, as Prometheus).
 fn https_get(addr: &str, cfg: Arc<rustls::ClientConfig>) -> anyhow::Result<(u16, String)> {
+    https_get_cert(addr, cfg).map(|(code, body, _)| (code, body))
+}
+
+/// [`https_get`], and the certificate the server presented.
+fn https_get_cert(
+    addr: &str,
+    cfg: Arc<rustls::ClientConfig>,
+) -> anyhow::Result<(u16, String, CertificateDer<'static>)> {
     let mut c = (*cfg).clone();
     c.alpn_protocols = vec![b"http/1.1".to_vec()];
     let conn = rustls::ClientConnection::new(Arc::new(c), "evpn.invalid".try_into()?)?;
@@ -122,6 +131,13 @@ fn https_get(addr: &str, cfg: Arc<rustls::ClientConfig>) -> anyhow::Result<(u16,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => {}
         Err(e) => return Err(e.into()),
     }
+    let leaf = s
+        .conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .ok_or_else(|| anyhow::anyhow!("the server presented no certificate"))?
+        .clone()
+        .into_owned();
     let text = String::from_utf8_lossy(&buf).to_string();
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -131,7 +147,7 @@ fn https_get(addr: &str, cfg: Arc<rustls::ClientConfig>) -> anyhow::Result<(u16,
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no status in {head:?}"))?;
-    Ok((code, body.to_string()))
+    Ok((code, body.to_string(), leaf))
 }
 
 #[test]
@@ -175,4 +191,45 @@ fn metrics_plaintext_on_loopback_when_tls_metrics_is_off() {
     let (code, body) = http_get(&d.metrics_addr().unwrap(), "/metrics").unwrap();
     assert_eq!(code, 200, "{body}");
     assert_eq!(metric_value(&body, "evpnr_build_info", &[]), Some(1.0));
+}
+
+/// Certificate rotation reaches `/metrics`: after new certificate and key
+/// files and a SIGHUP, a new scrape is served with the new certificate and
+/// the old one is no longer presented (the metrics listener accepts over
+/// the daemon's reloadable acceptor, not a copy made at start-up).
+#[test]
+fn metrics_tls_rotation_on_sighup_serves_the_new_certificate() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = DevCa::create(pki_dir.path(), "metrics CA").unwrap();
+    let prom = pki
+        .issue(&Identity::User("prometheus".into()), DAY, false)
+        .unwrap();
+    let d = spawn(&pki, "");
+    d.wait_log("metrics-listening", T).unwrap();
+    let addr = d.metrics_addr().unwrap();
+    let (code, body, old) = https_get_cert(&addr, with_cert(&prom)).unwrap();
+    assert_eq!(code, 200, "{body}");
+
+    // Rotate evpnr's certificate and key in place (the paths it was
+    // configured with), then SIGHUP.
+    let files = pki
+        .issue(&Identity::Registry("evpnr".into()), DAY, true)
+        .unwrap();
+    let new = evpn_tls::Material::load(&files).unwrap().chain[0].clone();
+    assert_ne!(new, old, "the rotation issued the same certificate");
+    d.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    let r = d.wait_log("tls-reloaded", T).unwrap();
+    assert_eq!(r["identity"], "evpn://registry/evpnr", "{r}");
+
+    let (code, body, served) = https_get_cert(&addr, with_cert(&prom)).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(metric_value(&body, "evpnr_build_info", &[]), Some(1.0));
+    assert!(
+        served != old,
+        "a scrape after the rotation is still served with the old certificate"
+    );
+    assert!(
+        served == new,
+        "a scrape after the rotation is served with a certificate that is neither the old nor the new one"
+    );
 }

@@ -7,7 +7,7 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
 };
 
@@ -30,6 +30,121 @@ struct Cause {
     id: String,
     who: String,
     on_behalf_of: Option<String>,
+    /// A decision of the daemon's own ([`on_own`]): what its calls came to.
+    tally: Option<Arc<Mutex<Tally>>>,
+}
+
+/// The outcome of the audited calls one decision made.
+#[derive(Debug, Default)]
+struct Tally {
+    calls: usize,
+    failed: usize,
+    /// The first failed call: its rpc, result and error.
+    first: Option<(String, String, Option<String>)>,
+}
+
+/// Run `f`, a decision this daemon makes on its own (no request caused it:
+/// evpnr's failover moves and resyncs), as the cause of the member calls it
+/// makes: each is recorded (`out`) with `on-behalf-of` = `<daemon>:<cause>`
+/// ([`super::own_cause`]) and `parent` = the decision's ID. Once `f` is
+/// done the decision itself is recorded — direction `decision`, `rpc` =
+/// `<daemon>:<cause>`, `fields`, `result` `ok` or the first failed call's
+/// code — and fsynced, which makes its calls' records durable too (as an
+/// operator's `in` record does for the calls of its request). A decision
+/// that made no audited call (a resync with nothing to change) writes
+/// nothing. While a request is being served (its cause is set), `f` keeps
+/// that cause. Without an installed log it only runs `f`.
+pub async fn on_own<F: Future>(cause: &str, fields: &[(&str, &str)], f: F) -> F::Output {
+    let log = match super::installed() {
+        Some(l) if CAUSE.try_with(|_| ()).is_err() => l,
+        _ => return f.await,
+    };
+    let reason = super::own_cause(log.daemon(), cause);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let rec = Record {
+        ts: String::new(),
+        daemon: log.daemon().to_string(),
+        id: new_id(),
+        direction: Direction::Decision,
+        who: log.own().to_string(),
+        role: None,
+        on_behalf_of: Some(reason.clone()),
+        peer: None,
+        target: None,
+        parent: None,
+        rpc: reason.clone(),
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), evpn_model::validate::truncate(v, 64)))
+            .collect(),
+        result: String::new(),
+        error: None,
+    };
+    let c = Cause {
+        id: rec.id.clone(),
+        who: rec.who.clone(),
+        on_behalf_of: Some(reason),
+        tally: Some(tally.clone()),
+    };
+    let mut decided = Decided {
+        log,
+        rec: Some(rec),
+        tally,
+    };
+    let out = CAUSE.scope(c, f).await;
+    if let Some((log, rec)) = decided.take()
+        && let Err(e) = log.append(rec).await
+    {
+        tracing::error!(error = %e, "audit-record-lost");
+    }
+    out
+}
+
+/// The record of a decision of the daemon's own ([`on_own`]), written when
+/// it is done — also when it is dropped half-way (shutdown), from a task of
+/// its own, so the records of the calls it made are linked and synced.
+struct Decided {
+    log: Arc<AuditLog>,
+    rec: Option<Record>,
+    tally: Arc<Mutex<Tally>>,
+}
+
+impl Decided {
+    /// The record to write, if the decision made any audited call.
+    fn take(&mut self) -> Option<(Arc<AuditLog>, Record)> {
+        let mut rec = self.rec.take()?;
+        let t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+        if t.calls == 0 {
+            return None;
+        }
+        rec.ts = now();
+        match &t.first {
+            None => rec.result = "ok".into(),
+            Some((rpc, result, error)) => {
+                rec.result = result.clone();
+                rec.error = Some(evpn_model::validate::truncate(
+                    &format!(
+                        "{} of {} calls failed, first {rpc}: {}",
+                        t.failed,
+                        t.calls,
+                        error.as_deref().unwrap_or("")
+                    ),
+                    256,
+                ));
+            }
+        }
+        Some((self.log.clone(), rec))
+    }
+}
+
+impl Drop for Decided {
+    fn drop(&mut self) {
+        if let Some((log, rec)) = self.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            drop(rt.spawn(async move { log.append(rec).await }));
+        }
+    }
 }
 
 tokio::task_local! {
@@ -241,6 +356,7 @@ where
                 id: rec.id.clone(),
                 who: rec.who.clone(),
                 on_behalf_of: rec.on_behalf_of.clone(),
+                tally: None,
             };
             let mut pending = Pending {
                 log: log.clone(),
@@ -291,8 +407,8 @@ impl Drop for Pending {
 }
 
 /// Under a member client of evpnr: records every audited call it makes
-/// (direction `out`, `parent` = the operator's request that caused it, if
-/// any) and sends the record's ID as [`REQUEST_ID`], so the member's record
+/// (direction `out`, `parent` = the operator's request or evpnr's own
+/// decision ([`on_own`]) that caused it) and sends the record's ID as [`REQUEST_ID`], so the member's record
 /// of the same call names it. Without an installed log
 /// ([`super::install`]) it only passes calls through.
 #[derive(Clone, Debug)]
@@ -358,6 +474,16 @@ where
                     Some(evpn_model::validate::truncate(&e.to_string(), 256)),
                 ),
             };
+            if let Some(t) = cause.as_ref().and_then(|c| c.tally.as_ref()) {
+                let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+                t.calls += 1;
+                if result != "ok" {
+                    t.failed += 1;
+                    if t.first.is_none() {
+                        t.first = Some((rpc.clone(), result.clone(), error.clone()));
+                    }
+                }
+            }
             let rec = Record {
                 ts: now(),
                 daemon: log.daemon().to_string(),

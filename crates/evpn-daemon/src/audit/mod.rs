@@ -106,6 +106,9 @@ pub enum Direction {
     In,
     /// A call this daemon made to a member (evpnr → evpnd).
     Out,
+    /// A decision this daemon made on its own (evpnr's failover, resync):
+    /// the `parent` of the calls it made ([`layer::on_own`]).
+    Decision,
 }
 
 /// One line of the audit log.
@@ -165,6 +168,7 @@ impl Record {
             match self.direction {
                 Direction::In => "in",
                 Direction::Out => "out",
+                Direction::Decision => "decision",
             },
         );
         put("who", &self.who);
@@ -190,6 +194,13 @@ impl Record {
         }
         f
     }
+}
+
+/// The `on-behalf-of` of the calls evpnr makes on its own, and the `rpc`
+/// of their decision record: `evpnr:<cause>` (`evpnr:failover`,
+/// `evpnr:resync`).
+pub fn own_cause(daemon: &str, cause: &str) -> String {
+    format!("{daemon}:{cause}")
 }
 
 /// A new request ID: 16 random hex digits.
