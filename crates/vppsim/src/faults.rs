@@ -124,8 +124,9 @@ mod tests {
         };
         const PING: &str = "control_ping_51077d14";
         const DUMP: &str = "sw_interface_dump_aa610c27";
-        // (rules, message, closes a dump, latency)
-        let cases: [(&[(&str, u64)], &str, bool, Option<u64>); 7] = [
+        /// (rules, message, closes a dump, latency)
+        type Case<'a> = (&'a [(&'a str, u64)], &'a str, bool, Option<u64>);
+        let cases: [Case; 7] = [
             (&[("*", 1)], DUMP, false, Some(1)),
             (&[("*", 1)], PING, false, Some(1)),
             (&[("*", 1)], PING, true, None),
