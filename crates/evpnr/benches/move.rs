@@ -17,7 +17,17 @@
 //! runtime of its own; the five slowest moves' timelines are printed, and the
 //! VPP calls per move (every call, reads included) are counted from them.
 //!
-//! Run: `cargo bench -p evpnr --bench move` (set MOVES to change the count).
+//! Per mode the bench also prints, p50 / p99 per move: the total at the
+//! client, the VPP service sum (the service times of the VPP calls served
+//! inside the move's window on both simulators, as vppsim measured them:
+//! from when VPP started on a message to its answer, queueing excluded;
+//! calls of the two members that overlap both count) and the rest (total −
+//! VPP sum); and, with latency, the issue's target check "p99 − VPP sum ≤ 1
+//! ms" (the VPP sum of a typical move: its p50).
+//!
+//! Run: `cargo bench -p evpnr --bench move` (set MOVES to change the count;
+//! `PING_MS=1` also delays each dump's closing `control_ping`, vppsim's
+//! charging before session 9, for comparison).
 //!
 //! TLS: `TLS=on` runs the same with mutual TLS everywhere (evpnr, the
 //! evpnds, the client; certificates of a development CA). `TLS=both`
@@ -83,6 +93,47 @@ struct Row {
     all_calls: f64,
     /// The five slowest moves: (ms, total-us, steps).
     slowest: Vec<(f64, String, String)>,
+    /// Per move, in ms: the total at the client, the summed service time of
+    /// the VPP calls served inside the move's window (both simulators, as
+    /// vppsim measured them), and the rest (total − VPP sum).
+    split: Split,
+}
+
+/// Percentiles of a move's total, VPP sum and rest (ms).
+#[derive(Default)]
+struct Split {
+    total: [f64; 2],
+    vpp: [f64; 2],
+    rest: [f64; 2],
+    /// VPP messages served inside a move's window, mean.
+    served: f64,
+    /// Mean service time of one of them (ms).
+    per_msg: f64,
+}
+
+impl Split {
+    /// From per-move `(total ms, VPP calls, VPP ms)`: p50 and p99 of each.
+    fn of(moves: &[(f64, usize, f64)]) -> Split {
+        let p = |f: &dyn Fn(&(f64, usize, f64)) -> f64| {
+            let mut v: Vec<f64> = moves.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            [pct(&v, 0.5), pct(&v, 0.99)]
+        };
+        Split {
+            total: p(&|m| m.0),
+            vpp: p(&|m| m.2),
+            rest: p(&|m| m.0 - m.2),
+            served: moves.iter().map(|m| m.1 as f64).sum::<f64>() / moves.len() as f64,
+            per_msg: moves.iter().map(|m| m.2).sum::<f64>()
+                / moves.iter().map(|m| m.1).sum::<usize>().max(1) as f64,
+        }
+    }
+
+    /// The issue's target: p99 of the move ≤ the VPP calls it makes + 1 ms
+    /// (the VPP sum of a typical move: its median).
+    fn target_met(&self) -> bool {
+        self.total[1] - self.vpp[0] <= 1.0
+    }
 }
 
 /// The `move-timeline` events of the next `n` moves: a subscriber on its own
@@ -130,9 +181,18 @@ fn collect_timelines(
     h
 }
 
+/// One measured move: its latency at the client (ms), when it was sent and
+/// when its answer came, and its timeline.
+struct Measured {
+    ms: f64,
+    sent: Instant,
+    answered: Instant,
+    timeline: v1::Event,
+}
+
 /// `moves` moves alternating between r1 and r2, sent from a client on its own
-/// thread; the latencies in ms and each move's timeline.
-fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<(f64, v1::Event)> {
+/// thread.
+fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<Measured> {
     let addr = format!("127.0.0.1:{}", f.port);
     let timelines = collect_timelines(addr.clone(), f.tls.clone(), moves);
     let hosts = &f.hosts;
@@ -164,7 +224,8 @@ fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<(f64, v1::Event)> {
                     })
                     .await
                     .unwrap();
-                    ms.push(t.elapsed().as_secs_f64() * 1e3);
+                    let answered = Instant::now();
+                    ms.push((answered.duration_since(t).as_secs_f64() * 1e3, t, answered));
                     if mode == Mode::Idle {
                         // The new primary's first GARP/NA round: one arping
                         // per gateway address (2).
@@ -183,6 +244,12 @@ fn measure(f: &Fleet, moves: usize, mode: Mode) -> Vec<(f64, v1::Event)> {
     })
     .into_iter()
     .zip(timelines.join().unwrap())
+    .map(|((ms, sent, answered), timeline)| Measured {
+        ms,
+        sent,
+        answered,
+        timeline,
+    })
     .collect()
 }
 
@@ -265,6 +332,17 @@ async fn run(latency_ms: u64, moves: usize, ca: Option<&DevCa>) -> Vec<Row> {
             h.sim
                 .faults()
                 .latency("*", Duration::from_millis(latency_ms));
+            // The model before session 9 (every dump's closing ping charged
+            // like a call of its own): `PING_MS=1`.
+            if let Some(ping) = std::env::var("PING_MS")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|ms| *ms > 0)
+            {
+                h.sim
+                    .faults()
+                    .latency("control_ping", Duration::from_millis(ping));
+            }
         }
     }
     let mut rows = Vec::new();
@@ -273,17 +351,34 @@ async fn run(latency_ms: u64, moves: usize, ca: Option<&DevCa>) -> Vec<Row> {
     for mode in [Mode::Idle, Mode::BackToBack] {
         for h in &f.hosts {
             h.sim.clear_journal();
+            h.sim.clear_served();
         }
         let mut got = tokio::task::block_in_place(|| measure(&f, moves, mode));
         let calls: usize = f.hosts.iter().map(|h| h.changes().len()).sum();
-        let all_calls: usize = got.iter().map(|(_, t)| vpp_calls(t)).sum();
-        got.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let all_calls: usize = got.iter().map(|m| vpp_calls(&m.timeline)).sum();
+        let served: Vec<vppsim::Served> = f.hosts.iter().flat_map(|h| h.sim.served()).collect();
+        let split = Split::of(
+            &got.iter()
+                .map(|m| {
+                    let (n, d) = vppsim::served_within(&served, m.sent, m.answered);
+                    (m.ms, n, d.as_secs_f64() * 1e3)
+                })
+                .collect::<Vec<_>>(),
+        );
+        got.sort_by(|a, b| b.ms.total_cmp(&a.ms));
         let slowest = got
             .iter()
             .take(5)
-            .map(|(ms, t)| (*ms, t.fields["total-us"].clone(), t.fields["steps"].clone()))
+            .map(|m| {
+                let t = &m.timeline;
+                (
+                    m.ms,
+                    t.fields["total-us"].clone(),
+                    t.fields["steps"].clone(),
+                )
+            })
             .collect();
-        let mut ms: Vec<f64> = got.iter().map(|(ms, _)| *ms).collect();
+        let mut ms: Vec<f64> = got.iter().map(|m| m.ms).collect();
         ms.sort_by(f64::total_cmp);
         rows.push(Row {
             latency_ms,
@@ -295,6 +390,7 @@ async fn run(latency_ms: u64, moves: usize, ca: Option<&DevCa>) -> Vec<Row> {
             calls: calls as f64 / moves as f64,
             all_calls: all_calls as f64 / moves as f64,
             slowest,
+            split,
         });
     }
     // Where the time goes: mean member RPC latency per method, as evpnr saw
@@ -339,8 +435,8 @@ async fn compare(moves: usize, block: usize) {
         while ms[1].len() < moves {
             for (i, f) in [&plain, &tls].into_iter().enumerate() {
                 let got = tokio::task::block_in_place(|| measure(f, block, mode));
-                ms[i].extend(got.iter().map(|(m, _)| *m));
-                all[i].extend(got.into_iter().map(|(m, t)| (m, blk, t)));
+                ms[i].extend(got.iter().map(|m| m.ms));
+                all[i].extend(got.into_iter().map(|m| (m.ms, blk, m.timeline)));
             }
             blk += 1;
         }
@@ -436,6 +532,30 @@ async fn main() {
                 r.all_calls * r.latency_ms as f64,
                 r.p99 - r.all_calls * r.latency_ms as f64
             );
+            let s = &r.split;
+            println!(
+                "  per move, p50 / p99 ms: total {:.2} / {:.2}, VPP service sum {:.2} / {:.2} \
+                 ({:.1} messages served in the move's window, both simulators, {:.3} ms each), \
+                 rest {:.2} / {:.2}",
+                s.total[0],
+                s.total[1],
+                s.vpp[0],
+                s.vpp[1],
+                s.served,
+                s.per_msg,
+                s.rest[0],
+                s.rest[1]
+            );
+            if r.latency_ms > 0 {
+                println!(
+                    "  target, {}: p99 − VPP sum ≤ 1 ms: {} ({:.2} − {:.2} = {:.2} ms)",
+                    r.mode.name(),
+                    if s.target_met() { "yes" } else { "no" },
+                    s.total[1],
+                    s.vpp[0],
+                    s.total[1] - s.vpp[0]
+                );
+            }
             println!("  the five slowest moves' timelines (µs after evpnr received the request):");
             for (ms, total, steps) in &r.slowest {
                 println!("    {ms:.2} ms at the client, {total} µs in evpnr:");

@@ -4,7 +4,7 @@
 //! | request | effect / response |
 //! |---|---|
 //! | `{"cmd":"ping"}` | `{"ok":true}` |
-//! | `{"cmd":"latency","msg":"*","ms":1}` | delay matching messages |
+//! | `{"cmd":"latency","msg":"*","ms":1}` | delay matching messages (`*` is per call: a dump's closing `control_ping` is not delayed again) |
 //! | `{"cmd":"hang","msg":"control_ping"}` | swallow matching requests (`msg` defaults to `*`) |
 //! | `{"cmd":"disconnect"}` | close every client connection now |
 //! | `{"cmd":"disconnect","msg":"X"}` | close the connection when the next X arrives |

@@ -36,7 +36,10 @@ pub struct ErrorOnNth {
 /// The active faults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Faults {
-    /// Delay before handling a matching message (pattern → delay).
+    /// Delay before handling a matching message (pattern → delay). `*` is
+    /// per API call: it does not delay the `control_ping` that closes a
+    /// dump (the dump and its ping are one call, see
+    /// [`Faults::latency_for`]); a rule naming `control_ping` does.
     pub latency: BTreeMap<String, Duration>,
     /// Matching requests are swallowed: never processed, never answered.
     pub hang: Vec<String>,
@@ -60,11 +63,15 @@ pub enum Verdict {
 }
 
 impl Faults {
-    /// Total latency for a message (the largest matching rule).
-    pub fn latency_for(&self, name_crc: &str) -> Option<Duration> {
+    /// Total latency for a message (the largest matching rule);
+    /// `closes_dump`: the message is the `control_ping` sent right after a
+    /// dump to mark its end. VPP answers that ping with no work of its own,
+    /// so `*` ("every call takes this long") does not charge it a second
+    /// time; only a rule naming it does.
+    pub fn latency_for(&self, name_crc: &str, closes_dump: bool) -> Option<Duration> {
         self.latency
             .iter()
-            .filter(|(p, _)| matches(p, name_crc))
+            .filter(|(p, _)| matches(p, name_crc) && !(closes_dump && p.as_str() == "*"))
             .map(|(_, d)| *d)
             .max()
     }
@@ -106,6 +113,35 @@ mod tests {
         assert!(matches("control_ping", "control_ping_51077d14"));
         assert!(matches("control_ping_51077d14", "control_ping_51077d14"));
         assert!(!matches("control", "control_ping_51077d14"));
+    }
+
+    #[test]
+    fn a_wildcard_latency_is_per_call_and_spares_the_ping_closing_a_dump() {
+        let ms = Duration::from_millis;
+        let f = |rules: &[(&str, u64)]| Faults {
+            latency: rules.iter().map(|(p, d)| (p.to_string(), ms(*d))).collect(),
+            ..Faults::default()
+        };
+        const PING: &str = "control_ping_51077d14";
+        const DUMP: &str = "sw_interface_dump_aa610c27";
+        /// (rules, message, closes a dump, latency)
+        type Case<'a> = (&'a [(&'a str, u64)], &'a str, bool, Option<u64>);
+        let cases: [Case; 7] = [
+            (&[("*", 1)], DUMP, false, Some(1)),
+            (&[("*", 1)], PING, false, Some(1)),
+            (&[("*", 1)], PING, true, None),
+            (&[("control_ping", 5)], PING, true, Some(5)),
+            (&[("*", 1), ("control_ping", 5)], PING, true, Some(5)),
+            (&[("*", 9), ("control_ping", 5)], PING, true, Some(5)),
+            (&[("*", 9), ("control_ping", 5)], PING, false, Some(9)),
+        ];
+        for (rules, msg, closes, want) in cases {
+            assert_eq!(
+                f(rules).latency_for(msg, closes),
+                want.map(ms),
+                "{rules:?} {msg} {closes}"
+            );
+        }
     }
 
     #[test]

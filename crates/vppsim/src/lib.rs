@@ -22,6 +22,7 @@ pub mod faults;
 pub mod journal;
 pub mod model;
 mod server;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use journal::{
     check_mac_exclusive_hosts,
 };
 pub use model::SimState;
+pub use service::{Served, served_within};
 
 use server::Shared;
 
@@ -206,6 +208,24 @@ impl SimHandle {
     pub fn clear_journal(&self) {
         if let Ok(mut j) = self.shared.journal.lock() {
             j.clear();
+        }
+    }
+
+    /// The most recent messages served (reads and control pings included),
+    /// each with when VPP started on it and when its answer was out; at most
+    /// [`service::ServiceLog::CAP`] (the oldest are dropped).
+    pub fn served(&self) -> Vec<Served> {
+        self.shared
+            .served
+            .lock()
+            .map(|l| l.entries())
+            .unwrap_or_default()
+    }
+
+    /// Empties the log of [`SimHandle::served`].
+    pub fn clear_served(&self) {
+        if let Ok(mut l) = self.shared.served.lock() {
+            l.clear();
         }
     }
 

@@ -17,6 +17,7 @@ use vpp_api::wire::{put_frame, split_frames};
 use crate::faults::{Faults, Verdict};
 use crate::journal::Journal;
 use crate::model::{Fields, Model, rv};
+use crate::service::{Served, ServiceLog};
 
 /// An interface-event subscriber: `(pid, outbound queue)`.
 pub(crate) type Subscriber = (u32, mpsc::UnboundedSender<Vec<u8>>);
@@ -26,6 +27,8 @@ pub(crate) struct Shared {
     pub table: MsgTable,
     pub model: Mutex<Model>,
     pub journal: Mutex<Journal>,
+    /// Every message's service time (see [`crate::SimHandle::served`]).
+    pub served: Mutex<ServiceLog>,
     pub faults: Mutex<Faults>,
     /// Interface-event subscribers: client_index → (pid, outbound queue).
     pub subscribers: Mutex<HashMap<u32, Subscriber>>,
@@ -50,6 +53,7 @@ impl Shared {
             table,
             model: Mutex::new(model),
             journal: Mutex::new(journal),
+            served: Mutex::new(ServiceLog::default()),
             faults: Mutex::new(Faults::default()),
             subscribers: Mutex::new(HashMap::new()),
             kill,
@@ -140,6 +144,15 @@ enum Action {
 struct Conn {
     client_index: Option<u32>,
     out: mpsc::UnboundedSender<Vec<u8>>,
+    /// The last message handled was a dump (a `control_ping` now closes it).
+    after_dump: bool,
+}
+
+/// Is `name_crc` a dump request (`sw_interface_dump_aa610c27`)?
+fn is_dump(name_crc: &str) -> bool {
+    name_crc
+        .rsplit_once('_')
+        .is_some_and(|(name, _)| name.ends_with("_dump"))
 }
 
 async fn serve_conn(sh: Arc<Shared>, stream: UnixStream) {
@@ -164,6 +177,7 @@ async fn serve_conn(sh: Arc<Shared>, stream: UnixStream) {
     let mut conn = Conn {
         client_index: None,
         out: tx,
+        after_dump: false,
     };
     let mut buf = BytesMut::with_capacity(4096);
     let mut killed = false;
@@ -242,7 +256,13 @@ async fn handle(
         Some((c, _)) if c == ci => {}
         _ => return Action::Continue,
     }
-    let delay = sh.faults.lock().ok().and_then(|f| f.latency_for(&name));
+    let closes_dump = conn.after_dump && name == msgs::ControlPing::NAME_CRC;
+    conn.after_dump = is_dump(&name);
+    let delay = sh
+        .faults
+        .lock()
+        .ok()
+        .and_then(|f| f.latency_for(&name, closes_dump));
     if let Some(d) = delay {
         *done = start + d;
         precise_sleep_until(*done).await;
@@ -264,7 +284,15 @@ async fn handle(
         out: &conn.out,
         err,
     };
-    dispatch(&cx, &name, body)
+    let act = dispatch(&cx, &name, body);
+    if let Ok(mut l) = sh.served.lock() {
+        l.record(Served {
+            msg: name,
+            start: start.into_std(),
+            done: std::time::Instant::now(),
+        });
+    }
+    act
 }
 
 /// A one-shot timerfd that owns its descriptor (so registering it with the

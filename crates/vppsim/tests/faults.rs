@@ -366,3 +366,35 @@ async fn restart_wipes_state_indexes_and_connections_and_keeps_host_faults() {
         );
     }
 }
+
+/// Issue 16: a `*` latency is per API call. A dump is one call (the request
+/// and the `control_ping` that closes it): it costs the latency once, not
+/// twice; a lone ping is a call of its own and costs it. Through the client,
+/// with the service times vppsim reports.
+#[tokio::test]
+async fn a_wildcard_latency_charges_a_dump_once_and_a_lone_ping_once() {
+    const LAT: Duration = Duration::from_millis(40);
+    let sim = Sim::start(SimOptions::default()).await;
+    let c = sim.client().await;
+    sim.handle.faults().latency("*", LAT);
+    sim.handle.clear_served();
+    let t0 = Instant::now();
+    c.sw_interface_dump(vpp_api::InterfaceFilter::All)
+        .await
+        .expect("dump");
+    let dump = t0.elapsed();
+    assert!(
+        dump >= LAT && dump < 2 * LAT,
+        "a dump takes one latency, took {dump:?}"
+    );
+    let t0 = Instant::now();
+    c.ping().await.expect("ping");
+    assert!(t0.elapsed() >= LAT, "a lone ping is a call");
+    // Served: the dump, its closing ping (no latency), the lone ping.
+    let served = sim.handle.served();
+    let slow = served.iter().filter(|s| s.service() >= LAT).count();
+    assert_eq!((served.len(), slow), (3, 2), "{served:?}");
+    let (n, sum) = vppsim::served_within(&served, served[0].start, Instant::now());
+    assert_eq!(n, 3);
+    assert!(sum >= 2 * LAT && sum < 3 * LAT, "service sum {sum:?}");
+}
