@@ -83,6 +83,11 @@ enum Cmd {
         /// or manual (nothing moves it but the planned move: the baseline).
         #[arg(long, default_value = "auto", value_parser = ["auto", "manual"])]
         evpn_failover: String,
+        /// Our evpnr's `move.takeover-min-settle` in ms (0 … 10000); by
+        /// default the BFD detection time (interval × multiplier), 100
+        /// without BFD.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+        takeover_min_settle_ms: Option<u64>,
     },
     /// Build the fabric with the gateway on r1 and keep it up.
     Up {
@@ -140,6 +145,7 @@ fn main() -> ExitCode {
             window_ms,
             advert_int,
             evpn_failover,
+            takeover_min_settle_ms,
         } => {
             let impls = match evpnfabric::failover::parse_impls(&imp) {
                 Ok(v) => v,
@@ -174,6 +180,7 @@ fn main() -> ExitCode {
                 evpnfabric::failover::evpn::configure(
                     &mut fabric,
                     evpnfabric::failover::evpn::HEALTH_INTERVAL_MS,
+                    takeover_min_settle_ms,
                 );
             }
             fabric.keepalived = impls.contains(&evpnfabric::failover::Impl::Keepalived);

@@ -65,25 +65,25 @@ pub fn takeover_min_settle_ms(bfd: Option<&crate::bfd::Bfd>) -> u64 {
 }
 
 /// evpnr's configuration for failover (heartbeats, suspicion, a
-/// takeover's release wait and least settle).
-pub fn evpnr_config(bfd: Option<&crate::bfd::Bfd>) -> String {
-    let settle = takeover_min_settle_ms(bfd);
+/// takeover's release wait and least settle, in ms).
+pub fn evpnr_config(min_settle_ms: u64) -> String {
     format!(
         "evpnr:\n  liveness:\n    heartbeat-interval: {HEARTBEAT_MS}ms\n    \
          suspect-after: {SUSPECT_AFTER_MS}ms\n    dead-after: 2s\n  failover:\n    \
-         release-wait: {RELEASE_WAIT_MS}ms\n  move:\n    takeover-min-settle: {settle}ms\n"
+         release-wait: {RELEASE_WAIT_MS}ms\n  move:\n    takeover-min-settle: {min_settle_ms}ms\n"
     )
 }
 
 /// Set the fabric up for our failover: evpnr (registry) with
 /// [`evpnr_config`], the evpnds with [`evpnd_health`] every
 /// `health_interval_ms`.
-pub fn configure(o: &mut FabricOpts, health_interval_ms: u64) {
+pub fn configure(o: &mut FabricOpts, health_interval_ms: u64, min_settle_ms: Option<u64>) {
     if o.evpnr_bin.is_none() {
         o.evpnr_bin = Some(crate::fabric::bin_path("evpnr", "EVPNR_BIN"));
     }
     o.register = true;
-    o.evpnr_config = Some(evpnr_config(o.bfd.as_ref()));
+    let settle = min_settle_ms.unwrap_or_else(|| takeover_min_settle_ms(o.bfd.as_ref()));
+    o.evpnr_config = Some(evpnr_config(settle));
     o.evpnd_extra = evpnd_health(o.bfd.is_some(), health_interval_ms);
 }
 
@@ -92,9 +92,14 @@ pub fn describe(f: &Fabric, auto: bool) -> String {
     format!(
         "ours: failover {} (preemption off, hold-down 0, flap damping off, warm-up {WARM_UP_MS} ms); \
          evpnr heartbeats every {HEARTBEAT_MS} ms, suspect after {SUSPECT_AFTER_MS} ms, \
-         release wait {RELEASE_WAIT_MS} ms, takeover least settle {} ms; evpnd {}",
+         release wait {RELEASE_WAIT_MS} ms, takeover least settle {}; evpnd {}",
         if auto { "auto" } else { "manual" },
-        takeover_min_settle_ms(f.opts.bfd.as_ref()),
+        f.opts
+            .evpnr_config
+            .as_deref()
+            .and_then(|c| c.split("takeover-min-settle: ").nth(1))
+            .and_then(|r| r.lines().next())
+            .unwrap_or("(evpnr's default)"),
         f.opts
             .evpnd_extra
             .split_whitespace()
