@@ -20,6 +20,18 @@ fn rec(n: usize) -> Record {
     }
 }
 
+/// evpnr's log under `dir` with the default settings, no identity.
+fn open_default(dir: &Path) -> Arc<AuditLog> {
+    AuditLog::open(
+        dir,
+        "evpnr",
+        "none",
+        AuditConfig::default(),
+        EventBroker::new("", 64),
+    )
+    .unwrap()
+}
+
 fn lines(p: &Path) -> Vec<Record> {
     std::fs::read_to_string(p)
         .unwrap_or_default()
@@ -94,14 +106,7 @@ async fn a_record_is_on_disk_when_append_returns_and_is_published() {
 #[tokio::test]
 async fn a_failed_write_is_reported_until_one_succeeds() {
     let d = tempfile::tempdir().unwrap();
-    let log = AuditLog::open(
-        d.path(),
-        "evpnr",
-        "none",
-        AuditConfig::default(),
-        EventBroker::new("", 64),
-    )
-    .unwrap();
+    let log = open_default(d.path());
     // The directory disappears (and a file takes its place): writes fail.
     std::fs::remove_dir_all(d.path().join(DIR)).unwrap();
     *log.current.lock().unwrap() = None;
@@ -182,14 +187,7 @@ fn create_group_call() -> http::Request<tonic::body::Body> {
 async fn an_unwritable_log_fails_writes_closed_until_it_takes_records() {
     use tower::{Layer, ServiceExt};
     let d = tempfile::tempdir().unwrap();
-    let log = AuditLog::open(
-        d.path(),
-        "evpnr",
-        "none",
-        AuditConfig::default(),
-        EventBroker::new("", 64),
-    )
-    .unwrap();
+    let log = open_default(d.path());
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let svc = layer::AuditLayer::new(log.clone(), None).layer(counting_server(calls.clone()));
     let ran = || calls.load(std::sync::atomic::Ordering::SeqCst);
@@ -249,14 +247,7 @@ async fn an_unwritable_log_fails_writes_closed_until_it_takes_records() {
 async fn reads_and_member_liveness_are_not_recorded() {
     use tower::{Layer, ServiceExt};
     let d = tempfile::tempdir().unwrap();
-    let log = AuditLog::open(
-        d.path(),
-        "evpnr",
-        "none",
-        AuditConfig::default(),
-        EventBroker::new("", 64),
-    )
-    .unwrap();
+    let log = open_default(d.path());
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let svc = layer::AuditLayer::new(log.clone(), None).layer(counting_server(calls.clone()));
     for path in [
@@ -289,14 +280,7 @@ async fn until(what: &str, cond: impl Fn() -> bool) {
 #[tokio::test]
 async fn a_deferred_record_is_made_durable_by_the_next_synced_one_or_a_rotation() {
     let d = tempfile::tempdir().unwrap();
-    let log = AuditLog::open(
-        d.path(),
-        "evpnr",
-        "none",
-        AuditConfig::default(),
-        EventBroker::new("", 64),
-    )
-    .unwrap();
+    let log = open_default(d.path());
     let unsynced = |log: &AuditLog| log.current.lock().unwrap().as_ref().unwrap().unsynced;
     log.append_deferred(rec(1));
     until("the deferred record in the file", || {
@@ -374,14 +358,7 @@ async fn a_queued_deferred_record_is_written_before_a_later_synced_one() {
 async fn a_member_calls_answer_waits_for_no_audit_write() {
     use tower::ServiceExt;
     let d = tempfile::tempdir().unwrap();
-    let log = AuditLog::open(
-        d.path(),
-        "evpnr",
-        "none",
-        AuditConfig::default(),
-        EventBroker::new("", 64),
-    )
-    .unwrap();
+    let log = open_default(d.path());
     install(log.clone());
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let ch = layer::AuditedChannel::new(counting_server(calls.clone()));
@@ -411,14 +388,7 @@ async fn a_member_calls_answer_waits_for_no_audit_write() {
 #[tokio::test]
 async fn an_empty_background_write_leaves_a_failing_log_failing() {
     let d = tempfile::tempdir().unwrap();
-    let log = AuditLog::open(
-        d.path(),
-        "evpnr",
-        "none",
-        AuditConfig::default(),
-        EventBroker::new("", 64),
-    )
-    .unwrap();
+    let log = open_default(d.path());
     *log.failing.lock().unwrap() = Some("disk gone".into());
     log.write_deferred();
     assert_eq!(log.failing().as_deref(), Some("disk gone"));
