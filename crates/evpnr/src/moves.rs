@@ -144,18 +144,15 @@ mod tests {
     /// Bind on the scripted member "t" with the evidence wait; the settle
     /// event the group's machine makes of the outcome it reported.
     async fn bind_and_settle(script: Answers, max_wait: &str) -> Settled {
-        bind_mode(script, max_wait, Settle::Move, std::time::Instant::now()).await
+        bind_mode(script, max_wait, Settle::Move, Duration::ZERO).await
     }
 
-    /// [`bind_and_settle`] in `mode`, for an operation started at `op_start`.
-    async fn bind_mode(
-        script: Answers,
-        max_wait: &str,
-        mode: Settle,
-        op_start: std::time::Instant,
-    ) -> Settled {
+    /// [`bind_and_settle`] in `mode`, for an operation that started `ago`
+    /// before the bind.
+    async fn bind_mode(script: Answers, max_wait: &str, mode: Settle, ago: Duration) -> Settled {
         let (reg, _d) = registry_with(script, vec![], max_wait).await;
         let vmac = "42:6c:fa:d6:82:98".parse().unwrap();
+        let op_start = std::time::Instant::now() - ago;
         let outcome = reg
             .bind_on("t", "test", vmac, &[], mode, op_start)
             .await
@@ -192,12 +189,10 @@ mod tests {
     async fn a_takeovers_least_settle_counts_from_the_takeovers_start() {
         let clean = || vec![Ok(v1::MacAnnouncers::default())];
         let waited = |e: &Settled| e.fields["waited-ms"].parse::<f64>().unwrap();
-        let now = std::time::Instant::now();
-        let e = bind_mode(clean(), "2s", Settle::Takeover, now).await;
+        let e = bind_mode(clean(), "2s", Settle::Takeover, Duration::ZERO).await;
         assert_eq!(e.message, "move-settled");
         assert!(waited(&e) >= 99.0, "{}", waited(&e));
-        let long_ago = now - Duration::from_secs(1);
-        let e = bind_mode(clean(), "2s", Settle::Takeover, long_ago).await;
+        let e = bind_mode(clean(), "2s", Settle::Takeover, Duration::from_secs(1)).await;
         assert_eq!(e.message, "move-settled");
         // One look and no fixed wait (the 100 ms were spent before).
         assert!(waited(&e) < 99.0, "{}", waited(&e));
