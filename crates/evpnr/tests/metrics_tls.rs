@@ -24,6 +24,17 @@ const T: Duration = Duration::from_secs(20);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// evpnr with `tls:` (plus `extra` lines in it) and metrics on loopback.
+/// A development CA in a temporary directory (kept while the first value
+/// lives) and a scraper's certificate from it.
+fn ca_and_scraper() -> (tempfile::TempDir, DevCa, TlsFiles) {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = DevCa::create(dir.path(), "metrics CA").unwrap();
+    let prom = pki
+        .issue(&Identity::User("prometheus".into()), DAY, false)
+        .unwrap();
+    (dir, pki, prom)
+}
+
 fn spawn(pki: &DevCa, extra: &str) -> Daemon {
     let f = pki
         .issue(&Identity::Registry("evpnr".into()), DAY, true)
@@ -152,11 +163,7 @@ fn https_get_cert(
 
 #[test]
 fn metrics_over_mutual_tls_need_a_client_certificate() {
-    let pki_dir = tempfile::tempdir().unwrap();
-    let pki = DevCa::create(pki_dir.path(), "metrics CA").unwrap();
-    let prom = pki
-        .issue(&Identity::User("prometheus".into()), DAY, false)
-        .unwrap();
+    let (_pki_dir, pki, prom) = ca_and_scraper();
     let d = spawn(&pki, "");
     let listening = d.wait_log("metrics-listening", T).unwrap();
     assert_eq!(listening["tls"], true, "{listening}");
@@ -199,11 +206,7 @@ fn metrics_plaintext_on_loopback_when_tls_metrics_is_off() {
 /// the daemon's reloadable acceptor, not a copy made at start-up).
 #[test]
 fn metrics_tls_rotation_on_sighup_serves_the_new_certificate() {
-    let pki_dir = tempfile::tempdir().unwrap();
-    let pki = DevCa::create(pki_dir.path(), "metrics CA").unwrap();
-    let prom = pki
-        .issue(&Identity::User("prometheus".into()), DAY, false)
-        .unwrap();
+    let (_pki_dir, pki, prom) = ca_and_scraper();
     let d = spawn(&pki, "");
     d.wait_log("metrics-listening", T).unwrap();
     let addr = d.metrics_addr().unwrap();
