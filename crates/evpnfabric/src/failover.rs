@@ -347,6 +347,7 @@ fn open_side(
 fn wait_baseline(f: &Fabric, side: &Side, timeout: Duration) -> anyhow::Result<()> {
     let want = format!("{}:{}", f.routers[0].addr, side.vni);
     let deadline = Instant::now() + timeout;
+    let mut last_said = Instant::now();
     loop {
         let ready = evpn::members_ready(f, side);
         let routes = demo::leaf_evpn_routes(f, &side.mac).unwrap_or_default();
@@ -354,14 +355,24 @@ fn wait_baseline(f: &Fabric, side: &Side, timeout: Duration) -> anyhow::Result<(
             .iter()
             .map(|(n, _)| n.split_whitespace().nth(2).unwrap_or(n).to_string())
             .collect();
-        if ready && rds == [want.clone()] && side.prober.wait_answered(Duration::from_millis(200)) {
+        if ready.is_ok()
+            && rds == [want.clone()]
+            && side.prober.wait_answered(Duration::from_millis(200))
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
             bail!(
                 "baseline not back within {timeout:?}: the leaf has {rds:?}, want only {want}; \
-                 evpnr sees every member ready: {ready}"
+                 evpnr: {ready:?}"
             );
+        }
+        if last_said.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "evpnfabric: waiting for the baseline: the leaf has {rds:?}, want only {want}; \
+                 evpnr: {ready:?}"
+            );
+            last_said = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -88,6 +88,11 @@ enum Cmd {
         /// without BFD.
         #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
         takeover_min_settle_ms: Option<u64>,
+        /// Our evpnr's `failover.release-wait` in ms (1 … 10000): how long
+        /// a takeover waits for the old primary's release (rule F14);
+        /// default 15.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        release_wait_ms: Option<u64>,
     },
     /// Build the fabric with the gateway on r1 and keep it up.
     Up {
@@ -146,6 +151,7 @@ fn main() -> ExitCode {
             advert_int,
             evpn_failover,
             takeover_min_settle_ms,
+            release_wait_ms,
         } => {
             let impls = match evpnfabric::failover::parse_impls(&imp) {
                 Ok(v) => v,
@@ -181,6 +187,7 @@ fn main() -> ExitCode {
                     &mut fabric,
                     evpnfabric::failover::evpn::HEALTH_INTERVAL_MS,
                     takeover_min_settle_ms,
+                    release_wait_ms,
                 );
             }
             fabric.keepalived = impls.contains(&evpnfabric::failover::Impl::Keepalived);

@@ -108,7 +108,7 @@ fn fabric_netns_failover_router_dies_evpnd_killed_and_mgmt_partition() {
     // Health every 100 ms: none of these scenarios needs a health check's
     // speed, and a faster one fails spuriously on a loaded CI machine (a
     // planned move away from a healthy primary).
-    failover::evpn::configure(&mut o, 100, None);
+    failover::evpn::configure(&mut o, 100, None, None);
     let mut f = Fabric::build(o).expect("build the fabric");
     let opts = BenchOpts {
         impls: vec![Impl::Evpn],

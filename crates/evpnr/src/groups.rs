@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use crate::{
     group::{driver::Drive, machine::Input},
     model::{Group, GroupBvi, generate_vmac},
+    orchestrate::Scope,
     registry::Registry,
     rules,
 };
@@ -147,7 +148,7 @@ impl Registry {
         })?;
         let ml = self.member_lock(id);
         let _m = ml.lock().await;
-        let r = self.converge(id, Some(group)).await;
+        let r = self.converge(id, Scope::Locked(group)).await;
         self.mark_membership(id, group, r.as_ref().err().map(ToString::to_string));
         if let Err(e) = r {
             // `configure` rolled the member back; undo the membership. If
@@ -263,7 +264,7 @@ impl Registry {
             async move {
                 let ml = reg.member_lock(m);
                 let _m = ml.lock().await;
-                (m.clone(), reg.converge(m, Some(&group)).await)
+                (m.clone(), reg.converge(m, Scope::Locked(&group)).await)
             }
         });
         all_members(runs, "applied on every member").await

@@ -164,12 +164,24 @@ impl Registry {
         self.read(|i| i.rt.get(id).map(|r| (r.conn, r.ready)))
     }
 
-    /// Require a member that is connected and ready (FAILED_PRECONDITION
-    /// otherwise; NOT_FOUND if unknown).
+    /// Require a member that is connected, ready and whose heartbeats are
+    /// on time (FAILED_PRECONDITION otherwise, before anything is changed:
+    /// a move to a member that went silent would release the primary and
+    /// then fail to bind; NOT_FOUND if unknown).
     pub fn require_ready(&self, id: &str) -> Result<(), Error> {
         match self.conn(id) {
             None => Err(Error::not_found(evpn_model::error::Object::Instance, id)),
-            Some((Conn::Connected, true)) => Ok(()),
+            Some((Conn::Connected, true)) => {
+                let (age, l) = self.liveness(id);
+                match l.unresponsive() {
+                    false => Ok(()),
+                    true => Err(Error::FailedPrecondition(format!(
+                        "instance {id} is not usable ({}: no heartbeat for {:.1} s)",
+                        l.as_str(),
+                        age.unwrap_or_default().as_secs_f64()
+                    ))),
+                }
+            }
             Some((c, ready)) => Err(Error::FailedPrecondition(format!(
                 "instance {id} is not usable (connection {}, ready {ready})",
                 c.as_str()

@@ -272,10 +272,20 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(reg.converge("t", None).await.unwrap(), 1);
+        assert_eq!(
+            reg.converge("t", crate::orchestrate::Scope::Resync)
+                .await
+                .unwrap(),
+            1
+        );
         assert!(reg.read(|i| i.state.groups["test"].holders.is_empty()));
         // Nothing left to do.
-        assert_eq!(reg.converge("t", None).await.unwrap(), 0);
+        assert_eq!(
+            reg.converge("t", crate::orchestrate::Scope::Resync)
+                .await
+                .unwrap(),
+            0
+        );
     }
 
     #[tokio::test]

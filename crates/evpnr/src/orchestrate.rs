@@ -23,6 +23,18 @@ use crate::{
     southbound::BindRequest,
 };
 
+/// Which of a member's groups [`Registry::converge`] acts on, and which
+/// group locks it holds.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// Every group (a resync); each group's lock is taken for its actions,
+    /// and a group whose lock is held (an operation in flight) is deferred
+    /// (R18).
+    Resync,
+    /// Only this group, whose lock the caller holds.
+    Locked(&'a str),
+}
+
 /// What a member reports: its eVPNs and BVIs.
 pub async fn actual(reg: &Registry, id: &str) -> Result<(Vec<ActualEvpn>, Vec<ActualBvi>), Error> {
     reg.southbound.list(reg, id).await
@@ -47,7 +59,7 @@ impl Registry {
             return;
         }
         let groups = self.read(|i| i.state.groups_of(id));
-        match self.converge(id, None).await {
+        match self.converge(id, Scope::Resync).await {
             Ok(0) => {
                 self.metrics.resyncs.get_or_create(&res("unchanged")).inc();
                 self.set_status(id, &groups, None);
@@ -99,10 +111,23 @@ impl Registry {
         });
     }
 
-    /// Make member `id` match its groups (all of them, or only `only`, in
-    /// which case eVPNs of other groups are left alone). Returns the number
-    /// of changes made, or the first error (after trying every action).
-    pub async fn converge(self: &Arc<Self>, id: &str, only: Option<&str>) -> Result<usize, Error> {
+    /// Make member `id` match its groups (every group for a resync, or only
+    /// the group whose lock the caller holds, in which case eVPNs of other
+    /// groups are left alone). Returns the number of changes made, or the
+    /// first error (after trying every action).
+    ///
+    /// R18: a resync changes nothing of a group while an operation on that
+    /// group is in flight (its lock is held: a move or takeover may be
+    /// waiting for the fabric's evidence, and the stored intent is not the
+    /// group's settled state — a takeover's old primary would look like a
+    /// stray holder and be released, turning a takeover the fabric refuses
+    /// into a move). That group's actions are deferred: the member is
+    /// resynced again once the operation has ended.
+    pub async fn converge(self: &Arc<Self>, id: &str, scope: Scope<'_>) -> Result<usize, Error> {
+        let only = match scope {
+            Scope::Resync => None,
+            Scope::Locked(g) => Some(g),
+        };
         let (mut evpns, mut bvis) = actual(self, id).await?;
         if let Some(g) = only {
             evpns.retain(|e| e.slug == g);
@@ -134,11 +159,30 @@ impl Registry {
                 actions.push(Action::Release { group: g });
             }
         }
-        let n = actions.len();
         // One failing group does not hold up the others: every action is
         // tried, the first error is returned (the rest are logged).
         let mut first = None;
+        let mut n = 0;
+        let mut deferred = std::collections::BTreeSet::new();
         for a in actions {
+            // R18 (a resync only): the group's lock, held while the action
+            // runs; busy → deferred until the operation in flight ends.
+            let _g = match scope {
+                Scope::Locked(_) => None,
+                Scope::Resync => {
+                    let group = a.group().to_string();
+                    match self.group_lock(&group).try_lock_owned() {
+                        Ok(g) => Some(g),
+                        Err(_) => {
+                            if deferred.insert(group.clone()) {
+                                self.resync_after_op(id, &group);
+                            }
+                            continue;
+                        }
+                    }
+                }
+            };
+            n += 1;
             if let Err(e) = self.apply(id, a).await {
                 if first.is_some() {
                     tracing::warn!(instance = id, error = %e, "resync-action-failed");
@@ -148,6 +192,17 @@ impl Registry {
             }
         }
         first.map_or(Ok(n), Err)
+    }
+
+    /// R18: resync member `id` again once the operation in flight on
+    /// `group` has ended (its lock is free again).
+    fn resync_after_op(self: &Arc<Self>, id: &str, group: &str) {
+        tracing::debug!(instance = id, group, "resync-deferred");
+        let (reg, id, gl) = (self.clone(), id.to_string(), self.group_lock(group));
+        tokio::spawn(async move {
+            drop(gl.lock_owned().await);
+            reg.trigger_resync(&id);
+        });
     }
 
     async fn apply(self: &Arc<Self>, id: &str, a: Action) -> Result<(), Error> {

@@ -88,6 +88,19 @@ pub enum Action {
     Release { group: String },
 }
 
+impl Action {
+    /// The group the action belongs to (an eVPN's slug is its group's ID).
+    pub fn group(&self) -> &str {
+        match self {
+            Action::DeleteEvpn { slug } => slug,
+            Action::Configure(d) | Action::CreateBvi(d) => &d.group,
+            Action::ReplaceBvi { group, .. }
+            | Action::Bind { group, .. }
+            | Action::Release { group } => group,
+        }
+    }
+}
+
 /// Canonical form of a route target ("65000:100"), or the text as is.
 fn canonical_rt(s: &str) -> String {
     evpn_model::RouteTarget::parse("rt", s).map_or_else(|_| s.to_string(), |r| r.to_string())

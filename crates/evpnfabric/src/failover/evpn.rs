@@ -27,8 +27,8 @@ pub const HEARTBEAT_MS: u64 = 20;
 /// A member whose last heartbeat is older is suspect (unreachable: a
 /// takeover starts).
 pub const SUSPECT_AFTER_MS: u64 = 100;
-/// evpnr's `failover.release-wait` (rule F14): a takeover waits at most
-/// this long for the old primary's answer to its release. A live r1
+/// evpnr's `failover.release-wait` (rule F14) unless the bench's
+/// `--release-wait-ms` sets it: a takeover waits at most this long for the old primary's answer to its release. A live r1
 /// answers a release in a few ms on this fabric; a dead one (scenario 1: no
 /// FIN) never does, and every ms waited here is gateway outage.
 pub const RELEASE_WAIT_MS: u64 = 15;
@@ -66,40 +66,54 @@ pub fn takeover_min_settle_ms(bfd: Option<&crate::bfd::Bfd>) -> u64 {
 
 /// evpnr's configuration for failover (heartbeats, suspicion, a
 /// takeover's release wait and least settle, in ms).
-pub fn evpnr_config(min_settle_ms: u64) -> String {
+pub fn evpnr_config(min_settle_ms: u64, release_wait_ms: u64) -> String {
     format!(
         "evpnr:\n  liveness:\n    heartbeat-interval: {HEARTBEAT_MS}ms\n    \
          suspect-after: {SUSPECT_AFTER_MS}ms\n    dead-after: 2s\n  failover:\n    \
-         release-wait: {RELEASE_WAIT_MS}ms\n  move:\n    takeover-min-settle: {min_settle_ms}ms\n"
+         release-wait: {release_wait_ms}ms\n  move:\n    takeover-min-settle: {min_settle_ms}ms\n"
     )
 }
 
 /// Set the fabric up for our failover: evpnr (registry) with
-/// [`evpnr_config`], the evpnds with [`evpnd_health`] every
-/// `health_interval_ms`.
-pub fn configure(o: &mut FabricOpts, health_interval_ms: u64, min_settle_ms: Option<u64>) {
+/// [`evpnr_config`] (the least settle [`takeover_min_settle_ms`] and the
+/// release wait [`RELEASE_WAIT_MS`] unless given), the evpnds with
+/// [`evpnd_health`] every `health_interval_ms`.
+pub fn configure(
+    o: &mut FabricOpts,
+    health_interval_ms: u64,
+    min_settle_ms: Option<u64>,
+    release_wait_ms: Option<u64>,
+) {
     if o.evpnr_bin.is_none() {
         o.evpnr_bin = Some(crate::fabric::bin_path("evpnr", "EVPNR_BIN"));
     }
     o.register = true;
     let settle = min_settle_ms.unwrap_or_else(|| takeover_min_settle_ms(o.bfd.as_ref()));
-    o.evpnr_config = Some(evpnr_config(settle));
+    o.evpnr_config = Some(evpnr_config(
+        settle,
+        release_wait_ms.unwrap_or(RELEASE_WAIT_MS),
+    ));
     o.evpnd_extra = evpnd_health(o.bfd.is_some(), health_interval_ms);
 }
 
 /// What [`configure`] and [`setup`] set, in words (the bench prints it).
 pub fn describe(f: &Fabric, auto: bool) -> String {
-    format!(
-        "ours: failover {} (preemption off, hold-down 0, flap damping off, warm-up {WARM_UP_MS} ms); \
-         evpnr heartbeats every {HEARTBEAT_MS} ms, suspect after {SUSPECT_AFTER_MS} ms, \
-         release wait {RELEASE_WAIT_MS} ms, takeover least settle {}; evpnd {}",
-        if auto { "auto" } else { "manual" },
+    let cfg = |key: &str| {
         f.opts
             .evpnr_config
             .as_deref()
-            .and_then(|c| c.split("takeover-min-settle: ").nth(1))
+            .and_then(|c| c.split(&format!("{key}: ")).nth(1))
             .and_then(|r| r.lines().next())
-            .unwrap_or("(evpnr's default)"),
+            .unwrap_or("(evpnr's default)")
+            .to_string()
+    };
+    format!(
+        "ours: failover {} (preemption off, hold-down 0, flap damping off, warm-up {WARM_UP_MS} ms); \
+         evpnr heartbeats every {HEARTBEAT_MS} ms, suspect after {SUSPECT_AFTER_MS} ms, \
+         release wait {}, takeover least settle {}; evpnd {}",
+        if auto { "auto" } else { "manual" },
+        cfg("release-wait"),
+        cfg("takeover-min-settle"),
         f.opts
             .evpnd_extra
             .split_whitespace()
@@ -159,28 +173,50 @@ pub(super) fn suspend(f: &Fabric, r: &EvpnrClient, suspended: bool) -> anyhow::R
 
 /// Whether evpnr reports every member ready with its host health up, and
 /// r1 as the group's primary (after a repair its view comes back a little
-/// after the fabric's).
-pub(super) fn members_ready(f: &Fabric, side: &Side) -> bool {
+/// after the fabric's): `Ok(())`, or what is not yet so, in words (the
+/// baseline's timeout prints it).
+pub(super) fn members_ready(f: &Fabric, side: &Side) -> Result<(), String> {
     let Some((r, members, _)) = side.evpnr.clone() else {
-        return true;
+        return Ok(());
     };
-    if primary(f, side).as_ref() != Some(&members[0]) {
-        return false;
+    let p = primary(f, side);
+    if p.as_ref() != Some(&members[0]) {
+        return Err(format!("primary is {p:?}, want {}", members[0]));
     }
-    members.iter().all(|m| {
-        let mut r = r.clone();
-        let req = v1::InstanceRef {
-            instance_id: m.clone(),
-        };
-        f.block_on(async move { r.get_instance_status(req).await })
-            .is_ok_and(|s| {
-                let s = s.into_inner();
-                s.instance.is_some_and(|i| i.ready)
-                    && s.health
-                        .and_then(|h| h.host)
-                        .is_some_and(|h| h.status == v1::Health::Ok as i32)
+    let not: Vec<String> = members
+        .iter()
+        .filter_map(|m| {
+            let mut r = r.clone();
+            let req = v1::InstanceRef {
+                instance_id: m.clone(),
+            };
+            let s = match f.block_on(async move { r.get_instance_status(req).await }) {
+                Ok(s) => s.into_inner(),
+                Err(e) => return Some(format!("{m}: GetInstanceStatus: {}", e.message())),
+            };
+            let (state, ready) = s
+                .instance
+                .as_ref()
+                .map_or((-1, false), |i| (i.state, i.ready));
+            let host = s.health.as_ref().and_then(|h| h.host.clone());
+            let ok = host
+                .as_ref()
+                .is_some_and(|h| h.status == v1::Health::Ok as i32);
+            (!ready || !ok).then(|| {
+                format!(
+                    "{m}: ready {ready}, connection state {state}, host health {}",
+                    host.map_or("none reported".into(), |h| format!(
+                        "{} {:?}",
+                        h.status, h.reason
+                    ))
+                )
             })
-    })
+        })
+        .collect();
+    match not.is_empty() {
+        true => Ok(()),
+        false => Err(not.join("; ")),
+    }
 }
 
 pub(super) fn move_to(f: &Fabric, side: &Side, to: usize) -> anyhow::Result<()> {

@@ -402,3 +402,47 @@ async fn an_unassignment_is_neither_seen_nor_acted_on_before_it_is_on_disk() {
         "no member was told anything"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_leaves_a_group_alone_while_an_operation_on_it_is_in_flight() {
+    // Found on the real fabric (session 10): a takeover from a primary that
+    // was alive and announcing waited for the fabric's evidence; meanwhile
+    // the old primary's resync saw it holding the vMAC next to the stored
+    // intent (the new primary) and released it as a stray, so the takeover
+    // the fabric refused became a move. R18: deferred until the operation
+    // has ended.
+    let fake = Arc::new(Fake::default());
+    let (reg, _d) = registry(fake.clone());
+    let before = reg.group("g").unwrap();
+    fake.listing
+        .lock()
+        .unwrap()
+        .insert("a".into(), bound(&before, "a"));
+    // A takeover's intent: "b" is the primary, "a" still a possible holder.
+    reg.mutate(|s| {
+        let g = s.groups.get_mut("g").unwrap();
+        g.primary = Some("b".into());
+        g.holders = ["a".to_string(), "b".to_string()].into();
+        Ok(())
+    })
+    .unwrap();
+    let gl = reg.group_lock("g");
+    let op = gl.lock().await;
+    reg.resync("a").await;
+    assert_eq!(
+        fake.calls(),
+        Vec::<String>::new(),
+        "a resync acted on a group whose operation is in flight"
+    );
+    // The operation ends: the deferred resync runs (in the background,
+    // which this fake keeps off until now), and the stray goes.
+    reg.lock().rt.get_mut("a").unwrap().resync_running = false;
+    drop(op);
+    evpn_testkit::eventually(
+        "the deferred resync released the stray holder",
+        std::time::Duration::from_secs(10),
+        async || fake.calls().iter().any(|c| c == "release a"),
+    )
+    .await
+    .unwrap();
+}
