@@ -363,8 +363,8 @@ catalogue! {
     // ---- audit (docs/security.md, "Audit") ----
     Audit = "audit", Audit, Info, Both,
         ["id", "direction", "who", "role?", "on-behalf-of?", "peer?", "target?", "parent?",
-         "rpc", "args", "result", "error?"],
-        "a state-changing call, accepted or refused, as written to the audit log: `direction` in (served) or out (evpnr calling a member for `parent`); `args` the key fields; `result` ok or the gRPC code";
+         "rpc", "args", "result", "error?", "failed-calls?"],
+        "a state-changing call, accepted or refused, as written to the audit log: `direction` in (served), out (evpnr calling a member for `parent`) or decision (evpnr acting on its own: `rpc` evpnr:failover or evpnr:resync); `args` the key fields; `result` ok or the gRPC code, a decision's ok or `<step>: <CODE>` (what the decision came to); `failed-calls` a decision's calls that failed along the way";
 
     // ---- snapshot (the head of a `WatchEvents` stream that asked for it) ----
     SnapshotInstance = "instance", Snapshot, Info, Evpnr, ["address", "state", "ready", "groups"],

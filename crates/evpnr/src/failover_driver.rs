@@ -19,7 +19,7 @@ use std::{
 
 use evpn_daemon::events::{Event, EventFilter};
 use evpn_model::{
-    EventKind,
+    Error, EventKind,
     health::{HealthReport, HealthStatus, HealthVerdict},
     witness::WatchedMac,
 };
@@ -509,13 +509,18 @@ impl Driver {
                         ("reason", reason.name()),
                     ];
                     let mv = me.run_move(guard, &group, from, &to, reason, window);
-                    evpn_daemon::audit::layer::on_own("failover", &f, mv).await;
+                    // Its outcome is reported by its events.
+                    let _ = evpn_daemon::audit::layer::on_own("failover", &f, mv, |r| {
+                        r.clone().map_err(tonic::Status::from)
+                    })
+                    .await;
                 });
             }
         }
     }
 
-    /// One autonomous move under the group's lock.
+    /// One autonomous move under the group's lock; its outcome (`Ok`: the
+    /// new primary bound), for the decision's audit record.
     async fn run_move(
         &self,
         _lock: tokio::sync::OwnedMutexGuard<()>,
@@ -524,7 +529,7 @@ impl Driver {
         to: &str,
         reason: Reason,
         window: Duration,
-    ) {
+    ) -> Result<(), Error> {
         let from = from.unwrap_or_default();
         let op = if reason.planned() {
             MoveOp::Failover
@@ -549,8 +554,9 @@ impl Driver {
             ..Drive::default()
         };
         let started = Instant::now();
-        match self.reg.drive(group, input, how).await {
-            Ok(_) => {
+        let r = self.reg.drive(group, input, how).await.map(|_| ());
+        match &r {
+            Ok(()) => {
                 self.mem().moved(group, self.now(), window);
                 FailoverMetrics::inc(&self.metrics().finished, reason.name());
                 let ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1e3);
@@ -574,6 +580,7 @@ impl Driver {
                 );
             }
         }
+        r
     }
 }
 

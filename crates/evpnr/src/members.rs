@@ -500,10 +500,12 @@ impl Registry {
                 // A decision of evpnr's own (start-up, periodic, a member
                 // back after a partition, the store recovered, R12): its
                 // calls are recorded as `evpnr:resync`.
-                evpn_daemon::audit::layer::on_own(
+                // Its outcome is reported by its events and status.
+                let _ = evpn_daemon::audit::layer::on_own(
                     "resync",
                     &[("instance", id.as_str())],
                     reg.resync(&id),
+                    |r| r.clone().map_err(tonic::Status::from),
                 )
                 .await;
             }

@@ -44,22 +44,24 @@ impl Registry {
     /// Resync member `id` under its configuration lock: diff its eVPNs and
     /// BVIs against its groups and apply the difference. Skipped (and
     /// retried on the next trigger) while the member is not connected and
-    /// ready.
-    pub async fn resync(self: &Arc<Self>, id: &str) {
+    /// ready. Its outcome (`Ok`: converged, or skipped before any call),
+    /// for the decision's audit record.
+    pub async fn resync(self: &Arc<Self>, id: &str) -> Result<(), Error> {
         let lock = self.member_lock(id);
         let _g = lock.lock().await;
         match self.conn(id) {
             Some((Conn::Connected, true)) => {}
-            _ => return,
+            _ => return Ok(()),
         }
         // Paused while the state store fails; every member is resynced when
         // it recovers.
         if let Err(e) = self.store_ok() {
             tracing::debug!(instance = id, error = %e, "resync-paused");
-            return;
+            return Ok(());
         }
         let groups = self.read(|i| i.state.groups_of(id));
-        match self.converge(id, Scope::Resync).await {
+        let r = self.converge(id, Scope::Resync).await;
+        match &r {
             Ok(0) => {
                 self.metrics.resyncs.get_or_create(&res("unchanged")).inc();
                 self.set_status(id, &groups, None);
@@ -83,6 +85,7 @@ impl Registry {
                 );
             }
         }
+        r.map(|_| ())
     }
 
     /// Record the outcome of configuring one membership.

@@ -34,13 +34,99 @@ struct Cause {
     tally: Option<Arc<Mutex<Tally>>>,
 }
 
-/// The outcome of the audited calls one decision made.
+/// The audited calls one decision made.
 #[derive(Debug, Default)]
 struct Tally {
     calls: usize,
-    failed: usize,
-    /// The first failed call: its rpc, result and error.
-    first: Option<(String, String, Option<String>)>,
+    /// Every failed call, in order.
+    failed: Vec<FailedCall>,
+    /// The decision's record is written: a call of it that ends later (a
+    /// takeover's late release, F14) is written and fsynced by itself.
+    written: bool,
+}
+
+/// A failed call of a decision, as its record's `failed-calls` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCall {
+    /// The call's step: its method in kebab case without `-group-bvi`
+    /// ([`step_of`]): `release`, `bind`, `create-evpn-instance`.
+    pub step: String,
+    /// The member called (empty if unknown).
+    pub target: String,
+    /// Its result: the gRPC code (`UNAVAILABLE`).
+    pub code: String,
+}
+
+impl std::fmt::Display for FailedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.target.is_empty() {
+            true => write!(f, "{} {}", self.step, self.code),
+            false => write!(f, "{} {} {}", self.step, self.target, self.code),
+        }
+    }
+}
+
+/// The step an audited call is in a decision's record: `Evpnd.BindGroupBVI`
+/// → `bind`, `Evpnd.ReleaseGroupBVI` → `release`, `Evpnd.CreateBVI` →
+/// `create-bvi`.
+pub fn step_of(rpc: &str) -> String {
+    let method = rpc.rsplit_once('.').map_or(rpc, |(_, m)| m);
+    let mut out = String::new();
+    let mut prev_upper = true;
+    let chars: Vec<char> = method.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+        if c.is_ascii_uppercase() && i > 0 && (!prev_upper || next_lower) {
+            out.push('-');
+        }
+        prev_upper = c.is_ascii_uppercase();
+        out.push(c.to_ascii_lowercase());
+    }
+    out.strip_suffix("-group-bvi")
+        .map(str::to_string)
+        .unwrap_or(out)
+}
+
+/// At most this many failed calls are named in a decision's record (then
+/// "… and n more").
+const FAILED_CALLS_MAX: usize = 8;
+
+/// A decision's `result`, `error` and `failed-calls` (the one mapping):
+/// `outcome` is what the decision came to — `Ok` when it reached its aim
+/// (a failover: the new primary bound; a resync: the member converged),
+/// else its code and message. A failed decision's result is
+/// `<step>: <CODE>`, the step being the last failed call with the
+/// decision's code, or the decision itself (`cause`, e.g. `failover` when
+/// the rules refused it) if no call failed so. Every failed call is listed,
+/// also when the decision reached its aim.
+pub fn decision_result(
+    cause: &str,
+    outcome: &Result<(), (tonic::Code, String)>,
+    failed: &[FailedCall],
+) -> (String, Option<String>, Vec<String>) {
+    let mut listed: Vec<String> = failed
+        .iter()
+        .take(FAILED_CALLS_MAX)
+        .map(|c| evpn_model::validate::truncate(&c.to_string(), 96))
+        .collect();
+    if failed.len() > FAILED_CALLS_MAX {
+        listed.push(format!("… and {} more", failed.len() - FAILED_CALLS_MAX));
+    }
+    match outcome {
+        Ok(()) => ("ok".into(), None, listed),
+        Err((code, msg)) => {
+            let code = code_name(*code);
+            let step = failed
+                .iter()
+                .rfind(|c| c.code == code)
+                .map_or(cause, |c| c.step.as_str());
+            (
+                format!("{step}: {code}"),
+                Some(evpn_model::validate::truncate(msg, 256)),
+                listed,
+            )
+        }
+    }
 }
 
 /// Run `f`, a decision this daemon makes on its own (no request caused it:
@@ -48,13 +134,21 @@ struct Tally {
 /// makes: each is recorded (`out`) with `on-behalf-of` = `<daemon>:<cause>`
 /// ([`super::own_cause`]) and `parent` = the decision's ID. Once `f` is
 /// done the decision itself is recorded — direction `decision`, `rpc` =
-/// `<daemon>:<cause>`, `fields`, `result` `ok` or the first failed call's
-/// code — and fsynced, which makes its calls' records durable too (as an
-/// operator's `in` record does for the calls of its request). A decision
+/// `<daemon>:<cause>`, `fields`, `result` from `outcome` (what `f`'s output
+/// says the decision came to) and the failed calls ([`decision_result`]) —
+/// and fsynced, which makes its calls' records durable too (as an
+/// operator's `in` record does for the calls of its request). A call of the
+/// decision that ends after that (run on in a task of its own with
+/// [`keep_cause`]) is recorded under it and fsynced by itself. A decision
 /// that made no audited call (a resync with nothing to change) writes
 /// nothing. While a request is being served (its cause is set), `f` keeps
 /// that cause. Without an installed log it only runs `f`.
-pub async fn on_own<F: Future>(cause: &str, fields: &[(&str, &str)], f: F) -> F::Output {
+pub async fn on_own<F: Future>(
+    cause: &str,
+    fields: &[(&str, &str)],
+    f: F,
+    outcome: impl FnOnce(&F::Output) -> Result<(), tonic::Status>,
+) -> F::Output {
     let log = match super::installed() {
         Some(l) if CAUSE.try_with(|_| ()).is_err() => l,
         _ => return f.await,
@@ -79,6 +173,7 @@ pub async fn on_own<F: Future>(cause: &str, fields: &[(&str, &str)], f: F) -> F:
             .collect(),
         result: String::new(),
         error: None,
+        failed_calls: Vec::new(),
     };
     let c = Cause {
         id: rec.id.clone(),
@@ -88,11 +183,13 @@ pub async fn on_own<F: Future>(cause: &str, fields: &[(&str, &str)], f: F) -> F:
     };
     let mut decided = Decided {
         log,
+        cause: cause.to_string(),
         rec: Some(rec),
         tally,
     };
     let out = CAUSE.scope(c, f).await;
-    if let Some((log, rec)) = decided.take()
+    let o = outcome(&out).map_err(|s| (s.code(), s.message().to_string()));
+    if let Some((log, rec)) = decided.take(o)
         && let Err(e) = log.append(rec).await
     {
         tracing::error!(error = %e, "audit-record-lost");
@@ -105,41 +202,38 @@ pub async fn on_own<F: Future>(cause: &str, fields: &[(&str, &str)], f: F) -> F:
 /// its own, so the records of the calls it made are linked and synced.
 struct Decided {
     log: Arc<AuditLog>,
+    cause: String,
     rec: Option<Record>,
     tally: Arc<Mutex<Tally>>,
 }
 
 impl Decided {
-    /// The record to write, if the decision made any audited call.
-    fn take(&mut self) -> Option<(Arc<AuditLog>, Record)> {
+    /// The record to write, if the decision made any audited call; from
+    /// now on its calls are recorded durably by themselves.
+    fn take(
+        &mut self,
+        outcome: Result<(), (tonic::Code, String)>,
+    ) -> Option<(Arc<AuditLog>, Record)> {
         let mut rec = self.rec.take()?;
-        let t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+        t.written = true;
         if t.calls == 0 {
             return None;
         }
         rec.ts = now();
-        match &t.first {
-            None => rec.result = "ok".into(),
-            Some((rpc, result, error)) => {
-                rec.result = result.clone();
-                rec.error = Some(evpn_model::validate::truncate(
-                    &format!(
-                        "{} of {} calls failed, first {rpc}: {}",
-                        t.failed,
-                        t.calls,
-                        error.as_deref().unwrap_or("")
-                    ),
-                    256,
-                ));
-            }
-        }
+        (rec.result, rec.error, rec.failed_calls) =
+            decision_result(&self.cause, &outcome, &t.failed);
         Some((self.log.clone(), rec))
     }
 }
 
 impl Drop for Decided {
     fn drop(&mut self) {
-        if let Some((log, rec)) = self.take()
+        let stopped = Err((
+            tonic::Code::Cancelled,
+            "stopped before the decision was done".to_string(),
+        ));
+        if let Some((log, rec)) = self.take(stopped)
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
             drop(rt.spawn(async move { log.append(rec).await }));
@@ -307,6 +401,7 @@ where
                 fields: Default::default(),
                 result: String::new(),
                 error: None,
+                failed_calls: Vec::new(),
             };
             let refuse = |rec: &mut Record, s: tonic::Status| {
                 rec.ts = now();
@@ -474,16 +569,6 @@ where
                     Some(evpn_model::validate::truncate(&e.to_string(), 256)),
                 ),
             };
-            if let Some(t) = cause.as_ref().and_then(|c| c.tally.as_ref()) {
-                let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
-                t.calls += 1;
-                if result != "ok" {
-                    t.failed += 1;
-                    if t.first.is_none() {
-                        t.first = Some((rpc.clone(), result.clone(), error.clone()));
-                    }
-                }
-            }
             let rec = Record {
                 ts: now(),
                 daemon: log.daemon().to_string(),
@@ -496,13 +581,45 @@ where
                     .map(|c| c.on_behalf_of.clone().unwrap_or_else(|| c.who.clone())),
                 peer: None,
                 target,
-                parent: cause.map(|c| c.id),
+                parent: cause.as_ref().map(|c| c.id.clone()),
                 rpc,
                 fields,
                 result,
                 error,
+                failed_calls: Vec::new(),
             };
-            log.append_deferred(rec);
+            // Under the tally's lock: the decision's record, if not
+            // written yet, is written after this one is queued (its fsync
+            // covers it); if written, nothing but this record's own write
+            // syncs it.
+            let late = match cause.as_ref().and_then(|c| c.tally.as_ref()) {
+                Some(t) => {
+                    let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+                    if t.written {
+                        Some(rec)
+                    } else {
+                        t.calls += 1;
+                        if rec.result != "ok" {
+                            t.failed.push(FailedCall {
+                                step: step_of(&rec.rpc),
+                                target: rec.target.clone().unwrap_or_default(),
+                                code: rec.result.clone(),
+                            });
+                        }
+                        log.append_deferred(rec);
+                        None
+                    }
+                }
+                None => {
+                    log.append_deferred(rec);
+                    None
+                }
+            };
+            if let Some(rec) = late
+                && let Err(e) = log.append(rec).await
+            {
+                tracing::error!(error = %e, "audit-record-lost");
+            }
             r
         })
     }

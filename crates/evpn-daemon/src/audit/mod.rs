@@ -148,11 +148,16 @@ pub struct Record {
     pub rpc: String,
     /// The call's key fields ([`fields::key_fields`]).
     pub fields: BTreeMap<String, String>,
-    /// `ok`, or the gRPC code (`PERMISSION_DENIED`).
+    /// `ok`, or the gRPC code (`PERMISSION_DENIED`); a `decision`'s:
+    /// `ok` or `<step>: <CODE>` ([`layer::decision_result`]).
     pub result: String,
     /// The error message, cut short.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `decision`: the calls that failed along the way, also when the
+    /// decision reached its aim (`release r1 UNAVAILABLE`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_calls: Vec<String>,
 }
 
 impl Record {
@@ -180,6 +185,9 @@ impl Record {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         put("args", &args.join(" "));
+        if !self.failed_calls.is_empty() {
+            put("failed-calls", &self.failed_calls.join(", "));
+        }
         for (k, v) in [
             ("role", &self.role),
             ("on-behalf-of", &self.on_behalf_of),

@@ -17,6 +17,7 @@ fn rec(n: usize) -> Record {
         fields: [("group".to_string(), format!("g{n}"))].into(),
         result: "ok".into(),
         error: None,
+        failed_calls: Vec::new(),
     }
 }
 
@@ -393,4 +394,122 @@ async fn an_empty_background_write_leaves_a_failing_log_failing() {
     log.write_deferred();
     assert_eq!(log.failing().as_deref(), Some("disk gone"));
     assert!(lines(&log.path()).is_empty());
+}
+
+#[test]
+fn a_calls_step_is_its_method_in_kebab_case() {
+    for (rpc, step) in [
+        ("Evpnd.BindGroupBVI", "bind"),
+        ("Evpnd.ReleaseGroupBVI", "release"),
+        ("Evpnd.CreateBVI", "create-bvi"),
+        ("Evpnd.CreateEvpnInstance", "create-evpn-instance"),
+        ("Evpnd.DeleteEvpnInstance", "delete-evpn-instance"),
+        ("Evpnd.SetBVIAddresses", "set-bvi-addresses"),
+        ("Bare", "bare"),
+    ] {
+        assert_eq!(layer::step_of(rpc), step, "{rpc}");
+    }
+}
+
+/// Issue 18: a decision's record tells what the decision came to, not its
+/// first failed call; every failed call is still listed.
+#[test]
+fn a_decisions_result_is_its_outcome_and_lists_the_failed_calls() {
+    use layer::{FailedCall, decision_result};
+    use tonic::Code;
+    let call = |step: &str, target: &str, code: &str| FailedCall {
+        step: step.into(),
+        target: target.into(),
+        code: code.into(),
+    };
+    let release_r1 = call("release", "r1", "UNAVAILABLE");
+    let bind_r2 = call("bind", "r2", "UNAVAILABLE");
+    let bind_r2_late = call("bind", "r2", "DEADLINE_EXCEEDED");
+    let err = |c: Code| Err((c, "why".to_string()));
+    #[allow(clippy::type_complexity)]
+    let table: &[(
+        &str,
+        Result<(), (Code, String)>,
+        Vec<FailedCall>,
+        &str,
+        &[&str],
+    )] = &[
+        // A takeover that bound after its release to a dead primary failed.
+        (
+            "failover",
+            Ok(()),
+            vec![release_r1.clone()],
+            "ok",
+            &["release r1 UNAVAILABLE"],
+        ),
+        ("resync", Ok(()), vec![], "ok", &[]),
+        // The bind failed: the last failed call with the decision's code.
+        (
+            "failover",
+            err(Code::Unavailable),
+            vec![release_r1.clone(), bind_r2.clone()],
+            "bind: UNAVAILABLE",
+            &["release r1 UNAVAILABLE", "bind r2 UNAVAILABLE"],
+        ),
+        (
+            "failover",
+            err(Code::DeadlineExceeded),
+            vec![release_r1.clone(), bind_r2_late],
+            "bind: DEADLINE_EXCEEDED",
+            &["release r1 UNAVAILABLE", "bind r2 DEADLINE_EXCEEDED"],
+        ),
+        // Refused by the rules after a failed release: no call failed so.
+        (
+            "failover",
+            err(Code::FailedPrecondition),
+            vec![release_r1],
+            "failover: FAILED_PRECONDITION",
+            &["release r1 UNAVAILABLE"],
+        ),
+        (
+            "resync",
+            err(Code::Cancelled),
+            vec![],
+            "resync: CANCELLED",
+            &[],
+        ),
+        (
+            "resync",
+            err(Code::Unavailable),
+            vec![call("create-bvi", "", "UNAVAILABLE")],
+            "create-bvi: UNAVAILABLE",
+            &["create-bvi UNAVAILABLE"],
+        ),
+    ];
+    for (cause, outcome, failed, result, listed) in table {
+        let (r, e, l) = decision_result(cause, outcome, failed);
+        assert_eq!(r, *result, "{cause} {outcome:?} {failed:?}");
+        assert_eq!(l, *listed, "{cause} {outcome:?} {failed:?}");
+        assert_eq!(e.is_some(), outcome.is_err(), "{cause} {outcome:?}");
+    }
+    // A long list is cut, saying how many more failed.
+    let many: Vec<FailedCall> = (0..10)
+        .map(|i| call("bind", &format!("m{i}"), "UNAVAILABLE"))
+        .collect();
+    let (_, _, l) = decision_result("resync", &Ok(()), &many);
+    assert_eq!(l.len(), 9);
+    assert_eq!(l[8], "… and 2 more");
+    // The record and its event carry the list.
+    let mut r = rec(1);
+    r.failed_calls = vec![
+        "release r1 UNAVAILABLE".into(),
+        "bind r2 UNAVAILABLE".into(),
+    ];
+    assert_eq!(
+        r.event_fields()["failed-calls"],
+        "release r1 UNAVAILABLE, bind r2 UNAVAILABLE"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["failed-calls"][1], "bind r2 UNAVAILABLE");
+    assert!(
+        serde_json::to_value(rec(2))
+            .unwrap()
+            .get("failed-calls")
+            .is_none()
+    );
 }

@@ -329,7 +329,9 @@ impl Registry {
     /// runs on in a task of its own (under the member's lock unless the
     /// caller holds it), and its late outcome is logged and reported
     /// (`failover-release-late`); then the member is resynced, so the
-    /// group's machine learns what it holds now.
+    /// group's machine learns what it holds now. The task keeps the audit
+    /// cause (the takeover's decision): the late call's `out` record names
+    /// the decision as its parent and is fsynced when the call ends.
     async fn takeover_release(
         self: &Arc<Self>,
         group: &str,
@@ -350,7 +352,7 @@ impl Registry {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (reg, g, m) = (self.clone(), group.to_string(), member.to_string());
         let lock = (!held).then(|| self.member_lock(member));
-        tokio::spawn(async move {
+        tokio::spawn(evpn_daemon::audit::layer::keep_cause(async move {
             let _l = match lock {
                 Some(l) => Some(l.lock_owned().await),
                 None => None,
@@ -398,7 +400,7 @@ impl Registry {
             // Its resync observes what it holds now, and the group's
             // machine forgets it as a holder once it holds nothing.
             reg.trigger_resync(&m);
-        });
+        }));
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(Error::Internal(format!(

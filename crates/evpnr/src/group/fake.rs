@@ -390,7 +390,7 @@ async fn an_unassignment_is_neither_seen_nor_acted_on_before_it_is_on_disk() {
     drop(save);
     let e = op.await.unwrap().expect_err("the store fails");
     assert_eq!(tonic::Status::from(e).code(), tonic::Code::Unavailable);
-    resync.await.unwrap();
+    resync.await.unwrap().unwrap();
     let g = reg.group("g").unwrap();
     assert_eq!(
         (g.primary, g.holders, g.members),
@@ -428,7 +428,7 @@ async fn a_resync_leaves_a_group_alone_while_an_operation_on_it_is_in_flight() {
     .unwrap();
     let gl = reg.group_lock("g");
     let op = gl.lock().await;
-    reg.resync("a").await;
+    reg.resync("a").await.unwrap();
     assert_eq!(
         fake.calls(),
         Vec::<String>::new(),
