@@ -11,6 +11,7 @@ use evpn_model::{
 use ipnet::IpNet;
 
 use crate::model::Liveness;
+use crate::southbound::{BirdSeen, ReleaseEvidence};
 use crate::{
     failover_admin::PolicyChange,
     model::{FailoverPolicy, Group, Member},
@@ -271,6 +272,32 @@ pub fn health_in(h: &v1::HealthSummary) -> HealthReport {
         generation: h.generation,
         disabled: h.disabled.iter().take(4096).map(|s| cut(s)).collect(),
     }
+}
+
+/// Tracked underlay interfaces a release's evidence may name; past it the
+/// evidence counts as an interface that is not up.
+const UNDERLAY_MAX: usize = 256;
+
+/// A release's evidence (rule F15) → domain (the member's input; names cut
+/// to 512 characters). An unknown BIRD value is unknown; more than
+/// [`UNDERLAY_MAX`] interfaces count as one that is not up (no evidence).
+pub fn release_evidence_in(e: &v1::ReleaseEvidence) -> ReleaseEvidence {
+    use v1::release_evidence::Bird;
+    let bird = match Bird::try_from(e.bird) {
+        Ok(Bird::NotRunning) => BirdSeen::NotRunning,
+        Ok(Bird::Running) => BirdSeen::Running,
+        _ => BirdSeen::Unknown,
+    };
+    let mut underlay: Vec<(String, bool)> = e
+        .underlay
+        .iter()
+        .take(UNDERLAY_MAX)
+        .map(|l| (cut(&l.name), l.up))
+        .collect();
+    if e.underlay.len() > UNDERLAY_MAX {
+        underlay.push((format!("({} more)", e.underlay.len() - UNDERLAY_MAX), false));
+    }
+    ReleaseEvidence { bird, underlay }
 }
 
 /// A heartbeat's witnesses → domain, validated (the member's input).

@@ -194,3 +194,57 @@ impl Probe for CommandProbe {
         })
     }
 }
+
+/// How long each part of a release's look (rule F15) may take: BIRD's
+/// control socket, one tracked interface. Past it the part counts as
+/// unknown (BIRD) or not up (an interface), never as evidence.
+pub const RELEASE_LOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What a host saw of its own links to the fabric right after it released
+/// its BVI (rule F15): a fresh look, not the periodic checks' last result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseLook {
+    /// BIRD: `Some(false)` not running (its control socket refused the
+    /// connection or does not exist), `Some(true)` running (it accepted),
+    /// `None` unknown (a hang, a timeout, any other error).
+    pub bird_running: Option<bool>,
+    /// Each tracked underlay interface, in configuration order: `Ok` when it
+    /// exists and is up, else why not.
+    pub underlay: Vec<(String, Result<(), String>)>,
+}
+
+/// Whether BIRD is running, from one connection attempt to its control
+/// socket at `path` (see [`ReleaseLook::bird_running`]). Nothing is sent.
+pub async fn bird_running(path: &Path) -> Option<bool> {
+    use std::io::ErrorKind;
+    match tokio::time::timeout(RELEASE_LOOK_TIMEOUT, tokio::net::UnixStream::connect(path)).await {
+        Ok(Ok(_)) => Some(true),
+        Ok(Err(e)) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::NotFound) => {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+/// The look of a release (rule F15): BIRD at `bird` and the tracked
+/// underlay interfaces `ifs`, all at once.
+pub async fn release_look(bird: &Path, dp: &dyn Dataplane, ifs: &[String]) -> ReleaseLook {
+    let links = ifs.iter().map(|i| async move {
+        let r = match tokio::time::timeout(RELEASE_LOOK_TIMEOUT, dp.link_up(i)).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(format!("{i} link is down")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                RELEASE_LOOK_TIMEOUT.as_millis()
+            )),
+        };
+        (i.clone(), r)
+    });
+    let (bird_running, underlay) =
+        tokio::join!(bird_running(bird), futures::future::join_all(links));
+    ReleaseLook {
+        bird_running,
+        underlay,
+    }
+}
