@@ -248,3 +248,25 @@ pub async fn release_look(bird: &Path, dp: &dyn Dataplane, ifs: &[String]) -> Re
         underlay,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// F15's BIRD look: "not running" only when the control socket is
+    /// missing or refuses; accepted is running; anything else is unknown.
+    #[tokio::test]
+    async fn bird_is_not_running_only_when_its_socket_is_gone_or_refuses() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("bird.ctl");
+        assert_eq!(bird_running(&p).await, Some(false), "no socket");
+        let l = tokio::net::UnixListener::bind(&p).unwrap();
+        assert_eq!(bird_running(&p).await, Some(true), "listening");
+        drop(l);
+        assert!(p.exists());
+        assert_eq!(bird_running(&p).await, Some(false), "nobody listens");
+        // A path the kernel cannot even try (longer than sun_path).
+        let long = d.path().join("x".repeat(200));
+        assert_eq!(bird_running(&long).await, None, "unknown");
+    }
+}
