@@ -397,4 +397,32 @@ mod tests {
         };
         assert!(bvi_from_proto("a", bad).is_err());
     }
+
+    /// A release's evidence from the member (F15): an unknown BIRD value is
+    /// unknown, and a list cut for its length never looks all up.
+    #[test]
+    fn release_evidence_from_the_member() {
+        let link = |up| v1::UnderlayLink {
+            name: "eth0".into(),
+            up,
+            error: String::new(),
+        };
+        let e = release_evidence_in(&v1::ReleaseEvidence {
+            bird: v1::release_evidence::Bird::NotRunning as i32,
+            underlay: vec![link(true)],
+        });
+        assert_eq!(e.bird, BirdSeen::NotRunning);
+        assert_eq!(e.underlay, vec![("eth0".to_string(), true)]);
+        let e = release_evidence_in(&v1::ReleaseEvidence {
+            bird: 99,
+            underlay: vec![],
+        });
+        assert_eq!(e.bird, BirdSeen::Unknown);
+        let e = release_evidence_in(&v1::ReleaseEvidence {
+            bird: v1::release_evidence::Bird::NotRunning as i32,
+            underlay: vec![link(true); UNDERLAY_MAX + 1],
+        });
+        assert_eq!(e.underlay.len(), UNDERLAY_MAX + 1);
+        assert!(!e.underlay.iter().all(|(_, up)| *up));
+    }
 }
