@@ -299,8 +299,8 @@ catalogue! {
         "`SetFailoverSuspended`: autonomous failover is allowed again";
     FailoverStarted = "failover-started", Failover, Info, Evpnr, ["group", "from", "to", "reason"],
         "the failover driver began an autonomous move (`reason`: primary-unhealthy, primary-unreachable, primary-withdrawn, primary-drained, preempt, no-primary); its `move-*` events carry `op=failover`";
-    FailoverFinished = "failover-finished", Failover, Info, Evpnr, ["group", "from", "to", "reason", "duration-ms"],
-        "an autonomous move bound the gateway on `to`";
+    FailoverFinished = "failover-finished", Failover, Info, Evpnr, ["group", "from", "to", "reason", "duration-ms", "settle"],
+        "an autonomous move bound the gateway on `to`; `settle`: how the bind waited — `move` (a planned move: released first, like any move), `least` (a takeover: not before `move.takeover-min-settle`), `released-evidence` (a takeover whose old primary answered its release with evidence that its peers already dropped its routes: no least settle, rule F15)";
     FailoverBlocked = "failover-blocked", Failover, Error, Evpnr, ["group", "candidate", "reason", "error", "retry-ms"],
         "an autonomous move did not bind (a takeover's candidate saw another VTEP still announce the vMAC, or the move failed); retried after `retry-ms` (100 ms doubling to 5 s)";
     FailoverReleaseLate = "failover-release-late", Failover, Warn, Evpnr,

@@ -144,6 +144,28 @@ pub fn verdict_out(v: &crate::health::Verdict) -> v1::HealthVerdict {
     }
 }
 
+/// A release's look at the host's links to the fabric (rule F15) → wire.
+pub fn release_look_out(l: &crate::health_run::probe::ReleaseLook) -> v1::ReleaseEvidence {
+    use v1::release_evidence::Bird;
+    let bird = match l.bird_running {
+        Some(false) => Bird::NotRunning,
+        Some(true) => Bird::Running,
+        None => Bird::Unspecified,
+    };
+    v1::ReleaseEvidence {
+        bird: bird.into(),
+        underlay: l
+            .underlay
+            .iter()
+            .map(|(name, r)| v1::UnderlayLink {
+                name: name.clone(),
+                up: r.is_ok(),
+                error: r.as_ref().err().cloned().unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
 /// The health summary → wire; `checks`: with the per-check list;
 /// `disabled`: the eVPNs this host has disabled (they announce nothing,
 /// even while holding their vMAC: evpnr's failover rule F12 needs them).
@@ -218,6 +240,7 @@ pub fn bvi_out(e: &Evpn, handle: Option<&Handle>) -> Option<v1::Bvi> {
         modified_at: ts(b.modified_ms),
         settle: None,
         steps: Vec::new(),
+        release_evidence: None,
     })
 }
 

@@ -350,9 +350,24 @@ impl Evpnd for EvpndService {
                     .await
             })
             .await?;
+        // F15: a fresh look, after the vMAC is gone from here, at whether
+        // the peers already dropped this host's routes (BIRD not running,
+        // so its BGP sessions were closed, over tracked underlay links that
+        // are up). A few syscalls; each part bounded.
+        let look = steps
+            .scope(crate::timing::timed(
+                "release look",
+                crate::health_run::probe::release_look(
+                    self.mgr.bird.client.path(),
+                    self.mgr.dp.as_ref(),
+                    &self.cfg.health.underlay.interfaces,
+                ),
+            ))
+            .await;
         let done = std::time::Instant::now();
         let mut b = self.bvi(&e)?;
         b.steps = steps.answer(done).to_proto();
+        b.release_evidence = Some(convert::release_look_out(&look));
         ok(b)
     }
 

@@ -11,6 +11,7 @@ use evpn_model::{
 use ipnet::IpNet;
 
 use crate::model::Liveness;
+use crate::southbound::{BirdSeen, ReleaseEvidence};
 use crate::{
     failover_admin::PolicyChange,
     model::{FailoverPolicy, Group, Member},
@@ -273,6 +274,32 @@ pub fn health_in(h: &v1::HealthSummary) -> HealthReport {
     }
 }
 
+/// Tracked underlay interfaces a release's evidence may name; past it the
+/// evidence counts as an interface that is not up.
+const UNDERLAY_MAX: usize = 256;
+
+/// A release's evidence (rule F15) → domain (the member's input; names cut
+/// to 512 characters). An unknown BIRD value is unknown; more than
+/// [`UNDERLAY_MAX`] interfaces count as one that is not up (no evidence).
+pub fn release_evidence_in(e: &v1::ReleaseEvidence) -> ReleaseEvidence {
+    use v1::release_evidence::Bird;
+    let bird = match Bird::try_from(e.bird) {
+        Ok(Bird::NotRunning) => BirdSeen::NotRunning,
+        Ok(Bird::Running) => BirdSeen::Running,
+        _ => BirdSeen::Unknown,
+    };
+    let mut underlay: Vec<(String, bool)> = e
+        .underlay
+        .iter()
+        .take(UNDERLAY_MAX)
+        .map(|l| (cut(&l.name), l.up))
+        .collect();
+    if e.underlay.len() > UNDERLAY_MAX {
+        underlay.push((format!("({} more)", e.underlay.len() - UNDERLAY_MAX), false));
+    }
+    ReleaseEvidence { bird, underlay }
+}
+
 /// A heartbeat's witnesses → domain, validated (the member's input).
 pub fn witnesses_in(v: &[v1::MacWitness]) -> Result<Vec<MacWitness>, Error> {
     evpn_model::validate_count("witnesses", v.len(), witness::WATCH_MAX)?;
@@ -369,5 +396,33 @@ mod tests {
             ..Default::default()
         };
         assert!(bvi_from_proto("a", bad).is_err());
+    }
+
+    /// A release's evidence from the member (F15): an unknown BIRD value is
+    /// unknown, and a list cut for its length never looks all up.
+    #[test]
+    fn release_evidence_from_the_member() {
+        let link = |up| v1::UnderlayLink {
+            name: "eth0".into(),
+            up,
+            error: String::new(),
+        };
+        let e = release_evidence_in(&v1::ReleaseEvidence {
+            bird: v1::release_evidence::Bird::NotRunning as i32,
+            underlay: vec![link(true)],
+        });
+        assert_eq!(e.bird, BirdSeen::NotRunning);
+        assert_eq!(e.underlay, vec![("eth0".to_string(), true)]);
+        let e = release_evidence_in(&v1::ReleaseEvidence {
+            bird: 99,
+            underlay: vec![],
+        });
+        assert_eq!(e.bird, BirdSeen::Unknown);
+        let e = release_evidence_in(&v1::ReleaseEvidence {
+            bird: v1::release_evidence::Bird::NotRunning as i32,
+            underlay: vec![link(true); UNDERLAY_MAX + 1],
+        });
+        assert_eq!(e.underlay.len(), UNDERLAY_MAX + 1);
+        assert!(!e.underlay.iter().all(|(_, up)| *up));
     }
 }

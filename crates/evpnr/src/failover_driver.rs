@@ -554,14 +554,17 @@ impl Driver {
             ..Drive::default()
         };
         let started = Instant::now();
-        let r = self.reg.drive(group, input, how).await.map(|_| ());
+        let r = self.reg.drive(group, input, how).await;
         match &r {
-            Ok(()) => {
+            Ok(d) => {
                 self.mem().moved(group, self.now(), window);
                 FailoverMetrics::inc(&self.metrics().finished, reason.name());
                 let ms = format!("{:.3}", started.elapsed().as_secs_f64() * 1e3);
                 let mut f = fields.to_vec();
                 f.push(("duration-ms", &ms));
+                // F15: what decided the takeover's least settle.
+                let settle = d.takeover_settle.map_or("move", |s| s.name());
+                f.push(("settle", settle));
                 self.reg.emit(Event::FailoverFinished, &f);
             }
             Err(e) => {
@@ -580,7 +583,7 @@ impl Driver {
                 );
             }
         }
-        r
+        r.map(|_| ())
     }
 }
 

@@ -728,7 +728,8 @@ impl crate::southbound::Southbound<Registry> for Grpc {
         reg: &'a Registry,
         id: &'a str,
         group: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<(), Error>> {
+    ) -> futures::future::BoxFuture<'a, Result<Option<crate::southbound::ReleaseEvidence>, Error>>
+    {
         Box::pin(async move {
             // The group ID is also the eVPN's slug on every member.
             let req = v1::HostReleaseGroupBviRequest {
@@ -746,9 +747,12 @@ impl crate::southbound::Southbound<Registry> for Grpc {
                 Ok(bvi) => {
                     let answered = std::time::Instant::now();
                     crate::timeline::member(id, "ReleaseGroupBVI", sent, answered, &bvi.steps);
-                    Ok(())
+                    Ok(bvi
+                        .release_evidence
+                        .as_ref()
+                        .map(crate::convert::release_evidence_in))
                 }
-                Err(s) if s.code() == Code::NotFound => Ok(()),
+                Err(s) if s.code() == Code::NotFound => Ok(None),
                 Err(s) => Err(member_err(id, "ReleaseGroupBVI", &s)),
             }
         })

@@ -126,7 +126,7 @@ mod tests {
     use tonic::Status;
 
     use crate::{
-        group::machine::Settle,
+        group::machine::{Settle, TakeoverSettle},
         testsupport::{Answers, registry_with},
     };
 
@@ -189,13 +189,41 @@ mod tests {
     async fn a_takeovers_least_settle_counts_from_the_takeovers_start() {
         let clean = || vec![Ok(v1::MacAnnouncers::default())];
         let waited = |e: &Settled| e.fields["waited-ms"].parse::<f64>().unwrap();
-        let e = bind_mode(clean(), "2s", Settle::Takeover, Duration::ZERO).await;
+        let e = bind_mode(
+            clean(),
+            "2s",
+            Settle::Takeover(TakeoverSettle::Least),
+            Duration::ZERO,
+        )
+        .await;
         assert_eq!(e.message, "move-settled");
         assert!(waited(&e) >= 99.0, "{}", waited(&e));
-        let e = bind_mode(clean(), "2s", Settle::Takeover, Duration::from_secs(1)).await;
+        let e = bind_mode(
+            clean(),
+            "2s",
+            Settle::Takeover(TakeoverSettle::Least),
+            Duration::from_secs(1),
+        )
+        .await;
         assert_eq!(e.message, "move-settled");
         // One look and no fixed wait (the 100 ms were spent before).
         assert!(waited(&e) < 99.0, "{}", waited(&e));
+    }
+
+    /// F15: a takeover whose old primary proved its routes dropped binds on
+    /// the fabric's evidence alone, without the least settle.
+    #[tokio::test]
+    async fn a_takeover_on_released_evidence_waits_no_least_settle() {
+        let clean = || vec![Ok(v1::MacAnnouncers::default())];
+        let waited = |e: &Settled| e.fields["waited-ms"].parse::<f64>().unwrap();
+        let how = Settle::Takeover(TakeoverSettle::ReleasedEvidence);
+        let e = bind_mode(clean(), "2s", how, Duration::ZERO).await;
+        assert_eq!(e.message, "move-settled");
+        assert_eq!(e.fields["polls"], "1");
+        assert!(waited(&e) < 99.0, "{}", waited(&e));
+        // It still looks for the fabric's evidence until max-wait.
+        let e = bind_mode(vec![], "300ms", how, Duration::ZERO).await;
+        assert_eq!(e.message, "move-settle-timeout");
     }
 
     #[tokio::test]

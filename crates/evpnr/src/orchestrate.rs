@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use crate::{
     group::{
         driver::Drive,
-        machine::{Input, Seen, Settle, wanted_role},
+        machine::{Input, ReleaseEvidence, Seen, Settle, TakeoverSettle, wanted_role},
     },
     model::WantedRole,
     plan::{Action, ActualBvi, ActualEvpn, Desired, plan},
@@ -403,8 +403,12 @@ impl Registry {
                 // is when its first evidence (the candidate's withdrawal
                 // report, or the missed heartbeats) came in. The release
                 // of the old primary's, if any, already waited part of it.
-                if mode == Settle::Takeover {
+                // F15: not when the old primary's answer to its release
+                // showed every peer already dropped its routes.
+                if matches!(mode, Settle::Takeover(_)) {
                     p.require_evidence = true;
+                }
+                if mode == Settle::Takeover(TakeoverSettle::Least) {
                     let left = cfg
                         .move_
                         .takeover_min_settle
@@ -444,13 +448,19 @@ impl Registry {
     /// Release the GroupBVI on `id` (the call only; NOT_FOUND counts as
     /// released: no eVPN/BVI on the member, it cannot hold the vMAC). The
     /// group's machine decides what a confirmation means.
-    pub async fn release_call(&self, id: &str, group: &str) -> Result<(), Error> {
-        self.southbound.release(self, id, group).await?;
+    /// The member's look at its links after the release (F15) comes back
+    /// with it if it reported one.
+    pub async fn release_call(
+        &self,
+        id: &str,
+        group: &str,
+    ) -> Result<Option<ReleaseEvidence>, Error> {
+        let evidence = self.southbound.release(self, id, group).await?;
         self.emit(
             Event::GroupBviReleased,
             &[("instance", id), ("group", group)],
         );
-        Ok(())
+        Ok(evidence)
     }
 
     /// Release on `id` and feed the confirmation to the group's machine.
@@ -467,6 +477,7 @@ impl Registry {
     pub async fn confirm_released(self: &Arc<Self>, id: &str, group: &str) -> Result<(), Error> {
         let input = Input::Released {
             member: id.to_string(),
+            evidence: None,
         };
         let how = Drive {
             held: Some(id),

@@ -25,6 +25,28 @@ pub struct BindRequest {
     pub settle: Option<SettlePolicy>,
 }
 
+/// BIRD on a member that released, as its look right after the release
+/// found it (rule F15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BirdSeen {
+    /// Its control socket refused the connection or does not exist.
+    NotRunning,
+    /// Its control socket accepted the connection.
+    Running,
+    /// Anything else (a hang, a timeout, another error, not reported).
+    Unknown,
+}
+
+/// What a member that answered a release saw of its own links to the
+/// fabric right after it (rule F15, `docs/failover.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseEvidence {
+    pub bird: BirdSeen,
+    /// Each tracked underlay interface and whether it existed and was up;
+    /// empty: none is tracked.
+    pub underlay: Vec<(String, bool)>,
+}
+
 /// What evpnr asks of a member. Each call is bounded and counted by the
 /// registry (`reg`, of type `R`: the registry passes itself, so this
 /// interface does not depend on it); errors are registry errors naming the
@@ -82,11 +104,13 @@ pub trait Southbound<R: ?Sized>: Send + Sync + 'static {
         slug: &'a str,
     ) -> BoxFuture<'a, Result<Option<bool>, Error>>;
     /// Release the gateway identity. A member without the eVPN or BVI
-    /// (NOT_FOUND) cannot hold the vMAC: that is a release too.
+    /// (NOT_FOUND) cannot hold the vMAC: that is a release too. The
+    /// member's look at its links after the release, if it reported one
+    /// (None: NOT_FOUND, or an evpnd older than evpnr).
     fn release<'a>(
         &'a self,
         reg: &'a R,
         id: &'a str,
         group: &'a str,
-    ) -> BoxFuture<'a, Result<(), Error>>;
+    ) -> BoxFuture<'a, Result<Option<ReleaseEvidence>, Error>>;
 }

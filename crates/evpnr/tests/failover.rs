@@ -517,3 +517,91 @@ async fn failover_sim_fabric_killed_bird_candidate_reports_withdrawn() {
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
     eprintln!("BIRD killed -> failover-started ({reason}): {after:?}");
 }
+
+/// A fleet for rule F15: A primary with one tracked underlay interface
+/// (up), B watching A's announcement, the takeover's least settle set to
+/// `least` (`move.max-wait` 10 s covers it).
+async fn evidence_fleet(least: &str) -> (Fleet, String) {
+    let mut f = Fleet::on_fabric(
+        &[A, B],
+        FabricOptions {
+            announce_delay: Duration::from_millis(1),
+            withdraw_delay: Duration::from_millis(200),
+            record: true,
+        },
+        "10s",
+    )
+    .await;
+    f.move_extra = format!("    takeover-min-settle: {least}\n");
+    f.kill_evpnr();
+    f.start_evpnr();
+    let uplink = f.host(A).sim.add_uplink(900).expect("loop900 is free");
+    f.host_mut(A).evpnd_extra = format!("  health:\n    underlay:\n      interfaces: [{uplink}]\n");
+    f.start_all().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    b_watches_a(&f).await;
+    (f, vmac)
+}
+
+/// The takeover's `failover-started` and `failover-finished`, with the
+/// time between them as evpnr measured it (`duration-ms`).
+async fn takeover_done(ev: &mut Events) -> (v1::Event, f64) {
+    let e = next_event(ev, "failover-started").await;
+    assert!(
+        ["primary-withdrawn", "primary-unreachable"].contains(&e.fields["reason"].as_str()),
+        "not a takeover: {e:?}"
+    );
+    let e = next_event(ev, "failover-finished").await;
+    assert_eq!((e.fields["from"].as_str(), e.fields["to"].as_str()), (A, B));
+    let ms: f64 = e.fields["duration-ms"].parse().unwrap();
+    (e, ms)
+}
+
+/// Issue 17 (session 10), rule F15: the primary's BIRD is killed while its
+/// evpnd lives (scenario 2) and its tracked underlay interface is up. Its
+/// heartbeats are held (evpnr's calls to it still work), so its own health
+/// report cannot make this a planned move: B's withdrawal report (or A's
+/// missed heartbeats) starts a takeover, which releases A; A answers with
+/// its fresh look — BIRD not running, underlay up: every peer dropped its
+/// routes when its sessions closed — so B binds on the fabric's evidence
+/// without waiting the least settle (5 s here). Before F15 the takeover
+/// always waited it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_takeover_on_released_evidence_skips_the_least_settle() {
+    let _s = serial().await;
+    let (mut f, vmac) = evidence_fleet("5s").await;
+    let mut ev = events(&f).await;
+    f.host(A).set_heartbeat_link(false);
+    f.host_mut(A).kill_bird();
+    let (e, ms) = takeover_done(&mut ev).await;
+    assert!(ms < 2_500.0, "waited the least settle: {ms} ms, {e:?}");
+    assert_eq!(e.fields["settle"], "released-evidence", "{e:?}");
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    assert!(!f.host(A).holds(&vmac), "A still holds the vMAC next to B");
+    assert_eq!(primary(&f).await, B);
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+}
+
+/// F15's other side: the primary is cut off from the fabric while its BIRD
+/// keeps running (scenario 3; its heartbeats held as above). It still
+/// answers its release, but with BIRD running its peers drop its routes by
+/// their own timers, at skewed times: the takeover waits the least settle
+/// (1.5 s here) before B binds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_takeover_with_bird_running_waits_the_least_settle() {
+    let _s = serial().await;
+    let (f, vmac) = evidence_fleet("1500ms").await;
+    let mut ev = events(&f).await;
+    f.host(A).set_heartbeat_link(false);
+    f.host(A).set_fabric_link(false);
+    let (e, ms) = takeover_done(&mut ev).await;
+    assert_eq!(e.fields["settle"], "least", "{e:?}");
+    assert!(
+        ms >= 1_500.0,
+        "bound before the least settle: {ms} ms, {e:?}"
+    );
+    wait_for("B holds the vMAC", async || f.host(B).holds(&vmac)).await;
+    assert!(!f.host(A).holds(&vmac), "A still holds the vMAC next to B");
+    f.check_vmac_exclusive(&vmac, &[]).unwrap();
+}

@@ -259,6 +259,20 @@ impl SimHandle {
         }
     }
 
+    /// Adds a loopback `loop<instance>`, admin (and so link) up, in no
+    /// bridge domain: a stand-in for an uplink a test tracks (evpnd
+    /// `health.underlay.interfaces`). Its name, or None if the instance is
+    /// taken.
+    pub fn add_uplink(&self, instance: u32) -> Option<String> {
+        let mut m = self.shared.model.lock().ok()?;
+        let (rv, idx, _) = m.create_loopback(vpp_api::MacAddress::ZERO, Some(instance));
+        if rv != 0 {
+            return None;
+        }
+        m.set_flags(idx, vpp_api::msgs::IF_STATUS_ADMIN_UP);
+        Some(format!("loop{instance}"))
+    }
+
     /// Fault-injection controls.
     pub fn faults(&self) -> FaultControl<'_> {
         FaultControl { sh: &self.shared }

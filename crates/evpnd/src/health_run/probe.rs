@@ -194,3 +194,79 @@ impl Probe for CommandProbe {
         })
     }
 }
+
+/// How long each part of a release's look (rule F15) may take: BIRD's
+/// control socket, one tracked interface. Past it the part counts as
+/// unknown (BIRD) or not up (an interface), never as evidence.
+pub const RELEASE_LOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What a host saw of its own links to the fabric right after it released
+/// its BVI (rule F15): a fresh look, not the periodic checks' last result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseLook {
+    /// BIRD: `Some(false)` not running (its control socket refused the
+    /// connection or does not exist), `Some(true)` running (it accepted),
+    /// `None` unknown (a hang, a timeout, any other error).
+    pub bird_running: Option<bool>,
+    /// Each tracked underlay interface, in configuration order: `Ok` when it
+    /// exists and is up, else why not.
+    pub underlay: Vec<(String, Result<(), String>)>,
+}
+
+/// Whether BIRD is running, from one connection attempt to its control
+/// socket at `path` (see [`ReleaseLook::bird_running`]). Nothing is sent.
+pub async fn bird_running(path: &Path) -> Option<bool> {
+    use std::io::ErrorKind;
+    match tokio::time::timeout(RELEASE_LOOK_TIMEOUT, tokio::net::UnixStream::connect(path)).await {
+        Ok(Ok(_)) => Some(true),
+        Ok(Err(e)) if matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::NotFound) => {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+/// The look of a release (rule F15): BIRD at `bird` and the tracked
+/// underlay interfaces `ifs`, all at once.
+pub async fn release_look(bird: &Path, dp: &dyn Dataplane, ifs: &[String]) -> ReleaseLook {
+    let links = ifs.iter().map(|i| async move {
+        let r = match tokio::time::timeout(RELEASE_LOOK_TIMEOUT, dp.link_up(i)).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(format!("{i} link is down")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                RELEASE_LOOK_TIMEOUT.as_millis()
+            )),
+        };
+        (i.clone(), r)
+    });
+    let (bird_running, underlay) =
+        tokio::join!(bird_running(bird), futures::future::join_all(links));
+    ReleaseLook {
+        bird_running,
+        underlay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// F15's BIRD look: "not running" only when the control socket is
+    /// missing or refuses; accepted is running; anything else is unknown.
+    #[tokio::test]
+    async fn bird_is_not_running_only_when_its_socket_is_gone_or_refuses() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("bird.ctl");
+        assert_eq!(bird_running(&p).await, Some(false), "no socket");
+        let l = tokio::net::UnixListener::bind(&p).unwrap();
+        assert_eq!(bird_running(&p).await, Some(true), "listening");
+        drop(l);
+        assert!(p.exists());
+        assert_eq!(bird_running(&p).await, Some(false), "nobody listens");
+        // A path the kernel cannot even try (longer than sun_path).
+        let long = d.path().join("x".repeat(200));
+        assert_eq!(bird_running(&long).await, None, "unknown");
+    }
+}

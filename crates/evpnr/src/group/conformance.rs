@@ -9,7 +9,11 @@ use evpn_model::{
     settle::{SettleOutcome, Settled},
 };
 
-use super::machine::{Core, Event, Facts, Input, Machine, MoveOp, Output, Rule, Seen, Settle};
+use super::machine::{
+    Core, Event, Facts, Input, Machine, MoveOp, Output, ReleaseEvidence, Rule, Seen, Settle,
+    TakeoverSettle,
+};
+use crate::southbound::BirdSeen;
 
 struct Case {
     file: String,
@@ -130,7 +134,13 @@ fn input(s: &str) -> Input {
             member: m(1),
             error: error(&m(2)),
         },
-        "released" => Input::Released { member: m(1) },
+        // `released <m> [proven|bird-running|underlay-down|untracked]`: the
+        // member's look at its links after the release (F15); none: an
+        // evpnd that reports none.
+        "released" => Input::Released {
+            member: m(1),
+            evidence: w.get(2).map(|e| release_evidence(e)),
+        },
         "release-failed" => Input::ReleaseFailed {
             member: m(1),
             error: error(&m(2)),
@@ -162,6 +172,21 @@ fn input(s: &str) -> Input {
         },
         "tick" => Input::Tick,
         x => panic!("unknown input {x}"),
+    }
+}
+
+/// A release's evidence named in a case file (F15).
+fn release_evidence(name: &str) -> ReleaseEvidence {
+    let (bird, up) = match name {
+        "proven" => (BirdSeen::NotRunning, Some(true)),
+        "bird-running" => (BirdSeen::Running, Some(true)),
+        "underlay-down" => (BirdSeen::NotRunning, Some(false)),
+        "untracked" => (BirdSeen::NotRunning, None),
+        x => panic!("unknown release evidence {x}"),
+    };
+    ReleaseEvidence {
+        bird,
+        underlay: up.map(|u| ("eth0".to_string(), u)).into_iter().collect(),
     }
 }
 
@@ -198,7 +223,8 @@ pub fn render(o: &Output) -> String {
             "bind {member} settle={}",
             match settle {
                 Settle::Move => "move",
-                Settle::Takeover => "takeover",
+                Settle::Takeover(TakeoverSettle::Least) => "takeover",
+                Settle::Takeover(TakeoverSettle::ReleasedEvidence) => "takeover-released-evidence",
                 Settle::Resync => "resync",
                 Settle::None => "none",
             }

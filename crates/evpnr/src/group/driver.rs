@@ -21,7 +21,7 @@ use evpn_daemon::events::Event as Ev;
 use evpn_model::{Error, error::Object};
 use ipnet::IpNet;
 
-use super::machine::{Core, Event, Facts, Input, Machine, MoveOp, Output};
+use super::machine::{Core, Event, Facts, Input, Machine, MoveOp, Output, ReleaseEvidence, Settle};
 use crate::{
     model::Group,
     registry::{Conn, Publish, Registry},
@@ -44,6 +44,8 @@ pub struct Drive<'a> {
 pub struct Driven {
     /// A bind was answered OK.
     pub bound: bool,
+    /// How a takeover's bind settled (F15), once it was sent.
+    pub takeover_settle: Option<super::failover::TakeoverSettle>,
 }
 
 /// The outputs of one step, and the result of the save it made before
@@ -218,7 +220,16 @@ impl Registry {
                     Output::Event(e) => self.machine_event(&before, e, start),
                     Output::Resync { member } => self.trigger_resync(&member),
                     Output::Reply(r) => reply = r,
-                    e => effects.push(e),
+                    e => {
+                        if let Output::Bind {
+                            settle: Settle::Takeover(how),
+                            ..
+                        } = &e
+                        {
+                            driven.takeover_settle = Some(*how);
+                        }
+                        effects.push(e)
+                    }
                 }
             }
             // Releases (and the persistence running next to them) run
@@ -274,7 +285,7 @@ impl Registry {
             Output::Release { member } if takeover => {
                 let held = how.held == Some(member.as_str());
                 match self.takeover_release(group, &member, held).await {
-                    Ok(()) => (Input::Released { member }, false),
+                    Ok(evidence) => (Input::Released { member, evidence }, false),
                     Err(error) => {
                         tracing::warn!(group, instance = member, error = %error, "member-release-failed");
                         (Input::ReleaseFailed { member, error }, false)
@@ -288,7 +299,7 @@ impl Registry {
                     false => Some(ml.lock().await),
                 };
                 match self.release_call(&member, group).await {
-                    Ok(()) => (Input::Released { member }, false),
+                    Ok(evidence) => (Input::Released { member, evidence }, false),
                     Err(error) => {
                         tracing::warn!(group, instance = member, error = %error, "member-release-failed");
                         (Input::ReleaseFailed { member, error }, false)
@@ -331,13 +342,15 @@ impl Registry {
     /// (`failover-release-late`); then the member is resynced, so the
     /// group's machine learns what it holds now. The task keeps the audit
     /// cause (the takeover's decision): the late call's `out` record names
-    /// the decision as its parent and is fsynced when the call ends.
+    /// the decision as its parent and is fsynced when the call ends. An
+    /// answer in time comes with the member's look at its links, if it
+    /// reported one (F15).
     async fn takeover_release(
         self: &Arc<Self>,
         group: &str,
         member: &str,
         held: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<ReleaseEvidence>, Error> {
         let up = self.conn(member).is_some_and(|(c, _)| c == Conn::Connected);
         let cfg = self.cfg();
         let Some(wait) = super::failover::takeover_release_wait(
@@ -378,7 +391,7 @@ impl Registry {
             // The takeover went on without this answer.
             let (result, error) = match &r {
                 None => ("skipped", String::new()),
-                Some(Ok(())) => ("released", String::new()),
+                Some(Ok(_)) => ("released", String::new()),
                 Some(Err(e)) => ("failed", e.to_string()),
             };
             tracing::warn!(

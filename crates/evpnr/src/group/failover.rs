@@ -13,9 +13,11 @@
 //! report of a withdrawal (F11) only triggers a takeover; it is never the
 //! evidence.
 //!
-//! Rules F1–F14 are in `docs/failover.md`; the tables below have at least
+//! Rules F1–F15 are in `docs/failover.md`; the tables below have at least
 //! one row per rule.
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
+
+use crate::southbound::{BirdSeen, ReleaseEvidence};
 
 /// A group's failover policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,4 +396,67 @@ pub fn takeover_release_wait(
     member_timeout: Duration,
 ) -> Option<Duration> {
     conn_up.then(|| release_wait.min(member_timeout))
+}
+
+/// How a takeover's bind settles (F15). Either way the candidate binds only
+/// on the fabric's evidence (F6: no other VTEP announces the vMAC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeoverSettle {
+    /// Not before `move.takeover-min-settle` after the takeover started:
+    /// the candidate may have seen the old primary's routes go before the
+    /// other routers did.
+    Least,
+    /// The old primary answered its release with evidence that every peer
+    /// already dropped its routes (its BGP sessions were closed): no least
+    /// settle.
+    ReleasedEvidence,
+}
+
+impl TakeoverSettle {
+    /// The `settle` field of `failover-finished`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TakeoverSettle::Least => "least",
+            TakeoverSettle::ReleasedEvidence => "released-evidence",
+        }
+    }
+}
+
+/// F15: whether a member's successful answer to its release (`answer`: the
+/// evidence it reported, None from an evpnd that reports none) shows that
+/// its peers already dropped its routes by the closing of its BGP
+/// sessions: its BIRD was not running at release time (its kernel closed
+/// every session, FIN/RST to each peer, at one instant) and every tracked
+/// underlay interface existed and was up (the closures could reach the
+/// peers). BIRD running or unknown, an interface down or missing, or no
+/// interface tracked: no evidence.
+pub fn release_proves(answer: Option<&ReleaseEvidence>) -> bool {
+    answer.is_some_and(|e| {
+        e.bird == BirdSeen::NotRunning
+            && !e.underlay.is_empty()
+            && e.underlay.iter().all(|(_, up)| *up)
+    })
+}
+
+/// F15: how a takeover binds, from the answers to its releases. `old`: the
+/// old primary (None: the group had none); `answered`: each member whose
+/// release was confirmed in this takeover, and whether its answer proved
+/// its routes dropped ([`release_proves`]); `skipped`: the members whose
+/// release failed or was not answered within `failover.release-wait`.
+/// Without the least settle only when the old primary answered with that
+/// evidence, so did every other member the takeover released, and none
+/// was skipped.
+pub fn takeover_settle(
+    old: Option<&str>,
+    answered: &BTreeMap<String, bool>,
+    skipped: &[String],
+) -> TakeoverSettle {
+    let proven = old.is_some_and(|o| answered.get(o) == Some(&true))
+        && answered.values().all(|p| *p)
+        && skipped.is_empty();
+    if proven {
+        TakeoverSettle::ReleasedEvidence
+    } else {
+        TakeoverSettle::Least
+    }
 }

@@ -476,8 +476,9 @@ fn every_decision_rule_has_a_row() {
         .into_iter()
         .chain(late_call_rows().iter().map(|r| r.0))
         .chain(takeover_release_rows().iter().map(|r| r.0))
+        .chain(release_evidence_rows().iter().map(|r| r.0))
         .collect();
-    for f in 1..=14 {
+    for f in 1..=15 {
         assert!(have.contains(format!("F{f}").as_str()), "no row for F{f}");
     }
 }
@@ -537,6 +538,114 @@ fn a_takeover_waits_for_the_release_at_most_release_wait() {
             got,
             want.map(ms),
             "{rule}: up={up} wait={wait} timeout={timeout}"
+        );
+    }
+}
+
+/// How the old primary's release ended, in a row of [`release_evidence_rows`].
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    /// Answered OK with the look (bird, underlay).
+    Answered,
+    /// Answered OK by an evpnd that reports no look.
+    NoLook,
+    /// Not answered within release-wait (or its connection down): skipped.
+    NotAnswered,
+    /// Answered with an error it could not reach past: skipped.
+    Failed,
+}
+
+/// (rule, the old primary's answer, its BIRD, its tracked underlay
+/// interfaces — `up`, `down` each, empty: none tracked —, the settle).
+type EvidenceRow = (
+    &'static str,
+    Answer,
+    crate::southbound::BirdSeen,
+    &'static [bool],
+    TakeoverSettle,
+);
+
+fn release_evidence_rows() -> Vec<EvidenceRow> {
+    use crate::southbound::BirdSeen::{NotRunning as Dead, Running, Unknown};
+    use Answer::*;
+    use TakeoverSettle::{Least, ReleasedEvidence as Skip};
+    vec![
+        // Answered, BIRD not running, every tracked link up: its kernel
+        // closed its BGP sessions and the closures reached the peers.
+        ("F15", Answered, Dead, &[true], Skip),
+        ("F15", Answered, Dead, &[true, true], Skip),
+        // BIRD running (scenario 3: the peers drop its routes by their own
+        // BFD, at skewed times) or unknown (hung, timed out).
+        ("F15", Answered, Running, &[true], Least),
+        ("F15", Answered, Unknown, &[true], Least),
+        // A tracked link down or missing: the closures may not have left.
+        ("F15", Answered, Dead, &[false], Least),
+        ("F15", Answered, Dead, &[true, false], Least),
+        ("F15", Answered, Running, &[false], Least),
+        // No link tracked: unknown.
+        ("F15", Answered, Dead, &[], Least),
+        // An evpnd that reports no look.
+        ("F15", NoLook, Dead, &[true], Least),
+        // No answer in time, or a failed release: no evidence at all.
+        ("F15", NotAnswered, Dead, &[true], Least),
+        ("F15", Failed, Dead, &[true], Least),
+    ]
+}
+
+#[test]
+fn a_takeover_skips_the_least_settle_only_on_its_old_primarys_evidence() {
+    for (rule, answer, bird, links, want) in release_evidence_rows() {
+        let look = crate::southbound::ReleaseEvidence {
+            bird,
+            underlay: links
+                .iter()
+                .enumerate()
+                .map(|(i, up)| (format!("eth{i}"), *up))
+                .collect(),
+        };
+        let (mut answered, mut skipped) = (std::collections::BTreeMap::new(), vec![]);
+        match answer {
+            Answer::Answered => {
+                answered.insert("a".to_string(), release_proves(Some(&look)));
+            }
+            Answer::NoLook => {
+                answered.insert("a".to_string(), release_proves(None));
+            }
+            Answer::NotAnswered | Answer::Failed => skipped.push("a".to_string()),
+        }
+        let got = takeover_settle(Some("a"), &answered, &skipped);
+        assert_eq!(got, want, "{rule}: {answer:?} {bird:?} {links:?}");
+    }
+}
+
+/// F15 over the whole takeover: the old primary's evidence is needed, and
+/// every other member it released must have shown the same, none skipped.
+#[test]
+fn a_takeover_skips_the_least_settle_only_when_every_release_proved_it() {
+    let yes = |ids: &[(&str, bool)]| -> std::collections::BTreeMap<String, bool> {
+        ids.iter().map(|(i, p)| (i.to_string(), *p)).collect()
+    };
+    let skip = TakeoverSettle::ReleasedEvidence;
+    let least = TakeoverSettle::Least;
+    // (old primary, answers, skipped, want)
+    let rows: Vec<(Option<&str>, _, Vec<String>, _)> = vec![
+        (Some("a"), yes(&[("a", true)]), vec![], skip),
+        (Some("a"), yes(&[("a", true), ("c", true)]), vec![], skip),
+        // A stale holder released without the evidence.
+        (Some("a"), yes(&[("a", true), ("c", false)]), vec![], least),
+        // A stale holder skipped (it may still announce).
+        (Some("a"), yes(&[("a", true)]), vec!["c".into()], least),
+        // Another member proved it, not the old primary.
+        (Some("a"), yes(&[("c", true)]), vec![], least),
+        // No old primary: nobody to prove anything.
+        (None, yes(&[("c", true)]), vec![], least),
+        (None, yes(&[]), vec![], least),
+    ];
+    for (old, answered, skipped, want) in rows {
+        assert_eq!(
+            takeover_settle(old, &answered, &skipped),
+            want,
+            "F15: old={old:?} {answered:?} skipped={skipped:?}"
         );
     }
 }

@@ -109,12 +109,12 @@ impl Southbound<Registry> for Fake {
         _: &'a Registry,
         id: &'a str,
         _: &'a str,
-    ) -> BoxFuture<'a, Result<(), Error>> {
+    ) -> BoxFuture<'a, Result<Option<crate::southbound::ReleaseEvidence>, Error>> {
         Box::pin(async move {
             self.calls.lock().unwrap().push(format!("release {id}"));
             match self.fail.lock().unwrap().get(id) {
                 Some(e) => Err(e.clone()),
-                None => Ok(()),
+                None => Ok(None),
             }
         })
     }

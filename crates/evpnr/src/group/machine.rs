@@ -32,6 +32,9 @@ enum Op {
         op: MoveOp,
         pending: BTreeSet<String>,
         skipped: Vec<String>,
+        /// Confirmed releases, each with whether its answer proved the
+        /// member's routes dropped (F15).
+        answered: std::collections::BTreeMap<String, bool>,
         persisted: bool,
         binding: bool,
     },
@@ -154,7 +157,7 @@ impl Machine {
             Input::Observed { member, seen } => self.observed(member, seen, &mut out),
             Input::BindOk { member, outcome } => self.bind_ok(member, outcome, &mut out),
             Input::BindFailed { member, error } => self.bind_failed(member, error, &mut out),
-            Input::Released { member } => self.released(member, &mut out),
+            Input::Released { member, evidence } => self.released(member, evidence, &mut out),
             Input::ReleaseFailed { member, error } => self.release_failed(member, error, &mut out),
             Input::Persisted => self.persisted(&mut out),
             Input::PersistFailed { error } => self.persist_failed(error, &mut out),
@@ -318,6 +321,7 @@ impl Machine {
             op,
             pending,
             skipped: vec![],
+            answered: Default::default(),
             persisted: !self.on(Rule::DurableBeforeBind),
             binding: false,
         };
@@ -329,13 +333,14 @@ impl Machine {
     fn try_bind(&mut self, out: &mut Vec<Output>) {
         let Op::Move {
             target,
+            old,
             force,
             op,
             pending,
             skipped,
+            answered,
             persisted,
             binding,
-            ..
         } = &mut self.op
         else {
             return;
@@ -345,7 +350,11 @@ impl Machine {
         }
         *binding = true;
         let settle = match op {
-            MoveOp::Takeover => Settle::Takeover,
+            MoveOp::Takeover => Settle::Takeover(super::failover::takeover_settle(
+                old.as_deref(),
+                answered,
+                skipped,
+            )),
             _ => Settle::Move,
         };
         let (target, force, skipped) = (target.clone(), *force, skipped.clone());
@@ -452,14 +461,24 @@ impl Machine {
         }
     }
 
-    fn released(&mut self, member: String, out: &mut Vec<Output>) {
+    fn released(
+        &mut self,
+        member: String,
+        evidence: Option<ReleaseEvidence>,
+        out: &mut Vec<Output>,
+    ) {
         // Forget the holder (R3), but never the primary (R4): a move to it
         // may have written its intent after this release was planned.
         let keep = self.on(Rule::KeepPrimary) && self.core.primary.as_deref() == Some(&member);
         let forgot = !keep && self.core.holders.remove(&member);
         let notify = match &mut self.op {
-            Op::Move { pending, .. } => {
-                pending.remove(&member);
+            Op::Move {
+                pending, answered, ..
+            } => {
+                if pending.remove(&member) {
+                    let proves = super::failover::release_proves(evidence.as_ref());
+                    answered.insert(member, proves);
+                }
                 self.try_bind(out);
                 return;
             }
@@ -555,6 +574,7 @@ impl Machine {
                 op,
                 pending,
                 skipped,
+                answered,
                 binding,
                 ..
             } => {
@@ -565,6 +585,7 @@ impl Machine {
                     op,
                     pending,
                     skipped,
+                    answered,
                     persisted: true,
                     binding,
                 };
@@ -776,12 +797,4 @@ pub fn wanted_role(g: &Group, member: &str) -> WantedRole {
         }
         _ => WantedRole::Candidate,
     }
-}
-
-/// UNAVAILABLE while the state store fails.
-pub fn paused(e: &str) -> Error {
-    Error::Unavailable(format!(
-        "the registry state store is failing ({e}); orchestration is paused until \
-         a save succeeds (see docs/runbook.md, \"Disk full\")"
-    ))
 }

@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use evpn_daemon::events::Event as Ev;
 use evpn_model::{Error, settle::SettleOutcome};
 
+pub use super::failover::TakeoverSettle;
+pub use crate::southbound::ReleaseEvidence;
+
 /// The rules of `docs/group-machine.md`. In test builds each one can be
 /// switched off ([`Machine::disable`]) to show that the conformance suite
 /// notices (its teeth).
@@ -117,7 +120,7 @@ pub enum MoveOp {
     Failover,
     /// An autonomous takeover (primary unreachable or withdrawn, or no
     /// primary): unreachable holders are skipped (they stay holders, R6)
-    /// and the bind requires the fabric's evidence (`Settle::Takeover`).
+    /// and the bind requires the fabric's evidence (`Settle::Takeover`, F15).
     Takeover,
 }
 
@@ -185,9 +188,11 @@ pub enum Input {
         member: String,
         error: Error,
     },
-    /// Release confirmed (also: NOT_FOUND, or the member's eVPN deleted).
+    /// Release confirmed (also: NOT_FOUND, or the member's eVPN deleted),
+    /// with the member's look at its links if it reported one (F15).
     Released {
         member: String,
+        evidence: Option<ReleaseEvidence>,
     },
     ReleaseFailed {
         member: String,
@@ -222,8 +227,9 @@ pub enum Settle {
     /// Part of a move: `move-settle*` events.
     Move,
     /// Part of a takeover: `move-settle*` events, and the member refuses
-    /// to bind without evidence that no other VTEP announces the vMAC.
-    Takeover,
+    /// to bind without evidence that no other VTEP announces the vMAC;
+    /// with or without the least settle (F15).
+    Takeover(TakeoverSettle),
     /// Any other claim: `bind-settle*` events.
     Resync,
     /// The member holds the vMAC already; only its addresses change.
@@ -267,4 +273,12 @@ pub enum Output {
     },
     /// The answer to the operator request; the operation is over.
     Reply(Result<(), Error>),
+}
+
+/// UNAVAILABLE while the state store fails.
+pub fn paused(e: &str) -> Error {
+    Error::Unavailable(format!(
+        "the registry state store is failing ({e}); orchestration is paused until \
+         a save succeeds (see docs/runbook.md, \"Disk full\")"
+    ))
 }

@@ -311,6 +311,8 @@ pub struct Fleet {
     pub fabric: Option<Fabric>,
     /// Appended to evpnr's configuration (keys under `evpnr:`).
     pub evpnr_extra: String,
+    /// Appended to evpnr's `move:` settings (keys indented by 4).
+    pub move_extra: String,
     /// The test's own client TLS when evpnr serves mutual TLS.
     pub tls: Option<std::sync::Arc<evpn_tls::ClientTls>>,
 }
@@ -360,6 +362,7 @@ impl Fleet {
             fabric: None,
             member_timeout: "3s",
             evpnr_extra: String::new(),
+            move_extra: String::new(),
             tls: None,
             dir,
             port,
@@ -437,6 +440,7 @@ impl Fleet {
             fabric: Some(fabric),
             member_timeout: "3s",
             evpnr_extra: String::new(),
+            move_extra: String::new(),
             tls: None,
             dir,
             port,
@@ -452,12 +456,13 @@ impl Fleet {
         std::fs::write(
             &cfg,
             format!(
-                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: {}\n  state-dir: {}\n  member-timeout: {}\n  move:\n    max-wait: {}\n{}",
+                "evpnr:\n  grpc-addr: 127.0.0.1:{}\n  metrics-addr: 127.0.0.1:0\n  log-level: {}\n  state-dir: {}\n  member-timeout: {}\n  move:\n    max-wait: {}\n{}{}",
                 self.port,
                 self.evpnr_log_level,
                 self.dir.path().join("state").display(),
                 self.member_timeout,
                 self.move_max_wait,
+                self.move_extra,
                 self.evpnr_extra,
             ),
         )
