@@ -32,6 +32,8 @@ where
     }
     let mut polls = 0;
     let mut last: Option<Vec<String>> = None;
+    // The previous look was clear and `clear_hold` has been waited since.
+    let mut held = false;
     let settled = loop {
         polls += 1;
         let left = deadline.saturating_duration_since(Instant::now());
@@ -43,8 +45,18 @@ where
             },
         };
         match answer {
-            Ok(v) if v.is_empty() => break Settled::Evidence,
+            // F16: a clear look is taken as evidence only when another
+            // look `clear_hold` later is clear too.
+            Ok(v) if v.is_empty() && (policy.clear_hold.is_zero() || held) => {
+                break Settled::Evidence;
+            }
+            Ok(v) if v.is_empty() => {
+                held = true;
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(policy.clear_hold.min(left)).await;
+            }
             Ok(v) => {
+                held = false;
                 if Instant::now() + policy.poll_interval > deadline {
                     break Settled::TimedOut { vteps: v };
                 }
@@ -92,6 +104,7 @@ pub fn policy_from_proto(w: &v1::SettleWait) -> Result<SettlePolicy, Error> {
         max_wait: duration_in("settle.max_wait", w.max_wait.as_ref())?,
         poll_interval: duration_in("settle.poll_interval", w.poll_interval.as_ref())?,
         require_evidence: w.require_evidence,
+        clear_hold: duration_in("settle.clear_hold", w.clear_hold.as_ref())?,
     };
     p.validate("settle")?;
     Ok(p)
@@ -104,6 +117,7 @@ pub fn policy_to_proto(p: &SettlePolicy) -> v1::SettleWait {
         max_wait: Some(duration_out(p.max_wait)),
         poll_interval: Some(duration_out(p.poll_interval)),
         require_evidence: p.require_evidence,
+        clear_hold: (!p.clear_hold.is_zero()).then(|| duration_out(p.clear_hold)),
     }
 }
 
@@ -157,6 +171,7 @@ mod tests {
             max_wait: Duration::from_millis(max_wait_ms),
             poll_interval: Duration::from_millis(10),
             require_evidence: false,
+            clear_hold: Duration::ZERO,
         }
     }
 
@@ -229,6 +244,31 @@ mod tests {
         assert_eq!(out.waited, Duration::from_millis(200));
     }
 
+    /// F16: a clear look counts only when a look `clear_hold` later is
+    /// clear too; an announcer that comes back in between starts it over.
+    #[tokio::test(start_paused = true)]
+    async fn clear_hold_takes_a_second_clear_look_after_the_hold() {
+        let held = |ms| SettlePolicy {
+            clear_hold: Duration::from_millis(ms),
+            ..policy(2000)
+        };
+        let (_, look) = scripted(vec![announced(), Ok(vec![]), Ok(vec![])]);
+        let out = wait_for_evidence(held(30), look).await;
+        assert_eq!((out.settled, out.polls), (Settled::Evidence, 3));
+        // One poll interval, then the hold.
+        assert_eq!(out.waited, Duration::from_millis(40));
+        // Clear, then announced again after the hold (another router's
+        // view was behind): polling goes on, and a new hold follows.
+        let (_, look) = scripted(vec![Ok(vec![]), announced(), Ok(vec![]), Ok(vec![])]);
+        let out = wait_for_evidence(held(30), look).await;
+        assert_eq!((out.settled, out.polls), (Settled::Evidence, 4));
+        assert_eq!(out.waited, Duration::from_millis(70));
+        // Without a hold the first clear look is the evidence.
+        let (_, look) = scripted(vec![announced(), Ok(vec![])]);
+        let out = wait_for_evidence(held(0), look).await;
+        assert_eq!((out.settled, out.polls), (Settled::Evidence, 2));
+    }
+
     #[test]
     fn proto_round_trip_and_validation() {
         let p = SettlePolicy {
@@ -236,6 +276,7 @@ mod tests {
             max_wait: Duration::from_secs(2),
             poll_interval: Duration::from_micros(500),
             require_evidence: true,
+            clear_hold: Duration::from_millis(7),
         };
         assert_eq!(policy_from_proto(&policy_to_proto(&p)).unwrap(), p);
         let bad = |f: &dyn Fn(&mut v1::SettleWait)| {
@@ -245,6 +286,10 @@ mod tests {
         };
         assert!(bad(&|w| w.max_wait = None).contains("settle.max_wait"));
         assert!(bad(&|w| w.poll_interval = None).contains("settle.poll_interval"));
+        assert!(
+            bad(&|w| w.clear_hold = Some(duration_out(Duration::from_secs(3))))
+                .contains("settle.clear_hold")
+        );
         assert!(
             bad(&|w| w.min_settle = Some(duration_out(Duration::from_secs(3))))
                 .contains("settle.min_settle")

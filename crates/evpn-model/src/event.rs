@@ -277,7 +277,7 @@ catalogue! {
         "a move/bind failed half-way; the GroupBVI is left unassigned";
     MoveTimeline = "move-timeline", Failover, Debug, Evpnr,
         ["group", "to", "op", "result", "total-us", "steps"],
-        "where one MoveGroupBVI / BindGroupBVI spent its time (one per operation, after its answer; `result`: ok or error; `total-us`: until the answer): `steps` is `<start>+<duration> <who> <what>` entries in µs after evpnr received the request, joined by `; `, ordered by start; `who` is `evpnr` or the member whose own clock timed the step (placed inside evpnr's call to it, the transit split evenly; docs/benchmarks.md #16)";
+        "where one MoveGroupBVI / BindGroupBVI or autonomous failover move (`op=failover`; its `total-us` counts from `failover-started`) spent its time (one per operation, after its answer or outcome; `result`: ok or error; `total-us`: until the answer): `steps` is `<start>+<duration> <who> <what>` entries in µs after evpnr received the request, joined by `; `, ordered by start; `who` is `evpnr` or the member whose own clock timed the step (placed inside evpnr's call to it, the transit split evenly; docs/benchmarks.md #16)";
     InstanceAlive = "instance-alive", Failover, Info, Evpnr, ["instance", "previous", "heartbeat_age_ms"],
         "a member's heartbeats (again) arrive within `liveness.suspect-after`";
     InstanceSuspect = "instance-suspect", Failover, Warn, Evpnr, ["instance", "previous", "heartbeat_age_ms"],
@@ -300,7 +300,7 @@ catalogue! {
     FailoverStarted = "failover-started", Failover, Info, Evpnr, ["group", "from", "to", "reason"],
         "the failover driver began an autonomous move (`reason`: primary-unhealthy, primary-unreachable, primary-withdrawn, primary-drained, preempt, no-primary); its `move-*` events carry `op=failover`";
     FailoverFinished = "failover-finished", Failover, Info, Evpnr, ["group", "from", "to", "reason", "duration-ms", "settle"],
-        "an autonomous move bound the gateway on `to`; `settle`: how the bind waited — `move` (a planned move: released first, like any move), `least` (a takeover: not before `move.takeover-min-settle`), `released-evidence` (a takeover whose old primary answered its release with evidence that its peers already dropped its routes: no least settle, rule F15)";
+        "an autonomous move bound the gateway on `to`; `settle`: how the bind waited — `move` (a planned move: released first, like any move), `move-hold` (… whose old primary answered its release cut off from the fabric: a clear look held for `move.takeover-min-settle`, rule F16), `least` (a takeover: not before `move.takeover-min-settle`), `released-evidence` (a takeover whose old primary answered its release with evidence that its peers already dropped its routes: no least settle, rule F15)";
     FailoverBlocked = "failover-blocked", Failover, Error, Evpnr, ["group", "candidate", "reason", "error", "retry-ms"],
         "an autonomous move did not bind (a takeover's candidate saw another VTEP still announce the vMAC, or the move failed); retried after `retry-ms` (100 ms doubling to 5 s)";
     FailoverReleaseLate = "failover-release-late", Failover, Warn, Evpnr,

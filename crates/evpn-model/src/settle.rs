@@ -25,6 +25,12 @@ pub struct SettlePolicy {
     /// of going ahead. Set by evpnr on an autonomous takeover, whose old
     /// primary could not be released.
     pub require_evidence: bool,
+    /// Once a look sees no other VTEP, wait this long and look again; the
+    /// wait ends with evidence only if that look still sees none (rule
+    /// F16: the old primary was cut off from the fabric, so the other
+    /// routers drop its routes by their own timers, up to a BFD interval
+    /// after this host). Zero: none. Counts against `max_wait`.
+    pub clear_hold: Duration,
 }
 
 impl SettlePolicy {
@@ -45,6 +51,9 @@ impl SettlePolicy {
         }
         if self.min_settle > self.max_wait {
             return Err(("min_settle", "must be at most max_wait".into()));
+        }
+        if self.clear_hold > self.max_wait {
+            return Err(("clear_hold", "must be at most max_wait".into()));
         }
         Ok(())
     }
@@ -112,6 +121,7 @@ mod tests {
             max_wait: Duration::from_secs(2),
             poll_interval: Duration::from_micros(500),
             require_evidence: false,
+            clear_hold: Duration::ZERO,
         };
         assert!(p.validate("settle").is_ok());
         let bad = |q: SettlePolicy| q.validate("settle").unwrap_err().to_string();
@@ -144,6 +154,13 @@ mod tests {
                 },
                 "settle.min_settle",
             ),
+            (
+                SettlePolicy {
+                    clear_hold: Duration::from_secs(3),
+                    ..p
+                },
+                "settle.clear_hold",
+            ),
         ] {
             assert!(bad(q).contains(field), "{}", bad(q));
         }
@@ -161,6 +178,7 @@ mod refusal_tests {
             max_wait: Duration::from_millis(50),
             poll_interval: Duration::from_millis(1),
             require_evidence: true,
+            clear_hold: Duration::ZERO,
         };
         let out = |settled| SettleOutcome {
             settled,

@@ -153,6 +153,7 @@ async fn every_rpc_against_vppsim_and_real_bird() {
         max_wait: Duration::from_secs(2),
         poll_interval: Duration::from_millis(1),
         require_evidence: true,
+        clear_hold: Duration::ZERO,
     };
     let b = c
         .bind_group_bvi(v1::HostBindGroupBviRequest {
@@ -512,6 +513,7 @@ async fn bad_input_is_rejected_naming_the_field_and_changes_nothing() {
                         max_wait: Duration::from_secs(1),
                         poll_interval: Duration::from_millis(1),
                         require_evidence: false,
+                        clear_hold: Duration::ZERO,
                     })
                 }),
                 ..bind_req()

@@ -205,6 +205,8 @@ struct Side {
     poll: TablePoll,
     ka: Option<KaPeer>,
     evpnr: Option<(EvpnrClient, Vec<String>, String)>,
+    /// Ours: evpnr's `move-timeline` events, printed for lossy trials.
+    timelines: evpn::Timelines,
 }
 
 const POLL: Duration = Duration::from_millis(10);
@@ -242,6 +244,10 @@ pub fn failover_bench(
     if o.impls.contains(&Impl::Evpn) {
         evpnr = Some(evpn::setup(f, gw, o.evpn_auto, say)?);
     }
+    let timelines = match &evpnr {
+        Some((r, _, _)) => evpn::Timelines::watch(f, r)?,
+        None => evpn::Timelines::default(),
+    };
     say(&format!(
         "load average at the start: {}",
         crate::bench::load_average()
@@ -253,11 +259,21 @@ pub fn failover_bench(
                 say("scenario 5, keepalived: n/a (keepalived has no management plane)");
                 continue;
             }
-            if let Some((r, _, _)) = &evpnr {
+            if let (Some((r, _, _)), Impl::Keepalived) = (&evpnr, imp) {
                 // keepalived's trials fail r1 too: our group stays put.
-                evpn::suspend(f, r, imp == Impl::Keepalived)?;
+                evpn::suspend(f, r, true)?;
             }
             let mut side = open_side(f, gw, imp, o, epoch, evpnr.clone())?;
+            side.timelines = timelines.clone();
+            if let (Some((r, _, _)), Impl::Evpn) = (&evpnr, imp) {
+                // After keepalived's trials r1 may have fenced itself (its
+                // BIRD was killed): evpnr's resync binds it again once it
+                // is healthy. Failover resumes only then, or it would
+                // (rightly) take the gateway away from the silent r1.
+                wait_baseline(f, &side, Duration::from_secs(60))
+                    .context("our baseline before resuming failover")?;
+                evpn::suspend(f, r, false)?;
+            }
             for t in 0..o.trials {
                 let r = trial(f, &mut side, sc, o.window)
                     .with_context(|| format!("scenario {}, {imp}, trial {}", sc.number(), t + 1))?;
@@ -339,6 +355,7 @@ fn open_side(
         poll,
         ka,
         evpnr: if imp == Impl::Evpn { evpnr } else { None },
+        timelines: evpn::Timelines::default(),
     })
 }
 
@@ -464,6 +481,8 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
     std::thread::sleep(Duration::from_millis(300));
     let n = side.holders.len();
     let log_at = evpn::evpnr_log_len(f);
+    // Only this trial's timelines are printed.
+    side.timelines.take();
     let mut t0 = side.prober.now_us();
     if (sc, side.imp) == (Scenario::Planned, Impl::Evpn) {
         let (t, refused) = evpn::planned_move(f, side)?;
@@ -500,6 +519,9 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
         if !recovered || v4.lost + v6.lost > 0 {
             for l in evpn::evpnr_said(f, log_at) {
                 eprintln!("evpnfabric: evpnr: {l}");
+            }
+            for t in side.timelines.take() {
+                eprintln!("evpnfabric: evpnr move-timeline: {t}");
             }
         }
     }

@@ -84,13 +84,13 @@ enum Cmd {
         #[arg(long, default_value = "auto", value_parser = ["auto", "manual"])]
         evpn_failover: String,
         /// Our evpnr's `move.takeover-min-settle` in ms (0 … 10000); by
-        /// default the BFD detection time (interval × multiplier), 100
+        /// default one and a half BFD intervals (15 at 10 ms × 3), 100
         /// without BFD.
         #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
         takeover_min_settle_ms: Option<u64>,
         /// Our evpnr's `failover.release-wait` in ms (1 … 10000): how long
         /// a takeover waits for the old primary's release (rule F14);
-        /// default 15.
+        /// default 10.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         release_wait_ms: Option<u64>,
     },

@@ -166,6 +166,7 @@ impl MoveConfig {
             max_wait: self.max_wait.0,
             poll_interval: self.poll_interval.0,
             require_evidence: false,
+            clear_hold: std::time::Duration::ZERO,
         }
     }
 }

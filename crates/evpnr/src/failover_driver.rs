@@ -29,7 +29,7 @@ use crate::{
     group::{
         driver::Drive,
         failover::{Decision, Held, Member, Policy, Reason, View, Witness, decide, ineligible},
-        machine::{Input, MoveOp},
+        machine::{Input, MoveOp, Settle},
     },
     metrics::{DecisionLabels, FailoverMetrics, HeldLabels},
     model::{Group, State},
@@ -554,7 +554,11 @@ impl Driver {
             ..Drive::default()
         };
         let started = Instant::now();
-        let r = self.reg.drive(group, input, how).await;
+        // Its `move-timeline` (debug), as a MoveGroupBVI's: where the
+        // takeover's time went (issue 17's slow trials).
+        let tl = crate::timeline::Timeline::start();
+        let r = tl.scope(self.reg.drive(group, input, how)).await;
+        self.reg.emit_timeline(&tl, group, to, op, &r);
         match &r {
             Ok(d) => {
                 self.mem().moved(group, self.now(), window);
@@ -563,7 +567,11 @@ impl Driver {
                 let mut f = fields.to_vec();
                 f.push(("duration-ms", &ms));
                 // F15: what decided the takeover's least settle.
-                let settle = d.takeover_settle.map_or("move", |s| s.name());
+                let settle = match d.settle {
+                    Some(Settle::Takeover(s)) => s.name(),
+                    Some(Settle::MoveHold) => "move-hold",
+                    _ => "move",
+                };
                 f.push(("settle", settle));
                 self.reg.emit(Event::FailoverFinished, &f);
             }

@@ -89,7 +89,7 @@ impl Registry {
 
     /// The one `move-timeline` event of an operation (after its answer was
     /// decided; the answer itself is the event's `total-us`).
-    fn emit_timeline<T>(
+    pub(crate) fn emit_timeline<T>(
         &self,
         tl: &Timeline,
         group: &str,

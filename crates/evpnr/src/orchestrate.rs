@@ -408,6 +408,12 @@ impl Registry {
                 if matches!(mode, Settle::Takeover(_)) {
                     p.require_evidence = true;
                 }
+                // F16: the old primary answered its release cut off from
+                // the fabric; the other routers drop its routes by their
+                // own timers, up to a BFD interval after this candidate.
+                if mode == Settle::MoveHold {
+                    p.clear_hold = cfg.move_.takeover_min_settle.0.min(p.max_wait);
+                }
                 if mode == Settle::Takeover(TakeoverSettle::Least) {
                     let left = cfg
                         .move_

@@ -55,6 +55,17 @@ impl Timeline {
         CURRENT.scope(self.clone(), f).await
     }
 
+    /// Run `f` with this timeline as the current one, owning it (for a
+    /// task spawned from inside an operation).
+    pub async fn scope_owned<F: Future>(self, f: F) -> F::Output {
+        CURRENT.scope(self, f).await
+    }
+
+    /// The current operation's timeline, if any.
+    pub fn current() -> Option<Self> {
+        CURRENT.try_with(Timeline::clone).ok()
+    }
+
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }

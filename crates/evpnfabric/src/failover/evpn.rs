@@ -28,10 +28,11 @@ pub const HEARTBEAT_MS: u64 = 20;
 /// takeover starts).
 pub const SUSPECT_AFTER_MS: u64 = 100;
 /// evpnr's `failover.release-wait` (rule F14) unless the bench's
-/// `--release-wait-ms` sets it: a takeover waits at most this long for the old primary's answer to its release. A live r1
-/// answers a release in a few ms on this fabric; a dead one (scenario 1: no
-/// FIN) never does, and every ms waited here is gateway outage.
-pub const RELEASE_WAIT_MS: u64 = 15;
+/// `--release-wait-ms` sets it: a takeover waits at most this long for the
+/// old primary's answer to its release. A live r1 answers a release in a
+/// few ms on this fabric; a dead one (scenario 1: no FIN) never does, and
+/// every ms waited here beyond the least settle is gateway outage.
+pub const RELEASE_WAIT_MS: u64 = 10;
 /// The bench's health check interval (ms; the timeout is the same): with
 /// `fall` [`HEALTH_FALL`] a failed check is seen in 75 ms. On a loaded
 /// machine a 20 ms timeout fails spuriously (three in a row move the
@@ -58,10 +59,12 @@ pub fn evpnd_health(bfd: bool, interval_ms: u64) -> String {
 }
 
 /// A takeover's least settle (`move.takeover-min-settle`) with `bfd` on
-/// the iBGP sessions: its detection time (interval × multiplier), as
-/// docs/config.md advises; evpnr's default (100 ms) without BFD.
+/// the iBGP sessions: one and a half BFD intervals, as docs/config.md
+/// advises (the routers' BFD sessions to a dead router expire within one
+/// transmit interval of each other; half an interval is the margin);
+/// evpnr's default (100 ms) without BFD.
 pub fn takeover_min_settle_ms(bfd: Option<&crate::bfd::Bfd>) -> u64 {
-    bfd.map_or(100, |b| u64::from(b.interval_ms) * u64::from(b.multiplier))
+    bfd.map_or(100, |b| (u64::from(b.interval_ms) * 3).div_ceil(2))
 }
 
 /// evpnr's configuration for failover (heartbeats, suspicion, a
@@ -322,4 +325,58 @@ pub(super) fn evpnr_said(f: &Fabric, from: usize) -> Vec<String> {
         })
         .map(|l| l.chars().take(400).collect())
         .collect()
+}
+
+/// evpnr's `move-timeline` events (debug) as they come, for the trials
+/// that lost probes: where a takeover's time went.
+#[derive(Clone, Default)]
+pub(super) struct Timelines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Timelines {
+    /// Subscribe to evpnr's failover events at level debug; the stream
+    /// runs on the fabric's runtime until evpnr goes away.
+    pub(super) fn watch(f: &Fabric, r: &EvpnrClient) -> anyhow::Result<Self> {
+        let mut rc = r.clone();
+        let mut s = f
+            .block_on(async move {
+                rc.watch_events(v1::WatchEventsRequest {
+                    types: vec!["failover".into()],
+                    min_level: "debug".into(),
+                    ..Default::default()
+                })
+                .await
+            })
+            .context("WatchEvents")?
+            .into_inner();
+        let t = Timelines::default();
+        let got = t.0.clone();
+        f.handle().spawn(async move {
+            while let Ok(Some(e)) = s.message().await {
+                if e.message != "move-timeline" {
+                    continue;
+                }
+                let field = |k: &str| e.fields.get(k).cloned().unwrap_or_default();
+                let line = format!(
+                    "{} to {}: {} µs, {}; steps (µs): {}",
+                    field("op"),
+                    field("to"),
+                    field("total-us"),
+                    field("result"),
+                    field("steps")
+                );
+                if let Ok(mut v) = got.lock() {
+                    v.push(line);
+                }
+            }
+        });
+        Ok(t)
+    }
+
+    /// The timelines received since the last call.
+    pub(super) fn take(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
 }

@@ -223,6 +223,7 @@ pub fn render(o: &Output) -> String {
             "bind {member} settle={}",
             match settle {
                 Settle::Move => "move",
+                Settle::MoveHold => "move-hold",
                 Settle::Takeover(TakeoverSettle::Least) => "takeover",
                 Settle::Takeover(TakeoverSettle::ReleasedEvidence) => "takeover-released-evidence",
                 Settle::Resync => "resync",

@@ -44,8 +44,8 @@ pub struct Drive<'a> {
 pub struct Driven {
     /// A bind was answered OK.
     pub bound: bool,
-    /// How a takeover's bind settled (F15), once it was sent.
-    pub takeover_settle: Option<super::failover::TakeoverSettle>,
+    /// How the operation's bind settles (F15, F16), once it was sent.
+    pub settle: Option<Settle>,
 }
 
 /// The outputs of one step, and the result of the save it made before
@@ -221,12 +221,8 @@ impl Registry {
                     Output::Resync { member } => self.trigger_resync(&member),
                     Output::Reply(r) => reply = r,
                     e => {
-                        if let Output::Bind {
-                            settle: Settle::Takeover(how),
-                            ..
-                        } = &e
-                        {
-                            driven.takeover_settle = Some(*how);
+                        if let Output::Bind { settle, .. } = &e {
+                            driven.settle = Some(*settle);
                         }
                         effects.push(e)
                     }
@@ -284,7 +280,15 @@ impl Registry {
             }
             Output::Release { member } if takeover => {
                 let held = how.held == Some(member.as_str());
-                match self.takeover_release(group, &member, held).await {
+                let r = self.takeover_release(group, &member, held).await;
+                // The call runs on a task of its own (F14), outside the
+                // timeline's scope: its wait is marked here.
+                let what = match &r {
+                    Ok(_) => "takeover release answered",
+                    Err(_) => "takeover release not answered (F14)",
+                };
+                crate::timeline::mark(what, start);
+                match r {
                     Ok(evidence) => (Input::Released { member, evidence }, false),
                     Err(error) => {
                         tracing::warn!(group, instance = member, error = %error, "member-release-failed");
@@ -365,55 +369,61 @@ impl Registry {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (reg, g, m) = (self.clone(), group.to_string(), member.to_string());
         let lock = (!held).then(|| self.member_lock(member));
-        tokio::spawn(evpn_daemon::audit::layer::keep_cause(async move {
-            let _l = match lock {
-                Some(l) => Some(l.lock_owned().await),
-                None => None,
-            };
-            // Sent late (the member's lock was busy) to a member that has
-            // become primary again since: releasing it now would take the
-            // gateway down by surprise.
-            let r = match reg
-                .group(&g)
-                .is_ok_and(|x| x.primary.as_deref() == Some(m.as_str()))
-            {
-                true => None,
-                false => Some(reg.release_call(&m, &g).await),
-            };
-            let answer = r.clone().unwrap_or_else(|| {
-                Err(Error::Unavailable(format!(
-                    "member {m} is primary again; release not sent"
-                )))
-            });
-            if tx.send(answer).is_ok() {
-                return;
-            }
-            // The takeover went on without this answer.
-            let (result, error) = match &r {
-                None => ("skipped", String::new()),
-                Some(Ok(_)) => ("released", String::new()),
-                Some(Err(e)) => ("failed", e.to_string()),
-            };
-            tracing::warn!(
-                group = g,
-                instance = m,
-                result,
-                error,
-                "failover-release-late"
-            );
-            reg.emit(
-                Ev::FailoverReleaseLate,
-                &[
-                    ("group", &g),
-                    ("instance", &m),
-                    ("result", result),
-                    ("error", &error),
-                ],
-            );
-            // Its resync observes what it holds now, and the group's
-            // machine forgets it as a holder once it holds nothing.
-            reg.trigger_resync(&m);
-        }));
+        // The call's own steps go to the takeover's timeline (a late
+        // answer's arrive after it was published, unseen).
+        let tl =
+            crate::timeline::Timeline::current().unwrap_or_else(crate::timeline::Timeline::start);
+        tokio::spawn(evpn_daemon::audit::layer::keep_cause(
+            tl.clone().scope_owned(async move {
+                let _l = match lock {
+                    Some(l) => Some(l.lock_owned().await),
+                    None => None,
+                };
+                // Sent late (the member's lock was busy) to a member that has
+                // become primary again since: releasing it now would take the
+                // gateway down by surprise.
+                let r = match reg
+                    .group(&g)
+                    .is_ok_and(|x| x.primary.as_deref() == Some(m.as_str()))
+                {
+                    true => None,
+                    false => Some(reg.release_call(&m, &g).await),
+                };
+                let answer = r.clone().unwrap_or_else(|| {
+                    Err(Error::Unavailable(format!(
+                        "member {m} is primary again; release not sent"
+                    )))
+                });
+                if tx.send(answer).is_ok() {
+                    return;
+                }
+                // The takeover went on without this answer.
+                let (result, error) = match &r {
+                    None => ("skipped", String::new()),
+                    Some(Ok(_)) => ("released", String::new()),
+                    Some(Err(e)) => ("failed", e.to_string()),
+                };
+                tracing::warn!(
+                    group = g,
+                    instance = m,
+                    result,
+                    error,
+                    "failover-release-late"
+                );
+                reg.emit(
+                    Ev::FailoverReleaseLate,
+                    &[
+                        ("group", &g),
+                        ("instance", &m),
+                        ("result", result),
+                        ("error", &error),
+                    ],
+                );
+                // Its resync observes what it holds now, and the group's
+                // machine forgets it as a holder once it holds nothing.
+                reg.trigger_resync(&m);
+            }),
+        ));
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(Error::Internal(format!(

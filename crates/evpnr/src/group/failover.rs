@@ -438,6 +438,17 @@ pub fn release_proves(answer: Option<&ReleaseEvidence>) -> bool {
     })
 }
 
+/// F16: whether a member's successful answer to its release shows it cut
+/// off from the fabric: a tracked underlay interface down or missing. Its
+/// peers then drop its routes by their own BFD (or hold) timers, not by a
+/// BGP withdrawal or the closing of its sessions, and those timers run out
+/// up to one BFD transmit interval apart: the candidate's own view may be
+/// ahead of the other routers'. No interface tracked, or no look: not
+/// known to be cut off.
+pub fn release_cut_off(answer: Option<&ReleaseEvidence>) -> bool {
+    answer.is_some_and(|e| e.underlay.iter().any(|(_, up)| !*up))
+}
+
 /// F15: how a takeover binds, from the answers to its releases. `old`: the
 /// old primary (None: the group had none); `answered`: each member whose
 /// release was confirmed in this takeover, and whether its answer proved

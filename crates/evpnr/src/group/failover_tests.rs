@@ -649,3 +649,32 @@ fn a_takeover_skips_the_least_settle_only_when_every_release_proved_it() {
         );
     }
 }
+
+/// F16: a released member is cut off from the fabric when its answer shows
+/// a tracked underlay interface down or missing, whatever its BIRD does;
+/// no interface tracked or no look is not known to be cut off.
+#[test]
+fn a_release_shows_its_member_cut_off_only_by_a_tracked_link_down() {
+    use crate::southbound::BirdSeen::{NotRunning as Dead, Running, Unknown};
+    type Look = Option<(crate::southbound::BirdSeen, &'static [bool])>;
+    let rows: &[(Look, bool)] = &[
+        (Some((Running, &[false])), true),
+        (Some((Dead, &[false])), true),
+        (Some((Unknown, &[true, false])), true),
+        (Some((Running, &[true])), false),
+        (Some((Dead, &[true, true])), false),
+        (Some((Running, &[])), false),
+        (None, false),
+    ];
+    for (look, want) in rows {
+        let look = look.map(|(bird, links)| crate::southbound::ReleaseEvidence {
+            bird,
+            underlay: links
+                .iter()
+                .enumerate()
+                .map(|(i, up)| (format!("eth{i}"), *up))
+                .collect(),
+        });
+        assert_eq!(release_cut_off(look.as_ref()), *want, "F16: {look:?}");
+    }
+}

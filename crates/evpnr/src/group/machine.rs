@@ -35,6 +35,8 @@ enum Op {
         /// Confirmed releases, each with whether its answer proved the
         /// member's routes dropped (F15).
         answered: std::collections::BTreeMap<String, bool>,
+        /// A confirmed release showed its member cut off (F16).
+        cut_off: bool,
         persisted: bool,
         binding: bool,
     },
@@ -322,6 +324,7 @@ impl Machine {
             pending,
             skipped: vec![],
             answered: Default::default(),
+            cut_off: false,
             persisted: !self.on(Rule::DurableBeforeBind),
             binding: false,
         };
@@ -339,6 +342,7 @@ impl Machine {
             pending,
             skipped,
             answered,
+            cut_off,
             persisted,
             binding,
         } = &mut self.op
@@ -355,6 +359,7 @@ impl Machine {
                 answered,
                 skipped,
             )),
+            _ if *cut_off => Settle::MoveHold,
             _ => Settle::Move,
         };
         let (target, force, skipped) = (target.clone(), *force, skipped.clone());
@@ -473,10 +478,14 @@ impl Machine {
         let forgot = !keep && self.core.holders.remove(&member);
         let notify = match &mut self.op {
             Op::Move {
-                pending, answered, ..
+                pending,
+                answered,
+                cut_off,
+                ..
             } => {
                 if pending.remove(&member) {
                     let proves = super::failover::release_proves(evidence.as_ref());
+                    *cut_off |= super::failover::release_cut_off(evidence.as_ref());
                     answered.insert(member, proves);
                 }
                 self.try_bind(out);
@@ -575,6 +584,7 @@ impl Machine {
                 pending,
                 skipped,
                 answered,
+                cut_off,
                 binding,
                 ..
             } => {
@@ -586,6 +596,7 @@ impl Machine {
                     pending,
                     skipped,
                     answered,
+                    cut_off,
                     persisted: true,
                     binding,
                 };

@@ -17,7 +17,7 @@ pub fn event(
     outcome: Option<&SettleOutcome>,
 ) -> Option<Event> {
     let pick = |mv: Ev, bind: Ev| match settle {
-        Settle::Move | Settle::Takeover(_) => Some(mv),
+        Settle::Move | Settle::MoveHold | Settle::Takeover(_) => Some(mv),
         Settle::Resync => Some(bind),
         Settle::None => None,
     };

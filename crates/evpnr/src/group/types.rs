@@ -226,6 +226,11 @@ pub enum Input {
 pub enum Settle {
     /// Part of a move: `move-settle*` events.
     Move,
+    /// Part of a move whose released old primary was cut off from the
+    /// fabric (F16): as `Move`, and the member takes a clear look as
+    /// evidence only when another look `move.takeover-min-settle` later is
+    /// clear too.
+    MoveHold,
     /// Part of a takeover: `move-settle*` events, and the member refuses
     /// to bind without evidence that no other VTEP announces the vMAC;
     /// with or without the least settle (F15).
