@@ -46,25 +46,33 @@ impl MoveResult {
     }
 }
 
+/// evpnr's failover events at level debug (the `move-timeline`s among
+/// them), subscribed to from the lab's runtime (in the underlay namespace,
+/// where evpnr listens).
+pub fn watch_failover_debug(
+    f: &Fabric,
+    r: &crate::demo::EvpnrClient,
+) -> anyhow::Result<tonic::Streaming<v1::Event>> {
+    let mut rc = r.clone();
+    let s = f.block_on(async move {
+        rc.watch_events(v1::WatchEventsRequest {
+            types: vec!["failover".into()],
+            min_level: "debug".into(),
+            ..Default::default()
+        })
+        .await
+    })?;
+    Ok(s.into_inner())
+}
+
 /// The `move-timeline` events of the next `n` moves, collected by a task on
-/// the lab's runtime (in the underlay namespace, where evpnr listens) that
-/// subscribes to evpnr's `WatchEvents` at level debug before the moves.
+/// the lab's runtime, subscribed before the moves.
 fn collect_timelines(
     f: &Fabric,
     r: &crate::demo::EvpnrClient,
     n: usize,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<Vec<v1::Event>>>> {
-    let mut rc = r.clone();
-    let mut s = f
-        .block_on(async move {
-            rc.watch_events(v1::WatchEventsRequest {
-                types: vec!["failover".into()],
-                min_level: "debug".into(),
-                ..Default::default()
-            })
-            .await
-        })?
-        .into_inner();
+    let mut s = watch_failover_debug(f, r)?;
     Ok(f.handle().spawn(async move {
         let mut got = Vec::with_capacity(n);
         while got.len() < n {

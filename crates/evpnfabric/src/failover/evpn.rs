@@ -336,18 +336,7 @@ impl Timelines {
     /// Subscribe to evpnr's failover events at level debug; the stream
     /// runs on the fabric's runtime until evpnr goes away.
     pub(super) fn watch(f: &Fabric, r: &EvpnrClient) -> anyhow::Result<Self> {
-        let mut rc = r.clone();
-        let mut s = f
-            .block_on(async move {
-                rc.watch_events(v1::WatchEventsRequest {
-                    types: vec!["failover".into()],
-                    min_level: "debug".into(),
-                    ..Default::default()
-                })
-                .await
-            })
-            .context("WatchEvents")?
-            .into_inner();
+        let mut s = crate::bench::watch_failover_debug(f, r).context("WatchEvents")?;
         let t = Timelines::default();
         let got = t.0.clone();
         f.handle().spawn(async move {

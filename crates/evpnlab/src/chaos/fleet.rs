@@ -326,6 +326,11 @@ impl Fleet {
                 String::new()
             } + &tls_of(None)?,
         )?;
+        // evpnr binds its ports now: the ports were picked by binding and
+        // releasing them, and each bind of the set-up below (proxies,
+        // probes) could otherwise be handed one of them again (CI: "evpnr
+        // did not answer within 10 s", its address in use).
+        let evpnr = spawn(&evpnr_bin, &dir.join("evpnr.yaml"), &dir.join("evpnr.log"))?;
         let fabric = Fabric::new(FabricOptions {
             record: true,
             ..o.fabric.clone()
@@ -417,12 +422,12 @@ impl Fleet {
             evpnr_bin,
             evpnr_addr,
             evpnr_metrics,
-            evpnr: None,
+            evpnr: Some(evpnr),
             hosts,
             fabric,
             tls: pki,
         };
-        f.start_evpnr().await?;
+        f.wait_evpnr().await?;
         Ok(f)
     }
 
@@ -434,7 +439,27 @@ impl Fleet {
             &self.dir.join("evpnr.log"),
         )?;
         self.evpnr = Some(c);
+        self.wait_evpnr().await
+    }
+
+    /// Waits until the evpnr started answers; fails at once, with the end
+    /// of its log, if it exited.
+    async fn wait_evpnr(&mut self) -> anyhow::Result<()> {
+        let log = self.dir.join("evpnr.log");
+        let tail = || {
+            let s = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = s.lines().collect();
+            lines[lines.len().saturating_sub(5)..].join("\n")
+        };
         for _ in 0..400 {
+            if let Some(c) = self.evpnr.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                bail!(
+                    "evpnr exited ({st}) before it answered; its log ends:\n{}",
+                    tail()
+                );
+            }
             if let Ok(mut c) = crate::tls::connect(&self.evpnr_addr, &self.evpnr_dial()?)
                 .await
                 .map(EvpnrClient::new)
@@ -445,8 +470,8 @@ impl Fleet {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         bail!(
-            "evpnr did not answer within 10 s; see {}",
-            self.dir.join("evpnr.log").display()
+            "evpnr did not answer within 10 s; its log ends:\n{}",
+            tail()
         )
     }
 

@@ -592,17 +592,26 @@ fn release_evidence_rows() -> Vec<EvidenceRow> {
     ]
 }
 
+/// A release look: BIRD as seen, and the tracked links eth0, eth1, … up
+/// or not.
+fn release_look(
+    bird: crate::southbound::BirdSeen,
+    links: &[bool],
+) -> crate::southbound::ReleaseEvidence {
+    crate::southbound::ReleaseEvidence {
+        bird,
+        underlay: links
+            .iter()
+            .enumerate()
+            .map(|(i, up)| (format!("eth{i}"), *up))
+            .collect(),
+    }
+}
+
 #[test]
 fn a_takeover_skips_the_least_settle_only_on_its_old_primarys_evidence() {
     for (rule, answer, bird, links, want) in release_evidence_rows() {
-        let look = crate::southbound::ReleaseEvidence {
-            bird,
-            underlay: links
-                .iter()
-                .enumerate()
-                .map(|(i, up)| (format!("eth{i}"), *up))
-                .collect(),
-        };
+        let look = release_look(bird, links);
         let (mut answered, mut skipped) = (std::collections::BTreeMap::new(), vec![]);
         match answer {
             Answer::Answered => {
@@ -667,14 +676,7 @@ fn a_release_shows_its_member_cut_off_only_by_a_tracked_link_down() {
         (None, false),
     ];
     for (look, want) in rows {
-        let look = look.map(|(bird, links)| crate::southbound::ReleaseEvidence {
-            bird,
-            underlay: links
-                .iter()
-                .enumerate()
-                .map(|(i, up)| (format!("eth{i}"), *up))
-                .collect(),
-        });
+        let look = look.map(|(bird, links)| release_look(bird, links));
         assert_eq!(release_cut_off(look.as_ref()), *want, "F16: {look:?}");
     }
 }
