@@ -484,17 +484,7 @@ async fn audit_sim_fabric_takeover_is_recorded_at_both_ends_under_its_decision()
     .await;
     f.start_all().await;
     let vmac = f.test_group(Some(A)).await.to_lowercase();
-    f.client()
-        .await
-        .set_group_failover(v1::SetGroupFailoverRequest {
-            group_id: "test".into(),
-            mode: "auto".into(),
-            hold_down_ms: Some(0),
-            warm_up_ms: Some(0),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    f.set_test_failover("auto", None).await;
     let mut ev = failover_events(&f).await;
     f.host_mut(A).kill_evpnd();
     f.host_mut(A).kill_bird();
@@ -587,17 +577,7 @@ async fn audit_sim_fabric_late_release_is_reported_and_recorded_under_its_decisi
     f.start_evpnr();
     f.start_all().await;
     let vmac = f.test_group(Some(A)).await.to_lowercase();
-    f.client()
-        .await
-        .set_group_failover(v1::SetGroupFailoverRequest {
-            group_id: "test".into(),
-            mode: "auto".into(),
-            hold_down_ms: Some(0),
-            warm_up_ms: Some(0),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    f.set_test_failover("auto", None).await;
     let mut ev = failover_events(&f).await;
     // A is late (its heartbeats, and with them its health reports, do not
     // reach evpnr; evpnr's calls to it work), so what follows is a takeover,

@@ -40,18 +40,7 @@ async fn next_event(ev: &mut Events, name: &str) -> v1::Event {
 
 /// Group `test`'s failover: auto or manual, no hold-down, no warm-up.
 async fn set_mode(f: &Fleet, mode: &str, preempt: Option<u64>) {
-    f.client()
-        .await
-        .set_group_failover(v1::SetGroupFailoverRequest {
-            group_id: "test".into(),
-            mode: mode.into(),
-            preempt_ms: preempt,
-            hold_down_ms: Some(0),
-            warm_up_ms: Some(0),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    f.set_test_failover(mode, preempt).await;
 }
 
 async fn primary(f: &Fleet) -> String {

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use birdsim::fabric::FabricOptions;
 use common::*;
-use evpn_api::v1;
 
 const A: &str = "dp-a";
 const B: &str = "dp-b";
@@ -33,17 +32,7 @@ async fn fleet() -> (Fleet, String) {
     }
     f.start_all().await;
     let vmac = f.test_group(Some(A)).await.to_lowercase();
-    f.client()
-        .await
-        .set_group_failover(v1::SetGroupFailoverRequest {
-            group_id: "test".into(),
-            mode: "auto".into(),
-            hold_down_ms: Some(0),
-            warm_up_ms: Some(0),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    f.set_test_failover("auto", None).await;
     (f, vmac)
 }
 

@@ -563,6 +563,23 @@ impl Fleet {
         )
     }
 
+    /// Group `test`'s failover: `mode` (auto or manual), `preempt` (ms),
+    /// no hold-down, no warm-up.
+    pub async fn set_test_failover(&self, mode: &str, preempt: Option<u64>) {
+        self.client()
+            .await
+            .set_group_failover(v1::SetGroupFailoverRequest {
+                group_id: "test".into(),
+                mode: mode.into(),
+                preempt_ms: preempt,
+                hold_down_ms: Some(0),
+                warm_up_ms: Some(0),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
     /// Group `test` (VNI 100) with every host as a member and a GroupBVI
     /// with 172.16.0.32/24 and fec0::32/64, bound on `primary` when given;
     /// returns the vMAC.
