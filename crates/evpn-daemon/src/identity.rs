@@ -1,7 +1,19 @@
-//! Who a registry call is meant for, and from which registry epoch: the two
-//! values every call `evpnr` makes to an `evpnd` carries as gRPC metadata, so
-//! the evpnd can refuse a call meant for another instance and a call from a
-//! registry older than one it has already obeyed.
+//! Who a registry call is meant for, from which registry epoch, and until
+//! when it is wanted: the values every call `evpnr` makes to an `evpnd`
+//! carries as gRPC metadata, so the evpnd can refuse a call meant for
+//! another instance, a call from a registry older than one it has already
+//! obeyed, and a call that arrives after evpnr gave up waiting for it.
+//!
+//! The last one (`evpn-not-after`): a call held by a management partition
+//! (its bytes queued in TCP retransmission) reaches the evpnd when the
+//! partition heals, seconds after evpnr counted it as failed and went on
+//! without it. Carrying it out then — a takeover's release of a primary
+//! that was only cut off, delivered after the takeover ended — moves the
+//! gateway by surprise. evpnr stamps each call with the wall-clock moment it
+//! stops waiting (its timeout for the call); the evpnd refuses, before any
+//! change, a call whose moment passed more than [`EXPIRY_GRACE`] ago. Clock
+//! skew between the hosts up to the grace is harmless; a larger one makes
+//! evpnds refuse fresh calls, loudly, naming the clocks.
 //!
 //! Without TLS these values stop mistakes (a registry dialling the wrong
 //! host, a stale registry still running, a hand-made call to a managed
@@ -12,6 +24,28 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 pub const INSTANCE_KEY: &str = "evpn-instance-id";
 /// Metadata key: the caller's registry epoch (decimal u64).
 pub const EPOCH_KEY: &str = "evpn-registry-epoch";
+/// Metadata key: when the caller stops waiting for the call (Unix time in
+/// milliseconds, decimal).
+pub const NOT_AFTER_KEY: &str = "evpn-not-after";
+/// How long after its `evpn-not-after` a call is still carried out: the
+/// clock skew between evpnr's host and an evpnd's that is tolerated.
+pub const EXPIRY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+tokio::task_local! {
+    /// The `evpn-not-after` of the calls made in this scope ([`expiring`]).
+    static NOT_AFTER: std::time::SystemTime;
+}
+
+/// Run `f` (a member call) with every call it makes stamped
+/// `evpn-not-after: not_after` by [`Stamp`].
+pub async fn expiring<F: std::future::Future>(not_after: std::time::SystemTime, f: F) -> F::Output {
+    NOT_AFTER.scope(not_after, f).await
+}
+
+fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
+}
 
 /// What a registry call says about its caller and target.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -20,6 +54,8 @@ pub struct CallIdentity {
     pub target: Option<String>,
     /// The caller's registry epoch, if any.
     pub epoch: Option<u64>,
+    /// When the caller stops waiting (Unix ms), if it said.
+    pub not_after_ms: Option<u64>,
 }
 
 impl CallIdentity {
@@ -41,6 +77,17 @@ impl CallIdentity {
                     .to_string(),
             ),
         };
+        let not_after_ms = match md.get(NOT_AFTER_KEY) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        evpn_model::Error::invalid(NOT_AFTER_KEY, "not a decimal number")
+                    })?,
+            ),
+        };
         let epoch = match md.get(EPOCH_KEY) {
             None => None,
             Some(v) => Some(
@@ -53,7 +100,32 @@ impl CallIdentity {
                     })?,
             ),
         };
-        Ok(CallIdentity { target, epoch })
+        Ok(CallIdentity {
+            target,
+            epoch,
+            not_after_ms,
+        })
+    }
+
+    /// Refuse (DEADLINE_EXCEEDED) a call that arrives at `now` more than
+    /// [`EXPIRY_GRACE`] after its caller stopped waiting for it.
+    pub fn check_fresh(&self, now: std::time::SystemTime) -> Result<(), evpn_model::Error> {
+        let Some(na) = self.not_after_ms else {
+            return Ok(());
+        };
+        let now = unix_ms(now);
+        let grace = EXPIRY_GRACE.as_millis() as u64;
+        if now > na.saturating_add(grace) {
+            return Err(evpn_model::Error::Timeout(format!(
+                "this call arrived {} ms after its caller stopped waiting for it \
+                 ({NOT_AFTER_KEY}; {} ms of clock skew tolerated): refused, nothing \
+                 changed (a call held by a partition; if calls are refused while the \
+                 network is fine, check the hosts' clocks)",
+                now - na,
+                grace
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -78,6 +150,10 @@ impl Stamp {
 impl tonic::service::Interceptor for Stamp {
     fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         CallIdentity::stamp(r.metadata_mut(), &self.target, self.epoch);
+        if let Ok(t) = NOT_AFTER.try_with(|t| *t) {
+            r.metadata_mut()
+                .insert(NOT_AFTER_KEY, MetadataValue::from(unix_ms(t)));
+        }
         Ok(r)
     }
 }
@@ -95,12 +171,53 @@ mod tests {
             CallIdentity::read(&md).unwrap(),
             CallIdentity {
                 target: Some("dpu0-ddln0".into()),
-                epoch: Some(7)
+                epoch: Some(7),
+                not_after_ms: None,
             }
         );
         md.insert(EPOCH_KEY, MetadataValue::from_static("x7"));
         assert!(CallIdentity::read(&md).is_err());
         md.insert(EPOCH_KEY, MetadataValue::from_static("0"));
         assert!(CallIdentity::read(&md).is_err());
+    }
+
+    /// A call made in an [`expiring`] scope carries its moment; the evpnd
+    /// refuses it only once the moment plus the grace has passed.
+    #[tokio::test]
+    async fn an_expired_call_is_refused_after_the_grace() {
+        use std::time::{Duration, SystemTime};
+        use tonic::service::Interceptor;
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let r = expiring(t, async {
+            Stamp::new("a", 1).call(tonic::Request::new(())).unwrap()
+        })
+        .await;
+        let c = CallIdentity::read(r.metadata()).unwrap();
+        assert_eq!(c.not_after_ms, Some(1_000_000_000));
+        // (arrival after the moment, ms) -> refused
+        for (late, refused) in [
+            (0, false),
+            (500, false),
+            (1000, false),
+            (1001, true),
+            (3000, true),
+        ] {
+            let r = c.check_fresh(t + Duration::from_millis(late));
+            assert_eq!(r.is_err(), refused, "{late} ms: {r:?}");
+            if let Err(e) = r {
+                assert!(matches!(e, evpn_model::Error::Timeout(_)), "{e:?}");
+                assert!(e.to_string().contains(&format!("{late} ms after")), "{e}");
+            }
+        }
+        // Outside a scope: no moment, never refused for it.
+        let r = Stamp::new("a", 1).call(tonic::Request::new(())).unwrap();
+        let c = CallIdentity::read(r.metadata()).unwrap();
+        assert_eq!(c.not_after_ms, None);
+        assert!(c.check_fresh(t + Duration::from_secs(3600)).is_ok());
+        // A value that does not parse names the key.
+        let mut md = MetadataMap::new();
+        md.insert(NOT_AFTER_KEY, MetadataValue::from_static("soon"));
+        let e = CallIdentity::read(&md).unwrap_err().to_string();
+        assert!(e.contains(NOT_AFTER_KEY), "{e}");
     }
 }

@@ -242,6 +242,16 @@ where
 {
     use tokio_stream::wrappers::TcpListenerStream;
     let program = daemon.program;
+    // Subscribed before anything is announced as listening: a SIGHUP sent
+    // as soon as `metrics-listening` is logged must reload the TLS files
+    // (a broadcast sent before the subscription is lost to it).
+    if let Some(t) = &tls {
+        spawn_tls_reloader(
+            t.tls.clone(),
+            daemon.hangups.subscribe(),
+            daemon.shutdown.clone(),
+        );
+    }
     let audit = daemon.open_audit(tls.as_ref())?;
     let grpc = crate::serve::bind(&format!("{program}.grpc-addr"), grpc_addr).await?;
     let grpc_local = grpc.local_addr()?;
@@ -303,11 +313,6 @@ where
         }
         Some(tls) => {
             tracing::info!(identity = %tls.material().identity, "grpc-tls");
-            spawn_tls_reloader(
-                tls.clone(),
-                daemon.hangups.subscribe(),
-                daemon.shutdown.clone(),
-            );
             let refused: evpn_tls::OnRefused = Arc::new(|peer, reason: &str| {
                 tracing::warn!(peer = %peer, reason, "tls-refused");
             });

@@ -10,7 +10,9 @@
 //! connections open so far were stalled ([`Proxy::stall_existing`]): then
 //! they stay held for good, as a TCP connection whose retransmissions are
 //! in exponential back-off may for tens of seconds after a partition healed,
-//! and only new connections carry traffic. A target that is
+//! and only new connections carry traffic. A delay ([`Proxy::set_delay`])
+//! holds every chunk that long before it is forwarded, both ways: a slow
+//! management network (a member that answers, late). A target that is
 //! down (its process killed) is seen as such: the proxy closes the
 //! client's connection when the target refuses or closes.
 use std::{
@@ -39,6 +41,8 @@ pub struct Proxy {
     stalled: Arc<AtomicU64>,
     /// The number the next connection gets.
     next: Arc<AtomicU64>,
+    /// Each chunk is held this long (µs) before it is forwarded.
+    delay_us: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -53,13 +57,15 @@ impl Proxy {
         let (t, c, s) = (target.clone(), cut.subscribe(), stop.subscribe());
         let stalled = Arc::new(AtomicU64::new(0));
         let next = Arc::new(AtomicU64::new(0));
-        let (st, nx) = (stalled.clone(), next.clone());
+        let delay_us = Arc::new(AtomicU64::new(0));
+        let (st, nx, dl) = (stalled.clone(), next.clone(), delay_us.clone());
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = l.accept().await {
                 let to = t.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let stall = Stall {
                     n: nx.fetch_add(1, Ordering::SeqCst),
                     below: st.clone(),
+                    delay_us: dl.clone(),
                 };
                 tokio::spawn(forward(conn, to, c.clone(), s.clone(), stall));
             }
@@ -72,6 +78,7 @@ impl Proxy {
             task,
             stalled,
             next,
+            delay_us,
         })
     }
 
@@ -102,6 +109,15 @@ impl Proxy {
             .store(self.next.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
+    /// Hold every chunk `d` before forwarding it, both ways, on every
+    /// connection (open or new) from now on; zero ends the delay.
+    pub fn set_delay(&self, d: std::time::Duration) {
+        self.delay_us.store(
+            d.as_micros().try_into().unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+
     /// Whether the proxy is cut.
     pub fn is_cut(&self) -> bool {
         *self.cut.borrow()
@@ -115,11 +131,12 @@ impl Drop for Proxy {
     }
 }
 
-/// A connection's number and the stall mark.
+/// A connection's number, the stall mark and the delay.
 #[derive(Clone)]
 struct Stall {
     n: u64,
     below: Arc<AtomicU64>,
+    delay_us: Arc<AtomicU64>,
 }
 
 impl Stall {
@@ -183,6 +200,10 @@ async fn pump(
         if stall.stalled() {
             // Held for good: neither forwarded nor closed.
             std::future::pending::<()>().await;
+        }
+        let d = stall.delay_us.load(Ordering::SeqCst);
+        if d > 0 {
+            tokio::time::sleep(std::time::Duration::from_micros(d)).await;
         }
         if w.write_all(&buf[..n]).await.is_err() {
             return;
@@ -255,6 +276,25 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(&got, b"x");
+    }
+
+    #[tokio::test]
+    async fn a_delay_holds_each_chunk_both_ways() {
+        let p = Proxy::start(&echo().await.to_string()).await.unwrap();
+        let mut s = TcpStream::connect(p.addr()).await.unwrap();
+        let long = Duration::from_secs(10);
+        assert_eq!(roundtrip(&mut s, b"one", long).await.unwrap(), b"one");
+        p.set_delay(Duration::from_millis(30));
+        let t = std::time::Instant::now();
+        assert_eq!(roundtrip(&mut s, b"two", long).await.unwrap(), b"two");
+        // Held 30 ms on the way there and 30 ms back: never less.
+        assert!(
+            t.elapsed() >= Duration::from_millis(60),
+            "{:?}",
+            t.elapsed()
+        );
+        p.set_delay(Duration::ZERO);
+        assert_eq!(roundtrip(&mut s, b"3", long).await.unwrap(), b"3");
     }
 
     #[tokio::test]

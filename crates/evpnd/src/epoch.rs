@@ -1,5 +1,7 @@
 //! Which registry this evpnd obeys: every state-changing call is admitted
-//! here first. A call meant for another instance is refused; with a registry
+//! here first. A call that arrives after its caller stopped waiting for it
+//! is refused (`evpn_daemon::identity`, `evpn-not-after`); a call meant for
+//! another instance is refused; with a registry
 //! configured, a call without a registry epoch (an operator's hand-made call,
 //! a second registry) is refused; a call from an epoch older than the
 //! highest this evpnd has accepted (a stale registry still running) is
@@ -57,6 +59,8 @@ impl EpochGuard {
     /// Admit a state-changing call, or say why not (FAILED_PRECONDITION).
     pub async fn admit(&self, md: &MetadataMap) -> Result<(), Error> {
         let c = CallIdentity::read(md)?;
+        // A call its caller gave up on (held by a partition) changes nothing.
+        c.check_fresh(std::time::SystemTime::now())?;
         if let Some(t) = &c.target
             && t != &self.instance_id
         {

@@ -175,6 +175,10 @@ pub struct Trial {
     /// The end of the window (µs since the epoch): moments before it are
     /// the failover's, later ones the repair's.
     pub window_end: u64,
+    /// Ours: failovers that moved the gateway after the repair began (a
+    /// takeover started while r1 was away that found its evidence once r1
+    /// was back); the repair moved it back to r1.
+    pub moved_after_repair: usize,
 }
 
 impl Trial {
@@ -423,9 +427,17 @@ fn trigger(f: &mut Fabric, side: &mut Side, sc: Scenario) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Repair; returns when router 1 is back on the fabric (links up).
-fn repair(f: &mut Fabric, side: &mut Side, sc: Scenario) -> anyhow::Result<u64> {
+/// Repair; returns when router 1 is back on the fabric (links up), and
+/// (ours) how many failovers finished after the repair began (see
+/// [`evpn::wait_quiet`]). `log_at`: evpnr's log length at the trial's start.
+fn repair(
+    f: &mut Fabric,
+    side: &mut Side,
+    sc: Scenario,
+    log_at: usize,
+) -> anyhow::Result<(u64, usize)> {
     let mut back = side.prober.now_us();
+    let repair_at = evpn::evpnr_log_len(f);
     match (sc, side.imp) {
         (Scenario::RouterDies, imp) => {
             if imp == Impl::Evpn {
@@ -461,6 +473,10 @@ fn repair(f: &mut Fabric, side: &mut Side, sc: Scenario) -> anyhow::Result<u64> 
             .context("no keepalived")?
             .lower_priority(0, false)?,
     }
+    let moved_after = match side.imp {
+        Impl::Evpn => evpn::wait_quiet(f, side, log_at, repair_at, Duration::from_secs(60))?,
+        Impl::Keepalived => 0,
+    };
     if side.imp == Impl::Evpn
         && (evpn::primary(f, side).as_deref() != Some(f.routers[0].id.as_str())
             || wait_baseline(f, side, Duration::from_secs(5)).is_err())
@@ -470,7 +486,7 @@ fn repair(f: &mut Fabric, side: &mut Side, sc: Scenario) -> anyhow::Result<u64> 
         f.wait_bgp(Duration::from_secs(30))?;
         evpn::move_back(f, side, Duration::from_secs(60))?;
     }
-    Ok(back)
+    Ok((back, moved_after))
 }
 
 fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> anyhow::Result<Trial> {
@@ -557,7 +573,7 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
         }
     }
     let t_repair = side.prober.now_us();
-    let back = repair(f, side, sc)?;
+    let (back, moved_after_repair) = repair(f, side, sc, log_at)?;
     wait_baseline(f, side, Duration::from_secs(60))?;
     let t2 = side.prober.now_us();
     let mut off: Vec<Vec<Span>> = vec![Vec::new(); f.routers.len()];
@@ -612,5 +628,6 @@ fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> any
         r2_held,
         two_holder: holders::merge(two, POLL.as_micros() as u64),
         window_end: t1,
+        moved_after_repair,
     })
 }

@@ -27,6 +27,7 @@ use evpnfabric::{
     failover::{self, BenchOpts, Impl, Scenario, Trial},
 };
 
+const LOG_SCALE: usize = 8;
 const TEST: &str = "fabric_netns_failover_router_dies_evpnd_killed_and_mgmt_partition";
 
 /// evpnd and evpnr of this workspace, built now (a stale binary from an
@@ -58,7 +59,7 @@ fn logs(f: &Fabric) -> String {
         let l: Vec<&str> = s.lines().collect();
         l[l.len().saturating_sub(n)..].join("\n")
     };
-    let mut s = format!("---- evpnr log (tail)\n{}", tail(&evpnr, 80));
+    let mut s = format!("---- evpnr log (tail)\n{}", tail(&evpnr, 80 * LOG_SCALE));
     for r in &f.routers[..2] {
         s.push_str(&format!(
             "\n---- {} evpnd log (tail)\n{}",

@@ -103,7 +103,12 @@ impl Registry {
             }
         }
         let started = std::time::Instant::now();
-        let r = match tokio::time::timeout(timeout, f(c)).await {
+        // Stamped with the moment evpnr stops waiting: a call held by a
+        // partition and delivered after it is refused by the evpnd, not
+        // carried out behind evpnr's back.
+        let not_after = SystemTime::now() + timeout;
+        let call = evpn_daemon::identity::expiring(not_after, f(c));
+        let r = match tokio::time::timeout(timeout, call).await {
             Ok(r) => r.map(|r| r.into_inner()),
             Err(_) => Err(Status::deadline_exceeded(format!(
                 "member {id} did not answer {method} within {timeout:?}"

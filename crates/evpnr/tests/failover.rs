@@ -218,6 +218,73 @@ async fn failover_sim_fabric_takeover_does_not_wait_on_a_dead_primary_that_is_no
     f.check_vmac_exclusive(&vmac, &[(A, dead)]).unwrap();
 }
 
+/// Rule F14 bounds a takeover's release of the old primary only (CI,
+/// session 11): A's evpnd dies while its BIRD still announces the vMAC, so
+/// the takeover to B is blocked on the fabric's evidence and B, asked to
+/// bind, is released again (R10). B is up and answering: its release is
+/// waited for as any release, not counted as not released after
+/// `failover.release-wait` and reported `failover-release-late` as if B had
+/// been the primary (before the fix it was, with evpnr's calls to B and
+/// their answers each held 20 ms and a release-wait of 5 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_a_blocked_takeover_waits_for_its_candidates_release() {
+    let _s = serial().await;
+    let mut f = Fleet::on_fabric(
+        &[A, B],
+        FabricOptions {
+            announce_delay: Duration::from_millis(1),
+            withdraw_delay: Duration::from_millis(200),
+            record: true,
+        },
+        "300ms",
+    )
+    .await;
+    f.evpnr_extra = "  failover:\n    release-wait: 5ms\n".into();
+    f.kill_evpnr();
+    f.start_evpnr();
+    f.start_all().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    b_watches_a(&f).await;
+    let mut ev = events(&f).await;
+    f.host(B).set_call_delay(Duration::from_millis(20));
+    f.host_mut(A).kill_evpnd();
+    // The takeover's events, from its start to its end.
+    let seen = events_until(&mut ev, "failover-blocked", |e| {
+        e.message == "failover-blocked"
+    })
+    .await;
+    let names: Vec<String> = seen
+        .iter()
+        .map(|e| match e.fields.get("instance") {
+            Some(i) => format!("{} {i}", e.message),
+            None => e.message.clone(),
+        })
+        .collect();
+    assert_eq!(seen.last().unwrap().fields["candidate"], B, "{names:?}");
+    // B's release answered within the takeover; not left to a resync that
+    // finds B a stray holder (what the bounded wait led to).
+    assert!(
+        names.contains(&format!("groupbvi-released {B}")),
+        "B's release was not waited for: {names:?}"
+    );
+    let stray = events_until(&mut ev, "the next takeover's end", |e| {
+        e.message == "failover-blocked"
+    })
+    .await;
+    assert!(
+        !seen.iter().chain(&stray).any(|e| {
+            e.fields.get("instance").map(String::as_str) == Some(B)
+                && ["groupbvi-stray-released", "failover-release-late"]
+                    .contains(&e.message.as_str())
+        }),
+        "B's release was counted as not released: {names:?} then {stray:?}"
+    );
+    assert!(!f.host(B).holds(&vmac), "B holds the vMAC");
+    assert!(f.host(A).holds(&vmac), "A lost the vMAC");
+    assert_eq!(primary(&f).await, A);
+}
+
 /// Issue 17 (session 9), the repair after scenario 1: the primary's host
 /// died without a FIN (evpnr's connection to it looks up, calls hang), the
 /// gateway moved away; then the host comes back and its evpnd restarts on

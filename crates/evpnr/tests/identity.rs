@@ -6,11 +6,11 @@
 //! member known to be unresponsive costs no member timeout.
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Fleet, serial, wait_for};
 use evpn_api::v1::{self, evpnd_client::EvpndClient};
-use evpn_daemon::identity::CallIdentity;
+use evpn_daemon::identity::{CallIdentity, NOT_AFTER_KEY};
 use tonic::Code;
 
 const A: &str = "dpu0-ddln0";
@@ -142,8 +142,10 @@ async fn a_silent_old_address_needs_force() {
 }
 
 /// A managed evpnd obeys only its registry: a hand-made state-changing call
-/// (no epoch), a call meant for another instance and a call from an older
-/// epoch (a stale registry) are all refused; the registry's own calls work.
+/// (no epoch), a call meant for another instance, a call from an older
+/// epoch (a stale registry) and a call that arrives after the registry
+/// stopped waiting for it (`evpn-not-after`) are all refused; the
+/// registry's own calls work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_managed_evpnd_obeys_only_its_current_registry() {
     let _s = serial().await;
@@ -197,6 +199,36 @@ async fn a_managed_evpnd_obeys_only_its_current_registry() {
         "{e:?}"
     );
     assert!(!f.host(B).holds(&vmac));
+    // Calls of the current registry that arrive long after it stopped
+    // waiting for them (held by a partition, delivered when it healed):
+    // refused before any change — a bind to B, a release of A.
+    let now_epoch = b
+        .get_instance(v1::InstanceRef::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .registry_epoch;
+    let expired = |md: &mut tonic::metadata::MetadataMap, to: &str| {
+        CallIdentity::stamp(md, to, now_epoch);
+        let past = SystemTime::now() - Duration::from_secs(5);
+        let ms = past.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        md.insert(NOT_AFTER_KEY, ms.into());
+    };
+    let mut r = tonic::Request::new(bind());
+    expired(r.metadata_mut(), B);
+    let e = b.bind_group_bvi(r).await.unwrap_err();
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+    assert!(e.message().contains("stopped waiting for it"), "{e:?}");
+    assert!(!f.host(B).holds(&vmac));
+    let mut r = tonic::Request::new(v1::HostReleaseGroupBviRequest {
+        instance_id: A.into(),
+        slug: "test".into(),
+        group_id: "test".into(),
+    });
+    expired(r.metadata_mut(), A);
+    let e = evpnd(&f, A).await.release_group_bvi(r).await.unwrap_err();
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+    assert!(f.host(A).holds(&vmac), "A carried out an expired release");
     // The registry itself still moves the gateway.
     f.client()
         .await

@@ -179,13 +179,22 @@ pub(super) fn suspend(f: &Fabric, r: &EvpnrClient, suspended: bool) -> anyhow::R
 /// after the fabric's): `Ok(())`, or what is not yet so, in words (the
 /// baseline's timeout prints it).
 pub(super) fn members_ready(f: &Fabric, side: &Side) -> Result<(), String> {
-    let Some((r, members, _)) = side.evpnr.clone() else {
+    let Some((_, members, _)) = side.evpnr.as_ref() else {
         return Ok(());
     };
     let p = primary(f, side);
     if p.as_ref() != Some(&members[0]) {
         return Err(format!("primary is {p:?}, want {}", members[0]));
     }
+    members_up(f, side)
+}
+
+/// Whether evpnr reports every member ready with its host health up
+/// (wherever the gateway is).
+fn members_up(f: &Fabric, side: &Side) -> Result<(), String> {
+    let Some((r, members, _)) = side.evpnr.clone() else {
+        return Ok(());
+    };
     let not: Vec<String> = members
         .iter()
         .filter_map(|m| {
@@ -220,6 +229,59 @@ pub(super) fn members_ready(f: &Fabric, side: &Side) -> Result<(), String> {
         true => Ok(()),
         false => Err(not.join("; ")),
     }
+}
+
+/// The autonomous failovers evpnr started after byte `from` of its log
+/// that have not ended yet (every `failover-started` ends with a
+/// `failover-finished` or a `failover-blocked`).
+fn failovers_in_flight(f: &Fabric, from: usize) -> usize {
+    let log = std::fs::read_to_string(f.path.join("evpnr").join("evpnr.log")).unwrap_or_default();
+    let n = |what: &str| {
+        log.get(from..)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!("\"message\":\"{what}\"")))
+            .count()
+    };
+    n("failover-started").saturating_sub(n("failover-finished") + n("failover-blocked"))
+}
+
+/// After a repair, before the baseline is judged: every member is back
+/// (ready, host health up) and no failover evpnr started since byte
+/// `from` of its log is still running. A takeover started while r1's evpnd
+/// was down or cut off waits for the fabric's evidence up to evpnr's
+/// `move.max-wait` and may still be running when r1 is back; the baseline
+/// read during it would be the old one. Returns how many failovers moved
+/// the gateway after the repair began (`failover-finished` after
+/// `repair_from`).
+pub(super) fn wait_quiet(
+    f: &Fabric,
+    side: &Side,
+    from: usize,
+    repair_from: usize,
+    timeout: Duration,
+) -> anyhow::Result<usize> {
+    if side.evpnr.is_none() {
+        return Ok(0);
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let up = members_up(f, side);
+        let busy = failovers_in_flight(f, from);
+        if up.is_ok() && busy == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "evpnr not quiet within {timeout:?} of the repair: members {up:?}, \
+             {busy} failover(s) still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(evpnr_said(f, repair_from)
+        .iter()
+        .filter(|l| l.contains("\"message\":\"failover-finished\""))
+        .count())
 }
 
 pub(super) fn move_to(f: &Fabric, side: &Side, to: usize) -> anyhow::Result<()> {

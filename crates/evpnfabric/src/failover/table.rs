@@ -39,7 +39,10 @@ pub(super) fn trial_line(r: &Trial, k: usize) -> String {
         if r.moved { "moved" } else { "not moved" },
         ms_list(&r.two_holder_ms(true)),
         ms_list(&r.two_holder_ms(false)),
-    )
+    ) + &match r.moved_after_repair {
+        0 => String::new(),
+        n => format!(", moved by evpnr {n}x after the repair began"),
+    }
 }
 
 fn ms_list(v: &[f64]) -> String {
@@ -173,6 +176,7 @@ mod tests {
             r2_held: false,
             two_holder: two,
             window_end: 2000,
+            moved_after_repair: 0,
         };
         let o = BenchOpts {
             impls: vec![Impl::Evpn, Impl::Keepalived],

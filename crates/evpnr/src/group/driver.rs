@@ -187,15 +187,17 @@ impl Registry {
             Input::Move { target, .. } => Some(target.clone()),
             _ => None,
         };
-        // F14: a takeover's releases are waited for at most
-        // `failover.release-wait`.
-        let takeover = matches!(
-            &input,
+        // F14: a takeover's releases of other holders (the old primary)
+        // are waited for at most `failover.release-wait`; the release of
+        // its own target after a failed bind is not (see `effect`).
+        let takeover = match &input {
             Input::Move {
                 op: MoveOp::Takeover,
+                target,
                 ..
-            }
-        );
+            } => Some(target.clone()),
+            _ => None,
+        };
         let disabled = match (&moving, how.target) {
             (Some(t), Some(_)) => self.evpn_disabled(t, group).await,
             _ => BTreeSet::new(),
@@ -234,7 +236,7 @@ impl Registry {
             let saved = &saved;
             let runs = effects
                 .into_iter()
-                .map(|e| self.effect(group, e, &how, saved, takeover, start));
+                .map(|e| self.effect(group, e, &how, saved, takeover.as_deref(), start));
             for (input, bound) in futures::future::join_all(runs).await {
                 driven.bound |= bound;
                 queue.push_back(input);
@@ -249,15 +251,20 @@ impl Registry {
     /// Execute one effect; the input that reports its result. `saved`: the
     /// result of the save its step made before publishing (which answers a
     /// `save_first` persist). `takeover`: the operation is an autonomous
-    /// takeover (its releases are bounded by F14). `op_start`: when the
-    /// operation started (a takeover's least settle counts from it).
+    /// takeover to this target: its releases of the other holders are
+    /// bounded by F14, but not the release of the target itself after its
+    /// bind failed (R10) — that one cleans up a member that is up and
+    /// answering, and a bounded wait would count it as not released, leave
+    /// the target a possible holder and report a "late" release of a
+    /// member that was never the primary (CI, session 11). `op_start`: when
+    /// the operation started (a takeover's least settle counts from it).
     async fn effect(
         self: &Arc<Self>,
         group: &str,
         o: Output,
         how: &Drive<'_>,
         saved: &Option<Result<(), Error>>,
-        takeover: bool,
+        takeover: Option<&str>,
         op_start: Instant,
     ) -> (Input, bool) {
         let start = Instant::now();
@@ -278,7 +285,7 @@ impl Registry {
                     }
                 }
             }
-            Output::Release { member } if takeover => {
+            Output::Release { member } if takeover.is_some_and(|t| t != member) => {
                 let held = how.held == Some(member.as_str());
                 let r = self.takeover_release(group, &member, held).await;
                 // The call runs on a task of its own (F14), outside the

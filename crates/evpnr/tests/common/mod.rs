@@ -230,6 +230,13 @@ impl Host {
         }
     }
 
+    /// Slow the way from evpnr to this host's evpnd: evpnr's calls and
+    /// their answers are each held `d` (zero ends it); heartbeats are not.
+    pub fn set_call_delay(&self, d: Duration) {
+        let m = self.mgmt.as_ref().expect("a fleet on a simulated fabric");
+        m.to_evpnd.set_delay(d);
+    }
+
     /// Start (or restart) evpnd.
     pub fn start_evpnd(&mut self) {
         let cfg = self.dir.path().join("evpnd.yaml");
