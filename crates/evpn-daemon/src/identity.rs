@@ -29,7 +29,7 @@ pub const EPOCH_KEY: &str = "evpn-registry-epoch";
 pub const NOT_AFTER_KEY: &str = "evpn-not-after";
 /// How long after its `evpn-not-after` a call is still carried out: the
 /// clock skew between evpnr's host and an evpnd's that is tolerated.
-pub const EXPIRY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+pub const EXPIRY_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 tokio::task_local! {
     /// The `evpn-not-after` of the calls made in this scope ([`expiring`]).
@@ -37,9 +37,14 @@ tokio::task_local! {
 }
 
 /// Run `f` (a member call) with every call it makes stamped
-/// `evpn-not-after: not_after` by [`Stamp`].
+/// `evpn-not-after: not_after` by [`Stamp`] — or the moment of an
+/// enclosing scope, when that is earlier (a caller that stops waiting
+/// sooner than the call's own timeout).
 pub async fn expiring<F: std::future::Future>(not_after: std::time::SystemTime, f: F) -> F::Output {
-    NOT_AFTER.scope(not_after, f).await
+    let t = NOT_AFTER
+        .try_with(|o| (*o).min(not_after))
+        .unwrap_or(not_after);
+    NOT_AFTER.scope(t, f).await
 }
 
 fn unix_ms(t: std::time::SystemTime) -> u64 {
@@ -197,9 +202,9 @@ mod tests {
         // (arrival after the moment, ms) -> refused
         for (late, refused) in [
             (0, false),
+            (250, false),
             (500, false),
-            (1000, false),
-            (1001, true),
+            (501, true),
             (3000, true),
         ] {
             let r = c.check_fresh(t + Duration::from_millis(late));
@@ -214,6 +219,19 @@ mod tests {
         let c = CallIdentity::read(r.metadata()).unwrap();
         assert_eq!(c.not_after_ms, None);
         assert!(c.check_fresh(t + Duration::from_secs(3600)).is_ok());
+        // Nested scopes: the earlier moment wins.
+        let later = t + Duration::from_secs(5);
+        for (outer, inner) in [(t, later), (later, t)] {
+            let r = expiring(outer, async {
+                expiring(inner, async {
+                    Stamp::new("a", 1).call(tonic::Request::new(())).unwrap()
+                })
+                .await
+            })
+            .await;
+            let c = CallIdentity::read(r.metadata()).unwrap();
+            assert_eq!(c.not_after_ms, Some(1_000_000_000), "{outer:?} {inner:?}");
+        }
         // A value that does not parse names the key.
         let mut md = MetadataMap::new();
         md.insert(NOT_AFTER_KEY, MetadataValue::from_static("soon"));

@@ -490,6 +490,21 @@ fn repair(
 }
 
 fn trial(f: &mut Fabric, side: &mut Side, sc: Scenario, window: Duration) -> anyhow::Result<Trial> {
+    if side.imp == Impl::Evpn
+        && let Some(p) = evpn::primary(f, side).filter(|p| *p != f.routers[0].id)
+    {
+        // evpnr moved the gateway after the previous trial's repair ended
+        // (a primary that flapped suspect right after coming back): said
+        // here, and undone so this trial starts from the baseline.
+        eprintln!(
+            "evpnfabric: before this trial the gateway is on {p}: evpnr moved it after the \
+             previous repair; moving it back"
+        );
+        let at = evpn::evpnr_log_len(f);
+        evpn::wait_quiet(f, side, at, at, Duration::from_secs(60))?;
+        f.wait_bgp(Duration::from_secs(30))?;
+        evpn::move_back(f, side, Duration::from_secs(60))?;
+    }
     wait_baseline(f, side, Duration::from_secs(60))?;
     if let Some(ka) = &side.ka {
         ka.wait_master(0, Duration::from_secs(10))?;

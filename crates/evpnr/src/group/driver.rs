@@ -389,12 +389,19 @@ impl Registry {
                 // Sent late (the member's lock was busy) to a member that has
                 // become primary again since: releasing it now would take the
                 // gateway down by surprise.
+                // The takeover stops waiting after `wait`: a release that
+                // reaches the member later than that (held by a partition)
+                // is refused there (`evpn-not-after`), not carried out
+                // behind evpnr's back; a live member gets it at once.
+                let not_after = std::time::SystemTime::now() + wait;
                 let r = match reg
                     .group(&g)
                     .is_ok_and(|x| x.primary.as_deref() == Some(m.as_str()))
                 {
                     true => None,
-                    false => Some(reg.release_call(&m, &g).await),
+                    false => Some(
+                        evpn_daemon::identity::expiring(not_after, reg.release_call(&m, &g)).await,
+                    ),
                 };
                 let answer = r.clone().unwrap_or_else(|| {
                     Err(Error::Unavailable(format!(
