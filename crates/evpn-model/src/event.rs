@@ -313,7 +313,7 @@ catalogue! {
         ["group", "instance", "primary", "announcers"],
         "a candidate that had reported the primary's announcement withdrawn sees the vMAC announced again (`announcers`), or no longer watches it (empty: the primary changed, or the group is no longer auto)";
     FailoverHeld = "failover-held", Failover, Warn, Evpnr, ["group", "reason", "held"],
-        "a move is wanted but held back (`held`: suspended, hold-down, flapping, no-candidate with each member's reason, preempt-delay, silent: the unreachable primary's eVPN is disabled); once per change (a warm-up countdown is no change)";
+        "a move is wanted but held back (`held`: suspended, hold-down, flapping, no-candidate with each member's reason, preempt-delay, silent: the unreachable primary's eVPN is disabled, primary-answers: the primary missing by its heartbeats answered evpnr's direct call ready and healthy, F17); once per change (a warm-up countdown is no change)";
 
     // ---- evpnd (relayed by evpnr with `instance` set) ----
     EvpnCreated = "evpn-created", Crud, Info, Evpnd, ["evpn", "vni", "bd"],

@@ -258,6 +258,7 @@ pub fn held_kind(h: &Held) -> &'static str {
         Held::NoCandidate { .. } => "no-candidate",
         Held::PreemptDelay { .. } => "preempt-delay",
         Held::Silent => "silent",
+        Held::PrimaryAnswers => "primary-answers",
     }
 }
 
@@ -314,6 +315,9 @@ pub fn held_name(h: &Held) -> String {
         Held::PreemptDelay { .. } => "preempt-delay".into(),
         Held::Silent => {
             "silent (the primary's eVPN is disabled, or it has not reported since evpnr started: the fabric's silence is no evidence)".into()
+        }
+        Held::PrimaryAnswers => {
+            "primary-answers (its heartbeats are late, but it answered evpnr's call ready and healthy: F17)".into()
         }
     }
 }
@@ -508,6 +512,32 @@ impl Driver {
                         ("to", to.as_str()),
                         ("reason", reason.name()),
                     ];
+                    // F17: a primary missing only by its heartbeats that
+                    // answers a direct call ready and healthy is not taken
+                    // over.
+                    if reason == Reason::Unreachable
+                        && let Some(p) = &from
+                        && me.primary_answers(p, &group).await
+                    {
+                        let held = Held::PrimaryAnswers;
+                        if me.mem().held_changed(&group, reason, &held).is_some() {
+                            me.metrics()
+                                .held
+                                .get_or_create(&HeldLabels {
+                                    held: held_kind(&held).into(),
+                                })
+                                .inc();
+                            me.reg.emit(
+                                Event::FailoverHeld,
+                                &[
+                                    ("group", &group),
+                                    ("reason", reason.name()),
+                                    ("held", &held_name(&held)),
+                                ],
+                            );
+                        }
+                        return;
+                    }
                     let mv = me.run_move(guard, &group, from, &to, reason, window);
                     // Its outcome is reported by its events.
                     let _ = evpn_daemon::audit::layer::on_own("failover", &f, mv, |r| {
@@ -517,6 +547,35 @@ impl Driver {
                 });
             }
         }
+    }
+
+    /// F17: whether `primary` (unreachable by its heartbeats) answers a
+    /// direct `GetInstance` within `failover.release-wait` as itself, ready,
+    /// with its host healthy, not fenced and `group`'s eVPN not down. Not
+    /// asked when evpnr's connection to it is down (no answer can come).
+    async fn primary_answers(&self, primary: &str, group: &str) -> bool {
+        let up = self
+            .reg
+            .conn(primary)
+            .is_some_and(|(c, _)| c == crate::registry::Conn::Connected);
+        if !up {
+            return false;
+        }
+        let wait = self.reg.cfg().failover.release_wait.0;
+        let call = self.reg.call(primary, "GetInstance", |mut c| async move {
+            c.get_instance(evpn_api::v1::InstanceRef {
+                instance_id: String::new(),
+            })
+            .await
+        });
+        let Ok(Ok(info)) = tokio::time::timeout(wait, call).await else {
+            return false;
+        };
+        let report = info.health.as_ref().map(crate::convert::health_in);
+        info.instance_id == primary
+            && info.ready
+            && report.is_some()
+            && unhealthy(report.as_ref(), group).is_none()
     }
 
     /// One autonomous move under the group's lock; its outcome (`Ok`: the

@@ -158,6 +158,47 @@ async fn failover_sim_fabric_late_primary_is_released_before_takeover() {
     f.check_vmac_exclusive(&vmac, &[]).unwrap();
 }
 
+/// Rule F17 (session 12; the fabric test's scenario 5 after the partition
+/// healed): a primary that is unreachable only by its heartbeats — they are
+/// cut, evpnr's calls to it still work — and answers a direct call ready
+/// and healthy is not taken over: the decision is held (`primary-answers`)
+/// and nothing moves; when its heartbeats come back it is simply alive.
+/// Before F17 the takeover released it (it answered) and B took the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_sim_fabric_a_primary_that_answers_is_not_taken_over() {
+    let _s = serial().await;
+    let f = fleet().await;
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(&f, "auto", None).await;
+    b_watches_a(&f).await;
+    let mut ev = events(&f).await;
+    f.host(A).set_heartbeat_link(false);
+    let mut seen = events_until(&mut ev, "the takeover held because A answers", |e| {
+        e.message == "failover-held"
+            && e.fields
+                .get("held")
+                .is_some_and(|h| h.starts_with("primary-answers"))
+    })
+    .await;
+    f.host(A).set_heartbeat_link(true);
+    seen.extend(
+        events_until(&mut ev, "A alive again", |e| {
+            e.message == "instance-alive" && e.fields.get("instance").map(String::as_str) == Some(A)
+        })
+        .await,
+    );
+    let names: Vec<&str> = seen.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| *n == "failover-started" || *n == "move-started"),
+        "a takeover of a primary that answers: {names:?}"
+    );
+    assert!(f.host(A).holds(&vmac), "A lost the vMAC: {names:?}");
+    assert!(!f.host(B).holds(&vmac), "B holds the vMAC: {names:?}");
+    assert_eq!(primary(&f).await, A);
+}
+
 /// Issue 17 (session 9), rule F14: the primary's host dies without a FIN
 /// (its management link goes first, then its processes): evpnr's
 /// connection to it still looks up and it is not suspect yet (suspect-after

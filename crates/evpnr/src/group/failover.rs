@@ -169,6 +169,11 @@ pub enum Held {
     /// The unreachable primary's eVPN is disabled (F12): it may hold the
     /// vMAC without announcing it, so the fabric's silence is no evidence.
     Silent,
+    /// The primary, unreachable by its heartbeats, answered evpnr's direct
+    /// call within `failover.release-wait` ready and healthy (F17): its
+    /// heartbeats are late, not lost (e.g. their connection still in TCP
+    /// back-off after a partition healed). Applied by the driver (I/O).
+    PrimaryAnswers,
 }
 
 /// The decision.

@@ -99,6 +99,7 @@ fn show(d: &Decision) -> String {
                     format!("preempt-delay until={}", until.as_millis())
                 }
                 Held::Silent => "silent".into(),
+                Held::PrimaryAnswers => "primary-answers".into(),
             };
             format!("held {} {h}", reason.name())
         }
