@@ -477,25 +477,7 @@ impl Driver {
                 held: Held::Manual,
                 reason: Reason::NoPrimary,
             } => self.mem().calm(&group),
-            Decision::Held { reason, held } => {
-                let changed = self.mem().held_changed(&group, reason, &held);
-                if changed.is_some() {
-                    self.metrics()
-                        .held
-                        .get_or_create(&HeldLabels {
-                            held: held_kind(&held).into(),
-                        })
-                        .inc();
-                    self.reg.emit(
-                        Event::FailoverHeld,
-                        &[
-                            ("group", &group),
-                            ("reason", reason.name()),
-                            ("held", &held_name(&held)),
-                        ],
-                    );
-                }
-            }
+            Decision::Held { reason, held } => self.report_held(&group, reason, &held),
             Decision::Move { to, reason } => {
                 if !self.mem().may_try(&group, now) {
                     return;
@@ -519,23 +501,7 @@ impl Driver {
                         && let Some(p) = &from
                         && me.primary_answers(p, &group).await
                     {
-                        let held = Held::PrimaryAnswers;
-                        if me.mem().held_changed(&group, reason, &held).is_some() {
-                            me.metrics()
-                                .held
-                                .get_or_create(&HeldLabels {
-                                    held: held_kind(&held).into(),
-                                })
-                                .inc();
-                            me.reg.emit(
-                                Event::FailoverHeld,
-                                &[
-                                    ("group", &group),
-                                    ("reason", reason.name()),
-                                    ("held", &held_name(&held)),
-                                ],
-                            );
-                        }
+                        me.report_held(&group, reason, &Held::PrimaryAnswers);
                         return;
                     }
                     let mv = me.run_move(guard, &group, from, &to, reason, window);
@@ -547,6 +513,28 @@ impl Driver {
                 });
             }
         }
+    }
+
+    /// A held decision: counted and reported (`failover-held`) once per
+    /// change.
+    fn report_held(&self, group: &str, reason: Reason, held: &Held) {
+        if self.mem().held_changed(group, reason, held).is_none() {
+            return;
+        }
+        self.metrics()
+            .held
+            .get_or_create(&HeldLabels {
+                held: held_kind(held).into(),
+            })
+            .inc();
+        self.reg.emit(
+            Event::FailoverHeld,
+            &[
+                ("group", group),
+                ("reason", reason.name()),
+                ("held", &held_name(held)),
+            ],
+        );
     }
 
     /// F17: whether `primary` (unreachable by its heartbeats) answers a

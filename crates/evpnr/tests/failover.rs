@@ -14,17 +14,24 @@ use futures::StreamExt;
 const A: &str = "fo-a";
 const B: &str = "fo-b";
 
-async fn fleet() -> Fleet {
-    let mut f = Fleet::on_fabric(
+/// A and B on the simulated fabric (announcements seen after 1 ms,
+/// withdrawals after 200 ms, recorded), evpnr's `move.max-wait` as given;
+/// nothing started.
+async fn fabric_fleet(max_wait: &'static str) -> Fleet {
+    Fleet::on_fabric(
         &[A, B],
         FabricOptions {
             announce_delay: Duration::from_millis(1),
             withdraw_delay: Duration::from_millis(200),
             record: true,
         },
-        "1s",
+        max_wait,
     )
-    .await;
+    .await
+}
+
+async fn fleet() -> Fleet {
+    let mut f = fabric_fleet("1s").await;
     f.start_all().await;
     f
 }
@@ -211,16 +218,7 @@ async fn failover_sim_fabric_a_primary_that_answers_is_not_taken_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_sim_fabric_takeover_does_not_wait_on_a_dead_primary_that_is_not_suspect() {
     let _s = serial().await;
-    let mut f = Fleet::on_fabric(
-        &[A, B],
-        FabricOptions {
-            announce_delay: Duration::from_millis(1),
-            withdraw_delay: Duration::from_millis(200),
-            record: true,
-        },
-        "1s",
-    )
-    .await;
+    let mut f = fabric_fleet("1s").await;
     f.member_timeout = "60s";
     f.evpnr_extra = "  liveness:\n    suspect-after: 30s\n    dead-after: 90s\n".into();
     f.kill_evpnr();
@@ -270,16 +268,7 @@ async fn failover_sim_fabric_takeover_does_not_wait_on_a_dead_primary_that_is_no
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_sim_fabric_a_blocked_takeover_waits_for_its_candidates_release() {
     let _s = serial().await;
-    let mut f = Fleet::on_fabric(
-        &[A, B],
-        FabricOptions {
-            announce_delay: Duration::from_millis(1),
-            withdraw_delay: Duration::from_millis(200),
-            record: true,
-        },
-        "300ms",
-    )
-    .await;
+    let mut f = fabric_fleet("300ms").await;
     f.evpnr_extra = "  failover:\n    release-wait: 5ms\n".into();
     f.kill_evpnr();
     f.start_evpnr();
@@ -338,16 +327,7 @@ async fn failover_sim_fabric_a_blocked_takeover_waits_for_its_candidates_release
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_sim_fabric_restarted_primary_is_usable_at_once_after_it_registers() {
     let _s = serial().await;
-    let mut f = Fleet::on_fabric(
-        &[A, B],
-        FabricOptions {
-            announce_delay: Duration::from_millis(1),
-            withdraw_delay: Duration::from_millis(200),
-            record: true,
-        },
-        "1s",
-    )
-    .await;
+    let mut f = fabric_fleet("1s").await;
     f.member_timeout = "30s";
     f.kill_evpnr();
     f.start_evpnr();
@@ -619,16 +599,7 @@ async fn failover_sim_fabric_killed_bird_candidate_reports_withdrawn() {
 /// (up), B watching A's announcement, the takeover's least settle set to
 /// `least` (`move.max-wait` 10 s covers it).
 async fn evidence_fleet(least: &str) -> (Fleet, String) {
-    let mut f = Fleet::on_fabric(
-        &[A, B],
-        FabricOptions {
-            announce_delay: Duration::from_millis(1),
-            withdraw_delay: Duration::from_millis(200),
-            record: true,
-        },
-        "10s",
-    )
-    .await;
+    let mut f = fabric_fleet("10s").await;
     f.move_extra = format!("    takeover-min-settle: {least}\n");
     f.kill_evpnr();
     f.start_evpnr();
