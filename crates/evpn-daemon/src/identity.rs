@@ -82,29 +82,8 @@ impl CallIdentity {
                     .to_string(),
             ),
         };
-        let not_after_ms = match md.get(NOT_AFTER_KEY) {
-            None => None,
-            Some(v) => Some(
-                v.to_str()
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        evpn_model::Error::invalid(NOT_AFTER_KEY, "not a decimal number")
-                    })?,
-            ),
-        };
-        let epoch = match md.get(EPOCH_KEY) {
-            None => None,
-            Some(v) => Some(
-                v.to_str()
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .filter(|e| *e > 0)
-                    .ok_or_else(|| {
-                        evpn_model::Error::invalid(EPOCH_KEY, "not a positive decimal number")
-                    })?,
-            ),
-        };
+        let not_after_ms = decimal(md, NOT_AFTER_KEY, 0, "not a decimal number")?;
+        let epoch = decimal(md, EPOCH_KEY, 1, "not a positive decimal number")?;
         Ok(CallIdentity {
             target,
             epoch,
@@ -132,6 +111,25 @@ impl CallIdentity {
         }
         Ok(())
     }
+}
+
+/// Metadata `key` as a decimal u64 of at least `min`; absent: `None`;
+/// anything else an error naming the key and `why`.
+fn decimal(
+    md: &MetadataMap,
+    key: &'static str,
+    min: u64,
+    why: &str,
+) -> Result<Option<u64>, evpn_model::Error> {
+    md.get(key)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .filter(|n| *n >= min)
+                .ok_or_else(|| evpn_model::Error::invalid(key, why))
+        })
+        .transpose()
 }
 
 /// A client interceptor that stamps every call with a target instance and a

@@ -27,7 +27,8 @@ use evpnfabric::{
     failover::{self, BenchOpts, Impl, Scenario, Trial},
 };
 
-const LOG_SCALE: usize = 8;
+/// Lines of evpnr's log a failure prints (a takeover and its retries).
+const EVPNR_LOG_TAIL: usize = 640;
 const TEST: &str = "fabric_netns_failover_router_dies_evpnd_killed_and_mgmt_partition";
 
 /// evpnd and evpnr of this workspace, built now (a stale binary from an
@@ -59,7 +60,7 @@ fn logs(f: &Fabric) -> String {
         let l: Vec<&str> = s.lines().collect();
         l[l.len().saturating_sub(n)..].join("\n")
     };
-    let mut s = format!("---- evpnr log (tail)\n{}", tail(&evpnr, 80 * LOG_SCALE));
+    let mut s = format!("---- evpnr log (tail)\n{}", tail(&evpnr, EVPNR_LOG_TAIL));
     for r in &f.routers[..2] {
         s.push_str(&format!(
             "\n---- {} evpnd log (tail)\n{}",

@@ -175,10 +175,7 @@ async fn failover_sim_fabric_late_primary_is_released_before_takeover() {
 async fn failover_sim_fabric_a_primary_that_answers_is_not_taken_over() {
     let _s = serial().await;
     let f = fleet().await;
-    let vmac = f.test_group(Some(A)).await.to_lowercase();
-    set_mode(&f, "auto", None).await;
-    b_watches_a(&f).await;
-    let mut ev = events(&f).await;
+    let (vmac, mut ev) = auto_with_a_primary(&f).await;
     f.host(A).set_heartbeat_link(false);
     let mut seen = events_until(&mut ev, "the takeover held because A answers", |e| {
         e.message == "failover-held"
@@ -224,10 +221,7 @@ async fn failover_sim_fabric_takeover_does_not_wait_on_a_dead_primary_that_is_no
     f.kill_evpnr();
     f.start_evpnr();
     f.start_all().await;
-    let vmac = f.test_group(Some(A)).await.to_lowercase();
-    set_mode(&f, "auto", None).await;
-    b_watches_a(&f).await;
-    let mut ev = events(&f).await;
+    let (vmac, mut ev) = auto_with_a_primary(&f).await;
     // A's host dies: links first (no FIN ever reaches evpnr), then its
     // processes; the fabric withdraws its announcement.
     f.host(A).set_mgmt_link(false);
@@ -273,10 +267,7 @@ async fn failover_sim_fabric_a_blocked_takeover_waits_for_its_candidates_release
     f.kill_evpnr();
     f.start_evpnr();
     f.start_all().await;
-    let vmac = f.test_group(Some(A)).await.to_lowercase();
-    set_mode(&f, "auto", None).await;
-    b_watches_a(&f).await;
-    let mut ev = events(&f).await;
+    let (vmac, mut ev) = auto_with_a_primary(&f).await;
     f.host(B).set_call_delay(Duration::from_millis(20));
     f.host_mut(A).kill_evpnd();
     // The takeover's events, from its start to its end.
@@ -332,10 +323,7 @@ async fn failover_sim_fabric_restarted_primary_is_usable_at_once_after_it_regist
     f.kill_evpnr();
     f.start_evpnr();
     f.start_all().await;
-    let vmac = f.test_group(Some(A)).await.to_lowercase();
-    set_mode(&f, "auto", None).await;
-    b_watches_a(&f).await;
-    let mut ev = events(&f).await;
+    let (vmac, mut ev) = auto_with_a_primary(&f).await;
     f.host(A).set_mgmt_link(false);
     f.host(A).stall_mgmt_connections();
     f.host_mut(A).kill_evpnd();
@@ -489,6 +477,16 @@ async fn events_until(
     }
 }
 
+/// The test group with A primary, failover `auto`, B watching A's
+/// announcement; its vMAC (lower case) and a failover event stream opened
+/// after that.
+async fn auto_with_a_primary(f: &Fleet) -> (String, Events) {
+    let vmac = f.test_group(Some(A)).await.to_lowercase();
+    set_mode(f, "auto", None).await;
+    b_watches_a(f).await;
+    (vmac, events(f).await)
+}
+
 /// Wait until B watches A's announcement of the test group's vMAC, with
 /// its own sessions up.
 async fn b_watches_a(f: &Fleet) {
@@ -522,10 +520,7 @@ async fn b_watches_a(f: &Fleet) {
 async fn failover_sim_fabric_candidate_cut_off_is_no_witness() {
     let _s = serial().await;
     let f = fleet().await;
-    let vmac = f.test_group(Some(A)).await.to_lowercase();
-    set_mode(&f, "auto", None).await;
-    b_watches_a(&f).await;
-    let mut ev = events(&f).await;
+    let (vmac, mut ev) = auto_with_a_primary(&f).await;
     f.host(B).set_fabric_link(false);
     let seen = events_until(&mut ev, "withdrawal-reported by B", |e| {
         e.message == "withdrawal-reported"
@@ -565,10 +560,7 @@ async fn failover_sim_fabric_candidate_cut_off_is_no_witness() {
 async fn failover_sim_fabric_killed_bird_candidate_reports_withdrawn() {
     let _s = serial().await;
     let mut f = fleet().await;
-    let vmac = f.test_group(Some(A)).await.to_lowercase();
-    set_mode(&f, "auto", None).await;
-    b_watches_a(&f).await;
-    let mut ev = events(&f).await;
+    let (vmac, mut ev) = auto_with_a_primary(&f).await;
     f.host_mut(A).kill_bird();
     let killed = std::time::Instant::now();
     let seen = events_until(&mut ev, "failover-started", |e| {
