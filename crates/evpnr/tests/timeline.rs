@@ -12,6 +12,9 @@ use futures::StreamExt;
 const A: &str = "tl-a";
 const B: &str = "tl-b";
 
+/// The planned moves' `move.min-settle` in the timeline test.
+const LEAST_SETTLE_MS: u64 = 100;
+
 /// One parsed step: (start µs, duration µs, who, what).
 type Step = (u64, u64, String, String);
 
@@ -72,6 +75,13 @@ async fn moves_and_timelines(f: &Fleet, to: &[&str]) -> Vec<v1::Event> {
 async fn a_move_publishes_one_ordered_timeline_with_release_and_bind_steps() {
     let _s = serial().await;
     let mut f = Fleet::new("a_move_publishes_one_ordered_timeline", &[A, B]).await;
+    // A least settle makes the evidence wait long enough to see, on any
+    // machine, that the overlap check's read runs inside it: with none, the
+    // wait is one look of a few hundred microseconds, and a read that starts
+    // a scheduling slice after the look ended proves nothing either way.
+    f.move_extra = format!("    min-settle: {}ms\n", LEAST_SETTLE_MS);
+    f.kill_evpnr();
+    f.start_evpnr();
     f.start_all().await;
     f.test_group(Some(A)).await;
     let tls = moves_and_timelines(&f, &[B, A]).await;
@@ -107,10 +117,11 @@ async fn a_move_publishes_one_ordered_timeline_with_release_and_bind_steps() {
         // The new primary's: the evidence look, MAC and link-local, then the
         // addresses, the read-back.
         let look = find(to, "settle look");
-        // The overlap check reads next to the evidence look, not after it
-        // (issue 16: the two reads no longer add up on the gap).
+        // The overlap check reads inside the evidence wait, not after it
+        // (issue 16: the two reads no longer add up on the gap): here it
+        // starts during the least settle, before the look that ends the wait.
         let ahead = find(to, "overlap check (ahead)");
-        assert!(ahead.0 < look.0 + look.1, "{ahead:?} {look:?}");
+        assert!(ahead.0 < look.0, "{ahead:?} {look:?}");
         let mac = find(to, "writes mac,link-local");
         let addrs = find(to, "writes add-address");
         find(to, "verify");
@@ -119,6 +130,11 @@ async fn a_move_publishes_one_ordered_timeline_with_release_and_bind_steps() {
         // answer (issue 16: the timeline runs to the first GARP/NA).
         let garp = find(to, "first GARP/NA");
         assert!(addrs.0 + addrs.1 <= garp.0, "{addrs:?} {garp:?}");
+        // The least settle was waited (the set-up above took effect).
+        assert!(
+            look.0 + 1 >= bind.0 + LEAST_SETTLE_MS * 1000,
+            "{bind:?} {look:?}"
+        );
         // Break before make, as the timeline shows it.
         assert!(release.0 + release.1 <= bind.0, "{release:?} {bind:?}");
         assert!(out.0 < mac_back.0 && mac_back.0 < look.0, "{steps:#?}");
