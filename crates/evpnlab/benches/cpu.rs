@@ -13,6 +13,7 @@
 //! Run: `cargo bench -p evpnlab --bench cpu`
 //! (`INSTANCES`, `NGROUPS`, `MEMBERS`, `WARMUP_S`, `WINDOW_S`, `BATCH`:
 //! evpnds started at a time, default 20). The set-up prints its progress.
+//! SIGINT, SIGTERM or SIGHUP stops it, and every process it started.
 use std::time::{Duration, Instant};
 
 use evpn_api::v1;
@@ -123,8 +124,40 @@ fn cpu(f: &Fleet, n: usize) -> (Option<Duration>, Vec<Option<Duration>>) {
     (r, d)
 }
 
+/// The first SIGINT, SIGTERM or SIGHUP: its name.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut int, mut term, mut hup) = (
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::hangup())?,
+    );
+    Ok(tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
+    })
+}
+
+/// Runs the bench until it ends or a signal stops it. Either way the fleet
+/// is dropped before the process exits, and with it every evpnd and evpnr
+/// it started (they are killed on drop): a bench stopped by a signal used
+/// to leave its hundreds of evpnds running.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    let mut fleet = None;
+    let r = tokio::select! {
+        r = bench(&mut fleet) => r,
+        s = stop_signal() => Err(anyhow::anyhow!(
+            "cpu bench: stopped by {}; its evpnds and evpnr are stopped too",
+            s?
+        )),
+    };
+    drop(fleet);
+    r
+}
+
+async fn bench(fleet: &mut Option<Fleet>) -> anyhow::Result<()> {
     let n: usize = env("INSTANCES", 200);
     let groups: usize = env("NGROUPS", 50).min(n);
     let members: usize = env("MEMBERS", 4).clamp(1, n);
@@ -134,26 +167,28 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let timers = FailoverTimers::FABRIC;
     println!("cpu bench: creating {n} simulated hosts (vppsim, birdsim, proxies) and evpnr");
-    let mut f = Fleet::new(&FleetOptions {
-        instances: n,
-        bin_dir: default_bin_dir()?,
-        member_timeout: Duration::from_secs(10),
-        vpp_timeout: Duration::from_secs(5),
-        failover: true,
-        timers,
-        // No operator check command: it forks a process per probe (every
-        // 25 ms per evpnd), which buried the machine at 200 evpnds (the
-        // set-up never finished); it is the chaos run's fault hook, not
-        // part of what this bench measures.
-        unfit_check: false,
-        ..Default::default()
-    })
-    .await?;
+    let f = fleet.insert(
+        Fleet::new(&FleetOptions {
+            instances: n,
+            bin_dir: default_bin_dir()?,
+            member_timeout: Duration::from_secs(10),
+            vpp_timeout: Duration::from_secs(5),
+            failover: true,
+            timers,
+            // No operator check command: it forks a process per probe (every
+            // 25 ms per evpnd), which buried the machine at 200 evpnds (the
+            // set-up never finished); it is the chaos run's fault hook, not
+            // part of what this bench measures.
+            unfit_check: false,
+            ..Default::default()
+        })
+        .await?,
+    );
     println!(
         "cpu bench: simulators and evpnr up in {:.1} s; starting {n} evpnds, {batch} at a time",
         t.elapsed().as_secs_f64()
     );
-    start_in_batches(&mut f, batch, Duration::from_secs(600)).await?;
+    start_in_batches(f, batch, Duration::from_secs(600)).await?;
     let ids: Vec<String> = f.hosts.iter().map(|h| h.id.clone()).collect();
     println!(
         "cpu bench: {n} evpnd + evpnr up in {:.1} s; heartbeat {:?}, suspect after {:?}, health interval {:?} (timeout {:?}, rise {}, fall {})",
@@ -241,10 +276,10 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("built {groups} auto groups x {members} members, each bound on its first member");
     tokio::time::sleep(warm_up).await;
-    let (r0, d0) = cpu(&f, n);
+    let (r0, d0) = cpu(f, n);
     let t0 = Instant::now();
     tokio::time::sleep(window).await;
-    let (r1, d1) = cpu(&f, n);
+    let (r1, d1) = cpu(f, n);
     let secs = t0.elapsed().as_secs_f64();
     let rate =
         |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?).as_secs_f64() / secs);

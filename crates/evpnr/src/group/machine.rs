@@ -18,6 +18,8 @@ use crate::model::{Group, WantedRole};
 
 pub use super::types::*;
 
+#[path = "machine_leave.rs"]
+mod leave;
 #[path = "machine_resync.rs"]
 mod resync;
 
@@ -691,54 +693,6 @@ impl Machine {
             };
         } else {
             self.unassigned(then, aggregate, out);
-        }
-    }
-
-    fn release_request(&mut self, member: String, cause: &'static str, out: &mut Vec<Output>) {
-        if !self.core.members.contains(&member) {
-            let e = Error::not_found(evpn_model::error::Object::Member, &member);
-            return self.finish(Err(e), out);
-        }
-        let before = self.core.clone();
-        let then = vec![Output::Release {
-            member: member.clone(),
-        }];
-        self.unassign(before, Some(&member), cause, then, out);
-    }
-
-    fn leave(&mut self, member: String, cause: &'static str, out: &mut Vec<Output>) {
-        let before = self.core.clone();
-        if !self.core.members.remove(&member) {
-            let e = Error::not_found(evpn_model::error::Object::Member, &member);
-            return self.finish(Err(e), out);
-        }
-        let then = vec![Output::Release {
-            member: member.clone(),
-        }];
-        self.unassign(before, Some(&member), cause, then, out);
-    }
-
-    fn delete_bvi(&mut self, out: &mut Vec<Output>) {
-        if !self.core.bvi {
-            let e = Error::not_found(evpn_model::error::Object::GroupBvi, &self.group);
-            return self.finish(Err(e), out);
-        }
-        let before = self.core.clone();
-        self.core.bvi = false;
-        let mut then = vec![self.event(Ev::GroupBviDeleted, &[])];
-        then.extend(
-            self.core
-                .holders
-                .iter()
-                .map(|h| Output::Release { member: h.clone() }),
-        );
-        self.unassign(before, None, "groupbvi-deleted", then, out);
-        // The deletion comes before the gateway going down.
-        if let Op::Unassign { then, .. } = &mut self.op
-            && then.len() > 1
-            && matches!(&then[0], Output::Event(e) if e.name == Ev::GatewayDown)
-        {
-            then.swap(0, 1);
         }
     }
 
