@@ -589,10 +589,14 @@ async fn failover_sim_fabric_killed_bird_candidate_reports_withdrawn() {
 
 /// A fleet for rule F15: A primary with one tracked underlay interface
 /// (up), B watching A's announcement, the takeover's least settle set to
-/// `least` (`move.max-wait` 10 s covers it).
+/// `least` (`move.max-wait` 10 s covers it). `failover.release-wait` is 2 s:
+/// F15 needs A's answer to its release, and at the default 100 ms a loaded
+/// machine (a test run beside a CI run) once gave A's answer up (F14), so
+/// the takeover rightly waited the least settle and the test failed.
 async fn evidence_fleet(least: &str) -> (Fleet, String) {
     let mut f = fabric_fleet("10s").await;
     f.move_extra = format!("    takeover-min-settle: {least}\n");
+    f.evpnr_extra = "  failover:\n    release-wait: 2s\n".into();
     f.kill_evpnr();
     f.start_evpnr();
     let uplink = f.host(A).sim.add_uplink(900).expect("loop900 is free");
