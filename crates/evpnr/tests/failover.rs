@@ -174,7 +174,14 @@ async fn failover_sim_fabric_late_primary_is_released_before_takeover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_sim_fabric_a_primary_that_answers_is_not_taken_over() {
     let _s = serial().await;
-    let f = fleet().await;
+    let mut f = fabric_fleet("1s").await;
+    // F17 asks A within `failover.release-wait`: patient, so that a loaded
+    // machine's slow answer is not taken for no answer (see
+    // [`PATIENT_RELEASE_WAIT`]).
+    f.evpnr_extra = PATIENT_RELEASE_WAIT.into();
+    f.kill_evpnr();
+    f.start_evpnr();
+    f.start_all().await;
     let (vmac, mut ev) = auto_with_a_primary(&f).await;
     f.host(A).set_heartbeat_link(false);
     let mut seen = events_until(&mut ev, "the takeover held because A answers", |e| {
@@ -587,16 +594,20 @@ async fn failover_sim_fabric_killed_bird_candidate_reports_withdrawn() {
     eprintln!("BIRD killed -> failover-started ({reason}): {after:?}");
 }
 
+/// evpnr's `failover.release-wait` for tests whose rule needs the old
+/// primary's answer within it (F15's release look, F17's direct call): at
+/// the default 100 ms a loaded machine (a test run beside a CI run) once
+/// gave A's answer up (F14), so the takeover rightly took the cautious path
+/// and the test failed; reproduced with 150 ms-delayed calls to A.
+const PATIENT_RELEASE_WAIT: &str = "  failover:\n    release-wait: 2s\n";
+
 /// A fleet for rule F15: A primary with one tracked underlay interface
 /// (up), B watching A's announcement, the takeover's least settle set to
-/// `least` (`move.max-wait` 10 s covers it). `failover.release-wait` is 2 s:
-/// F15 needs A's answer to its release, and at the default 100 ms a loaded
-/// machine (a test run beside a CI run) once gave A's answer up (F14), so
-/// the takeover rightly waited the least settle and the test failed.
+/// `least` (`move.max-wait` 10 s covers it), a patient release wait.
 async fn evidence_fleet(least: &str) -> (Fleet, String) {
     let mut f = fabric_fleet("10s").await;
     f.move_extra = format!("    takeover-min-settle: {least}\n");
-    f.evpnr_extra = "  failover:\n    release-wait: 2s\n".into();
+    f.evpnr_extra = PATIENT_RELEASE_WAIT.into();
     f.kill_evpnr();
     f.start_evpnr();
     let uplink = f.host(A).sim.add_uplink(900).expect("loop900 is free");
