@@ -338,9 +338,14 @@ async fn a_killed_bird_is_reported_down_without_waiting_fall() {
         down["error"].as_str().unwrap_or_default().contains("BIRD"),
         "{down}"
     );
+    // Fewer than `fall` failures counted. Possibly none: a probe that
+    // BIRD answered just before it was killed may be recorded after the
+    // hard failure (its success resets the count; the check stays down
+    // until `rise` successes). Seen in a loaded test run; see issue 17's
+    // session 13 note.
     let failures = check_failures(&h, "bird").await;
     assert!(
-        (1..3).contains(&failures),
+        failures < 3,
         "down after {failures} failures: fall (3) was waited for"
     );
     let (st, reason, _) = host_health(&h).await;
