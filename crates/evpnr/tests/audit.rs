@@ -573,8 +573,7 @@ async fn audit_sim_fabric_late_release_is_reported_and_recorded_under_its_decisi
     )
     .await;
     f.evpnr_extra = "  failover:\n    release-wait: 50ms\n".into();
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     f.start_all().await;
     let vmac = f.test_group(Some(A)).await.to_lowercase();
     f.set_test_failover("auto", None).await;

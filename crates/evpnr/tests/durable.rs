@@ -140,8 +140,7 @@ async fn store_fault_mid_move_never_two_holders_and_resumes_by_itself() {
     // registry epoch cannot be saved, so evpnr starts paused (reads only)
     // and binds nothing: the file's primary stays released until the disk
     // takes writes, never two holders.
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     restarted_paused(&f, &vmac).await;
 
     // 3. Fail a move again, then free the disk: without a restart, the
@@ -218,8 +217,7 @@ impl Drop for Tmpfs {
 /// on no record of the state fits.
 async fn exhaust_journal_slack(f: &mut Fleet) {
     for _ in 0..16 {
-        f.kill_evpnr();
-        f.start_evpnr();
+        f.restart_evpnr();
         let mut failed = false;
         wait_for("evpnr's epoch saved or refused", async || {
             let lines = f.evpnr().lines();
@@ -252,8 +250,7 @@ async fn tmpfs_full_state_dir_pauses_moves_then_resumes() {
     // evpnr keeps its journal open: restarted after the mount, it writes to
     // the tmpfs (its state is still empty; no evpnd has seen its epoch).
     let fs = Tmpfs::mount(&state_dir(&f), "512k");
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     f.start_all().await;
     let vmac = f.test_group(Some(A)).await;
     wait_converged(&f, A, &vmac).await;
@@ -265,8 +262,7 @@ async fn tmpfs_full_state_dir_pauses_moves_then_resumes() {
     assert!(!f.host(B).holds(&vmac), "B bound from an unsaved state");
     assert_eq!(f.group("test").await.primary_instance_id, A);
 
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     restarted_paused(&f, &vmac).await;
 
     let n = f.evpnr().lines().len();

@@ -112,8 +112,7 @@ async fn sim_fabric_move_waits_while_the_old_primary_still_announces() {
     // (a manual move binds anyway), and the fabric's history shows the
     // moment both announced the vMAC.
     f.move_max_wait = "300ms";
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     f.wait_ready(A).await;
     f.wait_ready(B).await;
     let mut ev = f

@@ -179,8 +179,7 @@ async fn failover_sim_fabric_a_primary_that_answers_is_not_taken_over() {
     // machine's slow answer is not taken for no answer (see
     // [`PATIENT_RELEASE_WAIT`]).
     f.evpnr_extra = PATIENT_RELEASE_WAIT.into();
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     f.start_all().await;
     let (vmac, mut ev) = auto_with_a_primary(&f).await;
     f.host(A).set_heartbeat_link(false);
@@ -225,8 +224,7 @@ async fn failover_sim_fabric_takeover_does_not_wait_on_a_dead_primary_that_is_no
     let mut f = fabric_fleet("1s").await;
     f.member_timeout = "60s";
     f.evpnr_extra = "  liveness:\n    suspect-after: 30s\n    dead-after: 90s\n".into();
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     f.start_all().await;
     let (vmac, mut ev) = auto_with_a_primary(&f).await;
     // A's host dies: links first (no FIN ever reaches evpnr), then its
@@ -271,8 +269,7 @@ async fn failover_sim_fabric_a_blocked_takeover_waits_for_its_candidates_release
     let _s = serial().await;
     let mut f = fabric_fleet("300ms").await;
     f.evpnr_extra = "  failover:\n    release-wait: 5ms\n".into();
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     f.start_all().await;
     let (vmac, mut ev) = auto_with_a_primary(&f).await;
     f.host(B).set_call_delay(Duration::from_millis(20));
@@ -327,8 +324,7 @@ async fn failover_sim_fabric_restarted_primary_is_usable_at_once_after_it_regist
     let _s = serial().await;
     let mut f = fabric_fleet("1s").await;
     f.member_timeout = "30s";
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     f.start_all().await;
     let (vmac, mut ev) = auto_with_a_primary(&f).await;
     f.host(A).set_mgmt_link(false);
@@ -608,8 +604,7 @@ async fn evidence_fleet(least: &str) -> (Fleet, String) {
     let mut f = fabric_fleet("10s").await;
     f.move_extra = format!("    takeover-min-settle: {least}\n");
     f.evpnr_extra = PATIENT_RELEASE_WAIT.into();
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     let uplink = f.host(A).sim.add_uplink(900).expect("loop900 is free");
     f.host_mut(A).evpnd_extra = format!("  health:\n    underlay:\n      interfaces: [{uplink}]\n");
     f.start_all().await;

@@ -711,8 +711,7 @@ async fn random_operations_and_kills_never_make_two_holders() {
                 let _ = started;
             }
             _ => {
-                f.kill_evpnr();
-                f.start_evpnr();
+                f.restart_evpnr();
             }
         }
         if let Err(e) = f.check_vmac_exclusive(&vmac, &[]) {

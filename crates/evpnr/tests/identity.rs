@@ -177,8 +177,7 @@ async fn a_managed_evpnd_obeys_only_its_current_registry() {
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("meant for instance"), "{e:?}");
     // evpnr restarts: a new epoch, which B learns.
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     f.wait_ready(B).await;
     wait_for("B accepted the new epoch", || {
         let mut b = b.clone();

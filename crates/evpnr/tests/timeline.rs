@@ -80,8 +80,7 @@ async fn a_move_publishes_one_ordered_timeline_with_release_and_bind_steps() {
     // wait is one look of a few hundred microseconds, and a read that starts
     // a scheduling slice after the look ended proves nothing either way.
     f.move_extra = format!("    min-settle: {}ms\n", LEAST_SETTLE_MS);
-    f.kill_evpnr();
-    f.start_evpnr();
+    f.restart_evpnr();
     f.start_all().await;
     f.test_group(Some(A)).await;
     let tls = moves_and_timelines(&f, &[B, A]).await;

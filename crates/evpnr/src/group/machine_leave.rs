@@ -8,26 +8,37 @@ use evpn_model::Error;
 use super::{Machine, Op, Output};
 
 impl Machine {
+    /// An explicit release of `member`: it stays a member.
     pub(super) fn release_request(
         &mut self,
         member: String,
         cause: &'static str,
         out: &mut Vec<Output>,
     ) {
-        if !self.core.members.contains(&member) {
-            let e = Error::not_found(evpn_model::error::Object::Member, &member);
-            return self.finish(Err(e), out);
-        }
-        let before = self.core.clone();
-        let then = vec![Output::Release {
-            member: member.clone(),
-        }];
-        self.unassign(before, Some(&member), cause, then, out);
+        self.take_out(member, false, cause, out);
     }
 
+    /// `member` leaves the group.
     pub(super) fn leave(&mut self, member: String, cause: &'static str, out: &mut Vec<Output>) {
+        self.take_out(member, true, cause, out);
+    }
+
+    /// Unassign `member` (removed from the members when `leaves`), then
+    /// release it; NOT_FOUND if it is not a member.
+    fn take_out(
+        &mut self,
+        member: String,
+        leaves: bool,
+        cause: &'static str,
+        out: &mut Vec<Output>,
+    ) {
         let before = self.core.clone();
-        if !self.core.members.remove(&member) {
+        let known = if leaves {
+            self.core.members.remove(&member)
+        } else {
+            self.core.members.contains(&member)
+        };
+        if !known {
             let e = Error::not_found(evpn_model::error::Object::Member, &member);
             return self.finish(Err(e), out);
         }

@@ -479,6 +479,13 @@ impl Fleet {
         self.evpnr = Some(d);
     }
 
+    /// SIGKILL evpnr and start it again: how a test applies a changed
+    /// `move_extra` / `evpnr_extra` (or crashes evpnr between two steps).
+    pub fn restart_evpnr(&mut self) {
+        self.kill_evpnr();
+        self.start_evpnr();
+    }
+
     /// SIGKILL evpnr.
     pub fn kill_evpnr(&mut self) {
         if let Some(mut d) = self.evpnr.take() {
