@@ -16,8 +16,15 @@
 //! * a scope is down when any of its checks is down; unknown when none is
 //!   down but one has no result yet; up otherwise. An eVPN's checks are the
 //!   host's checks plus its own;
-//! * the reason of a down scope names every down check with its last error.
-use std::{collections::BTreeMap, time::Duration};
+//! * the reason of a down scope names every down check with its last error;
+//! * a sample counts in the order its evidence was taken, not the order it
+//!   arrives: one taken before the check's last recorded sample is dropped
+//!   (a `bird` probe that BIRD answered just before it was killed, recorded
+//!   after the socket watcher's hard failure, must not count as a success).
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 mod bgp;
 pub mod config;
@@ -60,6 +67,9 @@ pub struct Sample {
     /// A failure that proves the component is gone (not slow): the check
     /// goes down at once instead of after `fall` failures.
     pub hard: bool,
+    /// When the evidence was taken (a probe's start, the moment a watcher
+    /// saw the component go); `None`: in order of arrival.
+    pub taken: Option<Instant>,
 }
 
 impl Sample {
@@ -68,6 +78,7 @@ impl Sample {
             result: Ok(()),
             fatal: false,
             hard: false,
+            taken: None,
         }
     }
 
@@ -76,6 +87,7 @@ impl Sample {
             result: Err(why.into()),
             fatal: false,
             hard: false,
+            taken: None,
         }
     }
 
@@ -84,6 +96,7 @@ impl Sample {
             result: Err(why.into()),
             fatal: true,
             hard: false,
+            taken: None,
         }
     }
 
@@ -93,6 +106,14 @@ impl Sample {
         Sample {
             hard: true,
             ..Sample::fatal(why)
+        }
+    }
+
+    /// The same sample, its evidence taken at `t`.
+    pub fn taken_at(self, t: Instant) -> Sample {
+        Sample {
+            taken: Some(t),
+            ..self
         }
     }
 }
@@ -110,6 +131,8 @@ pub struct CheckState {
     pub fatal: bool,
     /// Whether the check has been up since start.
     pub ever_up: bool,
+    /// When the newest recorded sample's evidence was taken.
+    pub last_taken: Option<Instant>,
 }
 
 impl Default for CheckState {
@@ -121,13 +144,21 @@ impl Default for CheckState {
             last_error: String::new(),
             fatal: false,
             ever_up: false,
+            last_taken: None,
         }
     }
 }
 
 impl CheckState {
-    /// Record one sample; returns the new status when it changed.
+    /// Record one sample; returns the new status when it changed. A sample
+    /// taken before the last recorded one is dropped (it changes nothing).
     pub fn record(&mut self, rise: u32, fall: u32, s: &Sample) -> Option<Status> {
+        if let (Some(t), Some(last)) = (s.taken, self.last_taken)
+            && t < last
+        {
+            return None;
+        }
+        self.last_taken = s.taken.or(self.last_taken);
         let before = self.status;
         match &s.result {
             Ok(()) => {

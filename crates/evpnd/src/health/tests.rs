@@ -54,6 +54,74 @@ fn rise_fall_and_flapping() {
     }
 }
 
+/// Samples count in the order their evidence was taken: (rise, fall,
+/// samples as (taken at ms, '+' / '-' / 'x'), the status and failure count
+/// after each). The `bird` probe's success taken at 10 ms and recorded
+/// after the socket watcher's hard failure at 12 ms is dropped: with rise 1
+/// it would bring the check up next to a dead BIRD.
+#[test]
+fn a_sample_taken_before_the_last_recorded_one_is_dropped() {
+    use Status::{Down as D, Up as U};
+    type Row<'a> = (u32, u32, &'a [(u64, char)], &'a [(Status, u32)]);
+    let rows: &[Row] = &[
+        // the stale success is dropped: down, one failure counted
+        (
+            1,
+            3,
+            &[(0, '+'), (12, 'x'), (10, '+')],
+            &[(U, 0), (D, 1), (D, 1)],
+        ),
+        (
+            2,
+            3,
+            &[(0, '+'), (12, 'x'), (10, '+')],
+            &[(U, 0), (D, 1), (D, 1)],
+        ),
+        // a success taken after the failure counts
+        (
+            1,
+            3,
+            &[(0, '+'), (12, 'x'), (13, '+')],
+            &[(U, 0), (D, 1), (U, 0)],
+        ),
+        // the same instant is not older: it counts
+        (
+            1,
+            3,
+            &[(0, '+'), (12, 'x'), (12, '+')],
+            &[(U, 0), (D, 1), (U, 0)],
+        ),
+        // a stale failure is dropped as well
+        (
+            2,
+            2,
+            &[(0, '+'), (20, '+'), (15, '-')],
+            &[(U, 0), (U, 0), (U, 0)],
+        ),
+    ];
+    let t0 = std::time::Instant::now();
+    for (rise, fall, seq, want) in rows {
+        let mut c = CheckState::default();
+        let got: Vec<(Status, u32)> = seq
+            .iter()
+            .map(|(ms, ch)| {
+                let s = match ch {
+                    '+' => ok(),
+                    'x' => Sample::gone("gone"),
+                    _ => bad("x"),
+                };
+                c.record(*rise, *fall, &s.taken_at(t0 + Duration::from_millis(*ms)));
+                (c.status, c.failures)
+            })
+            .collect();
+        assert_eq!(&got, want, "rise {rise} fall {fall} {seq:?}");
+    }
+    // Unstamped samples count in order of arrival, as before.
+    let mut c = CheckState::default();
+    c.record(1, 3, &Sample::gone("gone").taken_at(t0));
+    assert_eq!(c.record(1, 3, &ok()), Some(Status::Up));
+}
+
 #[test]
 fn a_change_is_reported_once_with_the_error() {
     let mut c = CheckState::default();

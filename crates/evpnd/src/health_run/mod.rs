@@ -146,6 +146,8 @@ pub fn spawn(m: Arc<Manager>, shutdown: CancellationToken) {
                 } else {
                     Vec::new()
                 };
+                // The samples' evidence is as old as the probe's start.
+                let started = Instant::now();
                 // No enabled eVPN: nothing to ask for a per-eVPN check.
                 let probed = async {
                     if per_evpn && slugs.is_empty() {
@@ -173,6 +175,10 @@ pub fn spawn(m: Arc<Manager>, shutdown: CancellationToken) {
                         }
                     }
                 };
+                let samples = samples
+                    .into_iter()
+                    .map(|(scope, s)| (scope, s.taken_at(started)))
+                    .collect();
                 if tx.send((i, samples)).await.is_err() {
                     return;
                 }
@@ -211,7 +217,10 @@ async fn watch_bird(
         };
         if let Some(why) = closed
             && tx
-                .send((i, vec![(Scope::Host, Sample::gone(why))]))
+                .send((
+                    i,
+                    vec![(Scope::Host, Sample::gone(why).taken_at(Instant::now()))],
+                ))
                 .await
                 .is_err()
         {
