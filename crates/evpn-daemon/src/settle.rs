@@ -105,6 +105,11 @@ pub fn policy_from_proto(w: &v1::SettleWait) -> Result<SettlePolicy, Error> {
         poll_interval: duration_in("settle.poll_interval", w.poll_interval.as_ref())?,
         require_evidence: w.require_evidence,
         clear_hold: duration_in("settle.clear_hold", w.clear_hold.as_ref())?,
+        since_withdrawal: w
+            .since_withdrawal
+            .as_ref()
+            .map(|d| duration_in("settle.since_withdrawal", Some(d)))
+            .transpose()?,
     };
     p.validate("settle")?;
     Ok(p)
@@ -118,6 +123,7 @@ pub fn policy_to_proto(p: &SettlePolicy) -> v1::SettleWait {
         poll_interval: Some(duration_out(p.poll_interval)),
         require_evidence: p.require_evidence,
         clear_hold: (!p.clear_hold.is_zero()).then(|| duration_out(p.clear_hold)),
+        since_withdrawal: p.since_withdrawal.map(duration_out),
     }
 }
 
@@ -172,6 +178,7 @@ mod tests {
             poll_interval: Duration::from_millis(10),
             require_evidence: false,
             clear_hold: Duration::ZERO,
+            since_withdrawal: None,
         }
     }
 
@@ -250,6 +257,7 @@ mod tests {
     async fn clear_hold_takes_a_second_clear_look_after_the_hold() {
         let held = |ms| SettlePolicy {
             clear_hold: Duration::from_millis(ms),
+            since_withdrawal: None,
             ..policy(2000)
         };
         let (_, look) = scripted(vec![announced(), Ok(vec![]), Ok(vec![])]);
@@ -277,6 +285,7 @@ mod tests {
             poll_interval: Duration::from_micros(500),
             require_evidence: true,
             clear_hold: Duration::from_millis(7),
+            since_withdrawal: None,
         };
         assert_eq!(policy_from_proto(&policy_to_proto(&p)).unwrap(), p);
         let bad = |f: &dyn Fn(&mut v1::SettleWait)| {

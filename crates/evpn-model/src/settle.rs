@@ -31,6 +31,13 @@ pub struct SettlePolicy {
     /// routers drop its routes by their own timers, up to a BFD interval
     /// after this host). Zero: none. Counts against `max_wait`.
     pub clear_hold: Duration,
+    /// The fixed wait counted from this host's own first sight of the old
+    /// primary's withdrawal of the vMAC (its fabric witness), instead of
+    /// `min_settle` from the request's receipt, when this host saw one
+    /// (an autonomous takeover's least settle: evpnr's start of the
+    /// takeover is only a later proxy for that moment, and the request's
+    /// transit would count twice). `None`: `min_settle` as sent.
+    pub since_withdrawal: Option<Duration>,
 }
 
 impl SettlePolicy {
@@ -55,7 +62,20 @@ impl SettlePolicy {
         if self.clear_hold > self.max_wait {
             return Err(("clear_hold", "must be at most max_wait".into()));
         }
+        if self.since_withdrawal.is_some_and(|d| d > self.max_wait) {
+            return Err(("since_withdrawal", "must be at most max_wait".into()));
+        }
         Ok(())
+    }
+
+    /// The fixed wait before the first look, for a host that saw the
+    /// vMAC's withdrawal `seen_ago` ago (`None`: it did not): what is left
+    /// of `since_withdrawal` after that sight, or `min_settle`.
+    pub fn least_wait(&self, seen_ago: Option<Duration>) -> Duration {
+        match (self.since_withdrawal, seen_ago) {
+            (Some(d), Some(ago)) => d.saturating_sub(ago),
+            _ => self.min_settle,
+        }
     }
 
     /// [`SettlePolicy::check`] as an INVALID_ARGUMENT naming `prefix.field`.
@@ -122,6 +142,7 @@ mod tests {
             poll_interval: Duration::from_micros(500),
             require_evidence: false,
             clear_hold: Duration::ZERO,
+            since_withdrawal: None,
         };
         assert!(p.validate("settle").is_ok());
         let bad = |q: SettlePolicy| q.validate("settle").unwrap_err().to_string();
@@ -161,8 +182,49 @@ mod tests {
                 },
                 "settle.clear_hold",
             ),
+            (
+                SettlePolicy {
+                    since_withdrawal: Some(Duration::from_secs(3)),
+                    ..p
+                },
+                "settle.since_withdrawal",
+            ),
         ] {
             assert!(bad(q).contains(field), "{}", bad(q));
+        }
+    }
+
+    /// (since_withdrawal ms, seen ms ago, min_settle ms) → the fixed wait.
+    #[test]
+    fn the_least_wait_counts_from_this_hosts_sight_of_the_withdrawal() {
+        let ms = Duration::from_millis;
+        let rows: &[(Option<u64>, Option<u64>, u64, u64)] = &[
+            // not asked for: min_settle, whatever was seen
+            (None, None, 4, 4),
+            (None, Some(10), 4, 4),
+            // asked for, nothing seen: min_settle (evpnr's proxy)
+            (Some(15), None, 4, 4),
+            // seen 3 ms ago: 12 ms left, though evpnr's proxy left 4
+            (Some(15), Some(3), 4, 12),
+            // seen 14 ms ago: 1 ms left, less than the proxy's 4
+            (Some(15), Some(14), 4, 1),
+            // seen long ago: no wait
+            (Some(15), Some(500), 4, 0),
+        ];
+        for (since, ago, min, want) in rows {
+            let p = SettlePolicy {
+                min_settle: ms(*min),
+                max_wait: Duration::from_secs(2),
+                poll_interval: ms(1),
+                require_evidence: true,
+                clear_hold: Duration::ZERO,
+                since_withdrawal: since.map(ms),
+            };
+            assert_eq!(
+                p.least_wait(ago.map(ms)),
+                ms(*want),
+                "{since:?} {ago:?} {min}"
+            );
         }
     }
 }
@@ -179,6 +241,7 @@ mod refusal_tests {
             poll_interval: Duration::from_millis(1),
             require_evidence: true,
             clear_hold: Duration::ZERO,
+            since_withdrawal: None,
         };
         let out = |settled| SettleOutcome {
             settled,

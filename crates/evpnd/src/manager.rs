@@ -131,6 +131,8 @@ pub struct Manager {
     /// held it is still current for the next holder if nobody took it in
     /// between (`binding::Ahead`).
     lock_count: std::sync::atomic::AtomicU64,
+    /// What the fabric witness sees, once the registrar started it.
+    witness: std::sync::OnceLock<tokio::sync::watch::Receiver<crate::witness::Seen>>,
 }
 
 pub(crate) fn ref_of(e: &Evpn) -> EvpnRef<'_> {
@@ -180,6 +182,7 @@ impl Manager {
             announce_gen: Arc::default(),
             linux_missing: Default::default(),
             lock_count: Default::default(),
+            witness: Default::default(),
         });
         m.update_gauges(&m.snapshot().state);
         Ok(m)
@@ -194,6 +197,18 @@ impl Manager {
     /// The eVPNs (slugs) this host has but that are disabled, sorted: they
     /// announce nothing, even while holding their vMAC (reported with the
     /// health, for evpnr's failover rule F12).
+    /// Give reads the fabric witness's view (the registrar starts it).
+    pub(crate) fn set_witness(&self, seen: tokio::sync::watch::Receiver<crate::witness::Seen>) {
+        let _ = self.witness.set(seen);
+    }
+
+    /// How long ago this host's fabric witness first saw `vmac` of `group`
+    /// withdrawn, if it watches it and it is withdrawn now.
+    pub fn withdrawn_ago(&self, group: &str, vmac: evpn_model::Mac) -> Option<std::time::Duration> {
+        let seen = self.witness.get()?.borrow();
+        seen.withdrawn_ago(group, vmac, std::time::Instant::now())
+    }
+
     pub fn disabled_evpns(&self) -> Vec<String> {
         self.snapshot()
             .state

@@ -103,6 +103,7 @@ pub async fn run(
     // The fabric witness: evpnr names the vMACs to watch on its acks.
     let (targets, targets_rx) = tokio::sync::watch::channel(Vec::new());
     let (seen_tx, seen) = tokio::sync::watch::channel(Seen::default());
+    m.set_witness(seen.clone());
     tokio::spawn(crate::witness::run(
         m.clone(),
         targets_rx,

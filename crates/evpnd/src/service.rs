@@ -278,6 +278,16 @@ impl Evpnd for EvpndService {
         let mut ahead = None;
         let outcome = match settle {
             Some(p) => {
+                // A takeover's least settle counts from this host's own
+                // sight of the withdrawal, when it saw one.
+                let seen = self.mgr.withdrawn_ago(&r.group_id, vmac);
+                let p = evpn_daemon::settle::SettlePolicy {
+                    min_settle: p.least_wait(seen),
+                    ..p
+                };
+                if p.since_withdrawal.is_some() {
+                    tracing::debug!(evpn = %r.slug, withdrawn_ago = ?seen, least = ?p.min_settle, "settle-least-wait");
+                }
                 let e = self.evpn(&r.slug)?;
                 let (bird, slug, mac) = (&self.mgr.bird, e.slug.as_str(), vmac.to_string());
                 let mac = mac.as_str();

@@ -31,6 +31,8 @@ struct Entry {
     seen: bool,
     /// The announcers at the last successful look (`None`: none yet).
     announcers: Option<Vec<IpAddr>>,
+    /// The look that first saw it withdrawn, while it still is.
+    withdrawn_at: Option<Instant>,
 }
 
 impl Entry {
@@ -53,9 +55,34 @@ pub struct Seen {
     /// Since when this host's BGP sessions have been established without
     /// a break, as far as the watcher looked (`None`: not now).
     pub fabric_since: Option<Instant>,
+    /// Per withdrawn vMAC (group, vMAC): the look that first saw it
+    /// withdrawn, and whether it is still watched. Where a takeover's
+    /// least settle counts from on this host
+    /// ([`evpn_model::settle::SettlePolicy::since_withdrawal`]).
+    pub withdrawn_at: BTreeMap<(String, evpn_model::Mac), (Instant, bool)>,
 }
 
+/// How long the sight of a withdrawal outlives the watch of its vMAC. The
+/// takeover that makes this host the group's primary ends the watch (evpnr
+/// names only the vMACs of other primaries) before its bind arrives here;
+/// unwatched, a re-announcement would go unseen, so the sight is kept only
+/// this long, and dropped when the vMAC is watched again.
+pub const UNWATCHED_KEEP: Duration = Duration::from_secs(10);
+
 impl Seen {
+    /// How long ago this host first saw `vmac` of `group` withdrawn, if
+    /// it is withdrawn now.
+    pub fn withdrawn_ago(
+        &self,
+        group: &str,
+        vmac: evpn_model::Mac,
+        now: Instant,
+    ) -> Option<Duration> {
+        let (t, watched) = self.withdrawn_at.get(&(group.to_string(), vmac))?;
+        let ago = now.saturating_duration_since(*t);
+        (*watched || ago <= UNWATCHED_KEEP).then_some(ago)
+    }
+
     /// The heartbeat's witnesses at `now`.
     pub fn witnesses(&self, now: Instant) -> Vec<MacWitness> {
         let up = self
@@ -89,6 +116,8 @@ impl Seen {
 #[derive(Debug, Default)]
 pub struct Watcher {
     entries: BTreeMap<WatchedMac, Entry>,
+    /// Withdrawal sights of vMACs no longer watched ([`UNWATCHED_KEEP`]).
+    unwatched: BTreeMap<(String, evpn_model::Mac), Instant>,
     fabric_since: Option<Instant>,
 }
 
@@ -96,8 +125,16 @@ impl Watcher {
     /// Watch exactly `targets`: a new target (or one with another primary)
     /// starts afresh (not seen announced yet); a kept one keeps its state.
     pub fn set_targets(&mut self, targets: &[WatchedMac]) {
-        self.entries.retain(|w, _| targets.contains(w));
+        let unwatched = &mut self.unwatched;
+        self.entries.retain(|w, e| {
+            let keep = targets.contains(w);
+            if let (false, Some(t)) = (keep, e.withdrawn_at) {
+                unwatched.insert((w.group.clone(), w.vmac), t);
+            }
+            keep
+        });
         for t in targets {
+            self.unwatched.remove(&(t.group.clone(), t.vmac));
             self.entries.entry(t.clone()).or_default();
         }
     }
@@ -128,6 +165,11 @@ impl Watcher {
                     a.dedup();
                     e.seen |= !a.is_empty();
                     e.announcers = Some(a);
+                    e.withdrawn_at = if e.withdrawn() {
+                        e.withdrawn_at.or(Some(now))
+                    } else {
+                        None
+                    };
                 }
                 None => ok = false,
             }
@@ -151,6 +193,14 @@ impl Watcher {
                 })
                 .collect(),
             fabric_since: self.fabric_since,
+            withdrawn_at: self
+                .unwatched
+                .iter()
+                .map(|(k, t)| (k.clone(), (*t, false)))
+                .chain(self.entries.iter().filter_map(|(w, e)| {
+                    Some(((w.group.clone(), w.vmac), (e.withdrawn_at?, true)))
+                }))
+                .collect(),
         }
     }
 }

@@ -288,3 +288,66 @@ fn netns_a_kernel_fdb_event_wakes_the_linux_watcher() {
         std::panic::resume_unwind(p);
     }
 }
+
+/// Where a takeover's least settle counts from on this host: the look that
+/// first saw the vMAC withdrawn, kept while it stays withdrawn (a later
+/// look does not move it), gone once it is announced again or the watch
+/// starts afresh (another primary).
+#[test]
+fn the_first_withdrawn_look_is_kept_until_announced_again() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mac: evpn_model::Mac = "42:6c:fa:d6:82:98".parse().unwrap();
+    let r1: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
+    let mut w = Watcher::default();
+    w.set_targets(&[target("web", "r1")]);
+    let at = |w: &mut Watcher, now: u64, a: &[IpAddr]| {
+        w.look(
+            ms(now),
+            Some(true),
+            &[(target("web", "r1"), Some(a.to_vec()))],
+        );
+        let s = w.seen();
+        (
+            s.withdrawn_at
+                .get(&("web".to_string(), mac))
+                .map(|(t, _)| *t),
+            s.withdrawn_ago("web", mac, ms(100)),
+        )
+    };
+    // Never seen announced: nothing was withdrawn.
+    assert_eq!(at(&mut w, 0, &[]), (None, None));
+    assert_eq!(at(&mut w, 10, &r1), (None, None));
+    // Withdrawn at 20, still at 30: 20 is kept (80 ms before 100).
+    assert_eq!(
+        at(&mut w, 20, &[]),
+        (Some(ms(20)), Some(Duration::from_millis(80)))
+    );
+    assert_eq!(
+        at(&mut w, 30, &[]),
+        (Some(ms(20)), Some(Duration::from_millis(80)))
+    );
+    // Announced again: gone; withdrawn again at 50: counts from 50.
+    assert_eq!(at(&mut w, 40, &r1), (None, None));
+    assert_eq!(
+        at(&mut w, 50, &[]),
+        (Some(ms(50)), Some(Duration::from_millis(50)))
+    );
+    // Another group or vMAC was not seen withdrawn.
+    assert_eq!(w.seen().withdrawn_ago("other", mac, ms(100)), None);
+    // The watch ends (the takeover made this host the primary): the sight
+    // is kept for UNWATCHED_KEEP, no longer.
+    w.set_targets(&[]);
+    let s = w.seen();
+    assert_eq!(
+        s.withdrawn_ago("web", mac, ms(100)),
+        Some(Duration::from_millis(50))
+    );
+    let late = ms(50) + UNWATCHED_KEEP + Duration::from_millis(1);
+    assert_eq!(s.withdrawn_ago("web", mac, late), None);
+    // Watched again (here with a new primary): the watch starts afresh,
+    // the old sight is gone.
+    w.set_targets(&[target("web", "r2")]);
+    w.look(ms(60), Some(true), &[(target("web", "r2"), Some(vec![]))]);
+    assert!(w.seen().withdrawn_at.is_empty());
+}

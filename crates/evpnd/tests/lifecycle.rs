@@ -154,6 +154,7 @@ async fn every_rpc_against_vppsim_and_real_bird() {
         poll_interval: Duration::from_millis(1),
         require_evidence: true,
         clear_hold: Duration::ZERO,
+        since_withdrawal: None,
     };
     let b = c
         .bind_group_bvi(v1::HostBindGroupBviRequest {
@@ -514,6 +515,7 @@ async fn bad_input_is_rejected_naming_the_field_and_changes_nothing() {
                         poll_interval: Duration::from_millis(1),
                         require_evidence: false,
                         clear_hold: Duration::ZERO,
+                        since_withdrawal: None,
                     })
                 }),
                 ..bind_req()

@@ -12,7 +12,9 @@
 //!
 //! Run: `cargo bench -p evpnlab --bench cpu`
 //! (`INSTANCES`, `NGROUPS`, `MEMBERS`, `WARMUP_S`, `WINDOW_S`, `BATCH`:
-//! evpnds started at a time, default 20). The set-up prints its progress.
+//! evpnds started at a time, default 20; `TIMERS`: `fabric`, the default,
+//! or `product`, the shipped defaults: heartbeats and checks every 1 s).
+//! The set-up prints its progress.
 //! SIGINT, SIGTERM or SIGHUP stops it, and every process it started.
 use std::time::{Duration, Instant};
 
@@ -165,7 +167,14 @@ async fn bench(fleet: &mut Option<Fleet>) -> anyhow::Result<()> {
     let warm_up = Duration::from_secs(env("WARMUP_S", 5));
     let window = Duration::from_secs(env("WINDOW_S", 10));
     let t = Instant::now();
-    let timers = FailoverTimers::FABRIC;
+    let timers = match std::env::var("TIMERS").as_deref() {
+        Err(_) | Ok("fabric") => FailoverTimers::FABRIC,
+        Ok("product") => FailoverTimers::PRODUCT,
+        Ok(other) => anyhow::bail!(
+            "TIMERS: want fabric or product, not {:?}",
+            other.chars().take(16).collect::<String>()
+        ),
+    };
     println!("cpu bench: creating {n} simulated hosts (vppsim, birdsim, proxies) and evpnr");
     let f = fleet.insert(
         Fleet::new(&FleetOptions {

@@ -167,6 +167,7 @@ impl MoveConfig {
             poll_interval: self.poll_interval.0,
             require_evidence: false,
             clear_hold: std::time::Duration::ZERO,
+            since_withdrawal: None,
         }
     }
 }

@@ -414,12 +414,15 @@ impl Registry {
                 if mode == Settle::MoveHold {
                     p.clear_hold = cfg.move_.takeover_min_settle.0.min(p.max_wait);
                 }
+                // A candidate that saw the withdrawal itself counts the
+                // least settle from that sight instead (its own clock; the
+                // takeover's start is a later proxy, and this request's
+                // transit would count on top) — unless `move.min-settle`
+                // asks every bind for a fixed wait from its receipt.
                 if mode == Settle::Takeover(TakeoverSettle::Least) {
-                    let left = cfg
-                        .move_
-                        .takeover_min_settle
-                        .0
-                        .saturating_sub(op_start.elapsed());
+                    let least = cfg.move_.takeover_min_settle.0;
+                    let left = least.saturating_sub(op_start.elapsed());
+                    p.since_withdrawal = p.min_settle.is_zero().then_some(least.min(p.max_wait));
                     p.min_settle = p.min_settle.max(left);
                 }
                 p

@@ -214,6 +214,19 @@ impl FailoverTimers {
         rise: 3,
         fall: 3,
     };
+
+    /// The shipped defaults (evpnr's `liveness`, evpnd's `health`):
+    /// heartbeats every 1 s (suspect after 3 s, dead after 10 s), every
+    /// health check every 1 s (timeout 500 ms, rise 2, fall 3).
+    pub const PRODUCT: FailoverTimers = FailoverTimers {
+        heartbeat: Duration::from_secs(1),
+        suspect_after: Duration::from_secs(3),
+        dead_after: Duration::from_secs(10),
+        health_interval: Duration::from_secs(1),
+        health_timeout: Duration::from_millis(500),
+        rise: 2,
+        fall: 3,
+    };
 }
 
 impl Default for FailoverTimers {
