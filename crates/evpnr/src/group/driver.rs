@@ -198,14 +198,8 @@ impl Registry {
             } => Some(target.clone()),
             _ => None,
         };
-        // R13's question is asked of a move's target, but not of a
-        // takeover's: the failover driver chose it as fit from its latest
-        // heartbeat, which lists its enabled eVPNs (`failover_driver::
-        // unfit`), and the round trip would sit on the outage's path. An
-        // eVPN disabled since that heartbeat is F12's, as one disabled
-        // after any bind.
         let disabled = match (&moving, how.target) {
-            (Some(t), Some(_)) if takeover.is_none() => self.evpn_disabled(t, group).await,
+            (Some(t), Some(_)) => self.evpn_disabled(t, group).await,
             _ => BTreeSet::new(),
         };
         let mut queue = VecDeque::from([input]);
