@@ -112,6 +112,11 @@ pub fn unfit(report: Option<&HealthReport>, group: &str, primary: bool) -> Optio
         return Some("no health report yet".into());
     };
     unhealthy(report, group).or_else(|| {
+        if r.disabled.contains(group) {
+            // The list is read from evpnd's state at each heartbeat; the
+            // verdicts may lag it by a health interval.
+            return Some(format!("evpn {group}: disabled"));
+        }
         (!r.evpns.contains_key(group))
             .then(|| format!("evpn {group}: not enabled (no health verdict for it)"))
     })

@@ -73,9 +73,17 @@ fn a_candidate_without_a_verdict_for_the_groups_evpn_is_unfit() {
         evpns: [("g".to_string(), up.clone())].into(),
         ..only_h.clone()
     };
+    // A verdict for g next to g in the disabled list (the summary lagging
+    // the disable, which the heartbeat reads from the state): disabled wins.
+    let lagging = HealthReport {
+        disabled: ["g".to_string()].into(),
+        ..with_g.clone()
+    };
     let off = "evpn g: not enabled (no health verdict for it)";
     let rows: &[(Option<&HealthReport>, bool, Option<&str>)] = &[
         (Some(&only_h), false, Some(off)),
+        (Some(&lagging), false, Some("evpn g: disabled")),
+        (Some(&lagging), true, None),
         // A primary is not moved for it.
         (Some(&only_h), true, None),
         (Some(&with_g), false, None),

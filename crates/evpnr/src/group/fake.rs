@@ -225,6 +225,35 @@ async fn a_move_releases_then_binds_and_ends_with_one_holder() {
     );
 }
 
+/// R13 holds for a takeover too: its candidate is asked, under the group's
+/// lock, whether the group's eVPN is enabled there, and a disabled one is
+/// refused before anything is released. (Session 14 tried trusting the
+/// candidate's last heartbeat instead; the chaos run, seed 1, then bound a
+/// candidate whose eVPN had been disabled a second earlier next to the old
+/// primary: its empty table of the eVPN showed no announcer.)
+#[tokio::test]
+async fn a_takeover_onto_a_disabled_evpn_is_refused_before_any_release() {
+    let fake = Arc::new(Fake::default());
+    fake.disabled.lock().unwrap().insert("b".into());
+    let (reg, _d) = registry(fake.clone());
+    let input = super::types::Input::Move {
+        target: "b".into(),
+        force: true,
+        op: super::types::MoveOp::Takeover,
+    };
+    let how = super::driver::Drive {
+        target: Some("b"),
+        ..super::driver::Drive::default()
+    };
+    let e = reg.drive("g", input, how).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::FailedPrecondition(m) if m.contains("disabled")),
+        "{e}"
+    );
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    assert_eq!(reg.group("g").unwrap().primary.as_deref(), Some("a"));
+}
+
 #[tokio::test]
 async fn an_old_primary_that_cannot_be_released_is_never_joined_by_the_target() {
     let fake = Arc::new(Fake::default());
