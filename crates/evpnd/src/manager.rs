@@ -614,7 +614,7 @@ impl Manager {
             return Err(Error::not_found(Object::Bvi, slug));
         }
         if e.bvi.as_ref().is_some_and(|b| b.binding.is_some()) {
-            self.release_locked(st, slug, "").await?;
+            self.release_locked(st, slug, "", async {}).await?;
         }
         let e = Self::get(st, slug)?.clone();
         let want = Desired {

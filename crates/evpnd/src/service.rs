@@ -353,27 +353,30 @@ impl Evpnd for EvpndService {
         if !r.group_id.is_empty() {
             validate_slug("group_id", &r.group_id)?;
         }
-        let s = steps.clone();
-        let e = self
-            .write(|m| async move {
-                s.scope(async move { m.release(&r.slug, &r.group_id).await })
-                    .await
-            })
-            .await?;
         // F15: a fresh look, after the vMAC is gone from here, at whether
         // the peers already dropped this host's routes (BIRD not running,
         // so its BGP sessions were closed, over tracked underlay links that
-        // are up). A few syscalls; each part bounded.
-        let look = steps
-            .scope(crate::timing::timed(
-                "release look",
-                crate::health_run::probe::release_look(
-                    self.mgr.bird.client.path(),
-                    self.mgr.dp.as_ref(),
-                    &self.cfg.health.underlay.interfaces,
-                ),
-            ))
-            .await;
+        // are up). A few syscalls; each part bounded. It runs next to the
+        // release's BIRD withdrawal check (issue 16: 0.4 ms off the gap).
+        let s = steps.clone();
+        let (bird, dp, ifs) = (
+            self.mgr.bird.client.path().to_path_buf(),
+            self.mgr.dp.clone(),
+            self.cfg.health.underlay.interfaces.clone(),
+        );
+        let (e, look) = self
+            .write(|m| async move {
+                let look = async move {
+                    crate::timing::timed(
+                        "release look",
+                        crate::health_run::probe::release_look(&bird, dp.as_ref(), &ifs),
+                    )
+                    .await
+                };
+                s.scope(async move { m.release_then(&r.slug, &r.group_id, look).await })
+                    .await
+            })
+            .await?;
         let done = std::time::Instant::now();
         let mut b = self.bvi(&e)?;
         b.steps = steps.answer(done).to_proto();

@@ -284,17 +284,30 @@ impl Manager {
     /// verify (read back; heal or fail) → save → BIRD's withdrawal checked
     /// (linux dialect). Idempotent.
     pub async fn release(&self, slug: &str, group: &str) -> Result<Evpn, Error> {
-        let mut st = timed("manager lock", self.lock()).await;
-        self.release_locked(&mut st, slug, group).await?;
-        Ok(Self::get(&st, slug)?.clone())
+        Ok(self.release_then(slug, group, async {}).await?.0)
     }
 
-    pub(super) async fn release_locked(
+    /// [`Manager::release`], and `look` once the vMAC is gone from here
+    /// (next to BIRD's withdrawal check, not after it: the release's
+    /// answer waits for both); its outcome comes back with the eVPN.
+    pub async fn release_then<T>(
+        &self,
+        slug: &str,
+        group: &str,
+        look: impl std::future::Future<Output = T>,
+    ) -> Result<(Evpn, T), Error> {
+        let mut st = timed("manager lock", self.lock()).await;
+        let seen = self.release_locked(&mut st, slug, group, look).await?;
+        Ok((Self::get(&st, slug)?.clone(), seen))
+    }
+
+    pub(super) async fn release_locked<T>(
         &self,
         st: &mut HostState,
         slug: &str,
         group: &str,
-    ) -> Result<(), Error> {
+        look: impl std::future::Future<Output = T>,
+    ) -> Result<T, Error> {
         let mut e = Self::get(st, slug)?.clone();
         let Some(mut b) = e.bvi.clone() else {
             return Err(Error::not_found(Object::Bvi, slug));
@@ -304,7 +317,7 @@ impl Manager {
             if let Err(err) = self.verify(&e, "release", &[]).await {
                 return Err(self.heal_after(st, slug, err).await);
             }
-            return Ok(());
+            return Ok(look.await);
         };
         self.bump_announce(slug);
         let old = b.clone();
@@ -324,11 +337,13 @@ impl Manager {
         // once, BIRD has usually not yet read the FDB change, and the poll's
         // back-off (1, 2, 4 ms) made the check 3-10 ms instead of 0.2 ms
         // (issue 16's fabric timelines).
-        let withdrawn = timed(
-            "withdrawn check (BIRD)",
-            self.verify_withdrawn(slug, bind.vmac),
-        )
-        .await;
+        let (withdrawn, seen) = tokio::join!(
+            timed(
+                "withdrawn check (BIRD)",
+                self.verify_withdrawn(slug, bind.vmac),
+            ),
+            look
+        );
         let group = if group.is_empty() {
             bind.group_id
         } else {
@@ -342,7 +357,7 @@ impl Manager {
                 ("mac", bind.vmac.to_string()),
             ],
         );
-        withdrawn
+        withdrawn.map(|()| seen)
     }
 }
 
