@@ -18,6 +18,7 @@ pub mod service;
 pub mod state;
 pub mod timing;
 pub mod witness;
+pub mod witness_view;
 
 use std::sync::{Arc, atomic::AtomicBool};
 

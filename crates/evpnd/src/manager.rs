@@ -132,7 +132,7 @@ pub struct Manager {
     /// between (`binding::Ahead`).
     lock_count: std::sync::atomic::AtomicU64,
     /// What the fabric witness sees, once the registrar started it.
-    witness: std::sync::OnceLock<tokio::sync::watch::Receiver<crate::witness::Seen>>,
+    witness: std::sync::OnceLock<tokio::sync::watch::Receiver<crate::witness_view::Seen>>,
 }
 
 pub(crate) fn ref_of(e: &Evpn) -> EvpnRef<'_> {
@@ -198,7 +198,10 @@ impl Manager {
     /// announce nothing, even while holding their vMAC (reported with the
     /// health, for evpnr's failover rule F12).
     /// Give reads the fabric witness's view (the registrar starts it).
-    pub(crate) fn set_witness(&self, seen: tokio::sync::watch::Receiver<crate::witness::Seen>) {
+    pub(crate) fn set_witness(
+        &self,
+        seen: tokio::sync::watch::Receiver<crate::witness_view::Seen>,
+    ) {
         let _ = self.witness.set(seen);
     }
 

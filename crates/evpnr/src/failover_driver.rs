@@ -115,7 +115,7 @@ pub fn unfit(report: Option<&HealthReport>, group: &str, primary: bool) -> Optio
         if r.disabled.contains(group) {
             // The list is read from evpnd's state at each heartbeat; the
             // verdicts may lag it by a health interval.
-            return Some(format!("evpn {group}: disabled"));
+            return Some(format!("evpn {group}: not enabled (listed as disabled)"));
         }
         (!r.evpns.contains_key(group))
             .then(|| format!("evpn {group}: not enabled (no health verdict for it)"))

@@ -82,7 +82,11 @@ fn a_candidate_without_a_verdict_for_the_groups_evpn_is_unfit() {
     let off = "evpn g: not enabled (no health verdict for it)";
     let rows: &[(Option<&HealthReport>, bool, Option<&str>)] = &[
         (Some(&only_h), false, Some(off)),
-        (Some(&lagging), false, Some("evpn g: disabled")),
+        (
+            Some(&lagging),
+            false,
+            Some("evpn g: not enabled (listed as disabled)"),
+        ),
         (Some(&lagging), true, None),
         // A primary is not moved for it.
         (Some(&only_h), true, None),
