@@ -7,13 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Host, T};
+use common::{Host, T, VMAC, gw};
 use evpn_api::v1::{self, evpnd_client::EvpndClient};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tonic::transport::Channel;
-
-const VMAC: &str = "42:6c:fa:d6:82:98";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Op {
@@ -30,19 +28,6 @@ enum Stall {
     Vpp(&'static str),
     /// BIRD is stopped (SIGSTOP) so the apply hangs.
     Bird,
-}
-
-fn gw() -> Vec<v1::Prefix> {
-    vec![
-        v1::Prefix {
-            address: "172.16.0.32".into(),
-            prefix_len: 24,
-        },
-        v1::Prefix {
-            address: "fec0::32".into(),
-            prefix_len: 64,
-        },
-    ]
 }
 
 async fn run_op(c: &mut EvpndClient<Channel>, op: Op) -> Result<(), tonic::Status> {

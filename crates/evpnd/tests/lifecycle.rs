@@ -5,34 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Host, T, create_req};
+use common::{HOST_MAC, Host, T, VMAC, bind_req, create_req};
 use evpn_api::v1;
-
-fn gw() -> Vec<v1::Prefix> {
-    vec![
-        v1::Prefix {
-            address: "172.16.0.32".into(),
-            prefix_len: 24,
-        },
-        v1::Prefix {
-            address: "fec0::32".into(),
-            prefix_len: 64,
-        },
-    ]
-}
-
-const VMAC: &str = "42:6c:fa:d6:82:98";
-const HOST_MAC: &str = "02:aa:bb:cc:dd:01";
-
-fn bind_req() -> v1::HostBindGroupBviRequest {
-    v1::HostBindGroupBviRequest {
-        slug: "test".into(),
-        group_id: "test".into(),
-        vmac: VMAC.into(),
-        addresses: gw(),
-        ..Default::default()
-    }
-}
 
 fn pos(v: &[String], m: &str) -> usize {
     v.iter()

@@ -192,3 +192,32 @@ pub async fn create_evpn_with_bvi(c: &mut EvpndClient<Channel>, slug: &str, vni:
     .await
     .unwrap();
 }
+
+/// The gateway addresses the lifecycle tests bind (IPv4 and IPv6).
+pub fn gw() -> Vec<v1::Prefix> {
+    vec![
+        v1::Prefix {
+            address: "172.16.0.32".into(),
+            prefix_len: 24,
+        },
+        v1::Prefix {
+            address: "fec0::32".into(),
+            prefix_len: 64,
+        },
+    ]
+}
+
+/// The gateway vMAC and the BVI's per-host MAC of those tests.
+pub const VMAC: &str = "42:6c:fa:d6:82:98";
+pub const HOST_MAC: &str = "02:aa:bb:cc:dd:01";
+
+/// A bind of group `test` on eVPN `test` with [`VMAC`] and [`gw`].
+pub fn bind_req() -> v1::HostBindGroupBviRequest {
+    v1::HostBindGroupBviRequest {
+        slug: "test".into(),
+        group_id: "test".into(),
+        vmac: VMAC.into(),
+        addresses: gw(),
+        ..Default::default()
+    }
+}
