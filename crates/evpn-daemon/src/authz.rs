@@ -86,7 +86,8 @@ pub fn need(service: &str, method: &str) -> Need {
             | "CreateBVI"
             | "ReplaceBVI"
             | "BindGroupBVI"
-            | "ReleaseGroupBVI",
+            | "ReleaseGroupBVI"
+            | "PrepareGroupBVI",
         ) => Need::Role(Operator),
         _ => Need::Role(Admin),
     }
@@ -146,11 +147,13 @@ fn is_read(method: &str) -> bool {
 /// Whether a call goes into the audit log (`crate::audit`): every RPC of
 /// `Evpnr` and `Evpnd` that [`need`] does not classify as a read, except a
 /// member's liveness reports (`Heartbeat`, `ReportReady`), which are not
-/// operators' writes. `RegisterInstance` is recorded.
+/// operators' writes, and a bind's preparation (`PrepareGroupBVI`: a read
+/// made ahead for the bind, it changes nothing; the bind is recorded).
+/// `RegisterInstance` is recorded.
 pub fn audited(service: &str, method: &str) -> bool {
     matches!(service, "Evpnr" | "Evpnd")
         && !is_read(method)
-        && !matches!(method, "Heartbeat" | "ReportReady")
+        && !matches!(method, "Heartbeat" | "ReportReady" | "PrepareGroupBVI")
 }
 
 /// Whom a server accepts calls from.
@@ -449,6 +452,9 @@ mod tests {
             (user("ada"), None, "Evpnd", "DeleteBVI", true, Err("managed by a registry")),
             (user("val"), None, "Evpnd", "GetBVI", true, Ok(())),
             (inst("r2"), None, "Evpnd", "BindGroupBVI", true, Err("managed by a registry")),
+            (reg.clone(), None, "Evpnd", "PrepareGroupBVI", true, Ok(())),
+            (user("val"), None, "Evpnd", "PrepareGroupBVI", true, Err("managed by a registry")),
+            (user("val"), None, "Evpnd", "PrepareGroupBVI", false, Err("needs role operator, has viewer")),
             // Health and reflection: any authenticated peer.
             (user("nobody"), None, "Health", "Check", false, Ok(())),
             // A front-end acting for a user: the lower of the two roles.
@@ -491,6 +497,7 @@ mod tests {
             ("Evpnr", "ListGroups", false),
             ("Evpnr", "WatchEvents", false),
             ("Evpnd", "BindGroupBVI", true),
+            ("Evpnd", "PrepareGroupBVI", false),
             ("Evpnd", "GetMacAnnouncers", false),
             ("Health", "Check", false),
         ] {

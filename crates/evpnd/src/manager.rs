@@ -131,6 +131,9 @@ pub struct Manager {
     /// held it is still current for the next holder if nobody took it in
     /// between (`binding::Ahead`).
     lock_count: std::sync::atomic::AtomicU64,
+    /// Reads started by `PrepareGroupBVI` for the bind that follows, by
+    /// slug (`binding::Prepared`).
+    prepared: std::sync::Mutex<BTreeMap<String, binding::Prepared>>,
     /// What the fabric witness sees, once the registrar started it.
     witness: std::sync::OnceLock<tokio::sync::watch::Receiver<crate::witness_view::Seen>>,
 }
@@ -182,6 +185,7 @@ impl Manager {
             announce_gen: Arc::default(),
             linux_missing: Default::default(),
             lock_count: Default::default(),
+            prepared: Default::default(),
             witness: Default::default(),
         });
         m.update_gauges(&m.snapshot().state);

@@ -274,7 +274,8 @@ impl Evpnd for EvpndService {
             .transpose()?;
         // The evidence wait runs before the bind and outside the manager's
         // lock: other eVPNs on this host are not held up by it. The bind's
-        // overlap check reads next to it (`manager::binding::Ahead`).
+        // overlap check reads next to its first look, or uses the read a
+        // PrepareGroupBVI started (`manager::binding::Ahead`, `Prepared`).
         let mut ahead = None;
         let outcome = match settle {
             Some(p) => {
@@ -296,11 +297,16 @@ impl Evpnd for EvpndService {
                         .await
                         .map_err(|e| e.to_string())
                 }));
+                // The read starts with the first look, when the least
+                // settle is over: a read made at its start would be too
+                // old by the bind when the settle is longer than the age a
+                // read ahead may have (`manager::binding::Ahead`).
                 let read = async {
                     if addrs.is_empty() {
                         return None;
                     }
-                    steps.scope(self.mgr.read_ahead(slug)).await.ok()
+                    tokio::time::sleep(p.min_settle).await;
+                    steps.scope(self.mgr.ahead_of_bind(slug)).await
                 };
                 let (o, read) = futures::join!(wait, read);
                 ahead = read;
@@ -311,7 +317,14 @@ impl Evpnd for EvpndService {
                 }
                 Some(o)
             }
-            None => None,
+            None => {
+                // No evidence wait: a read PrepareGroupBVI started is used
+                // if there is one; otherwise the bind reads under its lock.
+                if !addrs.is_empty() {
+                    ahead = steps.scope(self.mgr.take_prepared(&r.slug)).await;
+                }
+                None
+            }
         };
         // An unhealthy host never takes a gateway (docs/failover.md): after a
         // self-fence the registry's resync would otherwise bind it again.
@@ -337,6 +350,20 @@ impl Evpnd for EvpndService {
         b.settle = outcome.map(|o| evpn_daemon::settle::outcome_to_proto(&o));
         b.steps = steps.answer(done).to_proto();
         ok(b)
+    }
+
+    async fn prepare_group_bvi(
+        &self,
+        req: Request<v1::EvpnRef>,
+    ) -> Result<Response<v1::EvpnInstance>, Status> {
+        let r = req.into_inner();
+        self.check_instance(&r.instance_id)?;
+        let e = self.evpn(&r.slug)?;
+        // Only a BVI a bind could use: the read would be wasted otherwise.
+        if e.enabled && e.bvi.is_some() {
+            self.mgr.prepare_bind(&e.slug);
+        }
+        ok(with_health(evpn_out(&e), &self.mgr.health.summary()))
     }
 
     async fn release_group_bvi(

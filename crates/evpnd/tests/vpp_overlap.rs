@@ -9,8 +9,6 @@ use common::*;
 use evpn_api::v1;
 use vpp_api::{Client, ClientConfig, MacAddress, Prefix};
 
-const VMAC: &str = "42:6c:fa:d6:82:98";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bind_overlapping_a_foreign_interface_is_refused_up_front() {
     let mut h = Host::new(
@@ -70,4 +68,116 @@ async fn a_bind_overlapping_a_foreign_interface_is_refused_up_front() {
     })
     .await
     .unwrap();
+}
+
+/// The steps of a call's answer, by name.
+fn step_names(b: &v1::Bvi) -> Vec<&str> {
+    b.steps.iter().map(|s| s.name.as_str()).collect()
+}
+
+/// Issue 16: `PrepareGroupBVI` starts the overlap check's read before the
+/// bind (evpnr sends it to a move's target before the old primary's
+/// release); the bind that follows checks with that read (step `overlap
+/// check (prepared)`) instead of reading again on the gateway's gap, and it
+/// still refuses an overlap. Without a prepare the bind reads itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_bind_checks_with_the_read_made_ahead_and_still_refuses_an_overlap() {
+    let mut h = Host::new("a_prepared_bind_checks_with_the_read_made_ahead", "r1").await;
+    h.start_evpnd();
+    let mut c = h.client().await;
+    create_evpn_with_bvi(&mut c, "test", 100).await;
+    let op = Client::connect(ClientConfig::new(h.sim.socket_path()))
+        .await
+        .unwrap();
+    let lo = op
+        .create_loopback_instance(MacAddress::ZERO, None)
+        .await
+        .unwrap();
+    op.sw_interface_add_del_address(lo, "10.1.1.1/24".parse::<Prefix>().unwrap(), true)
+        .await
+        .unwrap();
+    let prepare = v1::EvpnRef {
+        slug: "test".into(),
+        ..Default::default()
+    };
+    let bind = |address: &str| v1::HostBindGroupBviRequest {
+        slug: "test".into(),
+        group_id: "test".into(),
+        vmac: VMAC.into(),
+        addresses: vec![v1::Prefix {
+            address: address.into(),
+            prefix_len: 24,
+        }],
+        ..Default::default()
+    };
+    let release = v1::HostReleaseGroupBviRequest {
+        slug: "test".into(),
+        group_id: "test".into(),
+        ..Default::default()
+    };
+
+    // The answer is the eVPN's, as GetEvpnInstance's.
+    let e = c
+        .prepare_group_bvi(prepare.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(e.enabled && e.slug == "test", "{e:?}");
+    let err = c
+        .bind_group_bvi(bind("10.1.1.2"))
+        .await
+        .expect_err("overlaps loop0's subnet");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("loop0"), "{}", err.message());
+
+    // A read made ahead is used only while at most 50 ms old: a loaded
+    // machine may miss it once, not five times in a row.
+    let mut used = false;
+    for _ in 0..5 {
+        c.prepare_group_bvi(prepare.clone()).await.unwrap();
+        let b = c
+            .bind_group_bvi(bind("10.1.2.1"))
+            .await
+            .unwrap()
+            .into_inner();
+        let names = step_names(&b);
+        let prepared = names.contains(&"overlap check (prepared)");
+        c.release_group_bvi(release.clone()).await.unwrap();
+        if prepared && !names.contains(&"overlap check") {
+            used = true;
+            break;
+        }
+    }
+    assert!(used, "no bind used the prepared read");
+
+    // Without a prepare, the bind reads under its lock.
+    let b = c
+        .bind_group_bvi(bind("10.1.2.1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let names = step_names(&b);
+    assert!(
+        names.contains(&"overlap check") && !names.contains(&"overlap check (prepared)"),
+        "{names:?}"
+    );
+
+    // Validated as every eVPN call.
+    let err = c
+        .prepare_group_bvi(v1::EvpnRef {
+            slug: "nope".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+    let err = c
+        .prepare_group_bvi(v1::EvpnRef {
+            slug: "Bad Slug".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("slug"), "{}", err.message());
 }

@@ -89,6 +89,9 @@ impl Evpnd for Producer {
     async fn release_group_bvi(&self, _: Request<v1::HostReleaseGroupBviRequest>) -> R<v1::Bvi> {
         unimpl("ReleaseGroupBVI")
     }
+    async fn prepare_group_bvi(&self, _: Request<v1::EvpnRef>) -> R<v1::EvpnInstance> {
+        unimpl("PrepareGroupBVI")
+    }
     async fn get_mac_announcers(
         &self,
         _: Request<v1::GetMacAnnouncersRequest>,

@@ -715,15 +715,32 @@ impl crate::southbound::Southbound<Registry> for Grpc {
                 instance_id: id.to_string(),
                 slug: slug.to_string(),
             };
-            match reg
-                .call(id, "GetEvpnInstance", |mut c| async move {
-                    c.get_evpn_instance(req).await
-                })
+            // PrepareGroupBVI also has the member read ahead what the bind
+            // will check; an evpnd older than it is asked GetEvpnInstance.
+            let mut method = "PrepareGroupBVI";
+            let mut answer = {
+                let req = req.clone();
+                reg.call(
+                    id,
+                    method,
+                    |mut c| async move { c.prepare_group_bvi(req).await },
+                )
                 .await
-            {
+            };
+            if matches!(&answer, Err(s) if s.code() == Code::Unimplemented) {
+                method = "GetEvpnInstance";
+                answer = reg
+                    .call(
+                        id,
+                        method,
+                        |mut c| async move { c.get_evpn_instance(req).await },
+                    )
+                    .await;
+            }
+            match answer {
                 Ok(e) => Ok(Some(e.enabled)),
                 Err(s) if s.code() == Code::NotFound => Ok(None),
-                Err(s) => Err(member_err(id, "GetEvpnInstance", &s)),
+                Err(s) => Err(member_err(id, method, &s)),
             }
         })
     }

@@ -96,7 +96,9 @@ pub trait Southbound<R: ?Sized>: Send + Sync + 'static {
         b: &'a BindRequest,
     ) -> BoxFuture<'a, Result<Option<SettleOutcome>, Error>>;
     /// Whether the member's eVPN `slug` is enabled (None: the member has
-    /// no such eVPN).
+    /// no such eVPN). Asked of a move's target before anything else (R13),
+    /// which also has it start reading what its bind will check
+    /// (`PrepareGroupBVI`).
     fn evpn_enabled<'a>(
         &'a self,
         reg: &'a R,

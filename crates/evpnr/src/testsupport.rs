@@ -27,6 +27,7 @@ impl Evpnd for Scripted {
     unimplemented {
         create_evpn_instance(v1::CreateEvpnInstanceRequest) -> v1::EvpnInstance = "CreateEvpnInstance";
         get_evpn_instance(v1::EvpnRef) -> v1::EvpnInstance = "GetEvpnInstance";
+        prepare_group_bvi(v1::EvpnRef) -> v1::EvpnInstance = "PrepareGroupBVI";
         set_evpn_instance_enabled(v1::SetEnabledRequest) -> v1::EvpnInstance = "SetEvpnInstanceEnabled";
         delete_evpn_instance(v1::EvpnRef) -> v1::Empty = "DeleteEvpnInstance";
         create_bvi(v1::CreateBviRequest) -> v1::Bvi = "CreateBVI";

@@ -31,6 +31,7 @@ impl Evpnd for Flapping {
         create_evpn_instance(v1::CreateEvpnInstanceRequest) -> v1::EvpnInstance = "CreateEvpnInstance";
         list_evpn_instances(v1::InstanceRef) -> v1::EvpnInstanceList = "ListEvpnInstances";
         get_evpn_instance(v1::EvpnRef) -> v1::EvpnInstance = "GetEvpnInstance";
+        prepare_group_bvi(v1::EvpnRef) -> v1::EvpnInstance = "PrepareGroupBVI";
         set_evpn_instance_enabled(v1::SetEnabledRequest) -> v1::EvpnInstance = "SetEvpnInstanceEnabled";
         delete_evpn_instance(v1::EvpnRef) -> v1::Empty = "DeleteEvpnInstance";
         create_bvi(v1::CreateBviRequest) -> v1::Bvi = "CreateBVI";

@@ -49,7 +49,55 @@ fn current(now: u64, read: u64, age: std::time::Duration) -> bool {
     now == read + 1 && age <= AHEAD_MAX_AGE
 }
 
+/// A read started by `PrepareGroupBVI` (evpnr asks a move's target before
+/// it releases the old primary), kept for the bind that follows, so the
+/// read overlaps the release instead of the gateway's gap (issue 16). The
+/// bind uses it under the same rule as its own read ahead ([`Ahead`]).
+pub(crate) struct Prepared {
+    started: std::time::Instant,
+    read: tokio::task::JoinHandle<Result<Ahead, Error>>,
+}
+
 impl Manager {
+    /// PrepareGroupBVI: start the overlap check's read of a bind on `slug`
+    /// now, in the background, for the bind that follows. It replaces one
+    /// started before; reads older than [`AHEAD_MAX_AGE`] are dropped.
+    pub fn prepare_bind(self: &std::sync::Arc<Self>, slug: &str) {
+        let (m, s) = (self.clone(), slug.to_string());
+        let read = tokio::spawn(async move { m.read_ahead(&s).await });
+        let mut all = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|_, p| p.started.elapsed() <= AHEAD_MAX_AGE);
+        let started = std::time::Instant::now();
+        if let Some(old) = all.insert(slug.to_string(), Prepared { started, read }) {
+            old.read.abort();
+        }
+    }
+
+    /// The read a `PrepareGroupBVI` started for a bind on `slug` (waited
+    /// for if it is still running), taken: one bind uses it. None if there
+    /// is none, it is older than [`AHEAD_MAX_AGE`], or it failed.
+    pub async fn take_prepared(&self, slug: &str) -> Option<Ahead> {
+        let p = self
+            .prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(slug)?;
+        if p.started.elapsed() > AHEAD_MAX_AGE {
+            p.read.abort();
+            return None;
+        }
+        timed("overlap check (prepared)", p.read).await.ok()?.ok()
+    }
+
+    /// The read a bind on `slug` checks overlaps with, made ahead of its
+    /// write lock: the one `PrepareGroupBVI` started, or else a new one.
+    pub async fn ahead_of_bind(&self, slug: &str) -> Option<Ahead> {
+        match self.take_prepared(slug).await {
+            Some(a) => Some(a),
+            None => self.read_ahead(slug).await.ok(),
+        }
+    }
+
     /// Read what the overlap check of a bind on `slug` reads, now: taken
     /// while nobody holds the write lock.
     pub async fn read_ahead(&self, slug: &str) -> Result<Ahead, Error> {
