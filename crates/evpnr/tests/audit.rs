@@ -54,8 +54,9 @@ fn s<'a>(r: &'a Value, k: &str) -> &'a str {
 }
 
 /// The state-changing RPCs of `svc` as its `.proto` file declares them:
-/// every RPC but the reads (List*, Get*, WatchEvents) and a member's
-/// liveness reports (Heartbeat, ReportReady).
+/// every RPC but the reads (List*, Get*, WatchEvents), a member's
+/// liveness reports (Heartbeat, ReportReady) and a bind's preparation
+/// (PrepareGroupBVI, which changes nothing).
 fn writes(svc: &str) -> Vec<String> {
     let proto = match svc {
         "Evpnr" => include_str!("../../../proto/evpn/v1/evpnr.proto"),
@@ -71,7 +72,10 @@ fn writes(svc: &str) -> Vec<String> {
         .filter(|m| {
             !(m.starts_with("List")
                 || m.starts_with("Get")
-                || matches!(m.as_str(), "WatchEvents" | "Heartbeat" | "ReportReady"))
+                || matches!(
+                    m.as_str(),
+                    "WatchEvents" | "Heartbeat" | "ReportReady" | "PrepareGroupBVI"
+                ))
         })
         .collect()
 }
