@@ -305,7 +305,11 @@ impl Evpnd for EvpndService {
                     if addrs.is_empty() {
                         return None;
                     }
-                    tokio::time::sleep(p.min_settle).await;
+                    // (Not for none: a zero sleep still waits for the
+                    // timer's next tick, about 1 ms.)
+                    if !p.min_settle.is_zero() {
+                        tokio::time::sleep(p.min_settle).await;
+                    }
                     steps.scope(self.mgr.ahead_of_bind(slug)).await
                 };
                 let (o, read) = futures::join!(wait, read);
