@@ -258,6 +258,24 @@ mod tests {
         .unwrap();
     }
 
+    /// R13's question goes to an evpnd without `PrepareGroupBVI` (the
+    /// scripted one answers UNIMPLEMENTED) as `GetEvpnInstance`, and its
+    /// answer still counts.
+    #[tokio::test]
+    async fn r13_asks_an_older_evpnd_with_get_evpn_instance() {
+        use crate::southbound::Southbound;
+        let (reg, _d) = registry_with(vec![], vec![], "1s").await;
+        let sb = crate::members::Grpc;
+        assert_eq!(
+            sb.evpn_enabled(&reg, "t", "off").await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(
+            sb.evpn_enabled(&reg, "t", "test").await.unwrap(),
+            Some(true)
+        );
+    }
+
     /// A confirmed release forgets a possible holder, but never the primary:
     /// a move to that member may have written its intent after the release
     /// was planned (a resync) and be about to bind it.

@@ -26,7 +26,7 @@ impl_with_unimplemented! {
 impl Evpnd for Scripted {
     unimplemented {
         create_evpn_instance(v1::CreateEvpnInstanceRequest) -> v1::EvpnInstance = "CreateEvpnInstance";
-        get_evpn_instance(v1::EvpnRef) -> v1::EvpnInstance = "GetEvpnInstance";
+        // An evpnd from before PrepareGroupBVI: evpnr asks GetEvpnInstance.
         prepare_group_bvi(v1::EvpnRef) -> v1::EvpnInstance = "PrepareGroupBVI";
         set_evpn_instance_enabled(v1::SetEnabledRequest) -> v1::EvpnInstance = "SetEvpnInstanceEnabled";
         delete_evpn_instance(v1::EvpnRef) -> v1::Empty = "DeleteEvpnInstance";
@@ -46,6 +46,19 @@ impl Evpnd for Scripted {
         Ok(Response::new(v1::InstanceInfo {
             instance_id: "t".into(),
             ready: true,
+            ..Default::default()
+        }))
+    }
+
+    /// Every eVPN is enabled but `off`.
+    async fn get_evpn_instance(
+        &self,
+        req: Request<v1::EvpnRef>,
+    ) -> Result<Response<v1::EvpnInstance>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(v1::EvpnInstance {
+            enabled: r.slug != "off",
+            slug: r.slug,
             ..Default::default()
         }))
     }
