@@ -88,6 +88,15 @@ impl EvpndService {
         to_completion(op(self.mgr.clone())).await
     }
 
+    /// The eVPN `r` names (meant for this instance) and its answer with
+    /// this host's health, without BIRD's protocol states.
+    fn evpn_answer(&self, r: v1::EvpnRef) -> Result<(crate::state::Evpn, v1::EvpnInstance), Error> {
+        self.check_instance(&r.instance_id)?;
+        let e = self.evpn(&r.slug)?;
+        let out = with_health(evpn_out(&e), &self.mgr.health.summary());
+        Ok((e, out))
+    }
+
     async fn bird_protocols(&self) -> Option<Vec<bird_ctl::ProtocolInfo>> {
         tokio::time::timeout(BIRD_READ_TIMEOUT, self.mgr.bird.protocols())
             .await
@@ -151,10 +160,7 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::EvpnRef>,
     ) -> Result<Response<v1::EvpnInstance>, Status> {
-        let r = req.into_inner();
-        self.check_instance(&r.instance_id)?;
-        let e = self.evpn(&r.slug)?;
-        let mut out = with_health(evpn_out(&e), &self.mgr.health.summary());
+        let (e, mut out) = self.evpn_answer(req.into_inner())?;
         if let Some(all) = self.bird_protocols().await {
             let names = self.mgr.bird.protocol_names(&e.slug);
             out.protocols = all
@@ -360,14 +366,12 @@ impl Evpnd for EvpndService {
         &self,
         req: Request<v1::EvpnRef>,
     ) -> Result<Response<v1::EvpnInstance>, Status> {
-        let r = req.into_inner();
-        self.check_instance(&r.instance_id)?;
-        let e = self.evpn(&r.slug)?;
+        let (e, out) = self.evpn_answer(req.into_inner())?;
         // Only a BVI a bind could use: the read would be wasted otherwise.
         if e.enabled && e.bvi.is_some() {
             self.mgr.prepare_bind(&e.slug);
         }
-        ok(with_health(evpn_out(&e), &self.mgr.health.summary()))
+        ok(out)
     }
 
     async fn release_group_bvi(

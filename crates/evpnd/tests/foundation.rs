@@ -22,6 +22,7 @@ const EVPND_RPCS: &[&str] = &[
     "DeleteBVI",
     "BindGroupBVI",
     "ReleaseGroupBVI",
+    "PrepareGroupBVI",
     "GetMacAnnouncers",
     "GetVPPInfo",
     "GetBirdInfo",

@@ -6,20 +6,17 @@
 mod common;
 
 use common::*;
-use evpn_api::v1;
+use evpn_api::v1::{self, evpnd_client::EvpndClient};
+use tonic::transport::Channel;
 use vpp_api::{Client, ClientConfig, MacAddress, Prefix};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bind_overlapping_a_foreign_interface_is_refused_up_front() {
-    let mut h = Host::new(
-        "a_bind_overlapping_a_foreign_interface_is_refused_up_front",
-        "r1",
-    )
-    .await;
+/// A host (`r1`) whose evpnd runs with eVPN `test` and its BVI, and where
+/// an interface evpnd does not manage (`loop0`) holds 10.1.1.1/24.
+async fn host_with_a_foreign_address(test: &str) -> (Host, EvpndClient<Channel>) {
+    let mut h = Host::new(test, "r1").await;
     h.start_evpnd();
     let mut c = h.client().await;
     create_evpn_with_bvi(&mut c, "test", 100).await;
-    // An interface evpnd does not manage holds 10.1.1.1/24.
     let op = Client::connect(ClientConfig::new(h.sim.socket_path()))
         .await
         .unwrap();
@@ -30,6 +27,14 @@ async fn a_bind_overlapping_a_foreign_interface_is_refused_up_front() {
     op.sw_interface_add_del_address(lo, "10.1.1.1/24".parse::<Prefix>().unwrap(), true)
         .await
         .unwrap();
+    (h, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bind_overlapping_a_foreign_interface_is_refused_up_front() {
+    let (h, mut c) =
+        host_with_a_foreign_address("a_bind_overlapping_a_foreign_interface_is_refused_up_front")
+            .await;
     let before = h.sim.state();
     h.sim.clear_journal();
 
@@ -82,20 +87,8 @@ fn step_names(b: &v1::Bvi) -> Vec<&str> {
 /// still refuses an overlap. Without a prepare the bind reads itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_bind_checks_with_the_read_made_ahead_and_still_refuses_an_overlap() {
-    let mut h = Host::new("a_prepared_bind_checks_with_the_read_made_ahead", "r1").await;
-    h.start_evpnd();
-    let mut c = h.client().await;
-    create_evpn_with_bvi(&mut c, "test", 100).await;
-    let op = Client::connect(ClientConfig::new(h.sim.socket_path()))
-        .await
-        .unwrap();
-    let lo = op
-        .create_loopback_instance(MacAddress::ZERO, None)
-        .await
-        .unwrap();
-    op.sw_interface_add_del_address(lo, "10.1.1.1/24".parse::<Prefix>().unwrap(), true)
-        .await
-        .unwrap();
+    let (_h, mut c) =
+        host_with_a_foreign_address("a_prepared_bind_checks_with_the_read_made_ahead").await;
     let prepare = v1::EvpnRef {
         slug: "test".into(),
         ..Default::default()
